@@ -1,0 +1,120 @@
+"""Developer and CI sessions.  `nox -s ci` is the gate; `nox -s demo` is the first-run tour."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["ci"]
+nox.options.reuse_existing_virtualenvs = True
+
+PACKAGES = ("chronicle-vm", "chronicle-asm", "chronicle-lang", "chronicle-cli")
+SOURCES = [f"packages/{name}/src" for name in PACKAGES]
+TEST_DEPS = ("pytest>=8", "hypothesis>=6.100", "jsonschema>=4.20")
+LINT_DEPS = ("ruff==0.17.6",)
+TYPE_DEPS = ("mypy==2.4.1", "lark>=1.1.9,<2", "rich>=13", "pytest>=8", "hypothesis>=6.100", "nox")
+
+
+def install_packages(session: nox.Session) -> None:
+    """All four distributions from this tree, editable, resolved together (never from a registry)."""
+    args: list[str] = []
+    for name in PACKAGES:
+        args += ["-e", f"packages/{name}"]
+    session.install(*args)
+
+
+def run_lint(session: nox.Session) -> None:
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+def run_typecheck(session: nox.Session) -> None:
+    session.run("mypy", *SOURCES, "testing", "noxfile.py")
+
+
+def run_tests(session: nox.Session, *extra: str) -> None:
+    session.run("pytest", *extra, *session.posargs)
+
+
+def run_demo(session: nox.Session) -> None:
+    session.run("python", "examples/demo.py", external=False)
+
+
+def run_bench(session: nox.Session, *extra: str) -> None:
+    session.run("python", "packages/chronicle-cli/benchmarks/run.py", *extra)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*LINT_DEPS)
+    run_lint(session)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package."""
+    install_packages(session)
+    session.install(*TYPE_DEPS)
+    run_typecheck(session)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest over every package and tests-integration (hypothesis with the CI profile)."""
+    install_packages(session)
+    session.install(*TEST_DEPS)
+    run_tests(session)
+
+
+@nox.session(name="vm-alone")
+def vm_alone(session: nox.Session) -> None:
+    """chronicle-vm installed alone: it must import and run without lark, rich or the other packages."""
+    session.install("packages/chronicle-vm")
+    session.run("python", "testing/vm_alone_check.py")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The README's first-run tour: compile, refuse, run, limit, trace, inspect, replay."""
+    install_packages(session)
+    run_demo(session)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmark suite and print the table for docs/performance.md."""
+    install_packages(session)
+    run_bench(session, *session.posargs)
+
+
+@nox.session
+def bless(session: nox.Session) -> None:
+    """Rewrite golden files from the current compiler and disassembler; read the diff before committing."""
+    install_packages(session)
+    session.install(*TEST_DEPS)
+    run_tests(session, "-k", "golden", env={"CHRONICLE_BLESS": "1"})
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Long property runs (hypothesis fuzz profile) and the atheris targets; CHRONICLE_FUZZ_SECONDS per target."""
+    install_packages(session)
+    session.install(*TEST_DEPS, "atheris")
+    seconds = os.environ.get("CHRONICLE_FUZZ_SECONDS", "60")
+    session.run("pytest", "-m", "slow or not slow", env={"CHRONICLE_HYPOTHESIS_PROFILE": "fuzz"})
+    session.run("python", "testing/fuzz/run_all.py", "--seconds", seconds)
+
+
+@nox.session
+def ci(session: nox.Session) -> None:
+    """Every check in one environment: lint, types, tests, demo, benchmark collection; then vm-alone."""
+    install_packages(session)
+    session.install(*TEST_DEPS, *LINT_DEPS, *TYPE_DEPS)
+    run_lint(session)
+    run_typecheck(session)
+    run_tests(session)
+    run_demo(session)
+    run_bench(session, "--collect-only")
+    session.notify("vm-alone")

@@ -1,0 +1,1 @@
+"""chronicle_cli."""

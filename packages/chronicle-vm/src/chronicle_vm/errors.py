@@ -1,0 +1,122 @@
+"""Error taxonomy: one exception class per pipeline stage, each with stable dotted codes.
+
+Every entry point of ChronicleVM ends in a result or in a subclass of
+`ChronicleError`; no other exception may escape for any input.  A code is a
+stable string `<category>.<name>` (for example `decode.truncated`); messages
+may improve over time, codes do not change.  Each stage module declares the
+codes it raises with `declare_codes`, and docs/errors.md lists them all (a
+test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+__all__ = [
+    "ChronicleError",
+    "DecodeError",
+    "ExecutionError",
+    "PolicyError",
+    "ReplayError",
+    "ResourceLimitError",
+    "SourceError",
+    "UsageError",
+    "VerifyError",
+    "declare_codes",
+    "declared_codes",
+]
+
+_CODES: dict[str, str] = {}
+
+
+def declare_codes(category: str, codes: Mapping[str, str]) -> None:
+    """Register the codes a stage raises: `{name: meaning}` under `category`."""
+    for name, meaning in codes.items():
+        _CODES[f"{category}.{name}"] = meaning
+
+
+def declared_codes() -> dict[str, str]:
+    """Every declared code with its one-line meaning (a copy)."""
+    return dict(_CODES)
+
+
+class ChronicleError(Exception):
+    """Base of every structured ChronicleVM error.
+
+    `code` is a stable dotted string, `message` a plain sentence for people,
+    `details` extra JSON-safe facts (offsets, function names, limits...).
+    """
+
+    category: ClassVar[str] = "internal"
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        if not code.startswith(self.category + "."):
+            code = f"{self.category}.{code}"
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form: category, code, message and the details."""
+        out: dict[str, Any] = {
+            "category": self.category,
+            "code": self.code,
+            "message": self.message,
+        }
+        for key, value in self.details.items():
+            if key not in out:
+                out[key] = value
+        return out
+
+
+class DecodeError(ChronicleError):
+    """The bytes are not a well-formed module; `details['offset']` says where."""
+
+    category = "decode"
+
+
+class VerifyError(ChronicleError):
+    """A decoded module breaks a verifier rule; names the function and instruction."""
+
+    category = "verify"
+
+
+class PolicyError(ChronicleError):
+    """A host policy is malformed, or negotiation refused the module's capabilities."""
+
+    category = "policy"
+
+
+class ExecutionError(ChronicleError):
+    """A plugin trap at run time, with the source location and the call stack."""
+
+    category = "runtime"
+
+
+class ResourceLimitError(ChronicleError):
+    """A run reached one of its deterministic limits (instructions, depth, memory, quota)."""
+
+    category = "limit"
+
+
+class ReplayError(ChronicleError):
+    """A trace is malformed, sliced, or the replay diverged from it."""
+
+    category = "replay"
+
+
+class SourceError(ChronicleError):
+    """A `.chr` or `.casm` source is invalid; `details['diagnostics']` lists each problem."""
+
+    category = "source"
+
+
+class UsageError(ChronicleError):
+    """A host or command line called an entry point with unusable arguments."""
+
+    category = "usage"

@@ -1,0 +1,230 @@
+"""The instruction set: one table from which the decoder, verifier, interpreter and printers derive.
+
+Every instruction is an opcode and three unsigned 32-bit operands `a b c`.
+Each opcode's row says what each operand is (`OperandKind`) and, for
+register operands, the type the register must have (`TypeRule`) and whether
+the instruction writes it.  Unused operands are `NONE` and must be 0.
+
+Register windows (`ARGS`, `PAIR`): a call's arguments live in consecutive
+registers starting at the operand, one per callee parameter; `slice` reads
+its bounds from registers `c` and `c + 1`.  docs/isa.md documents each
+opcode's semantics and traps; a test checks that it lists every row.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "OPCODES",
+    "OPS_BY_NAME",
+    "Op",
+    "OpInfo",
+    "Operand",
+    "OperandKind",
+    "TypeRule",
+]
+
+
+class OperandKind(enum.Enum):
+    """What an operand's number refers to."""
+
+    NONE = "none"  # unused: must be 0
+    REG = "reg"  # a register of the current function
+    CONST = "const"  # an index into the constant pool
+    FUNC = "func"  # an index into the function table
+    CAP = "cap"  # an index into the capability table
+    TARGET = "target"  # an instruction index in the current function
+    IMM = "imm"  # an immediate unsigned number (its meaning is the opcode's)
+    ARGS = "args"  # first register of a call's argument window
+    PAIR = "pair"  # first of two consecutive int registers
+
+
+class TypeRule(enum.Enum):
+    """The type a register operand must have; `T` binds once per instruction."""
+
+    NONE = "-"  # not a register, or typed by context (calls, ret, loadk)
+    INT = "int"
+    BOOL = "bool"
+    STR = "str"
+    ANY = "T"  # any type; all ANY operands of one instruction are equal
+    SCALAR = "scalar T"  # int, bool or str; binds T
+    ELEM = "T (element)"  # the element type of the ARRAY operand
+    ARRAY = "[T]"  # an array whose element type is T
+    STR_ARRAY = "[str]"
+    SEQUENCE = "str or [T]"  # a string or any array
+
+
+@dataclass(frozen=True, slots=True)
+class Operand:
+    kind: OperandKind = OperandKind.NONE
+    rule: TypeRule = TypeRule.NONE
+    write: bool = False
+
+    def __str__(self) -> str:
+        if self.kind is OperandKind.NONE:
+            return "-"
+        if self.kind is OperandKind.REG:
+            return ("out " if self.write else "") + "reg:" + self.rule.value
+        return self.kind.value
+
+
+class Op(enum.IntEnum):
+    """Opcode numbers: the byte written in the module."""
+
+    NOP = 0x00
+    MOV = 0x01
+    LOADK = 0x02
+    LOADB = 0x03
+    ADD = 0x10
+    SUB = 0x11
+    MUL = 0x12
+    DIV = 0x13
+    MOD = 0x14
+    NEG = 0x15
+    LT = 0x18
+    LE = 0x19
+    GT = 0x1A
+    GE = 0x1B
+    EQ = 0x1C
+    NE = 0x1D
+    NOT = 0x1E
+    JMP = 0x20
+    JMPIF = 0x21
+    JMPIFNOT = 0x22
+    CALL = 0x23
+    CAPCALL = 0x24
+    RET = 0x25
+    RETV = 0x26
+    TRAP = 0x27
+    CONCAT = 0x30
+    TOSTR = 0x31
+    LEN = 0x32
+    SLICE = 0x33
+    CONTAINS = 0x34
+    FIND = 0x35
+    PARSEINT = 0x36
+    UPPER = 0x37
+    LOWER = 0x38
+    TRIM = 0x39
+    SPLIT = 0x3A
+    JOIN = 0x3B
+    REPEAT = 0x3C
+    CHARAT = 0x3D
+    NEWARR = 0x40
+    PUSH = 0x41
+    POP = 0x42
+    GETIDX = 0x43
+    SETIDX = 0x44
+
+
+@dataclass(frozen=True, slots=True)
+class OpInfo:
+    """One row of the table: an opcode, its mnemonic, operands and a one-line effect."""
+
+    op: Op
+    name: str
+    operands: tuple[Operand, Operand, Operand]
+    effect: str
+    ends_block: bool = False  # control never falls through to the next instruction
+    branches: bool = False  # may transfer control to a TARGET operand
+    may_trap: bool = False
+
+
+_N = Operand()
+
+
+def _r(rule: TypeRule) -> Operand:
+    return Operand(OperandKind.REG, rule)
+
+
+def _w(rule: TypeRule) -> Operand:
+    return Operand(OperandKind.REG, rule, write=True)
+
+
+def _k(kind: OperandKind) -> Operand:
+    return Operand(kind)
+
+
+_I, _B, _S = TypeRule.INT, TypeRule.BOOL, TypeRule.STR
+
+_ROWS: tuple[OpInfo, ...] = (
+    OpInfo(Op.NOP, "nop", (_N, _N, _N), "does nothing"),
+    OpInfo(Op.MOV, "mov", (_w(TypeRule.ANY), _r(TypeRule.ANY), _N), "a = b (arrays: the same array)"),
+    OpInfo(Op.LOADK, "loadk", (_w(TypeRule.NONE), _k(OperandKind.CONST), _N), "a = constant b (int or str)"),
+    OpInfo(Op.LOADB, "loadb", (_w(_B), _k(OperandKind.IMM), _N), "a = (b != 0); b is 0 or 1"),
+    OpInfo(Op.ADD, "add", (_w(_I), _r(_I), _r(_I)), "a = b + c, wrapping"),
+    OpInfo(Op.SUB, "sub", (_w(_I), _r(_I), _r(_I)), "a = b - c, wrapping"),
+    OpInfo(Op.MUL, "mul", (_w(_I), _r(_I), _r(_I)), "a = b * c, wrapping"),
+    OpInfo(Op.DIV, "div", (_w(_I), _r(_I), _r(_I)), "a = floor(b / c), wrapping", may_trap=True),
+    OpInfo(Op.MOD, "mod", (_w(_I), _r(_I), _r(_I)), "a = b - c * floor(b / c)", may_trap=True),
+    OpInfo(Op.NEG, "neg", (_w(_I), _r(_I), _N), "a = -b, wrapping"),
+    OpInfo(Op.LT, "lt", (_w(_B), _r(_I), _r(_I)), "a = b < c"),
+    OpInfo(Op.LE, "le", (_w(_B), _r(_I), _r(_I)), "a = b <= c"),
+    OpInfo(Op.GT, "gt", (_w(_B), _r(_I), _r(_I)), "a = b > c"),
+    OpInfo(Op.GE, "ge", (_w(_B), _r(_I), _r(_I)), "a = b >= c"),
+    OpInfo(Op.EQ, "eq", (_w(_B), _r(TypeRule.SCALAR), _r(TypeRule.SCALAR)), "a = b == c"),
+    OpInfo(Op.NE, "ne", (_w(_B), _r(TypeRule.SCALAR), _r(TypeRule.SCALAR)), "a = b != c"),
+    OpInfo(Op.NOT, "not", (_w(_B), _r(_B), _N), "a = not b"),
+    OpInfo(Op.JMP, "jmp", (_k(OperandKind.TARGET), _N, _N), "continue at a", ends_block=True, branches=True),
+    OpInfo(Op.JMPIF, "jmpif", (_r(_B), _k(OperandKind.TARGET), _N), "if a: continue at b", branches=True),
+    OpInfo(Op.JMPIFNOT, "jmpifnot", (_r(_B), _k(OperandKind.TARGET), _N), "if not a: continue at b", branches=True),
+    OpInfo(
+        Op.CALL,
+        "call",
+        (_k(OperandKind.FUNC), _k(OperandKind.ARGS), _w(TypeRule.NONE)),
+        "c = function a(registers b..); c is 0 for a function without result",
+        may_trap=True,
+    ),
+    OpInfo(
+        Op.CAPCALL,
+        "capcall",
+        (_k(OperandKind.CAP), _k(OperandKind.ARGS), _w(TypeRule.NONE)),
+        "c = capability a(registers b..); c is 0 for a capability without result",
+        may_trap=True,
+    ),
+    OpInfo(Op.RET, "ret", (_r(TypeRule.NONE), _N, _N), "return a (the function's result type)", ends_block=True),
+    OpInfo(Op.RETV, "retv", (_N, _N, _N), "return from a function without result", ends_block=True),
+    OpInfo(
+        Op.TRAP,
+        "trap",
+        (_k(OperandKind.CONST), _N, _N),
+        "stop with a trap; message: str constant a",
+        ends_block=True,
+        may_trap=True,
+    ),
+    OpInfo(Op.CONCAT, "concat", (_w(_S), _r(_S), _r(_S)), "a = b + c", may_trap=True),
+    OpInfo(Op.TOSTR, "tostr", (_w(_S), _r(TypeRule.SCALAR), _N), "a = text of b (42, true, or b itself)"),
+    OpInfo(Op.LEN, "len", (_w(_I), _r(TypeRule.SEQUENCE), _N), "a = length of string or array b"),
+    OpInfo(
+        Op.SLICE,
+        "slice",
+        (_w(_S), _r(_S), _k(OperandKind.PAIR)),
+        "a = b[lo:hi] with lo, hi in registers c, c+1 (clamped)",
+        may_trap=True,
+    ),
+    OpInfo(Op.CONTAINS, "contains", (_w(_B), _r(_S), _r(_S)), "a = c occurs in b"),
+    OpInfo(Op.FIND, "find", (_w(_I), _r(_S), _r(_S)), "a = first index of c in b, or -1"),
+    OpInfo(Op.PARSEINT, "parseint", (_w(_I), _r(_S), _N), "a = b read as a decimal int", may_trap=True),
+    OpInfo(Op.UPPER, "upper", (_w(_S), _r(_S), _N), "a = b in upper case", may_trap=True),
+    OpInfo(Op.LOWER, "lower", (_w(_S), _r(_S), _N), "a = b in lower case", may_trap=True),
+    OpInfo(Op.TRIM, "trim", (_w(_S), _r(_S), _N), "a = b without leading and trailing white space"),
+    OpInfo(Op.SPLIT, "split", (_w(TypeRule.STR_ARRAY), _r(_S), _r(_S)), "a = b split on separator c", may_trap=True),
+    OpInfo(Op.JOIN, "join", (_w(_S), _r(TypeRule.STR_ARRAY), _r(_S)), "a = items of b joined by c", may_trap=True),
+    OpInfo(Op.REPEAT, "repeat", (_w(_S), _r(_S), _r(_I)), 'a = b repeated c times (c < 0 gives "")', may_trap=True),
+    OpInfo(Op.CHARAT, "charat", (_w(_S), _r(_S), _r(_I)), "a = the character of b at index c", may_trap=True),
+    OpInfo(Op.NEWARR, "newarr", (_w(TypeRule.ARRAY), _N, _N), "a = a new empty array", may_trap=True),
+    OpInfo(Op.PUSH, "push", (_r(TypeRule.ARRAY), _r(TypeRule.ELEM), _N), "append b to array a", may_trap=True),
+    OpInfo(Op.POP, "pop", (_w(TypeRule.ELEM), _r(TypeRule.ARRAY), _N), "a = remove the last item of b", may_trap=True),
+    OpInfo(Op.GETIDX, "getidx", (_w(TypeRule.ELEM), _r(TypeRule.ARRAY), _r(_I)), "a = b[c]", may_trap=True),
+    OpInfo(Op.SETIDX, "setidx", (_r(TypeRule.ARRAY), _r(_I), _r(TypeRule.ELEM)), "a[b] = c", may_trap=True),
+)
+
+#: Every opcode's row, by opcode number.
+OPCODES: Mapping[int, OpInfo] = {row.op.value: row for row in _ROWS}
+#: Every opcode's row, by mnemonic.
+OPS_BY_NAME: Mapping[str, OpInfo] = {row.name: row for row in _ROWS}
+
+assert len(OPCODES) == len(_ROWS) == len(Op), "every opcode has exactly one row"

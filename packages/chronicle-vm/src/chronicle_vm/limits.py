@@ -1,0 +1,88 @@
+"""Named resource limits in one place: takes numbers, gives the `Limits` a run is bounded by.
+
+Every limit is an int and always enforced; "unbounded" means the hard
+ceiling below, which no policy, host or flag can raise.  Limits combine by
+taking the smaller value field by field (`Limits.tightened`), so a policy's
+limits are ceilings that host code and CLI flags can only lower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+
+__all__ = ["DEFAULT_LIMITS", "HARD_LIMITS", "LIMIT_DOCS", "Limits"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Deterministic bounds of one run.  Defaults are the safe defaults."""
+
+    #: Instructions executed; the run stops before instruction N+1.
+    max_instructions: int = 10_000_000
+    #: Frames live at once (the entry function is depth 1).
+    max_call_depth: int = 1_000
+    #: Registers of one frame; checked for each frame pushed.
+    max_registers: int = 4_096
+    #: Registers of all live frames together; checked for each frame pushed.
+    max_stack_registers: int = 1_000_000
+    #: Items in one array.
+    max_array_len: int = 100_000
+    #: Characters in one string.
+    max_string_len: int = 1_000_000
+    #: Characters and array items allocated over the whole run.
+    max_allocation: int = 50_000_000
+
+    def tightened(self, other: Limits | Mapping[str, int] | None) -> Limits:
+        """These limits lowered field by field to `other` where it is smaller."""
+        if other is None:
+            return self
+        values = asdict(other) if isinstance(other, Limits) else dict(other)
+        lowered = {name: min(getattr(self, name), int(value)) for name, value in values.items() if value is not None}
+        return replace(self, **lowered)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, int]) -> Limits:
+        """Exactly the named fields; raises KeyError or TypeError otherwise (callers convert)."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        missing = names - set(values)
+        if unknown or missing:
+            raise KeyError(f"unknown {sorted(unknown)} missing {sorted(missing)}")
+        for name, value in values.items():
+            if type(value) is not int or not 0 <= value <= getattr(HARD_LIMITS, name):
+                raise TypeError(f"{name} must be an int in 0..{getattr(HARD_LIMITS, name)}")
+        return cls(**values)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+#: The hard ceilings: what `--unbounded` and `Limits.unbounded()` mean.
+HARD_LIMITS = Limits(
+    max_instructions=2**62,
+    max_call_depth=100_000,
+    max_registers=65_535,
+    max_stack_registers=16_000_000,
+    max_array_len=2**31 - 1,
+    max_string_len=2**31 - 1,
+    max_allocation=2**62,
+)
+
+#: The safe defaults (the CLI's, and `Limits()`).
+DEFAULT_LIMITS = Limits()
+
+#: One line per limit, for help texts and docs.
+LIMIT_DOCS: Mapping[str, str] = {
+    "max_instructions": "instructions executed before the run stops",
+    "max_call_depth": "frames live at once",
+    "max_registers": "registers in one frame",
+    "max_stack_registers": "registers in all live frames together",
+    "max_array_len": "items in one array",
+    "max_string_len": "characters in one string",
+    "max_allocation": "characters and array items allocated over the run",
+}

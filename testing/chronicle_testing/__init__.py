@@ -1,0 +1,1 @@
+"""Test support shared by every package's tests (strategies, builders); never shipped."""
