@@ -10,7 +10,7 @@ plugin code; whatever leaves is copied back the same way.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TypeAlias
 
 from .limits import Limits
 from .types import BaseType, ValueType
@@ -28,13 +28,13 @@ __all__ = [
 ]
 
 #: A VM value: int (signed 64-bit), bool, str, or an array (list) of values.
-Value = Union[int, bool, str, list["Value"]]
+Value: TypeAlias = int | bool | str | list["Value"]
 
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
 
 
-class ValueMismatch(Exception):  # noqa: N818 - internal signal, always converted by callers
+class ValueMismatch(Exception):
     """A host value does not fit its declared type or the limits; callers turn it into a ChronicleError."""
 
 
@@ -68,7 +68,8 @@ def _import(obj: object, base: BaseType, depth: int, limits: Limits, what: str) 
         if type(obj) is not str:
             raise ValueMismatch(f"{what}: expected str, found {_kind(obj)}")
         if len(obj) > limits.max_string_len:
-            raise ValueMismatch(f"{what}: string of {len(obj)} characters exceeds max_string_len {limits.max_string_len}")
+            limit = limits.max_string_len
+            raise ValueMismatch(f"{what}: string of {len(obj)} characters exceeds max_string_len {limit}")
         try:
             obj.encode("utf-8")
         except UnicodeEncodeError:
@@ -132,5 +133,4 @@ def _kind(obj: object) -> str:
 
 
 def _short(number: int) -> str:
-    text = str(number) if number.bit_length() < 200 else f"of {number.bit_length()} bits"
-    return text
+    return str(number) if number.bit_length() < 200 else f"of {number.bit_length()} bits"
