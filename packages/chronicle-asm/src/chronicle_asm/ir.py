@@ -3,8 +3,13 @@
 Takes nothing, gives the IR data types.  Operands name things instead of
 numbering them: labels instead of instruction indices, constant values or
 pool names instead of pool indices, function and capability names instead of
-table indices.  Positions name a source file by its path.  The assembler
-(`chronicle_asm.assembler`) turns an `IRModule` into a `chronicle_vm.Module`.
+table indices.  Positions name a source file by its path (or, exactly, by its
+index in the file table).  `Raw` carries an operand's exact number whatever
+its kind, so that the disassembler can write any decodable module without
+loss.  `origin` fields say where an item was written (a `.casm` line), for
+diagnostics only; `pos` fields are what goes into the module's source map.
+The assembler (`chronicle_asm.assembler`) turns an `IRModule` into a
+`chronicle_vm.Module`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chronicle_vm.isa import Op
-from chronicle_vm.model import Capability
+from chronicle_vm.model import FORMAT_VERSION, Capability
 from chronicle_vm.types import ValueType
 
 __all__ = [
@@ -28,15 +33,16 @@ __all__ = [
     "Label",
     "LabelDef",
     "Pos",
+    "Raw",
     "Reg",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Pos:
-    """A source position: file path, 1-based line and column."""
+    """A source position: file path (or index into the file table), 1-based line and column."""
 
-    file: str
+    file: str | int
     line: int
     col: int
 
@@ -90,7 +96,19 @@ class Imm:
     value: int
 
 
-IROperand = Reg | Label | ConstValue | ConstName | FuncRef | CapRef | Imm | None
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """An operand's exact unsigned 32-bit number, whatever the opcode says it is.
+
+    Valid in every operand slot; the disassembler writes it (`#n`) for
+    numbers no name can stand for: jump targets outside the function,
+    indices past a table's end, non-zero unused operands.
+    """
+
+    value: int
+
+
+IROperand = Reg | Label | ConstValue | ConstName | FuncRef | CapRef | Imm | Raw | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +118,7 @@ class IRInstr:
     op: Op
     operands: tuple[IROperand, IROperand, IROperand] = (None, None, None)
     pos: Pos | None = None
+    origin: Pos | None = None  # where it was written, for diagnostics (not in the module)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +127,7 @@ class LabelDef:
 
     name: str
     pos: Pos | None = None
+    origin: Pos | None = None
 
 
 @dataclass(slots=True)
@@ -121,6 +141,7 @@ class IRFunction:
     registers: list[ValueType]
     body: list[IRInstr | LabelDef] = field(default_factory=list)
     pos: Pos | None = None
+    origin: Pos | None = None
 
 
 @dataclass(slots=True)
@@ -130,9 +151,19 @@ class IRModule:
     `constants` are named pool entries placed first, in order (the
     disassembler writes every pool entry this way so nothing is lost);
     `ConstValue` operands reuse an equal entry or append one.
+    `source_files` is the start of the file table, in order; paths named by
+    positions and missing from it are appended in order of first use.
+    `allow_duplicate_names` lets two functions (or two capabilities) share a
+    name, as a decoded module may; such a name can then only be referred to
+    by `Raw` index.  `constant_origins` and `capability_origins`, when not
+    empty, run parallel to `constants` and `capabilities` for diagnostics.
     """
 
     capabilities: list[Capability] = field(default_factory=list)
     functions: list[IRFunction] = field(default_factory=list)
     constants: list[tuple[str, int | str]] = field(default_factory=list)
     source_files: list[str] = field(default_factory=list)
+    allow_duplicate_names: bool = False
+    version: int = FORMAT_VERSION
+    constant_origins: list[Pos | None] = field(default_factory=list)
+    capability_origins: list[Pos | None] = field(default_factory=list)
