@@ -1,0 +1,696 @@
+"""The reference interpreter: takes a VerifiedModule, limits and handlers, gives a result or a structured error.
+
+It follows docs/isa.md exactly and is the oracle every faster engine is
+tested against.  Plugin calls use an explicit frame stack, never Python
+recursion.  Verification already guaranteed operand bounds, register types,
+jump targets and call signatures, so the loop checks none of them: it only
+checks what depends on run-time values (divisors, indexes, sizes, limits).
+
+Instructions are pre-decoded once per interpreter into plain tuples
+`(op, a, b, c)` whose operands are already what the loop needs: constants by
+value, `loadb` as a bool, `tostr` split by operand type, a call's callee
+index and window, a void call's destination as -1.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from .calls import CallSite, CapabilityHandler
+from .errors import ChronicleError, ExecutionError, ResourceLimitError, UsageError, declare_codes
+from .isa import Op
+from .limits import Limits
+from .model import Function, Module
+from .types import BaseType, ValueType
+from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value, value_units
+
+if TYPE_CHECKING:
+    from .verify import VerifiedModule
+
+__all__ = ["Interpreter", "RunOutcome", "run_entry"]
+
+declare_codes(
+    "runtime",
+    {
+        "division-by-zero": "div or mod by zero",
+        "index-out-of-range": "an array or string index outside 0..len-1",
+        "pop-empty": "pop from an empty array",
+        "parse-int": "parse_int on text that is not a decimal int in signed 64 bits",
+        "empty-separator": "split with an empty separator",
+        "trap": "the plugin executed a trap instruction (for example a missing return)",
+        "capability-unavailable": "a capability call without a handler (the host granted nothing for it)",
+    },
+)
+declare_codes(
+    "limit",
+    {
+        "instructions": "max_instructions reached: the run stopped before the next instruction",
+        "call-depth": "max_call_depth reached by a call",
+        "registers": "a frame needs more registers than max_registers",
+        "stack-registers": "live frames together need more registers than max_stack_registers",
+        "array-len": "an array would grow beyond max_array_len",
+        "string-len": "a string would grow beyond max_string_len",
+        "allocation": "the run would allocate more than max_allocation characters and items",
+    },
+)
+declare_codes(
+    "usage",
+    {
+        "unknown-entry": "the entry function does not exist or is not exported",
+        "bad-arguments": "entry arguments do not match the entry's parameter types",
+    },
+)
+
+_INT_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
+
+# `tostr` specialised by operand type at pre-decode; the extra numbers lie above every ISA opcode.
+_TOSTR_INT = Op.TOSTR.value
+_TOSTR_BOOL = 0x50
+_TOSTR_STR = 0x51
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """A finished run: the entry's result (None for none) and the instructions executed."""
+
+    value: Value | None
+    instructions: int
+
+
+@dataclass(frozen=True, slots=True)
+class _FunctionPlan:
+    """A function ready for the loop."""
+
+    code: tuple[tuple[Any, ...], ...]
+    template: tuple[Value, ...]  # initial register values (arrays filled per frame)
+    array_registers: tuple[int, ...]
+    param_count: int
+    register_count: int
+
+
+def _zero(vtype: ValueType) -> Value:
+    if vtype.depth:
+        return []
+    if vtype.base is BaseType.INT:
+        return 0
+    if vtype.base is BaseType.BOOL:
+        return False
+    return ""
+
+
+class Interpreter:
+    """Runs functions of one verified module under fixed limits and capability handlers.
+
+    An Interpreter may run many calls one after another; each `call` starts
+    from fresh frames and counters.
+    """
+
+    def __init__(
+        self,
+        verified: VerifiedModule,
+        limits: Limits,
+        handlers: Sequence[CapabilityHandler | None] = (),
+    ) -> None:
+        self.verified = verified
+        self.module: Module = verified.module
+        self.limits = limits
+        capabilities = self.module.capabilities
+        self.handlers: tuple[CapabilityHandler | None, ...] = tuple(handlers) + (None,) * (
+            len(capabilities) - len(handlers)
+        )
+        self._plans = tuple(self._plan(function) for function in self.module.functions)
+
+    # -- pre-decoding -------------------------------------------------------------------------------------------------
+
+    def _plan(self, function: Function) -> _FunctionPlan:
+        module = self.module
+        constants = module.constants
+        registers = function.registers
+        code: list[tuple[Any, ...]] = []
+        for op, a, b, c in function.code:
+            if op == Op.LOADK:
+                code.append((op, a, constants[b], 0))
+            elif op == Op.LOADB:
+                code.append((op, a, b == 1, 0))
+            elif op == Op.TOSTR:
+                base = registers[b].base
+                special = {BaseType.INT: _TOSTR_INT, BaseType.BOOL: _TOSTR_BOOL}.get(base, _TOSTR_STR)
+                code.append((special, a, b, 0))
+            elif op == Op.CALL:
+                callee = module.functions[a]
+                code.append((op, a, b, c if callee.result is not None else -1))
+            elif op == Op.CAPCALL:
+                capability = module.capabilities[a]
+                code.append((op, a, b, c if capability.result is not None else -1))
+            elif op == Op.TRAP:
+                code.append((op, constants[a], 0, 0))
+            else:
+                code.append((op, a, b, c))
+        return _FunctionPlan(
+            code=tuple(code),
+            template=tuple(_zero(t) for t in registers),
+            array_registers=tuple(i for i, t in enumerate(registers) if t.depth),
+            param_count=function.param_count,
+            register_count=len(registers),
+        )
+
+    # -- entry -----------------------------------------------------------------------------------------------
+
+    def call(self, entry: str, args: Sequence[object]) -> RunOutcome:
+        """Run exported function `entry` with host arguments (checked against its parameter types first)."""
+        index = self.verified.exports.get(entry) if isinstance(entry, str) else None
+        if index is None:
+            exports = ", ".join(sorted(self.verified.exports)) or "none"
+            raise UsageError("usage.unknown-entry", f"no exported function `{entry}` (exports: {exports})")
+        function = self.module.functions[index]
+        params = function.params
+        if len(args) != len(params):
+            raise UsageError(
+                "usage.bad-arguments",
+                f"`{entry}` takes {len(params)} argument(s) {function.signature()}, got {len(args)}",
+                entry=entry,
+            )
+        values: list[Value] = []
+        units = 0
+        for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
+            try:
+                value, value_units_ = import_value(arg, vtype, self.limits, f"argument {position + 1} of `{entry}`")
+            except ValueMismatch as exc:
+                raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
+            values.append(value)
+            units += value_units_
+        result, count = self._run(index, values, units)
+        return RunOutcome(export_value(result) if result is not None else None, count)
+
+    # -- errors ----------------------------------------------------------------------------------------------
+
+    def location(self, function: int, index: int) -> dict[str, Any]:
+        """JSON-safe location of instruction `index` of function `function`, with its source position if known."""
+        module = self.module
+        out: dict[str, Any] = {"function": module.functions[function].name, "index": index}
+        positions = module.source_map.functions[function] if function < len(module.source_map.functions) else ()
+        if 0 <= index < len(positions):
+            pos = positions[index]
+            out.update(file=module.source_map.files[pos.file], line=pos.line, col=pos.col)
+        return out
+
+    def _fail(
+        self,
+        error: type[ChronicleError],
+        code: str,
+        message: str,
+        frames: list[tuple[int, int]],
+        **details: Any,
+    ) -> NoReturn:
+        """Raise `error` located at the innermost frame, with the call stack innermost last."""
+        stack = [self.location(function, index) for function, index in frames]
+        where = stack[-1]
+        raise error(code, f"{message} {_describe(where)}", location=where, stack=stack, **details)
+
+    def _relocate(self, exc: ChronicleError, frames: list[tuple[int, int]]) -> NoReturn:
+        """A handler's error (quota, host failure) gains the call site's location and stack."""
+        stack = [self.location(function, index) for function, index in frames]
+        exc.details.setdefault("location", stack[-1])
+        exc.details.setdefault("stack", stack)
+        raise exc
+
+    # -- the loop ---------------------------------------------------------------------------------------------------
+
+    def _run(self, entry: int, args: list[Value], units: int) -> tuple[Value | None, int]:
+        limits = self.limits
+        plans = self._plans
+        handlers = self.handlers
+        capabilities = self.module.capabilities
+        max_instructions = limits.max_instructions
+        max_depth = limits.max_call_depth
+        max_registers = limits.max_registers
+        max_stack_registers = limits.max_stack_registers
+        max_array = limits.max_array_len
+        max_string = limits.max_string_len
+        max_alloc = limits.max_allocation
+        # saved caller frames: (code, regs, pc, function index, destination register or -1)
+        stack: list[tuple[tuple[tuple[Any, ...], ...], list[Any], int, int, int]] = []
+
+        def frames_at(function: int, index: int) -> list[tuple[int, int]]:
+            return [(saved[3], saved[2] - 1) for saved in stack] + [(function, index)]
+
+        plan = plans[entry]
+        if plan.register_count > max_registers:
+            self._fail(
+                ResourceLimitError,
+                "limit.registers",
+                f"function needs {plan.register_count} registers; max_registers is {max_registers}",
+                [(entry, 0)],
+                limit="max_registers",
+                value=max_registers,
+            )
+        stack_registers = plan.register_count
+        if stack_registers > max_stack_registers:
+            self._fail(
+                ResourceLimitError,
+                "limit.stack-registers",
+                f"frame needs {stack_registers} registers; max_stack_registers is {max_stack_registers}",
+                [(entry, 0)],
+                limit="max_stack_registers",
+                value=max_stack_registers,
+            )
+        if max_depth < 1:
+            self._fail(
+                ResourceLimitError,
+                "limit.call-depth",
+                f"max_call_depth is {max_depth}",
+                [(entry, 0)],
+                limit="max_call_depth",
+                value=max_depth,
+            )
+        if units > max_alloc:
+            self._fail(
+                ResourceLimitError,
+                "limit.allocation",
+                f"arguments allocate {units} units; max_allocation is {max_alloc}",
+                [(entry, 0)],
+                limit="max_allocation",
+                value=max_alloc,
+            )
+        regs: list[Any] = list(plan.template)  # typed by the verifier, not by Python
+        for r in plan.array_registers:
+            regs[r] = []
+        regs[: plan.param_count] = args
+        code = plan.code
+        fidx = entry
+        pc = 0
+        count = 0
+        alloc = units
+
+        # Local names for the op numbers: a comparison with a local is the cheapest dispatch test.
+        ADD, SUB, MUL, DIV, MOD, NEG = (
+            Op.ADD.value,
+            Op.SUB.value,
+            Op.MUL.value,
+            Op.DIV.value,
+            Op.MOD.value,
+            Op.NEG.value,
+        )
+        LT, LE, GT, GE, EQ, NE = Op.LT.value, Op.LE.value, Op.GT.value, Op.GE.value, Op.EQ.value, Op.NE.value
+        MOV, LOADK, LOADB = Op.MOV.value, Op.LOADK.value, Op.LOADB.value
+        JMP, JMPIF, JMPIFNOT = Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value
+        CALL, CAPCALL, RET, RETV = Op.CALL.value, Op.CAPCALL.value, Op.RET.value, Op.RETV.value
+        GETIDX, SETIDX, PUSH, POP, NEWARR, LEN = (
+            Op.GETIDX.value,
+            Op.SETIDX.value,
+            Op.PUSH.value,
+            Op.POP.value,
+            Op.NEWARR.value,
+            Op.LEN.value,
+        )
+        CONCAT, SLICE, CHARAT = Op.CONCAT.value, Op.SLICE.value, Op.CHARAT.value
+        TOSTR_INT, TOSTR_BOOL, TOSTR_STR = _TOSTR_INT, _TOSTR_BOOL, _TOSTR_STR
+
+        # Dispatch by opcode range first (see isa.Op numbering), then by frequency within the range:
+        # most instructions are found after two or three comparisons.
+        while count < max_instructions:
+            op, a, b, c = code[pc]
+            pc += 1
+            count += 1
+            if op < 0x18:  # moves and arithmetic
+                if op == ADD:
+                    r = regs[b] + regs[c]
+                    if r > I64_MAX or r < I64_MIN:
+                        r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                    regs[a] = r
+                elif op == SUB:
+                    r = regs[b] - regs[c]
+                    if r > I64_MAX or r < I64_MIN:
+                        r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                    regs[a] = r
+                elif op == MOV:
+                    regs[a] = regs[b]
+                elif op == LOADK:
+                    regs[a] = b
+                elif op == MUL:
+                    r = regs[b] * regs[c]
+                    if r > I64_MAX or r < I64_MIN:
+                        r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                    regs[a] = r
+                elif op == MOD or op == DIV:
+                    divisor = regs[c]
+                    if divisor == 0:
+                        self._fail(
+                            ExecutionError,
+                            "runtime.division-by-zero",
+                            "division by zero" if op == DIV else "modulo by zero",
+                            frames_at(fidx, pc - 1),
+                        )
+                    if op == MOD:
+                        regs[a] = regs[b] % divisor
+                    else:
+                        r = regs[b] // divisor
+                        regs[a] = I64_MIN if r > I64_MAX else r  # only MIN // -1 overflows
+                elif op == LOADB:
+                    regs[a] = b
+                elif op == NEG:
+                    r = -regs[b]
+                    regs[a] = I64_MIN if r > I64_MAX else r  # only -MIN overflows
+                # NOP: nothing to do
+            elif op < 0x20:  # comparisons
+                if op == LT:
+                    regs[a] = regs[b] < regs[c]
+                elif op == LE:
+                    regs[a] = regs[b] <= regs[c]
+                elif op == EQ:
+                    regs[a] = regs[b] == regs[c]
+                elif op == NE:
+                    regs[a] = regs[b] != regs[c]
+                elif op == GT:
+                    regs[a] = regs[b] > regs[c]
+                elif op == GE:
+                    regs[a] = regs[b] >= regs[c]
+                else:  # NOT
+                    regs[a] = not regs[b]
+            elif op < 0x30:  # control
+                if op == JMPIF:
+                    if regs[a]:
+                        pc = b
+                elif op == JMPIFNOT:
+                    if not regs[a]:
+                        pc = b
+                elif op == JMP:
+                    pc = a
+                elif op == CALL:
+                    callee = plans[a]
+                    if len(stack) + 1 >= max_depth:
+                        self._fail(
+                            ResourceLimitError,
+                            "limit.call-depth",
+                            f"call depth would exceed max_call_depth {max_depth}",
+                            frames_at(fidx, pc - 1),
+                            limit="max_call_depth",
+                            value=max_depth,
+                        )
+                    size = callee.register_count
+                    if size > max_registers:
+                        self._fail(
+                            ResourceLimitError,
+                            "limit.registers",
+                            f"function `{self.module.functions[a].name}` needs {size} registers; "
+                            f"max_registers is {max_registers}",
+                            frames_at(fidx, pc - 1),
+                            limit="max_registers",
+                            value=max_registers,
+                        )
+                    stack_registers += size
+                    if stack_registers > max_stack_registers:
+                        self._fail(
+                            ResourceLimitError,
+                            "limit.stack-registers",
+                            f"live frames would need {stack_registers} registers; "
+                            f"max_stack_registers is {max_stack_registers}",
+                            frames_at(fidx, pc - 1),
+                            limit="max_stack_registers",
+                            value=max_stack_registers,
+                        )
+                    new_regs = list(callee.template)
+                    for r in callee.array_registers:
+                        new_regs[r] = []
+                    n = callee.param_count
+                    if n:
+                        new_regs[:n] = regs[b : b + n]
+                    stack.append((code, regs, pc, fidx, c))
+                    code = callee.code
+                    regs = new_regs
+                    fidx = a
+                    pc = 0
+                elif op == RET or op == RETV:
+                    result = regs[a] if op == RET else None
+                    stack_registers -= len(regs)
+                    if not stack:
+                        return result, count
+                    code, regs, pc, fidx, dst = stack.pop()
+                    if dst >= 0:
+                        regs[dst] = result
+                elif op == CAPCALL:
+                    handler = handlers[a]
+                    capability = capabilities[a]
+                    count_params = len(capability.params)
+                    if handler is None:
+                        self._fail(
+                            ExecutionError,
+                            "runtime.capability-unavailable",
+                            f"capability `{capability.name}` has no handler",
+                            frames_at(fidx, pc - 1),
+                            capability=capability.name,
+                        )
+                    call_args = regs[b : b + count_params] if count_params else []
+                    try:
+                        result = handler(call_args, CallSite(a, fidx, pc - 1, count))
+                    except ChronicleError as exc:
+                        self._relocate(exc, frames_at(fidx, pc - 1))
+                    if c >= 0:
+                        if type(result) is str or type(result) is list:
+                            alloc += value_units(result)
+                            if alloc > max_alloc:
+                                self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                        regs[c] = result
+                else:  # TRAP
+                    self._fail(ExecutionError, "runtime.trap", f"trap: {a}", frames_at(fidx, pc - 1), trap=a)
+            elif op == GETIDX:
+                array = regs[b]
+                index = regs[c]
+                if 0 <= index < len(array):
+                    regs[a] = array[index]
+                else:
+                    self._fail(
+                        ExecutionError,
+                        "runtime.index-out-of-range",
+                        f"index {index} is out of range for an array of length {len(array)}",
+                        frames_at(fidx, pc - 1),
+                    )
+            elif op == SETIDX:
+                array = regs[a]
+                index = regs[b]
+                if 0 <= index < len(array):
+                    array[index] = regs[c]
+                else:
+                    self._fail(
+                        ExecutionError,
+                        "runtime.index-out-of-range",
+                        f"index {index} is out of range for an array of length {len(array)}",
+                        frames_at(fidx, pc - 1),
+                    )
+            elif op == LEN:
+                regs[a] = len(regs[b])
+            elif op == PUSH:
+                array = regs[a]
+                if len(array) >= max_array:
+                    self._fail(
+                        ResourceLimitError,
+                        "limit.array-len",
+                        f"push would grow an array beyond max_array_len {max_array}",
+                        frames_at(fidx, pc - 1),
+                        limit="max_array_len",
+                        value=max_array,
+                    )
+                alloc += 1
+                if alloc > max_alloc:
+                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                array.append(regs[b])
+            elif op == CONCAT:
+                left = regs[b]
+                right = regs[c]
+                size = len(left) + len(right)
+                if size > max_string:
+                    self._string_fail(size, max_string, frames_at(fidx, pc - 1))
+                alloc += size
+                if alloc > max_alloc:
+                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                regs[a] = left + right
+            elif op == TOSTR_INT:
+                text = str(regs[b])
+                alloc += len(text)
+                if alloc > max_alloc:
+                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                regs[a] = text
+            elif op == TOSTR_STR:
+                regs[a] = regs[b]
+            elif op == TOSTR_BOOL:
+                text = "true" if regs[b] else "false"
+                alloc += len(text)
+                if alloc > max_alloc:
+                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                regs[a] = text
+            elif op == NEWARR:
+                alloc += 1
+                if alloc > max_alloc:
+                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                regs[a] = []
+            elif op == POP:
+                array = regs[b]
+                if not array:
+                    self._fail(ExecutionError, "runtime.pop-empty", "pop from an empty array", frames_at(fidx, pc - 1))
+                regs[a] = array.pop()
+            elif op == CHARAT:
+                text = regs[b]
+                index = regs[c]
+                if 0 <= index < len(text):
+                    alloc += 1
+                    if alloc > max_alloc:
+                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                    regs[a] = text[index]
+                else:
+                    self._fail(
+                        ExecutionError,
+                        "runtime.index-out-of-range",
+                        f"index {index} is out of range for a string of length {len(text)}",
+                        frames_at(fidx, pc - 1),
+                    )
+            elif op == SLICE:
+                text = regs[b]
+                length = len(text)
+                lo = min(max(regs[c], 0), length)
+                hi = min(max(regs[c + 1], 0), length)
+                piece = text[lo:hi] if lo < hi else ""
+                alloc += len(piece)
+                if alloc > max_alloc:
+                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                regs[a] = piece
+            else:
+                alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
+
+        return self._fail(
+            ResourceLimitError,
+            "limit.instructions",
+            f"max_instructions {max_instructions} reached",
+            frames_at(fidx, pc),
+            limit="max_instructions",
+            value=max_instructions,
+            instructions=count,
+        )
+
+    # -- the rarer string operations, kept out of the loop's body --------------------------------------------------
+
+    def _string_op(
+        self, op: int, a: int, b: int, c: int, regs: list[Any], alloc: int, frames: list[tuple[int, int]]
+    ) -> int:
+        limits = self.limits
+        if op == Op.CONTAINS:
+            regs[a] = regs[c] in regs[b]
+            return alloc
+        if op == Op.FIND:
+            regs[a] = regs[b].find(regs[c])
+            return alloc
+        if op == Op.PARSEINT:
+            text = regs[b]
+            if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
+                self._fail(ExecutionError, "runtime.parse-int", f"{_quote(text)} is not a decimal int", frames)
+            number = int(text)
+            if not I64_MIN <= number <= I64_MAX:
+                self._fail(ExecutionError, "runtime.parse-int", f"{_quote(text)} is outside signed 64 bits", frames)
+            regs[a] = number
+            return alloc
+        if op == Op.SPLIT:
+            text = regs[b]
+            separator = regs[c]
+            assert isinstance(text, str) and isinstance(separator, str)
+            if not separator:
+                self._fail(ExecutionError, "runtime.empty-separator", "split with an empty separator", frames)
+            pieces = text.count(separator) + 1
+            if pieces > limits.max_array_len:
+                self._array_fail(pieces, frames)
+            alloc = self._charge(alloc, pieces + len(text), frames)
+            regs[a] = text.split(separator)
+            return alloc
+        result: str
+        if op == Op.JOIN:
+            items = regs[b]
+            separator = regs[c]
+            assert isinstance(items, list) and isinstance(separator, str)
+            size = sum(len(item) for item in items) + len(separator) * max(len(items) - 1, 0)
+            if size > limits.max_string_len:
+                self._string_fail(size, limits.max_string_len, frames)
+            result = separator.join(items)
+        elif op == Op.REPEAT:
+            text = regs[b]
+            times = regs[c]
+            assert isinstance(text, str) and isinstance(times, int)
+            size = len(text) * times if times > 0 else 0
+            if size > limits.max_string_len:
+                self._string_fail(size, limits.max_string_len, frames)
+            result = text * times if times > 0 else ""
+        else:
+            text = regs[b]
+            assert isinstance(text, str)
+            if op == Op.UPPER:
+                result = text.upper()
+            elif op == Op.LOWER:
+                result = text.lower()
+            elif op == Op.TRIM:
+                result = text.strip()
+            else:  # pragma: no cover - the verifier admits no other opcode
+                raise AssertionError(f"unhandled opcode {op}")
+            if len(result) > limits.max_string_len:
+                self._string_fail(len(result), limits.max_string_len, frames)
+        regs[a] = result
+        return self._charge(alloc, len(result), frames)
+
+    def _charge(self, alloc: int, units: int, frames: list[tuple[int, int]]) -> int:
+        alloc += units
+        if alloc > self.limits.max_allocation:
+            self._alloc_fail(self.limits.max_allocation, frames)
+        return alloc
+
+    def _alloc_fail(self, max_alloc: int, frames: list[tuple[int, int]]) -> NoReturn:
+        self._fail(
+            ResourceLimitError,
+            "limit.allocation",
+            f"the run would allocate more than max_allocation {max_alloc} characters and items",
+            frames,
+            limit="max_allocation",
+            value=max_alloc,
+        )
+
+    def _string_fail(self, size: int, max_string: int, frames: list[tuple[int, int]]) -> NoReturn:
+        self._fail(
+            ResourceLimitError,
+            "limit.string-len",
+            f"a string of {size} characters would exceed max_string_len {max_string}",
+            frames,
+            limit="max_string_len",
+            value=max_string,
+        )
+
+    def _array_fail(self, size: int, frames: list[tuple[int, int]]) -> NoReturn:
+        self._fail(
+            ResourceLimitError,
+            "limit.array-len",
+            f"an array of {size} items would exceed max_array_len {self.limits.max_array_len}",
+            frames,
+            limit="max_array_len",
+            value=self.limits.max_array_len,
+        )
+
+
+def _describe(where: Mapping[str, Any]) -> str:
+    text = f"in `{where['function']}` at instruction {where['index']}"
+    if "file" in where:
+        text += f" ({where['file']}:{where['line']}:{where['col']})"
+    return text
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def run_entry(
+    verified: VerifiedModule,
+    entry: str,
+    args: Sequence[object],
+    *,
+    limits: Limits | None = None,
+    handlers: Sequence[CapabilityHandler | None] = (),
+) -> RunOutcome:
+    """Run one entry of a verified module with raw handlers (no policy): a convenience for tests and tools."""
+    return Interpreter(verified, limits if limits is not None else Limits(), handlers).call(entry, args)
