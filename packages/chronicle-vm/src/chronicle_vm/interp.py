@@ -30,7 +30,7 @@ from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import
 if TYPE_CHECKING:
     from .verify import VerifiedModule
 
-__all__ = ["Interpreter", "RunOutcome", "run_entry"]
+__all__ = ["Interpreter", "RunOutcome", "locate", "run_entry"]
 
 declare_codes(
     "runtime",
@@ -188,14 +188,7 @@ class Interpreter:
     # -- errors ----------------------------------------------------------------------------------------------
 
     def location(self, function: int, index: int) -> dict[str, Any]:
-        """JSON-safe location of instruction `index` of function `function`, with its source position if known."""
-        module = self.module
-        out: dict[str, Any] = {"function": module.functions[function].name, "index": index}
-        positions = module.source_map.functions[function] if function < len(module.source_map.functions) else ()
-        if 0 <= index < len(positions):
-            pos = positions[index]
-            out.update(file=module.source_map.files[pos.file], line=pos.line, col=pos.col)
-        return out
+        return locate(self.module, function, index)
 
     def _fail(
         self,
@@ -670,6 +663,16 @@ class Interpreter:
             limit="max_array_len",
             value=self.limits.max_array_len,
         )
+
+
+def locate(module: Module, function: int, index: int) -> dict[str, Any]:
+    """JSON-safe location of instruction `index` of function `function`, with its source position if known."""
+    out: dict[str, Any] = {"function": module.functions[function].name, "index": index}
+    positions = module.source_map.functions[function] if function < len(module.source_map.functions) else ()
+    if 0 <= index < len(positions):
+        pos = positions[index]
+        out.update(file=module.source_map.files[pos.file], line=pos.line, col=pos.col)
+    return out
 
 
 def _describe(where: Mapping[str, Any]) -> str:
