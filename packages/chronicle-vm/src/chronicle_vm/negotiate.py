@@ -1,0 +1,271 @@
+"""Negotiation: takes a verified module, a policy and a host, gives one decision per capability and live handlers.
+
+Negotiation happens before any plugin instruction runs.  Each capability the
+module declares gets exactly one `Decision`, decided in a fixed order:
+`unknown` (the host lacks it), `type-invalid` (signatures differ), then the
+policy (`denied` when allow = false, `missing` when silent), else `granted`.
+Only a fully granted negotiation gives handlers; each handler keeps the
+boundary typed both ways, counts the policy's quota, and turns every host
+failure into a structured error, so no host exception escapes raw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+from .calls import CallSite, CapabilityHandler
+from .errors import ExecutionError, PolicyError, ResourceLimitError, declare_codes
+from .host import Host, HostCapability
+from .limits import Limits
+from .model import Capability
+from .policy import HostSettingValue, Policy, find_key_line, format_key_path
+from .values import Value, ValueMismatch, export_value, import_value
+
+if TYPE_CHECKING:
+    from .verify import VerifiedModule
+
+__all__ = ["DECISIONS", "Decision", "DecisionKind", "Negotiation", "negotiate"]
+
+declare_codes(
+    "runtime",
+    {
+        "capability-failed": "a host capability function raised; the message keeps the host's message",
+        "capability-result": "a host capability returned a value that does not fit its declared result type or limits",
+    },
+)
+declare_codes("limit", {"capability-quota": "a capability was called more often than its policy `max_calls` allows"})
+
+DecisionKind = Literal["granted", "denied", "missing", "unknown", "type-invalid"]
+
+#: Every decision, in the order negotiation checks for it (granted last).
+DECISIONS: tuple[DecisionKind, ...] = ("unknown", "type-invalid", "denied", "missing", "granted")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What negotiation decided for one declared capability, and why."""
+
+    name: str
+    declared_signature: str
+    host_signature: str | None
+    decision: DecisionKind
+    reason: str
+    #: The policy's quota for a granted capability (None: no quota).
+    max_calls: int | None = None
+
+    @property
+    def granted(self) -> bool:
+        return self.decision == "granted"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "declared_signature": self.declared_signature,
+            "host_signature": self.host_signature,
+            "decision": self.decision,
+            "reason": self.reason,
+            "max_calls": self.max_calls,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Negotiation:
+    """The outcome of `negotiate`: decisions in module declaration order, and live handlers when all are granted."""
+
+    decisions: tuple[Decision, ...]
+    #: The policy's `[host]` settings, checked against the host's declarations.
+    settings: Mapping[str, HostSettingValue]
+    policy: Policy
+    host: Host
+    declared: tuple[Capability, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(decision.granted for decision in self.decisions)
+
+    @property
+    def refused(self) -> tuple[Decision, ...]:
+        return tuple(decision for decision in self.decisions if not decision.granted)
+
+    def require(self) -> Negotiation:
+        """This negotiation if all is granted, else `PolicyError('policy.refused')` listing every refusal."""
+        refused = self.refused
+        if not refused:
+            return self
+        lines = [f"  {d.name}{d.declared_signature}: {d.decision} ({d.reason})" for d in refused]
+        count = len(refused)
+        noun = "capability" if count == 1 else "capabilities"
+        raise PolicyError(
+            "policy.refused",
+            f"the module was refused {count} {noun}:\n" + "\n".join(lines),
+            decisions=[d.to_dict() for d in self.decisions],
+            refused=[d.name for d in refused],
+            policy_digest=self.policy.digest,
+        )
+
+    def handlers(self, limits: Limits) -> tuple[CapabilityHandler, ...]:
+        """Fresh live handlers, indexed like `module.capabilities`; quota counters start at zero.
+
+        `limits` are the run's effective limits, which bound the values a
+        host function may return.  Raises `policy.refused` unless `ok`.
+        """
+        self.require()
+        built: list[CapabilityHandler] = []
+        for declared, decision in zip(self.declared, self.decisions, strict=True):
+            offered = self.host.get(declared.name)
+            assert offered is not None  # granted implies the host has it
+            built.append(_live_handler(declared, offered, decision.max_calls, limits))
+        return tuple(built)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form: ok, every decision, the policy digest and the host settings."""
+        return {
+            "ok": self.ok,
+            "decisions": [decision.to_dict() for decision in self.decisions],
+            "refused": [decision.name for decision in self.refused],
+            "policy_digest": self.policy.digest,
+            "settings": dict(self.settings),
+        }
+
+
+def negotiate(verified: VerifiedModule, policy: Policy, host: Host) -> Negotiation:
+    """Decide every capability `verified.module` declares; raises `PolicyError` for `[host]` settings the host refuses.
+
+    Capability refusals do not raise here: they are decisions, reported all
+    together by `Negotiation.require()` (or shown by a dry run).
+    """
+    settings = _checked_settings(policy, host)
+    declared = tuple(verified.module.capabilities)
+    decisions = tuple(_decide(capability, policy, host) for capability in declared)
+    return Negotiation(
+        decisions=decisions,
+        settings=MappingProxyType(settings),
+        policy=policy,
+        host=host,
+        declared=declared,
+    )
+
+
+def _decide(declared: Capability, policy: Policy, host: Host) -> Decision:
+    name = declared.name
+    wanted = declared.signature()
+    offered = host.get(name)
+    if offered is None:
+        return Decision(name, wanted, None, "unknown", f"the host offers no capability named {name}")
+    have = offered.signature()
+    if offered.params != declared.params or offered.result != declared.result:
+        return Decision(name, wanted, have, "type-invalid", f"the module declares {wanted}, the host provides {have}")
+    rule = policy.rule(name)
+    if rule is None:
+        return Decision(
+            name, wanted, have, "missing", "the policy does not mention it (capabilities are denied by default)"
+        )
+    if not rule.allow:
+        return Decision(name, wanted, have, "denied", "the policy sets allow = false")
+    reason = "allowed by the policy"
+    if rule.max_calls is not None:
+        reason += f", at most {rule.max_calls} calls per run"
+    return Decision(name, wanted, have, "granted", reason, rule.max_calls)
+
+
+def _checked_settings(policy: Policy, host: Host) -> dict[str, HostSettingValue]:
+    checked: dict[str, HostSettingValue] = {}
+    for name, value in policy.host.items():
+        problem = host.check_setting(name, value)
+        if problem is None:
+            checked[name] = value
+            continue
+        path = ("host", name)
+        key = format_key_path(path)
+        line = find_key_line(policy.text, path)
+        where = "<policy>" if line is None else f"line {line}"
+        extra: dict[str, Any] = {"key": key, "policy_digest": policy.digest}
+        if line is not None:
+            extra["line"] = line
+        if problem == "unknown":
+            accepted = ", ".join(sorted(host.settings)) or "none"
+            raise PolicyError(
+                "policy.unknown-host-setting",
+                f"{where}: {key}: the host does not accept this setting (accepted: {accepted})",
+                **extra,
+            )
+        expected = host.settings[name].__name__
+        raise PolicyError(
+            "policy.host-setting-type",
+            f"{where}: {key}: the host expects a {expected}, found {type(value).__name__}",
+            expected=expected,
+            **extra,
+        )
+    return checked
+
+
+def _live_handler(
+    declared: Capability, offered: HostCapability, quota: int | None, limits: Limits
+) -> CapabilityHandler:
+    name = declared.name
+    result_type = declared.result
+    func = offered.func
+    calls = 0
+
+    def handler(args: Sequence[Value], site: CallSite) -> Value | None:
+        nonlocal calls
+        if quota is not None and calls >= quota:
+            raise ResourceLimitError(
+                "limit.capability-quota",
+                f"capability {name} was called more than its quota of {quota} calls",
+                capability=name,
+                max_calls=quota,
+                instructions=site.instructions,
+            )
+        calls += 1
+        host_args = [export_value(arg) for arg in args]
+        try:
+            returned = func(*host_args)
+        except Exception as exc:  # a host failure must end the run as a structured error
+            raise ExecutionError(
+                "runtime.capability-failed",
+                f"capability {name} failed: {type(exc).__name__}: {_host_message(exc)}",
+                capability=name,
+                host_error=type(exc).__name__,
+                host_message=_host_message(exc),
+            ) from exc
+        if result_type is None:
+            if returned is not None:
+                raise ExecutionError(
+                    "runtime.capability-result",
+                    f"capability {name} declares no result but the host returned {_kind(returned)}",
+                    capability=name,
+                )
+            return None
+        try:
+            value, _units = import_value(returned, result_type, limits, what=f"result of {name}")
+        except ValueMismatch as exc:
+            raise ExecutionError(
+                "runtime.capability-result", str(exc), capability=name, expected=str(result_type)
+            ) from None
+        except Exception as exc:  # a hostile host object (a list subclass that raises) is still the host's failure
+            raise ExecutionError(
+                "runtime.capability-result",
+                f"capability {name}: its result could not be read: {type(exc).__name__}",
+                capability=name,
+                expected=str(result_type),
+            ) from None
+        return value
+
+    return handler
+
+
+def _host_message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ raises still deserves a message
+        return f"<{type(exc).__name__} with an unprintable message>"
+
+
+def _kind(obj: object) -> str:
+    if obj is None:
+        return "nothing"
+    return f"a value of type {type(obj).__name__}"
