@@ -1,0 +1,251 @@
+"""The typed syntax tree of `.chr`: takes nothing, gives frozen node classes, each with its source span.
+
+Nodes compare by identity (`eq=False`), so the checker can key side tables
+by node and hashing never walks a deep tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ArrayLit",
+    "Assign",
+    "Binary",
+    "Block",
+    "BoolLit",
+    "Break",
+    "Call",
+    "CapCall",
+    "CapDecl",
+    "Continue",
+    "Expr",
+    "ExprStmt",
+    "FnDecl",
+    "ForEach",
+    "ForRange",
+    "If",
+    "Index",
+    "IntLit",
+    "Let",
+    "Name",
+    "Param",
+    "Program",
+    "Return",
+    "Span",
+    "Stmt",
+    "StrLit",
+    "TypeExpr",
+    "Unary",
+    "While",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """1-based start line and column; end column is exclusive."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TypeExpr:
+    """A written type: base name (`int`, `bool`, `str`, or unknown) inside `depth` brackets."""
+
+    base: str
+    depth: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class IntLit:
+    value: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BoolLit:
+    value: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StrLit:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Name:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ArrayLit:
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Index:
+    base: Expr
+    index: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Call:
+    """A call of a function or builtin by name."""
+
+    name: str
+    name_span: Span
+    args: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CapCall:
+    """A call of a declared capability by dotted name."""
+
+    name: str
+    name_span: Span
+    args: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Unary:
+    op: str
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Binary:
+    op: str
+    left: Expr
+    right: Expr
+    op_span: Span
+    span: Span
+
+
+Expr = IntLit | BoolLit | StrLit | Name | ArrayLit | Index | Call | CapCall | Unary | Binary
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Block:
+    stmts: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Let:
+    name: str
+    name_span: Span
+    annotation: TypeExpr | None
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Assign:
+    target: Expr
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ExprStmt:
+    expr: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class If:
+    """`if c0 {b0} else if c1 {b1} ... else {other}`: the branches in order, flat."""
+
+    branches: tuple[tuple[Expr, Block], ...]
+    otherwise: Block | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class While:
+    cond: Expr
+    body: Block
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ForEach:
+    var: str
+    var_span: Span
+    iterable: Expr
+    body: Block
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ForRange:
+    var: str
+    var_span: Span
+    lo: Expr
+    hi: Expr
+    body: Block
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Break:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Continue:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Return:
+    value: Expr | None
+    span: Span
+
+
+Stmt = Let | Assign | ExprStmt | If | While | ForEach | ForRange | Break | Continue | Return | Block
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Param:
+    name: str
+    type: TypeExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CapDecl:
+    name: str
+    name_span: Span
+    params: tuple[Param, ...]
+    result: TypeExpr | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FnDecl:
+    exported: bool
+    name: str
+    name_span: Span
+    params: tuple[Param, ...]
+    result: TypeExpr | None
+    body: Block
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Program:
+    caps: tuple[CapDecl, ...]
+    functions: tuple[FnDecl, ...]
