@@ -11,7 +11,9 @@ sys.path.insert(0, str(ROOT / "testing"))
 
 import gen_docs  # noqa: E402
 
-CODE_LITERAL = re.compile(r"""["']((?:decode|verify|policy|runtime|limit|replay|source|usage)\.[a-z0-9]+(?:-[a-z0-9]+)*)["']""")
+CODE_LITERAL = re.compile(
+    r"""["']((?:decode|verify|policy|runtime|limit|replay|source|usage)\.[a-z0-9]+(?:-[a-z0-9]+)*)["']"""
+)
 
 
 def test_generated_docs_are_fresh() -> None:
