@@ -1,0 +1,103 @@
+"""Decode benchmark: takes nothing, gives the time to decode a ~1 MiB `.cmod` module (median of 5) and MiB/s.
+
+Run it with `python packages/chronicle-cli/benchmarks/bench_decode.py`.
+The module is synthetic but shaped like compiler output: many functions,
+each with typed registers, a few hundred instructions and one source
+position per instruction, plus a constant pool of ints and strings.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+
+from chronicle_vm.isa import OPCODES
+from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.types import BOOL, INT, STR, ValueType
+
+TARGET_BYTES = 1 << 20
+INSTRUCTIONS_PER_FUNCTION = 200
+REGISTERS_PER_FUNCTION = 24
+CONSTANTS = 4_000
+REPEATS = 5
+
+
+def _function(rng: random.Random, index: int) -> tuple[Function, tuple[SourcePos, ...]]:
+    ops = sorted(OPCODES)
+    types = (INT, BOOL, STR, ValueType(INT.base, 1), ValueType(STR.base, 2))
+    code = tuple(
+        Instruction(rng.choice(ops), rng.randrange(256), rng.randrange(70_000), rng.randrange(1 << 32))
+        for _ in range(INSTRUCTIONS_PER_FUNCTION)
+    )
+    function = Function(
+        name=f"module.part{index}.function_{index}",
+        exported=index % 7 == 0,
+        param_count=3,
+        result=INT if index % 2 else None,
+        registers=tuple(rng.choice(types) for _ in range(REGISTERS_PER_FUNCTION)),
+        code=code,
+    )
+    positions = tuple(SourcePos(index % 5, 10 + line, 1 + line % 40) for line in range(INSTRUCTIONS_PER_FUNCTION))
+    return function, positions
+
+
+def build_module(target_bytes: int = TARGET_BYTES, seed: int = 1) -> Module:
+    """A deterministic module of about `target_bytes` encoded bytes (never less)."""
+    rng = random.Random(seed)
+    constants: tuple[int | str, ...] = tuple(
+        rng.randrange(-(2**63), 2**63) if i % 2 else f"constant string #{i} ✓" for i in range(CONSTANTS)
+    )
+    capabilities = tuple(Capability(f"cap.c{i}", (INT, STR), INT if i % 2 else None) for i in range(20))
+    files = tuple(f"src/plugin/part{i}.chr" for i in range(5))
+    functions: list[Function] = []
+    positions: list[tuple[SourcePos, ...]] = []
+
+    def module() -> Module:
+        return Module(constants, capabilities, tuple(functions), SourceMap(files, tuple(positions)))
+
+    base = len(module().to_bytes())
+    function, where = _function(rng, 0)
+    functions.append(function)
+    positions.append(where)
+    per_function = len(module().to_bytes()) - base
+    count = max(1, -(-(target_bytes - base) // per_function))
+    for index in range(1, count):
+        function, where = _function(rng, index)
+        functions.append(function)
+        positions.append(where)
+    return module()
+
+
+def run() -> dict[str, float]:
+    """Decode and encode the module REPEATS times; the figures are medians."""
+    module = build_module()
+    data = module.to_bytes()
+    decode_times: list[float] = []
+    encode_times: list[float] = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        decoded = Module.from_bytes(data)
+        decode_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        encoded = decoded.to_bytes()
+        encode_times.append(time.perf_counter() - start)
+        if decoded != module or encoded != data:
+            raise AssertionError("round trip is not exact")
+    mib = len(data) / (1 << 20)
+    decode_seconds = statistics.median(decode_times)
+    encode_seconds = statistics.median(encode_times)
+    return {
+        "module_mib": mib,
+        "functions": float(len(module.functions)),
+        "instructions": float(sum(len(f.code) for f in module.functions)),
+        "decode_seconds": decode_seconds,
+        "decode_mib_per_second": mib / decode_seconds,
+        "encode_seconds": encode_seconds,
+        "encode_mib_per_second": mib / encode_seconds,
+    }
+
+
+if __name__ == "__main__":
+    for name, value in run().items():
+        print(f"{name:24} {value:12.4f}")

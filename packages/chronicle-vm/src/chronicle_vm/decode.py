@@ -1,0 +1,87 @@
+"""The `.cmod` decoder: takes any object, gives a `Module`; guarantees nothing but `DecodeError` escapes.
+
+The layout lives in `chronicle_vm.format`; this module only drives the
+`MODULE` schema over a `Reader` and turns every way the bytes can be wrong
+into a `DecodeError` with a stable code and `details['offset']`.  It checks
+form, not meaning: indexes, types of code and source-map lengths are the
+verifier's job.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from construct import ConstructError, StreamError
+
+from .errors import DecodeError, declare_codes
+from .format import MODULE, FormatFault, Reader
+from .model import Module
+
+__all__ = ["decode_module"]
+
+declare_codes(
+    "decode",
+    {
+        "not-bytes": "the input is not bytes (bytes, bytearray or memoryview)",
+        "bad-magic": 'the data does not start with the magic bytes "CHRM"',
+        "unsupported-version": "the format version is older or newer than this runtime reads",
+        "truncated": "the data ends in the middle of a field",
+        "count-too-large": "a count or length needs more bytes than remain in its section or file",
+        "bad-section": "a section tag is not one of 1..4",
+        "section-order": "a section appears before the one that must come first",
+        "duplicate-section": "a section appears a second time",
+        "section-length": "a section's contents end before or after its declared length",
+        "trailing-bytes": "bytes follow the last section",
+        "bad-utf8": "a string is not valid UTF-8",
+        "bad-opcode": "an instruction's opcode is not in the instruction set",
+        "bad-type": "a type's array depth, base tag or presence flag is invalid",
+        "bad-constant-kind": "a constant's kind tag is not 1 (int) or 2 (str)",
+        "bad-flags": "a function's flags set bits other than bit 0 (exported)",
+        "source-map-shape": "the source map's entry count differs from the function count",
+        "malformed": "the decoder failed in an unforeseen way (a decoder bug: please report it)",
+    },
+)
+
+# Construct and the standard library raise these for bad input in ways the
+# schema did not foresee; they are converted, never passed on.
+_UNFORESEEN = (
+    ConstructError,
+    struct.error,
+    UnicodeError,
+    OverflowError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    RecursionError,
+    MemoryError,
+)
+
+
+def decode_module(data: Any) -> Module:
+    """Decode `.cmod` bytes into a Module; raises `DecodeError` (and nothing else) on any bad input."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DecodeError("not-bytes", f"a module is read from bytes, not from {type(data).__name__}", offset=0)
+    try:
+        raw = bytes(data)
+    except (ValueError, TypeError, BufferError) as exc:
+        raise DecodeError("not-bytes", f"the buffer cannot be read as bytes: {exc}", offset=0) from None
+    reader = Reader(raw)
+    try:
+        module = MODULE.parse_stream(reader)
+    except FormatFault as fault:
+        raise DecodeError(fault.code, fault.message, offset=fault.offset, **fault.details) from None
+    except StreamError:
+        short = reader.short_fault()
+        raise DecodeError(short.code, short.message, offset=short.offset, **short.details) from None
+    except _UNFORESEEN as exc:
+        raise DecodeError(
+            "malformed",
+            f"the decoder failed at byte {reader.tell()}: {type(exc).__name__}: {exc}",
+            offset=reader.tell(),
+        ) from None
+    if not isinstance(module, Module):  # pragma: no cover - the schema always ends in Module
+        raise DecodeError("malformed", "the schema did not produce a module", offset=reader.tell())
+    return module
