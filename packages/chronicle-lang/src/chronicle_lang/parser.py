@@ -62,6 +62,7 @@ _TOKEN_NAMES = {
     "STRING": "a string",
     "$END": "the end of the file",
 }
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "EQ", "NE", "LT", "LE", "GT", "GE", "ANDAND", "OROR"}
 _EXPR_START = {"INT", "NAME", "STRING", "LPAR", "LSQB", "MINUS", "BANG", "TRUE", "FALSE"}
 
 
@@ -178,7 +179,13 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
             span = place(token.line or 1, token.column or 1, len(str(token)))
             found = _describe_token(token)
         hint = None
-        if "SEMICOLON" in expected and token.type != "$END":
+        previous = _previous_end(chunk, token.start_pos) if token.type != "$END" else None
+        if "SEMICOLON" in expected and previous is not None and previous[0] < (token.line or 1):
+            # A missing ';' at a line end: point just after the last token, where it belongs.
+            span = place(previous[0], previous[1], 1)
+            shown = "';'"
+            hint = f"add ';' here (the next line starts with {found})"
+        elif "SEMICOLON" in expected and token.type != "$END":
             hint = "is a ';' missing at the end of the previous statement?"
         elif "RBRACE" in expected and token.type == "$END":
             hint = "is a '}' missing?"
@@ -194,6 +201,20 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
     diags.error("syntax", "cannot parse this", place(1, 1, 1))
 
 
+def _previous_end(chunk: str, start: int | None) -> tuple[int, int] | None:
+    """Line and column just after the last non-blank character before `start` (comments not skipped)."""
+    if start is None:
+        return None
+    i = start - 1
+    while i >= 0 and chunk[i] in " \t\r\n\f":
+        i -= 1
+    if i < 0:
+        return None
+    line = chunk.count("\n", 0, i) + 1
+    col = i - (chunk.rfind("\n", 0, i) + 1) + 2
+    return line, col
+
+
 def _describe_expected(names: list[str]) -> str:
     display = _terminal_display()
     parts: list[str] = []
@@ -201,6 +222,9 @@ def _describe_expected(names: list[str]) -> str:
     if {"INT", "NAME", "STRING", "LPAR"} <= rest:
         parts.append("an expression")
         rest -= _EXPR_START
+    if len(rest & _OPERATORS) >= 3:
+        rest -= _OPERATORS | {"LSQB"}
+        parts.append("an operator")
     parts.extend(sorted(display.get(name, name) for name in rest))
     if len(parts) > 8:
         parts = [*parts[:8], "..."]

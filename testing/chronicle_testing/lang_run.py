@@ -1,0 +1,92 @@
+"""Test helper: takes `.chr` source, gives the result of compiling and running it on the VM with fake capabilities.
+
+The fake host is deterministic: `log.info` records messages, `clock.now`
+returns 1_700_000_000_000, `random.int(lo, hi)` returns `lo`, and `kv` is an
+in-memory dict.  Modules go through their bytes, as the CLI does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chronicle_lang import compile_to_module
+from chronicle_vm.calls import CallSite, CapabilityHandler
+from chronicle_vm.errors import ChronicleError
+from chronicle_vm.interp import run_entry
+from chronicle_vm.limits import Limits
+from chronicle_vm.model import Module
+from chronicle_vm.values import Value
+from chronicle_vm.verify import verify
+
+__all__ = ["FakeHost", "RunReport", "run_chr"]
+
+CLOCK_NOW = 1_700_000_000_000
+
+
+@dataclass
+class FakeHost:
+    logs: list[str] = field(default_factory=list)
+    kv: dict[str, str] = field(default_factory=dict)
+
+    def handler(self, name: str) -> CapabilityHandler | None:
+        def log_info(args: Sequence[Value], site: CallSite) -> Value | None:
+            self.logs.append(str(args[0]))
+            return None
+
+        def clock_now(args: Sequence[Value], site: CallSite) -> Value | None:
+            return CLOCK_NOW
+
+        def random_int(args: Sequence[Value], site: CallSite) -> Value | None:
+            return args[0]
+
+        def kv_get(args: Sequence[Value], site: CallSite) -> Value | None:
+            return self.kv.get(str(args[0]), "")
+
+        def kv_set(args: Sequence[Value], site: CallSite) -> Value | None:
+            self.kv[str(args[0])] = str(args[1])
+            return None
+
+        table: dict[str, CapabilityHandler] = {
+            "log.info": log_info,
+            "clock.now": clock_now,
+            "random.int": random_int,
+            "kv.get": kv_get,
+            "kv.set": kv_set,
+        }
+        return table.get(name)
+
+
+@dataclass
+class RunReport:
+    value: Any = None
+    error: ChronicleError | None = None
+    instructions: int = 0
+    host: FakeHost = field(default_factory=FakeHost)
+
+
+def run_chr(
+    source: str | bytes,
+    entry: str = "main",
+    args: Sequence[Any] = (),
+    *,
+    path: str = "<test>",
+    limits: Limits | None = None,
+    host: FakeHost | None = None,
+) -> RunReport:
+    """Compile, encode, decode, verify and run; compile errors propagate, run errors are reported."""
+    module = compile_to_module(source, path)
+    decoded = Module.from_bytes(module.to_bytes())
+    verified = verify(decoded)
+    host = host if host is not None else FakeHost()
+    handlers = [host.handler(cap.name) for cap in decoded.capabilities]
+    report = RunReport(host=host)
+    try:
+        outcome = run_entry(verified, entry, list(args), limits=limits, handlers=handlers)
+    except ChronicleError as err:
+        report.error = err
+        return report
+    report.value = outcome.value
+    report.instructions = outcome.instructions
+    return report
