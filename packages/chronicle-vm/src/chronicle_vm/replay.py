@@ -1,0 +1,416 @@
+"""Exact replay: takes a trace and the module bytes, gives a `ReplayReport`, or a `ReplayError` naming the divergence.
+
+Replay never calls a live capability: it re-executes the module under the
+recorded limits with handlers that answer each call from the next recorded
+event.  Before any instruction runs it checks the trace (untrusted JSON, see
+`trace.load_trace`), refuses slices, checks the module digest, the recorded
+limits and the recorded capability signatures.  While the module runs, a
+call whose capability, arguments or instruction count differ from the record
+is a `replay.divergence`; afterwards, leftover events or a different outcome
+(value, error code, location, instruction count) are replay errors too.
+Recorded values are checked against the declared types and the recorded
+limits before the plugin sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from .calls import CallSite, CapabilityHandler
+from .errors import ChronicleError, ExecutionError, ReplayError, ResourceLimitError, UsageError
+from .interp import locate
+from .limits import Limits
+from .model import Capability, Module
+from .runtime import EngineName, load_module, make_engine
+from .trace import MAX_TRACE_BYTES, Trace, canonical_json, error_instructions, error_outcome, load_trace
+from .types import BaseType, ValueType
+from .values import Value, ValueMismatch, import_value
+
+__all__ = ["ReplayReport", "replay"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """An exact replay: what the run ended on, reproduced at the recorded instruction.
+
+    `reproduced` is "returned", "trap", "limit" or "capability-error" (a
+    recorded host failure or quota answered from the trace).
+    """
+
+    exact: bool
+    reproduced: str
+    outcome: Mapping[str, Any]
+    events: int
+    instructions: int | None
+    module_sha256: str
+    trace_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exact": self.exact,
+            "reproduced": self.reproduced,
+            "outcome": dict(self.outcome),
+            "events": self.events,
+            "instructions": self.instructions,
+            "module_sha256": self.module_sha256,
+            "trace_sha256": self.trace_sha256,
+        }
+
+
+def replay(
+    trace: bytes | str | Trace,
+    module: bytes,
+    *,
+    engine: EngineName = "auto",
+    max_bytes: int = MAX_TRACE_BYTES,
+) -> ReplayReport:
+    """Replay `trace` against `module` exactly; raises `ReplayError` unless the run reproduces the record.
+
+    The module bytes may also raise `DecodeError`/`VerifyError` (after the
+    digest matched, which only a corrupted recording could cause).
+    """
+    recorded = trace if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
+    if recorded.slice is not None:
+        start, end = recorded.slice["range"]
+        raise ReplayError(
+            "replay.sliced",
+            f"the trace is an inspection-only slice (events {start}..{end}); exact replay needs the full trace",
+            range=[start, end],
+        )
+    if not isinstance(module, (bytes, bytearray, memoryview)):
+        raise UsageError("usage.bad-arguments", f"the module is bytes, not {type(module).__name__}")
+    provenance = recorded.provenance
+    actual_digest = hashlib.sha256(bytes(module)).hexdigest()
+    if actual_digest != provenance["module_sha256"]:
+        raise ReplayError(
+            "replay.module-digest",
+            f"the module's sha256 is {actual_digest}; the trace was recorded with {provenance['module_sha256']}",
+            expected=provenance["module_sha256"],
+            actual=actual_digest,
+        )
+    raw_limits = provenance.get("limits")
+    if raw_limits is None:
+        raise ReplayError(
+            "replay.missing-limits", "cannot replay exactly without recorded limits (provenance.limits is absent)"
+        )
+    limits = Limits(**raw_limits)  # load_trace checked every field and range
+    loaded = load_module(bytes(module))
+    declared = loaded.module.capabilities
+    _check_capabilities(provenance["capabilities"], declared)
+    entry = recorded.entry
+    function = loaded.verified.function(entry["function"])
+    if entry["function"] not in loaded.verified.exports or function is None:
+        raise ReplayError("replay.entry", f"the recorded entry `{entry['function'][:100]}` is not exported")
+    args = entry["args"]
+
+    state = _Replayer(loaded.module, recorded.events, limits, provenance["capabilities"])
+    runner = make_engine(loaded.verified, limits, state.handlers(), engine)
+    try:
+        outcome = runner.call(entry["function"], args)
+    except ReplayError:
+        raise
+    except UsageError as exc:
+        raise ReplayError("replay.entry", f"the recorded entry arguments do not fit: {exc.message}") from None
+    except ChronicleError as exc:
+        return state.finish_error(recorded, exc, actual_digest)
+    return state.finish_returned(recorded, outcome.value, outcome.instructions, actual_digest)
+
+
+def _check_capabilities(recorded: Sequence[Mapping[str, Any]], declared: Sequence[Capability]) -> None:
+    have = [(decision["name"], decision["signature"]) for decision in recorded]
+    want = [(capability.name, capability.signature()) for capability in declared]
+    if have != want:
+        raise ReplayError(
+            "replay.provenance",
+            "the recorded capability decisions do not match the module's declarations",
+            expected=[f"{name}{signature}" for name, signature in want],
+            actual=[f"{name}{signature}" for name, signature in have][:100],
+        )
+    refused = [decision["name"] for decision in recorded if decision["decision"] != "granted"]
+    if refused:
+        raise ReplayError(
+            "replay.provenance",
+            f"the trace records refused capabilities ({', '.join(refused)}), so no run could have happened",
+        )
+
+
+def _describe_call(name: str, args: Sequence[object], instructions: int) -> str:
+    text = canonical_json(list(args)).decode("utf-8")
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"{name}({text[1:-1]}) at instruction {instructions}"
+
+
+def _where(location: Mapping[str, Any] | None) -> str:
+    if not location:
+        return "at an unknown location"
+    text = f"in `{location['function']}` at instruction {location['index']}"
+    if "file" in location:
+        text += f" ({location['file']}:{location['line']}:{location['col']})"
+    return text
+
+
+class _Replayer:
+    """The replay host of one run: a cursor over the recorded events and one handler per capability."""
+
+    def __init__(
+        self,
+        module: Module,
+        events: Sequence[Mapping[str, Any]],
+        limits: Limits,
+        decisions: Sequence[Mapping[str, Any]],
+    ) -> None:
+        self.module = module
+        self.events = events
+        self.limits = limits
+        self.quotas: list[int | None] = [decision["max_calls"] for decision in decisions]
+        self.position = 0
+        #: The error a replay handler raised to reproduce a recorded capability failure.
+        self.raised: ChronicleError | None = None
+        self.raised_instructions: int | None = None
+
+    def handlers(self) -> tuple[CapabilityHandler, ...]:
+        return tuple(self._handler(index, capability) for index, capability in enumerate(self.module.capabilities))
+
+    def _handler(self, index: int, capability: Capability) -> CapabilityHandler:
+        events = self.events
+        count = len(events)
+        name = capability.name
+        params = capability.params
+        result_type = capability.result
+        quota = self.quotas[index]
+        calls = 0
+
+        def answer(args: Sequence[Value], site: CallSite) -> Value | None:
+            nonlocal calls
+            position = self.position
+            if position >= count:
+                self._missing(name, args, site)
+            event = events[position]
+            self.position = position + 1
+            if (
+                event["kind"] != "call"
+                or event["capability"] != name
+                or event["instructions"] != site.instructions
+                or not self._same_args(event, params, args)
+            ):
+                self._diverge(event, name, args, site)
+            calls += 1
+            failure = event.get("error")
+            if failure is not None:
+                self._raise_recorded(event, failure, name, site)
+            if quota is not None and calls > quota:
+                self._fail(
+                    "replay.divergence",
+                    event,
+                    f"replay diverged at event {event['seq']}: the trace records call {calls} of {name}, "
+                    f"beyond its quota of {quota} calls",
+                    site,
+                )
+            result = event["result"]
+            if result_type is None:
+                if result is not None:
+                    self._bad_value(event, f"{name} declares no result, the trace records one", site)
+                return None
+            try:
+                value, _units = import_value(result, result_type, self.limits, f"result of {name}")
+            except ValueMismatch as exc:
+                self._bad_value(event, str(exc), site)
+            return value
+
+        return answer
+
+    def _same_args(self, event: Mapping[str, Any], params: tuple[ValueType, ...], args: Sequence[Value]) -> bool:
+        recorded = event["args"]
+        if len(recorded) != len(params):
+            return False
+        # Type-checked first: in Python True == 1, so equality alone would let a bool stand for an int.
+        for position, (value, vtype) in enumerate(zip(recorded, params, strict=True)):
+            if vtype.depth == 0 and vtype.base is BaseType.INT and type(value) is int:
+                continue  # the common case, an int; equality below settles it
+            try:
+                import_value(value, vtype, self.limits, f"argument {position + 1}")
+            except ValueMismatch:
+                return False
+        return bool(recorded == list(args))
+
+    def _fail(self, code: str, event: Mapping[str, Any] | None, message: str, site: CallSite, **extra: Any) -> NoReturn:
+        location = locate(self.module, site.function, site.pc)
+        seq = event["seq"] if event is not None else self.position
+        raise ReplayError(f"{code}", f"{message} {_where(location)}", seq=seq, location=location, **extra)
+
+    def _diverge(self, event: Mapping[str, Any], name: str, args: Sequence[Value], site: CallSite) -> NoReturn:
+        actual = {"capability": name, "args": list(args), "instructions": site.instructions}
+        if event["kind"] != "call":
+            expected: dict[str, Any] = {
+                "kind": event["kind"],
+                "code": event["code"],
+                "instructions": event["instructions"],
+            }
+            said = f"the run ended with {event['code']}"
+        else:
+            expected = {
+                "capability": event["capability"],
+                "args": event["args"],
+                "instructions": event["instructions"],
+            }
+            said = _describe_call(event["capability"], event["args"], event["instructions"])
+        self._fail(
+            "replay.divergence",
+            event,
+            f"replay diverged at event {event['seq']}: expected {said}, "
+            f"actual {_describe_call(name, args, site.instructions)}",
+            site,
+            expected=expected,
+            actual=actual,
+            recorded_location=event["location"],
+        )
+
+    def _missing(self, name: str, args: Sequence[Value], site: CallSite) -> NoReturn:
+        self._fail(
+            "replay.missing-event",
+            None,
+            f"replay diverged at event {self.position}: the trace records no more events, "
+            f"actual {_describe_call(name, args, site.instructions)}",
+            site,
+            expected=None,
+            actual={"capability": name, "args": list(args), "instructions": site.instructions},
+        )
+
+    def _bad_value(self, event: Mapping[str, Any], problem: str, site: CallSite) -> NoReturn:
+        self._fail("replay.bad-value", event, f"event {event['seq']}: recorded {problem}", site)
+
+    def _raise_recorded(
+        self, event: Mapping[str, Any], failure: Mapping[str, Any], name: str, site: CallSite
+    ) -> NoReturn:
+        error: ChronicleError
+        if failure["category"] == "limit":
+            error = ResourceLimitError(
+                failure["code"], failure["message"], capability=name, instructions=site.instructions
+            )
+        else:
+            error = ExecutionError(failure["code"], failure["message"], capability=name)
+        self.raised = error
+        self.raised_instructions = site.instructions
+        raise error
+
+    # -- the end of the run ------------------------------------------------------------------------------
+
+    def _leftover(self) -> None:
+        remaining = len(self.events) - self.position
+        if remaining <= 0:
+            return
+        event = self.events[self.position]
+        if event["kind"] != "call":
+            return  # the recorded end event: compared with the run's end by the caller
+        raise ReplayError(
+            "replay.leftover-events",
+            f"the replayed run ended while {remaining} recorded event(s) remained, first event {event['seq']}: "
+            f"{_describe_call(event['capability'], event['args'], event['instructions'])} {_where(event['location'])}",
+            seq=event["seq"],
+            remaining=remaining,
+            expected={"capability": event["capability"], "args": event["args"], "instructions": event["instructions"]},
+            actual=None,
+            location=event["location"],
+        )
+
+    def _report(self, recorded: Trace, reproduced: str, outcome: dict[str, Any], digest: str) -> ReplayReport:
+        expected = recorded.outcome
+        if _comparable(expected) != _comparable(outcome):
+            raise ReplayError(
+                "replay.outcome",
+                f"the replayed run ended with {_describe_outcome(outcome)}; the trace records "
+                f"{_describe_outcome(expected)}",
+                expected=dict(expected),
+                actual=outcome,
+            )
+        instructions = outcome.get("instructions")
+        return ReplayReport(
+            exact=True,
+            reproduced=reproduced,
+            outcome=outcome,
+            events=len(self.events),
+            instructions=instructions if type(instructions) is int else None,
+            module_sha256=digest,
+            trace_sha256=recorded.digest(),
+        )
+
+    def finish_returned(self, recorded: Trace, value: Value | None, instructions: int, digest: str) -> ReplayReport:
+        self._leftover()
+        outcome = {"status": "returned", "value": value, "instructions": instructions}
+        if self.position < len(self.events):
+            event = self.events[self.position]
+            raise ReplayError(
+                "replay.outcome",
+                f"the replayed run returned {_describe_outcome(outcome)}; the trace records {event['code']} "
+                f"at event {event['seq']} {_where(event['location'])}",
+                seq=event["seq"],
+                expected={"kind": event["kind"], "code": event["code"], "instructions": event["instructions"]},
+                actual=outcome,
+            )
+        return self._report(recorded, "returned", outcome, digest)
+
+    def finish_error(self, recorded: Trace, error: ChronicleError, digest: str) -> ReplayReport:
+        from_call = error is self.raised
+        instructions = error_instructions(error, self.raised_instructions if from_call else None)
+        outcome = error_outcome(error, instructions)
+        self._leftover()
+        if from_call:
+            return self._report(recorded, "capability-error", outcome, digest)
+        kind = "limit" if isinstance(error, ResourceLimitError) else "trap"
+        actual_end: dict[str, Any] = {
+            "kind": kind,
+            "code": error.code,
+            "instructions": instructions,
+            "location": error.details.get("location"),
+        }
+        if self.position >= len(self.events):
+            raise ReplayError(
+                "replay.outcome",
+                f"the replayed run ended with {error.code} {_where(actual_end['location'])}; "
+                "the trace records no such end",
+                seq=self.position,
+                expected=None,
+                actual=actual_end,
+            )
+        event = self.events[self.position]
+        expected_end = {key: event[key] for key in ("kind", "code", "instructions", "location")}
+        if canonical_json(expected_end) != canonical_json(actual_end):
+            raise ReplayError(
+                "replay.outcome",
+                f"the replayed run ended with {error.code} after {instructions} instructions "
+                f"{_where(actual_end['location'])}; the trace records {event['code']} after "
+                f"{event['instructions']} instructions {_where(event['location'])} (event {event['seq']})",
+                seq=event["seq"],
+                expected=expected_end,
+                actual=actual_end,
+            )
+        return self._report(recorded, kind, outcome, digest)
+
+
+def _comparable(outcome: Mapping[str, Any]) -> bytes:
+    """What must agree between two outcomes: everything but the human message."""
+    if outcome.get("status") == "error":
+        error = outcome["error"]
+        return canonical_json(
+            {
+                "status": "error",
+                "category": error["category"],
+                "code": error["code"],
+                "location": error["location"],
+                "instructions": outcome["instructions"],
+            }
+        )
+    return canonical_json(dict(outcome))
+
+
+def _describe_outcome(outcome: Mapping[str, Any]) -> str:
+    if outcome.get("status") == "error":
+        return f"{outcome['error']['code']} after {outcome['instructions']} instructions"
+    value = canonical_json(outcome["value"]).decode("utf-8")
+    if len(value) > 120:
+        value = value[:120] + "..."
+    return f"value {value} after {outcome['instructions']} instructions"

@@ -1,0 +1,751 @@
+"""Traces: takes a run's capability calls and end (or untrusted trace JSON), gives canonical `Trace` documents.
+
+A trace is one JSON document (docs/trace.md, docs/trace.schema.json):
+`format`, `version`, `provenance` (runtime, module and policy digests, the
+effective limits, the cost model, every capability decision), `entry`,
+`events` (each capability call, then a final `trap` or `limit` event when
+the run ended inside the engine) and `outcome`.  Its bytes are canonical:
+sorted keys, `,`/`:` separators, UTF-8, no timestamps, so the same module,
+policy, arguments and capability results give the same bytes.
+
+`Recorder` wraps live capability handlers and keeps raw tuples while the
+plugin runs; the JSON shape is built once, when the run ends, so recording
+stays cheap.  `load_trace` reads untrusted bytes: every defect is a
+`ReplayError` with a stable code, in time and memory bounded by
+`MAX_TRACE_BYTES`.  `slice_trace` cuts inspection-only slices and
+`diff_traces` names where two traces part ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from .calls import CallSite, CapabilityHandler
+from .errors import ChronicleError, ReplayError, ResourceLimitError, UsageError, declare_codes
+from .interp import locate
+from .limits import HARD_LIMITS, Limits
+from .model import Module
+from .types import MAX_ARRAY_DEPTH
+from .values import I64_MAX, I64_MIN, Value, export_value
+
+__all__ = [
+    "COST_MODEL_VERSION",
+    "MAX_TRACE_BYTES",
+    "MAX_TRACE_CONTAINERS",
+    "TRACE_FORMAT",
+    "TRACE_VERSION",
+    "Recorder",
+    "Trace",
+    "canonical_json",
+    "diff_traces",
+    "error_trace",
+    "load_trace",
+    "slice_trace",
+]
+
+declare_codes(
+    "replay",
+    {
+        "malformed-json": "the trace is not UTF-8 JSON (details: line, col), or holds NaN/Infinity or a repeated key",
+        "too-large": "the trace exceeds MAX_TRACE_BYTES (64 MiB) or holds more than 4,000,000 arrays and objects",
+        "too-deep": "the trace nests arrays or objects deeper than the JSON reader allows",
+        "schema": "a trace field is missing, unexpected, or of the wrong type or range (details: path)",
+        "format": "the document is not a chronicle-trace (its `format` is missing or different)",
+        "version": "the trace format version is not one this runtime reads (1)",
+        "cost-model": "the trace was recorded under an instruction cost model this runtime does not implement",
+        "sliced": "the trace is an inspection-only slice; exact replay needs the full trace",
+        "module-digest": "the module bytes are not the ones the trace was recorded with",
+        "provenance": "the recorded capability decisions do not match the module's declared capabilities",
+        "missing-limits": "the trace lacks its recorded limits, so it cannot be replayed exactly",
+        "entry": "the recorded entry is not an exported function of the module, or its arguments do not fit",
+        "bad-value": "a recorded capability argument or result does not fit the declared type or limits",
+        "divergence": "the replayed run made a call whose capability, arguments or instruction count differ",
+        "leftover-events": "the replayed run ended while recorded events remained",
+        "missing-event": "the replayed run made a capability call the trace does not record",
+        "outcome": "the replayed run ended differently (value, error code, location or instruction count)",
+    },
+)
+declare_codes("usage", {"slice-range": "a trace slice range is not within 0..number of events"})
+
+#: The `format` field of every trace.
+TRACE_FORMAT = "chronicle-trace"
+#: Version of the trace document; bump it when fields change meaning.
+TRACE_VERSION = 1
+#: Instruction cost model: 1 means every executed instruction costs exactly 1.
+COST_MODEL_VERSION = 1
+#: Largest trace accepted from outside (bytes of UTF-8 JSON).  A 100,000-call trace is about 20 MB.
+MAX_TRACE_BYTES = 64 * 1024 * 1024
+#: Most arrays plus objects accepted (each `[` and `{` byte counts, even inside strings): bounds memory.
+MAX_TRACE_CONTAINERS = 4_000_000
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_U63 = 2**63 - 1
+_END_KINDS = ("trap", "limit")
+_ERROR_CATEGORIES = ("runtime", "limit")
+_DECISIONS = ("granted", "denied", "missing", "unknown", "type-invalid")
+
+
+def canonical_json(doc: object) -> bytes:
+    """The canonical bytes of a JSON document: sorted keys, `,` and `:` separators, UTF-8, no NaN."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """A trace document (checked: either recorded by this runtime or read by `load_trace`).
+
+    `doc` is the JSON document itself; treat it as read-only (`to_dict()`
+    gives a private copy).
+    """
+
+    doc: Mapping[str, Any]
+
+    def to_json(self) -> bytes:
+        """The canonical bytes."""
+        return canonical_json(self.doc)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A fresh deep copy of the document (arrays as lists)."""
+        result: dict[str, Any] = json.loads(self.to_json())
+        return result
+
+    def digest(self) -> str:
+        """sha256 hex of the canonical bytes (what a slice's `full_digest` names)."""
+        return hashlib.sha256(self.to_json()).hexdigest()
+
+    @property
+    def provenance(self) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = self.doc["provenance"]
+        return result
+
+    @property
+    def entry(self) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = self.doc["entry"]
+        return result
+
+    @property
+    def events(self) -> Sequence[Mapping[str, Any]]:
+        result: Sequence[Mapping[str, Any]] = self.doc["events"]
+        return result
+
+    @property
+    def outcome(self) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = self.doc["outcome"]
+        return result
+
+    @property
+    def slice(self) -> Mapping[str, Any] | None:
+        """The slice record (`range`, `full_digest`, `full_events`), None for a full trace."""
+        result: Mapping[str, Any] | None = self.doc.get("slice")
+        return result
+
+    @classmethod
+    def from_json(cls, data: bytes | str, *, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
+        """Same as `load_trace`."""
+        return load_trace(data, max_bytes=max_bytes)
+
+
+def error_trace(error: BaseException) -> Trace | None:
+    """The trace a failed traced call attached to its error (None when it has none)."""
+    found = getattr(error, "trace", None)
+    return found if isinstance(found, Trace) else None
+
+
+def attach_trace(error: ChronicleError, trace: Trace) -> None:
+    """Give a failed traced call's error its finished trace, so a caller (the CLI) can still write it."""
+    # ChronicleError has no trace field; an attribute keeps it out of to_dict(), which must stay small JSON.
+    error.trace = trace  # type: ignore[attr-defined]
+
+
+# -- recording ---------------------------------------------------------------------------------------------------
+
+_Call = tuple[int, Sequence[Value], "Value | None", "ChronicleError | None", CallSite]
+
+
+class Recorder:
+    """Records one run: wraps its live handlers, then builds the trace when the run ends.
+
+    While the plugin runs each call costs one tuple append (plus copies of
+    array arguments and results, which the plugin could mutate later).
+    """
+
+    def __init__(
+        self,
+        module: Module,
+        *,
+        module_digest: str,
+        policy_digest: str | None,
+        limits: Limits,
+        decisions: Sequence[Mapping[str, Any]],
+        runtime_version: str,
+    ) -> None:
+        self.module = module
+        self.provenance: dict[str, Any] = {
+            "runtime": {"name": "chronicle-vm", "version": runtime_version},
+            "module_sha256": module_digest,
+            "policy_sha256": policy_digest,
+            "limits": limits.to_dict(),
+            "cost_model": COST_MODEL_VERSION,
+            "capabilities": [
+                {
+                    "name": decision["name"],
+                    "signature": decision["declared_signature"],
+                    "decision": decision["decision"],
+                    "reason": decision["reason"],
+                    "max_calls": decision["max_calls"],
+                }
+                for decision in decisions
+            ],
+        }
+        self.calls: list[_Call] = []
+        #: The error a wrapped handler raised (a host failure or quota): the run ends on it.
+        self.failure: ChronicleError | None = None
+
+    def wrap(self, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:
+        """Recording handlers around `handlers` (indexed like module.capabilities)."""
+        wrapped: list[CapabilityHandler | None] = []
+        for index, live in enumerate(handlers):
+            if live is None:
+                wrapped.append(None)
+                continue
+            declared = self.module.capabilities[index]
+            copy_args = any(param.depth for param in declared.params)
+            copy_result = declared.result is not None and declared.result.depth > 0
+            wrapped.append(self._wrap(index, live, copy_args, copy_result))
+        return tuple(wrapped)
+
+    def _wrap(self, index: int, live: CapabilityHandler, copy_args: bool, copy_result: bool) -> CapabilityHandler:
+        append = self.calls.append
+
+        def recording(args: Sequence[Value], site: CallSite) -> Value | None:
+            # Scalars are immutable and the argument window is a fresh sequence; only arrays need copies.
+            kept = [export_value(arg) for arg in args] if copy_args else tuple(args)
+            try:
+                result = live(args, site)
+            except ChronicleError as exc:
+                self.failure = exc
+                append((index, kept, None, exc, site))
+                raise
+            append((index, kept, export_value(result) if copy_result and result is not None else result, None, site))
+            return result
+
+        return recording
+
+    def _events(self) -> list[dict[str, Any]]:
+        names = [capability.name for capability in self.module.capabilities]
+        where: dict[tuple[int, int], dict[str, Any]] = {}
+        events: list[dict[str, Any]] = []
+        for seq, (index, args, result, error, site) in enumerate(self.calls):
+            key = (site.function, site.pc)
+            location = where.get(key)
+            if location is None:
+                location = where[key] = locate(self.module, site.function, site.pc)
+            event: dict[str, Any] = {
+                "seq": seq,
+                "kind": "call",
+                "capability": names[index],
+                "args": args,
+                "instructions": site.instructions,
+                "location": location,
+            }
+            if error is None:
+                event["result"] = result
+            else:
+                event["error"] = {"category": error.category, "code": error.code, "message": error.message}
+            events.append(event)
+        return events
+
+    def _document(self, entry: str, args: Sequence[object], events: list[dict[str, Any]], outcome: Any) -> Trace:
+        return Trace(
+            {
+                "format": TRACE_FORMAT,
+                "version": TRACE_VERSION,
+                "provenance": self.provenance,
+                "entry": {"function": entry, "args": list(args)},
+                "events": events,
+                "outcome": outcome,
+            }
+        )
+
+    def returned(self, entry: str, args: Sequence[object], value: object, instructions: int) -> Trace:
+        """The trace of a run that returned `value` after `instructions` instructions."""
+        outcome = {"status": "returned", "value": value, "instructions": instructions}
+        return self._document(entry, args, self._events(), outcome)
+
+    def failed(self, entry: str, args: Sequence[object], error: ChronicleError) -> Trace:
+        """The trace of a run that ended on `error`: a final event unless a capability call raised it."""
+        events = self._events()
+        from_call = error is self.failure and bool(self.calls) and self.calls[-1][3] is error
+        instructions = error_instructions(error, self.calls[-1][4].instructions if from_call else None)
+        location = error.details.get("location")
+        if not from_call:
+            events.append(
+                {
+                    "seq": len(events),
+                    "kind": "limit" if isinstance(error, ResourceLimitError) else "trap",
+                    "code": error.code,
+                    "message": error.message,
+                    "instructions": instructions,
+                    "location": location,
+                }
+            )
+        return self._document(entry, args, events, error_outcome(error, instructions))
+
+
+def error_instructions(error: ChronicleError, fallback: int | None) -> int | None:
+    """Instructions executed when `error` ended the run, where known."""
+    counted = error.details.get("instructions")
+    return counted if type(counted) is int else fallback
+
+
+def error_outcome(error: ChronicleError, instructions: int | None) -> dict[str, Any]:
+    """The `outcome` of a run that ended on `error`."""
+    return {
+        "status": "error",
+        "error": {
+            "category": error.category,
+            "code": error.code,
+            "message": error.message,
+            "location": error.details.get("location"),
+        },
+        "instructions": instructions,
+    }
+
+
+# -- loading untrusted traces --------------------------------------------------------------------------------
+
+
+class _Duplicate(Exception):
+    """A JSON object repeats a key (json.loads would silently keep the last)."""
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Duplicate(key)
+            seen.add(key)
+    return result
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
+    """Read and check untrusted trace JSON (full traces and slices); every defect is a `ReplayError`.
+
+    Bounded: input beyond `max_bytes` or with more than MAX_TRACE_CONTAINERS
+    arrays and objects is refused before parsing.
+    """
+    if isinstance(data, str):
+        if len(data) > max_bytes:
+            raise _too_large(len(data), max_bytes)
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ReplayError(
+                "replay.malformed-json", f"the trace text holds a lone surrogate at character {exc.start}"
+            ) from None
+    elif isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, bytes):  # hosts may pass anything; the types above are only a promise
+        raise ReplayError("replay.malformed-json", f"a trace is JSON bytes or text, not {type(data).__name__}")
+    if len(data) > max_bytes:
+        raise _too_large(len(data), max_bytes)
+    containers = data.count(b"[") + data.count(b"{")
+    if containers > MAX_TRACE_CONTAINERS:
+        raise ReplayError(
+            "replay.too-large",
+            f"the trace holds {containers} arrays and objects; at most {MAX_TRACE_CONTAINERS} are read",
+            containers=containers,
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReplayError(
+            "replay.malformed-json", f"the trace is not UTF-8 (byte {exc.start})", offset=exc.start
+        ) from None
+    try:
+        doc = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique)
+    except json.JSONDecodeError as exc:
+        raise ReplayError(
+            "replay.malformed-json",
+            f"the trace is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            line=exc.lineno,
+            col=exc.colno,
+        ) from None
+    except _Duplicate as exc:
+        raise ReplayError(
+            "replay.malformed-json", f"the trace repeats the key {str(exc)[:80]!r} in one object"
+        ) from None
+    except RecursionError:
+        raise ReplayError("replay.too-deep", "the trace nests arrays or objects too deeply to read") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer with more digits than Python converts
+        raise ReplayError("replay.malformed-json", f"the trace holds an unreadable number: {str(exc)[:120]}") from None
+    except MemoryError:
+        raise ReplayError("replay.too-large", "the trace does not fit in memory") from None
+    if _MAYBE_SURROGATE.search(data):
+        _check_surrogates(doc, 0)
+    _check_document(doc)
+    return Trace(doc)
+
+
+def _too_large(size: int, max_bytes: int) -> ReplayError:
+    return ReplayError(
+        "replay.too-large",
+        f"the trace is {size} bytes; at most {max_bytes} bytes are read",
+        size=size,
+        max_bytes=max_bytes,
+    )
+
+
+def _check_surrogates(value: Any, depth: int) -> None:
+    # Only reached when the text escapes a surrogate; json.loads joins valid pairs, lone halves stay.
+    if type(value) is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ReplayError("replay.malformed-json", "the trace holds a lone surrogate escape in a string") from None
+    elif type(value) is list:
+        for item in value:
+            _check_surrogates(item, depth + 1)
+    elif type(value) is dict:
+        for key, item in value.items():
+            _check_surrogates(key, depth + 1)
+            _check_surrogates(item, depth + 1)
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
+    text = "$"
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def _schema(parts: tuple[str | int, ...], message: str) -> NoReturn:
+    path = _path(parts)
+    raise ReplayError("replay.schema", f"{path}: {message}", path=path)
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return "a bool"
+    if type(value) is int:
+        return "an int"
+    if type(value) is str:
+        return "a string"
+    if type(value) is list:
+        return "an array"
+    if type(value) is dict:
+        return "an object"
+    return type(value).__name__
+
+
+def _object(
+    value: object, parts: tuple[str | int, ...], required: frozenset[str], optional: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    if type(value) is not dict:
+        _schema(parts, f"expected an object, found {_kind(value)}")
+    keys = value.keys()
+    if not required <= keys:
+        missing = sorted(required - keys)
+        _schema((*parts, missing[0]), "is missing")
+    if len(keys) != len(required) and not keys <= required | optional:
+        extra = sorted(keys - required - optional)
+        _schema((*parts, extra[0][:80]), "is not a field of this object")
+    return value
+
+
+def _uint(value: object, parts: tuple[str | int, ...], high: int = _U63) -> int:
+    if type(value) is not int:
+        _schema(parts, f"expected an int, found {_kind(value)}")
+    if not 0 <= value <= high:
+        _schema(parts, f"must be an int in 0..{high}")
+    return value
+
+
+def _str(value: object, parts: tuple[str | int, ...]) -> str:
+    if type(value) is not str:
+        _schema(parts, f"expected a string, found {_kind(value)}")
+    return value
+
+
+def _value(value: Any, parts: tuple[str | int, ...], depth: int = 0) -> None:
+    kind = type(value)
+    if kind is int:
+        if not I64_MIN <= value <= I64_MAX:
+            _schema(parts, "int is outside signed 64 bits")
+    elif kind is list:
+        if depth >= MAX_ARRAY_DEPTH:
+            _schema(parts, f"arrays nest deeper than {MAX_ARRAY_DEPTH}")
+        for index, item in enumerate(value):
+            _value(item, (*parts, index), depth + 1)
+    elif kind is not str and kind is not bool:
+        _schema(parts, f"expected a VM value (int, bool, string or array), found {_kind(value)}")
+
+
+def _values(value: object, parts: tuple[str | int, ...]) -> None:
+    if type(value) is not list:
+        _schema(parts, f"expected an array, found {_kind(value)}")
+    for index, item in enumerate(value):
+        _value(item, (*parts, index))
+
+
+_LOCATION_KEYS = frozenset({"function", "index"})
+_LOCATION_SOURCE = frozenset({"file", "line", "col"})
+
+
+def _location(value: object, parts: tuple[str | int, ...], nullable: bool) -> None:
+    if value is None and nullable:
+        return
+    location = _object(value, parts, _LOCATION_KEYS, _LOCATION_SOURCE)
+    _str(location["function"], (*parts, "function"))
+    _uint(location["index"], (*parts, "index"))
+    present = location.keys() & _LOCATION_SOURCE
+    if present:
+        if len(present) != 3:
+            _schema((*parts, sorted(_LOCATION_SOURCE - present)[0]), "is missing (file, line and col go together)")
+        _str(location["file"], (*parts, "file"))
+        _uint(location["line"], (*parts, "line"))
+        _uint(location["col"], (*parts, "col"))
+
+
+def _code(value: object, category: str, parts: tuple[str | int, ...]) -> None:
+    code = _str(value, parts)
+    if not code.startswith(category + ".") or len(code) > 200:
+        _schema(parts, f"must be a {category}.* error code")
+
+
+def _check_document(doc: object) -> None:
+    if type(doc) is not dict:
+        raise ReplayError("replay.format", f"a trace is a JSON object, found {_kind(doc)}")
+    if doc.get("format") != TRACE_FORMAT:
+        raise ReplayError("replay.format", f"the document's `format` is not {TRACE_FORMAT!r}")
+    version = doc.get("version")
+    if type(version) is not int or version != TRACE_VERSION:
+        shown = version if type(version) is int and abs(version) < 10**9 else _kind(version)
+        raise ReplayError(
+            "replay.version", f"trace version {shown} is not supported (this runtime reads {TRACE_VERSION})"
+        )
+    top = _object(doc, (), _TOP_KEYS, frozenset({"slice"}))
+    _check_provenance(top["provenance"])
+    entry = _object(top["entry"], ("entry",), frozenset({"function", "args"}))
+    _str(entry["function"], ("entry", "function"))
+    _values(entry["args"], ("entry", "args"))
+    first = 0
+    if "slice" in top:
+        record = _object(top["slice"], ("slice",), frozenset({"range", "full_digest", "full_events"}))
+        bounds = record["range"]
+        if type(bounds) is not list or len(bounds) != 2:
+            _schema(("slice", "range"), "expected [start, end]")
+        first = _uint(bounds[0], ("slice", "range", 0))
+        end = _uint(bounds[1], ("slice", "range", 1))
+        total = _uint(record["full_events"], ("slice", "full_events"))
+        if not first <= end <= total:
+            _schema(("slice", "range"), "must satisfy start <= end <= full_events")
+        if type(record["full_digest"]) is not str or not _HEX64.fullmatch(record["full_digest"]):
+            _schema(("slice", "full_digest"), "expected 64 lowercase hex digits")
+        if len(top["events"]) != end - first if type(top["events"]) is list else False:
+            _schema(("events",), "a slice holds exactly the events of its range")
+    _check_events(top["events"], first, "slice" in top)
+    _check_outcome(top["outcome"])
+
+
+_TOP_KEYS = frozenset({"format", "version", "provenance", "entry", "events", "outcome"})
+_PROVENANCE_KEYS = frozenset({"runtime", "module_sha256", "policy_sha256", "cost_model", "capabilities"})
+_DECISION_KEYS = frozenset({"name", "signature", "decision", "reason", "max_calls"})
+
+
+def _check_provenance(value: object) -> None:
+    parts: tuple[str | int, ...] = ("provenance",)
+    provenance = _object(value, parts, _PROVENANCE_KEYS, frozenset({"limits"}))
+    runtime = _object(provenance["runtime"], (*parts, "runtime"), frozenset({"name", "version"}))
+    _str(runtime["name"], (*parts, "runtime", "name"))
+    _str(runtime["version"], (*parts, "runtime", "version"))
+    module_digest = provenance["module_sha256"]
+    if type(module_digest) is not str or not _HEX64.fullmatch(module_digest):
+        _schema((*parts, "module_sha256"), "expected 64 lowercase hex digits")
+    policy_digest = provenance["policy_sha256"]
+    if policy_digest is not None and (type(policy_digest) is not str or not _HEX64.fullmatch(policy_digest)):
+        _schema((*parts, "policy_sha256"), "expected 64 lowercase hex digits or null")
+    cost = _uint(provenance["cost_model"], (*parts, "cost_model"))
+    if cost != COST_MODEL_VERSION:
+        raise ReplayError(
+            "replay.cost-model",
+            f"the trace was recorded under cost model {cost}; this runtime implements {COST_MODEL_VERSION}",
+        )
+    limits = provenance.get("limits")
+    if limits is not None:
+        names = frozenset(Limits.names())
+        checked = _object(limits, (*parts, "limits"), names)
+        for name in sorted(names):
+            _uint(checked[name], (*parts, "limits", name), getattr(HARD_LIMITS, name))
+    capabilities = provenance["capabilities"]
+    if type(capabilities) is not list:
+        _schema((*parts, "capabilities"), f"expected an array, found {_kind(capabilities)}")
+    for index, item in enumerate(capabilities):
+        where = (*parts, "capabilities", index)
+        decision = _object(item, where, _DECISION_KEYS)
+        _str(decision["name"], (*where, "name"))
+        _str(decision["signature"], (*where, "signature"))
+        _str(decision["reason"], (*where, "reason"))
+        if decision["decision"] not in _DECISIONS or type(decision["decision"]) is not str:
+            _schema((*where, "decision"), f"must be one of {', '.join(_DECISIONS)}")
+        if decision["max_calls"] is not None:
+            _uint(decision["max_calls"], (*where, "max_calls"))
+
+
+_CALL_RESULT = frozenset({"seq", "kind", "capability", "args", "instructions", "location", "result"})
+_CALL_ERROR = frozenset({"seq", "kind", "capability", "args", "instructions", "location", "error"})
+_END_KEYS = frozenset({"seq", "kind", "code", "message", "instructions", "location"})
+_CALL_ERROR_KEYS = frozenset({"category", "code", "message"})
+
+
+def _check_events(value: object, first: int, sliced: bool) -> None:
+    if type(value) is not list:
+        _schema(("events",), f"expected an array, found {_kind(value)}")
+    last = len(value) - 1
+    for position, event in enumerate(value):
+        parts: tuple[str | int, ...] = ("events", position)
+        if type(event) is not dict:
+            _schema(parts, f"expected an object, found {_kind(event)}")
+        kind = event.get("kind")
+        if kind == "call":
+            keys = event.keys()
+            if keys != _CALL_RESULT and keys != _CALL_ERROR:
+                _object(event, parts, _CALL_RESULT - {"result"}, frozenset({"result", "error"}))
+                _schema(parts, "a call event has exactly one of `result` and `error`")
+            _str(event["capability"], (*parts, "capability"))
+            _values(event["args"], (*parts, "args"))
+            if "result" in event:
+                if event["result"] is not None:
+                    _value(event["result"], (*parts, "result"))
+            else:
+                failure = _object(event["error"], (*parts, "error"), _CALL_ERROR_KEYS)
+                category = failure["category"]
+                if type(category) is not str or category not in _ERROR_CATEGORIES:
+                    _schema((*parts, "error", "category"), "must be runtime or limit")
+                _code(failure["code"], category, (*parts, "error", "code"))
+                _str(failure["message"], (*parts, "error", "message"))
+                if position != last and not sliced:
+                    _schema(parts, "a failed call ends the run, so it is the last event")
+            _uint(event["instructions"], (*parts, "instructions"))
+            _location(event["location"], (*parts, "location"), False)
+        elif type(kind) is str and kind in _END_KINDS:
+            _object(event, parts, _END_KEYS)
+            _code(event["code"], "limit" if kind == "limit" else "runtime", (*parts, "code"))
+            _str(event["message"], (*parts, "message"))
+            if event["instructions"] is not None:
+                _uint(event["instructions"], (*parts, "instructions"))
+            _location(event["location"], (*parts, "location"), True)
+            if position != last and not sliced:
+                _schema(parts, f"a {kind} event ends the run, so it is the last event")
+        else:
+            _schema((*parts, "kind"), "must be call, trap or limit")
+        seq = event["seq"]
+        if type(seq) is not int or seq != first + position:
+            _schema((*parts, "seq"), f"expected {first + position} (events are numbered in order)")
+
+
+def _check_outcome(value: object) -> None:
+    parts: tuple[str | int, ...] = ("outcome",)
+    if type(value) is not dict:
+        _schema(parts, f"expected an object, found {_kind(value)}")
+    status = value.get("status")
+    if status == "returned":
+        outcome = _object(value, parts, frozenset({"status", "value", "instructions"}))
+        if outcome["value"] is not None:
+            _value(outcome["value"], (*parts, "value"))
+        _uint(outcome["instructions"], (*parts, "instructions"))
+    elif status == "error":
+        outcome = _object(value, parts, frozenset({"status", "error", "instructions"}))
+        failure = _object(outcome["error"], (*parts, "error"), frozenset({"category", "code", "message", "location"}))
+        category = failure["category"]
+        if category not in _ERROR_CATEGORIES or type(category) is not str:
+            _schema((*parts, "error", "category"), "must be runtime or limit")
+        _code(failure["code"], category, (*parts, "error", "code"))
+        _str(failure["message"], (*parts, "error", "message"))
+        _location(failure["location"], (*parts, "error", "location"), True)
+        if outcome["instructions"] is not None:
+            _uint(outcome["instructions"], (*parts, "instructions"))
+    else:
+        _schema((*parts, "status"), "must be returned or error")
+
+
+# -- slices and diffs -------------------------------------------------------------------------------------------
+
+
+def slice_trace(trace: bytes | str | Trace, start: int, end: int) -> bytes:
+    """An inspection-only slice holding events `start` (included) to `end` (excluded) of a full trace.
+
+    The slice records its range, the number of events of the full trace and
+    the sha256 of the full trace's canonical bytes; `replay` refuses it.
+    """
+    full = trace if isinstance(trace, Trace) else load_trace(trace)
+    if full.slice is not None:
+        raise ReplayError("replay.sliced", "the trace is already a slice; cut slices from the full trace")
+    total = len(full.events)
+    if type(start) is not int or type(end) is not int or not 0 <= start <= end <= total:
+        raise UsageError(
+            "usage.slice-range",
+            f"slice {start}..{end} is not within 0..{total} (start included, end excluded)",
+            events=total,
+        )
+    doc = dict(full.doc)
+    doc["events"] = list(full.events[start:end])
+    doc["slice"] = {"range": [start, end], "full_digest": full.digest(), "full_events": total}
+    return canonical_json(doc)
+
+
+def diff_traces(a: bytes | str | Trace, b: bytes | str | Trace) -> dict[str, Any]:
+    """Where two traces part ways: `equal`, `same_module`, and the first difference (`where`, `seq`, both sides).
+
+    `where` is "provenance", "entry", "events" (with `seq` and the two
+    events, either None when one trace has fewer) or "outcome".
+    """
+    left = a if isinstance(a, Trace) else load_trace(a)
+    right = b if isinstance(b, Trace) else load_trace(b)
+    same_module = left.provenance["module_sha256"] == right.provenance["module_sha256"]
+    result: dict[str, Any] = {"equal": False, "same_module": same_module}
+
+    def differs(x: object, y: object) -> bool:
+        return canonical_json(x) != canonical_json(y)
+
+    left_events, right_events = left.events, right.events
+    for position in range(max(len(left_events), len(right_events))):
+        one = left_events[position] if position < len(left_events) else None
+        two = right_events[position] if position < len(right_events) else None
+        if one is None or two is None or differs(one, two):
+            fields = (
+                sorted(key for key in one.keys() | two.keys() if differs(one.get(key), two.get(key)))
+                if one is not None and two is not None
+                else []
+            )
+            seq_source = one if one is not None else two
+            assert seq_source is not None
+            result.update(where="events", seq=seq_source["seq"], fields=fields, a=one, b=two)
+            return result
+    for where in ("entry", "outcome", "provenance"):
+        if differs(left.doc[where], right.doc[where]):
+            one_part, two_part = left.doc[where], right.doc[where]
+            fields = sorted(
+                key for key in one_part.keys() | two_part.keys() if differs(one_part.get(key), two_part.get(key))
+            )
+            result.update(where=where, seq=None, fields=fields, a=one_part, b=two_part)
+            return result
+    if differs(left.doc.get("slice"), right.doc.get("slice")):
+        result.update(where="slice", seq=None, fields=["slice"], a=left.slice, b=right.slice)
+        return result
+    result.update(equal=True, where=None, seq=None, fields=[], a=None, b=None)
+    return result
