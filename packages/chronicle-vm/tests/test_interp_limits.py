@@ -223,3 +223,13 @@ def test_same_results_under_different_hash_seeds() -> None:
     first = json.loads(outputs[0])
     assert first[0] == ["B|A|SS|{X}|É5", 9]
     assert first[1]["code"] == "limit.instructions"
+
+
+def test_loading_a_constant_longer_than_max_string_len_stops_at_the_limit() -> None:
+    main = fn("main", [ins("loadk", 0, 0), ins("ret", 0)], registers=(STR,), result=STR, exported=True)
+    mod = module(main, constants=("x" * 101,))
+    assert run(mod, limits=Limits(max_string_len=101)).value == "x" * 101
+    with pytest.raises(ResourceLimitError) as info:
+        run(mod, limits=Limits(max_string_len=100))
+    assert info.value.code == "limit.string-len"
+    assert info.value.details["location"]["index"] == 0

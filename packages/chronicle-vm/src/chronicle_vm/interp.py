@@ -70,6 +70,7 @@ _INT_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
 _TOSTR_INT = Op.TOSTR.value
 _TOSTR_BOOL = 0x50
 _TOSTR_STR = 0x51
+_LOADK_OVERSIZE = 0x52  # `loadk` of a string constant longer than max_string_len
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,12 @@ class Interpreter:
         code: list[tuple[Any, ...]] = []
         for op, a, b, c in function.code:
             if op == Op.LOADK:
-                code.append((op, a, constants[b], 0))
+                value = constants[b]
+                if type(value) is str and len(value) > self.limits.max_string_len:
+                    # A constant over max_string_len may sit in the module; loading it is what the limit stops.
+                    code.append((_LOADK_OVERSIZE, a, len(value), 0))
+                else:
+                    code.append((op, a, value, 0))
             elif op == Op.LOADB:
                 code.append((op, a, b == 1, 0))
             elif op == Op.TOSTR:
@@ -549,6 +555,8 @@ class Interpreter:
                 if alloc > max_alloc:
                     self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
                 regs[a] = piece
+            elif op == _LOADK_OVERSIZE:
+                self._string_fail(b, max_string, frames_at(fidx, pc - 1))
             else:
                 alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
 
