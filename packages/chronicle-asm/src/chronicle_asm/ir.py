@@ -119,6 +119,7 @@ class IRInstr:
     operands: tuple[IROperand, IROperand, IROperand] = (None, None, None)
     pos: Pos | None = None
     origin: Pos | None = None  # where it was written, for diagnostics (not in the module)
+    operand_cols: tuple[int, int, int] | None = None  # columns of the operands on the origin's line
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,119 @@
+"""Assembler diagnostics: takes problems found in `.casm` text or IR, gives one `SourceError` listing them all.
+
+Every problem is a `Diagnostic` with a stable code under `source.`; the
+parser and the assembler collect them instead of stopping at the first, and
+`raise_if_any` turns the collection into a single `SourceError` whose
+`details["diagnostics"]` holds each one as a JSON-safe dict with the
+file, line, column and (when the text is known) the offending line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chronicle_vm.errors import SourceError, declare_codes
+
+__all__ = ["CODES", "Diagnostic", "raise_if_any", "source_error"]
+
+#: Every code this package raises, without the `source.` prefix.
+CODES: dict[str, str] = {
+    "assembly": "the IR or .casm text could not be assembled (several problems; see diagnostics)",
+    "asm-syntax": "a .casm line is not well formed",
+    "asm-unknown-directive": "a .casm directive that does not exist",
+    "asm-unknown-opcode": "an instruction mnemonic that is not in the opcode table",
+    "asm-operand-count": "an instruction has the wrong number of operands",
+    "asm-operand-kind": "an operand of the wrong kind (a register where a label is expected, ...)",
+    "asm-bad-literal": "a malformed literal: bad escape, unterminated string, unreadable number",
+    "asm-int-range": "a number outside its range (constants: signed 64-bit; operands, positions: unsigned 32-bit)",
+    "asm-bool-constant": "a bool (or other non-int, non-str value) used as a pool constant",
+    "asm-bad-type": "a value type that is not int, bool, str or an array of them (depth <= 8)",
+    "asm-unknown-label": "a jump to a label not defined in the same function",
+    "asm-duplicate-label": "a label defined twice in one function",
+    "asm-undefined-function": "a call to a function the module does not define",
+    "asm-undefined-constant": "a constant name not declared with .const",
+    "asm-undefined-capability": "a capability call to a capability not declared with .cap",
+    "asm-ambiguous-name": "a reference by name to a function or capability whose name is duplicated",
+    "asm-duplicate-function": "two functions with the same name",
+    "asm-duplicate-capability": "two capabilities with the same name",
+    "asm-duplicate-constant": "two constants with the same name",
+    "asm-duplicate-definition": "a directive given twice where only one is allowed",
+    "asm-outside-function": "an instruction, label or register outside .func ... .end",
+    "asm-missing-end": "a .func without its .end",
+    "asm-bad-position": "a malformed @file:line:col position or an unknown file",
+    "asm-invalid-ir": "an IR object of the wrong Python type (a bug in the IR's producer)",
+}
+
+declare_codes("source", CODES)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem: code (without `source.`), message and where (file, 1-based line and column)."""
+
+    code: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+    source_line: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": f"source.{self.code}",
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "col": self.col,
+        }
+        if self.source_line is not None:
+            out["source_line"] = self.source_line
+        return out
+
+    def render(self) -> str:
+        where = self.file or "<ir>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.col is not None:
+                where += f":{self.col}"
+        text = f"{where}: {self.message} [source.{self.code}]"
+        if self.source_line is not None:
+            text += "\n    " + self.source_line
+            if self.col is not None and self.col >= 1:
+                text += "\n    " + " " * (self.col - 1) + "^"
+        return text
+
+
+def _sort_key(diag: Diagnostic) -> tuple[bool, str, int, int]:
+    # Problems without a place (notes, IR without positions) come last.
+    return (diag.line is None, diag.file or "", diag.line or 0, diag.col or 0)
+
+
+def source_error(diagnostics: Sequence[Diagnostic]) -> SourceError:
+    """One `SourceError` for all of `diagnostics` (at least one), sorted by location.
+
+    The error's code is the first problem's code, so a single problem keeps
+    its specific code; `details` repeats the first problem's location.
+    """
+    ordered = sorted(diagnostics, key=_sort_key)
+    first = ordered[0]
+    message = first.message
+    if len(ordered) > 1:
+        message += f" (and {len(ordered) - 1} more problem{'s' if len(ordered) > 2 else ''})"
+    return SourceError(
+        f"source.{first.code}",
+        message,
+        file=first.file,
+        line=first.line,
+        col=first.col,
+        source_line=first.source_line,
+        diagnostics=[d.to_dict() for d in ordered],
+        rendered="\n".join(d.render() for d in ordered),
+    )
+
+
+def raise_if_any(diagnostics: Sequence[Diagnostic]) -> None:
+    """Raise `source_error(diagnostics)` unless the list is empty."""
+    if diagnostics:
+        raise source_error(diagnostics)
