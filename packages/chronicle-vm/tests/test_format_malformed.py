@@ -364,16 +364,12 @@ def test_random_bytes_after_a_valid_header(data: bytes) -> None:
 
 
 @given(module_bytes(), st.data())
-def test_mutated_valid_binaries(data: bytes, draw: st.DataObject) -> None:
+def test_mutated_cut_and_spliced_valid_binaries(data: bytes, draw: st.DataObject) -> None:
     mutated = bytearray(data)
     for _ in range(draw.draw(st.integers(1, 4))):
         index = draw.draw(st.integers(0, len(mutated) - 1))
         mutated[index] = draw.draw(st.integers(0, 255))
     assert_decodes_or_fails_cleanly(bytes(mutated))
-
-
-@given(module_bytes(), st.data())
-def test_cut_and_spliced_valid_binaries(data: bytes, draw: st.DataObject) -> None:
     cut = draw.draw(st.integers(0, len(data)))
     insert = draw.draw(st.binary(max_size=12))
     assert_decodes_or_fails_cleanly(data[:cut] + insert + data[cut:])

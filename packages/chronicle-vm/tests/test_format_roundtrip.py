@@ -17,7 +17,7 @@ from chronicle_testing.builders import (
     u16,
     u32,
 )
-from chronicle_testing.strategies import module_bytes, modules, value_types
+from chronicle_testing.strategies import modules, value_types
 from chronicle_vm import (
     FORMAT_VERSION,
     INT,
@@ -156,11 +156,6 @@ def test_round_trip_module_bytes_module(module: Module) -> None:
     decoded = decode_module(data)
     assert decoded == module
     assert encode_module(decoded) == data
-
-
-@given(module_bytes())
-def test_round_trip_bytes_module_bytes(data: bytes) -> None:
-    assert Module.from_bytes(data).to_bytes() == data
 
 
 @given(value_types())
