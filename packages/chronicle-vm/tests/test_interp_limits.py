@@ -233,3 +233,17 @@ def test_loading_a_constant_longer_than_max_string_len_stops_at_the_limit() -> N
         run(mod, limits=Limits(max_string_len=100))
     assert info.value.code == "limit.string-len"
     assert info.value.details["location"]["index"] == 0
+
+
+def test_every_failure_reports_the_instructions_started() -> None:
+    main = fn(
+        "main",
+        [ins("loadk", 1, 0), ins("div", 0, 0, 1), ins("ret", 0)],
+        registers=(INT, INT),
+        params=1,
+        result=INT,
+        exported=True,
+    )
+    with pytest.raises(Exception) as info:
+        run(module(main, constants=(0,)), 5)
+    assert getattr(info.value, "details", {}).get("instructions") == 2

@@ -243,6 +243,7 @@ class Interpreter:
                 "limit.registers",
                 f"function needs {plan.register_count} registers; max_registers is {max_registers}",
                 [(entry, 0)],
+                instructions=0,
                 limit="max_registers",
                 value=max_registers,
             )
@@ -253,6 +254,7 @@ class Interpreter:
                 "limit.stack-registers",
                 f"frame needs {stack_registers} registers; max_stack_registers is {max_stack_registers}",
                 [(entry, 0)],
+                instructions=0,
                 limit="max_stack_registers",
                 value=max_stack_registers,
             )
@@ -262,6 +264,7 @@ class Interpreter:
                 "limit.call-depth",
                 f"max_call_depth is {max_depth}",
                 [(entry, 0)],
+                instructions=0,
                 limit="max_call_depth",
                 value=max_depth,
             )
@@ -271,6 +274,7 @@ class Interpreter:
                 "limit.allocation",
                 f"arguments allocate {units} units; max_allocation is {max_alloc}",
                 [(entry, 0)],
+                instructions=0,
                 limit="max_allocation",
                 value=max_alloc,
             )
@@ -310,265 +314,272 @@ class Interpreter:
 
         # Dispatch by opcode range first (see isa.Op numbering), then by frequency within the range:
         # most instructions are found after two or three comparisons.
-        while count < max_instructions:
-            op, a, b, c = code[pc]
-            pc += 1
-            count += 1
-            if op < 0x18:  # moves and arithmetic
-                if op == ADD:
-                    r = regs[b] + regs[c]
-                    if r > I64_MAX or r < I64_MIN:
-                        r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                    regs[a] = r
-                elif op == SUB:
-                    r = regs[b] - regs[c]
-                    if r > I64_MAX or r < I64_MIN:
-                        r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                    regs[a] = r
-                elif op == MOV:
-                    regs[a] = regs[b]
-                elif op == LOADK:
-                    regs[a] = b
-                elif op == MUL:
-                    r = regs[b] * regs[c]
-                    if r > I64_MAX or r < I64_MIN:
-                        r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                    regs[a] = r
-                elif op == MOD or op == DIV:
-                    divisor = regs[c]
-                    if divisor == 0:
-                        self._fail(
-                            ExecutionError,
-                            "runtime.division-by-zero",
-                            "division by zero" if op == DIV else "modulo by zero",
-                            frames_at(fidx, pc - 1),
-                        )
-                    if op == MOD:
-                        regs[a] = regs[b] % divisor
+        try:
+            while count < max_instructions:
+                op, a, b, c = code[pc]
+                pc += 1
+                count += 1
+                if op < 0x18:  # moves and arithmetic
+                    if op == ADD:
+                        r = regs[b] + regs[c]
+                        if r > I64_MAX or r < I64_MIN:
+                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                        regs[a] = r
+                    elif op == SUB:
+                        r = regs[b] - regs[c]
+                        if r > I64_MAX or r < I64_MIN:
+                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                        regs[a] = r
+                    elif op == MOV:
+                        regs[a] = regs[b]
+                    elif op == LOADK:
+                        regs[a] = b
+                    elif op == MUL:
+                        r = regs[b] * regs[c]
+                        if r > I64_MAX or r < I64_MIN:
+                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                        regs[a] = r
+                    elif op == MOD or op == DIV:
+                        divisor = regs[c]
+                        if divisor == 0:
+                            self._fail(
+                                ExecutionError,
+                                "runtime.division-by-zero",
+                                "division by zero" if op == DIV else "modulo by zero",
+                                frames_at(fidx, pc - 1),
+                            )
+                        if op == MOD:
+                            regs[a] = regs[b] % divisor
+                        else:
+                            r = regs[b] // divisor
+                            regs[a] = I64_MIN if r > I64_MAX else r  # only MIN // -1 overflows
+                    elif op == LOADB:
+                        regs[a] = b
+                    elif op == NEG:
+                        r = -regs[b]
+                        regs[a] = I64_MIN if r > I64_MAX else r  # only -MIN overflows
+                    # NOP: nothing to do
+                elif op < 0x20:  # comparisons
+                    if op == LT:
+                        regs[a] = regs[b] < regs[c]
+                    elif op == LE:
+                        regs[a] = regs[b] <= regs[c]
+                    elif op == EQ:
+                        regs[a] = regs[b] == regs[c]
+                    elif op == NE:
+                        regs[a] = regs[b] != regs[c]
+                    elif op == GT:
+                        regs[a] = regs[b] > regs[c]
+                    elif op == GE:
+                        regs[a] = regs[b] >= regs[c]
+                    else:  # NOT
+                        regs[a] = not regs[b]
+                elif op < 0x30:  # control
+                    if op == JMPIF:
+                        if regs[a]:
+                            pc = b
+                    elif op == JMPIFNOT:
+                        if not regs[a]:
+                            pc = b
+                    elif op == JMP:
+                        pc = a
+                    elif op == CALL:
+                        callee = plans[a]
+                        if len(stack) + 1 >= max_depth:
+                            self._fail(
+                                ResourceLimitError,
+                                "limit.call-depth",
+                                f"call depth would exceed max_call_depth {max_depth}",
+                                frames_at(fidx, pc - 1),
+                                limit="max_call_depth",
+                                value=max_depth,
+                            )
+                        size = callee.register_count
+                        if size > max_registers:
+                            self._fail(
+                                ResourceLimitError,
+                                "limit.registers",
+                                f"function `{self.module.functions[a].name}` needs {size} registers; "
+                                f"max_registers is {max_registers}",
+                                frames_at(fidx, pc - 1),
+                                limit="max_registers",
+                                value=max_registers,
+                            )
+                        stack_registers += size
+                        if stack_registers > max_stack_registers:
+                            self._fail(
+                                ResourceLimitError,
+                                "limit.stack-registers",
+                                f"live frames would need {stack_registers} registers; "
+                                f"max_stack_registers is {max_stack_registers}",
+                                frames_at(fidx, pc - 1),
+                                limit="max_stack_registers",
+                                value=max_stack_registers,
+                            )
+                        new_regs = list(callee.template)
+                        for r in callee.array_registers:
+                            new_regs[r] = []
+                        n = callee.param_count
+                        if n:
+                            new_regs[:n] = regs[b : b + n]
+                        stack.append((code, regs, pc, fidx, c))
+                        code = callee.code
+                        regs = new_regs
+                        fidx = a
+                        pc = 0
+                    elif op == RET or op == RETV:
+                        result = regs[a] if op == RET else None
+                        stack_registers -= len(regs)
+                        if not stack:
+                            return result, count
+                        code, regs, pc, fidx, dst = stack.pop()
+                        if dst >= 0:
+                            regs[dst] = result
+                    elif op == CAPCALL:
+                        handler = handlers[a]
+                        capability = capabilities[a]
+                        count_params = len(capability.params)
+                        if handler is None:
+                            self._fail(
+                                ExecutionError,
+                                "runtime.capability-unavailable",
+                                f"capability `{capability.name}` has no handler",
+                                frames_at(fidx, pc - 1),
+                                capability=capability.name,
+                            )
+                        call_args = regs[b : b + count_params] if count_params else []
+                        try:
+                            result = handler(call_args, CallSite(a, fidx, pc - 1, count))
+                        except ChronicleError as exc:
+                            self._relocate(exc, frames_at(fidx, pc - 1))
+                        if c >= 0:
+                            if type(result) is str or type(result) is list:
+                                alloc += value_units(result)
+                                if alloc > max_alloc:
+                                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                            regs[c] = result
+                    else:  # TRAP
+                        self._fail(ExecutionError, "runtime.trap", f"trap: {a}", frames_at(fidx, pc - 1), trap=a)
+                elif op == GETIDX:
+                    array = regs[b]
+                    index = regs[c]
+                    if 0 <= index < len(array):
+                        regs[a] = array[index]
                     else:
-                        r = regs[b] // divisor
-                        regs[a] = I64_MIN if r > I64_MAX else r  # only MIN // -1 overflows
-                elif op == LOADB:
-                    regs[a] = b
-                elif op == NEG:
-                    r = -regs[b]
-                    regs[a] = I64_MIN if r > I64_MAX else r  # only -MIN overflows
-                # NOP: nothing to do
-            elif op < 0x20:  # comparisons
-                if op == LT:
-                    regs[a] = regs[b] < regs[c]
-                elif op == LE:
-                    regs[a] = regs[b] <= regs[c]
-                elif op == EQ:
-                    regs[a] = regs[b] == regs[c]
-                elif op == NE:
-                    regs[a] = regs[b] != regs[c]
-                elif op == GT:
-                    regs[a] = regs[b] > regs[c]
-                elif op == GE:
-                    regs[a] = regs[b] >= regs[c]
-                else:  # NOT
-                    regs[a] = not regs[b]
-            elif op < 0x30:  # control
-                if op == JMPIF:
-                    if regs[a]:
-                        pc = b
-                elif op == JMPIFNOT:
-                    if not regs[a]:
-                        pc = b
-                elif op == JMP:
-                    pc = a
-                elif op == CALL:
-                    callee = plans[a]
-                    if len(stack) + 1 >= max_depth:
-                        self._fail(
-                            ResourceLimitError,
-                            "limit.call-depth",
-                            f"call depth would exceed max_call_depth {max_depth}",
-                            frames_at(fidx, pc - 1),
-                            limit="max_call_depth",
-                            value=max_depth,
-                        )
-                    size = callee.register_count
-                    if size > max_registers:
-                        self._fail(
-                            ResourceLimitError,
-                            "limit.registers",
-                            f"function `{self.module.functions[a].name}` needs {size} registers; "
-                            f"max_registers is {max_registers}",
-                            frames_at(fidx, pc - 1),
-                            limit="max_registers",
-                            value=max_registers,
-                        )
-                    stack_registers += size
-                    if stack_registers > max_stack_registers:
-                        self._fail(
-                            ResourceLimitError,
-                            "limit.stack-registers",
-                            f"live frames would need {stack_registers} registers; "
-                            f"max_stack_registers is {max_stack_registers}",
-                            frames_at(fidx, pc - 1),
-                            limit="max_stack_registers",
-                            value=max_stack_registers,
-                        )
-                    new_regs = list(callee.template)
-                    for r in callee.array_registers:
-                        new_regs[r] = []
-                    n = callee.param_count
-                    if n:
-                        new_regs[:n] = regs[b : b + n]
-                    stack.append((code, regs, pc, fidx, c))
-                    code = callee.code
-                    regs = new_regs
-                    fidx = a
-                    pc = 0
-                elif op == RET or op == RETV:
-                    result = regs[a] if op == RET else None
-                    stack_registers -= len(regs)
-                    if not stack:
-                        return result, count
-                    code, regs, pc, fidx, dst = stack.pop()
-                    if dst >= 0:
-                        regs[dst] = result
-                elif op == CAPCALL:
-                    handler = handlers[a]
-                    capability = capabilities[a]
-                    count_params = len(capability.params)
-                    if handler is None:
                         self._fail(
                             ExecutionError,
-                            "runtime.capability-unavailable",
-                            f"capability `{capability.name}` has no handler",
+                            "runtime.index-out-of-range",
+                            f"index {index} is out of range for an array of length {len(array)}",
                             frames_at(fidx, pc - 1),
-                            capability=capability.name,
                         )
-                    call_args = regs[b : b + count_params] if count_params else []
-                    try:
-                        result = handler(call_args, CallSite(a, fidx, pc - 1, count))
-                    except ChronicleError as exc:
-                        self._relocate(exc, frames_at(fidx, pc - 1))
-                    if c >= 0:
-                        if type(result) is str or type(result) is list:
-                            alloc += value_units(result)
-                            if alloc > max_alloc:
-                                self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
-                        regs[c] = result
-                else:  # TRAP
-                    self._fail(ExecutionError, "runtime.trap", f"trap: {a}", frames_at(fidx, pc - 1), trap=a)
-            elif op == GETIDX:
-                array = regs[b]
-                index = regs[c]
-                if 0 <= index < len(array):
-                    regs[a] = array[index]
-                else:
-                    self._fail(
-                        ExecutionError,
-                        "runtime.index-out-of-range",
-                        f"index {index} is out of range for an array of length {len(array)}",
-                        frames_at(fidx, pc - 1),
-                    )
-            elif op == SETIDX:
-                array = regs[a]
-                index = regs[b]
-                if 0 <= index < len(array):
-                    array[index] = regs[c]
-                else:
-                    self._fail(
-                        ExecutionError,
-                        "runtime.index-out-of-range",
-                        f"index {index} is out of range for an array of length {len(array)}",
-                        frames_at(fidx, pc - 1),
-                    )
-            elif op == LEN:
-                regs[a] = len(regs[b])
-            elif op == PUSH:
-                array = regs[a]
-                if len(array) >= max_array:
-                    self._fail(
-                        ResourceLimitError,
-                        "limit.array-len",
-                        f"push would grow an array beyond max_array_len {max_array}",
-                        frames_at(fidx, pc - 1),
-                        limit="max_array_len",
-                        value=max_array,
-                    )
-                alloc += 1
-                if alloc > max_alloc:
-                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
-                array.append(regs[b])
-            elif op == CONCAT:
-                left = regs[b]
-                right = regs[c]
-                size = len(left) + len(right)
-                if size > max_string:
-                    self._string_fail(size, max_string, frames_at(fidx, pc - 1))
-                alloc += size
-                if alloc > max_alloc:
-                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
-                regs[a] = left + right
-            elif op == TOSTR_INT:
-                text = str(regs[b])
-                alloc += len(text)
-                if alloc > max_alloc:
-                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
-                regs[a] = text
-            elif op == TOSTR_STR:
-                regs[a] = regs[b]
-            elif op == TOSTR_BOOL:
-                text = "true" if regs[b] else "false"
-                alloc += len(text)
-                if alloc > max_alloc:
-                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
-                regs[a] = text
-            elif op == NEWARR:
-                alloc += 1
-                if alloc > max_alloc:
-                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
-                regs[a] = []
-            elif op == POP:
-                array = regs[b]
-                if not array:
-                    self._fail(ExecutionError, "runtime.pop-empty", "pop from an empty array", frames_at(fidx, pc - 1))
-                regs[a] = array.pop()
-            elif op == CHARAT:
-                text = regs[b]
-                index = regs[c]
-                if 0 <= index < len(text):
+                elif op == SETIDX:
+                    array = regs[a]
+                    index = regs[b]
+                    if 0 <= index < len(array):
+                        array[index] = regs[c]
+                    else:
+                        self._fail(
+                            ExecutionError,
+                            "runtime.index-out-of-range",
+                            f"index {index} is out of range for an array of length {len(array)}",
+                            frames_at(fidx, pc - 1),
+                        )
+                elif op == LEN:
+                    regs[a] = len(regs[b])
+                elif op == PUSH:
+                    array = regs[a]
+                    if len(array) >= max_array:
+                        self._fail(
+                            ResourceLimitError,
+                            "limit.array-len",
+                            f"push would grow an array beyond max_array_len {max_array}",
+                            frames_at(fidx, pc - 1),
+                            limit="max_array_len",
+                            value=max_array,
+                        )
                     alloc += 1
                     if alloc > max_alloc:
                         self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
-                    regs[a] = text[index]
+                    array.append(regs[b])
+                elif op == CONCAT:
+                    left = regs[b]
+                    right = regs[c]
+                    size = len(left) + len(right)
+                    if size > max_string:
+                        self._string_fail(size, max_string, frames_at(fidx, pc - 1))
+                    alloc += size
+                    if alloc > max_alloc:
+                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                    regs[a] = left + right
+                elif op == TOSTR_INT:
+                    text = str(regs[b])
+                    alloc += len(text)
+                    if alloc > max_alloc:
+                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                    regs[a] = text
+                elif op == TOSTR_STR:
+                    regs[a] = regs[b]
+                elif op == TOSTR_BOOL:
+                    text = "true" if regs[b] else "false"
+                    alloc += len(text)
+                    if alloc > max_alloc:
+                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                    regs[a] = text
+                elif op == NEWARR:
+                    alloc += 1
+                    if alloc > max_alloc:
+                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                    regs[a] = []
+                elif op == POP:
+                    array = regs[b]
+                    if not array:
+                        self._fail(
+                            ExecutionError, "runtime.pop-empty", "pop from an empty array", frames_at(fidx, pc - 1)
+                        )
+                    regs[a] = array.pop()
+                elif op == CHARAT:
+                    text = regs[b]
+                    index = regs[c]
+                    if 0 <= index < len(text):
+                        alloc += 1
+                        if alloc > max_alloc:
+                            self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                        regs[a] = text[index]
+                    else:
+                        self._fail(
+                            ExecutionError,
+                            "runtime.index-out-of-range",
+                            f"index {index} is out of range for a string of length {len(text)}",
+                            frames_at(fidx, pc - 1),
+                        )
+                elif op == SLICE:
+                    text = regs[b]
+                    length = len(text)
+                    lo = min(max(regs[c], 0), length)
+                    hi = min(max(regs[c + 1], 0), length)
+                    piece = text[lo:hi] if lo < hi else ""
+                    alloc += len(piece)
+                    if alloc > max_alloc:
+                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                    regs[a] = piece
+                elif op == _LOADK_OVERSIZE:
+                    self._string_fail(b, max_string, frames_at(fidx, pc - 1))
                 else:
-                    self._fail(
-                        ExecutionError,
-                        "runtime.index-out-of-range",
-                        f"index {index} is out of range for a string of length {len(text)}",
-                        frames_at(fidx, pc - 1),
-                    )
-            elif op == SLICE:
-                text = regs[b]
-                length = len(text)
-                lo = min(max(regs[c], 0), length)
-                hi = min(max(regs[c + 1], 0), length)
-                piece = text[lo:hi] if lo < hi else ""
-                alloc += len(piece)
-                if alloc > max_alloc:
-                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
-                regs[a] = piece
-            elif op == _LOADK_OVERSIZE:
-                self._string_fail(b, max_string, frames_at(fidx, pc - 1))
-            else:
-                alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
+                    alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
 
-        return self._fail(
-            ResourceLimitError,
-            "limit.instructions",
-            f"max_instructions {max_instructions} reached",
-            frames_at(fidx, pc),
-            limit="max_instructions",
-            value=max_instructions,
-            instructions=count,
-        )
+            return self._fail(
+                ResourceLimitError,
+                "limit.instructions",
+                f"max_instructions {max_instructions} reached",
+                frames_at(fidx, pc),
+                limit="max_instructions",
+                value=max_instructions,
+                instructions=count,
+            )
+        except ChronicleError as exc:
+            # Every failure says how many instructions had started, the failing one included.
+            exc.details.setdefault("instructions", count)
+            raise
 
     # -- the rarer string operations, kept out of the loop's body --------------------------------------------------
 
