@@ -1,0 +1,132 @@
+"""`chrasm`: takes `.casm` text (or a `.cmod` with --disassemble), gives a `.cmod` module (or `.casm` text).
+
+Assembling reports every problem of the file at once (exit 10); a module
+to disassemble is only decoded, not verified, so an unverifiable module can
+still be read (exit 11 when it does not decode).  Without `-o`, assembly
+writes next to the source and disassembly prints the text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from chronicle_vm.errors import SourceError, declare_codes
+
+from .chronc import default_output
+from .common import Output, Parser, run_main
+
+__all__ = ["build_parser", "main"]
+
+declare_codes("source", {"invalid-utf8": "the source bytes are not valid UTF-8"})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script entry point of `chrasm`."""
+    return run_main(build_parser, argv)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="chrasm", description="Assemble .casm text into a module, or disassemble a module.")
+    parser.add_argument("input", metavar="FILE", help="PLUGIN.casm, or MOD.cmod with --disassemble")
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file")
+    parser.add_argument("-d", "--disassemble", action="store_true", help="read a .cmod module and write .casm text")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--version", action="version", version="chrasm 0.1.0")
+    parser.set_defaults(command_func=chrasm_command)
+    return parser
+
+
+def chrasm_command(ns: argparse.Namespace, out: Output) -> int:
+    return _disassemble(ns, out) if ns.disassemble else _assemble(ns, out)
+
+
+def _assemble(ns: argparse.Namespace, out: Output) -> int:
+    from chronicle_asm import assemble_text
+
+    from .files import read_input, write_output
+
+    data = read_input(ns.input, "casm")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"invalid UTF-8 byte 0x{data[exc.start]:02x}"
+        if data[:4] == b"CHRM":
+            message += " (expected a .casm assembly source; this looks like a ChronicleVM module: use --disassemble)"
+        diagnostic = {"code": "source.invalid-utf8", "message": message, "file": ns.input, "line": line, "col": col}
+        raise SourceError(
+            "source.invalid-utf8",
+            f"{ns.input}:{line}:{col}: {message}",
+            file=ns.input,
+            line=line,
+            col=col,
+            diagnostics=[diagnostic],
+        ) from None
+    module = assemble_text(text, ns.input)
+    output = ns.output or default_output(ns.input, ".cmod")
+    payload = module.to_bytes()
+    write_output(output, payload)
+    result = {"input": ns.input, "output": output, "bytes": len(payload), "functions": len(module.functions)}
+
+    def human(console: Any) -> None:
+        from rich.text import Text
+
+        text = Text("assembled ", style="bold green")
+        text.append(f"{ns.input} -> {output}", style="bold")
+        text.append(f"  ({len(payload):,} bytes, {len(module.functions)} functions)", style="dim")
+        console.print(text)
+
+    out.ok(result, human)
+    return 0
+
+
+def _disassemble(ns: argparse.Namespace, out: Output) -> int:
+    from chronicle_asm import disassemble
+    from chronicle_vm.errors import DecodeError
+    from chronicle_vm.model import Module
+
+    from .files import describe_kind, read_input, write_output
+
+    data = read_input(ns.input, "module")
+    try:
+        module = Module.from_bytes(data)
+    except DecodeError as error:
+        found = describe_kind(data)
+        error.message = f"{ns.input}: {error.message}"
+        if found is not None and found != "a ChronicleVM module":
+            error.message += f" (expected a ChronicleVM module (.cmod); this looks like {found})"
+        error.args = (error.message,)
+        error.details.setdefault("path", ns.input)
+        raise
+    text = disassemble(module)
+    result: dict[str, Any] = {"input": ns.input, "functions": len(module.functions)}
+    if ns.output is not None:
+        write_output(ns.output, text)
+        result["output"] = ns.output
+    else:
+        result["casm"] = text
+
+    def human(console: Any) -> None:
+        if ns.output is None:
+            out.stdout.write(text if text.endswith("\n") else text + "\n")
+            return
+        from rich.text import Text
+
+        message = Text("disassembled ", style="bold green")
+        message.append(f"{ns.input} -> {ns.output}", style="bold")
+        console.print(message)
+
+    if ns.output is None and not out.json:
+        human(None)
+        out.emitted = True
+    else:
+        out.ok(result, human)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

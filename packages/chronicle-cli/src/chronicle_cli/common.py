@@ -1,0 +1,258 @@
+"""Command-line plumbing: takes argv and a command table, gives an exit code; guarantees one JSON object under --json.
+
+Every console script runs through `run_main`, which parses the arguments
+(argparse errors become `usage.arguments`), calls the command, and turns
+whatever ends it into exactly one outcome: a `ChronicleError` is printed
+(or written as the JSON error object) with its category's exit code,
+Ctrl-C is exit 130, and any other exception is a bug, printed as an
+internal error with exit 70, never as a traceback (set CHRONICLE_DEBUG=1 to
+see one).  This module imports nothing heavy: rich is loaded only by the
+human renderers, and only when something is printed for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+from chronicle_vm.errors import ChronicleError, UsageError, declare_codes
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_INTERRUPTED",
+    "Command",
+    "Output",
+    "Parser",
+    "exit_code",
+    "run_main",
+]
+
+declare_codes(
+    "usage",
+    {
+        "arguments": "the command line does not parse (unknown option, missing value, bad number)",
+        "not-a-file": "a path named on the command line is a directory or not a regular file",
+        "empty-file": "a file named on the command line is empty",
+        "bad-argument": "an --arg value does not fit the entry parameter's declared type",
+        "output-file": "an output file cannot be written",
+    },
+)
+declare_codes("internal", {"unexpected": "a bug in ChronicleVM: an exception no input should cause"})
+
+#: Exit status per error category (CONTRACT section 4).
+EXIT_CODES: Mapping[str, int] = {
+    "runtime": 1,
+    "usage": 2,
+    "source": 10,
+    "decode": 11,
+    "verify": 12,
+    "policy": 13,
+    "limit": 14,
+    "replay": 15,
+    "internal": 70,
+}
+EXIT_INTERRUPTED = 130
+
+#: A command: the parsed arguments and the output channel in, the exit status out.
+Command = Callable[[argparse.Namespace, "Output"], int]
+
+
+def exit_code(error: ChronicleError) -> int:
+    """The exit status of an error: its category's code, 70 for an unknown category."""
+    return EXIT_CODES.get(error.category, 70)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are `usage.arguments` ChronicleErrors instead of a print and exit(2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError("usage.arguments", f"{self.prog}: {message}", usage=self.format_usage().strip())
+
+
+class Output:
+    """Where a command's results go: one JSON object on stdout (`--json`), or rich text for people.
+
+    Plugin log lines go to stderr under `--json` (stdout stays one object)
+    and to stdout otherwise.  Colour only when the stream is a terminal.
+    """
+
+    def __init__(self, json_mode: bool, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
+        self.json = json_mode
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self._console: Console | None = None
+        self._err_console: Console | None = None
+        self.emitted = False
+
+    # -- rich consoles, created on first use ------------------------------------------------------------------
+
+    def console(self) -> Console:
+        if self._console is None:
+            self._console = _make_console(self.stdout)
+        return self._console
+
+    def err_console(self) -> Console:
+        if self._err_console is None:
+            self._err_console = _make_console(self.stderr)
+        return self._err_console
+
+    # -- results ---------------------------------------------------------------------------------------------
+
+    def ok(self, payload: Mapping[str, Any], human: Callable[[Console], None] | None = None) -> None:
+        """Report success: `{"status": "ok", **payload}` under --json, else `human(console)`."""
+        if self.json:
+            self._write_json({"status": "ok", **payload})
+        elif human is not None:
+            human(self.console())
+        self.emitted = True
+
+    def error(self, error: ChronicleError, extra: Mapping[str, Any] | None = None) -> int:
+        """Report a failure and give its exit status."""
+        return self.error_dict(error.category, error.to_dict(), extra, error)
+
+    def error_dict(
+        self,
+        category: str,
+        error: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        original: ChronicleError | None = None,
+    ) -> int:
+        code = EXIT_CODES.get(category, 70)
+        if self.json:
+            payload: dict[str, Any] = {"status": "error", "error": _json_safe(dict(error))}
+            if extra:
+                payload.update(_json_safe(dict(extra)))
+            self._write_json(payload)
+        else:
+            from .render import render_error
+
+            render_error(self.err_console(), dict(error), original)
+            if extra and isinstance(extra.get("trace"), str):
+                self.err_console().print(f"trace written to {extra['trace']}", style="dim", markup=False)
+        self.emitted = True
+        return code
+
+    def log(self, level: str, message: str) -> None:
+        """A plugin's log line, printed as it happens."""
+        stream = self.stderr if self.json else self.stdout
+        if not self.json and _is_tty(stream) and not os.environ.get("NO_COLOR"):
+            colour = {"info": "36", "warn": "33", "error": "31"}.get(level, "0")
+            stream.write(f"\x1b[{colour}m[{level}]\x1b[0m {message}\n")
+        else:
+            stream.write(f"[{level}] {message}\n")
+        stream.flush()
+
+    def _write_json(self, payload: Mapping[str, Any]) -> None:
+        self.stdout.write(json.dumps(payload, ensure_ascii=False, sort_keys=True) + "\n")
+        self.stdout.flush()
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _make_console(stream: IO[str]) -> Console:
+    from rich.console import Console
+
+    tty = _is_tty(stream)
+    # Off a terminal rich would otherwise wrap at 80 columns; keep whole lines for pipes and logs.
+    return Console(
+        file=stream,
+        force_terminal=tty,
+        no_color=not tty or bool(os.environ.get("NO_COLOR")),
+        highlight=False,
+        soft_wrap=not tty,
+        width=None if tty else 200,
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    """Details as JSON can hold them: tuples as lists, unknown objects as their text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return str(value)
+
+
+def run_main(build: Callable[[], Parser], argv: Sequence[str] | None) -> int:
+    """Parse `argv` with the parser `build()` gives, run the chosen command, and give the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = Output("--json" in args)
+    try:
+        parser = build()
+        namespace = parser.parse_args(args)
+        out.json = out.json or bool(getattr(namespace, "json", False))
+        command: Command | None = getattr(namespace, "command_func", None)
+        if command is None:
+            parser.print_help(out.stdout)
+            return EXIT_CODES["usage"]
+        return command(namespace, out)
+    except KeyboardInterrupt:
+        _interrupted(out)
+        return EXIT_INTERRUPTED
+    except ChronicleError as error:
+        return _report_or_code(out, error)
+    except SystemExit as stop:  # argparse's --help and --version
+        code = stop.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_CODES["usage"])
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more can be said on stdout.
+        _silence_stdout()
+        return 0
+    except Exception as exc:  # the top of the program: every bug ends as an internal error, not a traceback
+        if os.environ.get("CHRONICLE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        internal = ChronicleError(
+            "internal.unexpected",
+            f"unexpected {type(exc).__name__}: {exc} (a bug in ChronicleVM; set CHRONICLE_DEBUG=1 for the traceback)",
+            exception=type(exc).__name__,
+        )
+        return _report_or_code(out, internal)
+
+
+def _report_or_code(out: Output, error: ChronicleError) -> int:
+    try:
+        return out.error(error)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return exit_code(error)
+
+
+def _interrupted(out: Output) -> None:
+    try:
+        if out.json and not out.emitted:
+            out.error_dict(
+                "usage", {"category": "usage", "code": "usage.interrupted", "message": "interrupted (Ctrl-C)"}
+            )
+        else:
+            out.stderr.write("interrupted\n")
+    except Exception:  # the terminal may be gone while we are stopping
+        pass
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+declare_codes("usage", {"interrupted": "the command was interrupted with Ctrl-C (exit 130)"})

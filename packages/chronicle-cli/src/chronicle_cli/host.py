@@ -1,0 +1,147 @@
+"""The CLI host: takes a log sink and the `[host]` kv_path, gives a chronicle_vm `Host` with the built-in capabilities.
+
+Capabilities (docs/cli.md lists them with their signatures):
+
+    log.info(msg: str)  log.warn(msg: str)  log.error(msg: str)
+    clock.now() -> int                      milliseconds since the Unix epoch
+    random.int(lo: int, hi: int) -> int     uniform in lo..=hi; lo > hi is a capability failure
+    kv.get(key: str) -> str                 "" when the key is absent
+    kv.set(key: str, value: str)
+    kv.delete(key: str)
+
+The key-value store is a real SQLite file, named by the policy's `[host]`
+setting `kv_path` (relative paths are relative to the policy file's folder)
+and opened at the first kv call, never before: a run that makes no kv call
+and every replay (which calls no live capability at all) leave it untouched.
+Each write is committed at once, so a run stopped by a limit keeps what it
+wrote before the stop, as a real host would.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+
+from chronicle_vm.host import Host
+
+__all__ = ["KV_PATH_SETTING", "CliHost", "KeyValueStore", "build_host"]
+
+#: The `[host]` setting that names the SQLite file of kv.*.
+KV_PATH_SETTING = "kv_path"
+
+#: A log sink: level ("info", "warn", "error") and message.
+LogSink = Callable[[str, str], None]
+
+
+class KeyValueStore:
+    """A string-to-string table in a SQLite file, opened lazily at the first access."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._db is not None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            if self.path is None:
+                raise RuntimeError(
+                    "no key-value store is configured: set kv_path in the policy's [host] table "
+                    '(for example kv_path = "plugin-kv.sqlite")'
+                )
+            # isolation_level=None: autocommit, every set or delete is durable when the call returns.
+            db = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                db.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            except sqlite3.Error:
+                db.close()
+                raise
+            self._db = db
+        return self._db
+
+    def get(self, key: str) -> str:
+        row = self._open().execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return "" if row is None else str(row[0])
+
+    def set(self, key: str, value: str) -> None:
+        self._open().execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def delete(self, key: str) -> None:
+        self._open().execute("DELETE FROM kv WHERE key = ?", (key,))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class CliHost:
+    """The chronicle_vm `Host` the CLI offers, with the store it owns (close it when the run ends)."""
+
+    def __init__(self, host: Host, store: KeyValueStore) -> None:
+        self.host = host
+        self.store = store
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_host(log: LogSink, kv_path: str | None = None) -> CliHost:
+    """The CLI host: logging to `log`, the system clock, an OS-seeded random source, kv in the SQLite file `kv_path`."""
+    host = Host(settings={KV_PATH_SETTING: str})
+    store = KeyValueStore(kv_path)
+    # SystemRandom: plugins must not be able to predict or replay the host's draws; the trace records them.
+    source = random.SystemRandom()
+
+    @host.capability("log.info")
+    def log_info(msg: str) -> None:
+        log("info", msg)
+
+    @host.capability("log.warn")
+    def log_warn(msg: str) -> None:
+        log("warn", msg)
+
+    @host.capability("log.error")
+    def log_error(msg: str) -> None:
+        log("error", msg)
+
+    @host.capability("clock.now")
+    def clock_now() -> int:
+        return time.time_ns() // 1_000_000
+
+    @host.capability("random.int")
+    def random_int(lo: int, hi: int) -> int:
+        if lo > hi:
+            raise ValueError(f"random.int needs lo <= hi, got lo={lo} hi={hi}")
+        return source.randint(lo, hi)
+
+    @host.capability("kv.get")
+    def kv_get(key: str) -> str:
+        return store.get(key)
+
+    @host.capability("kv.set")
+    def kv_set(key: str, value: str) -> None:
+        store.set(key, value)
+
+    @host.capability("kv.delete")
+    def kv_delete(key: str) -> None:
+        store.delete(key)
+
+    return CliHost(host, store)
+
+
+def resolve_kv_path(setting: object, policy_path: str | None) -> str | None:
+    """The store's file: `setting` as given when absolute, else relative to the policy file's folder."""
+    if not isinstance(setting, str):
+        return None
+    if os.path.isabs(setting) or policy_path is None:
+        return setting
+    return os.path.join(os.path.dirname(os.path.abspath(policy_path)), setting)

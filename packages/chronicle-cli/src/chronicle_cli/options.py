@@ -1,0 +1,135 @@
+"""Run options: takes command-line text, gives entry arguments by declared type and the base limits of a run.
+
+`--arg` texts are read by the entry's parameter types, in order: an int
+(`42`, `-7`, `0x2a`, `1_000`), a bool (`true`/`false`), a str (the text as
+it is), an array as JSON (`[1, 2]`).  A text that does not fit its type is
+`usage.bad-argument` (exit 2) naming the argument and the type; the values
+are then checked again by the runtime (ranges, nested types, sizes).
+The base limits are the CLI's safe defaults (`DEFAULT_LIMITS`), or the hard
+ceilings with `--unbounded`, lowered by each `--max-...` flag given; the
+policy's ceilings are applied on top by the runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from chronicle_vm.errors import UsageError
+from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, LIMIT_DOCS, Limits
+
+if TYPE_CHECKING:
+    from chronicle_vm.types import ValueType
+
+__all__ = ["add_limit_options", "base_limits", "limits_epilog", "parse_entry_args"]
+
+_INT = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F](?:_?[0-9a-fA-F])*|[0-9](?:_?[0-9])*)")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _count(text: str) -> int:
+    """A limit flag's value: a non-negative int, `_` separators allowed."""
+    if not re.fullmatch(r"[0-9](?:_?[0-9])*", text.strip()) or len(text) > 40:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return int(text.strip())
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """`--unbounded` and one `--max-...` flag per `Limits` field (each can only lower)."""
+    group = parser.add_argument_group(
+        "limits", "safe defaults apply; a flag can only lower a limit; the policy's [limits] always hold"
+    )
+    group.add_argument(
+        "--unbounded",
+        action="store_true",
+        help="lift the CLI's safe default limits (up to the hard ceilings); the policy's limits still hold",
+    )
+    for name in Limits.names():
+        default = getattr(DEFAULT_LIMITS, name)
+        group.add_argument(
+            _flag(name),
+            dest=name,
+            metavar="N",
+            type=_count,
+            default=None,
+            help=f"{LIMIT_DOCS.get(name, name)} (default {default:,})",
+        )
+
+
+def limits_epilog() -> str:
+    """The safe default limits, for --help."""
+    lines = ["safe default limits (lifted by --unbounded; lowered by the flags and the policy):"]
+    for name in Limits.names():
+        lines.append(f"  {name:<22} {getattr(DEFAULT_LIMITS, name):>14,}   {LIMIT_DOCS.get(name, '')}")
+    return "\n".join(lines)
+
+
+def base_limits(namespace: argparse.Namespace) -> Limits:
+    """The defaults (or the hard ceilings with --unbounded) lowered by the flags given."""
+    base = HARD_LIMITS if getattr(namespace, "unbounded", False) else DEFAULT_LIMITS
+    lowered = {name: value for name in Limits.names() if (value := getattr(namespace, name, None)) is not None}
+    return base.tightened(lowered)
+
+
+def parse_entry_args(texts: Sequence[str], params: Sequence[ValueType], entry: str) -> list[object]:
+    """The `--arg` texts read by the parameter types (extra texts stay text: the runtime reports the count)."""
+    values: list[object] = []
+    for position, text in enumerate(texts):
+        if position >= len(params):
+            values.append(text)
+            continue
+        values.append(_read(text, params[position], position, entry))
+    return values
+
+
+def _read(text: str, vtype: ValueType, position: int, entry: str) -> object:
+    from chronicle_vm.types import BaseType
+
+    def fail(why: str) -> UsageError:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        return UsageError(
+            "usage.bad-argument",
+            f"--arg {shown!r}: argument {position + 1} of `{entry}` is {vtype}; {why}",
+            position=position,
+            expected=str(vtype),
+        )
+
+    if vtype.depth > 0:
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            raise fail(f"write it as a JSON array such as {_example(vtype)}") from None
+        if not isinstance(value, list):
+            raise fail(f"write it as a JSON array such as {_example(vtype)}")
+        return value
+    if vtype.base is BaseType.STR:
+        return text
+    if vtype.base is BaseType.BOOL:
+        if text in {"true", "false"}:
+            return text == "true"
+        raise fail("write true or false")
+    stripped = text.strip()
+    if len(stripped) > 80 or not _INT.fullmatch(stripped):
+        raise fail("write a decimal or 0x integer such as 42")
+    sign = -1 if stripped.startswith("-") else 1
+    digits = stripped.lstrip("+-").replace("_", "")
+    number = sign * (int(digits[2:], 16) if digits[:2].lower() == "0x" else int(digits))
+    if not -(2**63) <= number < 2**63:
+        raise fail("it must fit in signed 64 bits")
+    return number
+
+
+def _example(vtype: ValueType) -> str:
+    from chronicle_vm.types import BaseType
+
+    item = {BaseType.INT: "1, 2", BaseType.BOOL: "true, false", BaseType.STR: '"a", "b"'}[vtype.base]
+    inner = f"[{item}]"
+    for _ in range(vtype.depth - 1):
+        inner = f"[{inner}]"
+    return inner

@@ -1,0 +1,375 @@
+"""Human output: takes the JSON-safe dicts the commands build, gives rich text and tables; decides nothing.
+
+Only this module imports rich, and only when a person is reading: under
+`--json` it is never loaded.  Every string that comes from a plugin, a
+trace or a file is put in a `Text` (never parsed as markup), so a plugin
+cannot style or hide what the operator sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+__all__ = [
+    "render_diagnostic",
+    "render_diff",
+    "render_error",
+    "render_negotiation",
+    "render_replay",
+    "render_run",
+    "render_trace",
+    "render_verify",
+    "show_value",
+]
+
+_DECISION_STYLE = {
+    "granted": "green",
+    "denied": "red",
+    "missing": "yellow",
+    "unknown": "magenta",
+    "type-invalid": "red",
+}
+
+
+def show_value(value: object) -> str:
+    """A result value as the language writes it: 42, true, "text", [1, 2]; `none` for no value."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(show_value(item) for item in value) + "]"
+    return str(value)
+
+
+def _clip(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+
+
+def render_diagnostic(console: Console, diag: Mapping[str, Any]) -> None:
+    """`file:line:col: message [code]`, the source line, a caret (and tildes) under the span, and the hint."""
+    file = str(diag.get("file") or "<input>")
+    line = diag.get("line")
+    col = diag.get("col")
+    where = file
+    if isinstance(line, int):
+        where += f":{line}"
+        if isinstance(col, int):
+            where += f":{col}"
+    head = Text()
+    head.append(where, style="bold")
+    head.append(": ")
+    head.append("error", style="bold red")
+    head.append(f": {diag.get('message', '')} ")
+    head.append(f"[{diag.get('code', 'source')}]", style="dim")
+    console.print(head)
+    source = diag.get("source_line")
+    if isinstance(source, str) and source and isinstance(col, int) and col >= 1:
+        _snippet(console, line if isinstance(line, int) else None, source, col, _span_width(diag, source))
+    hint = diag.get("hint")
+    if hint:
+        text = Text("    = hint: ", style="cyan")
+        text.append(str(hint))
+        console.print(text)
+
+
+def _span_width(diag: Mapping[str, Any], source: str) -> int:
+    line, col = diag.get("line"), diag.get("col")
+    end_line, end_col = diag.get("end_line", line), diag.get("end_col")
+    if isinstance(col, int) and isinstance(end_col, int) and end_line == line and end_col > col:
+        return max(1, min(end_col - col, len(source) - col + 1))
+    return 1
+
+
+def _snippet(console: Console, line: int | None, source: str, col: int, width: int = 1) -> None:
+    gutter = f"{line} | " if line is not None else "  | "
+    pad = " " * (len(gutter) - 2) + "| "
+    body = Text(gutter, style="blue")
+    body.append(source.replace("\t", " ").rstrip("\r\n"))
+    console.print(body)
+    caret = Text(pad, style="blue")
+    caret.append(" " * (min(col, len(source) + 1) - 1) + "^" + "~" * (width - 1), style="bold red")
+    console.print(caret)
+
+
+def _source_line(file: str, line: int) -> str | None:
+    """Line `line` of `file` if it can be read (a runtime error's .chr file, when it is at hand)."""
+    try:
+        if os.path.getsize(file) > 10_000_000:
+            return None
+        with open(file, encoding="utf-8", errors="replace") as handle:
+            for number, text in enumerate(handle, start=1):
+                if number == line:
+                    return text.rstrip("\r\n")
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def render_error(console: Console, error: Mapping[str, Any], original: object = None) -> None:
+    """An error for people: `error[code]: message`, then what helps act on it (diagnostics, source, decisions)."""
+    code = str(error.get("code", "internal"))
+    diagnostics = error.get("diagnostics")
+    if isinstance(diagnostics, list) and diagnostics:
+        for diag in diagnostics:
+            if isinstance(diag, Mapping):
+                render_diagnostic(console, diag)
+        count = len(diagnostics)
+        summary = Text(f"error[{code}]: ", style="bold red")
+        summary.append(f"{count} problem{'s' if count != 1 else ''} found; nothing was written")
+        console.print(summary)
+        return
+    decisions = error.get("decisions")
+    message = str(error.get("message", ""))
+    if isinstance(decisions, list) and decisions:
+        # The table below says per capability what the message lists line by line.
+        message = message.split("\n", 1)[0]
+    head = Text(f"error[{code}]: ", style="bold red")
+    head.append(message)
+    console.print(head)
+    location = error.get("location")
+    if isinstance(location, Mapping):
+        _render_location(console, location)
+    stack = error.get("stack")
+    if isinstance(stack, list) and len(stack) > 1:
+        console.print(Text("  call stack (innermost last):", style="dim"))
+        for frame in stack:
+            if isinstance(frame, Mapping):
+                console.print(Text("    " + _place(frame), style="dim"))
+    if isinstance(decisions, list) and decisions:
+        render_negotiation(console, {"decisions": decisions, "ok": False})
+    for key in ("expected", "actual"):
+        if key in error and isinstance(error[key], (Mapping, list)):
+            text = Text(f"  {key}: ", style="bold")
+            text.append(_clip(json.dumps(error[key], sort_keys=True, ensure_ascii=False), 160))
+            console.print(text)
+    hint = error.get("hint")
+    if hint:
+        console.print(Text(f"  hint: {hint}", style="cyan"))
+
+
+def _place(location: Mapping[str, Any]) -> str:
+    text = f"{location.get('function', '?')} @ {location.get('index', '?')}"
+    if "file" in location:
+        text += f"  ({location.get('file')}:{location.get('line')}:{location.get('col')})"
+    return text
+
+
+def _render_location(console: Console, location: Mapping[str, Any]) -> None:
+    file, line, col = location.get("file"), location.get("line"), location.get("col")
+    if not isinstance(file, str) or not isinstance(line, int) or not isinstance(col, int):
+        return
+    text = Text("  --> ", style="blue")
+    text.append(f"{file}:{line}:{col}", style="bold")
+    text.append(f" (in {location.get('function', '?')})", style="dim")
+    console.print(text)
+    source = _source_line(file, line)
+    if source is not None:
+        _snippet(console, line, source, col)
+
+
+# -- verify and negotiate ---------------------------------------------------------------------------------------
+
+
+def render_verify(console: Console, summary: Mapping[str, Any]) -> None:
+    """The verified module: digest, sizes, entry points and declared capabilities."""
+    head = Text("verified ", style="bold green")
+    head.append(str(summary.get("path", "")), style="bold")
+    console.print(head)
+    console.print(
+        Text(
+            f"  {summary.get('functions', 0)} functions, {summary.get('constants', 0)} constants, "
+            f"{summary.get('instructions', 0)} instructions, {summary.get('size', 0)} bytes, "
+            f"format v{summary.get('format_version', '?')}",
+        )
+    )
+    console.print(Text(f"  sha256 {summary.get('sha256', '')}", style="dim"))
+    entries = Table(title="entry points", title_justify="left", show_edge=False)
+    entries.add_column("name", style="bold")
+    entries.add_column("signature")
+    for entry in summary.get("entry_points", []):
+        entries.add_row(Text(str(entry["name"])), Text(str(entry["signature"])))
+    console.print(entries)
+    caps = summary.get("capabilities", [])
+    if caps:
+        table = Table(title="capabilities it declares", title_justify="left", show_edge=False)
+        table.add_column("name", style="bold")
+        table.add_column("signature")
+        for cap in caps:
+            table.add_row(Text(str(cap["name"])), Text(str(cap["signature"])))
+        console.print(table)
+    else:
+        console.print(Text("  no capabilities declared: it can run under the deny-all policy", style="dim"))
+
+
+def render_negotiation(console: Console, negotiation: Mapping[str, Any]) -> None:
+    """One row per declared capability: its signature, the decision and why."""
+    decisions = negotiation.get("decisions", [])
+    if not decisions:
+        console.print(Text("the module declares no capabilities: nothing to negotiate", style="green"))
+        return
+    table = Table(title="capability negotiation", title_justify="left", show_edge=False)
+    table.add_column("capability", style="bold")
+    table.add_column("declared")
+    table.add_column("decision")
+    table.add_column("reason")
+    for decision in decisions:
+        kind = str(decision.get("decision", "?"))
+        table.add_row(
+            Text(str(decision.get("name", "?"))),
+            Text(str(decision.get("declared_signature", decision.get("signature", "")))),
+            Text(kind, style=_DECISION_STYLE.get(kind, "")),
+            Text(str(decision.get("reason", ""))),
+        )
+    console.print(table)
+
+
+# -- run, trace, replay, diff -----------------------------------------------------------------------------------
+
+
+def render_run(console: Console, payload: Mapping[str, Any]) -> None:
+    """A finished run: its value and instruction count (and where the trace went)."""
+    text = Text("result: ", style="bold")
+    text.append(show_value(payload.get("value")), style="bold green")
+    console.print(text)
+    limits = payload.get("limits")
+    budget = ""
+    if isinstance(limits, Mapping) and "max_instructions" in limits:
+        budget = f" of max {limits['max_instructions']:,}"
+    console.print(Text(f"instructions: {payload.get('instructions', 0):,}{budget}", style="dim"))
+    if payload.get("trace"):
+        console.print(Text(f"trace written to {payload['trace']}", style="dim"))
+
+
+def _location_text(where: object) -> str:
+    if not isinstance(where, Mapping):
+        return ""
+    if "file" in where:
+        return f"{where.get('file')}:{where.get('line')}:{where.get('col')}"
+    if "function" in where:
+        return f"{where.get('function')} @ {where.get('index', '?')}"
+    return ""
+
+
+def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
+    """A trace: provenance, entry, events and outcome as tables, with source locations."""
+    head = Text("trace ", style="bold")
+    head.append(path, style="bold")
+    if isinstance(trace.get("slice"), Mapping):
+        head.append("  (slice: inspection only, not replayable)", style="yellow")
+    console.print(head)
+    provenance = trace.get("provenance")
+    if isinstance(provenance, Mapping):
+        table = Table(title="provenance", title_justify="left", show_header=False, show_edge=False)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        for key in sorted(provenance):
+            value = provenance[key]
+            if key in {"decisions", "capabilities", "limits"}:
+                continue
+            table.add_row(Text(str(key)), Text(_clip(_scalar(value), 100)))
+        limits = provenance.get("limits")
+        if isinstance(limits, Mapping):
+            for key, value in sorted(limits.items()):
+                table.add_row(Text(f"limits.{key}"), Text(f"{value:,}" if isinstance(value, int) else str(value)))
+        console.print(table)
+        decisions = provenance.get("decisions", provenance.get("capabilities"))
+        if isinstance(decisions, list) and decisions:
+            render_negotiation(console, {"decisions": decisions})
+    entry = trace.get("entry")
+    if isinstance(entry, Mapping):
+        args = entry.get("args", entry.get("arguments", []))
+        shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else _scalar(args)
+        console.print(Text(f"entry: {entry.get('function', '?')}({_clip(shown, 120)})", style="bold"))
+    events = trace.get("events", [])
+    if isinstance(events, list):
+        table = Table(title=f"events ({len(events)})", title_justify="left", show_edge=False)
+        for column in ("seq", "instr", "event", "arguments", "result", "location"):
+            table.add_column(column, justify="right" if column in {"seq", "instr"} else "left")
+        for event in events:
+            if not isinstance(event, Mapping):
+                continue
+            name = event.get("capability") or event.get("kind") or event.get("type") or "?"
+            args = event.get("args", event.get("arguments"))
+            shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else ""
+            if "result" in event:
+                result = show_value(event.get("result"))
+            elif "error" in event:
+                error = event.get("error")
+                result = str(error.get("code")) if isinstance(error, Mapping) else _scalar(error)
+            else:
+                result = ""
+            table.add_row(
+                Text(str(event.get("seq", ""))),
+                Text(str(event.get("instructions", event.get("instruction", "")))),
+                Text(str(name), style="bold"),
+                Text(_clip(shown, 60)),
+                Text(_clip(result, 40)),
+                Text(_location_text(event.get("location"))),
+            )
+        console.print(table)
+    outcome = trace.get("outcome")
+    if isinstance(outcome, Mapping):
+        text = Text("outcome: ", style="bold")
+        if "error" in outcome and isinstance(outcome["error"], Mapping):
+            error = outcome["error"]
+            text.append(f"{error.get('code')}: {error.get('message')}", style="red")
+        else:
+            text.append(show_value(outcome.get("value")), style="green")
+        if "instructions" in outcome:
+            text.append(f"  after {outcome['instructions']:,} instructions", style="dim")
+        console.print(text)
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, (Mapping, list)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return "null" if value is None else str(value)
+
+
+def render_replay(console: Console, report: Mapping[str, Any]) -> None:
+    """An exact replay: what it reproduced."""
+    text = Text("exact replay", style="bold green")
+    events = report.get("events")
+    if isinstance(events, int):
+        text.append(f": {events} events matched")
+    console.print(text)
+    for key in ("outcome", "reproduced", "instructions"):
+        if key in report and report[key] is not None:
+            console.print(Text(f"  {key}: {_clip(_scalar(report[key]), 160)}"))
+    console.print(Text("  no live capability was called", style="dim"))
+
+
+def render_diff(console: Console, diff: Mapping[str, Any]) -> None:
+    """Where two traces part ways, or that they agree."""
+    if diff.get("same") or diff.get("identical") or diff.get("equal"):
+        console.print(Text("the traces agree", style="bold green"))
+        return
+    text = Text("the traces part ways", style="bold yellow")
+    where = diff.get("first_difference", diff.get("event", diff.get("where")))
+    if where is not None:
+        text.append(f" at {_clip(_scalar(where), 120)}")
+    console.print(text)
+    for key in sorted(diff):
+        if key in {"same", "identical", "equal"}:
+            continue
+        line = Text(f"  {key}: ", style="bold")
+        line.append(_clip(_scalar(diff[key]), 200))
+        console.print(line)
+
+
+def render_lines(console: Console, lines: Sequence[str]) -> None:
+    for line in lines:
+        console.print(Text(line))

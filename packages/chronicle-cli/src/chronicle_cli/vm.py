@@ -1,0 +1,384 @@
+"""`chronicle-vm`: takes a command line, gives verify/negotiate/run/trace/replay/inspect/diff and an exit code.
+
+Each command loads what it needs from the libraries inside its function
+(argparse first, the runtime only when a command runs), so a small run
+starts fast.  All decisions are the libraries': this module reads files,
+builds the CLI host, calls the runtime and renders what it answers.
+Exit codes are CONTRACT section 4's (see `common.EXIT_CODES`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .common import Output, Parser, run_main
+
+if TYPE_CHECKING:
+    from chronicle_vm.policy import Policy
+    from chronicle_vm.runtime import LoadedModule
+
+    from .host import CliHost
+
+__all__ = ["build_parser", "main"]
+
+_DESCRIPTION = "ChronicleVM: verify, negotiate, run, trace, replay and inspect sandboxed plugins."
+_NO_POLICY_HINT = (
+    "no --policy was given, so the deny-all policy refused every capability; "
+    "pass --policy HOST.toml granting what the plugin needs"
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script entry point of `chronicle-vm`."""
+    return run_main(build_parser, argv)
+
+
+# -- argument parsing --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> Parser:
+    from .options import add_limit_options, limits_epilog
+
+    parser = Parser(prog="chronicle-vm", description=_DESCRIPTION)
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--version", action="version", version="chronicle-vm 0.1.0")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
+
+    def command(name: str, help_text: str, epilog: str | None = None) -> Parser:
+        sub: Parser = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        return sub
+
+    verify = command("verify", "decode and verify a module; print its entry points and capabilities")
+    verify.add_argument("module", metavar="MOD.cmod")
+    verify.set_defaults(command_func=cmd_verify)
+
+    negotiate = command(
+        "negotiate", "dry run: each declared capability's decision under a policy (exit 13 if any is refused)"
+    )
+    negotiate.add_argument("module", metavar="MOD.cmod")
+    negotiate.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all)")
+    negotiate.set_defaults(command_func=cmd_negotiate)
+
+    for name, help_text in (
+        ("run", "run an entry point of a module under a policy and limits"),
+        ("trace", "run like `run` and write the trace (also when the run ends on a trap or a limit)"),
+    ):
+        sub = command(name, help_text, limits_epilog())
+        sub.add_argument("module", metavar="MOD.cmod")
+        sub.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all capabilities)")
+        sub.add_argument("--entry", default="main", help="the exported function to call (default: main)")
+        sub.add_argument(
+            "--arg",
+            action="append",
+            default=[],
+            metavar="V",
+            help="an argument, read by the entry's parameter type: 42, true, text, [1, 2] (repeat in order)",
+        )
+        if name == "run":
+            sub.add_argument("--trace-out", metavar="T.json", help="also write the trace of the run")
+            sub.set_defaults(command_func=cmd_run)
+        else:
+            sub.add_argument("-o", "--output", metavar="T.json", required=True, help="where to write the trace")
+            sub.set_defaults(command_func=cmd_trace)
+        add_limit_options(sub)
+
+    replay = command("replay", "replay a trace exactly against its module; no live capability is called")
+    replay.add_argument("trace", metavar="T.json")
+    replay.add_argument("--module", metavar="MOD.cmod", required=True, help="the module the trace was recorded with")
+    replay.set_defaults(command_func=cmd_replay)
+
+    inspect = command("inspect", "show a trace: provenance, events, outcome; or cut an inspection-only slice")
+    inspect.add_argument("trace", metavar="T.json")
+    inspect.add_argument("--slice", metavar="A..B", help="events A (included) to B (excluded)")
+    inspect.add_argument("-o", "--output", metavar="S.json", help="write the slice here")
+    inspect.set_defaults(command_func=cmd_inspect)
+
+    diff = command("diff", "name the first event where two traces part ways")
+    diff.add_argument("first", metavar="A.json")
+    diff.add_argument("second", metavar="B.json")
+    diff.set_defaults(command_func=cmd_diff)
+    return parser
+
+
+# -- shared steps ------------------------------------------------------------------------------------------------
+
+
+def _load_policy(path: str | None) -> Policy:
+    from chronicle_vm.policy import Policy
+
+    if path is None:
+        return Policy.deny_all()
+    from .files import load_policy_file
+
+    return load_policy_file(path)
+
+
+def _host(out: Output, policy: Policy, policy_path: str | None) -> CliHost:
+    from .host import KV_PATH_SETTING, build_host, resolve_kv_path
+
+    return build_host(out.log, resolve_kv_path(policy.host.get(KV_PATH_SETTING), policy_path))
+
+
+def _module_summary(path: str, data: bytes, loaded: LoadedModule) -> dict[str, Any]:
+    module = loaded.module
+    exports = loaded.verified.exports
+    return {
+        "path": path,
+        "sha256": loaded.digest,
+        "size": len(data),
+        "format_version": module.version,
+        "functions": len(module.functions),
+        "constants": len(module.constants),
+        "instructions": sum(len(function.code) for function in module.functions),
+        "entry_points": [
+            {"name": name, "signature": module.functions[index].signature()} for name, index in sorted(exports.items())
+        ],
+        "capabilities": [{"name": cap.name, "signature": cap.signature()} for cap in module.capabilities],
+    }
+
+
+# -- commands ----------------------------------------------------------------------------------------------------
+
+
+def cmd_verify(ns: argparse.Namespace, out: Output) -> int:
+    from .files import load_module_file
+
+    data, loaded = load_module_file(ns.module)
+    summary = _module_summary(ns.module, data, loaded)
+
+    def human(console: Any) -> None:
+        from .render import render_verify
+
+        render_verify(console, summary)
+
+    out.ok({"module": summary}, human)
+    return 0
+
+
+def cmd_negotiate(ns: argparse.Namespace, out: Output) -> int:
+    from chronicle_vm.errors import PolicyError
+    from chronicle_vm.negotiate import negotiate
+
+    from .files import load_module_file
+
+    _, loaded = load_module_file(ns.module)
+    policy = _load_policy(ns.policy)
+    host = _host(out, policy, ns.policy)
+    negotiation = negotiate(loaded.verified, policy, host.host)
+    result = negotiation.to_dict()
+    if negotiation.ok:
+
+        def human(console: Any) -> None:
+            from rich.text import Text
+
+            from .render import render_negotiation
+
+            render_negotiation(console, result)
+            console.print(Text("every declared capability is granted", style="bold green"))
+
+        out.ok({"negotiation": result}, human)
+        return 0
+    try:
+        negotiation.require()
+    except PolicyError as error:
+        if ns.policy is None:
+            error.details["hint"] = _NO_POLICY_HINT
+        return out.error(error, {"negotiation": result})
+    raise AssertionError("a refused negotiation raises")  # pragma: no cover
+
+
+def cmd_run(ns: argparse.Namespace, out: Output) -> int:
+    return _run(ns, out, ns.trace_out)
+
+
+def cmd_trace(ns: argparse.Namespace, out: Output) -> int:
+    return _run(ns, out, ns.output)
+
+
+def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
+    from chronicle_vm.errors import ChronicleError, PolicyError
+    from chronicle_vm.runtime import instantiate
+
+    from .files import load_module_file
+    from .options import base_limits, parse_entry_args
+
+    _, loaded = load_module_file(ns.module)
+    policy = _load_policy(ns.policy)
+    limits = base_limits(ns)
+    host = _host(out, policy, ns.policy)
+    try:
+        try:
+            instance = instantiate(loaded, host=host.host, policy=policy, limits=limits)
+        except PolicyError as error:
+            if ns.policy is None and error.code == "policy.refused":
+                error.details["hint"] = _NO_POLICY_HINT
+            raise
+        function = loaded.verified.function(ns.entry)
+        params = function.params if function is not None else ()
+        args = parse_entry_args(ns.arg, params, ns.entry)
+        effective = instance.limits.to_dict()
+        try:
+            result, trace = _call(instance, ns.entry, args, trace_path is not None)
+        except ChronicleError as error:
+            extra: dict[str, Any] = {"limits": effective}
+            if trace_path is not None:
+                from chronicle_vm.trace import error_trace
+
+                failed_trace = error_trace(error)
+                if failed_trace is not None:
+                    _write(trace_path, failed_trace.to_json())
+                    extra["trace"] = trace_path
+            return out.error(error, extra)
+        if trace is not None and trace_path is not None:
+            _write(trace_path, trace)
+    finally:
+        host.close()
+    payload: dict[str, Any] = {
+        "entry": ns.entry,
+        "value": result.value,
+        "instructions": result.instructions,
+        "limits": effective,
+    }
+    if trace_path is not None:
+        payload["trace"] = trace_path
+
+    def human(console: Any) -> None:
+        from .render import render_run
+
+        render_run(console, payload)
+
+    out.ok(payload, human)
+    return 0
+
+
+def _call(instance: Any, entry: str, args: list[object], record: bool) -> tuple[Any, bytes | None]:
+    """One call of the entry; with `record`, also the canonical trace bytes."""
+    if not record:
+        return instance.call(entry, *args), None
+    result = instance.call(entry, *args, trace=True)
+    trace = getattr(result, "trace", None)
+    return result, (trace.to_json() if trace is not None else None)
+
+
+def _write(path: str, data: bytes) -> None:
+    from .files import write_output
+
+    write_output(path, data)
+
+
+def _load_trace_file(path: str) -> Any:
+    from chronicle_vm.errors import ReplayError
+    from chronicle_vm.trace import load_trace
+
+    from .files import read_trace_file
+
+    data = read_trace_file(path)
+    try:
+        return load_trace(data)
+    except ReplayError as error:
+        if not error.message.startswith(path):
+            error.message = f"{path}: {error.message}"
+            error.args = (error.message,)
+        error.details.setdefault("path", path)
+        raise
+
+
+def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
+    from chronicle_vm.errors import ReplayError
+    from chronicle_vm.replay import replay
+
+    from .files import read_input
+
+    trace = _load_trace_file(ns.trace)
+    module = read_input(ns.module, "module")
+    try:
+        report = replay(trace, module)
+    except ReplayError as error:
+        error.details.setdefault("trace", ns.trace)
+        raise
+    result = report.to_dict()
+    if not report.exact:  # the library raises on any divergence; a report that is not exact is still refused
+        return out.error_dict(
+            "replay",
+            {"category": "replay", "code": "replay.outcome", "message": "the replay was not exact"},
+            {"replay": result},
+        )
+
+    def human(console: Any) -> None:
+        from .render import render_replay
+
+        render_replay(console, result)
+
+    out.ok({"replay": result}, human)
+    return 0
+
+
+def _slice_range(text: str) -> tuple[int, int]:
+    from chronicle_vm.errors import UsageError
+
+    start, sep, end = text.partition("..")
+    if not sep or not start.strip().isdigit() or not end.strip().isdigit() or len(text) > 40:
+        raise UsageError("usage.arguments", f"--slice {text!r}: write the range as A..B, for example 0..3")
+    return int(start), int(end)
+
+
+def cmd_inspect(ns: argparse.Namespace, out: Output) -> int:
+    from chronicle_vm.errors import UsageError
+
+    trace = _load_trace_file(ns.trace)
+    if ns.output is not None and ns.slice is None:
+        raise UsageError("usage.arguments", "-o/--output writes a slice: give --slice A..B too")
+    if ns.slice is not None:
+        from chronicle_vm.trace import load_trace, slice_trace
+
+        start, end = _slice_range(ns.slice)
+        data = slice_trace(trace, start, end)
+        if ns.output is not None:
+            _write(ns.output, data)
+        trace = load_trace(data)
+    document = trace.to_dict()
+    payload: dict[str, Any] = {"trace": document, "path": ns.trace}
+    if ns.output is not None:
+        payload["output"] = ns.output
+
+    def human(console: Any) -> None:
+        from rich.text import Text
+
+        from .render import render_trace
+
+        render_trace(console, document, ns.trace)
+        if ns.output is not None:
+            console.print(Text(f"slice written to {ns.output} (inspection only: replay refuses it)", style="dim"))
+
+    out.ok(payload, human)
+    return 0
+
+
+def cmd_diff(ns: argparse.Namespace, out: Output) -> int:
+    from chronicle_vm.trace import diff_traces
+
+    first = _load_trace_file(ns.first)
+    second = _load_trace_file(ns.second)
+    result = diff_traces(first, second)
+
+    def human(console: Any) -> None:
+        from .render import render_diff
+
+        render_diff(console, result)
+
+    out.ok({"diff": result}, human)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
