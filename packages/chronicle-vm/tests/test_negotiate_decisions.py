@@ -224,11 +224,13 @@ def test_host_settings_accepted() -> None:
 
 
 def test_unknown_host_setting() -> None:
-    policy = Policy.from_toml('version = 1\n\n[host]\nkv_path = "s.sqlite"\nkv_pth = "x"\n')
+    policy = Policy.from_toml('version = 1\n\n[host]\nkv_path = "s.sqlite"\nkv_pth = "x"\n', source="host.toml")
     with pytest.raises(PolicyError) as caught:
         negotiate(module_declaring(), policy, make_host())
     error = caught.value
     assert error.code == "policy.unknown-host-setting"
+    assert error.message.startswith("host.toml:5: host.kv_pth: the host does not accept this setting")
+    assert error.details["source"] == "host.toml"
     assert error.details["key"] == "host.kv_pth"
     assert error.details["line"] == 5
     assert "accepted: kv_path, seed" in error.message

@@ -319,6 +319,35 @@ def test_first_of_several_errors_is_reported_stably() -> None:
     assert error.code == "policy.version"
 
 
+def test_version_is_checked_before_unknown_keys() -> None:
+    # a policy of a newer format is reported by its version, not by the keys that format added
+    error = load_error("version = 2\n[sandbox]\nnet = false\n")
+    assert error.code == "policy.version"
+    assert error.details["line"] == 1
+
+
+def test_input_that_is_neither_text_nor_bytes() -> None:
+    error = load_error(None)  # type: ignore[arg-type]
+    assert error.code == "policy.type"
+    assert error.details["key"] is None
+    assert Policy.from_toml(bytearray(b"version = 1\n")) == Policy.from_toml(memoryview(b"version = 1\n"))  # type: ignore[arg-type]
+
+
+def test_source_hash_and_repr() -> None:
+    one = Policy.from_toml(CONTRACT_EXAMPLE, source="a.toml")
+    two = Policy.from_toml(CONTRACT_EXAMPLE, source="b.toml")
+    assert one.source == "a.toml"
+    assert one == two  # where a policy came from is not part of it
+    assert hash(one) == hash(two)
+    assert len({one, two, Policy.deny_all()}) == 2
+    assert repr(one) == (
+        "Policy(version=1, source='a.toml', limits={'max_instructions': 5000000, 'max_call_depth': 200, "
+        "'max_registers': 256, 'max_array_len': 100000}, capabilities=<3 rules>, host=[], "
+        f"digest='{one.digest[:12]}...')"  # type: ignore[index]
+    )
+    assert repr(Policy.deny_all()).endswith("digest=None)")
+
+
 def test_zero_limits_and_quota_are_allowed() -> None:
     policy = Policy.from_toml(
         'version = 1\n[limits]\nmax_call_depth = 0\n[capabilities."a.b"]\nallow = true\nmax_calls = 0\n'

@@ -181,8 +181,8 @@ def _checked_settings(policy: Policy, host: Host) -> dict[str, HostSettingValue]
         path = ("host", name)
         key = format_key_path(path)
         line = find_key_line(policy.text, path)
-        where = "<policy>" if line is None else f"line {line}"
-        extra: dict[str, Any] = {"key": key, "policy_digest": policy.digest}
+        where = policy.source if line is None else f"{policy.source}:{line}"
+        extra: dict[str, Any] = {"source": policy.source, "key": key, "policy_digest": policy.digest}
         if line is not None:
             extra["line"] = line
         if problem == "unknown":

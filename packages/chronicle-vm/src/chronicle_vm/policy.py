@@ -16,7 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -108,17 +108,40 @@ class Policy:
     text: str | None = None
     #: sha256 hex of the exact TOML bytes, None for a policy not read from text.
     digest: str | None = None
+    #: Where the policy came from (a path, or `<policy>`), for messages; not part of equality.
+    source: str = field(default="<policy>", compare=False)
+
+    def __repr__(self) -> str:
+        # a policy may hold 100,000 rules and its whole text: the repr stays one short line
+        digest = "None" if self.digest is None else repr(self.digest[:12] + "...")
+        return (
+            f"Policy(version={self.version}, source={self.source!r}, limits={dict(self.limits)!r}, "
+            f"capabilities=<{len(self.capabilities)} rules>, host={sorted(self.host)!r}, digest={digest})"
+        )
+
+    def __hash__(self) -> int:
+        # the mappings are read-only views, which do not hash; equal policies agree on all of these
+        return hash((self.version, self.digest, tuple(sorted(self.limits.items())), len(self.capabilities)))
 
     @classmethod
     def deny_all(cls) -> Policy:
         """The built-in policy used when none is given: no capability, no limit of its own."""
-        return cls(version=POLICY_VERSION, limits=_frozen({}), capabilities=_frozen({}), host=_frozen({}))
+        return cls(
+            version=POLICY_VERSION,
+            limits=_frozen({}),
+            capabilities=_frozen({}),
+            host=_frozen({}),
+            source="<deny-all>",
+        )
 
     @classmethod
     def from_toml(cls, text: str | bytes, source: str = "<policy>") -> Policy:
         """Parse and check TOML text or UTF-8 bytes; raises `PolicyError` (and nothing else) on any defect."""
-        if isinstance(text, bytes):
-            data = text
+        raw: object = text
+        if isinstance(raw, (bytearray, memoryview)):
+            raw = bytes(raw)
+        if isinstance(raw, bytes):
+            data = raw
             try:
                 decoded = data.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -131,12 +154,12 @@ class Policy:
                     offset=exc.start,
                     line=line,
                 ) from None
-        else:
-            decoded = text
+        elif isinstance(raw, str):
+            decoded = raw
             try:
-                data = text.encode("utf-8")
+                data = raw.encode("utf-8")
             except UnicodeEncodeError as exc:
-                line = text.count("\n", 0, exc.start) + 1
+                line = raw.count("\n", 0, exc.start) + 1
                 raise PolicyError(
                     "policy.encoding",
                     f"{source}:{line}: the policy text holds a lone surrogate (character {exc.start})",
@@ -145,6 +168,10 @@ class Policy:
                     offset=exc.start,
                     line=line,
                 ) from None
+        else:
+            raise PolicyError(
+                "policy.type", f"{source}: a policy is TOML text or bytes, not {_kind(raw)}", source=source, key=None
+            )
         try:
             parsed = tomllib.loads(decoded)
         except tomllib.TOMLDecodeError as exc:
@@ -304,7 +331,7 @@ class _Checker:
 
     def policy(self, data: object, text: str | None, digest: str | None) -> Policy:
         top = self.table(data, ())
-        self.known(top, (), _TOP_KEYS)
+        # the version first: a policy of another format version is reported as such, not by its new keys
         if "version" not in top:
             raise self.fail("policy.missing-key", ("version",), "required key is missing (write `version = 1`)")
         version = top["version"]
@@ -313,6 +340,7 @@ class _Checker:
         if version != POLICY_VERSION:
             shown = str(version) if version.bit_length() < 200 else "a huge int"
             raise self.fail("policy.version", ("version",), f"version {shown} is not supported (this runtime reads 1)")
+        self.known(top, (), _TOP_KEYS)
         limits = self.limits(top.get("limits", {}))
         capabilities = self.capabilities(top.get("capabilities", {}))
         host = self.host(top.get("host", {}))
@@ -323,6 +351,7 @@ class _Checker:
             host=_frozen(host),
             text=text,
             digest=digest,
+            source=self.source,
         )
 
     def limits(self, value: object) -> dict[str, int]:
