@@ -225,7 +225,7 @@ class Recorder:
 
         def recording(args: Sequence[Value], site: CallSite) -> Value | None:
             # Scalars are immutable and the argument window is a fresh sequence; only arrays need copies.
-            kept = [export_value(arg) for arg in args] if copy_args else tuple(args)
+            kept = [export_value(arg) for arg in args] if copy_args else list(args)
             try:
                 result = live(args, site)
             except ChronicleError as exc:
