@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from chronicle_vm.isa import OPCODES, Op, OperandKind, OpInfo
 from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import ValueType
+from chronicle_vm.types import MAX_ARRAY_DEPTH, BaseType, ValueType
 
 from .diagnostics import Diagnostic, raise_if_any
 from .ir import (
@@ -189,6 +189,9 @@ class _Assembler:
                 return None
             return int(value)
         if isinstance(value, str):
+            if not _encodable(value):
+                self.error("asm-bad-literal", "a string constant holds a lone surrogate (not UTF-8)", where)
+                return None
             return str(value)
         self.error("asm-bool-constant", f"{type(value).__name__} cannot be a pool constant: int or str only", where)
         return None
@@ -202,6 +205,8 @@ class _Assembler:
                 self.error("asm-invalid-ir", f"capability {index} is not a well-typed Capability", where)
                 out.append(Capability(f"<invalid {index}>", (), None))
                 continue
+            if not _encodable(cap.name):
+                self.error("asm-bad-literal", f"capability name {cap.name!r} holds a lone surrogate", where)
             out.append(cap)
             self.claim(self.cap_names, cap.name, index, "asm-duplicate-capability", "capability", where)
         return out
@@ -226,6 +231,8 @@ class _Assembler:
             return file
         index = self.file_index.get(file)
         if index is None:
+            if not _encodable(file):
+                self.error("asm-bad-literal", f"source file path {file!r} holds a lone surrogate", where)
             index = self.file_index[file] = len(self.files)
             self.files.append(file)
         return index
@@ -238,6 +245,8 @@ class _Assembler:
         name = raw_name if isinstance(raw_name, str) else "<invalid>"
         if not isinstance(raw_name, str):
             self.error("asm-invalid-ir", "a function's name is not a string", where)
+        elif not _encodable(raw_name):
+            self.error("asm-bad-literal", f"function name {raw_name!r} holds a lone surrogate", where)
         param_count = func.param_count
         if isinstance(param_count, bool) or not isinstance(param_count, int) or not 0 <= param_count <= U32_MAX:
             self.error("asm-invalid-ir", f"function {name!r}: param_count is not a count", where)
@@ -348,8 +357,10 @@ class _Assembler:
             return index
         if isinstance(operand, ConstValue):
             value: object = operand.value
-            if not ((type(value) is int and I64_MIN <= value <= I64_MAX) or type(value) is str):
-                value = self.const_value(value, _at_operand(instr, slot))
+            if not (type(value) is int and I64_MIN <= value <= I64_MAX):
+                key = (type(value), value)
+                if key not in self.const_values:  # only new strings need the (costlier) full check
+                    value = self.const_value(value, _at_operand(instr, slot))
             if value is None:
                 return 0
             assert isinstance(value, (int, str))
@@ -387,6 +398,16 @@ class _Assembler:
 
     def positions(self, func: IRFunction, instrs: Sequence[IRInstr]) -> tuple[SourcePos, ...]:
         given = [instr.pos for instr in instrs]
+        if func.positions is not None:
+            where = func.origin or func.pos
+            stray = next((instr for instr, pos in zip(instrs, given, strict=True) if pos is not None), None)
+            if stray is not None:
+                self.error(
+                    "asm-bad-position",
+                    f"function {func.name!r} gives its positions whole (.pos), so its instructions may not have any",
+                    stray.origin or stray.pos,
+                )
+            return tuple(self.source_pos(pos, where) for pos in func.positions)
         first = next((pos for pos in given if pos is not None), None)
         if first is None:
             return ()
@@ -429,6 +450,8 @@ class _Assembler:
             if not isinstance(path, str):
                 self.error("asm-invalid-ir", "a source file path is not a string", None)
                 path = str(path)
+            elif not _encodable(path):
+                self.error("asm-bad-literal", f"source file path {path!r} holds a lone surrogate", None)
             self.file_index.setdefault(path, len(self.files))
             self.files.append(path)
         self.loc.files = self.files
@@ -471,8 +494,26 @@ def _at_operand(instr: IRInstr, slot: int) -> Pos | None:
     return Pos(origin.file, origin.line, cols[slot])
 
 
+def _type_ok(value: object) -> bool:
+    return (
+        isinstance(value, ValueType)
+        and isinstance(value.base, BaseType)
+        and type(value.depth) is int
+        and 0 <= value.depth <= MAX_ARRAY_DEPTH
+    )
+
+
 def _types_ok(types: Sequence[object], result: object) -> bool:
-    return all(isinstance(t, ValueType) for t in types) and (result is None or isinstance(result, ValueType))
+    return all(_type_ok(t) for t in types) and (result is None or _type_ok(result))
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` is valid UTF-8 material (no lone surrogates), as the format requires."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_and_assemble(

@@ -95,9 +95,16 @@ class _Writer:
             last = start + len(chunk) - 1
             span = f"r{start}" if last == start else f"r{start}..r{last}"
             out.append(f"{line:<{_INSTR_WIDTH - 1}} ; {span}")
+        if function.param_count > len(function.registers):
+            out.append(f"  .params {function.param_count:<{_INSTR_WIDTH - 11}} ; more than its registers")
         code = function.code
         targets = self.targets(code)
         with_positions = len(positions) == len(code)
+        if positions and not with_positions:
+            # An entry whose length is not the code's cannot sit on the
+            # instruction lines: it is written whole.
+            out.append(f"  ; {len(positions)} positions for {len(code)} instructions")
+            out.extend(f"  .pos @{pos.file}:{pos.line}:{pos.col}" for pos in positions)
         for at, instr in enumerate(code):
             if at in targets:
                 out.append(f"L{at}:")

@@ -133,7 +133,11 @@ class LabelDef:
 
 @dataclass(slots=True)
 class IRFunction:
-    """A function in symbolic form; `registers[:param_count]` are the parameters."""
+    """A function in symbolic form; `registers[:param_count]` are the parameters.
+
+    `param_count` may exceed `len(registers)` (the format allows it; the
+    verifier refuses it).
+    """
 
     name: str
     exported: bool
@@ -143,6 +147,10 @@ class IRFunction:
     body: list[IRInstr | LabelDef] = field(default_factory=list)
     pos: Pos | None = None
     origin: Pos | None = None
+    #: The function's source map entry given whole, instead of by the
+    #: instructions' `pos` (which must then all be None): how the
+    #: disassembler writes an entry whose length differs from the code's.
+    positions: list[Pos] | None = None
 
 
 @dataclass(slots=True)

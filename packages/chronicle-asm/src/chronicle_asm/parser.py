@@ -183,7 +183,7 @@ class _Parser:
         if handler is None:
             known = ", ".join(sorted(_DIRECTIVES))
             raise _Error("asm-unknown-directive", f"unknown directive {name} (known: {known})", col)
-        in_function = name in (".reg", ".regs", ".end")
+        in_function = name in (".reg", ".regs", ".params", ".pos", ".end")
         if in_function and self.func is None:
             raise _Error("asm-outside-function", f"{name} outside a function (.func ... .end)", col)
         if not in_function and self.func is not None:
@@ -283,6 +283,22 @@ class _Parser:
         if not args:
             raise _Error("asm-syntax", ".regs takes a list of types: .regs int, bool, [str]", col)
         self.func.registers.extend(self.type_list(args, col))
+
+    def d_params(self, args: list[Token], col: int) -> None:
+        assert self.func is not None
+        value = self.single_int(args, col, ".params N")
+        if not 0 <= value <= U32_MAX:
+            raise _Error("asm-int-range", f"parameter count {value} is outside 0..{U32_MAX}", args[0][2])
+        self.func.param_count = value
+
+    def d_pos(self, args: list[Token], col: int) -> None:
+        assert self.func is not None
+        if not args or args[0][0] != "p" or args[0][1] != "@":
+            raise _Error("asm-bad-position", ".pos takes a position: .pos @0:3:5", col)
+        position = self.position(args[1:], args[0][2])
+        if self.func.positions is None:
+            self.func.positions = []
+        self.func.positions.append(position)
 
     def d_end(self, args: list[Token], col: int) -> None:
         if args:
@@ -543,6 +559,8 @@ _DIRECTIVES = {
     ".func": _Parser.d_func,
     ".reg": _Parser.d_reg,
     ".regs": _Parser.d_regs,
+    ".params": _Parser.d_params,
+    ".pos": _Parser.d_pos,
     ".end": _Parser.d_end,
 }
 

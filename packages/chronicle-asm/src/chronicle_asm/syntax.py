@@ -98,6 +98,8 @@ def parse_string(token: str) -> tuple[str, None] | tuple[None, tuple[str, int]]:
             code = int(hexa, 16)
             if code > 0x10FFFF:
                 return None, (f"\\u{{{hexa}}} is beyond the last code point U+10FFFF", match.start() + 1)
+            if 0xD800 <= code <= 0xDFFF:
+                return None, (f"\\u{{{hexa}}} is a surrogate, which UTF-8 cannot hold", match.start() + 1)
             parts.append(chr(code))
         elif escape in _SIMPLE_ESCAPES:
             parts.append(_SIMPLE_ESCAPES[escape])
