@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from chronicle_lang import compile_source
 from chronicle_testing.lang_run import run_chr
 from chronicle_vm.errors import SourceError

@@ -10,6 +10,7 @@ Every problem in the input ends in `chronicle_vm.errors.SourceError` with code
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,13 +34,18 @@ _RECURSION_ROOM = MAX_DEPTH * 6 + 500
 
 
 @contextmanager
-def _recursion_room() -> Iterator[None]:
+def _compiling() -> Iterator[None]:
+    """Room for the bounded recursion, and no cyclic GC: a compile allocates many objects and frees no cycles."""
     old = sys.getrecursionlimit()
     if old < _RECURSION_ROOM:
         sys.setrecursionlimit(_RECURSION_ROOM)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
+        if collecting:
+            gc.enable()
         if old < _RECURSION_ROOM:
             sys.setrecursionlimit(old)
 
@@ -81,7 +87,7 @@ def compile_source(
         raise AssertionError("unreachable")  # pragma: no cover
     diags = Diagnostics(path, decoded)
     try:
-        with _recursion_room():
+        with _compiling():
             program = parse_program(decoded, diags)
             module = None if program is None else compile_program(program, diags, path, max_registers)
     except RecursionError:

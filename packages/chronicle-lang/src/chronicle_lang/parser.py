@@ -11,11 +11,13 @@ than `MAX_DEPTH` tree levels is refused before any recursive walk.
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from .diagnostics import Diagnostics
@@ -44,7 +46,6 @@ from .syntax import (
     Program,
     Return,
     Span,
-    Stmt,
     StrLit,
     TypeExpr,
     Unary,
@@ -56,6 +57,8 @@ __all__ = ["MAX_DEPTH", "parse_program"]
 #: Deepest parse tree accepted (an `if` inside an `if` adds two levels, a binary operator one).
 MAX_DEPTH = 400
 
+_LOCK = threading.Lock()
+
 _TOKEN_NAMES = {
     "NAME": "a name",
     "INT": "an integer",
@@ -66,10 +69,28 @@ _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "EQ", "NE", "LT", "LE
 _EXPR_START = {"INT", "NAME", "STRING", "LPAR", "LSQB", "MINUS", "BANG", "TRUE", "FALSE"}
 
 
+def _grammar() -> str:
+    return resources.files("chronicle_lang").joinpath("grammar.lark").read_text(encoding="utf-8")
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    grammar = resources.files("chronicle_lang").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    """The parser for error reporting: builds no tree worth keeping."""
+    return Lark(_grammar(), parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=True)
+
+
+@lru_cache(maxsize=1)
+def _building_parser() -> tuple[_Builder, Lark]:
+    """The parser that builds syntax nodes; Lark binds its transformer once, so the builder is reused."""
+    builder = _Builder()
+    return builder, Lark(
+        _grammar(),
+        parser="lalr",
+        lexer="basic",
+        keep_all_tokens=True,
+        maybe_placeholders=True,
+        transformer=builder,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -83,21 +104,29 @@ def _terminal_display() -> dict[str, str]:
 
 def parse_program(text: str, diags: Diagnostics) -> Program | None:
     """The syntax tree of `text`, or None after recording every syntax error in `diags`."""
-    try:
-        tree = _parser().parse(text)
-    except LarkError:
-        _report_by_item(text, diags)
-        return None
-    deep = _too_deep(tree)
-    if deep is not None:
+    with _LOCK:
+        builder, parser = _building_parser()
+        builder.reset()
+        try:
+            program = parser.parse(text)
+        except LarkError:
+            builder.reset()
+            _report_by_item(text, diags)
+            return None
+        problems, too_deep = builder.problems, builder.too_deep
+        builder.reset()
+    if too_deep is not None:
         diags.error(
             "too-deep",
             f"nesting deeper than {MAX_DEPTH} levels",
-            deep,
+            too_deep,
             hint="split the expression or the nested blocks into functions",
         )
         return None
-    return _Builder(diags).program(tree)
+    for code, message, span, hint in problems:
+        diags.error(code, message, span, hint=hint)
+    assert isinstance(program, Program)
+    return program
 
 
 # --- syntax errors ---------------------------------------------------------
@@ -244,224 +273,241 @@ def _describe_token(token: Token) -> str:
     return f"'{token}'"
 
 
-# --- depth bound -------------------------------------------------------------
-
-
-def _too_deep(tree: Tree[Token]) -> Span | None:
-    """The span of the first node below `MAX_DEPTH` levels, found without recursion."""
-    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return _tree_span(node)
-        for child in node.children:
-            if isinstance(child, Tree):
-                stack.append((child, depth + 1))
-    return None
-
-
 # --- tree to syntax --------------------------------------------------------
 
 
-def _tok_span(token: Token) -> Span:
-    line = token.line or 1
-    col = token.column or 1
-    return Span(line, col, token.end_line or line, token.end_column or col + 1)
+def _pos(item: Any) -> Span:
+    """The span of a token or a syntax node."""
+    if isinstance(item, Token):
+        line = item.line or 1
+        col = item.column or 1
+        return Span(line, col, item.end_line or line, item.end_column or col + 1)
+    span: Span = item.span
+    return span
 
 
-def _tree_span(tree: Tree[Token]) -> Span:
-    meta = tree.meta
-    if getattr(meta, "empty", True):
-        return Span(1, 1, 1, 2)
-    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
-
-
-def _span(node: Tree[Token] | Token) -> Span:
-    return _tok_span(node) if isinstance(node, Token) else _tree_span(node)
-
-
-def _join(a: Span, b: Span) -> Span:
+def _sp(first: Any, last: Any) -> Span:
+    a, b = _pos(first), _pos(last)
     return Span(a.line, a.col, b.end_line, b.end_col)
+
+
+def _nodes(children: list[Any]) -> list[Any]:
+    """The children that are syntax nodes (not tokens, not absent optionals)."""
+    return [c for c in children if c is not None and not isinstance(c, Token)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Dotted:
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class _Clause:
+    cond: Expr | None
+    block: Block
 
 
 _ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]{1,6}\}|.)")
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
 
 
-class _Builder:
-    """Turns Lark's tree into syntax nodes; depth is already bounded, so recursion is safe."""
+class _Builder(Transformer[Token, Any]):
+    """Lark callbacks building syntax nodes while LALR reduces: no intermediate tree, no recursion.
 
-    def __init__(self, diags: Diagnostics) -> None:
-        self.diags = diags
+    Each node's depth is tracked so `parse_program` can refuse deep nesting
+    before any recursive walk.  Problems inside tokens (bad escapes,
+    malformed ints) are kept apart and reported only when the parse succeeds.
+    """
 
-    def program(self, tree: Tree[Token]) -> Program:
-        caps: list[CapDecl] = []
-        functions: list[FnDecl] = []
-        for item in tree.children:
-            assert isinstance(item, Tree)
-            if item.data == "cap_decl":
-                caps.append(self.cap_decl(item))
-            else:
-                functions.append(self.fn_decl(item))
-        return Program(tuple(caps), tuple(functions))
+    __visit_tokens__ = False
 
-    def cap_decl(self, tree: Tree[Token]) -> CapDecl:
-        dotted, params, _arrow, result = tree.children
-        assert isinstance(dotted, Tree)
-        name = ".".join(str(part) for part in dotted.children)
-        return CapDecl(
-            name,
-            _span(dotted),
-            self.params(params),
-            self.type(result) if result is not None else None,
-            _span(tree),
-        )
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset()
 
-    def fn_decl(self, tree: Tree[Token]) -> FnDecl:
-        pub, name, params, _arrow, result, body = tree.children
-        assert isinstance(name, Token) and isinstance(body, Tree)
-        return FnDecl(
-            pub is not None,
-            str(name),
-            _tok_span(name),
-            self.params(params),
-            self.type(result) if result is not None else None,
-            self.block(body),
-            _span(tree),
-        )
+    def reset(self) -> None:
+        self.problems: list[tuple[str, str, Span, str | None]] = []
+        self.depths: dict[int, int] = {}
+        self.too_deep: Span | None = None
 
-    def params(self, tree: Any) -> tuple[Param, ...]:
-        if tree is None:
-            return ()
-        out: list[Param] = []
-        for param in tree.children:
-            if param is None:  # the optional trailing comma
+    def _node(self, node: Any, *kids: Any) -> Any:
+        depths = self.depths
+        depth = 1 + max((depths.get(id(k), 0) for k in kids if k is not None), default=0)
+        depths[id(node)] = depth
+        if depth > MAX_DEPTH and self.too_deep is None:
+            self.too_deep = node.span
+        return node
+
+    def _deep(self, node: Any, kids: list[Any]) -> Any:
+        return self._node(node, *kids)
+
+    # --- declarations ---
+
+    def start(self, children: list[Any]) -> Program:
+        caps = tuple(c for c in children if isinstance(c, CapDecl))
+        functions = tuple(c for c in children if isinstance(c, FnDecl))
+        return Program(caps, functions)
+
+    def dotted(self, children: list[Any]) -> _Dotted:
+        names = [str(c) for c in children if isinstance(c, Token) and c.type == "NAME"]
+        return _Dotted(".".join(names), _sp(children[0], children[-1]))
+
+    def cap_decl(self, children: list[Any]) -> CapDecl:
+        dotted = children[1]
+        params = children[3] if children[3] is not None else ()
+        result = children[6]
+        return CapDecl(dotted.name, dotted.span, params, result, _sp(children[0], children[-1]))
+
+    def fn_decl(self, children: list[Any]) -> FnDecl:
+        pub, fn_kw, name = children[0], children[1], children[2]
+        params = children[4] if children[4] is not None else ()
+        result, body = children[7], children[8]
+        node = FnDecl(pub is not None, str(name), _pos(name), params, result, body, _sp(pub or fn_kw, body))
+        return self._node(node, body)  # type: ignore[no-any-return]
+
+    def params(self, children: list[Any]) -> tuple[Param, ...]:
+        return tuple(c for c in children if isinstance(c, Param))
+
+    def param(self, children: list[Any]) -> Param:
+        return Param(str(children[0]), children[2], _sp(children[0], children[2]))
+
+    def base_type(self, children: list[Any]) -> TypeExpr:
+        return TypeExpr(str(children[0]), 0, _pos(children[0]))
+
+    def array_type(self, children: list[Any]) -> TypeExpr:
+        inner: TypeExpr = children[1]
+        # Capped so a type like [[[[...]]]] a million deep stays one small node.
+        return TypeExpr(inner.base, min(inner.depth + 1, 1_000_000), _sp(children[0], children[2]))
+
+    # --- statements ---
+
+    def block(self, children: list[Any]) -> Block:
+        stmts = _nodes(children)
+        return self._deep(Block(tuple(stmts), _sp(children[0], children[-1])), stmts)  # type: ignore[no-any-return]
+
+    def let_stmt(self, children: list[Any]) -> Let:
+        name = children[1]
+        annotation = next((c for c in children[2:-2] if isinstance(c, TypeExpr)), None)
+        value = children[-2]
+        node = Let(str(name), _pos(name), annotation, value, _sp(children[0], children[-1]))
+        return self._node(node, value)  # type: ignore[no-any-return]
+
+    def assign_stmt(self, children: list[Any]) -> Assign:
+        node = Assign(children[0], children[2], _sp(children[0], children[-1]))
+        return self._node(node, children[0], children[2])  # type: ignore[no-any-return]
+
+    def expr_stmt(self, children: list[Any]) -> ExprStmt:
+        return self._node(ExprStmt(children[0], _sp(children[0], children[-1])), children[0])  # type: ignore[no-any-return]
+
+    def elif_clause(self, children: list[Any]) -> _Clause:
+        return _Clause(children[2], children[3])
+
+    def else_clause(self, children: list[Any]) -> _Clause:
+        return _Clause(None, children[1])
+
+    def if_stmt(self, children: list[Any]) -> If:
+        branches: list[tuple[Expr, Block]] = [(children[1], children[2])]
+        otherwise: Block | None = None
+        kids: list[Any] = [children[1], children[2]]
+        last: Any = children[2]
+        for clause in children[3:]:
+            if not isinstance(clause, _Clause):
                 continue
-            name, type_ = param.children
-            out.append(Param(str(name), self.type(type_), _span(param)))
-        return tuple(out)
+            last = clause.block
+            kids.append(clause.block)
+            if clause.cond is None:
+                otherwise = clause.block
+            else:
+                kids.append(clause.cond)
+                branches.append((clause.cond, clause.block))
+        return self._deep(If(tuple(branches), otherwise, _sp(children[0], last)), kids)  # type: ignore[no-any-return]
 
-    def type(self, tree: Any) -> TypeExpr:
-        depth = 0
-        span = _span(tree)
-        while isinstance(tree, Tree) and tree.data == "array_type":
-            depth += 1
-            tree = tree.children[0]
-        assert isinstance(tree, Tree)
-        return TypeExpr(str(tree.children[0]), depth, span)
+    def while_stmt(self, children: list[Any]) -> While:
+        node = While(children[1], children[2], _sp(children[0], children[2]))
+        return self._node(node, children[1], children[2])  # type: ignore[no-any-return]
 
-    def block(self, tree: Tree[Token]) -> Block:
-        return Block(tuple(self.stmt(child) for child in tree.children if isinstance(child, Tree)), _span(tree))
+    def for_each(self, children: list[Any]) -> ForEach:
+        var = children[1]
+        node = ForEach(str(var), _pos(var), children[3], children[4], _sp(children[0], children[4]))
+        return self._node(node, children[3], children[4])  # type: ignore[no-any-return]
 
-    def stmt(self, tree: Tree[Token]) -> Stmt:
-        kind = tree.data
-        children = tree.children
-        span = _span(tree)
-        if kind == "let_stmt":
-            name, annotation, value = children
-            assert isinstance(name, Token)
-            return Let(
-                str(name),
-                _tok_span(name),
-                self.type(annotation) if annotation is not None else None,
-                self.expr(value),
-                span,
-            )
-        if kind == "assign_stmt":
-            return Assign(self.expr(children[0]), self.expr(children[1]), span)
-        if kind == "expr_stmt":
-            return ExprStmt(self.expr(children[0]), span)
-        if kind == "if_stmt":
-            branches = [(self.expr(children[0]), self.block(children[1]))]  # type: ignore[arg-type]
-            otherwise = None
-            for clause in children[2:]:
-                if not isinstance(clause, Tree):  # the absent optional else
-                    continue
-                if clause.data == "elif_clause":
-                    branches.append((self.expr(clause.children[0]), self.block(clause.children[1])))  # type: ignore[arg-type]
-                else:
-                    otherwise = self.block(clause.children[0])  # type: ignore[arg-type]
-            return If(tuple(branches), otherwise, span)
-        if kind == "while_stmt":
-            return While(self.expr(children[0]), self.block(children[1]), span)  # type: ignore[arg-type]
-        if kind == "for_each":
-            var = children[0]
-            assert isinstance(var, Token)
-            return ForEach(str(var), _tok_span(var), self.expr(children[1]), self.block(children[2]), span)  # type: ignore[arg-type]
-        if kind == "for_range":
-            var = children[0]
-            assert isinstance(var, Token)
-            return ForRange(
-                str(var),
-                _tok_span(var),
-                self.expr(children[1]),
-                self.expr(children[2]),
-                self.block(children[3]),  # type: ignore[arg-type]
-                span,
-            )
-        if kind == "break_stmt":
-            return Break(span)
-        if kind == "continue_stmt":
-            return Continue(span)
-        if kind == "return_stmt":
-            value = children[0]
-            return Return(self.expr(value) if value is not None else None, span)
-        if kind == "block":
-            return self.block(tree)
-        raise AssertionError(f"unknown statement {kind}")
+    def for_range(self, children: list[Any]) -> ForRange:
+        var = children[1]
+        node = ForRange(str(var), _pos(var), children[3], children[5], children[6], _sp(children[0], children[6]))
+        return self._node(node, children[3], children[5], children[6])  # type: ignore[no-any-return]
 
-    def args(self, tree: Any) -> tuple[Expr, ...]:
-        if tree is None:
-            return ()
-        return tuple(self.expr(child) for child in tree.children if child is not None)
+    def break_stmt(self, children: list[Any]) -> Break:
+        return Break(_sp(children[0], children[-1]))
 
-    def expr(self, node: Any) -> Expr:
-        assert isinstance(node, Tree)
-        kind = node.data
-        children = node.children
-        span = _span(node)
-        if kind == "int_lit":
-            return self.int_lit(children[0], span)  # type: ignore[arg-type]
-        if kind == "bool_lit":
-            return BoolLit(str(children[0]) == "true", span)
-        if kind == "str_lit":
-            return StrLit(self.string(children[0], span), span)  # type: ignore[arg-type]
-        if kind == "name":
-            return Name(str(children[0]), span)
-        if kind == "array_lit":
-            return ArrayLit(self.args(children[0]), span)
-        if kind == "index":
-            return Index(self.expr(children[0]), self.expr(children[1]), span)
-        if kind == "call":
-            name = children[0]
-            assert isinstance(name, Token)
-            return Call(str(name), _tok_span(name), self.args(children[1]), span)
-        if kind == "capcall":
-            dotted = children[0]
-            assert isinstance(dotted, Tree)
-            name = ".".join(str(part) for part in dotted.children)
-            return CapCall(name, _span(dotted), self.args(children[1]), span)
-        if kind == "unary":
-            op = children[0]
-            assert isinstance(op, Token)
-            return Unary(str(op), self.expr(children[1]), span)
-        if kind == "binary":
-            op = children[1]
-            assert isinstance(op, Token)
-            return Binary(str(op), self.expr(children[0]), self.expr(children[2]), _tok_span(op), span)
-        raise AssertionError(f"unknown expression {kind}")
+    def continue_stmt(self, children: list[Any]) -> Continue:
+        return Continue(_sp(children[0], children[-1]))
 
-    def int_lit(self, token: Token, span: Span) -> IntLit:
+    def return_stmt(self, children: list[Any]) -> Return:
+        value = children[1]
+        return self._node(Return(value, _sp(children[0], children[-1])), value)  # type: ignore[no-any-return]
+
+    # --- expressions ---
+
+    def args(self, children: list[Any]) -> tuple[Expr, ...]:
+        return tuple(_nodes(children))
+
+    def paren(self, children: list[Any]) -> Expr:
+        return children[1]  # type: ignore[no-any-return]
+
+    def name(self, children: list[Any]) -> Name:
+        return Name(str(children[0]), _pos(children[0]))
+
+    def bool_lit(self, children: list[Any]) -> BoolLit:
+        return BoolLit(str(children[0]) == "true", _pos(children[0]))
+
+    def int_lit(self, children: list[Any]) -> IntLit:
+        token = children[0]
+        span = _pos(token)
         text = str(token).replace("_", "")
         try:
             value = int(text[2:], 16) if text[:2] in ("0x", "0X") else int(text, 10)
         except ValueError:
-            self.diags.error("int-out-of-range", f"malformed integer literal {str(token)!r}", span)
+            self.problems.append(("int-out-of-range", f"malformed integer literal {str(token)!r}", span, None))
             value = 0
         return IntLit(value, span)
 
-    def string(self, token: Token, span: Span) -> str:
-        body = str(token)[1:-1]
+    def str_lit(self, children: list[Any]) -> StrLit:
+        token = children[0]
+        span = _pos(token)
+        return StrLit(self.string(str(token), span), span)
+
+    def array_lit(self, children: list[Any]) -> ArrayLit:
+        items = children[1] if children[1] is not None else ()
+        return self._deep(ArrayLit(items, _sp(children[0], children[-1])), list(items))  # type: ignore[no-any-return]
+
+    def index(self, children: list[Any]) -> Index:
+        node = Index(children[0], children[2], _sp(children[0], children[-1]))
+        return self._node(node, children[0], children[2])  # type: ignore[no-any-return]
+
+    def call(self, children: list[Any]) -> Call:
+        name = children[0]
+        args = children[2] if children[2] is not None else ()
+        node = Call(str(name), _pos(name), args, _sp(name, children[-1]))
+        return self._deep(node, list(args))  # type: ignore[no-any-return]
+
+    def capcall(self, children: list[Any]) -> CapCall:
+        dotted: _Dotted = children[0]
+        args = children[2] if children[2] is not None else ()
+        node = CapCall(dotted.name, dotted.span, args, _sp(dotted, children[-1]))
+        return self._deep(node, list(args))  # type: ignore[no-any-return]
+
+    def unary(self, children: list[Any]) -> Unary:
+        op, operand = children
+        return self._node(Unary(str(op), operand, _sp(op, operand)), operand)  # type: ignore[no-any-return]
+
+    def binary(self, children: list[Any]) -> Binary:
+        left, op, right = children
+        node = Binary(str(op), left, right, _pos(op), _sp(left, right))
+        return self._node(node, left, right)  # type: ignore[no-any-return]
+
+    def string(self, token: str, span: Span) -> str:
+        body = token[1:-1]
         if "\\" not in body:
             return body
 
@@ -474,11 +520,13 @@ class _Builder:
                 if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
                     return chr(code)
             col = span.col + 1 + m.start()
-            self.diags.error(
-                "invalid-escape",
-                f"unknown escape sequence '\\{esc}'",
-                Span(span.line, col, span.line, col + len(m.group())),
-                hint="known escapes: \\n \\t \\r \\0 \\\\ \\\" \\' \\u{hex}",
+            self.problems.append(
+                (
+                    "invalid-escape",
+                    f"unknown escape sequence '\\{esc}'",
+                    Span(span.line, col, span.line, col + len(m.group())),
+                    "known escapes: \\n \\t \\r \\0 \\\\ \\\" \\' \\u{hex}",
+                )
             )
             return ""
 
