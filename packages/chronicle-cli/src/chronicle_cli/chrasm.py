@@ -46,7 +46,7 @@ def chrasm_command(ns: argparse.Namespace, out: Output) -> int:
 def _assemble(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_asm import assemble_text
 
-    from .files import read_input, write_output
+    from .files import describe_kind, read_input, write_output
 
     data = read_input(ns.input, "casm")
     try:
@@ -66,7 +66,13 @@ def _assemble(ns: argparse.Namespace, out: Output) -> int:
             col=col,
             diagnostics=[diagnostic],
         ) from None
-    module = assemble_text(text, ns.input)
+    try:
+        module = assemble_text(text, ns.input)
+    except SourceError as error:
+        found = describe_kind(data)
+        if found is not None and found != "a .casm source":
+            error.details["note"] = f"{ns.input}: expected a .casm assembly source; this looks like {found}"
+        raise
     output = ns.output or default_output(ns.input, ".cmod")
     payload = module.to_bytes()
     write_output(output, payload)

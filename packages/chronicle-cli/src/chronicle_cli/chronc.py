@@ -46,10 +46,18 @@ def compile_command(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_lang import compile_to_module
     from chronicle_vm.runtime import load_module
 
-    from .files import read_input, write_output
+    from chronicle_vm.errors import SourceError
+
+    from .files import describe_kind, read_input, write_output
 
     data = read_input(ns.source, "chr")
-    module = compile_to_module(data, ns.source)
+    try:
+        module = compile_to_module(data, ns.source)
+    except SourceError as error:
+        found = describe_kind(data)
+        if found is not None and found != "a .chr source":
+            error.details["note"] = f"{ns.source}: expected a .chr plugin source; this looks like {found}"
+        raise
     encoded = module.to_bytes()
     # Verify exactly the bytes that will be written (decode included), as any host will load them.
     verified = load_module(encoded).verified

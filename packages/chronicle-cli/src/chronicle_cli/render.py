@@ -130,6 +130,8 @@ def render_error(console: Console, error: Mapping[str, Any], original: object = 
         summary = Text(f"error[{code}]: ", style="bold red")
         summary.append(f"{count} problem{'s' if count != 1 else ''} found; nothing was written")
         console.print(summary)
+        if error.get("note"):
+            console.print(Text(f"  note: {error['note']}", style="cyan"))
         return
     decisions = error.get("decisions")
     message = str(error.get("message", ""))

@@ -305,6 +305,14 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
         report = replay(trace, module)
     except ReplayError as error:
         error.details.setdefault("trace", ns.trace)
+        if error.code == "replay.module-digest":
+            from .files import describe_kind
+
+            found = describe_kind(module)
+            error.message = f"{ns.module}: {error.message}"
+            if found is not None and found != "a ChronicleVM module":
+                error.message += f" (expected a ChronicleVM module (.cmod); this looks like {found})"
+            error.args = (error.message,)
         raise
     result = report.to_dict()
     if not report.exact:  # the library raises on any divergence; a report that is not exact is still refused
