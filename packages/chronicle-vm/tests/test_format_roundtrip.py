@@ -32,6 +32,7 @@ from chronicle_vm import (
     UsageError,
     ValueType,
 )
+from chronicle_vm import format as fmt
 from chronicle_vm.decode import decode_module
 from chronicle_vm.encode import encode_module
 from chronicle_vm.isa import Op
@@ -156,6 +157,9 @@ def test_round_trip_module_bytes_module(module: Module) -> None:
     decoded = decode_module(data)
     assert decoded == module
     assert encode_module(decoded) == data
+    # Construct's own parse and build over the same schema agree with the compiled reader.
+    assert fmt.MODULE.parse_stream(fmt.Reader(data)) == module
+    assert fmt.MODULE.build(module) == data
 
 
 @given(value_types())
@@ -251,3 +255,17 @@ def test_section_payload_helper_matches_schema() -> None:
     assert u16(1) == b"\x00\x01"
     with pytest.raises(DecodeError):
         Module.from_bytes(raw_module()[:-1])
+
+
+def test_construct_parse_of_a_non_reader_stream_is_refused() -> None:
+    import io
+
+    with pytest.raises(TypeError):
+        fmt.MODULE.parse_stream(io.BytesIO(Module().to_bytes()))
+
+
+def test_construct_parse_reports_faults_like_the_decoder() -> None:
+    data = raw_module(constants=u32(1) + u8(9) + i64(0))
+    with pytest.raises(fmt.FormatFault) as info:
+        fmt.MODULE.parse_stream(fmt.Reader(data))
+    assert (info.value.code, info.value.offset) == ("bad-constant-kind", 6 + 5 + 4)

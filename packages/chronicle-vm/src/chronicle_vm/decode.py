@@ -1,7 +1,7 @@
 """The `.cmod` decoder: takes any object, gives a `Module`; guarantees nothing but `DecodeError` escapes.
 
-The layout lives in `chronicle_vm.format`; this module only drives the
-`MODULE` schema over a `Reader` and turns every way the bytes can be wrong
+The layout lives in `chronicle_vm.format`; this module only runs the
+schema's compiled parser (`READ_MODULE`) and turns every way the bytes can be wrong
 into a `DecodeError` with a stable code and `details['offset']`.  It checks
 form, not meaning: indexes, types of code and source-map lengths are the
 verifier's job.
@@ -12,10 +12,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from construct import ConstructError, StreamError
+from construct import ConstructError
 
 from .errors import DecodeError, declare_codes
-from .format import MODULE, FormatFault, Reader
+from .format import READ_MODULE, FormatFault
 from .model import Module
 
 __all__ = ["decode_module"]
@@ -68,20 +68,13 @@ def decode_module(data: Any) -> Module:
         raw = bytes(data)
     except (ValueError, TypeError, BufferError) as exc:
         raise DecodeError("not-bytes", f"the buffer cannot be read as bytes: {exc}", offset=0) from None
-    reader = Reader(raw)
     try:
-        module = MODULE.parse_stream(reader)
+        module, _ = READ_MODULE(raw, 0, len(raw), {})
     except FormatFault as fault:
-        raise DecodeError(fault.code, fault.message, offset=fault.offset, **fault.details) from None
-    except StreamError:
-        short = reader.short_fault()
-        raise DecodeError(short.code, short.message, offset=short.offset, **short.details) from None
+        details = {key: value for key, value in fault.details.items() if key != "needed"}
+        raise DecodeError(fault.code, fault.message, offset=fault.offset, **details) from None
     except _UNFORESEEN as exc:
-        raise DecodeError(
-            "malformed",
-            f"the decoder failed at byte {reader.tell()}: {type(exc).__name__}: {exc}",
-            offset=reader.tell(),
-        ) from None
+        raise DecodeError("malformed", f"the decoder failed: {type(exc).__name__}: {exc}", offset=0) from None
     if not isinstance(module, Module):  # pragma: no cover - the schema always ends in Module
-        raise DecodeError("malformed", "the schema did not produce a module", offset=reader.tell())
+        raise DecodeError("malformed", "the schema did not produce a module", offset=0)
     return module

@@ -35,19 +35,24 @@ checked against the bytes that remain in its section before anything is
 read or allocated, using the smallest size one element can have (derived
 from the schema by `min_size`).
 
-Parsing needs a `Reader` stream: it carries the end of the current section
-so that counts, lengths and reads are bounded by it, and it remembers a
-short read so that the decoder can name its offset.  Every problem found
-while parsing is raised as `FormatFault(code, message, offset)`; the decoder
-turns it into `DecodeError`.
+Parsing is compiled: `compile_reader(MODULE)` turns the schema into nested
+closures `read(data, pos, end, ctx) -> (value, new_pos)` over the raw bytes,
+each bounded by `end` (the end of the current section), much as Construct's
+own `.compile()` does but with the checks and offsets the decoder needs and
+with arrays of fixed-size records unpacked by one `struct.iter_unpack`.  The
+constructs' `_parse` runs the same closures, so `MODULE.parse_stream(Reader(b))`
+gives the same result.  Building is plain Construct `_build`.  Every problem
+found while parsing is raised as `FormatFault(code, message, offset)`; the
+decoder turns it into `DecodeError`.
 """
 
 from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
+from operator import itemgetter
 from typing import Any
 
 from construct import (
@@ -78,12 +83,16 @@ __all__ = [
     "MAGIC",
     "MODULE",
     "POSITION",
+    "READ_MODULE",
     "SECTIONS",
+    "SOURCE_MAP",
     "SUPPORTED_VERSIONS",
     "TYPE",
     "U32_MAX",
     "FormatFault",
+    "ReadFn",
     "Reader",
+    "compile_reader",
     "min_size",
 ]
 
@@ -97,6 +106,10 @@ U32_MAX = 2**32 - 1
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
 
+#: A compiled parser: `read(data, pos, end, ctx)` gives the value at `pos` and the position after it.
+#: It never reads at or past `end`; `ctx` holds values that later fields depend on.
+ReadFn = Callable[[bytes, int, int, dict[str, Any]], tuple[Any, int]]
+
 
 class FormatFault(Exception):
     """A parse-time problem with its decode code (without the `decode.` prefix) and byte offset."""
@@ -109,65 +122,80 @@ class FormatFault(Exception):
         self.details = details
 
 
-class Reader(io.BytesIO):
-    """The parse stream: bytes with a movable end (the current section's) and a memory of the last short read.
+def _short(data: bytes, pos: int, need: int, end: int) -> FormatFault:
+    # Inside a section `Section` relabels this as section-length.
+    return FormatFault(
+        "truncated",
+        f"{need} bytes are needed at byte {pos} but the data ends at byte {end} ({max(end - pos, 0)} remain)",
+        pos,
+        needed=need,
+    )
 
-    A short read returns b"" instead of raising because Construct's
-    `stream_read` wraps any exception from `read` into a bare StreamError;
-    `short_fault` then says where and why.
-    """
+
+class Reader(io.BytesIO):
+    """A stream for Construct's own `parse_stream`: bytes plus the end reads are bounded by."""
 
     def __init__(self, data: bytes) -> None:
         super().__init__(data)
         self.data = data
-        self.size = len(data)
-        self.end = self.size
-        #: (tag, title, offset of the section header) while inside a section.
-        self.window: tuple[int, str, int] | None = None
-        self.short: tuple[int, int] | None = None
-
-    def read(self, n: int | None = -1, /) -> bytes:
-        pos = self.tell()
-        if n is None or n < 0:
-            n = self.end - pos
-        if pos + n > self.end:
-            self.short = (pos, n)
-            return b""
-        return super().read(n)
-
-    def remaining(self) -> int:
-        return self.end - self.tell()
-
-    def take(self, n: int) -> bytes:
-        """Exactly n bytes, or the fault that a short read means here."""
-        data = self.read(n)
-        if len(data) != n:
-            raise self.short_fault()
-        return data
-
-    def short_fault(self) -> FormatFault:
-        pos, wanted = self.short if self.short is not None else (self.tell(), 1)
-        have = max(self.end - pos, 0)
-        if self.window is None:
-            return FormatFault(
-                "truncated",
-                f"{wanted} bytes are needed at byte {pos} but the data ends at byte {self.size} ({have} remain)",
-                pos,
-            )
-        tag, title, start = self.window
-        return FormatFault(
-            "section-length",
-            f"{wanted} bytes are needed at byte {pos} but section {tag} ({title}), which starts at byte "
-            f"{start}, ends at byte {self.end} ({have} remain)",
-            pos,
-            section=tag,
-        )
+        self.end = len(data)
 
 
-def _reader(stream: Any) -> Reader:
-    if not isinstance(stream, Reader):
-        raise TypeError("the .cmod schema parses from a chronicle_vm.format.Reader")
-    return stream
+class _Compiled:
+    """Mixin: `_parse` runs the compiled reader on a `Reader` stream, so both parse paths agree."""
+
+    _read: ReadFn | None = None
+
+    def reader(self) -> ReadFn:
+        if self._read is None:
+            self._read = self.make_reader()
+        return self._read
+
+    def make_reader(self) -> ReadFn:
+        raise NotImplementedError
+
+    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
+        if not isinstance(stream, Reader):
+            raise TypeError("the .cmod schema parses from a chronicle_vm.format.Reader")
+        value, pos = self.reader()(stream.data, stream.tell(), stream.end, {})
+        stream.seek(pos)
+        return value
+
+
+def _field(con: Any) -> Any:
+    while isinstance(con, Renamed):
+        con = con.subcon
+    if not isinstance(con, FormatField) or not con.fmtstr.startswith(">"):
+        raise TypeError(f"expected a big-endian FormatField, not {con!r}")
+    return con
+
+
+def _packer(layout: Any) -> struct.Struct:
+    """The one `struct` format for a Struct of big-endian FormatFields, derived from its fields."""
+    return struct.Struct(">" + "".join(_field(sc).fmtstr[1:] for sc in layout.subcons))
+
+
+def _field_reader(con: Any) -> ReadFn:
+    unpack = struct.Struct(_field(con).fmtstr).unpack_from
+    size = struct.calcsize(_field(con).fmtstr)
+
+    def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+        if pos + size > end:
+            raise _short(data, pos, size, end)
+        return unpack(data, pos)[0], pos + size
+
+    return read
+
+
+def compile_reader(con: Any) -> ReadFn:
+    """The compiled parser of a schema node (one of this module's constructs or a big-endian FormatField)."""
+    if isinstance(con, _Compiled):
+        return con.reader()
+    if isinstance(con, Renamed):
+        return compile_reader(con.subcon)
+    if isinstance(con, FormatField):
+        return _field_reader(con)
+    raise TypeError(f"compile_reader does not know {con!r}")
 
 
 # --- custom constructs -------------------------------------------------------
@@ -183,15 +211,7 @@ class _BadRecord(Exception):
         self.message = message
 
 
-def _formatfield(sc: Any) -> Any:
-    while isinstance(sc, Renamed):
-        sc = sc.subcon
-    if not isinstance(sc, FormatField) or not sc.fmtstr.startswith(">"):
-        raise TypeError(f"a Record holds big-endian FormatFields only, not {sc!r}")
-    return sc
-
-
-class Record(Construct):  # type: ignore[misc]  # construct is untyped
+class Record(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     """A fixed-size Struct of big-endian FormatFields, unpacked with one `struct` call.
 
     The `struct` format is derived from the fields, so the Struct stays the
@@ -209,7 +229,7 @@ class Record(Construct):  # type: ignore[misc]  # construct is untyped
     ) -> None:
         super().__init__()
         self.layout = layout
-        self.packer = struct.Struct(">" + "".join(_formatfield(sc).fmtstr[1:] for sc in layout.subcons))
+        self.packer = _packer(layout)
         self.size = self.packer.size
         self.decode_batch = decode
         self.encode_one = encode
@@ -221,10 +241,18 @@ class Record(Construct):  # type: ignore[misc]  # construct is untyped
         except _BadRecord as bad:
             raise FormatFault(bad.code, bad.message, offset + bad.index * self.size) from None
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
-        reader = _reader(stream)
-        at = reader.tell()
-        return self.decode_records(reader.take(self.size), at)[0]
+    def make_reader(self) -> ReadFn:
+        size, unpack, decode = self.size, self.packer.unpack_from, self.decode_batch
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            if pos + size > end:
+                raise _short(data, pos, size, end)
+            try:
+                return decode([unpack(data, pos)])[0], pos + size
+            except _BadRecord as bad:
+                raise FormatFault(bad.code, bad.message, pos) from None
+
+        return read
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         stream.write(self.packer.pack(*self.encode_one(obj)))
@@ -234,7 +262,7 @@ class Record(Construct):  # type: ignore[misc]  # construct is untyped
         return self.size
 
 
-class Checked(Subconstruct):  # type: ignore[misc]  # construct is untyped
+class Checked(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is untyped
     """A field whose value must pass `accept`; otherwise a fault `code` at the field's offset.
 
     `fixed`, when given, is what building writes (the field is not in the model).
@@ -255,19 +283,23 @@ class Checked(Subconstruct):  # type: ignore[misc]  # construct is untyped
         self.fixed = fixed
         self.flagbuildnone = fixed is not None
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
-        at = stream.tell()
-        value = self.subcon._parsereport(stream, context, path)
-        if not self.accept(value):
-            raise FormatFault(self.code, self.explain(value), at)
-        return value
+    def make_reader(self) -> ReadFn:
+        inner, accept, code, explain = compile_reader(self.subcon), self.accept, self.code, self.explain
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            value, after = inner(data, pos, end, ctx)
+            if not accept(value):
+                raise FormatFault(code, explain(value), pos)
+            return value, after
+
+        return read
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         return self.subcon._build(self.fixed if obj is None else obj, stream, context, path)
 
 
-class Magic(Construct):  # type: ignore[misc]  # construct is untyped
-    """The 4 magic bytes; a short file that does not start like them is bad-magic, not truncated."""
+class Magic(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
+    """The magic bytes; a short input that does not start like them is bad-magic, not truncated."""
 
     def __init__(self, magic: bytes) -> None:
         super().__init__()
@@ -275,18 +307,24 @@ class Magic(Construct):  # type: ignore[misc]  # construct is untyped
         self.field = Bytes(len(magic))
         self.flagbuildnone = True
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
-        reader = _reader(stream)
-        head = reader.data[: len(self.magic)]
-        if head != self.magic[: len(head)]:
-            raise FormatFault("bad-magic", f"the data does not start with {self.magic!r} (found {head!r})", 0)
-        return self.field._parsereport(stream, context, path)
+    def make_reader(self) -> ReadFn:
+        magic, size = self.magic, len(self.magic)
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            head = data[pos : min(pos + size, end)]
+            if head != magic[: len(head)]:
+                raise FormatFault("bad-magic", f"the data does not start with {magic!r} (found {head!r})", pos)
+            if len(head) < size:
+                raise _short(data, pos, size, end)
+            return head, pos + size
+
+        return read
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         return self.field._build(self.magic, stream, context, path)
 
 
-class Utf8(Construct):  # type: ignore[misc]  # construct is untyped
+class Utf8(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     """A string: u32 byte length, then strict UTF-8."""
 
     LENGTH = Int32ub
@@ -295,26 +333,28 @@ class Utf8(Construct):  # type: ignore[misc]  # construct is untyped
         super().__init__()
         self.what = what
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
-        reader = _reader(stream)
-        at = reader.tell()
-        length = self.LENGTH._parsereport(stream, context, path)
-        remain = reader.remaining()
-        if length > remain:
-            raise FormatFault(
-                "count-too-large",
-                f"{self.what} length {length} needs {length} bytes but {remain} remain",
-                at,
-            )
-        raw = reader.take(length)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise FormatFault(
-                "bad-utf8",
-                f"{self.what} is not valid UTF-8: {exc.reason} at byte {at + 4 + exc.start}",
-                at + 4 + exc.start,
-            ) from None
+    def make_reader(self) -> ReadFn:
+        read_length, what = _field_reader(self.LENGTH), self.what
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            length, start = read_length(data, pos, end, ctx)
+            stop = start + length
+            if stop > end:
+                raise FormatFault(
+                    "count-too-large",
+                    f"{what} length {length} needs {length} bytes but {end - start} remain",
+                    pos,
+                )
+            try:
+                return data[start:stop].decode("utf-8"), stop
+            except UnicodeDecodeError as exc:
+                raise FormatFault(
+                    "bad-utf8",
+                    f"{what} is not valid UTF-8: {exc.reason} at byte {start + exc.start}",
+                    start + exc.start,
+                ) from None
+
+        return read
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         raw = obj.encode("utf-8")
@@ -323,12 +363,12 @@ class Utf8(Construct):  # type: ignore[misc]  # construct is untyped
         return obj
 
 
-class Counted(Construct):  # type: ignore[misc]  # construct is untyped
-    """A u32 count then that many elements, returned as a tuple.
+class Counted(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
+    """A u32 count then that many elements, parsed into a tuple.
 
     The count is checked before any element is read: against `expect`
-    (when given) and against the bytes that remain, at `min_size` bytes per
-    element.  Arrays of `Record`s are unpacked in one call.
+    (when given; it reads `ctx`) and against the bytes that remain, at
+    `min_size` bytes per element.  Arrays of `Record`s are unpacked in one call.
     """
 
     COUNT = Int32ub
@@ -337,7 +377,7 @@ class Counted(Construct):  # type: ignore[misc]  # construct is untyped
         self,
         subcon: Any,
         what: str,
-        expect: Callable[[Any], int] | None = None,
+        expect: Callable[[dict[str, Any]], int] | None = None,
         expect_code: str = "",
         expect_what: str = "",
     ) -> None:
@@ -349,33 +389,39 @@ class Counted(Construct):  # type: ignore[misc]  # construct is untyped
         self.expect_what = expect_what
         self.element_size = min_size(subcon)
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
-        reader = _reader(stream)
-        at = reader.tell()
-        count = self.COUNT._parsereport(stream, context, path)
-        if self.expect is not None:
-            expected = self.expect(context)
-            if count != expected:
+    def make_reader(self) -> ReadFn:
+        read_count, what, least = _field_reader(self.COUNT), self.what, self.element_size
+        expect, expect_code, expect_what = self.expect, self.expect_code, self.expect_what
+        record = self.subcon if isinstance(self.subcon, Record) else None
+        element = compile_reader(self.subcon)
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            count, start = read_count(data, pos, end, ctx)
+            if expect is not None and count != expect(ctx):
                 raise FormatFault(
-                    self.expect_code,
-                    f"{self.what} count is {count} but must equal the {self.expect_what} ({expected})",
-                    at,
+                    expect_code,
+                    f"{what} count is {count} but must equal the {expect_what} ({expect(ctx)})",
+                    pos,
                 )
-        need = count * self.element_size
-        remain = reader.remaining()
-        if need > remain:
-            raise FormatFault(
-                "count-too-large",
-                f"{self.what} count {count} needs at least {need} bytes but {remain} remain",
-                at,
-                count=count,
-            )
-        subcon = self.subcon
-        if isinstance(subcon, Record):
-            start = reader.tell()
-            return subcon.decode_records(reader.take(need), start)
-        parse = subcon._parsereport
-        return tuple([parse(stream, context, path) for _ in range(count)])
+            need = count * least
+            if need > end - start:
+                raise FormatFault(
+                    "count-too-large",
+                    f"{what} count {count} needs at least {need} bytes but {end - start} remain",
+                    pos,
+                    count=count,
+                )
+            if not count:
+                return (), start
+            if record is not None:
+                return record.decode_records(data[start : start + need], start), start + need
+            items = []
+            for _ in range(count):
+                item, start = element(data, start, end, ctx)
+                items.append(item)
+            return tuple(items), start
+
+        return read
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         self.COUNT._build(len(obj), stream, context, path)
@@ -389,7 +435,7 @@ class Counted(Construct):  # type: ignore[misc]  # construct is untyped
         return obj
 
 
-class Optional(Construct):  # type: ignore[misc]  # construct is untyped
+class Optional(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     """A presence flag u8 (0 or 1), then the value when it is 1; None when absent."""
 
     FLAG = Int8ub
@@ -400,14 +446,18 @@ class Optional(Construct):  # type: ignore[misc]  # construct is untyped
         self.what = what
         self.code = code
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
-        at = stream.tell()
-        flag = self.FLAG._parsereport(stream, context, path)
-        if flag == 0:
-            return None
-        if flag != 1:
-            raise FormatFault(self.code, f"{self.what} presence flag is {flag}; it must be 0 or 1", at)
-        return self.subcon._parsereport(stream, context, path)
+    def make_reader(self) -> ReadFn:
+        read_flag, inner, what, code = _field_reader(self.FLAG), compile_reader(self.subcon), self.what, self.code
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            flag, after = read_flag(data, pos, end, ctx)
+            if flag == 0:
+                return None, after
+            if flag != 1:
+                raise FormatFault(code, f"{what} presence flag is {flag}; it must be 0 or 1", pos)
+            return inner(data, after, end, ctx)
+
+        return read
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         self.FLAG._build(0 if obj is None else 1, stream, context, path)
@@ -416,7 +466,7 @@ class Optional(Construct):  # type: ignore[misc]  # construct is untyped
         return obj
 
 
-class Tagged(Construct):  # type: ignore[misc]  # construct is untyped
+class Tagged(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     """A u8 kind, then the case for that kind; building picks the case by the value's exact Python type."""
 
     KIND = Int8ub
@@ -428,14 +478,20 @@ class Tagged(Construct):  # type: ignore[misc]  # construct is untyped
         self.what = what
         self.code = code
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
-        at = stream.tell()
-        kind = self.KIND._parsereport(stream, context, path)
-        subcon = self.cases.get(kind)
-        if subcon is None:
-            known = ", ".join(str(k) for k in sorted(self.cases))
-            raise FormatFault(self.code, f"{self.what} kind {kind} is unknown (known: {known})", at)
-        return subcon._parsereport(stream, context, path)
+    def make_reader(self) -> ReadFn:
+        read_kind = _field_reader(self.KIND)
+        readers = {kind: compile_reader(subcon) for kind, subcon in self.cases.items()}
+        known = ", ".join(str(k) for k in sorted(self.cases))
+        what, code = self.what, self.code
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            kind, after = read_kind(data, pos, end, ctx)
+            inner = readers.get(kind)
+            if inner is None:
+                raise FormatFault(code, f"{what} kind {kind} is unknown (known: {known})", pos)
+            return inner(data, after, end, ctx)
+
+        return read
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         kind = self.kinds[type(obj)]
@@ -443,7 +499,7 @@ class Tagged(Construct):  # type: ignore[misc]  # construct is untyped
         return self.cases[kind]._build(obj, stream, context, path)
 
 
-class Section(Subconstruct):  # type: ignore[misc]  # construct is untyped
+class Section(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is untyped
     """A section: tag u8, length u32, and a payload that must use exactly `length` bytes."""
 
     HEADER = Struct("tag" / Int8ub, "length" / Int32ub)
@@ -463,36 +519,47 @@ class Section(Subconstruct):  # type: ignore[misc]  # construct is untyped
             )
         return FormatFault("section-order", f"section {tag} ({SECTIONS[tag]}) comes too early; expected {expected}", at)
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
-        reader = _reader(stream)
-        at = reader.tell()
-        head = self.HEADER._parsereport(stream, context, path)
-        if head.tag != self.tag:
-            raise self._order_fault(head.tag, at)
-        remain = reader.remaining()
-        if head.length > remain:
-            raise FormatFault(
-                "count-too-large",
-                f"section {self.tag} ({self.title}) length {head.length} needs {head.length} bytes but {remain} remain",
-                at + 1,
-                section=self.tag,
-            )
-        # Not restored in a `finally`: after a fault the window must still name
-        # this section for `Reader.short_fault`.
-        outer_end, outer_window = reader.end, reader.window
-        reader.end = reader.tell() + head.length
-        reader.window = (self.tag, self.title, at)
-        obj = self.subcon._parsereport(stream, context, path)
-        if reader.tell() != reader.end:
-            raise FormatFault(
-                "section-length",
-                f"section {self.tag} ({self.title}) declares {head.length} bytes but its contents "
-                f"end after {reader.tell() - at - 5}",
-                reader.tell(),
-                section=self.tag,
-            )
-        reader.end, reader.window = outer_end, outer_window
-        return obj
+    def make_reader(self) -> ReadFn:
+        head = _packer(self.HEADER)
+        inner, tag, title = compile_reader(self.subcon), self.tag, self.title
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            if pos + head.size > end:
+                raise _short(data, pos, head.size, end)
+            found, length = head.unpack_from(data, pos)
+            if found != tag:
+                raise self._order_fault(found, pos)
+            start = pos + head.size
+            stop = start + length
+            if stop > end:
+                raise FormatFault(
+                    "count-too-large",
+                    f"section {tag} ({title}) length {length} needs {length} bytes but {end - start} remain",
+                    pos + 1,
+                    section=tag,
+                )
+            try:
+                value, after = inner(data, start, stop, ctx)
+            except FormatFault as fault:
+                if fault.code != "truncated":
+                    raise
+                raise FormatFault(
+                    "section-length",
+                    f"{fault.details['needed']} bytes are needed at byte {fault.offset} but section {tag} ({title}), "
+                    f"which starts at byte {pos}, ends at byte {stop} ({max(stop - fault.offset, 0)} remain)",
+                    fault.offset,
+                    section=tag,
+                ) from None
+            if after != stop:
+                raise FormatFault(
+                    "section-length",
+                    f"section {tag} ({title}) declares {length} bytes but its contents end after {after - start}",
+                    after,
+                    section=tag,
+                )
+            return value, stop
+
+        return read
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         payload = io.BytesIO()
@@ -503,39 +570,67 @@ class Section(Subconstruct):  # type: ignore[misc]  # construct is untyped
         return obj
 
 
-class End(Construct):  # type: ignore[misc]  # construct is untyped
+class End(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     """Nothing may follow: any byte here is trailing-bytes."""
 
     def __init__(self) -> None:
         super().__init__()
         self.flagbuildnone = True
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
-        reader = _reader(stream)
-        extra = reader.size - reader.tell()
-        if extra:
-            raise FormatFault(
-                "trailing-bytes", f"{extra} bytes follow the last section at byte {reader.tell()}", reader.tell()
-            )
-        return None
+    def make_reader(self) -> ReadFn:
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            if pos != end:
+                raise FormatFault("trailing-bytes", f"{end - pos} bytes follow the last section at byte {pos}", pos)
+            return None, pos
+
+        return read
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         return None
 
 
-class Model(Adapter):  # type: ignore[misc]  # construct is untyped
-    """A Struct whose named fields are a frozen dataclass's fields, parsed into and built from that dataclass."""
+class Model(_Compiled, Adapter):  # type: ignore[misc]  # construct is untyped
+    """A Struct whose named fields are a frozen dataclass's fields, parsed into and built from that dataclass.
 
-    def __init__(self, subcon: Any, cls: type) -> None:
+    With `publish`, parsed fields are also put in `ctx` for later fields' checks.
+    """
+
+    def __init__(self, subcon: Any, cls: type, publish: bool = False) -> None:
         super().__init__(subcon)
         self.cls = cls
+        self.publish = publish
         self.names = tuple(f.name for f in dataclass_fields(cls))
         missing = set(self.names) - {sc.name for sc in subcon.subcons}
         if missing:
             raise TypeError(f"schema for {cls.__name__} lacks {sorted(missing)}")
 
-    def _decode(self, obj: Any, context: Any, path: Any) -> Any:
-        return self.cls(**{name: obj[name] for name in self.names})
+    def make_reader(self) -> ReadFn:
+        fields = [(sc.name, compile_reader(sc)) for sc in self.subcon.subcons]
+        order = [name for name, _ in fields]
+        # Positions of the dataclass's fields among the parsed values, so the
+        # dataclass is built positionally.
+        picks = [order.index(name) for name in self.names]
+        cls = self.cls
+        readers = [reader for _, reader in fields]
+        pick: Callable[[list[Any]], Any] = itemgetter(*picks) if len(picks) > 1 else lambda v: (v[picks[0]],)
+
+        def read_published(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            values: list[Any] = []
+            for name, reader in fields:
+                value, pos = reader(data, pos, end, ctx)
+                values.append(value)
+                ctx[name] = value
+            return cls(*pick(values)), pos
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            values: list[Any] = []
+            append = values.append
+            for reader in readers:
+                value, pos = reader(data, pos, end, ctx)
+                append(value)
+            return cls(*pick(values)), pos
+
+        return read_published if self.publish else read
 
     def _encode(self, obj: Any, context: Any, path: Any) -> Any:
         return {name: getattr(obj, name) for name in self.names}
@@ -551,14 +646,16 @@ def min_size(con: Any) -> int:
         return 1
     if isinstance(con, Tagged):
         return 1 + min(min_size(sub) for sub in con.cases.values())
-    if isinstance(con, Struct):
-        return sum(min_size(sub) for sub in con.subcons)
-    if isinstance(con, Subconstruct):
-        return min_size(con.subcon)
     if isinstance(con, Magic):
         return len(con.magic)
     if isinstance(con, End):
         return 0
+    if isinstance(con, Section):
+        return 5 + min_size(con.subcon)
+    if isinstance(con, Struct):
+        return sum(min_size(sub) for sub in con.subcons)
+    if isinstance(con, Subconstruct):
+        return min_size(con.subcon)
     if isinstance(con, FormatField):
         return int(con.sizeof())
     raise TypeError(f"min_size does not know {con!r}")
@@ -655,7 +752,7 @@ SOURCE_MAP = Model(
         / Counted(
             Counted(POSITION, "source position"),
             "source map entry",
-            expect=lambda ctx: len(ctx._.functions),
+            expect=lambda ctx: len(ctx["functions"]),
             expect_code="source-map-shape",
             expect_what="function count",
         ),
@@ -681,13 +778,9 @@ MODULE = Model(
         End(),
     ),
     Module,
+    publish=True,
 )
 
 
-def _sizes_are_sane(schema: Sequence[Any]) -> None:
-    # Import-time guard: a schema change that breaks min_size shows at once.
-    for con in schema:
-        min_size(con)
-
-
-_sizes_are_sane([MODULE, FUNCTION, CAPABILITY, CONSTANT, SOURCE_MAP])
+#: The compiled parser of a whole file: `READ_MODULE(data, 0, len(data), {})`.
+READ_MODULE: ReadFn = compile_reader(MODULE)
