@@ -503,7 +503,7 @@ class _Parser:
         kind = info.operands[slot].kind
         tkind, text, col = token
         if tkind == "w" and text[0] == "#":
-            return Raw(self.int_value((tkind, text[1:], col + 1), 0, U32_MAX, "an operand"))
+            return Raw(self.int_value((tkind, text[1:], col), 0, U32_MAX, "an operand"))
         what: str
         if tkind == "s":
             if kind is OperandKind.CONST:
@@ -517,7 +517,7 @@ class _Parser:
             what = repr(text)
         elif is_register(text):
             if kind in (OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR):
-                return Reg(self.int_value((tkind, text[1:], col + 1), 0, U32_MAX, "a register number"))
+                return Reg(self.int_value((tkind, text[1:], col), 0, U32_MAX, "a register number"))
             what = f"register {text}"
         elif text[0].isdigit() or (text[0] == "-" and len(text) > 1):
             if kind is OperandKind.CONST:
