@@ -1,0 +1,263 @@
+"""Resource attacks on the five untrusted inputs, each run in its own process under a memory cap.
+
+    python testing/attacks.py                 # run all, print a markdown table (time, peak RSS, outcome)
+    python testing/attacks.py NAME            # run one in this process, print its JSON outcome
+
+Every attack must end in a result or a ChronicleError with the expected code,
+within the wall-clock budget and under the address-space cap set for the
+child (a blow-up becomes a MemoryError, which is a failure).
+tests-integration/test_attacks.py runs each one this way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from chronicle_vm.errors import ChronicleError
+
+#: The child's address-space cap: far below this machine's memory, far above any honest need.
+MEMORY_CAP_BYTES = 2 * 1024**3
+#: Wall-clock budget per attack, generous for a loaded 2-core machine.
+TIME_BUDGET_SECONDS = 60
+
+
+def _module_bytes(source: str, path: str = "attack.chr") -> bytes:
+    from chronicle_lang import compile_to_module
+
+    return compile_to_module(source, path).to_bytes()
+
+
+def huge_counts() -> str:
+    """A 20-byte module whose first section claims four billion constants."""
+    from chronicle_vm.model import Module
+
+    data = b"CHRM\x00\x01" + b"\x01" + (20).to_bytes(4, "big") + b"\xff\xff\xff\xff" + b"\x00" * 5
+    Module.from_bytes(data[:20])
+    return "accepted"
+
+
+def registers_65536() -> str:
+    """A function declaring 65,536 registers."""
+    from chronicle_vm.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.types import INT
+    from chronicle_vm.verify import verify
+
+    function = Function("main", True, 0, INT, (INT,) * 65_536, (Instruction(0x25, 65_535),))
+    module = Module(functions=(function,), source_map=SourceMap((), ((),)))
+    verify(Module.from_bytes(module.to_bytes()))
+    return "accepted"
+
+
+def registers_65535_run() -> str:
+    """A function with 65,535 registers (the verifier's maximum) run under the hard limits, 10,000 times."""
+    from chronicle_vm.interp import Interpreter
+    from chronicle_vm.limits import HARD_LIMITS
+    from chronicle_vm.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.types import INT
+    from chronicle_vm.verify import verify
+
+    big = Function("big", False, 0, INT, (INT,) * 65_535, (Instruction(0x25, 65_534),))
+    loop = (
+        Instruction(0x23, 0, 0, 1),  # call big -> r1
+        Instruction(0x20, 0),  # jmp 0
+    )
+    main = Function("main", True, 0, INT, (INT, INT), loop)
+    module = Module(functions=(big, main), source_map=SourceMap((), ((), ())))
+    Interpreter(verify(module), HARD_LIMITS.tightened({"max_instructions": 20_000})).call("main", [])
+    return "finished"
+
+
+def nested_blocks_chr() -> str:
+    """10,000-deep nested blocks in `.chr`."""
+    depth = 10_000
+    source = "pub fn main() -> int {\n" + "if true {\n" * depth + "return 1;\n" + "}\n" * depth + "return 0;\n}\n"
+    _module_bytes(source)
+    return "compiled"
+
+
+def string_literal_10mb() -> str:
+    """A 10 MB string literal, compiled and run under the default limits."""
+    from chronicle_vm.runtime import instantiate, load_module
+
+    source = 'pub fn main() -> int {\n let s = "' + "x" * 10_000_000 + '";\n return len(s);\n}\n'
+    instantiate(load_module(_module_bytes(source))).call("main")
+    return "finished"
+
+
+def functions_100k_chr() -> str:
+    """100,000 functions in `.chr`, compiled, decoded and verified."""
+    from chronicle_vm.runtime import load_module
+
+    parts = [f"fn f{i}(x: int) -> int {{ return x + {i}; }}\n" for i in range(100_000)]
+    parts.append("pub fn main() -> int { return f99999(1); }\n")
+    result = load_module(_module_bytes("".join(parts)))
+    return f"loaded {len(result.module.functions)} functions"
+
+
+def _sample_trace() -> tuple[bytes, dict[str, object]]:
+    from chronicle_vm.host import Host
+    from chronicle_vm.policy import Policy
+    from chronicle_vm.runtime import instantiate, load_module
+
+    source = (
+        "cap clock.now() -> int;\n"
+        "pub fn main(n: int) -> int {\n let t = 0;\n for i in 0..n { t = t + clock.now(); }\n return t;\n}\n"
+    )
+    data = _module_bytes(source)
+    host = Host()
+
+    @host.capability("clock.now")
+    def now() -> int:
+        return 1
+
+    policy = Policy.from_toml('version = 1\n[capabilities."clock.now"]\nallow = true\n')
+    result = instantiate(load_module(data), host=host, policy=policy).call("main", 3, trace=True)  # type: ignore[call-arg]
+    trace = json.loads(result.trace.to_json())  # type: ignore[attr-defined]
+    return data, trace
+
+
+def trace_million_events() -> str:
+    """A trace claiming a million capability events."""
+    from chronicle_vm.replay import replay
+
+    module, trace = _sample_trace()
+    events = trace["events"]
+    assert isinstance(events, list)
+    trace["events"] = [events[0]] * 1_000_000
+    replay(json.dumps(trace).encode(), module)
+    return "replayed"
+
+
+def trace_50mb_string() -> str:
+    """A trace with a 50 MB string in it."""
+    from chronicle_vm.replay import replay
+
+    module, trace = _sample_trace()
+    trace["entry"] = {"function": "x" * 50_000_000, "args": []}
+    replay(json.dumps(trace).encode(), module)
+    return "replayed"
+
+
+def trace_deep_nesting() -> str:
+    """A trace document nested 100,000 levels deep."""
+    from chronicle_vm.replay import replay
+
+    module, _ = _sample_trace()
+    replay(b"[" * 100_000 + b"]" * 100_000, module)
+    return "replayed"
+
+
+def policy_100k_capabilities() -> str:
+    """A policy naming 100,000 capabilities."""
+    from chronicle_vm.policy import Policy
+
+    text = "version = 1\n" + "".join(f'[capabilities."cap{i}.call"]\nallow = true\n' for i in range(100_000))
+    policy = Policy.from_toml(text)
+    return f"loaded {len(policy.capabilities)} rules"
+
+
+def largest_strings_and_arrays() -> str:
+    """A plugin that builds the largest strings and arrays the default limits allow, and keeps them."""
+    from chronicle_vm.runtime import instantiate, load_module
+
+    source = """
+pub fn main() -> int {
+    let keep: [str] = [];
+    let s = "0123456789";
+    while true {
+        s = s + s;
+        if len(s) > 500000 {
+            push(keep, s);
+            s = slice(s, 0, 10);
+        }
+    }
+    return 0;
+}
+"""
+    instantiate(load_module(_module_bytes(source))).call("main")
+    return "finished"
+
+
+ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
+    "huge-counts": (huge_counts, "decode.count-too-large"),
+    "registers-65536": (registers_65536, "verify.register-count"),
+    "registers-65535-run": (registers_65535_run, "limit.instructions"),
+    "nested-blocks-chr": (nested_blocks_chr, "source.compile"),
+    "string-literal-10mb": (string_literal_10mb, "limit.string-len"),
+    "functions-100k-chr": (functions_100k_chr, "loaded 100001 functions"),
+    "trace-million-events": (trace_million_events, "replay.*"),
+    "trace-50mb-string": (trace_50mb_string, "replay.*"),
+    "trace-deep-nesting": (trace_deep_nesting, "replay.*"),
+    "policy-100k-capabilities": (policy_100k_capabilities, "loaded 100000 rules"),
+    "largest-strings-and-arrays": (largest_strings_and_arrays, "limit.*"),
+}
+
+
+def run_here(name: str) -> dict[str, object]:
+    attack, _ = ATTACKS[name]
+    started = time.perf_counter()
+    try:
+        outcome = attack()
+    except ChronicleError as exc:
+        outcome = exc.code
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"attack": name, "outcome": outcome, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_mb, 1)}
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+
+
+def run_isolated(name: str) -> dict[str, object]:
+    """Run one attack in a child process with the memory cap and the time budget."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    done = subprocess.run(
+        [sys.executable, __file__, name],
+        capture_output=True,
+        text=True,
+        timeout=TIME_BUDGET_SECONDS,
+        preexec_fn=_cap_memory,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        return {"attack": name, "outcome": "crashed", "stderr": done.stderr[-2000:]}
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def expected_outcome(name: str, outcome: object) -> bool:
+    pattern = ATTACKS[name][1]
+    if pattern.endswith("*"):
+        return isinstance(outcome, str) and outcome.startswith(pattern[:-1])
+    return outcome == pattern
+
+
+def main(argv: list[str]) -> int:
+    if argv:
+        print(json.dumps(run_here(argv[0])))
+        return 0
+    print("| attack | outcome | seconds | peak RSS (MB) |\n|---|---|---|---|")
+    failed = 0
+    for name in ATTACKS:
+        result = run_isolated(name)
+        ok = expected_outcome(name, result["outcome"])
+        failed += not ok
+        mark = "" if ok else " (UNEXPECTED)"
+        print(
+            f"| {name} | `{result['outcome']}`{mark} | {result.get('seconds', '-')} "
+            f"| {result.get('peak_rss_mb', '-')} |"
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,182 @@
+"""Fuzz targets, one per untrusted input: each takes bytes and must end in a result or a ChronicleError.
+
+Used three ways: by atheris (`run_all.py`, coverage-guided, `nox -s fuzz`),
+by the regression test that replays every saved input in `regressions/`
+(the normal `tests` session), and by hypothesis properties.  A target
+returns normally when the input was handled (accepted or refused with a
+structured error); any other exception is a finding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from functools import cache
+
+from chronicle_vm.calls import CallSite
+from chronicle_vm.errors import ChronicleError
+from chronicle_vm.limits import Limits
+from chronicle_vm.types import BaseType, ValueType
+from chronicle_vm.values import Value
+
+#: Small limits: a fuzz input must finish quickly whatever it does.
+FUZZ_LIMITS = Limits(
+    max_instructions=20_000,
+    max_call_depth=64,
+    max_registers=4_096,
+    max_stack_registers=65_536,
+    max_array_len=1_000,
+    max_string_len=10_000,
+    max_allocation=200_000,
+)
+
+SAMPLE_CHR = """\
+cap log.info(msg: str);
+cap kv.get(key: str) -> str;
+cap clock.now() -> int;
+
+fn fib(n: int) -> int {
+    if n < 2 { return n; }
+    return fib(n - 1) + fib(n - 2);
+}
+
+pub fn main(limit: int) -> int {
+    let xs: [int] = [];
+    let total = 0;
+    for i in 0..limit {
+        push(xs, fib(i));
+        total = total + xs[i];
+    }
+    log.info("total=" + str(total) + kv.get("k"));
+    return total + clock.now() % 7;
+}
+"""
+
+SAMPLE_POLICY = """\
+version = 1
+
+[limits]
+max_instructions = 100_000
+
+[capabilities."log.info"]
+allow = true
+
+[capabilities."kv.get"]
+allow = true
+max_calls = 3
+
+[capabilities."clock.now"]
+allow = true
+"""
+
+
+def zero_value(vtype: ValueType) -> Value:
+    if vtype.depth:
+        return []
+    return {BaseType.INT: 3, BaseType.BOOL: True, BaseType.STR: "x"}[vtype.base]
+
+
+def stub_handler(result: ValueType | None) -> Callable[[Sequence[Value], CallSite], Value | None]:
+    def handler(args: Sequence[Value], site: CallSite) -> Value | None:
+        return None if result is None else zero_value(result)
+
+    return handler
+
+
+def run_all_exports(data: bytes) -> None:
+    """Decode, verify, and run every export with simple typed arguments under FUZZ_LIMITS, on both engines."""
+    from chronicle_vm.interp import Interpreter
+    from chronicle_vm.runtime import load_module, make_engine
+
+    loaded = load_module(data)
+    module = loaded.module
+    handlers = [stub_handler(cap.result) for cap in module.capabilities]
+    for name, index in sorted(loaded.verified.exports.items()):
+        args = [zero_value(t) for t in module.functions[index].params]
+        outcomes = []
+        for engine in (
+            Interpreter(loaded.verified, FUZZ_LIMITS, handlers),
+            make_engine(loaded.verified, FUZZ_LIMITS, handlers),
+        ):
+            try:
+                result = engine.call(name, args)
+                outcomes.append(("ok", result.value, result.instructions))
+            except ChronicleError as exc:
+                outcomes.append(("error", exc.code, exc.details.get("location")))
+        if outcomes[0] != outcomes[1]:
+            raise AssertionError(f"engines disagree on {name}: {outcomes}")
+
+
+def target_module(data: bytes) -> None:
+    with contextlib.suppress(ChronicleError):
+        run_all_exports(data)
+
+
+def target_casm(data: bytes) -> None:
+    from chronicle_asm import assemble_text
+
+    try:
+        text = data.decode("utf-8", errors="surrogateescape")
+        module = assemble_text(text, "fuzz.casm")
+        run_all_exports(module.to_bytes())
+    except ChronicleError:
+        pass
+
+
+def target_chr(data: bytes) -> None:
+    from chronicle_lang import compile_to_module
+
+    try:
+        module = compile_to_module(data, "fuzz.chr")
+        run_all_exports(module.to_bytes())
+    except ChronicleError:
+        pass
+
+
+@cache
+def sample_module_bytes() -> bytes:
+    from chronicle_lang import compile_to_module
+
+    return compile_to_module(SAMPLE_CHR, "sample.chr").to_bytes()
+
+
+def target_policy(data: bytes) -> None:
+    from chronicle_vm.host import Host
+    from chronicle_vm.negotiate import negotiate
+    from chronicle_vm.policy import Policy
+    from chronicle_vm.runtime import load_module
+
+    host = Host()
+
+    @host.capability("log.info")
+    def log_info(msg: str) -> None:
+        return None
+
+    @host.capability("kv.get")
+    def kv_get(key: str) -> str:
+        return ""
+
+    try:
+        policy = Policy.from_toml(data, "fuzz.toml")
+        negotiation = negotiate(load_module(sample_module_bytes()).verified, policy, host)
+        negotiation.to_dict()
+        if negotiation.ok:
+            negotiation.handlers(policy.effective_limits(FUZZ_LIMITS))
+    except ChronicleError:
+        pass
+
+
+def target_trace(data: bytes) -> None:
+    from chronicle_vm.replay import replay
+
+    with contextlib.suppress(ChronicleError):
+        replay(data, sample_module_bytes())
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "module": target_module,
+    "casm": target_casm,
+    "chr": target_chr,
+    "policy": target_policy,
+    "trace": target_trace,
+}
