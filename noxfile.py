@@ -104,6 +104,7 @@ def fuzz(session: nox.Session) -> None:
     session.install(*TEST_DEPS, "atheris")
     seconds = os.environ.get("CHRONICLE_FUZZ_SECONDS", "60")
     session.run("pytest", "-m", "slow or not slow", env={"CHRONICLE_HYPOTHESIS_PROFILE": "fuzz"})
+    session.run("python", "testing/attacks.py")
     session.run("python", "testing/fuzz/run_all.py", "--seconds", seconds)
 
 
