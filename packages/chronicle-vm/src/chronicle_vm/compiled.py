@@ -1,0 +1,846 @@
+"""The fast engine: takes a VerifiedModule, limits and handlers, gives exactly the reference interpreter's outcomes.
+
+`CompiledEngine` has the `Interpreter`'s interface (`call(entry, args) ->
+RunOutcome`) and its semantics to the instruction: the same results, traps
+(codes, messages, `location`, `stack`), instruction counts, stop at
+`max_instructions`, limit errors, and capability calls with the same
+`CallSite`s, so a trace recorded on either engine is byte-identical.
+
+How it runs
+-----------
+Each plugin function is translated, lazily on its first call, into one
+Python function: registers are Python locals (`r0`, `r1`, ...), wrapping
+arithmetic is inline, and the code is cut into *arms* (a jump target and the
+blocks that follow it up to the next jump target).  An arm that jumps back
+to its own start becomes a `while True` loop of its own; the other control
+transfers go through a block variable and a dispatch (a chain of `if` for
+few arms, a balanced tree of `if blk < N` for many).  Instruction fuel is
+charged once per *segment* (a straight run inside an arm that ends at a
+call, a return, an unconditional jump or the arm's end; conditional jumps
+inside it are side exits that refund the instructions they skip).  When the
+remaining fuel cannot pay for a whole segment, a second copy of the segment
+runs its instructions one at a time with a check before each, so the run
+stops before instruction N+1 exactly like the interpreter.  Capability calls
+in the middle of a segment compute their `CallSite.instructions` from the
+fuel and their fixed offset in the segment.
+
+Errors carry the call stack without any bookkeeping on the fast path: a
+fault is raised with its own function and instruction, and the callers'
+positions are read from the Python traceback (each generated line maps to
+the instruction it came from).  A capability handler's ChronicleError gains
+location and stack the same way.
+
+Calls and recursion
+-------------------
+Plugin calls are direct Python calls (the fastest option) carrying the
+depth as an argument.  Below a bound that keeps Python's recursion limit out
+of reach (the recursion limit minus the host's current stack minus a margin,
+and never more than `max_call_depth` nor more frames than
+`max_stack_registers` can hold), nothing else is checked.  A call that would
+reach the bound abandons the fast run and re-executes the call from the
+start on the reference interpreter, answering the capability calls already
+made from a record of their results (the VM is deterministic, so it makes
+the same calls in the same order) before going live.  This is exact and
+costs nothing on the fast path; the rare deep or limit-reaching run pays one
+re-execution.  A trampoline would have put a frame push and pop on every
+call of every run instead.  The same fallback serves a function too large
+to translate (more than `MAX_TRANSLATED_INSTRUCTIONS` instructions or
+`MAX_TRANSLATED_REGISTERS` registers), one Python's compiler refuses
+(RecursionError, SyntaxError, MemoryError...), a frame over `max_registers`,
+and a re-entrant call of a busy engine from inside one of its handlers.
+
+Security
+--------
+Generated source is built ONLY from integers the verifier checked (register
+numbers, instruction and function indexes, counts, capability indexes) and
+fixed templates; `_int()` asserts each interpolated value is an `int`.
+Constants, strings, names, limits and handlers reach the generated code only
+as entries of the globals dictionary it runs in (`k3`, `H0`, `MAXI`, named
+from integers), never as source text, so untrusted input cannot reach
+Python's compiler as code.  The generated code's builtins are empty: it sees
+only the names the engine puts in its globals.
+
+An engine is not thread-safe; use one engine per thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from .calls import CallSite, CapabilityHandler
+from .errors import ChronicleError, ExecutionError, ResourceLimitError, UsageError
+from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, locate
+from .isa import OPCODES, Op, OperandKind
+from .limits import Limits
+from .model import Function, Module
+from .types import BaseType
+from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value, value_units, wrap_i64
+
+if TYPE_CHECKING:
+    from .verify import VerifiedModule
+
+__all__ = [
+    "MAX_TRANSLATED_INSTRUCTIONS",
+    "MAX_TRANSLATED_REGISTERS",
+    "CompiledEngine",
+]
+
+#: Functions longer than this run on the reference interpreter (translation time and memory grow with size).
+MAX_TRANSLATED_INSTRUCTIONS = 8_000
+#: Functions with more registers than this run on the reference interpreter.
+MAX_TRANSLATED_REGISTERS = 8_000
+#: Python frames kept free below the recursion limit for helpers and capability handlers.
+_PYTHON_MARGIN = 120
+#: Up to this many arms the dispatch is a chain of `if`; above it, a balanced tree.
+_LINEAR_DISPATCH = 8
+
+_JUMPS = (Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value)
+_SEGMENT_ENDS = frozenset((Op.CALL.value, Op.JMP.value, Op.RET.value, Op.RETV.value, Op.TRAP.value))
+_TERMINAL = frozenset((Op.JMP.value, Op.RET.value, Op.RETV.value, Op.TRAP.value))
+
+
+class _Fault(Exception):
+    """A trap or limit inside generated code: the error to raise, at instruction `pc` of function `fidx`."""
+
+    def __init__(
+        self, error: type[ChronicleError], code: str, message: str, fidx: int, pc: int, details: dict[str, Any]
+    ) -> None:
+        super().__init__(code)
+        self.error = error
+        self.code = code
+        self.message = message
+        self.fidx = fidx
+        self.pc = pc
+        self.details = details
+
+
+class _Bail(Exception):
+    """The fast run cannot continue exactly: re-execute the call on the reference interpreter."""
+
+
+@dataclass(frozen=True, slots=True)
+class _CodeInfo:
+    fidx: int
+    line_pcs: tuple[int, ...]  # line number - 1 -> instruction index (-1 for dispatch lines)
+    line_pending: tuple[int, ...]  # line number - 1 -> instructions charged ahead of the one on that line
+
+
+def _int(value: object) -> int:
+    """The only way a value enters generated source: it must be a plain int."""
+    if type(value) is not int:
+        raise TypeError(f"generated source takes ints only, got {type(value).__name__}")
+    return value
+
+
+class CompiledEngine:
+    """Runs functions of one verified module like `Interpreter`, translating each function to Python on first use.
+
+    Each `call` starts from fresh counters; translations are cached for the
+    engine's lifetime.
+    """
+
+    def __init__(
+        self,
+        verified: VerifiedModule,
+        limits: Limits,
+        handlers: Sequence[CapabilityHandler | None] = (),
+    ) -> None:
+        self.verified = verified
+        self.module: Module = verified.module
+        self.limits = limits
+        capabilities = self.module.capabilities
+        self.handlers: tuple[CapabilityHandler | None, ...] = tuple(handlers) + (None,) * (
+            len(capabilities) - len(handlers)
+        )
+        self._reference: Interpreter | None = None
+        self._busy = False
+        self._codes: dict[types.CodeType, _CodeInfo] = {}
+        self._compiled: dict[int, Callable[..., Any]] = {}
+        self._uncompilable: set[int] = set()
+        functions = self.module.functions
+        self._max_frame = max((len(f.registers) for f in functions), default=1) or 1
+        # Per-run state lives in cells shared by every generated function (fast `nonlocal` access).
+        self._fuel = types.CellType(0)
+        self._alloc = types.CellType(0)
+        self._bound = types.CellType(0)
+        self._record: list[Value | None] = []
+        self._globals = self._make_globals()
+        for index in range(len(functions)):
+            self._globals[f"F{index}"] = self._stub(index)
+
+    # -- entry ------------------------------------------------------------------------------------------------------
+
+    def call(self, entry: str, args: Sequence[object]) -> RunOutcome:
+        """Run exported function `entry` with host arguments (checked against its parameter types first)."""
+        index = self.verified.exports.get(entry) if isinstance(entry, str) else None
+        if index is None:
+            exports = ", ".join(sorted(self.verified.exports)) or "none"
+            raise UsageError("usage.unknown-entry", f"no exported function `{entry}` (exports: {exports})")
+        function = self.module.functions[index]
+        params = function.params
+        if len(args) != len(params):
+            raise UsageError(
+                "usage.bad-arguments",
+                f"`{entry}` takes {len(params)} argument(s) {function.signature()}, got {len(args)}",
+                entry=entry,
+            )
+        values: list[Value] = []
+        units = 0
+        for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
+            try:
+                value, value_units_ = import_value(arg, vtype, self.limits, f"argument {position + 1} of `{entry}`")
+            except ValueMismatch as exc:
+                raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
+            values.append(value)
+            units += value_units_
+        if self._busy or not self._fits(function, units):
+            return self._reference_engine().call(entry, args)
+        self._busy = True
+        try:
+            return self._run(entry, args, index, values, units)
+        finally:
+            self._busy = False
+
+    def _fits(self, function: Function, units: int) -> bool:
+        """Whether the entry frame passes every check the interpreter makes before the first instruction."""
+        limits = self.limits
+        size = len(function.registers)
+        return (
+            size <= limits.max_registers
+            and size <= limits.max_stack_registers
+            and limits.max_call_depth >= 1
+            and units <= limits.max_allocation
+        )
+
+    def _reference_engine(self) -> Interpreter:
+        if self._reference is None:
+            self._reference = Interpreter(self.verified, self.limits, self.handlers)
+        return self._reference
+
+    def _run(self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int) -> RunOutcome:
+        limits = self.limits
+        depth = 0
+        frame: types.FrameType | None = sys._getframe()
+        while frame is not None:
+            depth += 1
+            frame = frame.f_back
+        python_room = sys.getrecursionlimit() - depth - _PYTHON_MARGIN
+        bound = min(limits.max_call_depth, python_room, limits.max_stack_registers // self._max_frame)
+        if python_room < 4:
+            return self._reference_engine().call(entry, args)
+        self._fuel.cell_contents = limits.max_instructions
+        self._alloc.cell_contents = units
+        self._bound.cell_contents = bound
+        record = self._record
+        record.clear()
+        try:
+            result = self._globals[f"F{index}"](1, *values)
+        except _Fault as fault:
+            frames, pending = self._callers(fault.__traceback__)
+            frames[-1] = (fault.fidx, fault.pc)
+            stack = [self.location(function, pc) for function, pc in frames]
+            where = stack[-1]
+            error = fault.error(
+                fault.code, f"{fault.message} {_describe(where)}", location=where, stack=stack, **fault.details
+            )
+            # Every failure says how many instructions had started, the failing one included.
+            error.details.setdefault("instructions", limits.max_instructions - self._fuel.cell_contents - pending)
+            raise error from None
+        except _Bail:
+            return self._replay(entry, args, record)
+        except ChronicleError as exc:
+            # A capability handler's error (quota, host failure) gains the call site's location and stack.
+            frames, pending = self._callers(exc.__traceback__)
+            if frames:
+                stack = [self.location(function, pc) for function, pc in frames]
+                exc.details.setdefault("location", stack[-1])
+                exc.details.setdefault("stack", stack)
+                exc.details.setdefault("instructions", limits.max_instructions - self._fuel.cell_contents - pending)
+            raise
+        count = limits.max_instructions - self._fuel.cell_contents
+        return RunOutcome(export_value(result) if result is not None else None, count)
+
+    def _callers(self, tb: types.TracebackType | None) -> tuple[list[tuple[int, int]], int]:
+        """(function, instruction) of every generated frame on a traceback, outermost first.
+
+        Also gives the instructions charged ahead of the innermost frame's
+        failing one (its segment was paid for in advance), so the failure's
+        exact count is `max_instructions - fuel - pending`.
+        """
+        frames: list[tuple[int, int]] = []
+        pending = 0
+        codes = self._codes
+        while tb is not None:
+            info = codes.get(tb.tb_frame.f_code)
+            if info is not None:
+                frames.append((info.fidx, info.line_pcs[tb.tb_lineno - 1]))
+                pending = info.line_pending[tb.tb_lineno - 1]
+            tb = tb.tb_next
+        return frames, pending
+
+    def _replay(self, entry: str, args: Sequence[object], record: list[Value | None]) -> RunOutcome:
+        """Re-execute on the reference interpreter; capability calls already made are answered from `record`."""
+        position = 0
+
+        def wrap(handler: CapabilityHandler) -> CapabilityHandler:
+            def answer(call_args: Sequence[Value], site: CallSite) -> Value | None:
+                nonlocal position
+                if position < len(record):
+                    position += 1
+                    return record[position - 1]
+                return handler(call_args, site)
+
+            return answer
+
+        handlers = tuple(None if h is None else wrap(h) for h in self.handlers)
+        return Interpreter(self.verified, self.limits, handlers).call(entry, args)
+
+    def location(self, function: int, index: int) -> dict[str, Any]:
+        """JSON-safe location of instruction `index` of function `function` (as `Interpreter.location`)."""
+        return locate(self.module, function, index)
+
+    # -- the generated code's world -----------------------------------------------------------------------------------
+
+    def _make_globals(self) -> dict[str, Any]:
+        module = self.module
+        limits = self.limits
+        fuel_cell = self._fuel
+        max_array = limits.max_array_len
+        max_string = limits.max_string_len
+        max_alloc = limits.max_allocation
+        constants = module.constants
+
+        def fault(error: type[ChronicleError], code: str, message: str, f: int, p: int, **details: Any) -> NoReturn:
+            raise _Fault(error, code, message, f, p, details)
+
+        def nofuel(f: int, p: int) -> NoReturn:
+            fault(
+                ResourceLimitError,
+                "limit.instructions",
+                f"max_instructions {limits.max_instructions} reached",
+                f,
+                p,
+                limit="max_instructions",
+                value=limits.max_instructions,
+                instructions=limits.max_instructions - fuel_cell.cell_contents,
+            )
+
+        def divzero(f: int, p: int) -> NoReturn:
+            fault(ExecutionError, "runtime.division-by-zero", "division by zero", f, p)
+
+        def modzero(f: int, p: int) -> NoReturn:
+            fault(ExecutionError, "runtime.division-by-zero", "modulo by zero", f, p)
+
+        def index_array(f: int, p: int, index: int, length: int) -> NoReturn:
+            message = f"index {index} is out of range for an array of length {length}"
+            fault(ExecutionError, "runtime.index-out-of-range", message, f, p)
+
+        def index_string(f: int, p: int, index: int, length: int) -> NoReturn:
+            message = f"index {index} is out of range for a string of length {length}"
+            fault(ExecutionError, "runtime.index-out-of-range", message, f, p)
+
+        def pop_empty(f: int, p: int) -> NoReturn:
+            fault(ExecutionError, "runtime.pop-empty", "pop from an empty array", f, p)
+
+        def push_full(f: int, p: int) -> NoReturn:
+            fault(
+                ResourceLimitError,
+                "limit.array-len",
+                f"push would grow an array beyond max_array_len {max_array}",
+                f,
+                p,
+                limit="max_array_len",
+                value=max_array,
+            )
+
+        def array_fail(f: int, p: int, size: int) -> NoReturn:
+            fault(
+                ResourceLimitError,
+                "limit.array-len",
+                f"an array of {size} items would exceed max_array_len {max_array}",
+                f,
+                p,
+                limit="max_array_len",
+                value=max_array,
+            )
+
+        def alloc_fail(f: int, p: int) -> NoReturn:
+            fault(
+                ResourceLimitError,
+                "limit.allocation",
+                f"the run would allocate more than max_allocation {max_alloc} characters and items",
+                f,
+                p,
+                limit="max_allocation",
+                value=max_alloc,
+            )
+
+        def string_fail(f: int, p: int, size: int) -> NoReturn:
+            fault(
+                ResourceLimitError,
+                "limit.string-len",
+                f"a string of {size} characters would exceed max_string_len {max_string}",
+                f,
+                p,
+                limit="max_string_len",
+                value=max_string,
+            )
+
+        def trap(f: int, p: int, k: int) -> NoReturn:
+            message = constants[k]
+            fault(ExecutionError, "runtime.trap", f"trap: {message}", f, p, trap=message)
+
+        def capability_none(f: int, p: int, a: int) -> NoReturn:
+            name = module.capabilities[a].name
+            message = f"capability `{name}` has no handler"
+            fault(ExecutionError, "runtime.capability-unavailable", message, f, p, capability=name)
+
+        def bail() -> NoReturn:
+            raise _Bail
+
+        def parse_int(text: str, f: int, p: int) -> int:
+            if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
+                fault(ExecutionError, "runtime.parse-int", f"{_quote(text)} is not a decimal int", f, p)
+            number = int(text)
+            if not I64_MIN <= number <= I64_MAX:
+                fault(ExecutionError, "runtime.parse-int", f"{_quote(text)} is outside signed 64 bits", f, p)
+            return number
+
+        def split(text: str, separator: str, f: int, p: int) -> list[str]:
+            if not separator:
+                fault(ExecutionError, "runtime.empty-separator", "split with an empty separator", f, p)
+            pieces = text.count(separator) + 1
+            if pieces > max_array:
+                array_fail(f, p, pieces)
+            return text.split(separator)
+
+        def join(items: list[str], separator: str, f: int, p: int) -> str:
+            size = sum(len(item) for item in items) + len(separator) * max(len(items) - 1, 0)
+            if size > max_string:
+                string_fail(f, p, size)
+            return separator.join(items)
+
+        def repeat(text: str, times: int, f: int, p: int) -> str:
+            size = len(text) * times if times > 0 else 0
+            if size > max_string:
+                string_fail(f, p, size)
+            return text * times if times > 0 else ""
+
+        def checked(result: str, f: int, p: int) -> str:
+            if len(result) > max_string:
+                string_fail(f, p, len(result))
+            return result
+
+        def slice_(text: str, lo: int, hi: int) -> str:
+            length = len(text)
+            lo = min(max(lo, 0), length)
+            hi = min(max(hi, 0), length)
+            return text[lo:hi] if lo < hi else ""
+
+        def stub_fail(*_args: object) -> NoReturn:
+            raise _Bail
+
+        out: dict[str, Any] = {
+            "__builtins__": {},
+            "len": len,
+            "str": str,
+            "type": type,
+            "list": list,
+            "CS": CallSite,
+            "MAXI": limits.max_instructions,
+            "MAXA": max_alloc,
+            "MAXS": max_string,
+            "MAXR": max_array,
+            "I64MAX": I64_MAX,
+            "I64MIN": I64_MIN,
+            "_wrap": wrap_i64,
+            "_units": value_units,
+            "_copy": export_value,
+            "_nofuel": nofuel,
+            "_divzero": divzero,
+            "_modzero": modzero,
+            "_idxa": index_array,
+            "_idxs": index_string,
+            "_popempty": pop_empty,
+            "_pushfull": push_full,
+            "_allocfail": alloc_fail,
+            "_strfail": string_fail,
+            "_trap": trap,
+            "_capnone": capability_none,
+            "_bail": bail,
+            "_parseint": parse_int,
+            "_split": split,
+            "_join": join,
+            "_repeat": repeat,
+            "_checked": checked,
+            "_slice": slice_,
+            "_stubfail": stub_fail,
+            "REC": self._record.append,
+        }
+        for index, constant in enumerate(constants):
+            out[f"k{index}"] = constant
+        for index, handler in enumerate(self.handlers):
+            out[f"H{index}"] = handler
+        return out
+
+    def _stub(self, index: int) -> Callable[..., Any]:
+        def stub(*args: Any) -> Any:
+            return self._function(index)(*args)
+
+        return stub
+
+    def _function(self, index: int) -> Callable[..., Any]:
+        """The translated function `index` (now in the globals), or a stand-in that abandons the fast run."""
+        compiled = self._compiled.get(index)
+        if compiled is None:
+            compiled = self._translate(index)
+            self._compiled[index] = compiled
+            self._globals[f"F{index}"] = compiled
+        return compiled
+
+    def _translate(self, index: int) -> Callable[..., Any]:
+        function = self.module.functions[index]
+        stand_in: Callable[..., Any] = self._globals["_stubfail"]
+        if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
+            self._uncompilable.add(index)
+            return stand_in
+        try:
+            source, line_pcs, line_pending = _Translator(
+                self.module, self.verified.block_leaders[index], index, self
+            ).source()
+            factory = compile(source, f"<chronicle f{index}>", "exec")
+        except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError):
+            self._uncompilable.add(index)
+            return stand_in
+        code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
+        code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+        cells = {"FUEL": self._fuel, "A": self._alloc, "B": self._bound}
+        closure = tuple(cells[name] for name in code.co_freevars)
+        self._codes[code] = _CodeInfo(index, line_pcs, line_pending)
+        return types.FunctionType(code, self._globals, f"f{index}", None, closure)
+
+    def translated_source(self, index: int) -> str:
+        """The Python source function `index` translates to (for inspection and tests)."""
+        return _Translator(self.module, self.verified.block_leaders[index], index, self).source()[0]
+
+
+class _Translator:
+    """Builds the source of one function: ints and fixed templates only."""
+
+    def __init__(self, module: Module, leaders: tuple[int, ...], fidx: int, engine: CompiledEngine) -> None:
+        self.module = module
+        self.function = module.functions[fidx]
+        self.code = self.function.code
+        self.leaders = leaders
+        self.fidx = _int(fidx)
+        self.engine = engine
+        self.lines: list[str] = []
+        self.pcs: list[int] = []
+        self.pending: list[int] = []
+        self.charged = 0  # instructions charged ahead of the one being emitted
+        self.loop_start = -1  # start of the arm whose inner `while` we are in, or -1
+
+    def emit(self, indent: int, text: str, pc: int = -1) -> None:
+        self.lines.append("    " * indent + text)
+        self.pcs.append(pc)
+        self.pending.append(self.charged)
+
+    def source(self) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+        function = self.function
+        code = self.code
+        fidx = self.fidx
+        size = len(code)
+        targets = {0}
+        for op, a, b, _c in code:
+            if op == Op.JMP:
+                targets.add(_int(a))
+            elif op == Op.JMPIF or op == Op.JMPIFNOT:
+                targets.add(_int(b))
+        starts = sorted(t for t in targets if 0 <= t < size)
+        arms = [(s, starts[i + 1] if i + 1 < len(starts) else size) for i, s in enumerate(starts)]
+        params = ", ".join(f"r{_int(i)}" for i in range(function.param_count))
+        self.emit(0, "def factory():")
+        self.emit(1, "FUEL = A = B = None")
+        self.emit(1, f"def f{fidx}(d{', ' if params else ''}{params}):")
+        self.emit(2, "nonlocal FUEL, A")
+        for register in sorted(self._read_registers()):
+            if register < function.param_count:
+                continue
+            vtype = function.registers[register]
+            if vtype.depth:
+                init = "[]"
+            elif vtype.base is BaseType.INT:
+                init = "0"
+            elif vtype.base is BaseType.BOOL:
+                init = "False"
+            else:
+                init = '""'
+            self.emit(2, f"r{_int(register)} = {init}")
+        if len(arms) == 1:
+            self.arm(arms[0], 2, after="", outer=False)
+        else:
+            self.emit(2, "blk = 0")
+            self.emit(2, "while True:")
+            if len(arms) <= _LINEAR_DISPATCH:
+                for position, arm in enumerate(arms):
+                    self.emit(3, f"if blk == {_int(arm[0])}:")
+                    self.arm(arm, 4, after="" if position + 1 < len(arms) else "continue")
+            else:
+                self.tree(arms, 3)
+        self.emit(1, f"return f{fidx}")
+        return "\n".join(self.lines) + "\n", tuple(self.pcs), tuple(self.pending)
+
+    def tree(self, arms: list[tuple[int, int]], indent: int) -> None:
+        if len(arms) == 1:
+            self.arm(arms[0], indent, after="continue")
+            return
+        middle = len(arms) // 2
+        self.emit(indent, f"if blk < {_int(arms[middle][0])}:")
+        self.tree(arms[:middle], indent + 1)
+        self.emit(indent, "else:")
+        self.tree(arms[middle:], indent + 1)
+
+    def _read_registers(self) -> set[int]:
+        module = self.module
+        read: set[int] = set()
+        for op, a, b, c in self.code:
+            info = OPCODES[op]
+            for operand, value in zip(info.operands, (a, b, c), strict=True):
+                if operand.kind is OperandKind.REG and not operand.write:
+                    read.add(value)
+                elif operand.kind is OperandKind.PAIR:
+                    read.update((value, value + 1))
+            if op == Op.CALL:
+                read.update(range(b, b + module.functions[a].param_count))
+            elif op == Op.CAPCALL:
+                read.update(range(b, b + len(module.capabilities[a].params)))
+        return read
+
+    def arm(self, arm: tuple[int, int], indent: int, after: str, outer: bool = True) -> None:
+        """One arm; `after` is what follows a fall-through into the next arm ("" or "continue")."""
+        start, end = arm
+        code = self.code
+        loops = any(
+            (op == Op.JMP and a == start) or ((op == Op.JMPIF or op == Op.JMPIFNOT) and b == start)
+            for op, a, b, _c in code[start:end]
+        )
+        body = indent
+        if loops:
+            self.emit(indent, "while True:")
+            body = indent + 1
+            self.loop_start = start
+        pc = start
+        while pc < end:
+            segment_end = pc
+            while segment_end < end:
+                op = code[segment_end].op
+                segment_end += 1
+                if op in _SEGMENT_ENDS:
+                    break
+            self.segment(pc, segment_end, body)
+            pc = segment_end
+        if code[end - 1].op not in _TERMINAL:
+            self.emit(body, f"blk = {_int(end)}")
+            if loops:
+                self.emit(body, "break")
+            elif after:
+                self.emit(body, after)
+        if loops:
+            self.loop_start = -1
+            if outer:
+                self.emit(indent, "continue")
+
+    def segment(self, start: int, end: int, indent: int) -> None:
+        last = end - 1
+        length = _int(end - start)
+        if length == 1:
+            self.emit(indent, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(last)})", last)
+            self.emit(indent, "FUEL -= 1", last)
+        else:
+            self.emit(indent, f"if FUEL >= {length}:", start)
+            self.emit(indent + 1, f"FUEL -= {length}", start)
+            for pc in range(start, last):
+                self.instruction(pc, indent + 1, pending=last - pc)
+            self.emit(indent, "else:", start)
+            for pc in range(start, end):
+                self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(pc)})", pc)
+                self.emit(indent + 1, "FUEL -= 1", pc)
+                if pc < last:
+                    self.instruction(pc, indent + 1, pending=0)
+        self.instruction(last, indent, pending=0)
+
+    def jump(self, target: int, indent: int, pc: int, refund: int) -> None:
+        if refund:
+            self.emit(indent, f"FUEL += {_int(refund)}", pc)
+        if target == self.loop_start:
+            self.emit(indent, "continue", pc)
+        else:
+            self.emit(indent, f"blk = {_int(target)}", pc)
+            self.emit(indent, "break" if self.loop_start >= 0 else "continue", pc)
+
+    def instruction(self, pc: int, indent: int, pending: int) -> None:
+        """Instruction `pc`; `pending` instructions after it are already charged (refunded on a side exit)."""
+        self.charged = pending
+        op, a, b, c = self.code[pc]
+        a, b, c = _int(a), _int(b), _int(c)
+        f = self.fidx
+        e = self.emit
+        w = f"{f}, {_int(pc)}"  # where: function, instruction
+
+        def line(text: str, extra: int = 0) -> None:
+            e(indent + extra, text, pc)
+
+        if op == Op.NOP:
+            line("pass")
+        elif op == Op.MOV:
+            line(f"r{a} = r{b}")
+        elif op == Op.LOADK:
+            constant = self.module.constants[b]
+            if type(constant) is str and len(constant) > self.engine.limits.max_string_len:
+                # Loading a constant over max_string_len is what the limit stops (the interpreter's rule).
+                line(f"_strfail({w}, len(k{b}))")
+            else:
+                line(f"r{a} = k{b}")
+        elif op == Op.LOADB:
+            line(f"r{a} = {'True' if b == 1 else 'False'}")
+        elif op == Op.ADD or op == Op.SUB or op == Op.MUL:
+            sign = "+" if op == Op.ADD else "-" if op == Op.SUB else "*"
+            line(f"r{a} = r{b} {sign} r{c}")
+            line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+        elif op == Op.DIV:
+            line(f"if r{c} == 0: _divzero({w})")
+            line(f"r{a} = r{b} // r{c}")
+            line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
+        elif op == Op.MOD:
+            line(f"if r{c} == 0: _modzero({w})")
+            line(f"r{a} = r{b} % r{c}")
+        elif op == Op.NEG:
+            line(f"r{a} = -r{b}")
+            line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
+        elif op in _COMPARE:
+            line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
+        elif op == Op.NOT:
+            line(f"r{a} = not r{b}")
+        elif op == Op.JMP:
+            self.jump(a, indent, pc, pending)
+        elif op == Op.JMPIF or op == Op.JMPIFNOT:
+            line(f"if {'' if op == Op.JMPIF else 'not '}r{a}:")
+            self.jump(b, indent + 1, pc, pending)
+        elif op == Op.CALL:
+            callee = self.module.functions[a]
+            args = "".join(f", r{_int(r)}" for r in range(b, b + callee.param_count))
+            line("if d >= B: _bail()")
+            if len(callee.registers) > self.engine.limits.max_registers:
+                line("_bail()")
+            target = f"r{c} = " if callee.result is not None else ""
+            line(f"{target}F{a}(d + 1{args})")
+        elif op == Op.CAPCALL:
+            capability = self.module.capabilities[a]
+            if self.engine.handlers[a] is None:
+                line(f"_capnone({w}, {a})")
+                self.charged = 0
+                return
+            args = ", ".join(f"r{_int(r)}" for r in range(b, b + len(capability.params)))
+            count = f"MAXI - FUEL - {_int(pending)}" if pending else "MAXI - FUEL"
+            line(f"_t = H{a}([{args}], CS({a}, {w}, {count}))")
+            line("REC(_t if type(_t) is not list else _copy(_t))")
+            if capability.result is not None:
+                line("if type(_t) is str or type(_t) is list:")
+                line("A += _units(_t)", 1)
+                line(f"if A > MAXA: _allocfail({w})", 1)
+                line(f"r{c} = _t")
+        elif op == Op.RET:
+            line(f"return r{a}")
+        elif op == Op.RETV:
+            line("return None")
+        elif op == Op.TRAP:
+            line(f"_trap({w}, {a})")
+        elif op == Op.CONCAT:
+            line(f"_t = len(r{b}) + len(r{c})")
+            line(f"if _t > MAXS: _strfail({w}, _t)")
+            line("A += _t")
+            line(f"if A > MAXA: _allocfail({w})")
+            line(f"r{a} = r{b} + r{c}")
+        elif op == Op.TOSTR:
+            base = self.function.registers[b]
+            if base.depth == 0 and base.base is BaseType.STR:
+                line(f"r{a} = r{b}")
+            else:
+                if base.base is BaseType.INT:
+                    line(f"_t = str(r{b})")
+                else:
+                    line(f'_t = "true" if r{b} else "false"')
+                line("A += len(_t)")
+                line(f"if A > MAXA: _allocfail({w})")
+                line(f"r{a} = _t")
+        elif op == Op.LEN:
+            line(f"r{a} = len(r{b})")
+        elif op == Op.SLICE:
+            line(f"_t = _slice(r{b}, r{c}, r{c + 1})")
+            self.charge_string(a, indent, pc, w)
+        elif op == Op.CONTAINS:
+            line(f"r{a} = r{c} in r{b}")
+        elif op == Op.FIND:
+            line(f"r{a} = r{b}.find(r{c})")
+        elif op == Op.PARSEINT:
+            line(f"r{a} = _parseint(r{b}, {w})")
+        elif op in (Op.UPPER, Op.LOWER, Op.TRIM):
+            method = {Op.UPPER: "upper", Op.LOWER: "lower", Op.TRIM: "strip"}[Op(op)]
+            line(f"_t = _checked(r{b}.{method}(), {w})")
+            self.charge_string(a, indent, pc, w)
+        elif op == Op.SPLIT:
+            line(f"_t = _split(r{b}, r{c}, {w})")
+            line(f"A += len(_t) + len(r{b})")
+            line(f"if A > MAXA: _allocfail({w})")
+            line(f"r{a} = _t")
+        elif op == Op.JOIN:
+            line(f"_t = _join(r{b}, r{c}, {w})")
+            self.charge_string(a, indent, pc, w)
+        elif op == Op.REPEAT:
+            line(f"_t = _repeat(r{b}, r{c}, {w})")
+            self.charge_string(a, indent, pc, w)
+        elif op == Op.CHARAT:
+            line(f"if not 0 <= r{c} < len(r{b}): _idxs({w}, r{c}, len(r{b}))")
+            line("A += 1")
+            line(f"if A > MAXA: _allocfail({w})")
+            line(f"r{a} = r{b}[r{c}]")
+        elif op == Op.NEWARR:
+            line("A += 1")
+            line(f"if A > MAXA: _allocfail({w})")
+            line(f"r{a} = []")
+        elif op == Op.PUSH:
+            line(f"if len(r{a}) >= MAXR: _pushfull({w})")
+            line("A += 1")
+            line(f"if A > MAXA: _allocfail({w})")
+            line(f"r{a}.append(r{b})")
+        elif op == Op.POP:
+            line(f"if not r{b}: _popempty({w})")
+            line(f"r{a} = r{b}.pop()")
+        elif op == Op.GETIDX:
+            line(f"if not 0 <= r{c} < len(r{b}): _idxa({w}, r{c}, len(r{b}))")
+            line(f"r{a} = r{b}[r{c}]")
+        elif op == Op.SETIDX:
+            line(f"if not 0 <= r{b} < len(r{a}): _idxa({w}, r{b}, len(r{a}))")
+            line(f"r{a}[r{b}] = r{c}")
+        else:  # pragma: no cover - the verifier admits no other opcode
+            raise AssertionError(f"unhandled opcode {op}")
+        self.charged = 0
+
+    def charge_string(self, a: int, indent: int, pc: int, where: str) -> None:
+        self.emit(indent, "A += len(_t)", pc)
+        self.emit(indent, f"if A > MAXA: _allocfail({where})", pc)
+        self.emit(indent, f"r{a} = _t", pc)
+
+
+_COMPARE = {
+    Op.LT.value: "<",
+    Op.LE.value: "<=",
+    Op.GT.value: ">",
+    Op.GE.value: ">=",
+    Op.EQ.value: "==",
+    Op.NE.value: "!=",
+}
