@@ -1,4 +1,4 @@
-"""Integration fixtures: takes the fixture sources, gives compiled modules in a temporary folder and a way to run the CLI.
+"""Integration fixtures: takes the fixture sources, gives them compiled in a temporary folder and a way to run the CLI.
 
 Every command runs in a real subprocess (`python -m chronicle_cli.<script>`,
 the same `main` the console scripts call), with the console scripts' folder
