@@ -122,7 +122,7 @@ class FormatFault(Exception):
         self.details = details
 
 
-def _short(data: bytes, pos: int, need: int, end: int) -> FormatFault:
+def _short(pos: int, need: int, end: int) -> FormatFault:
     # Inside a section `Section` relabels this as section-length.
     return FormatFault(
         "truncated",
@@ -181,7 +181,7 @@ def _field_reader(con: Any) -> ReadFn:
 
     def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if pos + size > end:
-            raise _short(data, pos, size, end)
+            raise _short(pos, size, end)
         return unpack(data, pos)[0], pos + size
 
     return read
@@ -246,7 +246,7 @@ class Record(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
             if pos + size > end:
-                raise _short(data, pos, size, end)
+                raise _short(pos, size, end)
             try:
                 return decode([unpack(data, pos)])[0], pos + size
             except _BadRecord as bad:
@@ -315,7 +315,7 @@ class Magic(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
             if head != magic[: len(head)]:
                 raise FormatFault("bad-magic", f"the data does not start with {magic!r} (found {head!r})", pos)
             if len(head) < size:
-                raise _short(data, pos, size, end)
+                raise _short(pos, size, end)
             return head, pos + size
 
         return read
@@ -525,7 +525,7 @@ class Section(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is un
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
             if pos + head.size > end:
-                raise _short(data, pos, head.size, end)
+                raise _short(pos, head.size, end)
             found, length = head.unpack_from(data, pos)
             if found != tag:
                 raise self._order_fault(found, pos)
