@@ -1,0 +1,999 @@
+"""The verifier: takes a decoded `Module`, gives a `VerifiedModule`, guarantees every rule of docs/verifier.md holds.
+
+Nothing unverified runs: the interpreter only accepts a `VerifiedModule`,
+and only `verify()` can make one.  The checks are derived from the opcode
+table (`chronicle_vm.isa.OPCODES`): each operand's kind says what its number
+must point at, each register operand's rule says what type the register
+must have.  Registers are typed for the whole function, so one linear pass
+per function is enough; there is no dataflow and no fixpoint.
+
+Any `Module` built from the model types, with any field values at all, ends
+in a `VerifiedModule` or a `VerifyError` whose code is declared below; no
+other exception escapes.  Each error names the function and the instruction
+index where they apply, and says what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import InitVar, dataclass, field
+from itertools import chain, repeat
+from operator import add, attrgetter, mul, sub
+from types import MappingProxyType
+from typing import Any, NoReturn
+
+from .errors import VerifyError, declare_codes
+from .isa import OPCODES, Op, OperandKind, OpInfo, TypeRule
+from .limits import HARD_LIMITS
+from .model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
+from .types import MAX_ARRAY_DEPTH, BaseType, ValueType
+
+__all__ = ["CAP_NAME_MAX_LEN", "VerifiedModule", "verify", "verify_bytes"]
+
+declare_codes(
+    "verify",
+    {
+        "version": "the module's format version is not the one this runtime runs",
+        "malformed": "a module field does not have the Python type the model prescribes",
+        "const-kind": "a constant is not an int or a str, or not the kind its instruction needs",
+        "const-range": "an int constant is outside the signed 64-bit range",
+        "const-bounds": "a constant index is outside the constant pool",
+        "type-invalid": "a declared type is not a valid value type",
+        "type-depth": "a declared type nests arrays deeper than the maximum depth",
+        "cap-name": "a capability name is not a well-formed dotted name of at most 128 characters",
+        "cap-duplicate": "two capabilities are declared with the same name",
+        "cap-ref": "a capability index is outside the capability table",
+        "cap-call-type": "a capability call's argument or result register has the wrong type",
+        "function-name": "a function name is not an identifier",
+        "duplicate-function": "two functions have the same name",
+        "register-count": "a function has more registers than the configured maximum",
+        "param-count": "a function's parameter count is negative or exceeds its register count",
+        "empty-function": "a function has no code",
+        "opcode": "an instruction's opcode is not in the instruction set",
+        "register-bounds": "a register operand names a register the function does not have",
+        "register-type": "a register operand's type is not the one the opcode requires",
+        "immediate": "an immediate operand is outside the range its opcode allows",
+        "unused-operand": "an operand the opcode does not use is not 0",
+        "func-ref": "a function index is outside the function table",
+        "call-arity": "a call's argument window does not fit the callee's parameters in the caller's registers",
+        "call-type": "a call's argument or result register has the wrong type",
+        "jump-target": "a jump target is outside its function",
+        "falls-off-end": "a function's last instruction can fall through past the end",
+        "return-type": "a return does not match the function's result",
+        "source-map-shape": "the source map does not have one well-formed position list per function",
+        "source-position": "a source position has a bad file index, line or column",
+    },
+)
+
+#: Longest capability name a module may declare.
+CAP_NAME_MAX_LEN = 128
+
+_CAP_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+", re.ASCII)
+_FUNC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_U32_MAX = 2**32 - 1
+_LETTERS = ("a", "b", "c")
+
+# Valid value types are interned as small ids (base-major, depth-minor), so a
+# function's register types become one `bytes` object: fixed-type checks are
+# int comparisons and a call's argument window is one `startswith` memcmp.
+_DEPTHS = MAX_ARRAY_DEPTH + 1
+
+
+def _type_id(t: ValueType) -> int:
+    return (int(t.base) - 1) * _DEPTHS + t.depth
+
+
+_TYPES: tuple[ValueType, ...] = tuple(ValueType(base, depth) for base in BaseType for depth in range(_DEPTHS))
+_INT_ID = _type_id(ValueType(BaseType.INT))
+_BOOL_ID = _type_id(ValueType(BaseType.BOOL))
+_STR_ID = _type_id(ValueType(BaseType.STR))
+_STR_ARRAY_ID = _type_id(ValueType(BaseType.STR, 1))
+_FIXED_RULES = {
+    TypeRule.INT: _INT_ID,
+    TypeRule.BOOL: _BOOL_ID,
+    TypeRule.STR: _STR_ID,
+    TypeRule.STR_ARRAY: _STR_ARRAY_ID,
+}
+assert all(_type_id(t) == i for i, t in enumerate(_TYPES))
+
+# Polymorphic rules are checked ARRAY first (it binds T to its element type),
+# then the rules that bind or test T directly, then ELEM (which needs T).
+_POLY_ORDER = {TypeRule.ARRAY: 0, TypeRule.ANY: 1, TypeRule.SCALAR: 1, TypeRule.SEQUENCE: 1, TypeRule.ELEM: 2}
+_RULE_TEXT = {
+    TypeRule.ANY: "the same type as the instruction's other T operand",
+    TypeRule.SCALAR: "a scalar (int, bool or str)",
+    TypeRule.ARRAY: "an array",
+    TypeRule.SEQUENCE: "a str or an array",
+}
+
+#: Kinds of constant each opcode that reads a constant accepts.
+_CONST_KINDS: Mapping[Op, tuple[type, ...]] = {Op.LOADK: (int, str), Op.TRAP: (str,)}
+#: Largest immediate per opcode; an IMM operand is otherwise any unsigned 32-bit number.
+_IMM_MAX: Mapping[Op, int] = {Op.LOADB: 1}
+
+
+def _validate_table() -> None:
+    # A row the verifier cannot interpret would silently skip a check: refuse at import.
+    for info in OPCODES.values():
+        kinds = [operand.kind for operand in info.operands]
+        rules = [operand.rule for operand in info.operands if operand.kind is OperandKind.REG]
+        assert TypeRule.ELEM not in rules or TypeRule.ARRAY in rules, info.name
+        assert (OperandKind.CONST in kinds) == (info.op in _CONST_KINDS), info.name
+        if OperandKind.ARGS in kinds:
+            assert kinds[0] in (OperandKind.FUNC, OperandKind.CAP) and kinds[1] is OperandKind.ARGS, info.name
+        elif TypeRule.NONE in rules:
+            assert info.op in (Op.LOADK, Op.RET), f"{info.name}: a context-typed register the verifier does not know"
+
+
+_validate_table()
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What to check for one opcode, precomputed from its table row."""
+
+    info: OpInfo
+    #: (operand position, kind) checked for bounds in the generic pass.
+    bounds: tuple[tuple[int, OperandKind], ...]
+    #: (operand position, type id) of register operands with a fixed type.
+    fixed: tuple[tuple[int, int], ...]
+    #: (operand position, rule) of polymorphic register operands, in binding order.
+    poly: tuple[tuple[int, TypeRule], ...]
+    #: Positions of PAIR operands (both registers int).
+    pairs: tuple[int, ...]
+    const_kinds: tuple[type, ...]
+    imm_max: int
+    #: Leaves the straight line (branch or no fall-through): the next instruction leads a block.
+    splits: bool
+
+
+def _compile(info: OpInfo) -> _Plan:
+    is_call = any(operand.kind is OperandKind.ARGS for operand in info.operands)
+    bounds: list[tuple[int, OperandKind]] = []
+    fixed: list[tuple[int, int]] = []
+    poly: list[tuple[int, TypeRule]] = []
+    pairs: list[int] = []
+    for pos, operand in enumerate(info.operands):
+        kind, rule = operand.kind, operand.rule
+        if kind is OperandKind.ARGS or (is_call and kind is OperandKind.REG):
+            continue  # the call check knows the callee's window and result
+        bounds.append((pos, kind))
+        if kind is OperandKind.PAIR:
+            pairs.append(pos)
+        elif kind is OperandKind.REG and rule in _FIXED_RULES:
+            fixed.append((pos, _FIXED_RULES[rule]))
+        elif kind is OperandKind.REG and rule in _POLY_ORDER:
+            poly.append((pos, rule))
+    poly.sort(key=lambda item: _POLY_ORDER[item[1]])
+    return _Plan(
+        info=info,
+        bounds=tuple(bounds),
+        fixed=tuple(fixed),
+        poly=tuple(poly),
+        pairs=tuple(pairs),
+        const_kinds=_CONST_KINDS.get(info.op, ()),
+        imm_max=_IMM_MAX.get(info.op, _U32_MAX),
+        splits=info.branches or info.ends_block,
+    )
+
+
+_PLANS: Mapping[int, _Plan] = {op: _compile(info) for op, info in OPCODES.items()}
+#: Opcodes after which a new basic block starts.
+_SPLITS: frozenset[int] = frozenset(op for op, info in OPCODES.items() if info.branches or info.ends_block)
+#: Opcodes with a jump target: the operand position (0 for a, 1 for b) that holds it.
+_TARGET_POSITION: Mapping[int, int] = {
+    op: pos
+    for op, info in OPCODES.items()
+    for pos, operand in enumerate(info.operands)
+    if operand.kind is OperandKind.TARGET
+}
+assert all(pos in (0, 1) for pos in _TARGET_POSITION.values())
+
+
+# -- the fast path -------------------------------------------------------
+#
+# For each opcode, one boolean expression over the operands `a b c`, generated
+# from its table row and compiled once: True means the instruction is valid.
+# The expression checks exactly what `_Verifier.diagnose` checks, bounds first
+# so indexing is safe; `diagnose` stays the reference and explains failures.
+# The predicates close over the module (constant kinds K, callee signatures)
+# and over the current function (register type ids R, their count n, the
+# code length, the result), which `enter` switches per function.
+
+
+def _predicate_source(info: OpInfo) -> str:
+    letters = _LETTERS
+    bounds: list[str] = []
+    types: list[str] = []
+    is_call = any(operand.kind is OperandKind.ARGS for operand in info.operands)
+    for pos, operand in enumerate(info.operands):
+        x, kind, rule = letters[pos], operand.kind, operand.rule
+        if kind is OperandKind.NONE:
+            bounds.append(f"{x} == 0")
+        elif kind is OperandKind.REG and not is_call:
+            bounds.append(f"0 <= {x} < n")
+            if rule in _FIXED_RULES:
+                types.append(f"R[{x}] == {_FIXED_RULES[rule]}")
+        elif kind is OperandKind.PAIR:
+            bounds.append(f"0 <= {x} < n - 1")
+            types.append(f"R[{x}] == {_INT_ID} and R[{x} + 1] == {_INT_ID}")
+        elif kind is OperandKind.CONST:
+            bounds.append(f"0 <= {x} < nk")
+            if str not in _CONST_KINDS[info.op] or int not in _CONST_KINDS[info.op]:
+                wanted = _STR_ID if str in _CONST_KINDS[info.op] else _INT_ID
+                types.append(f"K[{x}] == {wanted}")
+        elif kind is OperandKind.IMM:
+            bounds.append(f"0 <= {x} <= {_IMM_MAX.get(info.op, _U32_MAX)}")
+        elif kind is OperandKind.TARGET:
+            bounds.append(f"0 <= {x} < ncode")
+        elif kind is OperandKind.FUNC:
+            bounds.append(f"0 <= {x} < nf")
+            types.append(f"call_ok(FP[{x}], FR[{x}], b, c)")
+        elif kind is OperandKind.CAP:
+            bounds.append(f"0 <= {x} < nc")
+            types.append(f"call_ok(CP[{x}], CR[{x}], b, c)")
+    bound = ""
+    for pos, rule in _PLANS[info.op].poly:
+        r = f"R[{letters[pos]}]"
+        if rule is TypeRule.ELEM:
+            types.append(f"{r} == {bound}")
+            continue
+        if rule is TypeRule.ARRAY:
+            types.append(f"{r} % {_DEPTHS} != 0")
+            binds = f"{r} - 1"
+        elif rule is TypeRule.SCALAR:
+            types.append(f"{r} % {_DEPTHS} == 0")
+            binds = r
+        elif rule is TypeRule.SEQUENCE:
+            types.append(f"({r} == {_STR_ID} or {r} % {_DEPTHS} != 0)")
+            continue
+        else:
+            binds = r
+        if bound:
+            types.append(f"{binds} == {bound}")
+        else:
+            bound = f"({binds})"
+    if info.op is Op.LOADK:
+        types.append("R[a] == K[b]")
+    elif info.op is Op.RET:
+        types.append("R[a] == result")
+    elif info.op is Op.RETV:
+        types.append("result < 0")
+    return f"    def accept_{info.name}(a, b, c):\n        return {' and '.join(bounds + types) or 'True'}\n"
+
+
+_FAST_SOURCE = (
+    "def make(K, nk, FP, FR, nf, CP, CR, nc):\n"
+    "    R = b''\n"
+    "    n = ncode = 0\n"
+    "    result = -1\n"
+    "    windows = set()\n"
+    "    def enter(R_, ncode_, result_):\n"
+    "        nonlocal R, n, ncode, result\n"
+    "        R, n, ncode, result = R_, len(R_), ncode_, result_\n"
+    "        windows.clear()\n"
+    "    def call_ok(P, res, b, c):\n"
+    "        k = len(P)\n"
+    "        if k == 0:\n"
+    "            if b != 0:\n"
+    "                return False\n"
+    "        elif (b, P) not in windows:\n"
+    "            if not (0 <= b <= n - k and R.startswith(P, b)):\n"
+    "                return False\n"
+    "            windows.add((b, P))\n"
+    "        return c == 0 if res < 0 else 0 <= c < n and R[c] == res\n"
+    + "".join(_predicate_source(info) for info in OPCODES.values())
+    + "    return enter, {"
+    + ", ".join(f"{op}: accept_{info.name}" for op, info in OPCODES.items())
+    + "}\n"
+)
+
+_Predicate = Callable[[int, int, int], bool]
+_Enter = Callable[[bytes, int, int], None]
+_Make = Callable[
+    [bytes, int, tuple[bytes, ...], tuple[int, ...], int, tuple[bytes, ...], tuple[int, ...], int],
+    tuple[_Enter, dict[int, _Predicate]],
+]
+
+
+def _compile_fast() -> _Make:
+    namespace: dict[str, Any] = {}
+    exec(
+        compile(_FAST_SOURCE, "<chronicle_vm.verify fast path>", "exec"), namespace
+    )  # the source is generated from the opcode table above
+    make: _Make = namespace["make"]
+    return make
+
+
+_MAKE_PREDICATES = _compile_fast()
+
+
+class _Token:
+    """Proof that the caller is `verify()`."""
+
+    __slots__ = ()
+
+
+_MINT = _Token()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedModule:
+    """A module that passed `verify()`; the only kind the VM instantiates.
+
+    `exports` maps each exported function's name to its index;
+    `function_names[i]` is function i's name; `block_leaders[i]` is the sorted
+    tuple of instruction indexes that start a basic block in function i
+    (0, every jump target, every instruction after a branch or a
+    block-ending instruction).  Constructing one directly raises TypeError.
+    """
+
+    module: Module
+    function_names: tuple[str, ...]
+    block_leaders: tuple[tuple[int, ...], ...]
+    exports: Mapping[str, int] = field(compare=False)
+    _token: InitVar[object] = None
+
+    def __post_init__(self, _token: object) -> None:
+        if _token is not _MINT:
+            raise TypeError("a VerifiedModule is made only by chronicle_vm.verify.verify()")
+
+    def function(self, name: str) -> Function | None:
+        """The function called `name`, or None."""
+        for index, function_name in enumerate(self.function_names):
+            if function_name == name:
+                return self.module.functions[index]
+        return None
+
+
+def verify(module: Module, *, max_registers: int = HARD_LIMITS.max_registers) -> VerifiedModule:
+    """Check every rule of docs/verifier.md; raise `VerifyError` (and nothing else) on the first broken one.
+
+    `max_registers` caps each function's register count; it can only lower
+    `HARD_LIMITS.max_registers`, never raise it.
+    """
+    return _verify(module, max_registers, fast=True)
+
+
+def _verify(module: Module, max_registers: int, *, fast: bool) -> VerifiedModule:
+    """`verify`, optionally without the fast path (tests compare the two)."""
+    limit = max_registers if type(max_registers) is int else HARD_LIMITS.max_registers
+    return _Verifier(module, max(0, min(limit, HARD_LIMITS.max_registers)), fast=fast).run()
+
+
+def verify_bytes(data: bytes, *, max_registers: int = HARD_LIMITS.max_registers) -> VerifiedModule:
+    """Decode then verify: raises `DecodeError` or `VerifyError` on bad input."""
+    return verify(Module.from_bytes(data), max_registers=max_registers)
+
+
+def _show(value: object) -> str:
+    """A short, never-failing text for a value found where something else was expected."""
+    if type(value) is int:
+        if -(10**40) < value < 10**40:
+            return str(value)
+        return f"{'a negative' if value < 0 else 'an'} int of {value.bit_length()} bits"
+    if type(value) is str:
+        text = value if len(value) <= 40 else value[:37] + "..."
+        return repr(text)
+    if value is None or type(value) in (bool, float):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+class _Verifier:
+    """One verification run; holds the module-level facts every function check needs."""
+
+    __slots__ = (
+        "cap_params",
+        "cap_results",
+        "constants",
+        "enter",
+        "fast",
+        "func_params",
+        "func_results",
+        "max_registers",
+        "module",
+        "names",
+        "predicates",
+        "register_ids",
+    )
+
+    def __init__(self, module: Module, max_registers: int, *, fast: bool = True) -> None:
+        self.module = module
+        self.max_registers = max_registers
+        self.fast = fast
+        self.enter: _Enter = _no_enter
+        self.predicates: dict[int, _Predicate] = {}
+        self.constants: tuple[object, ...] = ()
+        self.names: list[str] = []
+        self.register_ids: list[bytes] = []
+        self.func_params: list[bytes] = []
+        self.func_results: list[int] = []
+        self.cap_params: list[bytes] = []
+        self.cap_results: list[int] = []
+
+    # -- helpers ---------------------------------------------------------
+
+    @staticmethod
+    def fail(code: str, message: str, **details: Any) -> NoReturn:
+        raise VerifyError(code, message, **details)
+
+    def type_id(self, t: object, what: str, **details: Any) -> int:
+        """The id of a declared type, or a VerifyError naming `what` it was."""
+        if type(t) is not ValueType:
+            self.fail("type-invalid", f"{what} must be a ValueType, found {_show(t)}", **details)
+        base, depth = t.base, t.depth
+        if not isinstance(base, BaseType):
+            self.fail("type-invalid", f"{what} has base {_show(base)}, expected int, bool or str", **details)
+        if type(depth) is not int or depth < 0:
+            self.fail(
+                "type-invalid", f"{what} has array depth {_show(depth)}, expected 0..{MAX_ARRAY_DEPTH}", **details
+            )
+        if depth > MAX_ARRAY_DEPTH:
+            self.fail(
+                "type-depth",
+                f"{what} nests arrays {_show(depth)} deep, at most {MAX_ARRAY_DEPTH} allowed",
+                **details,
+            )
+        return _type_id(t)
+
+    def result_id(self, t: object, what: str, **details: Any) -> int:
+        """-1 for no result, else the type id."""
+        return -1 if t is None else self.type_id(t, what, **details)
+
+    # -- module level ----------------------------------------------------
+
+    def run(self) -> VerifiedModule:
+        module = self.module
+        if type(module) is not Module:
+            self.fail("malformed", f"expected a Module, found {_show(module)}")
+        version = module.version
+        if type(version) is not int or version != FORMAT_VERSION:
+            self.fail("version", f"module format version is {_show(version)}, this runtime runs {FORMAT_VERSION}")
+        for name in ("constants", "capabilities", "functions"):
+            if type(getattr(module, name)) is not tuple:
+                self.fail("malformed", f"Module.{name} must be a tuple, found {_show(getattr(module, name))}")
+        self.check_constants()
+        self.check_capabilities()
+        self.check_function_headers()
+        self.check_source_map()
+        kinds = bytes(_INT_ID if type(value) is int else _STR_ID for value in self.constants)
+        self.enter, self.predicates = _MAKE_PREDICATES(
+            kinds,
+            len(kinds),
+            tuple(self.func_params),
+            tuple(self.func_results),
+            len(self.names),
+            tuple(self.cap_params),
+            tuple(self.cap_results),
+            len(self.cap_params),
+        )
+        leaders = tuple(self.check_code(index, function) for index, function in enumerate(module.functions))
+        exports = {name: index for index, name in enumerate(self.names) if module.functions[index].exported}
+        return VerifiedModule(
+            module=module,
+            function_names=tuple(self.names),
+            block_leaders=leaders,
+            exports=MappingProxyType(exports),
+            _token=_MINT,
+        )
+
+    def check_constants(self) -> None:
+        constants = self.module.constants
+        for index, value in enumerate(constants):
+            if type(value) is int:
+                if not _INT64_MIN <= value <= _INT64_MAX:
+                    self.fail(
+                        "const-range",
+                        f"constant {index} is {_show(value)}, outside the signed 64-bit range",
+                        constant=index,
+                    )
+            elif type(value) is str:
+                if not _encodable(value):
+                    self.fail("const-kind", f"constant {index} is a str that is not valid Unicode text", constant=index)
+            else:
+                self.fail(
+                    "const-kind", f"constant {index} must be an int or a str, found {_show(value)}", constant=index
+                )
+        self.constants = constants
+
+    def check_capabilities(self) -> None:
+        seen: dict[str, int] = {}
+        for index, cap in enumerate(self.module.capabilities):
+            if type(cap) is not Capability:
+                self.fail("malformed", f"capability {index} must be a Capability, found {_show(cap)}", capability=index)
+            name = cap.name
+            if type(name) is not str or len(name) > CAP_NAME_MAX_LEN or not _CAP_NAME.fullmatch(name):
+                self.fail(
+                    "cap-name",
+                    f"capability {index} is named {_show(name)}, expected a dotted lower-case name "
+                    f"like `log.info` of at most {CAP_NAME_MAX_LEN} characters",
+                    capability=index,
+                )
+            if name in seen:
+                self.fail(
+                    "cap-duplicate",
+                    f"capability `{name}` is declared twice (entries {seen[name]} and {index})",
+                    capability=name,
+                )
+            seen[name] = index
+            params = cap.params
+            if type(params) is not tuple:
+                self.fail("malformed", f"capability `{name}` params must be a tuple, found {_show(params)}")
+            ids = bytes(
+                self.type_id(p, f"parameter {k + 1} of capability `{name}`", capability=name)
+                for k, p in enumerate(params)
+            )
+            self.cap_params.append(ids)
+            self.cap_results.append(self.result_id(cap.result, f"result of capability `{name}`", capability=name))
+
+    def check_function_headers(self) -> None:
+        seen: dict[str, int] = {}
+        limit = self.max_registers
+        for index, function in enumerate(self.module.functions):
+            if type(function) is not Function:
+                self.fail("malformed", f"function {index} must be a Function, found {_show(function)}")
+            name = function.name
+            if type(name) is not str or not _FUNC_NAME.fullmatch(name):
+                self.fail(
+                    "function-name",
+                    f"function {index} is named {_show(name)}, expected an identifier ([A-Za-z_][A-Za-z0-9_]*)",
+                    function=f"#{index}",
+                )
+            if name in seen:
+                self.fail(
+                    "duplicate-function",
+                    f"function `{name}` is defined twice (functions {seen[name]} and {index})",
+                    function=name,
+                )
+            seen[name] = index
+            self.names.append(name)
+            if type(function.exported) is not bool:
+                self.fail(
+                    "malformed", f"`{name}`.exported must be a bool, found {_show(function.exported)}", function=name
+                )
+            registers, code = function.registers, function.code
+            if type(registers) is not tuple:
+                self.fail("malformed", f"`{name}`.registers must be a tuple, found {_show(registers)}", function=name)
+            if type(code) is not tuple:
+                self.fail("malformed", f"`{name}`.code must be a tuple, found {_show(code)}", function=name)
+            if len(registers) > limit:
+                self.fail(
+                    "register-count",
+                    f"function `{name}` has {len(registers)} registers, at most {limit} allowed",
+                    function=name,
+                )
+            param_count = function.param_count
+            if type(param_count) is not int or not 0 <= param_count <= len(registers):
+                self.fail(
+                    "param-count",
+                    f"function `{name}` declares {_show(param_count)} parameters, "
+                    f"expected 0..{len(registers)} (its register count)",
+                    function=name,
+                )
+            ids = _register_ids(registers)
+            if ids is None:  # some register type is invalid: find it and say which
+                ids = bytes(
+                    self.type_id(t, f"register r{k} of `{name}`", function=name) for k, t in enumerate(registers)
+                )
+            self.register_ids.append(ids)
+            self.func_params.append(ids[:param_count])
+            self.func_results.append(self.result_id(function.result, f"result of `{name}`", function=name))
+            if not code:
+                self.fail(
+                    "empty-function", f"function `{name}` has no instructions, expected at least one", function=name
+                )
+
+    def check_source_map(self) -> None:
+        source_map = self.module.source_map
+        if type(source_map) is not SourceMap:
+            self.fail("malformed", f"Module.source_map must be a SourceMap, found {_show(source_map)}")
+        files, lists = source_map.files, source_map.functions
+        if type(files) is not tuple or type(lists) is not tuple:
+            self.fail("source-map-shape", "source map files and functions must be tuples")
+        for index, path in enumerate(files):
+            if type(path) is not str or not path or not _encodable(path):
+                self.fail("source-map-shape", f"source file {index} is {_show(path)}, expected a non-empty path")
+        functions = self.module.functions
+        if len(lists) != len(functions):
+            self.fail(
+                "source-map-shape",
+                f"source map has {len(lists)} position lists, expected one per function ({len(functions)})",
+            )
+        nfiles = len(files)
+        for function, positions in zip(functions, lists, strict=True):
+            name = function.name
+            if type(positions) is not tuple:
+                self.fail("source-map-shape", f"positions of `{name}` must be a tuple, found {_show(positions)}")
+            if positions and len(positions) != len(function.code):
+                self.fail(
+                    "source-map-shape",
+                    f"source map has {len(positions)} positions for `{name}`, "
+                    f"expected 0 or {len(function.code)} (one per instruction)",
+                    function=name,
+                )
+            if positions and set(map(type, positions)) == {SourcePos}:
+                # Fast path: C-level scans; any doubt falls through to the per-position checks.
+                in_files, lines, cols = zip(*positions, strict=True)
+                if (
+                    set(map(type, chain(in_files, lines, cols))) == {int}
+                    and min(in_files) >= 0
+                    and max(in_files) < nfiles
+                    and min(lines) >= 1
+                    and min(cols) >= 1
+                ):
+                    continue
+            for index, pos in enumerate(positions):
+                if not isinstance(pos, tuple) or len(pos) != 3:
+                    self.fail(
+                        "source-position",
+                        f"position {index} of `{name}` must be a (file, line, col) SourcePos, found {_show(pos)}",
+                        function=name,
+                        index=index,
+                    )
+                file, line, col = pos
+                if type(file) is not int or not 0 <= file < nfiles:
+                    self.fail(
+                        "source-position",
+                        f"position of instruction {index} of `{name}` names file {_show(file)}, "
+                        + (f"expected 0..{nfiles - 1}" if nfiles else "but the source map lists no files"),
+                        function=name,
+                        index=index,
+                    )
+                if type(line) is not int or type(col) is not int or line < 1 or col < 1:
+                    self.fail(
+                        "source-position",
+                        f"position of instruction {index} of `{name}` is line {_show(line)} col {_show(col)}, "
+                        "expected both >= 1",
+                        function=name,
+                        index=index,
+                    )
+
+    # -- code ------------------------------------------------------------
+
+    def check_code(self, findex: int, function: Function) -> tuple[int, ...]:
+        """Check one function's instructions; gives its sorted block leaders.
+
+        Each instruction goes first through the generated acceptance predicate
+        of its opcode (see `_FAST_SOURCE`); only an instruction it does not
+        accept goes through `diagnose`, which finds and reports the broken rule.
+        """
+        code = function.code
+        ncode = len(code)
+        leaders = {0}
+        splits = _SPLITS
+        targets = _TARGET_POSITION
+        windows: set[tuple[int, bytes]] = set()
+        diagnose = self.diagnose
+        # Only a body of Instructions of exact ints can take the fast path: the
+        # predicates compare and index with the operands as they are.
+        if self.fast and set(map(type, code)) == {Instruction} and set(map(type, chain.from_iterable(code))) == {int}:
+            self.enter(self.register_ids[findex], ncode, self.func_results[findex])
+            predicates = self.predicates
+            for index, (op, a, b, c) in enumerate(code):
+                accept = predicates.get(op)
+                if accept is None or not accept(a, b, c):
+                    diagnose(findex, index, code[index], windows)
+                if op in splits:
+                    if index + 1 < ncode:
+                        leaders.add(index + 1)
+                    if op in targets:
+                        leaders.add(b if targets[op] else a)
+        else:
+            for index, ins in enumerate(code):
+                diagnose(findex, index, ins, windows)
+                op = ins.op
+                if op in splits:
+                    if index + 1 < ncode:
+                        leaders.add(index + 1)
+                    if op in targets:
+                        leaders.add(ins.b if targets[op] else ins.a)
+        last = code[-1]
+        if not OPCODES[last.op].ends_block:
+            raise VerifyError(
+                "falls-off-end",
+                f"function `{self.names[findex]}` ends with `{OPCODES[last.op].name}`, which can fall through past "
+                "the end; expected jmp, ret, retv or trap",
+                function=self.names[findex],
+                index=ncode - 1,
+            )
+        return tuple(sorted(leaders))
+
+    def diagnose(self, findex: int, index: int, ins: object, windows: set[tuple[int, bytes]]) -> None:
+        """The reference check of one instruction: returns if it is valid, else raises the first broken rule."""
+        name = self.names[findex]
+        ncode = len(self.module.functions[findex].code)
+        regs = self.register_ids[findex]
+        nregs = len(regs)
+        result = self.func_results[findex]
+        constants = self.constants
+        nconst = len(constants)
+        nfuncs = len(self.names)
+        ncaps = len(self.cap_params)
+
+        def bad(code_: str, index: int, message: str) -> NoReturn:
+            raise VerifyError(code_, message, function=name, index=index)
+
+        if type(ins) is not Instruction:
+            bad("malformed", index, f"instruction {index} of `{name}` must be an Instruction, found {_show(ins)}")
+        op = ins[0]
+        plan = _PLANS.get(op) if type(op) is int else None
+        if plan is None:
+            bad(
+                "opcode",
+                index,
+                f"opcode {_show(op)} (instruction {index} of `{name}`) is not in the instruction set",
+            )
+        info = plan.info
+        mnemonic = info.name
+        for pos, kind in plan.bounds:
+            v = ins[pos + 1]
+            if type(v) is not int:
+                v = -1  # every range check below fails for it; the message shows the real value
+            if kind is OperandKind.REG:
+                if not 0 <= v < nregs:
+                    bad(
+                        "register-bounds",
+                        index,
+                        f"`{mnemonic}` operand {_LETTERS[pos]} is register {_show(ins[pos + 1])}, "
+                        f"but `{name}` has registers {_range(nregs)}",
+                    )
+            elif kind is OperandKind.NONE:
+                if v != 0:
+                    bad(
+                        "unused-operand",
+                        index,
+                        f"`{mnemonic}` does not use operand {_LETTERS[pos]}, so it must be 0; "
+                        f"found {_show(ins[pos + 1])}",
+                    )
+            elif kind is OperandKind.TARGET:
+                if not 0 <= v < ncode:
+                    bad(
+                        "jump-target",
+                        index,
+                        f"jump target {_show(ins[pos + 1])} is outside function `{name}` (0..{ncode - 1})",
+                    )
+            elif kind is OperandKind.CONST:
+                if not 0 <= v < nconst:
+                    bad(
+                        "const-bounds",
+                        index,
+                        f"`{mnemonic}` reads constant {_show(ins[pos + 1])}, "
+                        f"but the module has constants {_range(nconst)}",
+                    )
+                constant = constants[v]
+                if type(constant) not in plan.const_kinds:
+                    wanted = " or ".join(t.__name__ for t in plan.const_kinds)
+                    bad(
+                        "const-kind",
+                        index,
+                        f"`{mnemonic}` needs a constant of kind {wanted}; "
+                        f"constant {v} is {type(constant).__name__} {_show(constant)}",
+                    )
+            elif kind is OperandKind.IMM:
+                if not 0 <= v <= plan.imm_max:
+                    bad(
+                        "immediate",
+                        index,
+                        f"`{mnemonic}` immediate {_LETTERS[pos]} must be in 0..{plan.imm_max}, "
+                        f"found {_show(ins[pos + 1])}",
+                    )
+            elif kind is OperandKind.PAIR:
+                if not 0 <= v < nregs - 1:
+                    bad(
+                        "register-bounds",
+                        index,
+                        f"`{mnemonic}` operand {_LETTERS[pos]} names registers {_show(ins[pos + 1])} and the one "
+                        f"after it, but `{name}` has registers {_range(nregs)}",
+                    )
+            elif kind is OperandKind.FUNC:
+                if not 0 <= v < nfuncs:
+                    bad(
+                        "func-ref",
+                        index,
+                        f"`{mnemonic}` names function {_show(ins[pos + 1])}, "
+                        f"but the module has functions {_range(nfuncs)}",
+                    )
+            elif kind is OperandKind.CAP and not 0 <= v < ncaps:
+                bad(
+                    "cap-ref",
+                    index,
+                    f"`{mnemonic}` names capability {_show(ins[pos + 1])}, "
+                    f"but the module declares capabilities {_range(ncaps)}",
+                )
+
+        # Every operand is now in range: the types can be read.
+        for pos, want in plan.fixed:
+            found = regs[ins[pos + 1]]
+            if found != want:
+                bad(
+                    "register-type",
+                    index,
+                    f"`{mnemonic}` operand {_LETTERS[pos]} must be {_TYPES[want]}, "
+                    f"found r{ins[pos + 1]}: {_TYPES[found]}",
+                )
+        for pos in plan.pairs:
+            first = ins[pos + 1]
+            for r in (first, first + 1):
+                if regs[r] != _INT_ID:
+                    bad(
+                        "register-type",
+                        index,
+                        f"`{mnemonic}` reads int registers r{first} and r{first + 1}, found r{r}: {_TYPES[regs[r]]}",
+                    )
+        if plan.poly:
+            problem = _poly_problem(plan, ins, regs)
+            if problem is not None:
+                bad("register-type", index, problem)
+
+        special = info.op
+        if special is Op.LOADK:
+            want = _INT_ID if type(constants[ins.b]) is int else _STR_ID
+            if regs[ins.a] != want:
+                bad(
+                    "register-type",
+                    index,
+                    f"`loadk` of constant {ins.b} (a {_TYPES[want]}) needs a destination of type {_TYPES[want]}, "
+                    f"found r{ins.a}: {_TYPES[regs[ins.a]]}",
+                )
+        elif special is Op.CALL or special is Op.CAPCALL:
+            self.check_call(name, index, ins, special is Op.CAPCALL, regs, windows)
+        elif special is Op.RET:
+            if result < 0:
+                bad("return-type", index, f"`ret` returns a value, but `{name}` has no result (use `retv`)")
+            if regs[ins.a] != result:
+                bad(
+                    "return-type",
+                    index,
+                    f"`ret` returns r{ins.a}: {_TYPES[regs[ins.a]]}, but `{name}` returns {_TYPES[result]}",
+                )
+        elif special is Op.RETV and result >= 0:
+            bad("return-type", index, f"`retv` returns nothing, but `{name}` returns {_TYPES[result]}")
+
+    def check_call(
+        self,
+        name: str,
+        index: int,
+        ins: Instruction,
+        is_cap: bool,
+        regs: bytes,
+        windows: set[tuple[int, bytes]],
+    ) -> None:
+        """A call's argument window and destination against the callee's signature."""
+        callee = ins.a
+        if is_cap:
+            params, result = self.cap_params[callee], self.cap_results[callee]
+            what, type_code = f"capability `{self.module.capabilities[callee].name}`", "cap-call-type"
+        else:
+            params, result = self.func_params[callee], self.func_results[callee]
+            what, type_code = f"function `{self.names[callee]}`", "call-type"
+        mnemonic = "capcall" if is_cap else "call"
+
+        def bad(code_: str, message: str) -> NoReturn:
+            raise VerifyError(code_, message, function=name, index=index)
+
+        first, n, nregs = ins.b, len(params), len(regs)
+        if type(first) is not int:
+            first = -1
+        if n == 0:
+            if first != 0:
+                bad(
+                    "call-arity",
+                    f"{what} takes no arguments, so `{mnemonic}` operand b must be 0; found {_show(ins.b)}",
+                )
+        elif not 0 <= first <= nregs - n:
+            bad(
+                "call-arity",
+                f"{what} takes {n} argument{'s' if n > 1 else ''} in "
+                + (_window(first, n) if first >= 0 else f"registers from {_show(ins.b)}")
+                + f", but `{name}` has registers {_range(nregs)}",
+            )
+        elif (first, params) not in windows:
+            if not regs.startswith(params, first):
+                for k in range(n):
+                    if regs[first + k] != params[k]:
+                        bad(
+                            type_code,
+                            f"argument {k + 1} of {what} must be {_TYPES[params[k]]}, "
+                            f"found r{first + k}: {_TYPES[regs[first + k]]}",
+                        )
+            windows.add((first, params))
+        dest = ins.c
+        if result < 0:
+            if type(dest) is not int or dest != 0:
+                bad("unused-operand", f"{what} has no result, so `{mnemonic}` operand c must be 0; found {_show(dest)}")
+            return
+        if type(dest) is not int or not 0 <= dest < nregs:
+            bad(
+                "register-bounds",
+                f"`{mnemonic}` result goes to register {_show(dest)}, but `{name}` has registers {_range(nregs)}",
+            )
+        if regs[dest] != result:
+            bad(type_code, f"{what} returns {_TYPES[result]}, but its result goes to r{dest}: {_TYPES[regs[dest]]}")
+
+
+def _poly_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
+    """What breaks the rules that bind a type variable T (one binding per instruction), or None."""
+    mnemonic = plan.info.name
+    bound = -1
+    bound_at = ""
+    for pos, rule in plan.poly:
+        r = ins[pos + 1]
+        found = regs[r]
+        letter = _LETTERS[pos]
+        is_array = found % _DEPTHS != 0
+        if rule is TypeRule.ELEM:
+            if found != bound:
+                return (
+                    f"`{mnemonic}` operand {letter} must be {_TYPES[bound]} (the element type of operand "
+                    f"{bound_at}), found r{r}: {_TYPES[found]}"
+                )
+            continue
+        if rule is TypeRule.ARRAY:
+            ok, binds = is_array, found - 1
+        elif rule is TypeRule.SCALAR:
+            ok, binds = not is_array, found
+        elif rule is TypeRule.SEQUENCE:
+            ok, binds = is_array or found == _STR_ID, -1
+        else:
+            ok, binds = True, found
+        if not ok:
+            return f"`{mnemonic}` operand {letter} must be {_RULE_TEXT[rule]}, found r{r}: {_TYPES[found]}"
+        if binds < 0:
+            continue
+        if bound < 0:
+            bound, bound_at = binds, letter
+        elif binds != bound:
+            return (
+                f"`{mnemonic}` operands {bound_at} and {letter} must agree on T: "
+                f"operand {bound_at} gives T = {_TYPES[bound]}, found r{r}: {_TYPES[found]}"
+            )
+    return None
+
+
+def _window(first: int, n: int) -> str:
+    if first > _U32_MAX:  # printing a huge int can itself fail (int max str digits)
+        return f"registers from {_show(first)}"
+    return f"r{first}" if n == 1 else f"r{first}..r{first + n - 1}"
+
+
+_BASE = attrgetter("base")
+_DEPTH = attrgetter("depth")
+
+
+def _register_ids(types: tuple[object, ...]) -> bytes | None:
+    """Type ids of many types at C speed, or None when any of them is not a valid type (the caller then explains).
+
+    Equality is not enough here (`ValueType(True, 0.0) == INT`), so the
+    Python types of the fields are checked exactly, then the id is computed
+    arithmetically: (base - 1) * depths + depth.
+    """
+    if not set(map(type, types)) <= {ValueType}:
+        return None
+    bases = tuple(map(_BASE, types))
+    depths = tuple(map(_DEPTH, types))
+    if not (set(map(type, bases)) <= {BaseType} and set(map(type, depths)) <= {int}):
+        return None
+    if depths and not (min(depths) >= 0 and max(depths) <= MAX_ARRAY_DEPTH):
+        return None
+    return bytes(map(add, map(mul, map(sub, bases, repeat(1)), repeat(_DEPTHS)), depths))
+
+
+def _no_enter(registers: bytes, ncode: int, result: int) -> None:
+    """Placeholder until the module-level facts exist."""
+
+
+def _range(n: int) -> str:
+    return f"0..{n - 1}" if n > 0 else "(none)"
+
+
+def _encodable(text: str) -> bool:
+    """Lone surrogates cannot be written as UTF-8 (module bytes, trace JSON); refuse them up front."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
