@@ -80,7 +80,8 @@ def compile_source(
     max_registers: int = DEFAULT_LIMITS.max_registers,
 ) -> IRModule:
     """Compile `.chr` source to IR; raises `SourceError("source.compile")` listing every diagnostic."""
-    diags = Diagnostics(path, text if isinstance(text, str) else "")
+    shown = text if isinstance(text, str) else bytes(text).decode("utf-8", errors="replace")
+    diags = Diagnostics(path, shown)
     decoded = _decode(text, diags)
     if decoded is None:
         diags.raise_if_any()
