@@ -356,6 +356,9 @@ def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = M
                 "replay.malformed-json", f"the trace text holds a lone surrogate at character {exc.start}"
             ) from None
     elif isinstance(data, (bytearray, memoryview)):
+        size = data.nbytes if isinstance(data, memoryview) else len(data)
+        if size > max_bytes:
+            raise _too_large(size, max_bytes)
         data = bytes(data)
     if not isinstance(data, bytes):  # hosts may pass anything; the types above are only a promise
         raise ReplayError("replay.malformed-json", f"a trace is JSON bytes or text, not {type(data).__name__}")
