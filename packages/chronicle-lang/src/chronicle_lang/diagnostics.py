@@ -107,6 +107,7 @@ class Diagnostics:
         """Raise one `SourceError("source.compile")` carrying every diagnostic, if there is any."""
         if not self.items:
             return
+        self.items.sort(key=lambda d: (d["line"], d["col"]))  # stable: same-place problems keep their order
         total = len(self.items) + self.dropped
         first = self.items[0]
         noun = "error" if total == 1 else "errors"
