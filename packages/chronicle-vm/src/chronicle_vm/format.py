@@ -175,9 +175,14 @@ def _packer(layout: Any) -> struct.Struct:
     return struct.Struct(">" + "".join(_field(sc).fmtstr[1:] for sc in layout.subcons))
 
 
+def _unpacker(con: Any) -> tuple[Callable[[bytes, int], tuple[Any, ...]], int]:
+    """`struct` unpack_from and size of one FormatField, for readers that inline it."""
+    packer = struct.Struct(_field(con).fmtstr)
+    return packer.unpack_from, packer.size
+
+
 def _field_reader(con: Any) -> ReadFn:
-    unpack = struct.Struct(_field(con).fmtstr).unpack_from
-    size = struct.calcsize(_field(con).fmtstr)
+    unpack, size = _unpacker(con)
 
     def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if pos + size > end:
@@ -334,10 +339,13 @@ class Utf8(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
         self.what = what
 
     def make_reader(self) -> ReadFn:
-        read_length, what = _field_reader(self.LENGTH), self.what
+        (unpack, size), what = _unpacker(self.LENGTH), self.what
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
-            length, start = read_length(data, pos, end, ctx)
+            start = pos + size
+            if start > end:
+                raise _short(pos, size, end)
+            (length,) = unpack(data, pos)
             stop = start + length
             if stop > end:
                 raise FormatFault(
@@ -390,13 +398,16 @@ class Counted(_Compiled, Construct):  # type: ignore[misc]  # construct is untyp
         self.element_size = min_size(subcon)
 
     def make_reader(self) -> ReadFn:
-        read_count, what, least = _field_reader(self.COUNT), self.what, self.element_size
+        (unpack, size), what, least = _unpacker(self.COUNT), self.what, self.element_size
         expect, expect_code, expect_what = self.expect, self.expect_code, self.expect_what
         record = self.subcon if isinstance(self.subcon, Record) else None
         element = compile_reader(self.subcon)
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
-            count, start = read_count(data, pos, end, ctx)
+            start = pos + size
+            if start > end:
+                raise _short(pos, size, end)
+            (count,) = unpack(data, pos)
             if expect is not None and count != expect(ctx):
                 raise FormatFault(
                     expect_code,
@@ -447,10 +458,13 @@ class Optional(_Compiled, Construct):  # type: ignore[misc]  # construct is unty
         self.code = code
 
     def make_reader(self) -> ReadFn:
-        read_flag, inner, what, code = _field_reader(self.FLAG), compile_reader(self.subcon), self.what, self.code
+        (unpack, size), inner, what, code = _unpacker(self.FLAG), compile_reader(self.subcon), self.what, self.code
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
-            flag, after = read_flag(data, pos, end, ctx)
+            after = pos + size
+            if after > end:
+                raise _short(pos, size, end)
+            (flag,) = unpack(data, pos)
             if flag == 0:
                 return None, after
             if flag != 1:
@@ -479,13 +493,16 @@ class Tagged(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
         self.code = code
 
     def make_reader(self) -> ReadFn:
-        read_kind = _field_reader(self.KIND)
+        unpack, size = _unpacker(self.KIND)
         readers = {kind: compile_reader(subcon) for kind, subcon in self.cases.items()}
         known = ", ".join(str(k) for k in sorted(self.cases))
         what, code = self.what, self.code
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
-            kind, after = read_kind(data, pos, end, ctx)
+            after = pos + size
+            if after > end:
+                raise _short(pos, size, end)
+            (kind,) = unpack(data, pos)
             inner = readers.get(kind)
             if inner is None:
                 raise FormatFault(code, f"{what} kind {kind} is unknown (known: {known})", pos)
@@ -701,11 +718,18 @@ def _decode_positions(records: list[tuple[int, ...]]) -> tuple[SourcePos, ...]:
     return tuple(map(SourcePos._make, records))
 
 
+_EXPORTED = {0: False, 1: True}
+
+
 def _decode_flags(records: list[tuple[int, ...]]) -> tuple[bool, ...]:
-    for index, (flags,) in enumerate(records):
-        if flags & ~1:
-            raise _BadRecord(index, "bad-flags", f"function flags 0x{flags:02x} set bits other than bit 0 (exported)")
-    return tuple(flags == 1 for (flags,) in records)
+    try:
+        return tuple([_EXPORTED[flags] for (flags,) in records])
+    except KeyError:
+        index = next(i for i, (flags,) in enumerate(records) if flags not in _EXPORTED)
+        flags = records[index][0]
+        raise _BadRecord(
+            index, "bad-flags", f"function flags 0x{flags:02x} set bits other than bit 0 (exported)"
+        ) from None
 
 
 def _identity(value: Any) -> tuple[int, ...]:
