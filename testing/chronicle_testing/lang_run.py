@@ -7,20 +7,24 @@ in-memory dict.  Modules go through their bytes, as the CLI does.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chronicle_lang import compile_to_module
+import pytest
+
+from chronicle_lang import compile_source, compile_to_module
 from chronicle_vm.calls import CallSite, CapabilityHandler
-from chronicle_vm.errors import ChronicleError
+from chronicle_vm.errors import ChronicleError, SourceError
 from chronicle_vm.interp import run_entry
 from chronicle_vm.limits import Limits
 from chronicle_vm.model import Module
 from chronicle_vm.values import Value
 from chronicle_vm.verify import verify
 
-__all__ = ["FakeHost", "RunReport", "run_chr"]
+__all__ = ["FakeHost", "RunReport", "check_program", "expectations", "run_chr"]
 
 CLOCK_NOW = 1_700_000_000_000
 
@@ -89,4 +93,59 @@ def run_chr(
         return report
     report.value = outcome.value
     report.instructions = outcome.instructions
+    return report
+
+
+_DIRECTIVE = re.compile(r"^//\s*(expect runtime error|expect log|expect|args|entry):\s?(.*)$")
+_LINE_ERROR = re.compile(r"//\s*error:\s*(source\.[a-z0-9-]+)\s*$")
+
+
+def expectations(text: str) -> dict[str, Any]:
+    """The inline expectations of a test program: value, trap, logs, args, entry and per-line errors."""
+    out: dict[str, Any] = {"logs": [], "errors": [], "entry": "main", "args": []}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        m = _DIRECTIVE.match(stripped)
+        if m:
+            key, value = m.group(1), m.group(2)
+            if key == "expect":
+                out["value"] = json.loads(value)
+            elif key == "expect runtime error":
+                code, _, at = value.partition(" at ")
+                out["trap"] = (code.strip(), int(at) if at else None)
+            elif key == "expect log":
+                out["logs"].append(value)
+            elif key == "args":
+                out["args"] = json.loads(value)
+            else:
+                out["entry"] = value.strip()
+            continue
+        e = _LINE_ERROR.search(line)
+        if e:
+            out["errors"].append((number, e.group(1)))
+    return out
+
+
+def check_program(text: str, path: str, *, limits: Limits | None = None) -> RunReport | None:
+    """Compile and run `text`, asserting its inline expectations (see tests/programs in chronicle-lang)."""
+    want = expectations(text)
+    if want["errors"]:
+        with pytest.raises(SourceError) as info:
+            compile_source(text, path)
+        got = sorted((d["line"], d["code"]) for d in info.value.details["diagnostics"])
+        assert got == sorted(want["errors"])
+        return None
+    assert "value" in want or "trap" in want, f"{path} states no expectation"
+    report = run_chr(text, want["entry"], want["args"], path=path, limits=limits)
+    if "trap" in want:
+        code, line = want["trap"]
+        assert report.error is not None, f"expected {code}, got value {report.value!r}"
+        assert report.error.code == code
+        if line is not None:
+            assert report.error.details["location"]["line"] == line
+            assert report.error.details["location"]["file"] == path
+    else:
+        assert report.error is None, str(report.error)
+        assert report.value == want["value"]
+    assert report.host.logs == want["logs"]
     return report

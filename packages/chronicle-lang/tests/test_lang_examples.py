@@ -1,0 +1,43 @@
+"""Every examples/*.chr compiles, runs under its policy's limits with its stated result, and its policy grants it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chronicle_lang import compile_source
+from chronicle_testing.lang_run import check_program
+from chronicle_vm.limits import Limits
+from chronicle_vm.policy import Policy
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+PROGRAMS = sorted(EXAMPLES.glob("*.chr"))
+
+
+def test_lang_examples_exist() -> None:
+    names = {p.stem for p in PROGRAMS}
+    assert {"hello", "runaway", "pricing", "text_transform", "bot", "game_mod"} <= names
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
+def test_lang_example_runs(path: Path) -> None:
+    policy = Policy.from_file(path.with_suffix(".toml"))
+    check_program(path.read_text(encoding="utf-8"), path.name, limits=policy.effective_limits(Limits()))
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
+def test_lang_example_policy_grants_what_it_declares(path: Path) -> None:
+    policy = Policy.from_file(path.with_suffix(".toml"))
+    declared = {cap.name for cap in compile_source(path.read_bytes(), path.name).capabilities}
+    for name in declared:
+        rule = policy.rule(name)
+        assert rule is not None and rule.allow, f"{path.name} declares {name} but its policy does not grant it"
+    assert set(policy.capabilities) <= declared, "a policy should grant only what its plugin declares"
+
+
+def test_lang_hello_is_the_demo_plugin() -> None:
+    ir = compile_source((EXAMPLES / "hello.chr").read_bytes(), "hello.chr")
+    (main,) = [f for f in ir.functions if f.name == "main"]
+    assert main.exported and main.param_count == 1 and str(main.registers[0]) == "int"
+    assert "log.info" in {c.name for c in ir.capabilities}
