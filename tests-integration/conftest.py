@@ -97,10 +97,10 @@ def run_many(jobs: Sequence[tuple[str, Sequence[str]]], cwd: Path) -> list[Resul
 RunCli = Callable[..., Result]
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh folder holding a copy of every fixture and each fixture compiled (`X.chr` -> `X.cmod`)."""
-    folder = tmp_path_factory.mktemp("cli")
+@pytest.fixture(scope="session")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every fixture source, compiled once per session by the real scripts (`X.chr` -> `X.cmod`)."""
+    folder = tmp_path_factory.mktemp("compiled")
     for item in FIXTURES.iterdir():
         shutil.copy(item, folder / item.name)
     jobs: list[tuple[str, Sequence[str]]] = []
@@ -111,6 +111,15 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         jobs.append(("chrasm", [source]))
     for result in run_many(jobs, folder):
         assert result.returncode == 0, (result.args, result.stdout, result.stderr)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def workdir(compiled: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh folder per test module holding the fixture sources and their compiled modules."""
+    folder = tmp_path_factory.mktemp("cli")
+    for item in compiled.iterdir():
+        shutil.copy(item, folder / item.name)
     return folder
 
 

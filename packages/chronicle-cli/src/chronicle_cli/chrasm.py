@@ -81,9 +81,11 @@ def _assemble(ns: argparse.Namespace, out: Output) -> int:
     def human(console: Any) -> None:
         from rich.text import Text
 
+        from .render import plural
+
         text = Text("assembled ", style="bold green")
         text.append(f"{ns.input} -> {output}", style="bold")
-        text.append(f"  ({len(payload):,} bytes, {len(module.functions)} functions)", style="dim")
+        text.append(f"  ({len(payload):,} bytes, {plural(len(module.functions), 'function')})", style="dim")
         console.print(text)
 
     out.ok(result, human)

@@ -44,9 +44,8 @@ def default_output(source: str, suffix: str) -> str:
 
 def compile_command(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_lang import compile_to_module
-    from chronicle_vm.runtime import load_module
-
     from chronicle_vm.errors import SourceError
+    from chronicle_vm.runtime import load_module
 
     from .files import describe_kind, read_input, write_output
 
@@ -83,10 +82,12 @@ def compile_command(ns: argparse.Namespace, out: Output) -> int:
     def human(console: Any) -> None:
         from rich.text import Text
 
+        from .render import plural
+
         text = Text("compiled ", style="bold green")
         text.append(f"{ns.source} -> {output}", style="bold")
         text.append(
-            f"  ({len(payload_bytes):,} bytes, {len(module.functions)} functions, "
+            f"  ({len(payload_bytes):,} bytes, {plural(len(module.functions), 'function')}, "
             f"entry points: {', '.join(exports) or 'none'})",
             style="dim",
         )

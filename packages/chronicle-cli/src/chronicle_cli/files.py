@@ -6,7 +6,7 @@ expected it, so each message says which file and what was expected.  The
 loaders wrap each library loader (module, policy, trace, source) so that a
 file of the wrong kind (a trace given as a module, a module as a policy) is
 told apart by its first bytes and named as such.  Writing goes to a
-temporary file in the target's folder, renamed over the target only when
+temporary file in the target's folder (created if missing), renamed over the target only when
 complete: Ctrl-C or a failure never leaves a partial output file.
 """
 
@@ -185,6 +185,8 @@ def write_output(path: str, data: bytes | str) -> None:
     if os.path.isdir(path):
         raise UsageError("usage.output-file", f"{path}: is a directory; expected an output file name", path=path)
     try:
+        # A missing output folder is created (`-o out/hello.cmod` on a fresh checkout).
+        os.makedirs(folder, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".~" + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise UsageError("usage.output-file", f"{path}: cannot write: {exc.strerror or exc}", path=path) from None

@@ -25,6 +25,7 @@ __all__ = [
     "render_replay",
     "render_run",
     "render_trace",
+    "plural",
     "render_verify",
     "show_value",
 ]
@@ -192,8 +193,8 @@ def render_verify(console: Console, summary: Mapping[str, Any]) -> None:
     console.print(head)
     console.print(
         Text(
-            f"  {summary.get('functions', 0)} functions, {summary.get('constants', 0)} constants, "
-            f"{summary.get('instructions', 0)} instructions, {summary.get('size', 0)} bytes, "
+            f"  {plural(summary.get('functions', 0), 'function')}, {plural(summary.get('constants', 0), 'constant')}, "
+            f"{plural(summary.get('instructions', 0), 'instruction')}, {summary.get('size', 0):,} bytes, "
             f"format v{summary.get('format_version', '?')}",
         )
     )
@@ -341,16 +342,29 @@ def _scalar(value: object) -> str:
     return "null" if value is None else str(value)
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 function`, `2 functions`."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def render_replay(console: Console, report: Mapping[str, Any]) -> None:
-    """An exact replay: what it reproduced."""
+    """An exact replay: what it reproduced, where, and that nothing live ran."""
     text = Text("exact replay", style="bold green")
     events = report.get("events")
     if isinstance(events, int):
-        text.append(f": {events} events matched")
+        text.append(f": {plural(events, 'recorded event')} matched")
     console.print(text)
-    for key in ("outcome", "reproduced", "instructions"):
-        if key in report and report[key] is not None:
-            console.print(Text(f"  {key}: {_clip(_scalar(report[key]), 160)}"))
+    console.print(Text(f"  reproduced: {report.get('reproduced', '?')}"))
+    outcome = report.get("outcome")
+    if isinstance(outcome, Mapping):
+        error = outcome.get("error")
+        if isinstance(error, Mapping):
+            line = f"  outcome: {error.get('code')}: {error.get('message')}"
+        else:
+            line = f"  outcome: returned {show_value(outcome.get('value'))}"
+        console.print(Text(_clip(line, 200)))
+    if isinstance(report.get("instructions"), int):
+        console.print(Text(f"  instructions: {report['instructions']}"))
     console.print(Text("  no live capability was called", style="dim"))
 
 

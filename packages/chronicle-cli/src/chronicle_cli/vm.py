@@ -276,13 +276,15 @@ def _write(path: str, data: bytes) -> None:
     write_output(path, data)
 
 
-def _load_trace_file(path: str) -> Any:
+def _load_trace_file(path: str, data: bytes | None = None) -> Any:
+    """A checked trace from `path` (or from its bytes, already read); errors name the file."""
     from chronicle_vm.errors import ReplayError
     from chronicle_vm.trace import load_trace
 
     from .files import read_trace_file
 
-    data = read_trace_file(path)
+    if data is None:
+        data = read_trace_file(path)
     try:
         return load_trace(data)
     except ReplayError as error:
@@ -297,10 +299,12 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_vm.errors import ReplayError
     from chronicle_vm.replay import replay
 
-    from .files import read_input
+    from .files import read_input, read_trace_file
 
-    trace = _load_trace_file(ns.trace)
+    # Both files are read before either is parsed, so a missing one is named first.
+    raw_trace = read_trace_file(ns.trace)
     module = read_input(ns.module, "module")
+    trace = _load_trace_file(ns.trace, raw_trace)
     try:
         report = replay(trace, module)
     except ReplayError as error:
@@ -375,8 +379,11 @@ def cmd_inspect(ns: argparse.Namespace, out: Output) -> int:
 def cmd_diff(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_vm.trace import diff_traces
 
-    first = _load_trace_file(ns.first)
-    second = _load_trace_file(ns.second)
+    from .files import read_trace_file
+
+    raw_first, raw_second = read_trace_file(ns.first), read_trace_file(ns.second)
+    first = _load_trace_file(ns.first, raw_first)
+    second = _load_trace_file(ns.second, raw_second)
     result = diff_traces(first, second)
 
     def human(console: Any) -> None:
