@@ -20,7 +20,7 @@ from chronicle_vm.errors import VerifyError, declared_codes
 from chronicle_vm.isa import OPCODES
 from chronicle_vm.model import Capability, Instruction, Module, SourceMap, SourcePos
 from chronicle_vm.types import BOOL, INT, STR, BaseType, ValueType
-from chronicle_vm.verify import verify
+from chronicle_vm.verify import _Verifier, _verify, verify
 
 ODD_VALUES: list[Any] = [
     None,
@@ -235,18 +235,18 @@ def _mutate(data: st.DataObject, mod: Module) -> Module:
     return dataclasses.replace(mod, version=data.draw(VALUES, label="version"))
 
 
-def _outcome(mod: Module) -> tuple[str, str]:
+def _outcome(mod: Module, *, fast: bool = True) -> tuple[str, str, object]:
     try:
-        verified = verify(mod)
+        verified = _verify(mod, 65_535, fast=fast)
     except VerifyError as error:
         assert error.code in declared_codes(), error.code
         assert error.message
         json.dumps(error.to_dict())
         index = error.details.get("index")
         assert index is None or type(index) is int
-        return error.code, error.message
+        return error.code, error.message, None
     check_accepted(verified)
-    return "ok", ""
+    return "ok", "", verified.block_leaders
 
 
 @given(st.data())
@@ -255,12 +255,14 @@ def test_single_mutations_are_accepted_or_refused(data: st.DataObject) -> None:
     mutated = _mutate(data, seed)
     first = _outcome(mutated)
     assert _outcome(mutated) == first  # the same module always gets the same verdict
+    assert _outcome(mutated, fast=False) == first  # the fast path decides as the reference checks do
 
 
 @given(st.data())
 def test_double_mutations_are_accepted_or_refused(data: st.DataObject) -> None:
     seed = data.draw(st.sampled_from(SEEDS), label="seed")
-    _outcome(_mutate(data, _mutate(data, seed)))
+    mutated = _mutate(data, _mutate(data, seed))
+    assert _outcome(mutated) == _outcome(mutated, fast=False)
 
 
 def test_seeds_verify() -> None:
@@ -275,3 +277,46 @@ def test_every_raised_code_is_declared() -> None:
     declared = {code.split(".", 1)[1] for code in declared_codes() if code.startswith("verify.")}
     assert raised
     assert raised <= declared, raised - declared
+
+
+VALID_TYPES = st.builds(ValueType, st.sampled_from(list(BaseType)), st.integers(0, 3))
+ADD2 = fn("add2", (ins("add", 2, 0, 1), ins("ret", 2)), registers=(INT, INT, INT), params=2, result=INT)
+NOOP = fn("noop", (ins("retv"),))
+PICK = fn("pick", (ins("ret", 1),), registers=(BOOL, STR, INT), params=3, result=STR)
+
+
+@given(
+    registers=st.lists(
+        st.one_of(st.sampled_from([INT, BOOL, STR, ValueType(BaseType.STR, 1)]), VALID_TYPES), max_size=6
+    ),
+    result=st.one_of(st.none(), st.sampled_from([INT, STR]), VALID_TYPES),
+    op=st.sampled_from(sorted(OPCODES)),
+    operands=st.tuples(st.integers(-1, 7), st.integers(-1, 7), st.integers(-1, 7)),
+)
+def test_fast_predicates_agree_with_the_reference(
+    registers: list[ValueType], result: ValueType | None, op: int, operands: tuple[int, int, int]
+) -> None:
+    """Instruction by instruction: the generated predicate accepts exactly what `diagnose` accepts."""
+    main = fn("main", (ins("nop"), ins("nop"), ins("retv")), registers=registers, result=result)
+    mod = module(
+        main,
+        ADD2,
+        NOOP,
+        PICK,
+        constants=(7, "s", -1),
+        capabilities=(Capability("log.info", (STR,), None), Capability("clock.now", (), INT)),
+    )
+    verifier = _Verifier(mod, 65_535)
+    verifier.check_constants()
+    verifier.check_capabilities()
+    verifier.check_function_headers()
+    verifier.prepare_fast_path()
+    verifier.enter(verifier.register_ids[0], len(main.code), verifier.func_results[0])
+    fast = verifier.predicates[op](*operands)
+    try:
+        verifier.diagnose(0, 0, Instruction(op, *operands), set())
+    except VerifyError:
+        reference = False
+    else:
+        reference = True
+    assert fast == reference

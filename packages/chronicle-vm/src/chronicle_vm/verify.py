@@ -120,10 +120,13 @@ def _validate_table() -> None:
     for info in OPCODES.values():
         kinds = [operand.kind for operand in info.operands]
         rules = [operand.rule for operand in info.operands if operand.kind is OperandKind.REG]
+        assert all(r in _FIXED_RULES or r in _POLY_ORDER or r is TypeRule.NONE for r in rules), info.name
         assert TypeRule.ELEM not in rules or TypeRule.ARRAY in rules, info.name
+        assert not (TypeRule.ARRAY in rules and (TypeRule.ANY in rules or TypeRule.SCALAR in rules)), info.name
         assert (OperandKind.CONST in kinds) == (info.op in _CONST_KINDS), info.name
         if OperandKind.ARGS in kinds:
-            assert kinds[0] in (OperandKind.FUNC, OperandKind.CAP) and kinds[1] is OperandKind.ARGS, info.name
+            assert kinds[0] in (OperandKind.FUNC, OperandKind.CAP), info.name
+            assert kinds[1] is OperandKind.ARGS and kinds[2] is OperandKind.REG, info.name
         elif TypeRule.NONE in rules:
             assert info.op in (Op.LOADK, Op.RET), f"{info.name}: a context-typed register the verifier does not know"
 
@@ -146,8 +149,6 @@ class _Plan:
     pairs: tuple[int, ...]
     const_kinds: tuple[type, ...]
     imm_max: int
-    #: Leaves the straight line (branch or no fall-through): the next instruction leads a block.
-    splits: bool
 
 
 def _compile(info: OpInfo) -> _Plan:
@@ -176,7 +177,6 @@ def _compile(info: OpInfo) -> _Plan:
         pairs=tuple(pairs),
         const_kinds=_CONST_KINDS.get(info.op, ()),
         imm_max=_IMM_MAX.get(info.op, _U32_MAX),
-        splits=info.branches or info.ends_block,
     )
 
 
@@ -301,9 +301,8 @@ _Make = Callable[
 
 def _compile_fast() -> _Make:
     namespace: dict[str, Any] = {}
-    exec(
-        compile(_FAST_SOURCE, "<chronicle_vm.verify fast path>", "exec"), namespace
-    )  # the source is generated from the opcode table above
+    # The source is generated above from the opcode table alone, never from input.
+    exec(compile(_FAST_SOURCE, "<chronicle_vm.verify fast path>", "exec"), namespace)
     make: _Make = namespace["make"]
     return make
 
@@ -460,6 +459,19 @@ class _Verifier:
         self.check_capabilities()
         self.check_function_headers()
         self.check_source_map()
+        self.prepare_fast_path()
+        leaders = tuple(self.check_code(index, function) for index, function in enumerate(module.functions))
+        exports = {name: index for index, name in enumerate(self.names) if module.functions[index].exported}
+        return VerifiedModule(
+            module=module,
+            function_names=tuple(self.names),
+            block_leaders=leaders,
+            exports=MappingProxyType(exports),
+            _token=_MINT,
+        )
+
+    def prepare_fast_path(self) -> None:
+        """Build the acceptance predicates over this module's constants and signatures."""
         kinds = bytes(_INT_ID if type(value) is int else _STR_ID for value in self.constants)
         self.enter, self.predicates = _MAKE_PREDICATES(
             kinds,
@@ -470,15 +482,6 @@ class _Verifier:
             tuple(self.cap_params),
             tuple(self.cap_results),
             len(self.cap_params),
-        )
-        leaders = tuple(self.check_code(index, function) for index, function in enumerate(module.functions))
-        exports = {name: index for index, name in enumerate(self.names) if module.functions[index].exported}
-        return VerifiedModule(
-            module=module,
-            function_names=tuple(self.names),
-            block_leaders=leaders,
-            exports=MappingProxyType(exports),
-            _token=_MINT,
         )
 
     def check_constants(self) -> None:
