@@ -52,7 +52,6 @@ import io
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
-from operator import itemgetter
 from typing import Any
 
 from construct import (
@@ -622,32 +621,22 @@ class Model(_Compiled, Adapter):  # type: ignore[misc]  # construct is untyped
             raise TypeError(f"schema for {cls.__name__} lacks {sorted(missing)}")
 
     def make_reader(self) -> ReadFn:
-        fields = [(sc.name, compile_reader(sc)) for sc in self.subcon.subcons]
-        order = [name for name, _ in fields]
-        # Positions of the dataclass's fields among the parsed values, so the
-        # dataclass is built positionally.
-        picks = [order.index(name) for name in self.names]
-        cls = self.cls
-        readers = [reader for _, reader in fields]
-        pick: Callable[[list[Any]], Any] = itemgetter(*picks) if len(picks) > 1 else lambda v: (v[picks[0]],)
-
-        def read_published(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
-            values: list[Any] = []
-            for name, reader in fields:
-                value, pos = reader(data, pos, end, ctx)
-                values.append(value)
-                ctx[name] = value
-            return cls(*pick(values)), pos
-
-        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
-            values: list[Any] = []
-            append = values.append
-            for reader in readers:
-                value, pos = reader(data, pos, end, ctx)
-                append(value)
-            return cls(*pick(values)), pos
-
-        return read_published if self.publish else read
+        # Straight-line code, generated from the schema alone (never from
+        # input), as Construct's own `.compile()` does: a loop over the field
+        # readers costs more than the fields themselves for small structures.
+        order = [sc.name for sc in self.subcon.subcons]
+        scope: dict[str, Any] = {"cls": self.cls}
+        lines = ["def read(data, pos, end, ctx):"]
+        for index, sc in enumerate(self.subcon.subcons):
+            scope[f"r{index}"] = compile_reader(sc)
+            lines.append(f"    v{index}, pos = r{index}(data, pos, end, ctx)")
+            if self.publish and sc.name:
+                lines.append(f"    ctx[{sc.name!r}] = v{index}")
+        arguments = ", ".join(f"v{order.index(name)}" for name in self.names)
+        lines.append(f"    return cls({arguments}), pos")
+        exec("\n".join(lines), scope)
+        read: ReadFn = scope["read"]
+        return read
 
     def _encode(self, obj: Any, context: Any, path: Any) -> Any:
         return {name: getattr(obj, name) for name in self.names}
