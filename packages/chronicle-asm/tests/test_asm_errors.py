@@ -79,6 +79,7 @@ CASES: list[tuple[str, str, int, int]] = [
     ("asm-bad-position", F + "    retv @0:1\n" + E, 3, 10),
     ("asm-bad-position", F + "    retv @0:1:1\n  .pos @0:1:1\n" + E, 3, 5),
     ("asm-int-range", F + "    retv @0:1:4294967296\n" + E, 3, 15),
+    ("asm-int-range", ".version 2\n", 1, 10),
 ]
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from chronicle_vm.isa import OPCODES, Op, OperandKind, OpInfo
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
 from chronicle_vm.types import MAX_ARRAY_DEPTH, BaseType, ValueType
 
 from .diagnostics import Diagnostic, raise_if_any
@@ -456,9 +456,13 @@ class _Assembler:
             self.files.append(path)
         self.loc.files = self.files
         version = ir.version
-        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= U32_MAX:
-            self.error("asm-int-range", f"format version {version!r} is outside 0..{U32_MAX}", None)
-            version = 0
+        if version != FORMAT_VERSION or type(version) is not int:
+            self.error(
+                "asm-int-range",
+                f"format version {version!r} cannot be written: this runtime writes {FORMAT_VERSION}",
+                None,
+            )
+            version = FORMAT_VERSION
         self.constants()
         capabilities = self.capabilities()
         funcs: list[object] = list(ir.functions)

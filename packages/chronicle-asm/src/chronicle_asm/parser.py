@@ -16,7 +16,7 @@ import gc
 import re
 
 from chronicle_vm.isa import OPCODES, OPS_BY_NAME, OperandKind, OpInfo
-from chronicle_vm.model import Capability, Module
+from chronicle_vm.model import FORMAT_VERSION, Capability, Module
 from chronicle_vm.types import ValueType, parse_type
 
 from .assembler import check_and_assemble
@@ -193,8 +193,12 @@ class _Parser:
 
     def d_version(self, args: list[Token], col: int) -> None:
         value = self.single_int(args, col, ".version N")
-        if not 0 <= value <= U32_MAX:
-            raise _Error("asm-int-range", f"version {value} is outside 0..{U32_MAX}", args[0][2])
+        if value != FORMAT_VERSION:
+            raise _Error(
+                "asm-int-range",
+                f"format version {value} cannot be written: this runtime writes {FORMAT_VERSION}",
+                args[0][2],
+            )
         if self.version_seen:
             raise _Error("asm-duplicate-definition", ".version is given twice", col)
         self.version_seen = True
