@@ -1,0 +1,92 @@
+"""--arg reading by declared types and the base limits of a run, in process."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from chronicle_cli.options import base_limits, parse_entry_args
+from chronicle_vm.errors import UsageError
+from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
+from chronicle_vm.types import BOOL, INT, STR, ValueType
+
+INT_ARRAY = ValueType(INT.base, 1)
+STR_MATRIX = ValueType(STR.base, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("42", 42),
+        ("-7", -7),
+        ("+3", 3),
+        ("0x2a", 42),
+        ("-0X10", -16),
+        ("1_000", 1000),
+        ("007", 7),
+        (str(2**63 - 1), 2**63 - 1),
+        (str(-(2**63)), -(2**63)),
+    ],
+)
+def test_ints(text: str, value: int) -> None:
+    assert parse_entry_args([text], [INT], "main") == [value]
+
+
+@pytest.mark.parametrize("text", ["", "x", "1.5", "1e3", "0x", "1__0", "_1", str(2**63), "--1", "true"])
+def test_bad_ints_are_usage_errors_naming_the_argument(text: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_entry_args(["1", text], [INT, INT], "main")
+    assert caught.value.code == "usage.bad-argument"
+    assert "argument 2 of `main` is int" in caught.value.message
+    assert caught.value.details["position"] == 1
+
+
+def test_bools_strings_and_arrays() -> None:
+    values = parse_entry_args(
+        ["true", "false", "hello world", "", "[1, 2]", '[["a"], []]'],
+        [BOOL, BOOL, STR, STR, INT_ARRAY, STR_MATRIX],
+        "f",
+    )
+    assert values == [True, False, "hello world", "", [1, 2], [["a"], []]]
+
+
+@pytest.mark.parametrize(
+    ("text", "vtype"),
+    [
+        ("True", BOOL),
+        ("1", BOOL),
+        ("1, 2", INT_ARRAY),
+        ('{"a": 1}', INT_ARRAY),
+        ("[" * 100_000, INT_ARRAY),
+        ("[1,", INT_ARRAY),
+    ],
+)
+def test_values_that_do_not_fit_are_usage_errors(text: str, vtype: ValueType) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_entry_args([text], [vtype], "main")
+    assert caught.value.code == "usage.bad-argument"
+    assert caught.value.details["expected"] == str(vtype)
+
+
+def test_extra_texts_are_left_for_the_runtime_to_count() -> None:
+    assert parse_entry_args(["1", "2"], [INT], "main") == [1, "2"]
+
+
+def _namespace(**given: object) -> argparse.Namespace:
+    values: dict[str, object] = dict.fromkeys(Limits.names())
+    values["unbounded"] = False
+    values.update(given)
+    return argparse.Namespace(**values)
+
+
+def test_base_limits_are_the_defaults_lowered_by_flags() -> None:
+    assert base_limits(_namespace()) == DEFAULT_LIMITS
+    lowered = base_limits(_namespace(max_instructions=100, max_call_depth=10**9))
+    assert lowered.max_instructions == 100
+    assert lowered.max_call_depth == DEFAULT_LIMITS.max_call_depth  # a flag never raises a limit
+
+
+def test_unbounded_means_the_hard_ceilings_still_lowered_by_flags() -> None:
+    assert base_limits(_namespace(unbounded=True)) == HARD_LIMITS
+    assert base_limits(_namespace(unbounded=True, max_registers=8)).max_registers == 8
