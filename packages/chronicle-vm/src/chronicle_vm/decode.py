@@ -12,8 +12,6 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from construct import ConstructError
-
 from .errors import DecodeError, declare_codes
 from .format import READ_MODULE, FormatFault
 from .model import Module
@@ -43,10 +41,10 @@ declare_codes(
     },
 )
 
-# Construct and the standard library raise these for bad input in ways the
-# schema did not foresee; they are converted, never passed on.
+# The compiled reader raises FormatFault for every problem it foresees; these
+# are what an unforeseen one (a decoder bug) would raise instead.  They are
+# converted rather than passed on, and the tests assert they never happen.
 _UNFORESEEN = (
-    ConstructError,
     struct.error,
     UnicodeError,
     OverflowError,
