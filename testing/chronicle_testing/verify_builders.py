@@ -5,27 +5,33 @@ function, `module(...)` a module whose source map has one (empty or given)
 position list per function.  `every_opcode_module()` is a valid module that
 uses every opcode of the table at least once, for positive tests and as a
 seed for mutation properties.  `check_accepted` is the hook every accepted
-module goes through: today it checks the `VerifiedModule`'s own invariants;
-the interpreter's tests add runners to `ACCEPTED_RUNNERS`.
+module goes through: it checks the `VerifiedModule`'s own invariants, runs
+every export in the reference interpreter under small limits
+(`run_exports`: a result or a `ChronicleError`, nothing else), then any
+runner added to `ACCEPTED_RUNNERS` (e.g. the compiled engine's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from chronicle_vm.errors import ChronicleError
 from chronicle_vm.isa import OPCODES, OPS_BY_NAME
+from chronicle_vm.limits import Limits
 from chronicle_vm.model import Capability, Constant, Function, Instruction, Module, SourceMap, SourcePos
 from chronicle_vm.types import BOOL, INT, STR, ValueType
 from chronicle_vm.verify import VerifiedModule
 
 __all__ = [
     "ACCEPTED_RUNNERS",
+    "SMALL_LIMITS",
     "check_accepted",
     "every_opcode_module",
     "fn",
     "ins",
     "module",
     "positions",
+    "run_exports",
 ]
 
 INT_ARRAY = ValueType(INT.base, 1)
@@ -170,17 +176,47 @@ def every_opcode_module() -> Module:
 EVERY_OPCODE_LEADERS: tuple[tuple[int, ...], ...] = ((0, 21, 22, 52, 53), (0,), (0,), (0,))
 
 
-#: Extra checks run on every module a property accepts (the interpreter's tests append runners here).
+#: Extra checks run on every module a property accepts (other engines' tests append runners here).
 ACCEPTED_RUNNERS: list[Callable[[VerifiedModule], None]] = []
+
+#: Small limits for running arbitrary accepted modules: loops and growth stop quickly.
+SMALL_LIMITS = Limits(
+    max_instructions=2_000,
+    max_call_depth=50,
+    max_registers=4_096,
+    max_stack_registers=100_000,
+    max_array_len=1_000,
+    max_string_len=10_000,
+    max_allocation=100_000,
+)
+
+
+def _zero_argument(vtype: ValueType) -> object:
+    if vtype.depth:
+        return []
+    return {INT.base: 0, BOOL.base: False, STR.base: ""}[vtype.base]
+
+
+def run_exports(verified: VerifiedModule) -> None:
+    """Run each export of an accepted module on zero values: only a result or a runtime/limit error may come out.
+
+    No capability handler is given, so a `capcall` ends in a runtime error;
+    that too is a structured outcome.
+    """
+    from chronicle_vm.interp import run_entry
+
+    for name, index in verified.exports.items():
+        args = [_zero_argument(t) for t in verified.module.functions[index].params]
+        try:
+            outcome = run_entry(verified, name, args, limits=SMALL_LIMITS)
+        except ChronicleError as error:
+            assert error.category in ("runtime", "limit"), error.code
+        else:
+            assert outcome.instructions <= SMALL_LIMITS.max_instructions
 
 
 def check_accepted(verified: VerifiedModule) -> None:
-    """The hook for accepted modules: the VerifiedModule's invariants, then every registered runner.
-
-    When the interpreter exists, its runner should call each export with
-    arguments of the right types under small limits and accept only a result
-    or a `ChronicleError`.
-    """
+    """The hook for accepted modules: the VerifiedModule's invariants, a run of each export, then every runner."""
     mod = verified.module
     assert verified.function_names == tuple(f.name for f in mod.functions)
     assert len(verified.block_leaders) == len(mod.functions)
@@ -190,5 +226,6 @@ def check_accepted(verified: VerifiedModule) -> None:
         assert leaders[-1] < len(function.code)
         assert OPCODES[function.code[-1].op].ends_block
     assert dict(verified.exports) == {f.name: i for i, f in enumerate(mod.functions) if f.exported}
+    run_exports(verified)
     for runner in ACCEPTED_RUNNERS:
         runner(verified)
