@@ -134,8 +134,12 @@ class _Writer:
         return found
 
     def instruction(self, instr: Instruction, code_len: int) -> tuple[str, list[str]]:
-        info = OPCODES[instr.op]
+        info = OPCODES.get(instr.op)
         values = (instr.a, instr.b, instr.c)
+        if info is None:
+            # Only a module built in memory can get here (the decoder refuses
+            # unknown opcodes); write it so that reassembling fails loudly.
+            return f".opcode {instr.op}, #{instr.a}, #{instr.b}, #{instr.c}", ["not in the instruction set"]
         kinds = [operand.kind for operand in info.operands]
         full = any(kind is OperandKind.NONE and value != 0 for kind, value in zip(kinds, values, strict=True))
         parts: list[str] = []
