@@ -1,10 +1,10 @@
 """The `.cmod` encoder: takes a `Module`, gives its bytes; guarantees `decode_module(encode_module(m)) == m`.
 
-Before building with the `MODULE` schema the module is checked for what
-the format cannot hold (an int constant outside signed 64 bits, a bool
-constant, an unknown opcode, an operand or number outside u32, a string
-that is not encodable UTF-8, a bad type, a source map whose entry count
-differs from the function count); each is a `UsageError` with code
+Before the `MODULE` schema's compiled writer builds the bytes, the module
+is checked for what the format cannot hold (an int constant outside signed
+64 bits, a bool constant, an unknown opcode, an operand or number outside
+u32, a string that is not encodable UTF-8, a bad type, a source map whose
+entry count differs from the function count); each is a `UsageError` with code
 `usage.unencodable-module` naming what and where.  Meaning (register
 indexes, jump targets...) is not checked: that is the verifier's job.
 """
@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import struct
 
-from construct import ConstructError
-
 from .errors import UsageError, declare_codes
-from .format import I64_MAX, I64_MIN, MODULE, SUPPORTED_VERSIONS, U32_MAX
+from .format import I64_MAX, I64_MIN, SUPPORTED_VERSIONS, U32_MAX, WRITE_MODULE
 from .isa import OPCODES
 from .model import FORMAT_VERSION, Capability, Function, Module, SourceMap, SourcePos
 from .types import MAX_ARRAY_DEPTH, BaseType, ValueType
@@ -173,11 +171,12 @@ def check_encodable(module: Module) -> None:
 def encode_module(module: Module) -> bytes:
     """The `.cmod` bytes of `module`; raises `UsageError` (`usage.unencodable-module`) when it cannot be encoded."""
     check_encodable(module)
+    out: list[bytes] = []
     try:
-        data = MODULE.build(module)
-    except (ConstructError, struct.error, UnicodeError, OverflowError, ValueError, TypeError, KeyError) as exc:
+        WRITE_MODULE(module, out)
+    except (struct.error, UnicodeError, OverflowError, ValueError, TypeError, KeyError, AttributeError) as exc:
         # check_encodable should have named the problem; this is the backstop.
         raise UsageError(
             "unencodable-module", f"the module cannot be encoded: {type(exc).__name__}: {exc}", where="module"
         ) from None
-    return bytes(data)
+    return b"".join(out)

@@ -41,7 +41,8 @@ each bounded by `end` (the end of the current section), much as Construct's
 own `.compile()` does but with the checks and offsets the decoder needs and
 with arrays of fixed-size records unpacked by one `struct.iter_unpack`.  The
 constructs' `_parse` runs the same closures, so `MODULE.parse_stream(Reader(b))`
-gives the same result.  Building is plain Construct `_build`.  Every problem
+gives the same result.  Building is compiled the same way (`compile_writer`,
+closures appending to a list of byte strings) and `MODULE.build(m)` runs it.  Every problem
 found while parsing is raised as `FormatFault(code, message, offset)`; the
 decoder turns it into `DecodeError`.
 """
@@ -55,8 +56,6 @@ from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from construct import (
-    Adapter,
-    Bytes,
     Construct,
     FormatField,
     Int8ub,
@@ -83,6 +82,7 @@ __all__ = [
     "MODULE",
     "POSITION",
     "READ_MODULE",
+    "WRITE_MODULE",
     "SECTIONS",
     "SOURCE_MAP",
     "SUPPORTED_VERSIONS",
@@ -91,7 +91,9 @@ __all__ = [
     "FormatFault",
     "ReadFn",
     "Reader",
+    "WriteFn",
     "compile_reader",
+    "compile_writer",
     "min_size",
 ]
 
@@ -108,6 +110,8 @@ I64_MAX = 2**63 - 1
 #: A compiled parser: `read(data, pos, end, ctx)` gives the value at `pos` and the position after it.
 #: It never reads at or past `end`; `ctx` holds values that later fields depend on.
 ReadFn = Callable[[bytes, int, int, dict[str, Any]], tuple[Any, int]]
+#: A compiled builder: `write(value, out)` appends the value's bytes to `out`.
+WriteFn = Callable[[Any, list[bytes]], None]
 
 
 class FormatFault(Exception):
@@ -141,17 +145,32 @@ class Reader(io.BytesIO):
 
 
 class _Compiled:
-    """Mixin: `_parse` runs the compiled reader on a `Reader` stream, so both parse paths agree."""
+    """Mixin: `_parse` and `_build` run the compiled reader and writer, so both APIs agree."""
 
     _read: ReadFn | None = None
+    _write: WriteFn | None = None
 
     def reader(self) -> ReadFn:
         if self._read is None:
             self._read = self.make_reader()
         return self._read
 
+    def writer(self) -> WriteFn:
+        if self._write is None:
+            self._write = self.make_writer()
+        return self._write
+
     def make_reader(self) -> ReadFn:
         raise NotImplementedError
+
+    def make_writer(self) -> WriteFn:
+        raise NotImplementedError
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
+        out: list[bytes] = []
+        self.writer()(obj, out)
+        stream.write(b"".join(out))
+        return obj
 
     def _parse(self, stream: Any, context: Any, path: Any) -> Any:
         if not isinstance(stream, Reader):
@@ -189,6 +208,26 @@ def _field_reader(con: Any) -> ReadFn:
         return unpack(data, pos)[0], pos + size
 
     return read
+
+
+def _field_writer(con: Any) -> WriteFn:
+    pack = struct.Struct(_field(con).fmtstr).pack
+
+    def write(value: Any, out: list[bytes]) -> None:
+        out.append(pack(value))
+
+    return write
+
+
+def compile_writer(con: Any) -> WriteFn:
+    """The compiled builder of a schema node (one of this module's constructs or a big-endian FormatField)."""
+    if isinstance(con, _Compiled):
+        return con.writer()
+    if isinstance(con, Renamed):
+        return compile_writer(con.subcon)
+    if isinstance(con, FormatField):
+        return _field_writer(con)
+    raise TypeError(f"compile_writer does not know {con!r}")
 
 
 def compile_reader(con: Any) -> ReadFn:
@@ -258,9 +297,13 @@ class Record(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
 
         return read
 
-    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
-        stream.write(self.packer.pack(*self.encode_one(obj)))
-        return obj
+    def make_writer(self) -> WriteFn:
+        pack, encode = self.packer.pack, self.encode_one
+
+        def write(value: Any, out: list[bytes]) -> None:
+            out.append(pack(*encode(value)))
+
+        return write
 
     def _sizeof(self, context: Any, path: Any) -> int:
         return self.size
@@ -298,8 +341,13 @@ class Checked(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is un
 
         return read
 
-    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
-        return self.subcon._build(self.fixed if obj is None else obj, stream, context, path)
+    def make_writer(self) -> WriteFn:
+        inner, fixed = compile_writer(self.subcon), self.fixed
+
+        def write(value: Any, out: list[bytes]) -> None:
+            inner(fixed if value is None else value, out)
+
+        return write
 
 
 class Magic(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
@@ -308,7 +356,6 @@ class Magic(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     def __init__(self, magic: bytes) -> None:
         super().__init__()
         self.magic = magic
-        self.field = Bytes(len(magic))
         self.flagbuildnone = True
 
     def make_reader(self) -> ReadFn:
@@ -324,8 +371,13 @@ class Magic(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
 
         return read
 
-    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
-        return self.field._build(self.magic, stream, context, path)
+    def make_writer(self) -> WriteFn:
+        magic = self.magic
+
+        def write(value: Any, out: list[bytes]) -> None:
+            out.append(magic)
+
+        return write
 
 
 class Utf8(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
@@ -363,11 +415,15 @@ class Utf8(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
 
         return read
 
-    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
-        raw = obj.encode("utf-8")
-        self.LENGTH._build(len(raw), stream, context, path)
-        stream.write(raw)
-        return obj
+    def make_writer(self) -> WriteFn:
+        pack = struct.Struct(_field(self.LENGTH).fmtstr).pack
+
+        def write(value: Any, out: list[bytes]) -> None:
+            raw = value.encode("utf-8")
+            out.append(pack(len(raw)))
+            out.append(raw)
+
+        return write
 
 
 class Counted(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
@@ -433,16 +489,24 @@ class Counted(_Compiled, Construct):  # type: ignore[misc]  # construct is untyp
 
         return read
 
-    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
-        self.COUNT._build(len(obj), stream, context, path)
-        subcon = self.subcon
-        if isinstance(subcon, Record):
-            pack, encode = subcon.packer.pack, subcon.encode_one
-            stream.write(b"".join([pack(*encode(item)) for item in obj]))
-        else:
-            for item in obj:
-                subcon._build(item, stream, context, path)
-        return obj
+    def make_writer(self) -> WriteFn:
+        pack_count = struct.Struct(_field(self.COUNT).fmtstr).pack
+        if isinstance(self.subcon, Record):
+            pack, encode = self.subcon.packer.pack, self.subcon.encode_one
+
+            def write_records(value: Any, out: list[bytes]) -> None:
+                out.append(pack_count(len(value)))
+                out.append(b"".join([pack(*encode(item)) for item in value]))
+
+            return write_records
+        element = compile_writer(self.subcon)
+
+        def write(value: Any, out: list[bytes]) -> None:
+            out.append(pack_count(len(value)))
+            for item in value:
+                element(item, out)
+
+        return write
 
 
 class Optional(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
@@ -472,11 +536,18 @@ class Optional(_Compiled, Construct):  # type: ignore[misc]  # construct is unty
 
         return read
 
-    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
-        self.FLAG._build(0 if obj is None else 1, stream, context, path)
-        if obj is not None:
-            self.subcon._build(obj, stream, context, path)
-        return obj
+    def make_writer(self) -> WriteFn:
+        pack, inner = struct.Struct(_field(self.FLAG).fmtstr).pack, compile_writer(self.subcon)
+        absent, present = pack(0), pack(1)
+
+        def write(value: Any, out: list[bytes]) -> None:
+            if value is None:
+                out.append(absent)
+            else:
+                out.append(present)
+                inner(value, out)
+
+        return write
 
 
 class Tagged(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
@@ -509,10 +580,17 @@ class Tagged(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
 
         return read
 
-    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
-        kind = self.kinds[type(obj)]
-        self.KIND._build(kind, stream, context, path)
-        return self.cases[kind]._build(obj, stream, context, path)
+    def make_writer(self) -> WriteFn:
+        pack = struct.Struct(_field(self.KIND).fmtstr).pack
+        # A value's exact Python type picks its kind (so a bool is no int here).
+        cases = {pytype: (pack(kind), compile_writer(self.cases[kind])) for pytype, kind in self.kinds.items()}
+
+        def write(value: Any, out: list[bytes]) -> None:
+            tag, inner = cases[type(value)]
+            out.append(tag)
+            inner(value, out)
+
+        return write
 
 
 class Section(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is untyped
@@ -577,13 +655,17 @@ class Section(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is un
 
         return read
 
-    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
-        payload = io.BytesIO()
-        self.subcon._build(obj, payload, context, path)
-        data = payload.getvalue()
-        self.HEADER._build({"tag": self.tag, "length": len(data)}, stream, context, path)
-        stream.write(data)
-        return obj
+    def make_writer(self) -> WriteFn:
+        head, inner, tag = _packer(self.HEADER), compile_writer(self.subcon), self.tag
+
+        def write(value: Any, out: list[bytes]) -> None:
+            parts: list[bytes] = []
+            inner(value, parts)
+            payload = b"".join(parts)
+            out.append(head.pack(tag, len(payload)))
+            out.append(payload)
+
+        return write
 
 
 class End(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
@@ -601,11 +683,14 @@ class End(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
 
         return read
 
-    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
-        return None
+    def make_writer(self) -> WriteFn:
+        def write(value: Any, out: list[bytes]) -> None:
+            return None
+
+        return write
 
 
-class Model(_Compiled, Adapter):  # type: ignore[misc]  # construct is untyped
+class Model(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is untyped
     """A Struct whose named fields are a frozen dataclass's fields, parsed into and built from that dataclass.
 
     With `publish`, parsed fields are also put in `ctx` for later fields' checks.
@@ -638,8 +723,17 @@ class Model(_Compiled, Adapter):  # type: ignore[misc]  # construct is untyped
         read: ReadFn = scope["read"]
         return read
 
-    def _encode(self, obj: Any, context: Any, path: Any) -> Any:
-        return {name: getattr(obj, name) for name in self.names}
+    def make_writer(self) -> WriteFn:
+        # Straight-line, like the reader; fields outside the dataclass (magic, end) write a fixed value.
+        scope: dict[str, Any] = {}
+        lines = ["def write(obj, out):"]
+        for index, sc in enumerate(self.subcon.subcons):
+            scope[f"w{index}"] = compile_writer(sc)
+            value = f"obj.{sc.name}" if sc.name in self.names else "None"
+            lines.append(f"    w{index}({value}, out)")
+        exec("\n".join(lines), scope)
+        write: WriteFn = scope["write"]
+        return write
 
 
 def min_size(con: Any) -> int:
@@ -797,3 +891,5 @@ MODULE = Model(
 
 #: The compiled parser of a whole file: `READ_MODULE(data, 0, len(data), {})`.
 READ_MODULE: ReadFn = compile_reader(MODULE)
+#: The compiled builder of a whole file: `WRITE_MODULE(module, out)` appends its bytes to `out`.
+WRITE_MODULE: WriteFn = compile_writer(MODULE)
