@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 from typing import TYPE_CHECKING, TypeVar
 
 from chronicle_vm.errors import (
@@ -180,6 +179,8 @@ declare_codes("replay", {"not-a-trace": "the file given as a trace is not JSON (
 
 def write_output(path: str, data: bytes | str) -> None:
     """Write `data` to `path` atomically: a temporary file in the same folder, renamed over `path` when complete."""
+    import tempfile  # here: it pulls in random and shutil, which reading a file never needs
+
     payload = data.encode("utf-8") if isinstance(data, str) else data
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):

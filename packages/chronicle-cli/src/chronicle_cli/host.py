@@ -20,12 +20,15 @@ wrote before the stop, as a real host would.
 from __future__ import annotations
 
 import os
-import random
-import sqlite3
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from chronicle_vm.host import Host
+
+if TYPE_CHECKING:
+    import random
+    import sqlite3
 
 __all__ = ["KV_PATH_SETTING", "CliHost", "KeyValueStore", "build_host"]
 
@@ -54,11 +57,13 @@ class KeyValueStore:
                     "no key-value store is configured: set kv_path in the policy's [host] table "
                     '(for example kv_path = "plugin-kv.sqlite")'
                 )
+            import sqlite3  # here, not at import: most runs never touch the store
+
             # isolation_level=None: autocommit, every set or delete is durable when the call returns.
             db = sqlite3.connect(self.path, isolation_level=None)
             try:
                 db.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            except sqlite3.Error:
+            except Exception:
                 db.close()
                 raise
             self._db = db
@@ -99,7 +104,7 @@ def build_host(log: LogSink, kv_path: str | None = None) -> CliHost:
     host = Host(settings={KV_PATH_SETTING: str})
     store = KeyValueStore(kv_path)
     # SystemRandom: plugins must not be able to predict or replay the host's draws; the trace records them.
-    source = random.SystemRandom()
+    source: list[random.SystemRandom] = []
 
     @host.capability("log.info")
     def log_info(msg: str) -> None:
@@ -121,7 +126,11 @@ def build_host(log: LogSink, kv_path: str | None = None) -> CliHost:
     def random_int(lo: int, hi: int) -> int:
         if lo > hi:
             raise ValueError(f"random.int needs lo <= hi, got lo={lo} hi={hi}")
-        return source.randint(lo, hi)
+        if not source:
+            import random
+
+            source.append(random.SystemRandom())
+        return source[0].randint(lo, hi)
 
     @host.capability("kv.get")
     def kv_get(key: str) -> str:

@@ -17,13 +17,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .plain import show_value
+
 __all__ = [
     "render_diagnostic",
     "render_diff",
     "render_error",
     "render_negotiation",
     "render_replay",
-    "render_run",
     "render_trace",
     "plural",
     "render_verify",
@@ -37,19 +38,6 @@ _DECISION_STYLE = {
     "unknown": "magenta",
     "type-invalid": "red",
 }
-
-
-def show_value(value: object) -> str:
-    """A result value as the language writes it: 42, true, "text", [1, 2]; `none` for no value."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(show_value(item) for item in value) + "]"
-    return str(value)
 
 
 def _clip(text: str, width: int = 80) -> str:
@@ -240,20 +228,6 @@ def render_negotiation(console: Console, negotiation: Mapping[str, Any]) -> None
 
 
 # -- run, trace, replay, diff -----------------------------------------------------------------------------------
-
-
-def render_run(console: Console, payload: Mapping[str, Any]) -> None:
-    """A finished run: its value and instruction count (and where the trace went)."""
-    text = Text("result: ", style="bold")
-    text.append(show_value(payload.get("value")), style="bold green")
-    console.print(text)
-    limits = payload.get("limits")
-    budget = ""
-    if isinstance(limits, Mapping) and "max_instructions" in limits:
-        budget = f" of max {limits['max_instructions']:,}"
-    console.print(Text(f"instructions: {payload.get('instructions', 0):,}{budget}", style="dim"))
-    if payload.get("trace"):
-        console.print(Text(f"trace written to {payload['trace']}", style="dim"))
 
 
 def _location_text(where: object) -> str:

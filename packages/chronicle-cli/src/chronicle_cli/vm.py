@@ -252,12 +252,14 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
     if trace_path is not None:
         payload["trace"] = trace_path
 
-    def human(console: Any) -> None:
-        from .render import render_run
+    if out.json:
+        out.ok(payload)
+    else:
+        # Plain text, not rich: a run's result is two lines, and rich would cost a small run a third of its time.
+        from .plain import print_run
 
-        render_run(console, payload)
-
-    out.ok(payload, human)
+        print_run(out.stdout, payload)
+        out.emitted = True
     return 0
 
 

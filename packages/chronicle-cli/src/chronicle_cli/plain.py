@@ -1,0 +1,56 @@
+"""Plain text of a finished run: takes the run's JSON-safe payload, gives the lines people read; no rich import.
+
+Kept apart from `render` so that `chronicle-vm run` does not import rich
+for two lines of text (rich's import is most of a small run's start-up); the
+wording and the colours (only on a terminal, never with NO_COLOR) are the
+same as the rich renderer's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import IO, Any
+
+__all__ = ["print_run", "show_value"]
+
+
+def show_value(value: object) -> str:
+    """A result value as the language writes it: 42, true, "text", [1, 2]; `none` for no value."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(show_value(item) for item in value) + "]"
+    return str(value)
+
+
+def _styler(stream: IO[str]) -> Any:
+    try:
+        colour = stream.isatty() and not os.environ.get("NO_COLOR")
+    except (AttributeError, ValueError):
+        colour = False
+
+    def style(text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if colour else text
+
+    return style
+
+
+def print_run(stream: IO[str], payload: Mapping[str, Any]) -> None:
+    """`result: V`, `instructions: N of max M`, and where the trace went."""
+    style = _styler(stream)
+    lines = [style("result: ", "1") + style(show_value(payload.get("value")), "1;32")]
+    limits = payload.get("limits")
+    budget = ""
+    if isinstance(limits, Mapping) and isinstance(limits.get("max_instructions"), int):
+        budget = f" of max {limits['max_instructions']:,}"
+    lines.append(style(f"instructions: {payload.get('instructions', 0):,}{budget}", "2"))
+    if payload.get("trace"):
+        lines.append(style(f"trace written to {payload['trace']}", "2"))
+    stream.write("\n".join(lines) + "\n")
+    stream.flush()
