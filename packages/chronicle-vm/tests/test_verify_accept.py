@@ -15,6 +15,7 @@ from chronicle_testing.verify_builders import (
     ins,
     module,
 )
+from chronicle_vm.errors import VerifyError
 from chronicle_vm.isa import OPCODES
 from chronicle_vm.model import Capability
 from chronicle_vm.types import BOOL, INT, STR, BaseType, ValueType
@@ -145,3 +146,41 @@ def test_verify_bytes_round_trip() -> None:
     verified = verify_bytes(mod.to_bytes())
     assert verified.module == mod
     assert verified.block_leaders == EVERY_OPCODE_LEADERS
+
+
+def test_remembered_windows_do_not_leak_between_callees_or_functions() -> None:
+    """The window memo is keyed by start and parameter types, and starts empty in each function."""
+    ints = fn("ints", (ins("retv"),), registers=(INT, INT), params=2)
+    strs = fn("strs", (ins("retv"),), registers=(STR, STR), params=2)
+    good = fn("good", (ins("call", 2, 0, 0), ins("call", 2, 0, 0), ins("retv")), registers=(INT, INT))
+    bad = fn("bad", (ins("call", 2, 0, 0), ins("call", 3, 0, 0), ins("retv")), registers=(INT, INT))
+    verify(module(good, dataclasses.replace(good, name="good2"), ints, strs))
+    with pytest.raises(VerifyError) as caught:
+        verify(module(good, bad, ints, strs))
+    assert (caught.value.code, caught.value.details["function"], caught.value.details["index"]) == (
+        "verify.call-type",
+        "bad",
+        1,
+    )
+    other = fn("other", (ins("call", 2, 0, 0), ins("retv")), registers=(STR, STR))
+    with pytest.raises(VerifyError) as caught:
+        verify(module(good, other, ints, strs))
+    assert (caught.value.code, caught.value.details["function"], caught.value.details["index"]) == (
+        "verify.call-type",
+        "other",
+        0,
+    )
+
+
+def test_many_windows_of_a_wide_callee() -> None:
+    wide = fn("wide", (ins("retv"),), registers=(INT,) * 300, params=300)
+    calls = [ins("call", 1, start, 0) for start in range(301)]
+    caller = fn("caller", (*calls, ins("retv")), registers=(INT,) * 600)
+    assert verify(module(caller, wide)).block_leaders == ((0,), (0,))
+    registers = [INT] * 600
+    registers[450] = BOOL  # breaks the windows starting at 151..300
+    broken = dataclasses.replace(caller, registers=tuple(registers))
+    with pytest.raises(VerifyError) as caught:
+        verify(module(broken, wide))
+    assert (caught.value.code, caught.value.details["index"]) == ("verify.call-type", 151)
+    assert caught.value.message == "argument 300 of function `wide` must be int, found r450: bool"
