@@ -22,7 +22,6 @@ CASES: list[tuple[str, str, tuple[str, ...], int, str, str]] = [
     ("verify-empty", "chronicle-vm", ("verify", "empty.cmod"), 11, "decode.empty-file", "empty.cmod"),
     ("verify-trace", "chronicle-vm", ("verify", "trace.json"), 11, "decode.bad-magic", "trace.json"),
     ("verify-policy", "chronicle-vm", ("verify", "p.toml"), 11, "decode.bad-magic", "p.toml"),
-    ("verify-source", "chronicle-vm", ("verify", "pure.casm"), 11, "decode.bad-magic", "pure.casm"),
     ("negotiate-missing", "chronicle-vm", ("negotiate", "nope.cmod"), 2, "usage.unreadable-file", "nope.cmod"),
     (
         "negotiate-policy-missing",
@@ -64,7 +63,6 @@ CASES: list[tuple[str, str, tuple[str, ...], int, str, str]] = [
         "policy.syntax",
         "trace.json",
     ),
-    ("run-module-dir", "chronicle-vm", ("run", "adir"), 2, "usage.not-a-file", "adir"),
     ("run-module-trace", "chronicle-vm", ("run", "trace.json"), 11, "decode.bad-magic", "trace.json"),
     (
         "trace-output-dir",
@@ -90,7 +88,6 @@ CASES: list[tuple[str, str, tuple[str, ...], int, str, str]] = [
         "usage.unreadable-file",
         "nope.json",
     ),
-    ("replay-dir", "chronicle-vm", ("replay", "adir", "--module", "pure.cmod"), 2, "usage.not-a-file", "adir"),
     (
         "replay-empty",
         "chronicle-vm",
@@ -132,7 +129,6 @@ CASES: list[tuple[str, str, tuple[str, ...], int, str, str]] = [
     ("chronc-missing", "chronc", ("nope.chr",), 2, "usage.unreadable-file", "nope.chr"),
     ("chronc-dir", "chronc", ("adir",), 2, "usage.not-a-file", "adir"),
     ("chronc-empty", "chronc", ("empty.chr",), 10, "source.empty-file", "empty.chr"),
-    ("chrasm-missing", "chrasm", ("nope.casm",), 2, "usage.unreadable-file", "nope.casm"),
     ("chrasm-dir", "chrasm", ("adir",), 2, "usage.not-a-file", "adir"),
     ("chrasm-empty", "chrasm", ("empty.casm",), 10, "source.empty-file", "empty.casm"),
     ("chrasm-d-trace", "chrasm", ("--disassemble", "trace.json"), 11, "decode.bad-magic", "trace.json"),
