@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from chronicle_lang import compile_source
-from chronicle_testing.lang_run import check_program
+from chronicle_testing.lang_run import check_program, run_chr
+from chronicle_vm.errors import SourceError
 from chronicle_vm.limits import Limits
 from chronicle_vm.policy import Policy
 
@@ -41,3 +43,25 @@ def test_lang_hello_is_the_demo_plugin() -> None:
     (main,) = [f for f in ir.functions if f.name == "main"]
     assert main.exported and main.param_count == 1 and str(main.registers[0]) == "int"
     assert "log.info" in {c.name for c in ir.capabilities}
+
+
+def test_lang_docs_tutorial_plugin_runs() -> None:
+    # The tutorial's code blocks, in order, make the plugin it describes.
+    doc = (EXAMPLES.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    tutorial = doc[doc.index("## Tutorial") :]
+    blocks = re.findall(r"```\n(.*?)```", tutorial, flags=re.DOTALL)
+    source = "\n".join(b for b in blocks if "fn " in b or "cap " in b)
+    report = run_chr(source, "reward", [12], path="reward.chr")
+    assert report.error is None, str(report.error)
+    assert report.value == 180
+    assert report.host.logs == ["silver reward #1"]
+    broken = source.replace("return points(orders, t);", "return pionts(orders, t);")
+    with pytest.raises(SourceError) as info:
+        compile_source(broken, "reward.chr")
+    (diag,) = info.value.details["diagnostics"]
+    assert (diag["code"], diag["line"], diag["col"], diag["hint"]) == (
+        "source.unknown-function",
+        31,
+        12,
+        "did you mean 'points'?",
+    )
