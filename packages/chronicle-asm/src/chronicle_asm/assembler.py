@@ -23,7 +23,7 @@ from chronicle_vm.isa import OPCODES, Op, OperandKind, OpInfo
 from chronicle_vm.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
 from chronicle_vm.types import MAX_ARRAY_DEPTH, BaseType, ValueType
 
-from .diagnostics import Diagnostic, raise_if_any
+from .diagnostics import Diagnostic, raise_if_any, show
 from .ir import (
     CapRef,
     ConstName,
@@ -173,7 +173,7 @@ class _Assembler:
             checked = self.const_value(value, where)
             self.pool.append(0 if checked is None else checked)
             if name in self.const_names:
-                self.error("asm-duplicate-constant", f"constant {name!r} is defined twice", where)
+                self.error("asm-duplicate-constant", f"constant {show(name)} is defined twice", where)
             else:
                 self.const_names[name] = index
             if checked is not None:
@@ -206,7 +206,7 @@ class _Assembler:
                 out.append(Capability(f"<invalid {index}>", (), None))
                 continue
             if not _encodable(cap.name):
-                self.error("asm-bad-literal", f"capability name {cap.name!r} holds a lone surrogate", where)
+                self.error("asm-bad-literal", f"capability name {show(cap.name)} holds a lone surrogate", where)
             out.append(cap)
             self.claim(self.cap_names, cap.name, index, "asm-duplicate-capability", "capability", where)
         return out
@@ -216,7 +216,7 @@ class _Assembler:
             names[name] = index
             return
         if not self.ir.allow_duplicate_names:
-            self.error(code, f"{what} {name!r} is defined twice", where)
+            self.error(code, f"{what} {show(name)} is defined twice", where)
         names[name] = _AMBIGUOUS
 
     def file_of(self, pos: Pos, where: Pos | None) -> int | None:
@@ -232,7 +232,7 @@ class _Assembler:
         index = self.file_index.get(file)
         if index is None:
             if not _encodable(file):
-                self.error("asm-bad-literal", f"source file path {file!r} holds a lone surrogate", where)
+                self.error("asm-bad-literal", f"source file path {show(file)} holds a lone surrogate", where)
             index = self.file_index[file] = len(self.files)
             self.files.append(file)
         return index
@@ -246,14 +246,14 @@ class _Assembler:
         if not isinstance(raw_name, str):
             self.error("asm-invalid-ir", "a function's name is not a string", where)
         elif not _encodable(raw_name):
-            self.error("asm-bad-literal", f"function name {raw_name!r} holds a lone surrogate", where)
+            self.error("asm-bad-literal", f"function name {show(raw_name)} holds a lone surrogate", where)
         param_count = func.param_count
         if isinstance(param_count, bool) or not isinstance(param_count, int) or not 0 <= param_count <= U32_MAX:
-            self.error("asm-invalid-ir", f"function {name!r}: param_count is not a count", where)
+            self.error("asm-invalid-ir", f"function {show(name)}: param_count is not a count", where)
             param_count = 0
         registers = tuple(func.registers)
         if not _types_ok(registers, func.result):
-            self.error("asm-invalid-ir", f"function {name!r}: a register or result type is not a ValueType", where)
+            self.error("asm-invalid-ir", f"function {show(name)}: a register or result type is not a ValueType", where)
             registers = ()
         labels: dict[str, int] = {}
         instrs: list[IRInstr] = []
@@ -263,7 +263,7 @@ class _Assembler:
                 if item.name in labels:
                     self.error(
                         "asm-duplicate-label",
-                        f"label {item.name!r} is defined twice in function {name!r}",
+                        f"label {show(item.name)} is defined twice in function {show(name)}",
                         item.origin or item.pos,
                     )
                 else:
@@ -271,7 +271,9 @@ class _Assembler:
             elif isinstance(item, IRInstr):
                 instrs.append(item)
             else:
-                self.error("asm-invalid-ir", f"function {name!r}: a body item is neither IRInstr nor LabelDef", where)
+                self.error(
+                    "asm-invalid-ir", f"function {show(name)}: a body item is neither IRInstr nor LabelDef", where
+                )
         code = [self.instruction(instr, labels, name) for instr in instrs]
         positions = self.positions(func, instrs)
         function = Function(name, bool(func.exported), param_count, func.result, registers, tuple(code))
@@ -282,7 +284,7 @@ class _Assembler:
         row = _FAST.get(int(op)) if isinstance(op, int) and not isinstance(op, bool) else None
         where = instr.origin or instr.pos
         if row is None:
-            self.error("asm-invalid-ir", f"{op!r} is not an opcode", where)
+            self.error("asm-invalid-ir", f"{show(op)} is not an opcode", where)
             return Instruction(0)
         info, reg_ok, none_ok = row
         operands: object = instr.operands
@@ -330,7 +332,7 @@ class _Assembler:
             if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= U32_MAX:
                 self.error(
                     "asm-int-range",
-                    f"{mnemonic}: operand {slot + 1} ({number!r}) is outside 0..{U32_MAX}",
+                    f"{mnemonic}: operand {slot + 1} ({show(number)}) is outside 0..{U32_MAX}",
                     _at_operand(instr, slot),
                 )
                 return 0
@@ -340,7 +342,7 @@ class _Assembler:
             if target is None:
                 self.error(
                     "asm-unknown-label",
-                    f"{mnemonic}: label {operand.name!r} is not defined in function {func_name!r}",
+                    f"{mnemonic}: label {show(operand.name)} is not defined in function {show(func_name)}",
                     _at_operand(instr, slot),
                 )
                 return 0
@@ -350,7 +352,7 @@ class _Assembler:
             if index is None:
                 self.error(
                     "asm-undefined-constant",
-                    f"{mnemonic}: constant {operand.name!r} is not defined",
+                    f"{mnemonic}: constant {show(operand.name)} is not defined",
                     _at_operand(instr, slot),
                 )
                 return 0
@@ -385,12 +387,12 @@ class _Assembler:
     ) -> int:
         index = names.get(name)
         if index is None:
-            self.error(code, f"{mnemonic}: {what} {name!r} is not defined", _at_operand(instr, slot))
+            self.error(code, f"{mnemonic}: {what} {show(name)} is not defined", _at_operand(instr, slot))
             return 0
         if index == _AMBIGUOUS:
             self.error(
                 "asm-ambiguous-name",
-                f"{mnemonic}: {what} name {name!r} is shared by several {what} entries; refer to one by #index",
+                f"{mnemonic}: {what} name {show(name)} is shared by several {what} entries; refer to one by #index",
                 _at_operand(instr, slot),
             )
             return 0
@@ -404,7 +406,7 @@ class _Assembler:
             if stray is not None:
                 self.error(
                     "asm-bad-position",
-                    f"function {func.name!r} gives its positions whole (.pos), so its instructions may not have any",
+                    f"function {show(func.name)} gives its positions whole (.pos): its instructions may have none",
                     stray.origin or stray.pos,
                 )
             return tuple(self.source_pos(pos, where) for pos in func.positions)
@@ -436,7 +438,7 @@ class _Assembler:
         numbers = []
         for label, number in (("line", pos.line), ("column", pos.col)):
             if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= U32_MAX:
-                self.error("asm-bad-position", f"position {label} {number!r} is outside 0..{U32_MAX}", where)
+                self.error("asm-bad-position", f"position {label} {show(number)} is outside 0..{U32_MAX}", where)
                 number = 0
             numbers.append(number)
         return SourcePos(file or 0, numbers[0], numbers[1])
@@ -451,7 +453,7 @@ class _Assembler:
                 self.error("asm-invalid-ir", "a source file path is not a string", None)
                 path = str(path)
             elif not _encodable(path):
-                self.error("asm-bad-literal", f"source file path {path!r} holds a lone surrogate", None)
+                self.error("asm-bad-literal", f"source file path {show(path)} holds a lone surrogate", None)
             self.file_index.setdefault(path, len(self.files))
             self.files.append(path)
         self.loc.files = self.files
@@ -459,7 +461,7 @@ class _Assembler:
         if version != FORMAT_VERSION or type(version) is not int:
             self.error(
                 "asm-int-range",
-                f"format version {version!r} cannot be written: this runtime writes {FORMAT_VERSION}",
+                f"format version {show(version)} cannot be written: this runtime writes {FORMAT_VERSION}",
                 None,
             )
             version = FORMAT_VERSION

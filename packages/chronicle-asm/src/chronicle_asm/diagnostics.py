@@ -15,7 +15,7 @@ from typing import Any
 
 from chronicle_vm.errors import SourceError, declare_codes
 
-__all__ = ["CODES", "Diagnostic", "raise_if_any", "source_error"]
+__all__ = ["CODES", "Diagnostic", "raise_if_any", "show", "source_error"]
 
 #: Every code this package raises, without the `source.` prefix.
 CODES: dict[str, str] = {
@@ -46,6 +46,12 @@ CODES: dict[str, str] = {
 }
 
 declare_codes("source", CODES)
+
+
+def show(value: object) -> str:
+    """`repr(value)` cut short for a message: names and literals in input can be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "..." + text[-1]
 
 
 @dataclass(frozen=True, slots=True)

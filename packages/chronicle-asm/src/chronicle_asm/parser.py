@@ -20,7 +20,7 @@ from chronicle_vm.model import FORMAT_VERSION, Capability, Module
 from chronicle_vm.types import ValueType, parse_type
 
 from .assembler import check_and_assemble
-from .diagnostics import Diagnostic, raise_if_any
+from .diagnostics import Diagnostic, raise_if_any, show
 from .ir import (
     CapRef,
     ConstName,
@@ -171,9 +171,9 @@ class _Parser:
 
     def label(self, name: str, col: int) -> None:
         if NAME_RE.fullmatch(name) is None or is_register(name):
-            raise _Error("asm-syntax", f"{name!r} is not a label name (letters, digits, _ and .)", col)
+            raise _Error("asm-syntax", f"{show(name)} is not a label name (letters, digits, _ and .)", col)
         if self.func is None:
-            raise _Error("asm-outside-function", f"label {name!r} outside a function (.func ... .end)", col)
+            raise _Error("asm-outside-function", f"label {show(name)} outside a function (.func ... .end)", col)
         self.func.body.append(LabelDef(name, origin=self.here(col)))
 
     # -- directives ---------------------------------------------------------
@@ -183,7 +183,7 @@ class _Parser:
         handler = _DIRECTIVES.get(name)
         if handler is None:
             known = ", ".join(sorted(_DIRECTIVES))
-            raise _Error("asm-unknown-directive", f"unknown directive {name} (known: {known})", col)
+            raise _Error("asm-unknown-directive", f"unknown directive {show(name)} (known: {known})", col)
         in_function = name in (".reg", ".regs", ".params", ".pos", ".end")
         if in_function and self.func is None:
             raise _Error("asm-outside-function", f"{name} outside a function (.func ... .end)", col)
@@ -222,7 +222,7 @@ class _Parser:
             raise _Error("asm-syntax", '.const takes a name and a value: .const k0 42 or .const k1 "text"', col)
         name_tok, value_tok = args
         if NAME_RE.fullmatch(name_tok[1]) is None or is_register(name_tok[1]):
-            raise _Error("asm-syntax", f"{name_tok[1]!r} is not a constant name", name_tok[2])
+            raise _Error("asm-syntax", f"{show(name_tok[1])} is not a constant name", name_tok[2])
         value: int | str
         if value_tok[0] == "s":
             value = self.text_value(value_tok)
@@ -275,10 +275,10 @@ class _Parser:
         if len(args) < 2 or args[0][0] != "w" or not is_register(args[0][1]):
             raise _Error("asm-syntax", ".reg takes a register and a type: .reg r3 int", col)
         expected = len(self.func.registers)
-        if int(args[0][1][1:]) != expected:
+        if self.int_value((args[0][0], args[0][1][1:], args[0][2]), 0, U32_MAX, "a register number") != expected:
             raise _Error(
                 "asm-syntax",
-                f"registers are declared in order: the next one is r{expected}, not {args[0][1]}",
+                f"registers are declared in order: the next one is r{expected}, not {show(args[0][1])}",
                 args[0][2],
             )
         self.func.registers.append(self.type_of(args[1:], args[1][2]))
@@ -318,9 +318,9 @@ class _Parser:
         self.func = None
         if col == 0:
             line = origin.line if origin is not None else self.lineno
-            self.report("asm-missing-end", f"function {name!r} has no .end {where}", line, 1)
+            self.report("asm-missing-end", f"function {show(name)} has no .end {where}", line, 1)
         else:
-            self.report("asm-missing-end", f"function {name!r} has no .end {where}", self.lineno, col)
+            self.report("asm-missing-end", f"function {show(name)} has no .end {where}", self.lineno, col)
 
     # -- pieces -------------------------------------------------------------
 
@@ -332,9 +332,9 @@ class _Parser:
     def int_value(self, token: Token, low: int, high: int, what: str) -> int:
         value = parse_int(token[1])
         if value is None:
-            raise _Error("asm-bad-literal", f"{token[1]!r} is not a number", token[2])
+            raise _Error("asm-bad-literal", f"{show(token[1])} is not a number", token[2])
         if not low <= value <= high:
-            raise _Error("asm-int-range", f"{token[1]} is outside the range of {what} ({low}..{high})", token[2])
+            raise _Error("asm-int-range", f"{show(token[1])} is outside the range of {what} ({low}..{high})", token[2])
         return value
 
     def text_value(self, token: Token) -> str:
@@ -348,7 +348,7 @@ class _Parser:
 
     def name_value(self, token: Token) -> str:
         if token[0] == "w" and NAME_RE.fullmatch(token[1]) is None:
-            raise _Error("asm-syntax", f'{token[1]!r} is not a name (quote it: "{token[1]}")', token[2])
+            raise _Error("asm-syntax", f"{show(token[1])} is not a name (quote it)", token[2])
         return self.text_value(token)
 
     def type_of(self, tokens: list[Token], col: int) -> ValueType:
@@ -451,7 +451,7 @@ class _Parser:
     def instruction(self, tokens: list[Token]) -> None:
         kind, mnemonic, col = tokens[0]
         if kind != "w":
-            raise _Error("asm-syntax", f"expected an instruction, a label or a directive, not {mnemonic!r}", col)
+            raise _Error("asm-syntax", f"expected an instruction, a label or a directive, not {show(mnemonic)}", col)
         info = OPS_BY_NAME.get(mnemonic)
         if info is None:
             hint = difflib.get_close_matches(mnemonic, list(OPS_BY_NAME), n=1) if len(mnemonic) < 40 else []
@@ -523,13 +523,13 @@ class _Parser:
         elif is_register(text):
             if kind in (OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR):
                 return Reg(self.int_value((tkind, text[1:], col), 0, U32_MAX, "a register number"))
-            what = f"register {text}"
+            what = f"register {show(text)[1:-1]}"
         elif text[0].isdigit() or (text[0] == "-" and len(text) > 1):
             if kind is OperandKind.CONST:
                 return ConstValue(self.int_value(token, I64_MIN, I64_MAX, "an int constant"))
             if kind is OperandKind.IMM:
                 return Imm(self.int_value(token, 0, U32_MAX, "an immediate"))
-            what = f"number {text} (a raw number is written #{text})"
+            what = f"number {show(text)[1:-1]} (a raw number is written #{show(text)[1:-1]})"
         elif text in ("true", "false"):
             if kind is OperandKind.IMM:
                 return Imm(1 if text == "true" else 0)
@@ -545,9 +545,9 @@ class _Parser:
                 return CapRef(text)
             if kind is OperandKind.TARGET:
                 return Label(text)
-            what = f"name {text}"
+            what = f"name {show(text)}"
         else:
-            raise _Error("asm-syntax", f"{text!r} is not an operand", col)
+            raise _Error("asm-syntax", f"{show(text)} is not an operand", col)
         raise _Error(
             "asm-operand-kind",
             f"{info.name}: operand {slot + 1} must be {_KIND_WORDS[kind]}, not {what}",
