@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from chronicle_lang import compile_source
+from chronicle_lang import compile_source, compile_to_module
 from chronicle_testing.lang_run import check_program, run_chr
 from chronicle_vm.errors import SourceError
 from chronicle_vm.limits import Limits
+from chronicle_vm.model import Module
 from chronicle_vm.policy import Policy
+from chronicle_vm.verify import verify
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PROGRAMS = sorted(EXAMPLES.glob("*.chr"))
@@ -65,3 +67,13 @@ def test_lang_docs_tutorial_plugin_runs() -> None:
         12,
         "did you mean 'points'?",
     )
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
+def test_lang_example_module_verifies_and_round_trips(path: Path) -> None:
+    module = compile_to_module(path.read_bytes(), path.name)
+    verify(module)
+    assert Module.from_bytes(module.to_bytes()) == module
+    assert module.source_map.files == (path.name,)
+    pairs = zip(module.source_map.functions, module.functions, strict=True)
+    assert all(len(positions) == len(f.code) for positions, f in pairs)

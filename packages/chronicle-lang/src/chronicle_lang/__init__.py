@@ -14,11 +14,12 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from chronicle_asm.ir import IRModule
 from chronicle_vm.errors import SourceError
 from chronicle_vm.limits import DEFAULT_LIMITS
-from chronicle_vm.model import Module
+from chronicle_vm.model import Instruction, Module
 
 from .compiler import BUILTINS, compile_program
 from .diagnostics import Diagnostics, render_diagnostic
@@ -108,8 +109,21 @@ def compile_to_module(
     max_registers: int = DEFAULT_LIMITS.max_registers,
 ) -> Module:
     """Compile `.chr` source and assemble it into a `chronicle_vm.Module` (not yet verified)."""
-    from chronicle_asm import assemble  # type: ignore[attr-defined, unused-ignore]
+    from chronicle_asm import assemble
 
     ir = compile_source(text, path, max_registers=max_registers)
-    module: Module = assemble(ir)
-    return module
+    shown = text if isinstance(text, str) else bytes(text).decode("utf-8", errors="replace")
+    # The assembler's own limits (table sizes, constant lengths) can still refuse a module: it
+    # raises SourceError too, quoting the .chr line from `sources`.
+    return _plain_opcodes(assemble(ir, sources={path: shown}))
+
+
+def _plain_opcodes(module: Module) -> Module:
+    """The module with opcodes as plain ints, exactly as the decoder gives them (the verifier insists)."""
+    if all(type(ins.op) is int for function in module.functions for ins in function.code):
+        return module
+    functions = tuple(
+        replace(function, code=tuple(Instruction(int(ins.op), ins.a, ins.b, ins.c) for ins in function.code))
+        for function in module.functions
+    )
+    return replace(module, functions=functions)
