@@ -342,21 +342,48 @@ def render_replay(console: Console, report: Mapping[str, Any]) -> None:
     console.print(Text("  no live capability was called", style="dim"))
 
 
+def _event_summary(event: object) -> str:
+    """One event on one line: `kv.get("k") -> "v"  at instruction 3 (file:line:col)`."""
+    if not isinstance(event, Mapping):
+        return "(no such event: the trace ends before it)"
+    name = event.get("capability") or event.get("kind") or "?"
+    args = event.get("args")
+    text = str(name)
+    if isinstance(args, list):
+        text += "(" + ", ".join(show_value(arg) for arg in args) + ")"
+    if "result" in event:
+        text += " -> " + show_value(event.get("result"))
+    elif isinstance(event.get("error"), Mapping):
+        text += " failed: " + str(event["error"].get("code"))
+    elif "code" in event:
+        text += ": " + str(event.get("code"))
+    text += f"  at instruction {event.get('instructions', '?')}"
+    where = _location_text(event.get("location"))
+    return _clip(text + (f" ({where})" if where else ""), 200)
+
+
 def render_diff(console: Console, diff: Mapping[str, Any]) -> None:
     """Where two traces part ways, or that they agree."""
-    if diff.get("same") or diff.get("identical") or diff.get("equal"):
+    if diff.get("equal"):
         console.print(Text("the traces agree", style="bold green"))
         return
-    text = Text("the traces part ways", style="bold yellow")
-    where = diff.get("first_difference", diff.get("event", diff.get("where")))
-    if where is not None:
-        text.append(f" at {_clip(_scalar(where), 120)}")
-    console.print(text)
-    for key in sorted(diff):
-        if key in {"same", "identical", "equal"}:
-            continue
-        line = Text(f"  {key}: ", style="bold")
-        line.append(_clip(_scalar(diff[key]), 200))
+    where = diff.get("where")
+    head = Text("the traces part ways ", style="bold yellow")
+    if where == "events":
+        head.append(f"at event {diff.get('seq')}")
+    else:
+        head.append(f"in the {where}")
+    fields = diff.get("fields")
+    if isinstance(fields, list) and fields:
+        head.append(f" (differing: {', '.join(str(field) for field in fields)})", style="dim")
+    console.print(head)
+    if not diff.get("same_module", True):
+        console.print(Text("  note: the traces were recorded with different modules", style="cyan"))
+    for side in ("a", "b"):
+        value = diff.get(side)
+        shown = _event_summary(value) if where == "events" else _clip(_scalar(value), 200)
+        line = Text(f"  {side.upper()}: ", style="bold")
+        line.append(shown)
         console.print(line)
 
 
