@@ -361,6 +361,7 @@ def test_record_then_replay_always_succeeds(
         module=module,
         next_value=cycle(results),
     )
+    assert trace.to_json() == canonical_json(trace.doc)  # the recorder's direct writer is canonical
     report = replay(trace.to_json(), module, engine=engine)  # type: ignore[arg-type]
     assert report.exact
     assert canonical_json(report.outcome) == canonical_json(trace.outcome)

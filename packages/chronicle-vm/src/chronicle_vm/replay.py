@@ -27,9 +27,11 @@ from .model import Capability, Module
 from .runtime import EngineName, load_module, make_engine
 from .trace import MAX_TRACE_BYTES, Trace, canonical_json, error_instructions, error_outcome, load_trace
 from .types import BaseType, ValueType
-from .values import Value, ValueMismatch, import_value
+from .values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
 
 __all__ = ["ReplayReport", "replay"]
+
+_PYTHON_TYPES: dict[BaseType, type] = {BaseType.INT: int, BaseType.BOOL: bool, BaseType.STR: str}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,8 @@ class ReplayReport:
 
     `reproduced` is "returned", "trap", "limit" or "capability-error" (a
     recorded host failure or quota answered from the trace).
+    `trace_sha256` is the sha256 of the trace bytes as given (of
+    `Trace.to_json()` when a Trace object was given).
     """
 
     exact: bool
@@ -73,6 +77,8 @@ def replay(
     digest matched, which only a corrupted recording could cause).
     """
     recorded = trace if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
+    given = recorded.to_json() if isinstance(trace, Trace) else trace
+    trace_digest = hashlib.sha256(given.encode("utf-8") if isinstance(given, str) else bytes(given)).hexdigest()
     if recorded.slice is not None:
         start, end = recorded.slice["range"]
         raise ReplayError(
@@ -115,8 +121,8 @@ def replay(
     except UsageError as exc:
         raise ReplayError("replay.entry", f"the recorded entry arguments do not fit: {exc.message}") from None
     except ChronicleError as exc:
-        return state.finish_error(recorded, exc, actual_digest)
-    return state.finish_returned(recorded, outcome.value, outcome.instructions, actual_digest)
+        return state.finish_error(recorded, exc, actual_digest, trace_digest)
+    return state.finish_returned(recorded, outcome.value, outcome.instructions, actual_digest, trace_digest)
 
 
 def _check_capabilities(recorded: Sequence[Mapping[str, Any]], declared: Sequence[Capability]) -> None:
@@ -183,6 +189,10 @@ class _Replayer:
         result_type = capability.result
         quota = self.quotas[index]
         calls = 0
+        # Scalar signatures (the common case) are checked inline; arrays go through import_value.
+        scalar_params = tuple(_PYTHON_TYPES[p.base] for p in params) if all(p.depth == 0 for p in params) else None
+        scalar_result = _PYTHON_TYPES[result_type.base] if result_type is not None and result_type.depth == 0 else None
+        max_string = self.limits.max_string_len
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
             nonlocal calls
@@ -191,18 +201,20 @@ class _Replayer:
                 self._missing(name, args, site)
             event = events[position]
             self.position = position + 1
-            if (
-                event["kind"] != "call"
-                or event["capability"] != name
-                or event["instructions"] != site.instructions
-                or not self._same_args(event, params, args)
-            ):
+            if event["kind"] != "call" or event["capability"] != name or event["instructions"] != site.instructions:
+                self._diverge(event, name, args, site)
+            if scalar_params is not None:
+                recorded = event["args"]
+                if len(recorded) != len(scalar_params):
+                    self._diverge(event, name, args, site)
+                for value, kind, actual in zip(recorded, scalar_params, args, strict=False):  # lengths checked above
+                    # type first: in Python True == 1, so equality alone would let a bool stand for an int
+                    if type(value) is not kind or value != actual:
+                        self._diverge(event, name, args, site)
+            elif not self._same_args(event, params, args):
                 self._diverge(event, name, args, site)
             calls += 1
-            failure = event.get("error")
-            if failure is not None:
-                self._raise_recorded(event, failure, name, site)
-            if quota is not None and calls > quota:
+            if quota is not None and calls > quota and "error" not in event:
                 self._fail(
                     "replay.divergence",
                     event,
@@ -210,11 +222,22 @@ class _Replayer:
                     f"beyond its quota of {quota} calls",
                     site,
                 )
+            if "result" not in event:
+                self._raise_recorded(event, event["error"], name, site)
             result = event["result"]
-            if result_type is None:
+            if scalar_result is not None:
+                kind = type(result)
+                if kind is scalar_result and (
+                    (kind is int and I64_MIN <= result <= I64_MAX)
+                    or (kind is str and len(result) <= max_string)
+                    or kind is bool
+                ):
+                    return result  # type: ignore[no-any-return]
+            elif result_type is None:
                 if result is not None:
                     self._bad_value(event, f"{name} declares no result, the trace records one", site)
                 return None
+            assert result_type is not None
             try:
                 value, _units = import_value(result, result_type, self.limits, f"result of {name}")
             except ValueMismatch as exc:
@@ -317,7 +340,9 @@ class _Replayer:
             location=event["location"],
         )
 
-    def _report(self, recorded: Trace, reproduced: str, outcome: dict[str, Any], digest: str) -> ReplayReport:
+    def _report(
+        self, recorded: Trace, reproduced: str, outcome: dict[str, Any], digest: str, trace_digest: str
+    ) -> ReplayReport:
         expected = recorded.outcome
         if _comparable(expected) != _comparable(outcome):
             raise ReplayError(
@@ -335,10 +360,12 @@ class _Replayer:
             events=len(self.events),
             instructions=instructions if type(instructions) is int else None,
             module_sha256=digest,
-            trace_sha256=recorded.digest(),
+            trace_sha256=trace_digest,
         )
 
-    def finish_returned(self, recorded: Trace, value: Value | None, instructions: int, digest: str) -> ReplayReport:
+    def finish_returned(
+        self, recorded: Trace, value: Value | None, instructions: int, digest: str, trace_digest: str
+    ) -> ReplayReport:
         self._leftover()
         outcome = {"status": "returned", "value": value, "instructions": instructions}
         if self.position < len(self.events):
@@ -351,15 +378,15 @@ class _Replayer:
                 expected={"kind": event["kind"], "code": event["code"], "instructions": event["instructions"]},
                 actual=outcome,
             )
-        return self._report(recorded, "returned", outcome, digest)
+        return self._report(recorded, "returned", outcome, digest, trace_digest)
 
-    def finish_error(self, recorded: Trace, error: ChronicleError, digest: str) -> ReplayReport:
+    def finish_error(self, recorded: Trace, error: ChronicleError, digest: str, trace_digest: str) -> ReplayReport:
         from_call = error is self.raised
         instructions = error_instructions(error, self.raised_instructions if from_call else None)
         outcome = error_outcome(error, instructions)
         self._leftover()
         if from_call:
-            return self._report(recorded, "capability-error", outcome, digest)
+            return self._report(recorded, "capability-error", outcome, digest, trace_digest)
         kind = "limit" if isinstance(error, ResourceLimitError) else "trap"
         actual_end: dict[str, Any] = {
             "kind": kind,
@@ -388,7 +415,7 @@ class _Replayer:
                 expected=expected_end,
                 actual=actual_end,
             )
-        return self._report(recorded, kind, outcome, digest)
+        return self._report(recorded, kind, outcome, digest, trace_digest)
 
 
 def _comparable(outcome: Mapping[str, Any]) -> bytes:
