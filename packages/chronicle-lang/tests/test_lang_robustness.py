@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,3 +176,22 @@ def test_lang_robust_render_diagnostic_format() -> None:
     assert render_diagnostic(diag) == (
         "deep.chr:2:9: error: unknown name 'total' [source.unknown-name]\n    \treturn total;\n    \t       ^~~~~"
     )
+
+
+_SEEDS = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.chr")) + sorted(
+    (Path(__file__).parent / "programs").glob("*.chr")
+)
+_WORDS = ["x", "xs", "1", '"s"', "true", "[]", "+", "==", "(", ")", "{", "}", ";", "return", "let y =", "len(", ","]
+
+
+@given(
+    st.sampled_from(_SEEDS),
+    st.lists(st.tuples(st.floats(0, 1), st.integers(0, 12), st.sampled_from(["", *_WORDS])), min_size=1, max_size=4),
+)
+def test_lang_robust_mutated_programs_never_crash(seed: Path, edits: list[tuple[float, int, str]]) -> None:
+    # Small edits of real programs mostly still parse, so they reach the checker and the lowering.
+    text = seed.read_text(encoding="utf-8")
+    for where, length, insert in edits:
+        at = int(where * len(text))
+        text = text[:at] + insert + text[at + length :]
+    _check_any(text)
