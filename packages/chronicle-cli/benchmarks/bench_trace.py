@@ -98,7 +98,11 @@ def run() -> dict[str, float]:
         traced, _ = _median(traced_call)
         traced_with_json, raw = _median(traced_json)
         assert isinstance(raw, bytes)
-        loaded_seconds, loaded = _median(lambda raw=raw: load_trace(raw))
+
+        def load(raw: bytes = raw) -> Trace:
+            return load_trace(raw)
+
+        loaded_seconds, loaded = _median(load)
         assert isinstance(loaded, Trace)
 
         def replay_loaded(loaded: Trace = loaded, engine: str = engine) -> ReplayReport:
