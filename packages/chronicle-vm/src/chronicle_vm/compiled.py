@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import sys
 import types
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -169,8 +170,6 @@ class CompiledEngine:
         self._bound = types.CellType(0)
         self._record: list[Value | None] = []
         self._globals = self._make_globals()
-        for index in range(len(functions)):
-            self._globals[f"F{index}"] = self._stub(index)
 
     # -- entry ------------------------------------------------------------------------------------------------------
 
@@ -238,7 +237,7 @@ class CompiledEngine:
         record = self._record
         record.clear()
         try:
-            result = self._globals[f"F{index}"](1, *values)
+            result = self._function(index)(1, *values)
         except _Fault as fault:
             frames, pending = self._callers(fault.__traceback__)
             frames[-1] = (fault.fidx, fault.pc)
@@ -481,10 +480,6 @@ class CompiledEngine:
             "_stubfail": stub_fail,
             "REC": self._record.append,
         }
-        for index, constant in enumerate(constants):
-            out[f"k{index}"] = constant
-        for index, handler in enumerate(self.handlers):
-            out[f"H{index}"] = handler
         return out
 
     def _stub(self, index: int) -> Callable[..., Any]:
@@ -497,35 +492,97 @@ class CompiledEngine:
         """The translated function `index` (now in the globals), or a stand-in that abandons the fast run."""
         compiled = self._compiled.get(index)
         if compiled is None:
-            compiled = self._translate(index)
+            compiled = self._bind(index)
             self._compiled[index] = compiled
             self._globals[f"F{index}"] = compiled
         return compiled
 
-    def _translate(self, index: int) -> Callable[..., Any]:
-        function = self.module.functions[index]
-        stand_in: Callable[..., Any] = self._globals["_stubfail"]
-        if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
+    def _bind(self, index: int) -> Callable[..., Any]:
+        """Bind function `index`'s translation (shared by engines over the same module) to this engine."""
+        translation = _translation(self, index)
+        if translation is None:
             self._uncompilable.add(index)
+            stand_in: Callable[..., Any] = self._globals["_stubfail"]
             return stand_in
-        try:
-            source, line_pcs, line_pending = _Translator(
-                self.module, self.verified.block_leaders[index], index, self
-            ).source()
-            factory = compile(source, f"<chronicle f{index}>", "exec")
-        except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError):
-            self._uncompilable.add(index)
-            return stand_in
-        code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
-        code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+        names = self._globals
+        constants = self.module.constants
+        for k in translation.constants:
+            names.setdefault(f"k{k}", constants[k])
+        for a in translation.capabilities:
+            names.setdefault(f"H{a}", self.handlers[a])
+        for callee in translation.callees:
+            if f"F{callee}" not in names:
+                names[f"F{callee}"] = self._stub(callee)
+        code = translation.code
         cells = {"FUEL": self._fuel, "A": self._alloc, "B": self._bound}
         closure = tuple(cells[name] for name in code.co_freevars)
-        self._codes[code] = _CodeInfo(index, line_pcs, line_pending)
-        return types.FunctionType(code, self._globals, f"f{index}", None, closure)
+        self._codes[code] = translation.info
+        return types.FunctionType(code, names, f"f{index}", None, closure)
 
     def translated_source(self, index: int) -> str:
         """The Python source function `index` translates to (for inspection and tests)."""
         return _Translator(self.module, self.verified.block_leaders[index], index, self).source()[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Translation:
+    """One function's compiled code and what it needs bound in an engine's globals."""
+
+    code: types.CodeType
+    info: _CodeInfo
+    constants: tuple[int, ...]
+    callees: tuple[int, ...]
+    capabilities: tuple[int, ...]
+
+
+# Translations are shared by every engine over the same VerifiedModule (a host may build an engine per call).
+# Keyed by the module object's identity, which the entry keeps alive; bounded, least recently used first out.
+_CACHE: OrderedDict[int, tuple[VerifiedModule, dict[tuple[Any, ...], _Translation | None]]] = OrderedDict()
+_CACHE_MODULES = 16
+
+
+def _translation(engine: CompiledEngine, index: int) -> _Translation | None:
+    """Function `index` of the engine's module translated for the engine's static facts, or None if it cannot be."""
+    verified = engine.verified
+    limits = engine.limits
+    # What the generated code decides once: which callees exceed max_registers, which constants exceed
+    # max_string_len, which capabilities have no handler.
+    key = (index, limits.max_registers, limits.max_string_len, tuple(h is None for h in engine.handlers))
+    entry = _CACHE.get(id(verified))
+    if entry is None or entry[0] is not verified:
+        entry = (verified, {})
+        _CACHE[id(verified)] = entry
+        while len(_CACHE) > _CACHE_MODULES:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(id(verified))
+    translations = entry[1]
+    if key in translations:
+        return translations[key]
+    translations[key] = result = _translate(engine, index)
+    return result
+
+
+def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
+    module = engine.module
+    function = module.functions[index]
+    if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
+        return None
+    try:
+        source, line_pcs, line_pending = _Translator(
+            module, engine.verified.block_leaders[index], index, engine
+        ).source()
+        factory = compile(source, f"<chronicle f{index}>", "exec")
+    except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError):
+        return None
+    code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
+    code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    constants = sorted({b for op, _a, b, _c in function.code if op == Op.LOADK})
+    callees = sorted({a for op, a, _b, _c in function.code if op == Op.CALL})
+    capabilities = sorted({a for op, a, _b, _c in function.code if op == Op.CAPCALL})
+    return _Translation(
+        code, _CodeInfo(index, line_pcs, line_pending), tuple(constants), tuple(callees), tuple(capabilities)
+    )
 
 
 class _Translator:
