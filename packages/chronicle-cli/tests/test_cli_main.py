@@ -110,3 +110,11 @@ def test_logs_go_to_stderr_under_json_and_stdout_otherwise() -> None:
     out, err = io.StringIO(), io.StringIO()
     Output(False, out, err).log("warn", "careful")
     assert (out.getvalue(), err.getvalue()) == ("[warn] careful\n", "")
+
+
+def test_plugin_text_cannot_drive_the_terminal() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    Output(False, out, err).log("info", "\x1b[2J\x1b[31mred\rover\x07\x9b")
+    assert out.getvalue() == "[info] \\x1b[2J\\x1b[31mred\\rover\\x07\\x9b\n"
+    assert common.visible("tab\tok, line\nbreak") == "tab\tok, line\\nbreak"
+    assert common.cleaned({"m": ["a\x1bb", "two\nlines"], "n": 3}) == {"m": ["a\\x1bb", "two\nlines"], "n": 3}

@@ -110,6 +110,7 @@ class Output:
         if self.json:
             self._write_json({"status": "ok", **payload})
         elif human is not None:
+            # Human renderers print strings a plugin or a file chose: control characters are shown, not obeyed.
             human(self.console())
         self.emitted = True
 
@@ -133,14 +134,15 @@ class Output:
         else:
             from .render import render_error
 
-            render_error(self.err_console(), dict(error), original)
+            render_error(self.err_console(), cleaned(dict(error)), original)
             if extra and isinstance(extra.get("trace"), str):
                 self.err_console().print(f"trace written to {extra['trace']}", style="dim", markup=False)
         self.emitted = True
         return code
 
     def log(self, level: str, message: str) -> None:
-        """A plugin's log line, printed as it happens."""
+        """A plugin's log line, printed as it happens, its control characters made visible."""
+        message = visible(message)
         stream = self.stderr if self.json else self.stdout
         if not self.json and _is_tty(stream) and not os.environ.get("NO_COLOR"):
             colour = {"info": "36", "warn": "33", "error": "31"}.get(level, "0")
@@ -152,6 +154,29 @@ class Output:
     def _write_json(self, payload: Mapping[str, Any]) -> None:
         self.stdout.write(json.dumps(payload, ensure_ascii=False, sort_keys=True) + "\n")
         self.stdout.flush()
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)] if code != 0x09}
+_CONTROL.update({0x0A: "\\n", 0x0D: "\\r"})
+_CONTROL_KEEP_NEWLINES = {code: text for code, text in _CONTROL.items() if code != 0x0A}
+
+
+def visible(text: str, keep_newlines: bool = False) -> str:
+    """`text` with control characters escaped, so a plugin cannot move the cursor, recolour or hide lines."""
+    if text.isprintable():
+        return text
+    return text.translate(_CONTROL_KEEP_NEWLINES if keep_newlines else _CONTROL)
+
+
+def cleaned(value: Any) -> Any:
+    """A JSON-safe value with every string made `visible` (newlines kept), for printing to people."""
+    if isinstance(value, str):
+        return visible(value, keep_newlines=True)
+    if isinstance(value, Mapping):
+        return {key: cleaned(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [cleaned(item) for item in value]
+    return value
 
 
 def _is_tty(stream: IO[str]) -> bool:

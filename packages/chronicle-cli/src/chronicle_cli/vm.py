@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .common import Output, Parser, run_main
+from .common import Output, Parser, cleaned, run_main, visible
 
 if TYPE_CHECKING:
     from chronicle_vm.policy import Policy
@@ -159,7 +159,7 @@ def cmd_verify(ns: argparse.Namespace, out: Output) -> int:
     def human(console: Any) -> None:
         from .render import render_verify
 
-        render_verify(console, summary)
+        render_verify(console, cleaned(summary))
 
     out.ok({"module": summary}, human)
     return 0
@@ -183,7 +183,7 @@ def cmd_negotiate(ns: argparse.Namespace, out: Output) -> int:
 
             from .render import render_negotiation
 
-            render_negotiation(console, result)
+            render_negotiation(console, cleaned(result))
             console.print(Text("every declared capability is granted", style="bold green"))
 
         out.ok({"negotiation": result}, human)
@@ -331,7 +331,7 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     def human(console: Any) -> None:
         from .render import render_replay
 
-        render_replay(console, result)
+        render_replay(console, cleaned(result))
 
     out.ok({"replay": result}, human)
     return 0
@@ -370,7 +370,7 @@ def cmd_inspect(ns: argparse.Namespace, out: Output) -> int:
 
         from .render import render_trace
 
-        render_trace(console, document, ns.trace)
+        render_trace(console, cleaned(document), visible(ns.trace))
         if ns.output is not None:
             console.print(Text(f"slice written to {ns.output} (inspection only: replay refuses it)", style="dim"))
 
@@ -391,7 +391,7 @@ def cmd_diff(ns: argparse.Namespace, out: Output) -> int:
     def human(console: Any) -> None:
         from .render import render_diff
 
-        render_diff(console, result)
+        render_diff(console, cleaned(result))
 
     out.ok({"diff": result}, human)
     return 0
