@@ -37,6 +37,8 @@ STRS = st.integers(8, 9)
 ARRAYS = st.integers(10, 11)
 CONSTANTS = (0, 1, -1, 3, 2**63 - 1, -(2**63), 1000, "", "ab", " 12 ", ",", "x,y", "boom")
 INT_CONSTANTS = st.sampled_from([i for i, k in enumerate(CONSTANTS) if type(k) is int])
+STRING_OPS = ("concat", "tostr", "len", "slice", "contains", "find", "parseint", "upper", "trim", "split", "join")
+STRING_OPS_2 = ("repeat", "charat", "eq")
 STR_CONSTANTS = st.sampled_from([i for i, k in enumerate(CONSTANTS) if type(k) is str])
 
 
@@ -82,12 +84,7 @@ def instruction(draw: st.DrawFn, length: int, functions: int) -> Instruction:
     if kind == "trap":
         return ins("trap", draw(STR_CONSTANTS))
     if kind == "string":
-        op = draw(
-            st.sampled_from(
-                ["concat", "tostr", "len", "slice", "contains", "find", "parseint", "upper", "trim"]
-                + ["split", "join", "repeat", "charat", "eq"]
-            )
-        )
+        op = draw(st.sampled_from(STRING_OPS + STRING_OPS_2))
         s, t = draw(STRS), draw(STRS)
         if op == "concat":
             return ins(op, s, t, draw(STRS))
