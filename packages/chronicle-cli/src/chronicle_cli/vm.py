@@ -223,7 +223,8 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
             if ns.policy is None and error.code == "policy.refused":
                 error.details["hint"] = _NO_POLICY_HINT
             raise
-        function = loaded.verified.function(ns.entry)
+        # Only an exported entry's parameters read the texts; any other name is the runtime's unknown-entry error.
+        function = loaded.verified.function(ns.entry) if ns.entry in loaded.verified.exports else None
         params = function.params if function is not None else ()
         args = parse_entry_args(ns.arg, params, ns.entry)
         effective = instance.limits.to_dict()
