@@ -83,9 +83,9 @@ def small_valid_module() -> Module:
 
 
 def strings_module() -> Module:
-    """Non-ASCII strings, a negative and the extreme int constants, a branch and a trap."""
+    """Non-ASCII strings and file names, a negative and the extreme int constants, a branch and a trap."""
     check = Function(
-        name="größe✓",
+        name="check",
         exported=True,
         param_count=1,
         result=BOOL,

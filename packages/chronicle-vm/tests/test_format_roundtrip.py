@@ -269,3 +269,11 @@ def test_construct_parse_reports_faults_like_the_decoder() -> None:
     with pytest.raises(fmt.FormatFault) as info:
         fmt.MODULE.parse_stream(fmt.Reader(data))
     assert (info.value.code, info.value.offset) == ("bad-constant-kind", 6 + 5 + 4)
+
+
+@pytest.mark.parametrize("name", sorted(all_builders()))
+def test_builders_are_verifiable(name: str) -> None:
+    # builders.py promises modules other tests can start from as valid ones.
+    from chronicle_vm.verify import verify
+
+    verify(all_builders()[name])
