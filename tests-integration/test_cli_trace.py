@@ -153,3 +153,15 @@ def test_ctrl_c_exits_130_and_leaves_no_output_file(workdir: Path, cli_command: 
     assert err.strip() == "interrupted"
     assert not (workdir / "slow.json").exists()
     assert not list(workdir.glob(".~slow.json*"))
+
+
+def test_a_trap_is_recorded_and_replays_exactly(cli: Any, workdir: Path) -> None:
+    trapped = cli("chronicle-vm", "run", "divide.cmod", "--arg", "7", "--arg", "0", "--trace-out", "div.json")
+    assert trapped.returncode == 1
+    assert "trace written to div.json" in trapped.stderr
+    doc = json.loads((workdir / "div.json").read_bytes())
+    assert doc["events"][-1]["kind"] == "trap"
+    assert doc["outcome"]["error"]["code"] == "runtime.division-by-zero"
+    replayed = cli("chronicle-vm", "replay", "div.json", "--module", "divide.cmod", "--json")
+    assert replayed.returncode == 0, replayed.stdout
+    assert replayed.json()["replay"]["reproduced"] == "trap"
