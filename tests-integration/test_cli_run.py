@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def test_run_with_policy_gives_value_logs_on_stderr_and_persists_kv(cli: Any, wo
     assert "[info] hello ann, visit 2, lucky " in second.stdout
     assert "result: 2" in second.stdout
     # A real SQLite file next to the policy holds the count.
-    with sqlite3.connect(workdir / "greet-kv.sqlite") as db:
+    with closing(sqlite3.connect(workdir / "greet-kv.sqlite")) as db:
         assert db.execute("SELECT value FROM kv WHERE key = 'visits:ann'").fetchone() == ("2",)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,7 @@ def test_the_store_opens_only_at_the_first_kv_call_and_persists(tmp_path: Path) 
     delete.func("other")
     delete.func("never-there")
     cli_host.close()
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT key, value FROM kv").fetchall() == [("k", "v2")]
     again = KeyValueStore(str(path))
     assert again.get("k") == "v2"
