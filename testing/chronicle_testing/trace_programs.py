@@ -155,17 +155,17 @@ def policy(quota: int | None = None) -> Policy:
 
 
 #: Step kinds of `steps_module`.
-STEP_KINDS = ("call", "add", "mul", "div", "log", "skip-if-less")
+STEP_KINDS = ("call", "add", "mul", "div", "log", "skip-if-less", "rows")
 
 
 def steps_module(steps: Sequence[tuple[str, int]]) -> Module:
     """`main(n) -> int` running `steps` on an accumulator (r1 = n at the start); returns it.
 
-    Registers: r0 n, r1 acc, r2 got, r3 constant, r4 flag, r5 text.  Each
+    Registers: r0 n, r1 acc, r2 got, r3 constant, r4 flag, r5 text, r6 [int], r7 [str].  Each
     step is (kind, k): `call` sets got = num.next(acc) and acc += got; `add`
     and `mul` combine acc with constant k; `div` divides acc by got (a trap
     when got is 0); `log` logs str(acc); `skip-if-less` skips the next step
-    when acc < got.
+    when acc < got; `rows` sets got = len(grid.rows([acc])) and acc += got.
     """
     constants: list[int | str] = []
 
@@ -186,6 +186,10 @@ def steps_module(steps: Sequence[tuple[str, int]]) -> Module:
             blocks.append([_i(Op.DIV, 1, 1, 2)])
         elif kind == "log":
             blocks.append([_i(Op.TOSTR, 5, 1), _i(Op.CAPCALL, 1, 5, 0)])
+        elif kind == "rows":
+            blocks.append(
+                [_i(Op.NEWARR, 6), _i(Op.PUSH, 6, 1), _i(Op.CAPCALL, 2, 6, 7), _i(Op.LEN, 2, 7), _i(Op.ADD, 1, 1, 2)]
+            )
         else:
             blocks.append([_i(Op.LT, 4, 1, 2), _i(Op.JMPIF, 4, -1)])  # target patched below
     code: list[Instruction] = [_i(Op.MOV, 1, 0)]
@@ -203,7 +207,7 @@ def steps_module(steps: Sequence[tuple[str, int]]) -> Module:
         else:
             patched.append(ins)
     patched.append(_i(Op.RET, 1))
-    main = _function("main", 1, INT, (INT, INT, INT, INT, BOOL, STR), patched)
+    main = _function("main", 1, INT, (INT, INT, INT, INT, BOOL, STR, INTS, STRS), patched)
     return Module(
         constants=tuple(constants),
         capabilities=CAPABILITIES,

@@ -203,6 +203,8 @@ def test_array_values_are_copied_before_the_plugin_mutates_them() -> None:
     validate(result.trace)
     event = result.trace.events[0]
     assert (event["args"], event["result"]) == ([[5]], ["a", "b"])
+    assert event["instructions"] == 3
+    assert event["location"] == {"function": "rows", "index": 2, "file": "plugin.chr", "line": 33, "col": 5}
     assert result.trace.outcome["value"] == ["a", "b", "x"]
 
 

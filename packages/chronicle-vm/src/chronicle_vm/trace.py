@@ -200,7 +200,7 @@ def attach_trace(error: ChronicleError, trace: Trace) -> None:
 
 # -- recording ---------------------------------------------------------------------------------------------------
 
-#: One recorded call, flat: (capability index, result or _FAILED, instructions, function, pc, *args).
+#: One recorded call, flat: (result or _FAILED, *CallSite (capability, function, pc, instructions), *args).
 #: Flat tuples of scalars are untracked by the garbage collector after its first look, so even 100,000
 #: recorded calls add no work to later collections (nested tuples and CallSites kept alive did: +60%).
 _Call = tuple[Any, ...]
@@ -256,10 +256,10 @@ class Recorder:
             declared = self.module.capabilities[index]
             copy_args = any(param.depth for param in declared.params)
             copy_result = declared.result is not None and declared.result.depth > 0
-            wrapped.append(self._wrap(index, live, copy_args, copy_result))
+            wrapped.append(self._wrap(live, copy_args, copy_result))
         return tuple(wrapped)
 
-    def _wrap(self, index: int, live: CapabilityHandler, copy_args: bool, copy_result: bool) -> CapabilityHandler:
+    def _wrap(self, live: CapabilityHandler, copy_args: bool, copy_result: bool) -> CapabilityHandler:
         append = self.calls.append
 
         def recording(args: Sequence[Value], site: CallSite) -> Value | None:
@@ -267,22 +267,13 @@ class Recorder:
                 result = live(args, site)
             except ChronicleError as exc:
                 self.failure = exc
-                kept = [export_value(arg) for arg in args] if copy_args else args
-                append((index, _FAILED, site.instructions, site.function, site.pc, *kept))
+                append((_FAILED, *site, *([export_value(arg) for arg in args] if copy_args else args)))
                 raise
-            if copy_args:  # arrays are copied: the plugin may mutate them after the call
-                append(
-                    (
-                        index,
-                        export_value(result) if copy_result and result is not None else result,
-                        *site[1:],
-                        *[export_value(arg) for arg in args],
-                    )
-                )
-            elif copy_result and result is not None:
-                append((index, export_value(result), site.instructions, site.function, site.pc, *args))
+            if copy_args or copy_result:  # arrays are copied: the plugin may mutate them after the call
+                kept = export_value(result) if copy_result and result is not None else result
+                append((kept, *site, *([export_value(arg) for arg in args] if copy_args else args)))
             else:
-                append((index, result, site.instructions, site.function, site.pc, *args))
+                append((result, *site, *args))
             return result
 
         return recording
@@ -294,8 +285,8 @@ class Recorder:
 
     def failed(self, entry: str, args: Sequence[object], error: ChronicleError) -> Trace:
         """The trace of a run that ended on `error`: a final event unless a capability call raised it."""
-        from_call = error is self.failure and bool(self.calls) and self.calls[-1][1] is _FAILED
-        instructions = error_instructions(error, self.calls[-1][2] if from_call else None)
+        from_call = error is self.failure and bool(self.calls) and self.calls[-1][0] is _FAILED
+        instructions = error_instructions(error, self.calls[-1][4] if from_call else None)
         end = None
         if not from_call:
             end = {
@@ -334,7 +325,7 @@ class _Recording:
         names = [capability.name for capability in self.module.capabilities]
         where: dict[tuple[int, int], dict[str, Any]] = {}
         events: list[dict[str, Any]] = []
-        for seq, (index, result, instructions, function, pc, *args) in enumerate(self.calls):
+        for seq, (result, index, function, pc, instructions, *args) in enumerate(self.calls):
             key = (function, pc)
             location = where.get(key)
             if location is None:
@@ -375,7 +366,7 @@ class _Recording:
         parts: list[str] = []
         append = parts.append
         value_json = _value_json
-        for seq, (index, result, instructions, function, pc, *args) in enumerate(self.calls):
+        for seq, (result, index, function, pc, instructions, *args) in enumerate(self.calls):
             key = (function, pc)
             location = where.get(key)
             if location is None:
