@@ -109,9 +109,16 @@ def parse_program(text: str, diags: Diagnostics) -> Program | None:
         builder.reset()
         try:
             program = parser.parse(text)
-        except LarkError:
+        except LarkError as err:
             builder.reset()
+            before = len(diags.items) + diags.dropped
             _report_by_item(text, diags)
+            if len(diags.items) + diags.dropped == before:
+                # Every item parses alone, so the error lies across items: report it as found.
+                if isinstance(err, UnexpectedInput):
+                    _report(err, text, 0, 0, diags)
+                else:  # pragma: no cover - Lark raises UnexpectedInput for input errors
+                    diags.error("syntax", "cannot parse this file", Span(1, 1, 1, 2))
             return None
         problems, too_deep = builder.problems, builder.too_deep
         builder.reset()
