@@ -13,14 +13,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from chronicle_vm.errors import SourceError, declare_codes
+from chronicle_vm.errors import SourceError
 
 from .chronc import default_output
 from .common import Output, Parser, run_main
 
 __all__ = ["build_parser", "main"]
-
-declare_codes("source", {"invalid-utf8": "the source bytes are not valid UTF-8"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

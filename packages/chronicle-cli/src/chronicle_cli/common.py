@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from chronicle_vm.errors import ChronicleError, UsageError, declare_codes
+from chronicle_vm.errors import ChronicleError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,17 +34,6 @@ __all__ = [
     "run_main",
 ]
 
-declare_codes(
-    "usage",
-    {
-        "arguments": "the command line does not parse (unknown option, missing value, bad number)",
-        "not-a-file": "a path named on the command line is a directory or not a regular file",
-        "empty-file": "a file named on the command line is empty",
-        "bad-argument": "an --arg value does not fit the entry parameter's declared type",
-        "output-file": "an output file cannot be written",
-    },
-)
-declare_codes("internal", {"unexpected": "a bug in ChronicleVM: an exception no input should cause"})
 
 #: Exit status per error category (CONTRACT section 4).
 EXIT_CODES: Mapping[str, int] = {
@@ -278,6 +267,3 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-declare_codes("usage", {"interrupted": "the command was interrupted with Ctrl-C (exit 130)"})

@@ -24,7 +24,6 @@ from chronicle_vm.errors import (
     ReplayError,
     SourceError,
     UsageError,
-    declare_codes,
 )
 
 if TYPE_CHECKING:
@@ -40,10 +39,6 @@ __all__ = [
     "write_output",
 ]
 
-declare_codes("decode", {"empty-file": "the module file is empty"})
-declare_codes("policy", {"empty-file": "the policy file is empty"})
-declare_codes("replay", {"empty-file": "the trace file is empty"})
-declare_codes("source", {"empty-file": "the source file is empty"})
 
 #: What each kind of input is called in messages.
 _EXPECTED = {
@@ -172,9 +167,6 @@ def read_trace_file(path: str) -> bytes:
             path=path,
         )
     return data
-
-
-declare_codes("replay", {"not-a-trace": "the file given as a trace is not JSON (a module or a policy?)"})
 
 
 def write_output(path: str, data: bytes | str) -> None:
