@@ -123,9 +123,17 @@ def plugin_module() -> Module:
     )
 
 
+def _tens(i: int) -> int:
+    return i * 10
+
+
+def _texts(xs: list[int]) -> list[str]:
+    return [str(x) for x in xs]
+
+
 def make_host(
-    next_value: Callable[[int], int] = lambda i: i * 10,
-    rows: Callable[[list[int]], list[str]] = lambda xs: [str(x) for x in xs],
+    next_value: Callable[[int], int] = _tens,
+    rows: Callable[[list[int]], list[str]] = _texts,
     log: list[str] | None = None,
 ) -> Host:
     """A host offering the three capabilities; log.info appends to `log` when given."""

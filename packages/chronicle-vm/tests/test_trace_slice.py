@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from chronicle_testing.trace_programs import make_host, plugin_module, policy, steps_module
