@@ -254,3 +254,12 @@ def test_random_edits_of_a_real_trace_give_a_trace_or_a_replay_error(data: st.Da
         return
     with contextlib.suppress(ReplayError):
         replay(trace, MODULE, engine="reference")
+
+
+@pytest.mark.parametrize("depth", [100, 500, 900, 990, 1_000, 5_000])
+def test_deep_documents_near_the_recursion_limit(depth: int) -> None:
+    for inner in (b'"\\ud800"', b"1", b'"\\ud83d\\ude00"'):
+        data = b"[" * depth + inner + b"]" * depth
+        assert code_of(data) in {"replay.too-deep", "replay.malformed-json", "replay.format"}
+        wrapped = b'{"format":"chronicle-trace","version":1,"x":' + data + b"}"
+        assert code_of(wrapped) in {"replay.too-deep", "replay.malformed-json", "replay.schema"}

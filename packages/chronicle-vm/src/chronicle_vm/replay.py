@@ -143,19 +143,22 @@ def _check_capabilities(recorded: Sequence[Mapping[str, Any]], declared: Sequenc
         )
 
 
+def _clip(text: str, size: int = 100) -> str:
+    """Recorded text is untrusted and may be huge: messages show its start."""
+    return text if len(text) <= size else text[:size] + "..."
+
+
 def _describe_call(name: str, args: Sequence[object], instructions: int) -> str:
     text = canonical_json(list(args)).decode("utf-8")
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return f"{name}({text[1:-1]}) at instruction {instructions}"
+    return f"{_clip(name)}({_clip(text[1:-1], 200)}) at instruction {instructions}"
 
 
 def _where(location: Mapping[str, Any] | None) -> str:
     if not location:
         return "at an unknown location"
-    text = f"in `{location['function']}` at instruction {location['index']}"
+    text = f"in `{_clip(location['function'])}` at instruction {location['index']}"
     if "file" in location:
-        text += f" ({location['file']}:{location['line']}:{location['col']})"
+        text += f" ({_clip(location['file'])}:{location['line']}:{location['col']})"
     return text
 
 
@@ -273,7 +276,7 @@ class _Replayer:
                 "code": event["code"],
                 "instructions": event["instructions"],
             }
-            said = f"the run ended with {event['code']}"
+            said = f"the run ended with {_clip(event['code'])}"
         else:
             expected = {
                 "capability": event["capability"],
@@ -372,7 +375,7 @@ class _Replayer:
             event = self.events[self.position]
             raise ReplayError(
                 "replay.outcome",
-                f"the replayed run returned {_describe_outcome(outcome)}; the trace records {event['code']} "
+                f"the replayed run returned {_describe_outcome(outcome)}; the trace records {_clip(event['code'])} "
                 f"at event {event['seq']} {_where(event['location'])}",
                 seq=event["seq"],
                 expected={"kind": event["kind"], "code": event["code"], "instructions": event["instructions"]},
@@ -409,7 +412,7 @@ class _Replayer:
             raise ReplayError(
                 "replay.outcome",
                 f"the replayed run ended with {error.code} after {instructions} instructions "
-                f"{_where(actual_end['location'])}; the trace records {event['code']} after "
+                f"{_where(actual_end['location'])}; the trace records {_clip(event['code'])} after "
                 f"{event['instructions']} instructions {_where(event['location'])} (event {event['seq']})",
                 seq=event["seq"],
                 expected=expected_end,
@@ -436,8 +439,6 @@ def _comparable(outcome: Mapping[str, Any]) -> bytes:
 
 def _describe_outcome(outcome: Mapping[str, Any]) -> str:
     if outcome.get("status") == "error":
-        return f"{outcome['error']['code']} after {outcome['instructions']} instructions"
+        return f"{_clip(outcome['error']['code'])} after {outcome['instructions']} instructions"
     value = canonical_json(outcome["value"]).decode("utf-8")
-    if len(value) > 120:
-        value = value[:120] + "..."
-    return f"value {value} after {outcome['instructions']} instructions"
+    return f"value {_clip(value, 120)} after {outcome['instructions']} instructions"

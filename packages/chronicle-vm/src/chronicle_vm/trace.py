@@ -503,7 +503,7 @@ def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = M
     except MemoryError:
         raise ReplayError("replay.too-large", "the trace does not fit in memory") from None
     if _MAYBE_SURROGATE.search(data):
-        _check_surrogates(doc, 0)
+        _check_surrogates(doc)
     _check_document(doc)
     return Trace(doc)
 
@@ -534,20 +534,27 @@ def _too_large(size: int, max_bytes: int) -> ReplayError:
     )
 
 
-def _check_surrogates(value: Any, depth: int) -> None:
-    # Only reached when the text escapes a surrogate; json.loads joins valid pairs, lone halves stay.
-    if type(value) is str:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ReplayError("replay.malformed-json", "the trace holds a lone surrogate escape in a string") from None
-    elif type(value) is list:
-        for item in value:
-            _check_surrogates(item, depth + 1)
-    elif type(value) is dict:
-        for key, item in value.items():
-            _check_surrogates(key, depth + 1)
-            _check_surrogates(item, depth + 1)
+def _check_surrogates(doc: Any) -> None:
+    """Refuse lone surrogates (json.loads joins valid escaped pairs and keeps lone halves).
+
+    Only reached when the text escapes a surrogate; iterative, because the
+    document may nest as deep as the JSON reader allowed.
+    """
+    pending = [doc]
+    while pending:
+        value = pending.pop()
+        if type(value) is str:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ReplayError(
+                    "replay.malformed-json", "the trace holds a lone surrogate escape in a string"
+                ) from None
+        elif type(value) is list:
+            pending.extend(value)
+        elif type(value) is dict:
+            pending.extend(value.keys())
+            pending.extend(value.values())
 
 
 def _path(parts: tuple[str | int, ...]) -> str:
