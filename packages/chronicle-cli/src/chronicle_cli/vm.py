@@ -268,9 +268,14 @@ def _call(instance: Any, entry: str, args: list[object], record: bool) -> tuple[
     """One call of the entry; with `record`, also the canonical trace bytes."""
     if not record:
         return instance.call(entry, *args), None
+    from chronicle_vm.errors import ChronicleError
+
     result = instance.call(entry, *args, trace=True)
     trace = getattr(result, "trace", None)
-    return result, (trace.to_json() if trace is not None else None)
+    if trace is None:
+        raise ChronicleError("internal.unexpected", "the runtime returned no trace for a traced call")
+    encoded: bytes = trace.to_json()
+    return result, encoded
 
 
 def _write(path: str, data: bytes) -> None:
