@@ -2,7 +2,8 @@
 
 The generator builds a small program tree (int and bool arithmetic with
 wrapping, floor division, comparisons, short-circuit logic, if/else, bounded
-while loops, an int array with indexing, assignment and push), renders it as
+while loops, an int array with indexing, assignment and push, and a call that
+pushes onto the caller's array from inside an expression), renders it as
 `.chr`, and also evaluates it directly here with the semantics docs/language.md
 states.  Both must agree on the result, or on the trap's code.
 """
@@ -56,7 +57,7 @@ def int_expr(depth: int, arrays: bool = True) -> st.SearchStrategy[Node]:
         leaves,
         st.tuples(st.just("bin"), st.sampled_from(["+", "-", "*", "/", "%"]), sub, sub),
         st.tuples(st.just("neg"), sub),
-        *([st.tuples(st.just("idx"), sub)] if arrays else []),
+        *([st.tuples(st.just("idx"), sub), st.tuples(st.just("bump"), sub)] if arrays else []),
     )
 
 
@@ -125,6 +126,8 @@ def render_expr(node: Node) -> str:
         return f"(!{render_expr(node[1])})"
     if kind == "idx":
         return f"xs[{render_expr(node[1])}]"
+    if kind == "bump":
+        return f"bump(xs, {render_expr(node[1])})"
     op = {"and": "&&", "or": "||", "beq": "=="}[kind]
     return f"({render_expr(node[1])} {op} {render_expr(node[2])})"
 
@@ -159,6 +162,12 @@ def render_stmts(body: list[Node], indent: str, counter: list[int]) -> list[str]
 def render(program: tuple[Any, ...]) -> str:
     body, result, items, _, _ = program
     lines = [
+        "// A call with a side effect on the caller's array, inside expressions.",
+        "fn bump(ys: [int], k: int) -> int {",
+        "    push(ys, k);",
+        "    return len(ys);",
+        "}",
+        "",
         "pub fn main(a: int, b: int) -> int {",
         "    let v0 = a;",
         "    let v1 = b;",
@@ -195,6 +204,9 @@ class Evaluator:
             return wrap(-self.int_(node[1]))
         if kind == "idx":
             return self.xs[self.index(self.int_(node[1]))]
+        if kind == "bump":
+            self.xs.append(self.int_(node[1]))
+            return len(self.xs)
         left, right = self.int_(node[2]), self.int_(node[3])
         op = node[1]
         if op == "+":
