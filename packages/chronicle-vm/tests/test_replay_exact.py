@@ -368,3 +368,14 @@ def test_record_then_replay_always_succeeds(
     assert canonical_json(report.outcome) == canonical_json(trace.outcome)
     other = "reference" if engine == "auto" else "auto"
     assert replay(trace, module, engine=other).exact  # type: ignore[arg-type]
+
+
+def test_hand_built_trace_objects_are_checked_before_use() -> None:
+    doc = MAIN.to_dict()
+    doc["events"][0]["args"] = (0,)  # a tuple is not JSON's array
+    with pytest.raises(ReplayError) as caught:
+        replay(Trace(doc), MODULE)
+    assert (caught.value.code, caught.value.details["path"]) == ("replay.schema", "$.events[0].args")
+    with pytest.raises(ReplayError):
+        slice_trace(Trace({"format": "nope"}), 0, 0)
+    assert replay(Trace(MAIN.to_dict()), MODULE).exact

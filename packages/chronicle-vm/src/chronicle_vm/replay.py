@@ -25,7 +25,7 @@ from .interp import locate
 from .limits import Limits
 from .model import Capability, Module
 from .runtime import EngineName, load_module, make_engine
-from .trace import MAX_TRACE_BYTES, Trace, canonical_json, error_instructions, error_outcome, load_trace
+from .trace import MAX_TRACE_BYTES, Trace, canonical_json, checked, error_instructions, error_outcome, load_trace
 from .types import BaseType, ValueType
 from .values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
 
@@ -76,7 +76,7 @@ def replay(
     The module bytes may also raise `DecodeError`/`VerifyError` (after the
     digest matched, which only a corrupted recording could cause).
     """
-    recorded = trace if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
+    recorded = checked(trace) if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
     given = recorded.to_json() if isinstance(trace, Trace) else trace
     trace_digest = hashlib.sha256(given.encode("utf-8") if isinstance(given, str) else bytes(given)).hexdigest()
     if recorded.slice is not None:

@@ -43,6 +43,7 @@ __all__ = [
     "Recorder",
     "Trace",
     "canonical_json",
+    "checked",
     "diff_traces",
     "error_trace",
     "load_trace",
@@ -107,12 +108,14 @@ class Trace:
     gives a private copy.
     """
 
-    __slots__ = ("_doc", "_json", "_recording")
+    __slots__ = ("_checked", "_doc", "_json", "_recording")
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self._doc: Mapping[str, Any] | None = doc
         self._json: bytes | None = None
         self._recording: _Recording | None = None
+        #: Made by the recorder or by load_trace; a document built by hand is checked before replay.
+        self._checked = False
 
     @classmethod
     def _recorded(cls, recording: _Recording) -> Trace:
@@ -120,6 +123,7 @@ class Trace:
         trace._doc = None
         trace._json = None
         trace._recording = recording
+        trace._checked = True
         return trace
 
     @property
@@ -505,7 +509,17 @@ def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = M
     if _MAYBE_SURROGATE.search(data):
         _check_surrogates(doc)
     _check_document(doc)
-    return Trace(doc)
+    trace = Trace(doc)
+    trace._checked = True
+    return trace
+
+
+def checked(trace: Trace) -> Trace:
+    """`trace` itself once its document is known to be well-formed (a hand-built one is checked now)."""
+    if not trace._checked:
+        _check_document(trace.doc)
+        trace._checked = True
+    return trace
 
 
 @contextlib.contextmanager
@@ -872,7 +886,7 @@ def slice_trace(trace: bytes | str | Trace, start: int, end: int) -> bytes:
     The slice records its range, the number of events of the full trace and
     the sha256 of the full trace's canonical bytes; `replay` refuses it.
     """
-    full = trace if isinstance(trace, Trace) else load_trace(trace)
+    full = checked(trace) if isinstance(trace, Trace) else load_trace(trace)
     if full.slice is not None:
         raise ReplayError("replay.sliced", "the trace is already a slice; cut slices from the full trace")
     total = len(full.events)
@@ -894,8 +908,8 @@ def diff_traces(a: bytes | str | Trace, b: bytes | str | Trace) -> dict[str, Any
     `where` is "provenance", "entry", "events" (with `seq` and the two
     events, either None when one trace has fewer) or "outcome".
     """
-    left = a if isinstance(a, Trace) else load_trace(a)
-    right = b if isinstance(b, Trace) else load_trace(b)
+    left = checked(a) if isinstance(a, Trace) else load_trace(a)
+    right = checked(b) if isinstance(b, Trace) else load_trace(b)
     same_module = left.provenance["module_sha256"] == right.provenance["module_sha256"]
     result: dict[str, Any] = {"equal": False, "same_module": same_module}
 
