@@ -63,3 +63,14 @@ def test_readme_walkthrough_runs_verbatim(tmp_path: Path, cli_env: dict[str, str
         ran += 1
     assert ran >= 10
     assert (tmp_path / "examples" / "hello.sqlite").is_file()  # the store is a real file next to the policy
+
+
+def test_quick_start_is_two_commands_and_the_second_is_what_ci_runs() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 1
+    commands = [line for line in blocks[0].splitlines() if line.strip()]
+    assert commands == ["python -m pip install nox && python -m nox -s demo", "python -m nox -s ci"]
+    ci_lines = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert commands[1] in ci_lines
