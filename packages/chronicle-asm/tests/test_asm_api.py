@@ -260,3 +260,11 @@ def test_docs_position_example_fills_as_described() -> None:
     (block,) = [b for b in _BLOCKS if "takes @0:4:25" in b]
     positions = assemble_text(block).source_map.functions[0]
     assert positions[2] == SourcePos(0, 4, 25)
+
+
+def test_line_endings_and_tabs_do_not_matter() -> None:
+    for source in sorted((Path(__file__).parent / "golden").glob("*.casm")):
+        text = source.read_text(encoding="utf-8")
+        module = assemble_text(text)
+        assert assemble_text(text.replace("\n", "\r\n")) == module, source.name
+        assert assemble_text(text.replace("    ", "\t")) == module, source.name
