@@ -287,3 +287,99 @@ def test_lang_differential_evaluator_can_trap_and_wrap() -> None:
     trap: tuple[Any, ...] = ([], ("bin", "%", ("int", 7), ("var", "a")), [("int", 1)], 0, 0)
     assert evaluate(trap) == ("trap", "runtime.division-by-zero")
     assert run_chr(render(trap), "main", [0, 0]).error is not None
+
+
+# --- strings ---------------------------------------------------------------------
+
+_TEXTS = st.text(alphabet=st.sampled_from("ab Zé\tß☃\U0001f600-,"), max_size=6)
+_SMALL = st.integers(-3, 8)
+
+
+def str_expr(depth: int) -> st.SearchStrategy[Node]:
+    leaves = st.one_of(_TEXTS.map(lambda v: ("s", v)), st.just(("var", "p")), _SMALL.map(lambda n: ("tostr", n)))
+    if depth <= 0:
+        return leaves
+    sub = str_expr(depth - 1)
+    return st.one_of(
+        leaves,
+        st.tuples(st.just("cat"), sub, sub),
+        st.tuples(st.just("slice"), sub, _SMALL, _SMALL),
+        st.tuples(st.sampled_from(["upper", "lower", "trim"]), sub),
+        st.tuples(st.just("repeat"), sub, st.integers(-1, 3)),
+        st.tuples(st.just("charat"), sub, _SMALL),
+        st.tuples(st.just("join"), sub, sub, sub),
+    )
+
+
+def render_str(node: Node) -> str:
+    kind = node[0]
+    if kind == "s":
+        body = "".join(
+            {"\\": "\\\\", '"': '\\"', "\t": "\\t"}.get(c, c) if c.isascii() else f"\\u{{{ord(c):x}}}" for c in node[1]
+        )
+        return f'"{body}"'
+    if kind == "var":
+        return "p"
+    if kind == "tostr":
+        return f"str({node[1]})"
+    if kind == "cat":
+        return f"({render_str(node[1])} + {render_str(node[2])})"
+    if kind == "slice":
+        return f"slice({render_str(node[1])}, {node[2]}, {node[3]})"
+    if kind == "repeat":
+        return f"repeat({render_str(node[1])}, {node[2]})"
+    if kind == "charat":
+        return f"{render_str(node[1])}[{node[2]}]"
+    if kind == "join":
+        return f'join(split({render_str(node[1])}, {render_str(node[2])} + ","), {render_str(node[3])})'
+    return f"{kind}({render_str(node[1])})"
+
+
+def eval_str(node: Node, p: str) -> str:
+    kind = node[0]
+    if kind == "s":
+        return str(node[1])
+    if kind == "var":
+        return p
+    if kind == "tostr":
+        return str(node[1])
+    if kind == "cat":
+        return eval_str(node[1], p) + eval_str(node[2], p)
+    if kind == "slice":
+        s = eval_str(node[1], p)
+        lo, hi = (max(0, min(int(v), len(s))) for v in (node[2], node[3]))
+        return s[lo:hi]
+    if kind == "repeat":
+        return eval_str(node[1], p) * max(0, int(node[2]))
+    if kind == "charat":
+        s = eval_str(node[1], p)
+        if not 0 <= node[2] < len(s):
+            raise Trap("runtime.index-out-of-range")
+        return s[node[2]]
+    if kind == "join":
+        s, sep, glue = eval_str(node[1], p), eval_str(node[2], p) + ",", eval_str(node[3], p)
+        return glue.join(s.split(sep))
+    s = eval_str(node[1], p)
+    return {"upper": s.upper, "lower": s.lower, "trim": s.strip}[kind]()
+
+
+@given(str_expr(3), str_expr(2), _TEXTS)
+def test_lang_differential_strings_agree_with_python(expr: Node, needle: Node, p: str) -> None:
+    source = (
+        "pub fn main(p: str) -> [str] {\n"
+        f"    let s = {render_str(expr)};\n"
+        f"    let n = {render_str(needle)};\n"
+        "    return [s, str(len(s)), str(find(s, n)), str(contains(s, n)), str(s == n)];\n"
+        "}\n"
+    )
+    try:
+        s, n = eval_str(expr, p), eval_str(needle, p)
+        expected: tuple[str, Any] = (
+            "value",
+            [s, str(len(s)), str(s.find(n)), str(n in s).lower(), str(s == n).lower()],
+        )
+    except Trap as trap:
+        expected = ("trap", trap.code)
+    report = run_chr(source, "main", [p])
+    got = ("trap", report.error.code) if report.error is not None else ("value", report.value)
+    assert got == expected, source
