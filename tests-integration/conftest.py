@@ -107,8 +107,8 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for source in sorted(FIXTURES.glob("*.chr")):
         if source.stem != "broken":
             jobs.append(("chronc", [source.name]))
-    for source in ("pure.casm", "unverifiable.casm"):
-        jobs.append(("chrasm", [source]))
+    for assembly in ("pure.casm", "unverifiable.casm"):
+        jobs.append(("chrasm", [assembly]))
     for result in run_many(jobs, folder):
         assert result.returncode == 0, (result.args, result.stdout, result.stderr)
     return folder

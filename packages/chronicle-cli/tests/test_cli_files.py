@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from chronicle_cli import files
 from chronicle_cli.files import describe_kind, read_input, write_output
 from chronicle_vm.errors import ChronicleError, DecodeError, PolicyError, ReplayError, SourceError, UsageError
 
@@ -70,7 +69,7 @@ def test_an_interrupted_write_leaves_the_target_untouched_and_no_temporary(
     def interrupted(src: str, dst: str) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(files.os, "replace", interrupted)
+    monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_output(str(target), "new")
     assert target.read_text() == "old"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from typing import Any
 
 import pytest
@@ -49,8 +50,8 @@ def test_every_category_has_its_contract_exit_code() -> None:
 
 def _run(build: Any, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
-    monkeypatch.setattr(common.sys, "stdout", stdout)
-    monkeypatch.setattr(common.sys, "stderr", stderr)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", stderr)
     code = run_main(build, argv)
     return code, stdout.getvalue(), stderr.getvalue()
 
