@@ -231,6 +231,11 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
         try:
             result, trace = _call(instance, ns.entry, args, trace_path is not None)
         except ChronicleError as error:
+            if error.code == "usage.bad-arguments" and function is not None:
+                shown = ", ".join(str(param) for param in function.params) or "none"
+                error.details.setdefault(
+                    "hint", f"give one --arg per parameter of `{ns.entry}`, in order (parameter types: {shown})"
+                )
             extra: dict[str, Any] = {"limits": effective}
             if trace_path is not None:
                 from chronicle_vm.trace import error_trace
