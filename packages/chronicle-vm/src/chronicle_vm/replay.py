@@ -25,7 +25,16 @@ from .interp import locate
 from .limits import Limits
 from .model import Capability, Module
 from .runtime import EngineName, load_module, make_engine
-from .trace import MAX_TRACE_BYTES, Trace, canonical_json, checked, error_instructions, error_outcome, load_trace
+from .trace import (
+    MAX_TRACE_BYTES,
+    Trace,
+    canonical_json,
+    checked,
+    collector_paused,
+    error_instructions,
+    error_outcome,
+    load_trace,
+)
 from .types import BaseType, ValueType
 from .values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
 
@@ -76,6 +85,14 @@ def replay(
     The module bytes may also raise `DecodeError`/`VerifyError` (after the
     digest matched, which only a corrupted recording could cause).
     """
+    # Replay runs no host code and VM values cannot form cycles (an array's items are one level
+    # shallower than the array), so the cyclic collector has nothing to find here; left running,
+    # it would walk the parsed trace's hundreds of thousands of objects again and again.
+    with collector_paused():
+        return _replay(trace, module, engine, max_bytes)
+
+
+def _replay(trace: bytes | str | Trace, module: bytes, engine: EngineName, max_bytes: int) -> ReplayReport:
     recorded = checked(trace) if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
     given = recorded.to_json() if isinstance(trace, Trace) else trace
     trace_digest = hashlib.sha256(given.encode("utf-8") if isinstance(given, str) else bytes(given)).hexdigest()

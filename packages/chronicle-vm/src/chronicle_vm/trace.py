@@ -44,6 +44,7 @@ __all__ = [
     "Trace",
     "canonical_json",
     "checked",
+    "collector_paused",
     "diff_traces",
     "error_trace",
     "load_trace",
@@ -491,7 +492,7 @@ def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = M
             "replay.malformed-json", f"the trace is not UTF-8 (byte {exc.start})", offset=exc.start
         ) from None
     try:
-        with _collector_paused():
+        with collector_paused():
             doc = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ReplayError(
@@ -523,7 +524,7 @@ def checked(trace: Trace) -> Trace:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while json.loads builds a large acyclic tree.
 
     Parsing creates hundreds of thousands of containers that all survive, which
