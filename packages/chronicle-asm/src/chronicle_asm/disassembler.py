@@ -161,9 +161,13 @@ class _Writer:
             elif kind is OperandKind.FUNC:
                 ref = self.func_refs[value] if value < len(self.func_refs) else None
                 parts.append(ref if ref is not None else f"#{value}")
+                if ref is None and value < len(self.func_refs):  # a shared name: say which one
+                    notes.append(f"#{value} = {format_name(self.module.functions[value].name)}")
             elif kind is OperandKind.CAP:
                 ref = self.cap_refs[value] if value < len(self.cap_refs) else None
                 parts.append(ref if ref is not None else f"#{value}")
+                if ref is None and value < len(self.cap_refs):
+                    notes.append(f"#{value} = {format_name(self.module.capabilities[value].name)}")
             elif kind is OperandKind.TARGET:
                 parts.append(f"L{value}" if 0 <= value <= code_len else f"#{value}")
             else:  # IMM
