@@ -129,6 +129,21 @@ def _host(out: Output, policy: Policy, policy_path: str | None) -> CliHost:
     return build_host(out.log, resolve_kv_path(policy.host.get(KV_PATH_SETTING), policy_path))
 
 
+def _refusal_hint(error: Any, policy_path: str | None, host: CliHost) -> None:
+    """What to do about a refusal: pass a policy, or use only what this host offers."""
+    if error.code != "policy.refused":
+        return
+    if policy_path is None:
+        error.details["hint"] = _NO_POLICY_HINT
+        return
+    decisions = error.details.get("decisions", [])
+    if any(decision.get("decision") == "unknown" for decision in decisions):
+        offered = ", ".join(f"{cap.name}{cap.signature()}" for cap in host.host)
+        error.details["hint"] = f"chronicle-vm offers these capabilities: {offered}"
+    else:
+        error.details["hint"] = f'grant the refused capabilities in {policy_path} ([capabilities."NAME"] allow = true)'
+
+
 def _module_summary(path: str, data: bytes, loaded: LoadedModule) -> dict[str, Any]:
     module = loaded.module
     exports = loaded.verified.exports
@@ -191,8 +206,7 @@ def cmd_negotiate(ns: argparse.Namespace, out: Output) -> int:
     try:
         negotiation.require()
     except PolicyError as error:
-        if ns.policy is None:
-            error.details["hint"] = _NO_POLICY_HINT
+        _refusal_hint(error, ns.policy, host)
         return out.error(error, {"negotiation": result})
     raise AssertionError("a refused negotiation raises")  # pragma: no cover
 
@@ -220,8 +234,7 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
         try:
             instance = instantiate(loaded, host=host.host, policy=policy, limits=limits)
         except PolicyError as error:
-            if ns.policy is None and error.code == "policy.refused":
-                error.details["hint"] = _NO_POLICY_HINT
+            _refusal_hint(error, ns.policy, host)
             raise
         # Only an exported entry's parameters read the texts; any other name is the runtime's unknown-entry error.
         function = loaded.verified.function(ns.entry) if ns.entry in loaded.verified.exports else None
