@@ -140,8 +140,11 @@ def _refusal_hint(error: Any, policy_path: str | None, host: CliHost) -> None:
     if any(decision.get("decision") == "unknown" for decision in decisions):
         offered = ", ".join(f"{cap.name}{cap.signature()}" for cap in host.host)
         error.details["hint"] = f"chronicle-vm offers these capabilities: {offered}"
-    else:
-        error.details["hint"] = f'grant the refused capabilities in {policy_path} ([capabilities."NAME"] allow = true)'
+    elif any(decision.get("decision") == "missing" for decision in decisions):
+        error.details["hint"] = (
+            f"{policy_path} does not mention some capabilities, so they are denied; "
+            '[capabilities."NAME"] allow = true grants one'
+        )
 
 
 def _module_summary(path: str, data: bytes, loaded: LoadedModule) -> dict[str, Any]:
