@@ -14,6 +14,7 @@ a diagnostic.  Every instruction carries the `.chr` position it came from.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ from chronicle_asm.ir import (
 from chronicle_vm.isa import OPCODES, Op
 from chronicle_vm.model import Capability
 from chronicle_vm.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, BaseType, ValueType
+from chronicle_vm.verify import CAP_NAME_MAX_LEN
 
 from .diagnostics import Diagnostics, nearest_name
 from .syntax import (
@@ -86,6 +88,9 @@ class _Special:
 ERROR = _Special("<error>")
 VOID = _Special("nothing")
 Ty = ValueType | _Special
+
+# The verifier's rule for declared capability names, checked here so chronc reports it at the source.
+_CAP_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+", re.ASCII)
 
 _BASES = {"int": BaseType.INT, "bool": BaseType.BOOL, "str": BaseType.STR}
 
@@ -157,6 +162,13 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
         if cap.name in caps:
             diags.error("duplicate-name", f"capability '{cap.name}' is declared twice", cap.name_span)
             continue
+        if len(cap.name) > CAP_NAME_MAX_LEN or not _CAP_NAME.fullmatch(cap.name):
+            diags.error(
+                "bad-capability-name",
+                f"capability name '{cap.name[:CAP_NAME_MAX_LEN]}' is not dotted lower-case words",
+                cap.name_span,
+                hint=f"write it like log.info or kv.get (at most {CAP_NAME_MAX_LEN} characters)",
+            )
         model: Capability | None = None
         if all(isinstance(p, ValueType) for p in params) and result is not ERROR:
             model = Capability(

@@ -51,6 +51,7 @@ declare_codes(
         "return-value": "a return whose value does not fit the function's result",
         "loop-control": "break or continue outside a loop",
         "too-many-registers": "a function needing more registers than the configured maximum",
+        "bad-capability-name": "a capability name that is not dotted lower-case words (like log.info)",
     },
 )
 
