@@ -205,10 +205,11 @@ def attach_trace(error: ChronicleError, trace: Trace) -> None:
 
 # -- recording ---------------------------------------------------------------------------------------------------
 
-#: One recorded call, flat: (result or _FAILED, *CallSite (capability, function, pc, instructions), *args).
-#: Flat tuples of scalars are untracked by the garbage collector after its first look, so even 100,000
-#: recorded calls add no work to later collections (nested tuples and CallSites kept alive did: +60%).
-_Call = tuple[Any, ...]
+#: The calls of a run, flat in one list: for each call `result` (or _FAILED), the CallSite's four
+#: fields (capability, function, pc, instructions), then the arguments.  One flat list of scalars gives
+#: the cyclic garbage collector nothing to count or walk; a tuple per call kept alive made it run
+#: hundreds of extra passes over a 100,000-call run (+20% to +60% run time).
+_Call = Any
 _FAILED = object()  # the result slot of a call the host or a quota failed (the error is Recorder.failure)
 
 
@@ -248,6 +249,8 @@ class Recorder:
             ],
         }
         self.calls: list[_Call] = []
+        #: Number of parameters of each capability: the length of its records in `calls` is 5 + that.
+        self.arity = tuple(len(capability.params) for capability in module.capabilities)
         #: The error a wrapped handler raised (a host failure or quota): the run ends on it.
         self.failure: ChronicleError | None = None
 
@@ -265,20 +268,20 @@ class Recorder:
         return tuple(wrapped)
 
     def _wrap(self, live: CapabilityHandler, copy_args: bool, copy_result: bool) -> CapabilityHandler:
-        append = self.calls.append
+        extend = self.calls.extend
 
         def recording(args: Sequence[Value], site: CallSite) -> Value | None:
             try:
                 result = live(args, site)
             except ChronicleError as exc:
                 self.failure = exc
-                append((_FAILED, *site, *([export_value(arg) for arg in args] if copy_args else args)))
+                extend((_FAILED, *site, *([export_value(arg) for arg in args] if copy_args else args)))
                 raise
             if copy_args or copy_result:  # arrays are copied: the plugin may mutate them after the call
                 kept = export_value(result) if copy_result and result is not None else result
-                append((kept, *site, *([export_value(arg) for arg in args] if copy_args else args)))
+                extend((kept, *site, *([export_value(arg) for arg in args] if copy_args else args)))
             else:
-                append((result, *site, *args))
+                extend((result, *site, *args))
             return result
 
         return recording
@@ -290,12 +293,13 @@ class Recorder:
 
     def failed(self, entry: str, args: Sequence[object], error: ChronicleError) -> Trace:
         """The trace of a run that ended on `error`: a final event unless a capability call raised it."""
-        from_call = error is self.failure and bool(self.calls) and self.calls[-1][0] is _FAILED
-        instructions = error_instructions(error, self.calls[-1][4] if from_call else None)
+        records = list(_records(self.calls, self.arity))
+        from_call = error is self.failure and bool(records) and records[-1][0] is _FAILED
+        instructions = error_instructions(error, records[-1][4] if from_call else None)
         end = None
         if not from_call:
             end = {
-                "seq": len(self.calls),
+                "seq": len(records),
                 "kind": "limit" if isinstance(error, ResourceLimitError) else "trap",
                 "code": error.code,
                 "message": error.message,
@@ -308,7 +312,7 @@ class Recorder:
 class _Recording:
     """One finished run's raw record, turned into the document or the canonical bytes on demand."""
 
-    __slots__ = ("calls", "end", "entry", "failure", "module", "outcome", "provenance")
+    __slots__ = ("arity", "calls", "end", "entry", "failure", "module", "outcome", "provenance")
 
     def __init__(
         self,
@@ -321,6 +325,7 @@ class _Recording:
         self.module = recorder.module
         self.provenance = recorder.provenance
         self.calls = recorder.calls
+        self.arity = recorder.arity
         self.failure = recorder.failure
         self.entry = {"function": entry, "args": args}
         self.end = end
@@ -330,7 +335,7 @@ class _Recording:
         names = [capability.name for capability in self.module.capabilities]
         where: dict[tuple[int, int], dict[str, Any]] = {}
         events: list[dict[str, Any]] = []
-        for seq, (result, index, function, pc, instructions, *args) in enumerate(self.calls):
+        for seq, (result, index, function, pc, instructions, *args) in enumerate(_records(self.calls, self.arity)):
             key = (function, pc)
             location = where.get(key)
             if location is None:
@@ -371,7 +376,7 @@ class _Recording:
         parts: list[str] = []
         append = parts.append
         value_json = _value_json
-        for seq, (result, index, function, pc, instructions, *args) in enumerate(self.calls):
+        for seq, (result, index, function, pc, instructions, *args) in enumerate(_records(self.calls, self.arity)):
             key = (function, pc)
             location = where.get(key)
             if location is None:
@@ -425,6 +430,16 @@ def _value_json(value: Any) -> str:
     if value is None:
         return "null"
     return "[" + ",".join([_value_json(item) for item in value]) + "]"
+
+
+def _records(calls: list[Any], arity: tuple[int, ...]) -> Iterator[Sequence[Any]]:
+    """The flat call list cut back into one record per call."""
+    position = 0
+    size = len(calls)
+    while position < size:
+        end = position + 5 + arity[calls[position + 1]]
+        yield calls[position:end]
+        position = end
 
 
 def error_instructions(error: ChronicleError, fallback: int | None) -> int | None:
