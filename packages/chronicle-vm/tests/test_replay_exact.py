@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +20,9 @@ from chronicle_vm.runtime import instantiate, load_module
 from chronicle_vm.trace import Trace, canonical_json, error_trace, slice_trace
 
 MODULE = plugin_module().to_bytes()
+SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(
+    json.loads((Path(__file__).resolve().parents[3] / "docs" / "trace.schema.json").read_text(encoding="utf-8"))
+)
 ENGINES = ("reference", "auto")
 
 
@@ -363,6 +368,7 @@ def test_record_then_replay_always_succeeds(
         rows=lambda xs: [str(x) for x in xs] * (len(results) % 3),
     )
     assert trace.to_json() == canonical_json(trace.doc)  # the recorder's direct writer is canonical
+    SCHEMA_VALIDATOR.validate(json.loads(trace.to_json()))
     report = replay(trace.to_json(), module, engine=engine)  # type: ignore[arg-type]
     assert report.exact
     assert canonical_json(report.outcome) == canonical_json(trace.outcome)
