@@ -106,7 +106,7 @@ valid_rules = st.builds(
 valid_policies = st.fixed_dictionaries(
     {
         "version": st.just(1),
-        "limits": st.dictionaries(st.sampled_from(Limits.names()), st.integers(min_value=0, max_value=2**16)),
+        "limits": st.dictionaries(st.sampled_from(Limits.names()), st.integers(min_value=0, max_value=65_535)),
         "capabilities": st.dictionaries(
             st.from_regex(r"[a-z_][a-z0-9_]{0,5}(\.[a-z_][a-z0-9_]{0,5}){1,2}", fullmatch=True), valid_rules
         ),
