@@ -216,7 +216,8 @@ def run_exports(verified: VerifiedModule) -> None:
 
 
 def check_accepted(verified: VerifiedModule) -> None:
-    """The hook for accepted modules: the VerifiedModule's invariants, a run of each export, then every runner."""
+    """The hook for accepted modules: the VerifiedModule's invariants, a byte round trip, a run of each export,
+    then every registered runner."""
     mod = verified.module
     assert verified.function_names == tuple(f.name for f in mod.functions)
     assert len(verified.block_leaders) == len(mod.functions)
@@ -226,6 +227,8 @@ def check_accepted(verified: VerifiedModule) -> None:
         assert leaders[-1] < len(function.code)
         assert OPCODES[function.code[-1].op].ends_block
     assert dict(verified.exports) == {f.name: i for i, f in enumerate(mod.functions) if f.exported}
+    # A verified module fits the binary format (a trace's provenance hashes its bytes).
+    assert Module.from_bytes(mod.to_bytes()) == mod
     run_exports(verified)
     for runner in ACCEPTED_RUNNERS:
         runner(verified)

@@ -421,6 +421,13 @@ CASES += [
         0,
     ),
     (
+        "source-position-line-u32",
+        lambda: _with_source(("a.chr",), ((_P(0, 1, 1), _P(0, 2**32, 1)), ())),
+        "verify.source-position",
+        "main",
+        1,
+    ),
+    (
         "source-position-col",
         lambda: _with_source(("a.chr",), ((_P(0, 1, 1), _P(0, 2, -3)), ())),
         "verify.source-position",

@@ -627,6 +627,8 @@ class _Verifier:
                     and max(in_files) < nfiles
                     and min(lines) >= 1
                     and min(cols) >= 1
+                    and max(lines) <= _U32_MAX
+                    and max(cols) <= _U32_MAX
                 ):
                     continue
             for index, pos in enumerate(positions):
@@ -646,11 +648,15 @@ class _Verifier:
                         function=name,
                         index=index,
                     )
-                if type(line) is not int or type(col) is not int or line < 1 or col < 1:
+                if (
+                    type(line) is not int
+                    or type(col) is not int
+                    or not (1 <= line <= _U32_MAX and 1 <= col <= _U32_MAX)
+                ):
                     self.fail(
                         "source-position",
                         f"position of instruction {index} of `{name}` is line {_show(line)} col {_show(col)}, "
-                        "expected both >= 1",
+                        f"expected both in 1..{_U32_MAX} (the binary format's u32)",
                         function=name,
                         index=index,
                     )
