@@ -1,0 +1,133 @@
+"""VM workloads: takes nothing, gives each `.chr` benchmark with its entry, arguments and the same algorithm in Python.
+
+Each Python function below is the `.chr` program next to it written line
+for line in plain Python, so the ratio of the two timings, taken in the same
+process, is the VM's slowdown against CPython itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["HERE", "WORKLOADS", "Workload"]
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One VM benchmark: a `.chr` file, its entry and argument, and the equivalent plain Python."""
+
+    name: str
+    source: str  # file name in this folder
+    entry: str
+    argument: int
+    python: Callable[[int], int]
+    description: str
+    target: float | None = None  # the issue's ratio target, if any
+    capability: bool = False  # the plugin calls `num.next(i) -> int`
+
+    def path(self) -> Path:
+        return HERE / self.source
+
+
+def fib(n: int) -> int:
+    if n < 2:
+        return n
+    return fib(n - 1) + fib(n - 2)
+
+
+def sum_squares(n: int) -> int:
+    s = 0
+    i = 0
+    while i < n:
+        s = (s + i * i) % 1000003
+        i = i + 1
+    return s
+
+
+def sieve(n: int) -> int:
+    flags: list[bool] = []
+    i = 0
+    while i <= n:
+        flags.append(True)
+        i = i + 1
+    count = 0
+    p = 2
+    while p <= n:
+        if flags[p]:
+            count = count + 1
+            m = p * p
+            while m <= n:
+                flags[m] = False
+                m = m + p
+        p = p + 1
+    return count
+
+
+def build(n: int) -> int:
+    parts: list[str] = []
+    i = 0
+    while i < n:
+        line = "item " + str(i) + ": " + str(i * i % 97)
+        parts.append(line)
+        i = i + 1
+    return len("\n".join(parts))
+
+
+def arrays(n: int) -> int:
+    a: list[int] = []
+    i = 0
+    while i < n:
+        a.append(i * 7 % 1000)
+        i = i + 1
+    i = 1
+    while i < n:
+        a[i] = (a[i] + a[i - 1]) % 1000003
+        i = i + 1
+    total = 0
+    while len(a) > 0:
+        total = (total + a.pop()) % 1000003
+    return total
+
+
+def num_next(i: int) -> int:
+    """The host side of `num.next`."""
+    return i + 1
+
+
+def calls(n: int) -> int:
+    total = 0
+    i = 0
+    while i < n:
+        total = total + num_next(i)
+        i = i + 1
+    return total
+
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload("fib", "fib.chr", "fib", 25, fib, "fib(25), recursive", 4.0),
+    Workload("sum", "sum.chr", "sum", 2_000_000, sum_squares, "sum of i*i mod 1000003, i < 2,000,000", 3.0),
+    Workload("sieve", "sieve.chr", "sieve", 200_000, sieve, "sieve of Eratosthenes to 200,000", 4.0),
+    Workload(
+        "strings",
+        "strings.chr",
+        "build",
+        100_000,
+        build,
+        "string building: 100,000 lines of concat and str(), joined",
+        4.0,
+    ),
+    Workload("arrays", "arrays.chr", "arrays", 100_000, arrays, "arrays: push, prefix sums, pop; 100,000 items"),
+    Workload(
+        "capcalls",
+        "capcalls.chr",
+        "calls",
+        100_000,
+        calls,
+        "100,000 capability calls, untraced (raw handler)",
+        capability=True,
+    ),
+)
