@@ -285,17 +285,22 @@ def _describe_token(token: Token) -> str:
 
 def _pos(item: Any) -> Span:
     """The span of a token or a syntax node."""
-    if isinstance(item, Token):
-        line = item.line or 1
-        col = item.column or 1
-        return Span(line, col, item.end_line or line, item.end_column or col + 1)
+    if type(item) is Token:
+        # The basic lexer always sets every position field.
+        return Span(item.line, item.column, item.end_line, item.end_column)  # type: ignore[arg-type]
     span: Span = item.span
     return span
 
 
 def _sp(first: Any, last: Any) -> Span:
-    a, b = _pos(first), _pos(last)
-    return Span(a.line, a.col, b.end_line, b.end_col)
+    if type(first) is Token:
+        line, col = first.line, first.column
+    else:
+        line, col = first.span.line, first.span.col
+    if type(last) is Token:
+        return Span(line, col, last.end_line, last.end_column)  # type: ignore[arg-type]
+    end: Span = last.span
+    return Span(line, col, end.end_line, end.end_col)  # type: ignore[arg-type]
 
 
 def _nodes(children: list[Any]) -> list[Any]:
@@ -340,7 +345,11 @@ class _Builder(Transformer[Token, Any]):
 
     def _node(self, node: Any, *kids: Any) -> Any:
         depths = self.depths
-        depth = 1 + max((depths.get(id(k), 0) for k in kids if k is not None), default=0)
+        depth = 0
+        for kid in kids:
+            d = depths.get(id(kid), 0)
+            depth = max(depth, d)
+        depth += 1
         depths[id(node)] = depth
         if depth > MAX_DEPTH and self.too_deep is None:
             self.too_deep = node.span
@@ -463,7 +472,8 @@ class _Builder(Transformer[Token, Any]):
         return children[1]  # type: ignore[no-any-return]
 
     def name(self, children: list[Any]) -> Name:
-        return Name(str(children[0]), _pos(children[0]))
+        t = children[0]
+        return Name(str(t), Span(t.line, t.column, t.end_line, t.end_column))
 
     def bool_lit(self, children: list[Any]) -> BoolLit:
         return BoolLit(str(children[0]) == "true", _pos(children[0]))
@@ -509,9 +519,24 @@ class _Builder(Transformer[Token, Any]):
         return self._node(Unary(str(op), operand, _sp(op, operand)), operand)  # type: ignore[no-any-return]
 
     def binary(self, children: list[Any]) -> Binary:
+        # The hottest callback: depth bookkeeping inlined.
         left, op, right = children
-        node = Binary(str(op), left, right, _pos(op), _sp(left, right))
-        return self._node(node, left, right)  # type: ignore[no-any-return]
+        ls, rs = left.span, right.span
+        node = Binary(
+            str(op),
+            left,
+            right,
+            Span(op.line, op.column, op.end_line, op.end_column),
+            Span(ls.line, ls.col, rs.end_line, rs.end_col),
+        )
+        depths = self.depths
+        a = depths.get(id(left), 0)
+        b = depths.get(id(right), 0)
+        depth = (a if a > b else b) + 1
+        depths[id(node)] = depth
+        if depth > MAX_DEPTH and self.too_deep is None:
+            self.too_deep = node.span
+        return node
 
     def string(self, token: str, span: Span) -> str:
         body = token[1:-1]
