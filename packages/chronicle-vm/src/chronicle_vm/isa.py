@@ -67,8 +67,8 @@ class Operand:
         if self.kind is OperandKind.NONE:
             return "-"
         if self.kind is OperandKind.REG:
-            return ("out " if self.write else "") + "reg:" + self.rule.value
-        return self.kind.value
+            return ("out " if self.write else "") + "reg:" + str(self.rule.value)
+        return str(self.kind.value)
 
 
 class Op(enum.IntEnum):
