@@ -45,7 +45,9 @@ def test_an_empty_file_is_an_error_of_the_stage_that_expected_it(
 
 def test_describe_kind_tells_the_inputs_apart() -> None:
     assert describe_kind(b"CHRM\x01\x00") == "a ChronicleVM module"
-    assert describe_kind(b'{"format":"chronicle-trace"}') == "JSON (a trace?)"
+    assert describe_kind(b'{"format":"chronicle-trace"}') == "a ChronicleVM trace (JSON)"
+    assert describe_kind(b'{"events":[]}') == "JSON (a trace?)"
+    assert describe_kind(b"[1, 2]") is None
     assert describe_kind(b"version = 1\n") == "TOML (a policy?)"
     assert describe_kind(b"pub fn main() {}") == "a .chr source"
     assert describe_kind(b".func main export () -> int\n") == "a .casm source"

@@ -96,7 +96,9 @@ def describe_kind(data: bytes) -> str | None:
     if data[:4] == b"CHRM":
         return "a ChronicleVM module"
     if head.startswith(b"{"):
-        return "JSON (a trace?)" if b"chronicle-trace" in data[:4096] or b'"events"' in data else "JSON"
+        if b'"chronicle-trace"' in data[:65536]:
+            return "a ChronicleVM trace (JSON)"
+        return "JSON (a trace?)" if b'"events"' in data[:65536] else "JSON"
     if head.startswith((b"version", b"[", b"#")) and b"=" in data[:4096]:
         return "TOML (a policy?)"
     if b"fn " in data[:4096] or b"cap " in data[:4096]:
