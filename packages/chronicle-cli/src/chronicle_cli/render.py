@@ -31,6 +31,9 @@ __all__ = [
     "show_value",
 ]
 
+#: Events shown as table rows by `inspect`; the rest are counted (a table of a million rows helps nobody).
+MAX_EVENT_ROWS = 500
+
 _DECISION_STYLE = {
     "granted": "green",
     "denied": "red",
@@ -275,7 +278,7 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
         table = Table(title=f"events ({len(events)})", title_justify="left", show_edge=False)
         for column in ("seq", "instr", "event", "arguments", "result", "location"):
             table.add_column(column, justify="right" if column in {"seq", "instr"} else "left")
-        for event in events:
+        for event in events[:MAX_EVENT_ROWS]:
             if not isinstance(event, Mapping):
                 continue
             name = event.get("capability") or event.get("kind") or event.get("type") or "?"
@@ -297,6 +300,14 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
                 Text(_location_text(event.get("location"))),
             )
         console.print(table)
+        if len(events) > MAX_EVENT_ROWS:
+            console.print(
+                Text(
+                    f"... {len(events) - MAX_EVENT_ROWS:,} more events: cut one part with --slice A..B, "
+                    "or read them all with --json",
+                    style="yellow",
+                )
+            )
     outcome = trace.get("outcome")
     if isinstance(outcome, Mapping):
         text = Text("outcome: ", style="bold")
