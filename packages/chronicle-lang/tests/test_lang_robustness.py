@@ -193,3 +193,22 @@ def test_lang_robust_mutated_programs_never_crash(seed: Path, edits: list[tuple[
         at = int(where * len(text))
         text = text[:at] + insert + text[at + length :]
     _check_any(text)
+
+
+def test_lang_robust_expressions_just_inside_the_bound_compile_under_a_low_recursion_limit() -> None:
+    import sys
+
+    terms = MAX_DEPTH - 10
+    sources = [
+        "pub fn main() -> int { return " + "+".join(["1"] * terms) + "; }",
+        "pub fn main() -> int { return " + "-" * terms + "1; }",
+        "pub fn main(x: int) -> bool { return " + "!" * terms + "(x > 0); }",
+    ]
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(300)  # the compiler makes its own room and gives the limit back
+    try:
+        for source in sources:
+            compile_source(source)
+        assert sys.getrecursionlimit() == 300
+    finally:
+        sys.setrecursionlimit(old)
