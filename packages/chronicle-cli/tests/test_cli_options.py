@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chronicle_cli.options import base_limits, parse_entry_args
 from chronicle_vm.errors import UsageError
@@ -90,3 +92,25 @@ def test_base_limits_are_the_defaults_lowered_by_flags() -> None:
 def test_unbounded_means_the_hard_ceilings_still_lowered_by_flags() -> None:
     assert base_limits(_namespace(unbounded=True)) == HARD_LIMITS
     assert base_limits(_namespace(unbounded=True, max_registers=8)).max_registers == 8
+
+
+_TYPES = st.builds(ValueType, st.sampled_from([INT.base, BOOL.base, STR.base]), st.integers(0, 3))
+
+
+@given(st.lists(st.text(max_size=40), max_size=4), st.lists(_TYPES, max_size=4))
+def test_any_text_is_read_or_refused_as_a_usage_error(texts: list[str], params: list[ValueType]) -> None:
+    try:
+        values = parse_entry_args(texts, params, "main")
+    except UsageError as error:
+        assert error.code == "usage.bad-argument"
+        return
+    assert len(values) == len(texts)
+    for value, vtype in zip(values, params, strict=False):
+        if vtype.depth:
+            assert isinstance(value, list)
+        elif vtype.base is INT.base:
+            assert type(value) is int and -(2**63) <= value < 2**63
+        elif vtype.base is BOOL.base:
+            assert type(value) is bool
+        else:
+            assert type(value) is str
