@@ -119,3 +119,15 @@ def test_plugin_text_cannot_drive_the_terminal() -> None:
     assert out.getvalue() == "[info] \\x1b[2J\\x1b[31mred\\rover\\x07\\x9b\n"
     assert common.visible("tab\tok, line\nbreak") == "tab\tok, line\\nbreak"
     assert common.cleaned({"m": ["a\x1bb", "two\nlines"], "n": 3}) == {"m": ["a\\x1bb", "two\nlines"], "n": 3}
+
+
+def test_json_output_survives_a_lone_surrogate_in_a_detail() -> None:
+    class Ascii(io.StringIO):
+        def write(self, text: str) -> int:
+            text.encode("utf-8")  # a lone surrogate cannot be written to a UTF-8 stream
+            return super().write(text)
+
+    out = Ascii()
+    code = Output(True, out, io.StringIO()).error(UsageError("usage.arguments", "bad \udc80 byte"))
+    assert code == 2
+    assert json.loads(out.getvalue())["error"]["message"] == "bad \udc80 byte"

@@ -13,6 +13,7 @@ human renderers, and only when something is printed for people.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -141,7 +142,12 @@ class Output:
         stream.flush()
 
     def _write_json(self, payload: Mapping[str, Any]) -> None:
-        self.stdout.write(json.dumps(payload, ensure_ascii=False, sort_keys=True) + "\n")
+        text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+        try:
+            self.stdout.write(text + "\n")
+        except UnicodeEncodeError:
+            # A lone surrogate in some detail, or a stream that is not UTF-8: ASCII escapes always print.
+            self.stdout.write(json.dumps(payload, ensure_ascii=True, sort_keys=True) + "\n")
         self.stdout.flush()
 
 
@@ -246,6 +252,11 @@ def _report_or_code(out: Output, error: ChronicleError) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
+        return exit_code(error)
+    except Exception:  # printing the error failed (a broken terminal): say it in the plainest way
+        # If even this fails nothing more can be said; the exit status still tells.
+        with contextlib.suppress(Exception):
+            sys.stderr.write(ascii(f"error[{error.code}]: {error.message}") + "\n")
         return exit_code(error)
 
 
