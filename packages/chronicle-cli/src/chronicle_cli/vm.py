@@ -84,6 +84,12 @@ def build_parser() -> Parser:
             metavar="V",
             help="an argument, read by the entry's parameter type: 42, true, text, [1, 2] (repeat in order)",
         )
+        sub.add_argument(
+            "--engine",
+            choices=("auto", "compiled", "reference"),
+            default="auto",
+            help="the execution engine (same results; auto: the compiled one where it exists)",
+        )
         if name == "run":
             sub.add_argument("--trace-out", metavar="T.json", help="also write the trace of the run")
             sub.set_defaults(command_func=cmd_run)
@@ -95,6 +101,9 @@ def build_parser() -> Parser:
     replay = command("replay", "replay a trace exactly against its module; no live capability is called")
     replay.add_argument("trace", metavar="T.json")
     replay.add_argument("--module", metavar="MOD.cmod", required=True, help="the module the trace was recorded with")
+    replay.add_argument(
+        "--engine", choices=("auto", "compiled", "reference"), default="auto", help="the execution engine"
+    )
     replay.set_defaults(command_func=cmd_replay)
 
     inspect = command("inspect", "show a trace: provenance, events, outcome; or cut an inspection-only slice")
@@ -235,7 +244,7 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
     host = _host(out, policy, ns.policy)
     try:
         try:
-            instance = instantiate(loaded, host=host.host, policy=policy, limits=limits)
+            instance = instantiate(loaded, host=host.host, policy=policy, limits=limits, engine=ns.engine)
         except PolicyError as error:
             _refusal_hint(error, ns.policy, host)
             raise
@@ -335,7 +344,7 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     module = read_input(ns.module, "module")
     trace = _load_trace_file(ns.trace, raw_trace)
     try:
-        report = replay(trace, module)
+        report = replay(trace, module, engine=ns.engine)
     except ReplayError as error:
         error.details.setdefault("trace", ns.trace)
         if error.code == "replay.module-digest":
