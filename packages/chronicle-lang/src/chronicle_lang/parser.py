@@ -66,6 +66,7 @@ _TOKEN_NAMES = {
     "$END": "the end of the file",
 }
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "EQ", "NE", "LT", "LE", "GT", "GE", "ANDAND", "OROR"}
+_COMPARISONS = {"EQ", "NE", "LT", "LE", "GT", "GE"}
 _EXPR_START = {"INT", "NAME", "STRING", "LPAR", "LSQB", "MINUS", "BANG", "TRUE", "FALSE"}
 
 
@@ -200,11 +201,12 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
                 hint='close it with " (use \\n for a line break inside a string)',
             )
         else:
-            diags.error("unexpected-character", f"unexpected character {char!r}", span)
+            hint = "strings are written in double quotes" if char == "'" else None
+            diags.error("unexpected-character", f"unexpected character {char!r}", span, hint=hint)
         return
     if isinstance(err, UnexpectedToken):
         token = err.token
-        expected = sorted(err.expected)
+        expected = sorted(_acceptable(err))
         shown = _describe_expected(expected)
         if token.type == "$END":
             end_line = chunk.count("\n") + 1
@@ -225,6 +227,17 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
             hint = "is a ';' missing at the end of the previous statement?"
         elif "RBRACE" in expected and token.type == "$END":
             hint = "is a '}' missing?"
+        before = chunk[token.start_pos - 1] if token.type != "$END" and token.start_pos else ""
+        if token.type == "EQUAL" and before in "+-*/%":
+            hint = f"there is no '{before}=': write 'x = x {before} y;'"
+        elif token.type in ("PLUS", "MINUS") and before == str(token):
+            hint = f"there is no '{token}{token}': write 'x = x {token} 1;'"
+        elif token.type in _COMPARISONS and token.type not in expected:
+            hint = "comparisons do not chain: write 'a < b && b < c'"
+        elif token.type == "EQUAL":
+            hint = "'=' assigns; compare with '=='"
+        elif set(expected) == {"COLON", "EQUAL"}:
+            hint = "a variable starts with a value: 'let x = 0;' or 'let xs: [int] = [];'"
         diags.error(
             "syntax",
             f"expected {shown}, found {found}",
@@ -235,6 +248,24 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
         )
         return
     diags.error("syntax", "cannot parse this", place(1, 1, 1))
+
+
+def _acceptable(err: UnexpectedToken) -> set[str]:
+    """The tokens the parser would really take here.
+
+    LALR tables reduce by default, so `err.expected` can list tokens of a
+    merged state that would fail a step later; trying each one on a copy of
+    the parser gives the exact set (this runs once per reported error).
+    """
+    interactive = getattr(err, "interactive_parser", None)
+    if interactive is not None:
+        try:
+            accepted = set(interactive.accepts())
+        except LarkError:  # pragma: no cover - accepts() only feeds tokens to copies
+            accepted = set()
+        if accepted:
+            return accepted
+    return set(err.expected)
 
 
 def _previous_end(chunk: str, start: int | None) -> tuple[int, int] | None:
