@@ -237,7 +237,8 @@ class CompiledEngine:
         record = self._record
         record.clear()
         try:
-            result = self._function(index)(1, *values)
+            # `d` counts the frames still allowed below this one: a call needs d > 0.
+            result = self._function(index)(bound - 1, *values)
         except _Fault as fault:
             frames, pending = self._callers(fault.__traceback__)
             frames[-1] = (fault.fidx, fault.pc)
@@ -446,6 +447,7 @@ class CompiledEngine:
         out: dict[str, Any] = {
             "__builtins__": {},
             "len": len,
+            "IndexError": IndexError,
             "str": str,
             "type": type,
             "list": list,
@@ -624,7 +626,7 @@ class _Translator:
         self.emit(1, "FUEL = A = B = None")
         self.emit(1, f"def f{fidx}(d{', ' if params else ''}{params}):")
         self.emit(2, "nonlocal FUEL, A")
-        for register in sorted(self._read_registers()):
+        for register in sorted(self._uninitialised_reads()):
             if register < function.param_count:
                 continue
             vtype = function.registers[register]
@@ -661,21 +663,90 @@ class _Translator:
         self.emit(indent, "else:")
         self.tree(arms[middle:], indent + 1)
 
-    def _read_registers(self) -> set[int]:
+    def _uses_defs(self, op: int, a: int, b: int, c: int) -> tuple[list[int], list[int]]:
+        """Registers an instruction reads, then writes."""
         module = self.module
-        read: set[int] = set()
-        for op, a, b, c in self.code:
-            info = OPCODES[op]
-            for operand, value in zip(info.operands, (a, b, c), strict=True):
-                if operand.kind is OperandKind.REG and not operand.write:
-                    read.add(value)
-                elif operand.kind is OperandKind.PAIR:
-                    read.update((value, value + 1))
-            if op == Op.CALL:
-                read.update(range(b, b + module.functions[a].param_count))
-            elif op == Op.CAPCALL:
-                read.update(range(b, b + len(module.capabilities[a].params)))
-        return read
+        info = OPCODES[op]
+        reads: list[int] = []
+        writes: list[int] = []
+        for operand, value in zip(info.operands, (a, b, c), strict=True):
+            if operand.kind is OperandKind.REG:
+                (writes if operand.write else reads).append(value)
+            elif operand.kind is OperandKind.PAIR:
+                reads.extend((value, value + 1))
+        if op == Op.CALL:
+            callee = module.functions[a]
+            reads.extend(range(b, b + callee.param_count))
+            writes = [c] if callee.result is not None else []
+        elif op == Op.CAPCALL:
+            capability = module.capabilities[a]
+            reads.extend(range(b, b + len(capability.params)))
+            writes = [c] if capability.result is not None else []
+        elif op == Op.LOADK:
+            writes = [a]
+        return reads, writes
+
+    def _uninitialised_reads(self) -> set[int]:
+        """Registers some path may read before writing them: only these need their zero value at entry.
+
+        A forward must-analysis over the verifier's basic blocks, with
+        register sets as int bit masks; unreachable blocks never need any.
+        """
+        code = self.code
+        size = len(code)
+        leaders = [leader for leader in self.leaders if 0 <= leader < size] or [0]
+        ends = [*leaders[1:], size]
+        block_of = {leader: i for i, leader in enumerate(leaders)}
+        uses: list[int] = []
+        defs: list[int] = []
+        successors: list[list[int]] = []
+        for start, end in zip(leaders, ends, strict=True):
+            used = defined = 0
+            for op, a, b, c in code[start:end]:
+                reads, writes = self._uses_defs(op, a, b, c)
+                for r in reads:
+                    if not defined >> r & 1:
+                        used |= 1 << r
+                for r in writes:
+                    defined |= 1 << r
+            uses.append(used)
+            defs.append(defined)
+            last = code[end - 1]
+            following = [block_of[end]] if end < size else []
+            if last.op == Op.JMP:
+                successors.append([block_of[last.a]])
+            elif last.op == Op.JMPIF or last.op == Op.JMPIFNOT:
+                successors.append([block_of[last.b], *following])
+            elif last.op in _TERMINAL:
+                successors.append([])
+            else:
+                successors.append(following)
+        every = (1 << len(self.function.registers)) - 1
+        entry = (1 << self.function.param_count) - 1
+        assigned = [every] * len(leaders)  # on entry to each block; "every" until a path says otherwise
+        assigned[0] = entry
+        reached = [False] * len(leaders)
+        reached[0] = True
+        changed = True
+        while changed:
+            changed = False
+            for block in range(len(leaders)):
+                if not reached[block]:
+                    continue
+                out = assigned[block] | defs[block]
+                for successor in successors[block]:
+                    merged = assigned[successor] & out if reached[successor] else out
+                    if successor == 0:
+                        merged &= entry
+                    if not reached[successor] or merged != assigned[successor]:
+                        reached[successor] = True
+                        assigned[successor] = merged
+                        changed = True
+        needed = 0
+        for block in range(len(leaders)):
+            if reached[block]:
+                needed |= uses[block] & ~assigned[block]
+        return {r for r in range(len(self.function.registers)) if needed >> r & 1}
 
     def arm(self, arm: tuple[int, int], indent: int, after: str, outer: bool = True) -> None:
         """One arm; `after` is what follows a fall-through into the next arm ("" or "continue")."""
@@ -790,11 +861,11 @@ class _Translator:
         elif op == Op.CALL:
             callee = self.module.functions[a]
             args = "".join(f", r{_int(r)}" for r in range(b, b + callee.param_count))
-            line("if d >= B: _bail()")
+            line("if not d: _bail()")
             if len(callee.registers) > self.engine.limits.max_registers:
                 line("_bail()")
             target = f"r{c} = " if callee.result is not None else ""
-            line(f"{target}F{a}(d + 1{args})")
+            line(f"{target}F{a}(d - 1{args})")
         elif op == Op.CAPCALL:
             capability = self.module.capabilities[a]
             if self.engine.handlers[a] is None:
@@ -861,10 +932,15 @@ class _Translator:
             line(f"_t = _repeat(r{b}, r{c}, {w})")
             self.charge_string(a, indent, pc, w)
         elif op == Op.CHARAT:
-            line(f"if not 0 <= r{c} < len(r{b}): _idxs({w}, r{c}, len(r{b}))")
+            # Python's own IndexError checks the upper bound; a negative index must not wrap around.
+            line(f"if r{c} < 0: _idxs({w}, r{c}, len(r{b}))")
+            line("try:")
+            line(f"_t = r{b}[r{c}]", 1)
+            line("except IndexError:")
+            line(f"_idxs({w}, r{c}, len(r{b}))", 1)
             line("A += 1")
             line(f"if A > MAXA: _allocfail({w})")
-            line(f"r{a} = r{b}[r{c}]")
+            line(f"r{a} = _t")
         elif op == Op.NEWARR:
             line("A += 1")
             line(f"if A > MAXA: _allocfail({w})")
@@ -878,11 +954,17 @@ class _Translator:
             line(f"if not r{b}: _popempty({w})")
             line(f"r{a} = r{b}.pop()")
         elif op == Op.GETIDX:
-            line(f"if not 0 <= r{c} < len(r{b}): _idxa({w}, r{c}, len(r{b}))")
-            line(f"r{a} = r{b}[r{c}]")
+            line(f"if r{c} < 0: _idxa({w}, r{c}, len(r{b}))")
+            line("try:")
+            line(f"r{a} = r{b}[r{c}]", 1)
+            line("except IndexError:")
+            line(f"_idxa({w}, r{c}, len(r{b}))", 1)
         elif op == Op.SETIDX:
-            line(f"if not 0 <= r{b} < len(r{a}): _idxa({w}, r{b}, len(r{a}))")
-            line(f"r{a}[r{b}] = r{c}")
+            line(f"if r{b} < 0: _idxa({w}, r{b}, len(r{a}))")
+            line("try:")
+            line(f"r{a}[r{b}] = r{c}", 1)
+            line("except IndexError:")
+            line(f"_idxa({w}, r{b}, len(r{a}))", 1)
         else:  # pragma: no cover - the verifier admits no other opcode
             raise AssertionError(f"unhandled opcode {op}")
         self.charged = 0
