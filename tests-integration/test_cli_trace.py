@@ -54,7 +54,7 @@ def test_replay_is_exact_for_a_returned_run_and_for_a_limit(cli: Any, traces: Pa
     assert report["exact"] is True
     assert report["reproduced"] == "returned"
     assert returned.stderr == ""  # the recorded log.info is not printed again: nothing live runs
-    limited = cli("chronicle-vm", "replay", "spin.json", "--module", "spin.cmod")
+    limited = cli("chronicle-vm", "replay", "spin.json", "--module", "spin.cmod", "--engine", "reference")
     assert limited.returncode == 0, limited.stderr
     assert limited.stdout.startswith("exact replay")
     assert "reproduced: limit" in limited.stdout
