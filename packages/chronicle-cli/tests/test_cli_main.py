@@ -131,3 +131,8 @@ def test_json_output_survives_a_lone_surrogate_in_a_detail() -> None:
     code = Output(True, out, io.StringIO()).error(UsageError("usage.arguments", "bad \udc80 byte"))
     assert code == 2
     assert json.loads(out.getvalue())["error"]["message"] == "bad \udc80 byte"
+
+
+def test_bidirectional_overrides_are_shown_not_obeyed() -> None:
+    assert common.visible("abc\u202edef\u2066x") == "abc\\u202edef\\u2066x"
+    assert common.visible("plain ünïcödé ✓") == "plain ünïcödé ✓"

@@ -153,6 +153,8 @@ class Output:
 
 _CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)] if code != 0x09}
 _CONTROL.update({0x0A: "\\n", 0x0D: "\\r"})
+# Bidirectional overrides and isolates reorder what a terminal shows ("Trojan Source"): shown as escapes too.
+_CONTROL.update({code: f"\\u{code:04x}" for code in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
 _CONTROL_KEEP_NEWLINES = {code: text for code, text in _CONTROL.items() if code != 0x0A}
 
 
