@@ -100,7 +100,7 @@ class Output:
         if self.json:
             self._write_json({"status": "ok", **payload})
         elif human is not None:
-            # Human renderers print strings a plugin or a file chose: control characters are shown, not obeyed.
+            # Human renderers print strings a plugin or a file chose: callers pass them through `cleaned`.
             human(self.console())
         self.emitted = True
 
