@@ -33,6 +33,15 @@ def test_chronc_emit_casm_then_chrasm_gives_the_same_module(cli: Any, workdir: P
     assert (workdir / "divide-again.cmod").read_bytes() == (workdir / "divide.cmod").read_bytes()
 
 
+def test_chronc_writes_to_stdout_with_a_dash(cli: Any) -> None:
+    result = cli("chronc", "divide.chr", "--emit", "casm", "-o", "-")
+    assert result.returncode == 0, result.stderr
+    assert ".func main export (int, int) -> int" in result.stdout
+    refused = cli("chronc", "divide.chr", "-o", "-", "--json")
+    assert refused.returncode == 2
+    assert refused.json()["error"]["code"] == "usage.arguments"
+
+
 def test_chronc_source_errors_show_every_problem_with_its_line_and_caret(cli: Any, workdir: Path) -> None:
     result = cli("chronc", "broken.chr")
     assert result.returncode == 10

@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> Parser:
     parser = Parser(prog="chrasm", description="Assemble .casm text into a module, or disassemble a module.")
     parser.add_argument("input", metavar="FILE", help="PLUGIN.casm, or MOD.cmod with --disassemble")
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file")
+    parser.add_argument("-o", "--output", metavar="OUT", help="output file, - for stdout")
     parser.add_argument("-d", "--disassemble", action="store_true", help="read a .cmod module and write .casm text")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--version", action="version", version="chrasm 0.1.0")
@@ -44,7 +44,7 @@ def chrasm_command(ns: argparse.Namespace, out: Output) -> int:
 def _assemble(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_asm import assemble_text
 
-    from .files import describe_kind, read_input, write_output
+    from .files import describe_kind, read_input, write_output_or_stdout
 
     data = read_input(ns.input, "casm")
     try:
@@ -73,7 +73,9 @@ def _assemble(ns: argparse.Namespace, out: Output) -> int:
         raise
     output = ns.output or default_output(ns.input, ".cmod")
     payload = module.to_bytes()
-    write_output(output, payload)
+    if write_output_or_stdout(output, payload, out.json):
+        out.emitted = True
+        return 0
     result = {"input": ns.input, "output": output, "bytes": len(payload), "functions": len(module.functions)}
 
     def human(console: Any) -> None:
@@ -110,14 +112,14 @@ def _disassemble(ns: argparse.Namespace, out: Output) -> int:
         raise
     text = disassemble(module)
     result: dict[str, Any] = {"input": ns.input, "functions": len(module.functions)}
-    if ns.output is not None:
+    if ns.output is not None and ns.output != "-":
         write_output(ns.output, text)
         result["output"] = ns.output
     else:
         result["casm"] = text
 
     def human(console: Any) -> None:
-        if ns.output is None:
+        if ns.output in (None, "-"):
             out.stdout.write(text if text.endswith("\n") else text + "\n")
             return
         from rich.text import Text
@@ -126,7 +128,7 @@ def _disassemble(ns: argparse.Namespace, out: Output) -> int:
         message.append(f"{ns.input} -> {ns.output}", style="bold")
         console.print(message)
 
-    if ns.output is None and not out.json:
+    if ns.output in (None, "-") and not out.json:
         human(None)
         out.emitted = True
     else:

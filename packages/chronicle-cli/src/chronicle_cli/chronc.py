@@ -26,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> Parser:
     parser = Parser(prog="chronc", description="Compile a .chr plugin to a ChronicleVM module.")
     parser.add_argument("source", metavar="PLUGIN.chr")
-    parser.add_argument("-o", "--output", metavar="OUT", help="output file (default: the source with .cmod or .casm)")
+    parser.add_argument(
+        "-o", "--output", metavar="OUT", help="output file, - for stdout (default: the source with .cmod or .casm)"
+    )
     parser.add_argument(
         "--emit", choices=("cmod", "casm"), default="cmod", help="a binary module (default) or its assembly text"
     )
@@ -47,7 +49,7 @@ def compile_command(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_vm.errors import SourceError
     from chronicle_vm.runtime import load_module
 
-    from .files import describe_kind, read_input, write_output
+    from .files import describe_kind, read_input, write_output_or_stdout
 
     data = read_input(ns.source, "chr")
     try:
@@ -67,7 +69,9 @@ def compile_command(ns: argparse.Namespace, out: Output) -> int:
         payload_bytes = disassemble(module).encode("utf-8")
     else:
         payload_bytes = encoded
-    write_output(output, payload_bytes)
+    if write_output_or_stdout(output, payload_bytes, out.json):
+        out.emitted = True
+        return 0
     exports = sorted(verified.exports)
     result: dict[str, Any] = {
         "source": ns.source,

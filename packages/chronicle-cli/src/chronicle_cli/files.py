@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
 from typing import TYPE_CHECKING, TypeVar
 
 from chronicle_vm.errors import (
@@ -37,6 +38,7 @@ __all__ = [
     "read_input",
     "read_trace_file",
     "write_output",
+    "write_output_or_stdout",
 ]
 
 
@@ -169,6 +171,20 @@ def read_trace_file(path: str) -> bytes:
             path=path,
         )
     return data
+
+
+def write_output_or_stdout(path: str, data: bytes | str, json_mode: bool) -> bool:
+    """`write_output`, except that `-` means stdout (not under --json); True when written to stdout."""
+    if path != "-":
+        write_output(path, data)
+        return False
+    if json_mode:
+        raise UsageError("usage.arguments", "-o - writes to stdout, which --json keeps for its JSON object")
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    sys.stdout.flush()
+    sys.stdout.buffer.write(payload)
+    sys.stdout.buffer.flush()
+    return True
 
 
 def write_output(path: str, data: bytes | str) -> None:
