@@ -212,3 +212,7 @@ def test_lang_robust_expressions_just_inside_the_bound_compile_under_a_low_recur
         assert sys.getrecursionlimit() == 300
     finally:
         sys.setrecursionlimit(old)
+
+
+def test_lang_robust_lone_surrogate_in_text() -> None:
+    assert _codes('pub fn main() -> str {\n  return "a\ud800";\n}') == [("source.invalid-utf8", 2, 12)]

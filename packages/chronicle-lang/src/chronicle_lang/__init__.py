@@ -54,6 +54,18 @@ def _compiling() -> Iterator[None]:
 def _decode(data: str | bytes, diags: Diagnostics) -> str | None:
     if isinstance(data, str):
         text = data
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            # Only a lone surrogate cannot be encoded: such text cannot come from any file.
+            line = text.count("\n", 0, err.start) + 1
+            col = err.start - (text.rfind("\n", 0, err.start) + 1) + 1
+            diags.error(
+                "invalid-utf8",
+                f"the text holds a lone surrogate U+{ord(text[err.start]):04X}, which UTF-8 cannot encode",
+                Span(line, col, line, col + 1),
+            )
+            return None
     else:
         try:
             text = bytes(data).decode("utf-8")

@@ -28,7 +28,7 @@ declare_codes(
     "source",
     {
         "compile": "a .chr file has errors; details['diagnostics'] lists each one",
-        "invalid-utf8": "the source bytes are not valid UTF-8",
+        "invalid-utf8": "the source is not valid UTF-8 (undecodable bytes, or a lone surrogate in text)",
         "unexpected-character": "a character that starts no token",
         "unterminated-string": "a string literal without its closing quote on the same line",
         "syntax": "a token the grammar does not allow there (expected and found are given)",
