@@ -290,7 +290,7 @@ class _Assembler:
         operands: object = instr.operands
         if not isinstance(operands, tuple) or len(operands) != 3:
             self.error("asm-operand-count", f"{info.name}: the IR must give exactly three operand slots", where)
-            return Instruction(info.op)
+            return Instruction(info.op.value)
         values = [0, 0, 0]
         for slot in range(3):
             operand = operands[slot]
@@ -314,7 +314,7 @@ class _Assembler:
                 )
                 continue
             values[slot] = self.operand(operand, info.name, slot, labels, func_name, instr)
-        return Instruction(info.op, values[0], values[1], values[2])
+        return Instruction(info.op.value, values[0], values[1], values[2])
 
     def operand(
         self,

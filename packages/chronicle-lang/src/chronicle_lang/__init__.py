@@ -14,12 +14,11 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 
 from chronicle_asm.ir import IRModule
 from chronicle_vm.errors import SourceError
 from chronicle_vm.limits import DEFAULT_LIMITS
-from chronicle_vm.model import Instruction, Module
+from chronicle_vm.model import Module
 
 from .compiler import BUILTINS, compile_program
 from .diagnostics import Diagnostics, render_diagnostic
@@ -127,15 +126,4 @@ def compile_to_module(
     shown = text if isinstance(text, str) else bytes(text).decode("utf-8", errors="replace")
     # The assembler's own limits (table sizes, constant lengths) can still refuse a module: it
     # raises SourceError too, quoting the .chr line from `sources`.
-    return _plain_opcodes(assemble(ir, sources={path: shown}))
-
-
-def _plain_opcodes(module: Module) -> Module:
-    """The module with opcodes as plain ints, exactly as the decoder gives them (the verifier insists)."""
-    if all(type(ins.op) is int for function in module.functions for ins in function.code):
-        return module
-    functions = tuple(
-        replace(function, code=tuple(Instruction(int(ins.op), ins.a, ins.b, ins.c) for ins in function.code))
-        for function in module.functions
-    )
-    return replace(module, functions=functions)
+    return assemble(ir, sources={path: shown})
