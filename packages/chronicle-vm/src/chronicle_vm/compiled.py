@@ -519,7 +519,7 @@ class CompiledEngine:
         cells = {"FUEL": self._fuel, "A": self._alloc, "B": self._bound}
         closure = tuple(cells[name] for name in code.co_freevars)
         self._codes[code] = translation.info
-        return types.FunctionType(code, names, f"f{index}", None, closure)
+        return types.FunctionType(code, names, f"f{index}", translation.defaults, closure)
 
     def translated_source(self, index: int) -> str:
         """The Python source function `index` translates to (for inspection and tests)."""
@@ -535,6 +535,7 @@ class _Translation:
     constants: tuple[int, ...]
     callees: tuple[int, ...]
     capabilities: tuple[int, ...]
+    defaults: tuple[int, ...] | None  # `(0,)` for the `c` parameter of a function callers may pre-pay
 
 
 # Translations are shared by every engine over the same VerifiedModule (a host may build an engine per call).
@@ -583,8 +584,36 @@ def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
     callees = sorted({a for op, a, _b, _c in function.code if op == Op.CALL})
     capabilities = sorted({a for op, a, _b, _c in function.code if op == Op.CAPCALL})
     return _Translation(
-        code, _CodeInfo(index, line_pcs, line_pending), tuple(constants), tuple(callees), tuple(capabilities)
+        code,
+        _CodeInfo(index, line_pcs, line_pending),
+        tuple(constants),
+        tuple(callees),
+        tuple(capabilities),
+        (0,) if _entry_segment(function) else None,
     )
+
+
+def _entry_segment(function: Function) -> int:
+    """Length of the first segment of `function` when a caller may pay for it (0: pc 0 is a jump target).
+
+    A caller whose call ends a segment charges the callee's first segment
+    with its own and calls with `c=1`; the callee then skips that charge.
+    One fuel check per call saved, exactly the same counts.
+    """
+    code = function.code
+    size = len(code)
+    for op, a, b, _c in code:
+        if (op == Op.JMP and a == 0) or ((op == Op.JMPIF or op == Op.JMPIFNOT) and b == 0):
+            return 0
+    targets = {a for op, a, _b, _c in code if op == Op.JMP}
+    targets |= {b for op, _a, b, _c in code if op == Op.JMPIF or op == Op.JMPIFNOT}
+    end = 0
+    while end < size:
+        op = code[end].op
+        end += 1
+        if op in _SEGMENT_ENDS or end in targets:
+            break
+    return end
 
 
 class _Translator:
@@ -602,6 +631,7 @@ class _Translator:
         self.pending: list[int] = []
         self.charged = 0  # instructions charged ahead of the one being emitted
         self.loop_start = -1  # start of the arm whose inner `while` we are in, or -1
+        self.breakable = False  # inside an arm's breakable `while True` block (linear dispatch)
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
         self.lines.append("    " * indent + text)
@@ -624,7 +654,9 @@ class _Translator:
         params = ", ".join(f"r{_int(i)}" for i in range(function.param_count))
         self.emit(0, "def factory():")
         self.emit(1, "FUEL = A = B = None")
-        self.emit(1, f"def f{fidx}(d{', ' if params else ''}{params}):")
+        self.entry_charged = _entry_segment(function) > 0
+        charged = ", c=0" if self.entry_charged else ""
+        self.emit(1, f"def f{fidx}(d{', ' if params else ''}{params}{charged}):")
         self.emit(2, "nonlocal FUEL, A")
         for register in sorted(self._uninitialised_reads()):
             if register < function.param_count:
@@ -641,17 +673,75 @@ class _Translator:
             self.emit(2, f"r{_int(register)} = {init}")
         if len(arms) == 1:
             self.arm(arms[0], 2, after="", outer=False)
+        elif len(arms) <= _LINEAR_DISPATCH:
+            self.linear(arms, targets - {0} if not self._jumps_to(0) else targets)
         else:
             self.emit(2, "blk = 0")
             self.emit(2, "while True:")
-            if len(arms) <= _LINEAR_DISPATCH:
-                for position, arm in enumerate(arms):
-                    self.emit(3, f"if blk == {_int(arm[0])}:")
-                    self.arm(arm, 4, after="" if position + 1 < len(arms) else "continue")
-            else:
-                self.tree(arms, 3)
+            self.tree(arms, 3)
         self.emit(1, f"return f{fidx}")
         return "\n".join(self.lines) + "\n", tuple(self.pcs), tuple(self.pending)
+
+    def _jumps_to(self, target: int) -> bool:
+        return any(
+            (op == Op.JMP and a == target) or ((op == Op.JMPIF or op == Op.JMPIFNOT) and b == target)
+            for op, a, b, _c in self.code
+        )
+
+    def linear(self, arms: list[tuple[int, int]], targets: set[int]) -> None:
+        """Few arms: each is a breakable `while True` block behind an `if blk ==` guard, in order.
+
+        A forward jump sets `blk` and breaks out to the guards below it; only
+        arms with a backward exit send control round an outer loop.  An arm 0
+        that nothing jumps to runs once, before any guard.
+        """
+        backward: set[int] = set()
+        for position, (start, end) in enumerate(arms):
+            for op, a, b, _c in self.code[start:end]:
+                target = a if op == Op.JMP else b if op == Op.JMPIF or op == Op.JMPIFNOT else None
+                if target is not None and target < start:
+                    backward.add(position)
+        rest = list(enumerate(arms))
+        if 0 not in targets:
+            self.block_arm(arms[0], 2, backward=False)
+            rest = rest[1:]
+        else:
+            self.emit(2, "blk = 0")
+        base = 2
+        if backward:
+            self.emit(2, "while True:")
+            base = 3
+        for position, arm in rest:
+            self.emit(base, f"if blk == {_int(arm[0])}:")
+            self.block_arm(arm, base + 1, backward=position in backward)
+
+    def block_arm(self, arm: tuple[int, int], indent: int, backward: bool) -> None:
+        start, end = arm
+        code = self.code
+        loops = any(
+            (op == Op.JMP and a == start) or ((op == Op.JMPIF or op == Op.JMPIFNOT) and b == start)
+            for op, a, b, _c in code[start:end]
+        )
+        self.emit(indent, "while True:")
+        self.loop_start = start if loops else -1
+        self.breakable = True
+        pc = start
+        while pc < end:
+            segment_end = pc
+            while segment_end < end:
+                op = code[segment_end].op
+                segment_end += 1
+                if op in _SEGMENT_ENDS:
+                    break
+            self.segment(pc, segment_end, indent + 1)
+            pc = segment_end
+        if code[end - 1].op not in _TERMINAL:
+            self.emit(indent + 1, f"blk = {_int(end)}")
+        self.emit(indent + 1, "break")
+        self.loop_start = -1
+        self.breakable = False
+        if backward:
+            self.emit(indent, f"if blk <= {_int(start)}: continue")
 
     def tree(self, arms: list[tuple[int, int]], indent: int) -> None:
         if len(arms) == 1:
@@ -783,23 +873,44 @@ class _Translator:
                 self.emit(indent, "continue")
 
     def segment(self, start: int, end: int, indent: int) -> None:
+        """Instructions start..end-1 with one fuel charge (the slow copy charges one at a time).
+
+        The entry segment of a function whose callers may pay for it is
+        skipped from charging when `c` is set.  A segment ending in a call
+        whose callee accepts it also pays for the callee's entry segment.
+        """
         last = end - 1
-        length = _int(end - start)
+        op, a = self.code[last].op, self.code[last].a
+        extra = 0
+        if op == Op.CALL:
+            extra = _entry_segment(self.module.functions[a])
+        entry = start == 0 and self.entry_charged
+        length = _int(end - start + extra)
         if length == 1:
-            self.emit(indent, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(last)})", last)
-            self.emit(indent, "FUEL -= 1", last)
+            self.emit(indent, "if not c:" if entry else "if True:", last)
+            self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(last)})", last)
+            self.emit(indent + 1, "FUEL -= 1", last)
+            self.instruction(last, indent, pending=0)
+            return
+        shared = not extra  # a pre-paying call differs between the paths: emitted in each
+        if entry:
+            self.emit(indent, "if c:", start)
+            for pc in range(start, last if shared else end):
+                self.instruction(pc, indent + 1, pending=last - pc)
+            self.emit(indent, f"elif FUEL >= {length}:", start)
         else:
             self.emit(indent, f"if FUEL >= {length}:", start)
-            self.emit(indent + 1, f"FUEL -= {length}", start)
-            for pc in range(start, last):
-                self.instruction(pc, indent + 1, pending=last - pc)
-            self.emit(indent, "else:", start)
-            for pc in range(start, end):
-                self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(pc)})", pc)
-                self.emit(indent + 1, "FUEL -= 1", pc)
-                if pc < last:
-                    self.instruction(pc, indent + 1, pending=0)
-        self.instruction(last, indent, pending=0)
+        self.emit(indent + 1, f"FUEL -= {length}", start)
+        for pc in range(start, last if shared else end):
+            self.instruction(pc, indent + 1, pending=last - pc + extra, prepaid=bool(extra))
+        self.emit(indent, "else:", start)
+        for pc in range(start, end):
+            self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(pc)})", pc)
+            self.emit(indent + 1, "FUEL -= 1", pc)
+            if pc < last or not shared:
+                self.instruction(pc, indent + 1, pending=0)
+        if shared:
+            self.instruction(last, indent, pending=0)
 
     def jump(self, target: int, indent: int, pc: int, refund: int) -> None:
         if refund:
@@ -808,9 +919,9 @@ class _Translator:
             self.emit(indent, "continue", pc)
         else:
             self.emit(indent, f"blk = {_int(target)}", pc)
-            self.emit(indent, "break" if self.loop_start >= 0 else "continue", pc)
+            self.emit(indent, "break" if self.loop_start >= 0 or self.breakable else "continue", pc)
 
-    def instruction(self, pc: int, indent: int, pending: int) -> None:
+    def instruction(self, pc: int, indent: int, pending: int, prepaid: bool = False) -> None:
         """Instruction `pc`; `pending` instructions after it are already charged (refunded on a side exit)."""
         self.charged = pending
         op, a, b, c = self.code[pc]
@@ -865,7 +976,7 @@ class _Translator:
             if len(callee.registers) > self.engine.limits.max_registers:
                 line("_bail()")
             target = f"r{c} = " if callee.result is not None else ""
-            line(f"{target}F{a}(d - 1{args})")
+            line(f"{target}F{a}(d - 1{args}{', 1' if prepaid else ''})")
         elif op == Op.CAPCALL:
             capability = self.module.capabilities[a]
             if self.engine.handlers[a] is None:
