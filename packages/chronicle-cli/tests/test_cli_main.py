@@ -136,3 +136,12 @@ def test_json_output_survives_a_lone_surrogate_in_a_detail() -> None:
 def test_bidirectional_overrides_are_shown_not_obeyed() -> None:
     assert common.visible("abc\u202edef\u2066x") == "abc\\u202edef\\u2066x"
     assert common.visible("plain ünïcödé ✓") == "plain ünïcödé ✓"
+
+
+def test_help_and_version_under_json_are_one_json_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = _run(vm.build_parser, ["--json", "--version"], monkeypatch)
+    assert code == 0
+    assert json.loads(out) == {"status": "ok", "text": "chronicle-vm 0.1.0\n"}
+    code, out, _ = _run(vm.build_parser, ["run", "--help", "--json"], monkeypatch)
+    assert code == 0
+    assert "--max-instructions N" in json.loads(out)["text"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
@@ -215,7 +216,7 @@ def run_main(build: Callable[[], Parser], argv: Sequence[str] | None) -> int:
     out = Output("--json" in args)
     try:
         parser = build()
-        namespace = parser.parse_args(args)
+        namespace = _parse(parser, args, out)
         out.json = out.json or bool(getattr(namespace, "json", False))
         command: Command | None = getattr(namespace, "command_func", None)
         if command is None:
@@ -245,6 +246,20 @@ def run_main(build: Callable[[], Parser], argv: Sequence[str] | None) -> int:
             exception=type(exc).__name__,
         )
         return _report_or_code(out, internal)
+
+
+def _parse(parser: Parser, args: list[str], out: Output) -> argparse.Namespace:
+    """`parser.parse_args`; under --json, what --help or --version prints becomes the JSON object's `text`."""
+    if not out.json:
+        return parser.parse_args(args)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            return parser.parse_args(args)
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            out.ok({"text": printed.getvalue()})
+        raise
 
 
 def _report_or_code(out: Output, error: ChronicleError) -> int:
