@@ -9,8 +9,24 @@ import atheris
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# Every module a target reaches must be first imported here: atheris instruments only modules
+# imported inside this block, and the targets import most of them lazily.
 with atheris.instrument_imports(include=["chronicle_vm", "chronicle_asm", "chronicle_lang"]):
     import targets
+
+    import chronicle_asm  # noqa: F401
+    import chronicle_lang  # noqa: F401
+    import chronicle_vm.compiled
+    import chronicle_vm.decode
+    import chronicle_vm.encode
+    import chronicle_vm.host
+    import chronicle_vm.interp
+    import chronicle_vm.negotiate
+    import chronicle_vm.policy
+    import chronicle_vm.replay
+    import chronicle_vm.runtime
+    import chronicle_vm.trace
+    import chronicle_vm.verify  # noqa: F401
 
 
 def main() -> None:
