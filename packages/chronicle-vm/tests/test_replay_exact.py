@@ -385,3 +385,19 @@ def test_hand_built_trace_objects_are_checked_before_use() -> None:
     with pytest.raises(ReplayError):
         slice_trace(Trace({"format": "nope"}), 0, 0)
     assert replay(Trace(MAIN.to_dict()), MODULE).exact
+
+
+def test_report_dict_and_engine_names() -> None:
+    report = replay(MAIN.to_json(), MODULE, engine="reference")
+    assert report.to_dict() == {
+        "exact": True,
+        "reproduced": "returned",
+        "outcome": {"status": "returned", "value": 30, "instructions": 26},
+        "events": 4,
+        "instructions": 26,
+        "module_sha256": MAIN.provenance["module_sha256"],
+        "trace_sha256": MAIN.digest(),
+    }
+    with pytest.raises(ChronicleError) as caught:
+        replay(MAIN.to_json(), MODULE, engine="jit")  # type: ignore[arg-type]
+    assert caught.value.code == "usage.engine"
