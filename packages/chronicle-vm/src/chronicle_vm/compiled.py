@@ -9,20 +9,28 @@ RunOutcome`) and its semantics to the instruction: the same results, traps
 How it runs
 -----------
 Each plugin function is translated, lazily on its first call, into one
-Python function: registers are Python locals (`r0`, `r1`, ...), wrapping
-arithmetic is inline, and the code is cut into *arms* (a jump target and the
-blocks that follow it up to the next jump target).  An arm that jumps back
-to its own start becomes a `while True` loop of its own; the other control
-transfers go through a block variable and a dispatch (a chain of `if` for
-few arms, a balanced tree of `if blk < N` for many).  Instruction fuel is
-charged once per *segment* (a straight run inside an arm that ends at a
-call, a return, an unconditional jump or the arm's end; conditional jumps
-inside it are side exits that refund the instructions they skip).  When the
+Python function: registers are Python locals (`r0`, `r1`, ...; only those a
+path may read before writing get a zero value at entry), wrapping arithmetic
+is inline, and the code is cut into *arms* (a jump target and the blocks
+that follow it up to the next jump target).  An arm that jumps back to its
+own start becomes a `while True` loop of its own; other transfers set a
+block variable: with few arms each arm is a breakable block behind an
+`if blk == N` guard, so a forward jump falls to the guards below and only a
+backward one goes round an outer loop; with many arms a balanced tree of
+`if blk < N` dispatches.  Python's nesting stays bounded whatever the
+module (a few loops, a tree of depth log2(arms)).
+
+Instruction fuel is charged once per *segment* (a straight run inside an
+arm that ends at a call, a return, an unconditional jump or the arm's end;
+conditional jumps inside it are side exits that refund the instructions
+they skip).  A segment ending in a call also pays for the callee's first
+segment, and passes `c=1` so the callee skips that charge.  When the
 remaining fuel cannot pay for a whole segment, a second copy of the segment
 runs its instructions one at a time with a check before each, so the run
 stops before instruction N+1 exactly like the interpreter.  Capability calls
-in the middle of a segment compute their `CallSite.instructions` from the
-fuel and their fixed offset in the segment.
+and failures in the middle of a segment compute their instruction count
+from the fuel and their fixed offset in the segment (the line table of the
+generated code records that offset for every line).
 
 Errors carry the call stack without any bookkeeping on the fast path: a
 fault is raised with its own function and instruction, and the callers'
