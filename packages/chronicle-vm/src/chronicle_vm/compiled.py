@@ -460,6 +460,7 @@ class CompiledEngine:
             "type": type,
             "list": list,
             "CS": CallSite,
+            "_tnew": tuple.__new__,
             "MAXI": limits.max_instructions,
             "MAXA": max_alloc,
             "MAXS": max_string,
@@ -993,7 +994,8 @@ class _Translator:
                 return
             args = ", ".join(f"r{_int(r)}" for r in range(b, b + len(capability.params)))
             count = f"MAXI - FUEL - {_int(pending)}" if pending else "MAXI - FUEL"
-            line(f"_t = H{a}([{args}], CS({a}, {w}, {count}))")
+            # tuple.__new__ builds the same CallSite without the NamedTuple's Python-level __new__.
+            line(f"_t = H{a}([{args}], _tnew(CS, ({a}, {w}, {count})))")
             line("REC(_t if type(_t) is not list else _copy(_t))")
             if capability.result is not None:
                 line("if type(_t) is str or type(_t) is list:")
