@@ -11,7 +11,10 @@ test keeps the two in step).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from .trace import Trace
 
 __all__ = [
     "ChronicleError",
@@ -57,6 +60,8 @@ class ChronicleError(Exception):
         self.code = code
         self.message = message
         self.details: dict[str, Any] = details
+        #: The finished trace of a traced call that failed (kept out of to_dict(), which stays small JSON).
+        self.trace: Trace | None = None
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

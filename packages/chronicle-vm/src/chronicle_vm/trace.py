@@ -199,8 +199,7 @@ def error_trace(error: BaseException) -> Trace | None:
 
 def attach_trace(error: ChronicleError, trace: Trace) -> None:
     """Give a failed traced call's error its finished trace, so a caller (the CLI) can still write it."""
-    # ChronicleError has no trace field; an attribute keeps it out of to_dict(), which must stay small JSON.
-    error.trace = trace  # type: ignore[attr-defined]
+    error.trace = trace
 
 
 # -- recording ---------------------------------------------------------------------------------------------------
