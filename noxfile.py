@@ -33,8 +33,8 @@ def run_typecheck(session: nox.Session) -> None:
     session.run("mypy", *SOURCES, "testing", "noxfile.py")
 
 
-def run_tests(session: nox.Session, *extra: str) -> None:
-    session.run("pytest", *extra, *session.posargs)
+def run_tests(session: nox.Session, *extra: str, env: dict[str, str] | None = None) -> None:
+    session.run("pytest", *extra, *session.posargs, env=env)
 
 
 def run_demo(session: nox.Session) -> None:
