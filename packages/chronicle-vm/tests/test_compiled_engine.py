@@ -505,3 +505,20 @@ def test_generated_source_holds_no_module_supplied_text() -> None:
     assert "os." not in source
     _kind, error = same(mod, "main", [])
     assert error[3]["trap"] == HOSTILE[0]
+
+
+@pytest.mark.parametrize("mnemonic", ["add", "sub", "mul", "div", "mod"])
+@pytest.mark.parametrize("constant", [0, 1, -1, 2, -2, 2**63 - 1, -(2**63)])
+def test_arithmetic_with_a_constant_loaded_in_the_same_segment(mnemonic: str, constant: int) -> None:
+    # The engine picks cheaper overflow and zero checks from a known constant's sign; every edge must still wrap.
+    main = fn(
+        "main",
+        (ins("loadk", 1, 0), ins(mnemonic, 2, 0, 1), ins(mnemonic, 2, 2, 1), ins("ret", 2)),
+        registers=(INT, INT, INT),
+        params=1,
+        result=INT,
+        exported=True,
+    )
+    mod = module(main, constants=(constant,), files=("k.chr",), source=(positions(main),))
+    for value in EDGES:
+        same(mod, "main", [value])

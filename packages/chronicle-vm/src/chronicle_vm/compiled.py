@@ -641,6 +641,9 @@ class _Translator:
         self.charged = 0  # instructions charged ahead of the one being emitted
         self.loop_start = -1  # start of the arm whose inner `while` we are in, or -1
         self.breakable = False  # inside an arm's breakable `while True` block (linear dispatch)
+        # Registers known to hold an int constant at this point of the current segment (by register number).
+        # Only the constant's sign and zero-ness choose a template; the value never enters the source.
+        self.known: dict[int, int] = {}
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
         self.lines.append("    " * indent + text)
@@ -890,6 +893,7 @@ class _Translator:
         """
         last = end - 1
         op, a = self.code[last].op, self.code[last].a
+        self.known = {}
         extra = 0
         if op == Op.CALL:
             extra = _entry_segment(self.module.functions[a])
@@ -907,12 +911,14 @@ class _Translator:
             for pc in range(start, last if shared else end):
                 self.instruction(pc, indent + 1, pending=last - pc)
             self.emit(indent, f"elif FUEL >= {length}:", start)
+            self.known = {}
         else:
             self.emit(indent, f"if FUEL >= {length}:", start)
         self.emit(indent + 1, f"FUEL -= {length}", start)
         for pc in range(start, last if shared else end):
             self.instruction(pc, indent + 1, pending=last - pc + extra, prepaid=bool(extra))
         self.emit(indent, "else:", start)
+        self.known = {}
         for pc in range(start, end):
             self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(pc)})", pc)
             self.emit(indent + 1, "FUEL -= 1", pc)
@@ -958,13 +964,25 @@ class _Translator:
         elif op == Op.ADD or op == Op.SUB or op == Op.MUL:
             sign = "+" if op == Op.ADD else "-" if op == Op.SUB else "*"
             line(f"r{a} = r{b} {sign} r{c}")
-            line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+            # Adding a known positive constant can only overflow upwards, and so on: one comparison, not two.
+            k = self.known.get(c) if op != Op.MUL else None
+            if k is not None and op == Op.SUB:
+                k = -k
+            if k is None or op == Op.MUL:
+                line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+            elif k > 0:
+                line(f"if r{a} > 9223372036854775807: r{a} = _wrap(r{a})")
+            elif k < 0:
+                line(f"if r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
         elif op == Op.DIV:
-            line(f"if r{c} == 0: _divzero({w})")
+            if self.known.get(c, 0) == 0:
+                line(f"if r{c} == 0: _divzero({w})")
             line(f"r{a} = r{b} // r{c}")
-            line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
+            if self.known.get(c, -1) == -1:
+                line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
         elif op == Op.MOD:
-            line(f"if r{c} == 0: _modzero({w})")
+            if self.known.get(c, 0) == 0:
+                line(f"if r{c} == 0: _modzero({w})")
             line(f"r{a} = r{b} % r{c}")
         elif op == Op.NEG:
             line(f"r{a} = -r{b}")
@@ -1089,6 +1107,19 @@ class _Translator:
         else:  # pragma: no cover - the verifier admits no other opcode
             raise AssertionError(f"unhandled opcode {op}")
         self.charged = 0
+        self.track(op, a, b, c)
+
+    def track(self, op: int, a: int, b: int, c: int) -> None:
+        """Update the known int constants after instruction (op, a, b, c)."""
+        _reads, writes = self._uses_defs(op, a, b, c)
+        for register in writes:
+            self.known.pop(register, None)
+        if op == Op.LOADK:
+            constant = self.module.constants[b]
+            if type(constant) is int:
+                self.known[a] = constant
+        elif op == Op.MOV and b in self.known:
+            self.known[a] = self.known[b]
 
     def charge_string(self, a: int, indent: int, pc: int, where: str) -> None:
         self.emit(indent, "A += len(_t)", pc)
