@@ -522,3 +522,21 @@ def test_arithmetic_with_a_constant_loaded_in_the_same_segment(mnemonic: str, co
     mod = module(main, constants=(constant,), files=("k.chr",), source=(positions(main),))
     for value in EDGES:
         same(mod, "main", [value])
+
+
+@pytest.mark.parametrize("error", [RecursionError, SyntaxError, MemoryError])
+def test_functions_pythons_compiler_refuses_run_on_the_reference_interpreter(
+    monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise error("refused")
+
+    monkeypatch.setattr(compiled, "compile", refuse, raising=False)
+    verified = verify(fib_module())
+    log: list[tuple[Any, ...]] = []
+    engine = CompiledEngine(verified, Limits(max_instructions=500), counter_handlers(log))
+    reference_log: list[tuple[Any, ...]] = []
+    reference = Interpreter(verified, Limits(max_instructions=500), counter_handlers(reference_log))
+    assert outcome(engine, "main", [8]) == outcome(reference, "main", [8])
+    assert log == reference_log
+    assert 0 in engine._uncompilable
