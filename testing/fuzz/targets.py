@@ -73,7 +73,8 @@ allow = true
 def zero_value(vtype: ValueType) -> Value:
     if vtype.depth:
         return []
-    return {BaseType.INT: 3, BaseType.BOOL: True, BaseType.STR: "x"}[vtype.base]
+    simple: dict[BaseType, Value] = {BaseType.INT: 3, BaseType.BOOL: True, BaseType.STR: "x"}
+    return simple[vtype.base]
 
 
 def stub_handler(result: ValueType | None) -> Callable[[Sequence[Value], CallSite], Value | None]:
@@ -93,7 +94,7 @@ def run_all_exports(data: bytes) -> None:
     handlers = [stub_handler(cap.result) for cap in module.capabilities]
     for name, index in sorted(loaded.verified.exports.items()):
         args = [zero_value(t) for t in module.functions[index].params]
-        outcomes = []
+        outcomes: list[tuple[object, ...]] = []
         for engine in (
             Interpreter(loaded.verified, FUZZ_LIMITS, handlers),
             make_engine(loaded.verified, FUZZ_LIMITS, handlers),
