@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "testing"))
 import attacks
 
 # The slowest attacks are marked slow: deselected by default, run by `nox -s fuzz`.
-SLOW = {"functions-100k-chr", "policy-100k-capabilities", "trace-million-events"}
+SLOW = {"functions-100k-chr", "policy-100k-capabilities", "trace-million-events", "trace-real-300k-events"}
 
 
 @pytest.mark.parametrize(
