@@ -270,7 +270,7 @@ def machine() -> list[str]:
     return [
         f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- Machine: {cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
-        f"- Python: {platform.python_implementation()} {platform.python_version()} ({build} build)",
+        f"- Python: {platform.python_implementation()} {platform.python_version()} ({build})",
         f"- Packages: {', '.join(versions)}",
     ]
 
