@@ -460,8 +460,8 @@ def test_too_large_functions_fall_back_to_the_reference_interpreter(monkeypatch:
 
 
 def test_huge_function_with_thousands_of_registers_and_arms() -> None:
-    # 3,000 blocks, each `r_i = r_(i-1) + r_0; if r_i > limit goto end`, and 3,000 int registers.
-    blocks = 3000
+    # 1,500 blocks, each `r_i = r_(i-1) + r_0; if r_i > 0 goto the previous block`, and 1,500 int registers: translated.
+    blocks = 1500
     code = [ins("loadk", 1, 0)]
     regs: list[ValueType] = [INT, INT, BOOL]
     for i in range(blocks):
@@ -469,12 +469,17 @@ def test_huge_function_with_thousands_of_registers_and_arms() -> None:
         regs.append(INT)
         code.append(ins("add", reg, 1 if i == 0 else reg - 1, 0))
         code.append(ins("gt", 2, reg, 0))
-        code.append(ins("jmpif", 2, 0))  # back to the start: a loop through the whole function
+        code.append(ins("jmpif", 2, 1 + 3 * (i - 1) if i else 0))  # back to the previous block: 1,500 arms
     code.append(ins("ret", 3 + blocks - 1))
     main = fn("main", code, registers=regs, params=1, result=INT, exported=True)
     mod = module(main, constants=(0,))
     assert same(mod, "main", [-1])[0] == "ok"
     assert same(mod, "main", [1], limits=Limits(max_instructions=50_000))[1][1] == "limit.instructions"
+    engine = CompiledEngine(verify(mod), HARD_LIMITS)
+    engine.call("main", [-1])
+    assert list(engine._compiled) == [0]
+    assert 0 not in engine._uncompilable
+    assert "if blk < " in engine.translated_source(0)  # the tree dispatch
 
 
 def test_reentrant_call_from_a_handler() -> None:
@@ -540,3 +545,20 @@ def test_functions_pythons_compiler_refuses_run_on_the_reference_interpreter(
     assert outcome(engine, "main", [8]) == outcome(reference, "main", [8])
     assert log == reference_log
     assert 0 in engine._uncompilable
+
+
+def test_translation_beyond_the_runs_budget_goes_to_the_reference_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Translation is not metered by max_instructions: a run that would translate more than its budget
+    # (a base plus a share of what it executed) runs on the reference interpreter instead.
+    monkeypatch.setattr(compiled, "TRANSLATION_BUDGET", 5)
+    verified = verify(fib_module())
+    log: list[tuple[Any, ...]] = []
+    engine = CompiledEngine(verified, HARD_LIMITS, counter_handlers(log))
+    reference_log: list[tuple[Any, ...]] = []
+    reference = Interpreter(verified, HARD_LIMITS, counter_handlers(reference_log))
+    assert outcome(engine, "main", [9]) == outcome(reference, "main", [9])
+    assert log == reference_log
+    assert engine._compiled == {}
+    monkeypatch.setattr(compiled, "TRANSLATION_BUDGET", 13)
+    assert outcome(engine, "main", [9]) == outcome(reference, "main", [9])
+    assert list(engine._compiled) == [0]

@@ -95,6 +95,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_TRANSLATED_INSTRUCTIONS",
     "MAX_TRANSLATED_REGISTERS",
+    "TRANSLATION_BUDGET",
     "CompiledEngine",
 ]
 
@@ -102,6 +103,11 @@ __all__ = [
 MAX_TRANSLATED_INSTRUCTIONS = 8_000
 #: Functions with more registers than this run on the reference interpreter.
 MAX_TRANSLATED_REGISTERS = 8_000
+#: Instructions a run may translate before it has executed anything; beyond this plus one per
+#: `_TRANSLATION_RATE` instructions executed, the run goes to the reference interpreter instead.
+#: Translation is not metered by max_instructions, so this keeps its cost proportional to the run's.
+TRANSLATION_BUDGET = 6_000
+_TRANSLATION_RATE = 100
 #: Python frames kept free below the recursion limit for helpers and capability handlers.
 _PYTHON_MARGIN = 120
 #: Up to this many arms the dispatch is a chain of `if`; above it, a balanced tree.
@@ -170,6 +176,7 @@ class CompiledEngine:
         self._codes: dict[types.CodeType, _CodeInfo] = {}
         self._compiled: dict[int, Callable[..., Any]] = {}
         self._uncompilable: set[int] = set()
+        self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
         self._max_frame = max((len(f.registers) for f in functions), default=1) or 1
         # Per-run state lives in cells shared by every generated function (fast `nonlocal` access).
@@ -223,6 +230,13 @@ class CompiledEngine:
             and units <= limits.max_allocation
         )
 
+    def _charge_translation(self, size: int) -> None:
+        """Count `size` instructions of new translation against the run's budget; abandon the fast run beyond it."""
+        executed = self.limits.max_instructions - self._fuel.cell_contents
+        self._translated += size
+        if self._translated > TRANSLATION_BUDGET + max(executed, 0) // _TRANSLATION_RATE:
+            raise _Bail
+
     def _reference_engine(self) -> Interpreter:
         if self._reference is None:
             self._reference = Interpreter(self.verified, self.limits, self.handlers)
@@ -244,6 +258,7 @@ class CompiledEngine:
         self._bound.cell_contents = bound
         record = self._record
         record.clear()
+        self._translated = 0
         try:
             # `d` counts the frames still allowed below this one: a call needs d > 0.
             result = self._function(index)(bound - 1, *values)
@@ -571,6 +586,7 @@ def _translation(engine: CompiledEngine, index: int) -> _Translation | None:
     translations = entry[1]
     if key in translations:
         return translations[key]
+    engine._charge_translation(len(verified.module.functions[index].code))
     translations[key] = result = _translate(engine, index)
     return result
 
