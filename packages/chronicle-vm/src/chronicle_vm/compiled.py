@@ -55,7 +55,14 @@ call of every run instead.  The same fallback serves a function too large
 to translate (more than `MAX_TRANSLATED_INSTRUCTIONS` instructions or
 `MAX_TRANSLATED_REGISTERS` registers), one Python's compiler refuses
 (RecursionError, SyntaxError, MemoryError...), a frame over `max_registers`,
-and a re-entrant call of a busy engine from inside one of its handlers.
+a run that would translate more than `TRANSLATION_BUDGET` instructions plus
+one per 100 it has executed (translation is not metered by
+`max_instructions`, so a plugin calling many large functions once each must
+not make the host spend more compiling than the reference interpreter would
+spend running it), and a re-entrant call of a busy engine from one of its
+handlers.  Translations are cached per module (shared by every engine over
+the same VerifiedModule), so a host that builds an engine per call pays
+for each function once.
 
 Security
 --------
