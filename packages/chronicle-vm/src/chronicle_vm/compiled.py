@@ -73,7 +73,13 @@ Constants, strings, names, limits and handlers reach the generated code only
 as entries of the globals dictionary it runs in (`k3`, `H0`, `MAXI`, named
 from integers), never as source text, so untrusted input cannot reach
 Python's compiler as code.  The generated code's builtins are empty: it sees
-only the names the engine puts in its globals.
+only the names the engine puts in its globals.  Some module facts choose
+between fixed templates without entering the text: whether an int constant
+loaded earlier in the segment is positive, negative or zero (one-sided
+overflow checks, no zero-divisor check), whether a capability has a handler,
+whether a callee exceeds max_registers.  Translation work per run is
+budgeted (see above), so a module cannot make the host compile without
+bound.
 
 An engine is not thread-safe; use one engine per thread.
 """
