@@ -30,7 +30,7 @@ from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import
 if TYPE_CHECKING:
     from .verify import VerifiedModule
 
-__all__ = ["Interpreter", "RunOutcome", "locate", "run_entry"]
+__all__ = ["Interpreter", "RunOutcome", "locate", "prepare_call", "run_entry"]
 
 declare_codes(
     "runtime",
@@ -167,27 +167,7 @@ class Interpreter:
 
     def call(self, entry: str, args: Sequence[object]) -> RunOutcome:
         """Run exported function `entry` with host arguments (checked against its parameter types first)."""
-        index = self.verified.exports.get(entry) if isinstance(entry, str) else None
-        if index is None:
-            exports = ", ".join(sorted(self.verified.exports)) or "none"
-            raise UsageError("usage.unknown-entry", f"no exported function `{entry}` (exports: {exports})")
-        function = self.module.functions[index]
-        params = function.params
-        if len(args) != len(params):
-            raise UsageError(
-                "usage.bad-arguments",
-                f"`{entry}` takes {len(params)} argument(s) {function.signature()}, got {len(args)}",
-                entry=entry,
-            )
-        values: list[Value] = []
-        units = 0
-        for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
-            try:
-                value, value_units_ = import_value(arg, vtype, self.limits, f"argument {position + 1} of `{entry}`")
-            except ValueMismatch as exc:
-                raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
-            values.append(value)
-            units += value_units_
+        index, values, units = prepare_call(self.verified, self.limits, entry, args)
         result, count = self._run(index, values, units)
         return RunOutcome(export_value(result) if result is not None else None, count)
 
@@ -682,6 +662,37 @@ class Interpreter:
             limit="max_array_len",
             value=self.limits.max_array_len,
         )
+
+
+def prepare_call(
+    verified: VerifiedModule, limits: Limits, entry: str, args: Sequence[object]
+) -> tuple[int, list[Value], int]:
+    """Check a host's call before anything runs: the entry's index, the imported arguments, their allocation units.
+
+    Every engine calls this, so argument checking and its errors are the same everywhere.
+    """
+    index = verified.exports.get(entry) if isinstance(entry, str) else None
+    if index is None:
+        exports = ", ".join(sorted(verified.exports)) or "none"
+        raise UsageError("usage.unknown-entry", f"no exported function `{entry}` (exports: {exports})")
+    function = verified.module.functions[index]
+    params = function.params
+    if len(args) != len(params):
+        raise UsageError(
+            "usage.bad-arguments",
+            f"`{entry}` takes {len(params)} argument(s) {function.signature()}, got {len(args)}",
+            entry=entry,
+        )
+    values: list[Value] = []
+    units = 0
+    for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
+        try:
+            value, value_units_ = import_value(arg, vtype, limits, f"argument {position + 1} of `{entry}`")
+        except ValueMismatch as exc:
+            raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
+        values.append(value)
+        units += value_units_
+    return index, values, units
 
 
 def locate(module: Module, function: int, index: int) -> dict[str, Any]:
