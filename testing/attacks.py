@@ -40,8 +40,15 @@ def huge_counts() -> str:
     """A 20-byte module whose first section claims four billion constants."""
     from chronicle_vm.model import Module
 
-    data = b"CHRM\x00\x01" + b"\x01" + (20).to_bytes(4, "big") + b"\xff\xff\xff\xff" + b"\x00" * 5
-    Module.from_bytes(data[:20])
+    # magic, version, section 1 of 9 bytes: a u32 count of 0xFFFFFFFF and five bytes of "constants"
+    data = b"CHRM\x00\x01" + b"\x01" + (9).to_bytes(4, "big") + b"\xff\xff\xff\xff" + b"\x00" * 5
+    assert len(data) == 20
+    try:
+        Module.from_bytes(data)
+    except ChronicleError as exc:
+        if exc.details.get("count") != 0xFFFFFFFF:  # refused, but not for the claimed count
+            return f"{exc.code} for another reason: {exc}"
+        raise
     return "accepted"
 
 
