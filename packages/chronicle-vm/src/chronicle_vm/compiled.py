@@ -94,13 +94,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .calls import CallSite, CapabilityHandler
-from .errors import ChronicleError, ExecutionError, ResourceLimitError, UsageError
-from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, locate
+from .errors import ChronicleError, ExecutionError, ResourceLimitError
+from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, locate, prepare_call
 from .isa import OPCODES, Op, OperandKind
 from .limits import Limits
 from .model import Function, Module
 from .types import BaseType
-from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value, value_units, wrap_i64
+from .values import I64_MAX, I64_MIN, Value, export_value, value_units, wrap_i64
 
 if TYPE_CHECKING:
     from .verify import VerifiedModule
@@ -203,27 +203,8 @@ class CompiledEngine:
 
     def call(self, entry: str, args: Sequence[object]) -> RunOutcome:
         """Run exported function `entry` with host arguments (checked against its parameter types first)."""
-        index = self.verified.exports.get(entry) if isinstance(entry, str) else None
-        if index is None:
-            exports = ", ".join(sorted(self.verified.exports)) or "none"
-            raise UsageError("usage.unknown-entry", f"no exported function `{entry}` (exports: {exports})")
+        index, values, units = prepare_call(self.verified, self.limits, entry, args)
         function = self.module.functions[index]
-        params = function.params
-        if len(args) != len(params):
-            raise UsageError(
-                "usage.bad-arguments",
-                f"`{entry}` takes {len(params)} argument(s) {function.signature()}, got {len(args)}",
-                entry=entry,
-            )
-        values: list[Value] = []
-        units = 0
-        for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
-            try:
-                value, value_units_ = import_value(arg, vtype, self.limits, f"argument {position + 1} of `{entry}`")
-            except ValueMismatch as exc:
-                raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
-            values.append(value)
-            units += value_units_
         if self._busy or not self._fits(function, units):
             return self._reference_engine().call(entry, args)
         self._busy = True
