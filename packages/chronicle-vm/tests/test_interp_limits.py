@@ -247,3 +247,25 @@ def test_every_failure_reports_the_instructions_started() -> None:
     with pytest.raises(Exception) as info:
         run(module(main, constants=(0,)), 5)
     assert getattr(info.value, "details", {}).get("instructions") == 2
+
+
+@pytest.mark.parametrize(("limit", "expected"), [(20, "ok"), (19, "limit.string-len"), (0, "limit.string-len")])
+def test_tostr_and_charat_respect_tiny_string_limits_on_both_engines(limit: int, expected: str) -> None:
+    from chronicle_vm.compiled import CompiledEngine
+
+    code = [ins("tostr", 1, 0), ins("loadk", 2, 0), ins("charat", 1, 1, 2), ins("ret", 1)]
+    main = fn("main", code, registers=(INT, STR, INT), params=1, result=STR, exported=True)
+    verified = verify(module(main, constants=(0,)))
+    outcomes = []
+    for engine in (
+        Interpreter(verified, Limits(max_string_len=limit)),
+        CompiledEngine(verified, Limits(max_string_len=limit)),
+    ):
+        try:
+            outcomes.append(("ok", engine.call("main", [-(2**63)]).value))
+        except ResourceLimitError as exc:
+            outcomes.append((exc.code, exc.details["location"]["index"]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == expected
+    if limit == 20:
+        assert outcomes[0] == ("ok", "-")

@@ -1051,6 +1051,7 @@ class _Translator:
                     line(f"_t = str(r{b})")
                 else:
                     line(f'_t = "true" if r{b} else "false"')
+                line(f"if len(_t) > MAXS: _strfail({w}, len(_t))")
                 line("A += len(_t)")
                 line(f"if A > MAXA: _allocfail({w})")
                 line(f"r{a} = _t")
@@ -1087,6 +1088,7 @@ class _Translator:
             line(f"_t = r{b}[r{c}]", 1)
             line("except IndexError:")
             line(f"_idxs({w}, r{c}, len(r{b}))", 1)
+            line(f"if MAXS < 1: _strfail({w}, 1)")
             line("A += 1")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = _t")

@@ -493,6 +493,8 @@ class Interpreter:
                     regs[a] = left + right
                 elif op == TOSTR_INT:
                     text = str(regs[b])
+                    if len(text) > max_string:
+                        self._string_fail(len(text), max_string, frames_at(fidx, pc - 1))
                     alloc += len(text)
                     if alloc > max_alloc:
                         self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
@@ -501,6 +503,8 @@ class Interpreter:
                     regs[a] = regs[b]
                 elif op == TOSTR_BOOL:
                     text = "true" if regs[b] else "false"
+                    if len(text) > max_string:
+                        self._string_fail(len(text), max_string, frames_at(fidx, pc - 1))
                     alloc += len(text)
                     if alloc > max_alloc:
                         self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
@@ -521,6 +525,8 @@ class Interpreter:
                     text = regs[b]
                     index = regs[c]
                     if 0 <= index < len(text):
+                        if max_string < 1:
+                            self._string_fail(1, max_string, frames_at(fidx, pc - 1))
                         alloc += 1
                         if alloc > max_alloc:
                             self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
