@@ -43,25 +43,7 @@ def seed(name: str, corpus: Path) -> None:
             except Exception:
                 continue
     elif name == "trace":
-        from chronicle_vm.host import Host
-        from chronicle_vm.policy import Policy
-        from chronicle_vm.runtime import instantiate, load_module
-        from chronicle_vm.types import BaseType, ValueType
-
-        host = Host()
-        host.register("log.info", lambda msg: None, params=[ValueType(BaseType.STR)], result=None)
-        host.register(
-            "kv.get",
-            lambda key: "v",
-            params=[ValueType(BaseType.STR)],
-            result=ValueType(BaseType.STR),
-        )
-        host.register("clock.now", lambda: 1234, params=[], result=ValueType(BaseType.INT))
-        instance = instantiate(
-            load_module(targets.sample_module_bytes()), host=host, policy=Policy.from_toml(targets.SAMPLE_POLICY)
-        )
-        trace = instance.call("main", 6, trace=True).trace
-        files = [trace.to_json()] if trace is not None else []
+        files = [targets.sample_trace_bytes()]
     for index, data in enumerate(files):
         (corpus / f"seed-{index}").write_bytes(data)
 

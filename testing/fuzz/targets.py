@@ -141,6 +141,23 @@ def sample_module_bytes() -> bytes:
     return compile_to_module(SAMPLE_CHR, "sample.chr").to_bytes()
 
 
+@cache
+def sample_trace_bytes() -> bytes:
+    """A genuine trace of the sample module's `main(6)`, with all three capabilities called."""
+    from chronicle_vm.host import Host
+    from chronicle_vm.policy import Policy
+    from chronicle_vm.runtime import instantiate, load_module
+
+    host = Host()
+    host.register("log.info", lambda msg: None, params=[ValueType(BaseType.STR)], result=None)
+    host.register("kv.get", lambda key: "v", params=[ValueType(BaseType.STR)], result=ValueType(BaseType.STR))
+    host.register("clock.now", lambda: 1234, params=[], result=ValueType(BaseType.INT))
+    instance = instantiate(load_module(sample_module_bytes()), host=host, policy=Policy.from_toml(SAMPLE_POLICY))
+    trace = instance.call("main", 6, trace=True).trace
+    assert trace is not None
+    return trace.to_json()
+
+
 def target_policy(data: bytes) -> None:
     from chronicle_vm.host import Host
     from chronicle_vm.negotiate import negotiate
