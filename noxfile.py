@@ -13,7 +13,7 @@ PACKAGES = ("chronicle-vm", "chronicle-asm", "chronicle-lang", "chronicle-cli")
 SOURCES = [f"packages/{name}/src" for name in PACKAGES]
 TEST_DEPS = ("pytest>=8", "hypothesis>=6.100", "jsonschema>=4.20")
 LINT_DEPS = ("ruff==0.17.6",)
-TYPE_DEPS = ("mypy==2.4.1", "lark>=1.1.9,<2", "rich>=13", "pytest>=8", "hypothesis>=6.100", "nox")
+TYPE_DEPS = ("mypy==2.4.1", "lark>=1.1.9,<2", "rich>=13", "pytest>=8", "hypothesis>=6.100", "nox", "tomli>=2.0")
 
 
 def install_packages(session: nox.Session) -> None:
