@@ -10,6 +10,7 @@ test keeps the two in step).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,17 +32,26 @@ __all__ = [
 ]
 
 _CODES: dict[str, str] = {}
+_OWNERS: dict[str, str] = {}  # code -> the module that declared it
 
 
 def declare_codes(category: str, codes: Mapping[str, str]) -> None:
     """Register the codes a stage raises: `{name: meaning}` under `category`."""
+    owner = str(sys._getframe(1).f_globals.get("__name__", ""))
     for name, meaning in codes.items():
         _CODES[f"{category}.{name}"] = meaning
+        _OWNERS[f"{category}.{name}"] = owner
 
 
-def declared_codes() -> dict[str, str]:
-    """Every declared code with its one-line meaning (a copy)."""
-    return dict(_CODES)
+def declared_codes(owner: str | None = None) -> dict[str, str]:
+    """Every declared code with its one-line meaning (a copy); only a package's own with `owner="chronicle_vm"`."""
+    if owner is None:
+        return dict(_CODES)
+    return {
+        code: meaning
+        for code, meaning in _CODES.items()
+        if _OWNERS[code] == owner or _OWNERS[code].startswith(owner + ".")
+    }
 
 
 class ChronicleError(Exception):
