@@ -299,6 +299,42 @@ def vm_table(results: Sequence[VmResult]) -> list[str]:
     return lines
 
 
+#: The peers' ratios to plain CPython, as measured on this kind of machine (2 cores, CPython 3.11, median of 3
+#: in-process runs) and given in the performance issue.  They are not re-measured here: pywasm and starlark are
+#: not dependencies of this project.  None where a peer cannot run the workload.
+PEERS: dict[str, tuple[float | None, float | None, float | None]] = {
+    "fib": (333.0, None, 0.7),
+    "sum": (None, 143.0, 3.6),
+    "sieve": (None, 128.0, 0.4),
+}
+
+
+def peers_table(results: Sequence[VmResult]) -> list[str]:
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:g}x"
+
+    lines = [
+        "## Against the peers",
+        "",
+        "Ratios to plain CPython. ChronicleVM's columns are this run's; the peers' are the figures measured on this "
+        "kind of machine when the performance work was planned (pywasm and starlark are not dependencies, so they "
+        "are not re-run here).",
+        "",
+        "| workload | ChronicleVM compiled | ChronicleVM reference | pywasm (pure Python) | starlark (pure Python) "
+        "| starlark-pyo3 (Rust) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        peers = PEERS.get(r.workload.name)
+        if peers is None:
+            continue
+        lines.append(
+            f"| {r.workload.description} | {r.compiled_ratio:.2f}x | {r.reference_ratio:.1f}x "
+            f"| {ratio(peers[0])} | {ratio(peers[1])} | {ratio(peers[2])} |"
+        )
+    return [*lines, ""]
+
+
 def figures_table(title: str, figures: dict[str, float] | str) -> list[str]:
     lines = [f"### {title}", ""]
     if isinstance(figures, str):
@@ -344,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sections.append((f"stage: {name} ({first_line(path)})", run_stage(path)))
             print(f"stage:{name} done", flush=True)
 
-    out = ["## VM workloads", "", *vm_table(results), ""]
+    out = ["## VM workloads", "", *vm_table(results), "", *peers_table(results)]
     for title, figures in sections:
         out += figures_table(title, figures)
     print("\n".join(out))
