@@ -1,4 +1,8 @@
-"""Every saved fuzz finding (testing/fuzz/regressions/<target>/) still ends in a result or a ChronicleError."""
+"""Every saved fuzz input (testing/fuzz/regressions/<target>/) still ends in a result or a ChronicleError.
+
+The saved inputs are findings once fixed, and `corpus-<code>` inputs: the smallest input of the
+campaign's corpus for each outcome it reached, so a regression in any of those paths shows here.
+"""
 
 from __future__ import annotations
 
