@@ -155,6 +155,29 @@ def trace_50mb_string() -> str:
     return "replayed"
 
 
+def trace_50mb_result() -> str:
+    """A trace whose recorded capability result is a 50 MB string (fifty times max_string_len)."""
+    from chronicle_vm.host import Host
+    from chronicle_vm.policy import Policy
+    from chronicle_vm.replay import replay
+    from chronicle_vm.runtime import instantiate, load_module
+
+    data = _module_bytes('cap kv.get(key: str) -> str;\npub fn main() -> int {\n return len(kv.get("k"));\n}\n')
+    host = Host()
+
+    @host.capability("kv.get")
+    def get(key: str) -> str:
+        return "value"
+
+    policy = Policy.from_toml('version = 1\n[capabilities."kv.get"]\nallow = true\n')
+    result = instantiate(load_module(data), host=host, policy=policy).call("main", trace=True)
+    assert result.trace is not None
+    trace = json.loads(result.trace.to_json())
+    trace["events"][0]["result"] = "x" * 50_000_000
+    replay(json.dumps(trace).encode(), data)
+    return "replayed"
+
+
 def trace_deep_nesting() -> str:
     """A trace document nested 100,000 levels deep."""
     from chronicle_vm.replay import replay
@@ -229,6 +252,7 @@ ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
     "functions-100k-chr": (functions_100k_chr, "loaded 100001 functions"),
     "trace-million-events": (trace_million_events, "replay.*"),
     "trace-50mb-string": (trace_50mb_string, "replay.*"),
+    "trace-50mb-result": (trace_50mb_result, "replay.*"),
     "trace-deep-nesting": (trace_deep_nesting, "replay.*"),
     "trace-real-300k-events": (trace_real_300k_events, "replayed 300000 events"),
     "policy-100k-capabilities": (policy_100k_capabilities, "loaded 100000 rules"),
