@@ -95,7 +95,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .calls import CallSite, CapabilityHandler
 from .errors import ChronicleError, ExecutionError, ResourceLimitError
-from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, locate, prepare_call
+from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
 from .isa import OPCODES, Op, OperandKind
 from .limits import Limits
 from .model import Function, Module
@@ -180,10 +180,7 @@ class CompiledEngine:
         self.verified = verified
         self.module: Module = verified.module
         self.limits = limits
-        capabilities = self.module.capabilities
-        self.handlers: tuple[CapabilityHandler | None, ...] = tuple(handlers) + (None,) * (
-            len(capabilities) - len(handlers)
-        )
+        self.handlers = handler_table(self.module, handlers)
         self._reference: Interpreter | None = None
         self._busy = False
         self._codes: dict[types.CodeType, _CodeInfo] = {}

@@ -30,7 +30,7 @@ from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import
 if TYPE_CHECKING:
     from .verify import VerifiedModule
 
-__all__ = ["Interpreter", "RunOutcome", "locate", "prepare_call", "run_entry"]
+__all__ = ["Interpreter", "RunOutcome", "handler_table", "locate", "prepare_call", "run_entry"]
 
 declare_codes(
     "runtime",
@@ -118,10 +118,7 @@ class Interpreter:
         self.verified = verified
         self.module: Module = verified.module
         self.limits = limits
-        capabilities = self.module.capabilities
-        self.handlers: tuple[CapabilityHandler | None, ...] = tuple(handlers) + (None,) * (
-            len(capabilities) - len(handlers)
-        )
+        self.handlers = handler_table(self.module, handlers)
         self._plans = tuple(self._plan(function) for function in self.module.functions)
 
     # -- pre-decoding -------------------------------------------------------------------------------------------------
@@ -668,6 +665,11 @@ class Interpreter:
             limit="max_array_len",
             value=self.limits.max_array_len,
         )
+
+
+def handler_table(module: Module, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:
+    """One handler slot per declared capability (None where the host gave none); shared by every engine."""
+    return tuple(handlers) + (None,) * (len(module.capabilities) - len(handlers))
 
 
 def prepare_call(
