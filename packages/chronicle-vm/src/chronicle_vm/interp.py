@@ -7,9 +7,13 @@ jump targets and call signatures, so the loop checks none of them: it only
 checks what depends on run-time values (divisors, indexes, sizes, limits).
 
 Instructions are pre-decoded once per interpreter into plain tuples
-`(op, a, b, c)` whose operands are already what the loop needs: constants by
-value, `loadb` as a bool, `tostr` split by operand type, a call's callee
-index and window, a void call's destination as -1.
+`(op, a, b, c, d)` whose operands are already what the loop needs: constants
+by value, `loadb` as a bool, `tostr` split by operand type, a call's callee
+frame, a capability's arity, a void call's destination as -1.  Two kinds of
+consecutive pairs become one superinstruction (`_fuse`); the loop counts
+instructions by drawing from a range iterator (see `_run`).  Both are
+invisible: `superinstructions=False` gives the same outcomes, which the tests
+check at every instruction limit.
 """
 
 from __future__ import annotations
@@ -66,11 +70,26 @@ declare_codes(
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
 
-# `tostr` specialised by operand type at pre-decode; the extra numbers lie above every ISA opcode.
+# Internal opcodes the pre-decoder emits besides the ISA's own.  Their numbers sit in gaps of the ISA's
+# numbering chosen for the dispatch ranges of the loop (see `Interpreter._run`).
 _TOSTR_INT = Op.TOSTR.value
 _TOSTR_BOOL = 0x50
 _TOSTR_STR = 0x51
 _LOADK_OVERSIZE = 0x52  # `loadk` of a string constant longer than max_string_len
+_CALL_WIDE = 0x53  # `call` of a function with more registers than max_registers: always fails
+
+# Superinstructions: one tuple does the work of two consecutive instructions and counts as two.  Each sits
+# at the index of the first of the pair; the second keeps its own plain tuple at the next index, so a jump
+# to it (or a run that stops between the two) still finds it.
+#   `loadk t, K` + `add|sub|mul|mod|div d, x, t` -> (xK, d, x, K, t); also `add|mul d, t, x` (commutative).
+_ADDK, _SUBK, _MULK, _MODK, _DIVK = 0x04, 0x05, 0x06, 0x07, 0x08
+_WITH_CONSTANT = {Op.ADD: _ADDK, Op.SUB: _SUBK, Op.MUL: _MULK, Op.MOD: _MODK, Op.DIV: _DIVK}
+#   `lt|le|gt|ge|eq|ne t, x, y` + `jmpif|jmpifnot t, L` -> (BR, t, x, y, L).
+_COMPARES = (Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE)
+_BRANCH_IF_TRUE = {compare: 0x60 + i for i, compare in enumerate(_COMPARES)}
+_BRANCH_IF_FALSE = {compare: 0x66 + i for i, compare in enumerate(_COMPARES)}
+
+Plan = tuple[Any, ...]  # one pre-decoded instruction: (op, a, b, c, d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +102,21 @@ class RunOutcome:
 
 @dataclass(frozen=True, slots=True)
 class _FunctionPlan:
-    """A function ready for the loop."""
+    """A function ready for the loop.
 
-    code: tuple[tuple[Any, ...], ...]
+    `frame` repeats what a `call` needs as one tuple, (code, template, array registers or (), param
+    count, register count), so the call unpacks it in one step.
+    """
+
+    code: list[Plan]
     template: tuple[Value, ...]  # initial register values (arrays filled per frame)
     array_registers: tuple[int, ...]
     param_count: int
     register_count: int
+
+    @property
+    def frame(self) -> tuple[list[Plan], tuple[Value, ...], tuple[int, ...], int, int]:
+        return (self.code, self.template, self.array_registers, self.param_count, self.register_count)
 
 
 def _zero(vtype: ValueType) -> Value:
@@ -102,11 +129,34 @@ def _zero(vtype: ValueType) -> Value:
     return ""
 
 
+def _fuse(code: list[Plan]) -> list[Plan]:
+    """The same code with superinstructions at the start of every pair that has one."""
+    fused = list(code)
+    for i in range(len(code) - 1):
+        op, a, b, c, _ = code[i]
+        second = code[i + 1]
+        op2, a2, b2, c2, _ = second
+        if op in _COMPARES and (op2 == Op.JMPIF or op2 == Op.JMPIFNOT) and a2 == a:
+            branch = _BRANCH_IF_TRUE if op2 == Op.JMPIF else _BRANCH_IF_FALSE
+            fused[i] = (branch[Op(op)], a, b, c, b2)
+        elif op == Op.LOADK and type(b) is int and op2 in _WITH_CONSTANT:
+            constant, temp = b, a
+            if op2 in (Op.MOD, Op.DIV) and constant == 0:
+                continue  # the plain pair traps
+            if c2 == temp and b2 != temp:
+                fused[i] = (_WITH_CONSTANT[Op(op2)], a2, b2, constant, temp)
+            elif b2 == temp and c2 != temp and op2 in (Op.ADD, Op.MUL):
+                fused[i] = (_WITH_CONSTANT[Op(op2)], a2, c2, constant, temp)
+    return fused
+
+
 class Interpreter:
     """Runs functions of one verified module under fixed limits and capability handlers.
 
     An Interpreter may run many calls one after another; each `call` starts
-    from fresh frames and counters.
+    from fresh frames and counters.  `superinstructions=False` runs every
+    instruction on its own: the same results, counts and errors, slower (the
+    tests compare the two).
     """
 
     def __init__(
@@ -114,51 +164,68 @@ class Interpreter:
         verified: VerifiedModule,
         limits: Limits,
         handlers: Sequence[CapabilityHandler | None] = (),
+        *,
+        superinstructions: bool = True,
     ) -> None:
         self.verified = verified
         self.module: Module = verified.module
         self.limits = limits
         self.handlers = handler_table(self.module, handlers)
-        self._plans = tuple(self._plan(function) for function in self.module.functions)
+        self.superinstructions = superinstructions
+        self._plans = self._plan_all()
 
     # -- pre-decoding -------------------------------------------------------------------------------------------------
 
-    def _plan(self, function: Function) -> _FunctionPlan:
+    def _plan_all(self) -> tuple[_FunctionPlan, ...]:
+        functions = self.module.functions
+        # Code lists are created first and filled after, so a call's tuple can hold its callee's frame.
+        plans = tuple(
+            _FunctionPlan(
+                code=[],
+                template=tuple(_zero(t) for t in function.registers),
+                array_registers=tuple(i for i, t in enumerate(function.registers) if t.depth),
+                param_count=function.param_count,
+                register_count=len(function.registers),
+            )
+            for function in functions
+        )
+        for plan, function in zip(plans, functions, strict=True):
+            code = self._predecode(function, plans)
+            plan.code.extend(_fuse(code) if self.superinstructions else code)
+        return plans
+
+    def _predecode(self, function: Function, plans: tuple[_FunctionPlan, ...]) -> list[Plan]:
         module = self.module
         constants = module.constants
         registers = function.registers
-        code: list[tuple[Any, ...]] = []
+        code: list[Plan] = []
         for op, a, b, c in function.code:
             if op == Op.LOADK:
                 value = constants[b]
                 if type(value) is str and len(value) > self.limits.max_string_len:
                     # A constant over max_string_len may sit in the module; loading it is what the limit stops.
-                    code.append((_LOADK_OVERSIZE, a, len(value), 0))
+                    code.append((_LOADK_OVERSIZE, a, len(value), 0, 0))
                 else:
-                    code.append((op, a, value, 0))
+                    code.append((op, a, value, 0, 0))
             elif op == Op.LOADB:
-                code.append((op, a, b == 1, 0))
+                code.append((op, a, b == 1, 0, 0))
             elif op == Op.TOSTR:
                 base = registers[b].base
                 special = {BaseType.INT: _TOSTR_INT, BaseType.BOOL: _TOSTR_BOOL}.get(base, _TOSTR_STR)
-                code.append((special, a, b, 0))
+                code.append((special, a, b, 0, 0))
             elif op == Op.CALL:
-                callee = module.functions[a]
-                code.append((op, a, b, c if callee.result is not None else -1))
+                callee = plans[a]
+                destination = c if module.functions[a].result is not None else -1
+                wide = callee.register_count > self.limits.max_registers
+                code.append((_CALL_WIDE if wide else op, a, b, destination, callee.frame))
             elif op == Op.CAPCALL:
                 capability = module.capabilities[a]
-                code.append((op, a, b, c if capability.result is not None else -1))
+                code.append((op, a, b, c if capability.result is not None else -1, len(capability.params)))
             elif op == Op.TRAP:
-                code.append((op, constants[a], 0, 0))
+                code.append((op, constants[a], 0, 0, 0))
             else:
-                code.append((op, a, b, c))
-        return _FunctionPlan(
-            code=tuple(code),
-            template=tuple(_zero(t) for t in registers),
-            array_registers=tuple(i for i, t in enumerate(registers) if t.depth),
-            param_count=function.param_count,
-            register_count=len(registers),
-        )
+                code.append((op, a, b, c, 0))
+        return code
 
     # -- entry -----------------------------------------------------------------------------------------------
 
@@ -208,7 +275,7 @@ class Interpreter:
         max_string = limits.max_string_len
         max_alloc = limits.max_allocation
         # saved caller frames: (code, regs, pc, function index, destination register or -1)
-        stack: list[tuple[tuple[tuple[Any, ...], ...], list[Any], int, int, int]] = []
+        stack: list[tuple[list[Plan], list[Any], int, int, int]] = []
 
         def frames_at(function: int, index: int) -> list[tuple[int, int]]:
             return [(saved[3], saved[2] - 1) for saved in stack] + [(function, index)]
@@ -262,8 +329,16 @@ class Interpreter:
         code = plan.code
         fidx = entry
         pc = 0
-        count = 0
         alloc = units
+        max_saved = max_depth - 1  # caller frames that may be saved before a call exceeds max_call_depth
+
+        # Metering: the loop draws one number from `fuel` per instruction, so the for loop itself stops the run
+        # before instruction max_instructions + 1 and `step + 1` is always the count of instructions started.
+        # A superinstruction draws its second number with `draw`; when there is none, the run stops between the
+        # two halves, exactly where the plain pair would have stopped.
+        fuel = iter(range(max_instructions))
+        draw = next
+        step = -1  # the number of instructions before the current one
 
         # Local names for the op numbers: a comparison with a local is the cheapest dispatch test.
         ADD, SUB, MUL, DIV, MOD, NEG = (
@@ -274,7 +349,11 @@ class Interpreter:
             Op.MOD.value,
             Op.NEG.value,
         )
+        ADDK, SUBK, MULK, MODK, DIVK = _ADDK, _SUBK, _MULK, _MODK, _DIVK
         LT, LE, GT, GE, EQ, NE = Op.LT.value, Op.LE.value, Op.GT.value, Op.GE.value, Op.EQ.value, Op.NE.value
+        # GE_T and GE_F are the last case of their chains, so they need no name.
+        LT_T, LE_T, GT_T, EQ_T, NE_T = (_BRANCH_IF_TRUE[x] for x in (Op.LT, Op.LE, Op.GT, Op.EQ, Op.NE))
+        LT_F, LE_F, GT_F, EQ_F, NE_F = (_BRANCH_IF_FALSE[x] for x in (Op.LT, Op.LE, Op.GT, Op.EQ, Op.NE))
         MOV, LOADK, LOADB = Op.MOV.value, Op.LOADK.value, Op.LOADB.value
         JMP, JMPIF, JMPIFNOT = Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value
         CALL, CAPCALL, RET, RETV = Op.CALL.value, Op.CAPCALL.value, Op.RET.value, Op.RETV.value
@@ -289,33 +368,65 @@ class Interpreter:
         CONCAT, SLICE, CHARAT = Op.CONCAT.value, Op.SLICE.value, Op.CHARAT.value
         TOSTR_INT, TOSTR_BOOL, TOSTR_STR = _TOSTR_INT, _TOSTR_BOOL, _TOSTR_STR
 
-        # Dispatch by opcode range first (see isa.Op numbering), then by frequency within the range:
-        # most instructions are found after two or three comparisons.
+        # Dispatch by opcode range first (see isa.Op numbering and the internal opcodes above), then by
+        # frequency within the range: most instructions are found after two or three comparisons.
         try:
-            while count < max_instructions:
-                op, a, b, c = code[pc]
+            for step in fuel:
+                op, a, b, c, d = code[pc]
                 pc += 1
-                count += 1
-                if op < 0x18:  # moves and arithmetic
+                if op < 0x18:  # moves and arithmetic, plain and with a constant operand
                     if op == ADD:
                         r = regs[b] + regs[c]
                         if r > I64_MAX or r < I64_MIN:
                             r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
                         regs[a] = r
+                    elif op == ADDK:
+                        regs[d] = c
+                        if draw(fuel, None) is None:
+                            break
+                        pc += 1
+                        r = regs[b] + c
+                        if r > I64_MAX or r < I64_MIN:
+                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                        regs[a] = r
+                    elif op == LOADK:
+                        regs[a] = b
+                    elif op == MOV:
+                        regs[a] = regs[b]
                     elif op == SUB:
                         r = regs[b] - regs[c]
                         if r > I64_MAX or r < I64_MIN:
                             r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
                         regs[a] = r
-                    elif op == MOV:
-                        regs[a] = regs[b]
-                    elif op == LOADK:
-                        regs[a] = b
+                    elif op == SUBK:
+                        regs[d] = c
+                        if draw(fuel, None) is None:
+                            break
+                        pc += 1
+                        r = regs[b] - c
+                        if r > I64_MAX or r < I64_MIN:
+                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                        regs[a] = r
                     elif op == MUL:
                         r = regs[b] * regs[c]
                         if r > I64_MAX or r < I64_MIN:
                             r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
                         regs[a] = r
+                    elif op == MULK:
+                        regs[d] = c
+                        if draw(fuel, None) is None:
+                            break
+                        pc += 1
+                        r = regs[b] * c
+                        if r > I64_MAX or r < I64_MIN:
+                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                        regs[a] = r
+                    elif op == MODK:  # the pre-decoder fuses no zero divisor
+                        regs[d] = c
+                        if draw(fuel, None) is None:
+                            break
+                        pc += 1
+                        regs[a] = regs[b] % c
                     elif op == MOD or op == DIV:
                         divisor = regs[c]
                         if divisor == 0:
@@ -330,12 +441,54 @@ class Interpreter:
                         else:
                             r = regs[b] // divisor
                             regs[a] = I64_MIN if r > I64_MAX else r  # only MIN // -1 overflows
+                    elif op == DIVK:
+                        regs[d] = c
+                        if draw(fuel, None) is None:
+                            break
+                        pc += 1
+                        r = regs[b] // c
+                        regs[a] = I64_MIN if r > I64_MAX else r
                     elif op == LOADB:
                         regs[a] = b
                     elif op == NEG:
                         r = -regs[b]
                         regs[a] = I64_MIN if r > I64_MAX else r  # only -MIN overflows
                     # NOP: nothing to do
+                elif op >= 0x60:  # compare and branch
+                    if op < 0x66:  # jump when the comparison holds
+                        if op == LT_T:
+                            r = regs[b] < regs[c]
+                        elif op == LE_T:
+                            r = regs[b] <= regs[c]
+                        elif op == NE_T:
+                            r = regs[b] != regs[c]
+                        elif op == EQ_T:
+                            r = regs[b] == regs[c]
+                        elif op == GT_T:
+                            r = regs[b] > regs[c]
+                        else:  # GE_T
+                            r = regs[b] >= regs[c]
+                        regs[a] = r
+                        if draw(fuel, None) is None:
+                            break
+                        pc = d if r else pc + 1
+                    else:  # jump when it does not
+                        if op == LT_F:
+                            r = regs[b] < regs[c]
+                        elif op == LE_F:
+                            r = regs[b] <= regs[c]
+                        elif op == EQ_F:
+                            r = regs[b] == regs[c]
+                        elif op == NE_F:
+                            r = regs[b] != regs[c]
+                        elif op == GT_F:
+                            r = regs[b] > regs[c]
+                        else:  # GE_F
+                            r = regs[b] >= regs[c]
+                        regs[a] = r
+                        if draw(fuel, None) is None:
+                            break
+                        pc = pc + 1 if r else d
                 elif op < 0x20:  # comparisons
                     if op == LT:
                         regs[a] = regs[b] < regs[c]
@@ -352,81 +505,58 @@ class Interpreter:
                     else:  # NOT
                         regs[a] = not regs[b]
                 elif op < 0x30:  # control
-                    if op == JMPIF:
+                    if op == JMP:
+                        pc = a
+                    elif op == JMPIF:
                         if regs[a]:
                             pc = b
                     elif op == JMPIFNOT:
                         if not regs[a]:
                             pc = b
-                    elif op == JMP:
-                        pc = a
                     elif op == CALL:
-                        callee = plans[a]
-                        if len(stack) + 1 >= max_depth:
-                            self._fail(
-                                ResourceLimitError,
-                                "limit.call-depth",
-                                f"call depth would exceed max_call_depth {max_depth}",
-                                frames_at(fidx, pc - 1),
-                                limit="max_call_depth",
-                                value=max_depth,
-                            )
-                        size = callee.register_count
-                        if size > max_registers:
-                            self._fail(
-                                ResourceLimitError,
-                                "limit.registers",
-                                f"function `{self.module.functions[a].name}` needs {size} registers; "
-                                f"max_registers is {max_registers}",
-                                frames_at(fidx, pc - 1),
-                                limit="max_registers",
-                                value=max_registers,
-                            )
+                        if len(stack) >= max_saved:
+                            self._depth_fail(max_depth, frames_at(fidx, pc - 1))
+                        callee_code, template, array_registers, param_count, size = d
                         stack_registers += size
                         if stack_registers > max_stack_registers:
-                            self._fail(
-                                ResourceLimitError,
-                                "limit.stack-registers",
-                                f"live frames would need {stack_registers} registers; "
-                                f"max_stack_registers is {max_stack_registers}",
-                                frames_at(fidx, pc - 1),
-                                limit="max_stack_registers",
-                                value=max_stack_registers,
-                            )
-                        new_regs = list(callee.template)
-                        for r in callee.array_registers:
-                            new_regs[r] = []
-                        n = callee.param_count
-                        if n:
-                            new_regs[:n] = regs[b : b + n]
+                            self._stack_fail(stack_registers, max_stack_registers, frames_at(fidx, pc - 1))
+                        new_regs = list(template)
+                        if array_registers:
+                            for r in array_registers:
+                                new_regs[r] = []
+                        if param_count:
+                            new_regs[:param_count] = regs[b : b + param_count]
                         stack.append((code, regs, pc, fidx, c))
-                        code = callee.code
+                        code = callee_code
                         regs = new_regs
                         fidx = a
                         pc = 0
-                    elif op == RET or op == RETV:
-                        result = regs[a] if op == RET else None
-                        stack_registers -= len(regs)
+                    elif op == RET:
+                        result = regs[a]
                         if not stack:
-                            return result, count
+                            return result, step + 1
+                        stack_registers -= len(regs)
                         code, regs, pc, fidx, dst = stack.pop()
                         if dst >= 0:
                             regs[dst] = result
+                    elif op == RETV:
+                        if not stack:
+                            return None, step + 1
+                        stack_registers -= len(regs)
+                        code, regs, pc, fidx, dst = stack.pop()
                     elif op == CAPCALL:
                         handler = handlers[a]
-                        capability = capabilities[a]
-                        count_params = len(capability.params)
                         if handler is None:
+                            name = capabilities[a].name
                             self._fail(
                                 ExecutionError,
                                 "runtime.capability-unavailable",
-                                f"capability `{capability.name}` has no handler",
+                                f"capability `{name}` has no handler",
                                 frames_at(fidx, pc - 1),
-                                capability=capability.name,
+                                capability=name,
                             )
-                        call_args = regs[b : b + count_params] if count_params else []
                         try:
-                            result = handler(call_args, CallSite(a, fidx, pc - 1, count))
+                            result = handler(regs[b : b + d] if d else [], CallSite(a, fidx, pc - 1, step + 1))
                         except ChronicleError as exc:
                             self._relocate(exc, frames_at(fidx, pc - 1))
                         if c >= 0:
@@ -547,6 +677,18 @@ class Interpreter:
                     regs[a] = piece
                 elif op == _LOADK_OVERSIZE:
                     self._string_fail(b, max_string, frames_at(fidx, pc - 1))
+                elif op == _CALL_WIDE:
+                    if len(stack) >= max_saved:
+                        self._depth_fail(max_depth, frames_at(fidx, pc - 1))
+                    self._fail(
+                        ResourceLimitError,
+                        "limit.registers",
+                        f"function `{self.module.functions[a].name}` needs {d[4]} registers; "
+                        f"max_registers is {max_registers}",
+                        frames_at(fidx, pc - 1),
+                        limit="max_registers",
+                        value=max_registers,
+                    )
                 else:
                     alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
 
@@ -557,11 +699,11 @@ class Interpreter:
                 frames_at(fidx, pc),
                 limit="max_instructions",
                 value=max_instructions,
-                instructions=count,
+                instructions=max_instructions,
             )
         except ChronicleError as exc:
             # Every failure says how many instructions had started, the failing one included.
-            exc.details.setdefault("instructions", count)
+            exc.details.setdefault("instructions", step + 1)
             raise
 
     # -- the rarer string operations, kept out of the loop's body --------------------------------------------------
@@ -635,6 +777,26 @@ class Interpreter:
         if alloc > self.limits.max_allocation:
             self._alloc_fail(self.limits.max_allocation, frames)
         return alloc
+
+    def _depth_fail(self, max_depth: int, frames: list[tuple[int, int]]) -> NoReturn:
+        self._fail(
+            ResourceLimitError,
+            "limit.call-depth",
+            f"call depth would exceed max_call_depth {max_depth}",
+            frames,
+            limit="max_call_depth",
+            value=max_depth,
+        )
+
+    def _stack_fail(self, needed: int, max_stack_registers: int, frames: list[tuple[int, int]]) -> NoReturn:
+        self._fail(
+            ResourceLimitError,
+            "limit.stack-registers",
+            f"live frames would need {needed} registers; max_stack_registers is {max_stack_registers}",
+            frames,
+            limit="max_stack_registers",
+            value=max_stack_registers,
+        )
 
     def _alloc_fail(self, max_alloc: int, frames: list[tuple[int, int]]) -> NoReturn:
         self._fail(
