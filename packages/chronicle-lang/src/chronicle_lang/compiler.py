@@ -233,6 +233,16 @@ def _check_duplicate_params(params: tuple[object, ...], diags: Diagnostics) -> N
         seen.add(name)
 
 
+def _writes_once_at_the_end(expr: Expr) -> bool:
+    """Whether lowering `expr` into a register writes it only with its last instruction, after every read.
+
+    Then `x = x + 1` can compute straight into x's register: nothing reads x after it changes.
+    """
+    if isinstance(expr, Binary):
+        return expr.op not in ("&&", "||")  # short-circuits write their result register early
+    return isinstance(expr, Unary | Index)
+
+
 def _mentions(expr: Expr, name: str) -> bool:
     """Whether `name` is read anywhere in `expr` (then a value cannot be built in its register)."""
     stack: list[Expr] = [expr]
@@ -506,7 +516,8 @@ class _FunctionCompiler:
                 self.value(stmt.value)
                 self.unknown_name(target)
                 return
-            dst = var.reg if isinstance(var.type, ValueType) and not _mentions(stmt.value, var.name) else None
+            into_variable = _writes_once_at_the_end(stmt.value) or not _mentions(stmt.value, var.name)
+            dst = var.reg if isinstance(var.type, ValueType) and into_variable else None
             ty, reg = self.value(stmt.value, expected=var.type, dst=dst)
             self.expect(ty, var.type, stmt.value, f"'{var.name}'")
             if reg != var.reg and isinstance(var.type, ValueType) and reg >= 0:
@@ -564,23 +575,39 @@ class _FunctionCompiler:
         self.place(end, stmt.span)
         return all_end
 
-    def condition(self, cond: Expr, false_label: str) -> None:
+    def condition(self, cond: Expr, label: str, *, jump_if: bool = False) -> None:
+        """Jump to `label` when `cond` is `jump_if`; fall through otherwise."""
         ty, reg = self.value(cond, expected=BOOL)
         self.expect(ty, BOOL, cond, "a condition")
-        self.emit(Op.JMPIFNOT, cond.span, Reg(reg), Label(false_label))
+        self.emit(Op.JMPIF if jump_if else Op.JMPIFNOT, cond.span, Reg(reg), Label(label))
         self.regs.release(reg)
 
+    # Loops are inverted: the test runs once before the loop and again after each iteration, jumping back while
+    # it holds.  An iteration then runs one branch instead of a branch and a `jmp`, and the body and its test
+    # form one straight run that ends in a jump to its own start (what the compiled engine turns into a loop).
+
+    def loop_test(self, cond: Expr, top: str) -> None:
+        """The test after the body: `cond` lowered a second time; its problems were reported at the entry test."""
+        if self.diags.items or self.diags.dropped:
+            self.emit(Op.JMP, cond.span, Label(top))  # a file with errors gives no module
+            return
+        self.condition(cond, top, jump_if=True)
+
     def while_stmt(self, stmt: While) -> bool:
-        head, done = self.label(), self.label()
+        top, test, done = self.label(), self.label(), self.label()
         forever = isinstance(stmt.cond, BoolLit) and stmt.cond.value
-        self.place(head, stmt.span)
         if not forever:
             self.condition(stmt.cond, done)
-        loop = _Loop(head, done)
+        self.place(top, stmt.span)
+        loop = _Loop(test, done)
         self.loops.append(loop)
         self.block(stmt.body)
         self.loops.pop()
-        self.emit(Op.JMP, stmt.span, Label(head))
+        self.place(test, stmt.span)
+        if forever:
+            self.emit(Op.JMP, stmt.span, Label(top))
+        else:
+            self.loop_test(stmt.cond, top)
         self.place(done, stmt.span)
         return forever and not loop.broke
 
@@ -608,15 +635,9 @@ class _FunctionCompiler:
             self.emit(Op.MOV, span, Reg(array), Reg(source))
         counter = self.regs.temp(INT)
         self.emit(Op.LOADK, span, Reg(counter), ConstValue(0))
-        head, step, done = self.label(), self.label(), self.label()
-        self.place(head, span)
-        length = self.regs.temp(INT)
-        self.emit(Op.LEN, span, Reg(length), Reg(array))
-        more = self.regs.temp(BOOL)
-        self.emit(Op.LT, span, Reg(more), Reg(counter), Reg(length))
-        self.emit(Op.JMPIFNOT, span, Reg(more), Label(done))
-        self.regs.release(more)
-        self.regs.release(length)
+        top, step, done = self.label(), self.label(), self.label()
+        self.array_test(array, counter, done, span, jump_if=False)
+        self.place(top, span)
         self.push_scope()
         var = self.regs.alloc(elem)
         self.declare(stmt.var, elem, var, stmt.var_span)
@@ -627,10 +648,26 @@ class _FunctionCompiler:
         self.pop_scope()
         self.place(step, stmt.span)
         self.increment(counter, stmt.span)
-        self.emit(Op.JMP, stmt.span, Label(head))
+        self.array_test(array, counter, top, span, jump_if=True)
         self.place(done, stmt.span)
         self.regs.release(counter)
         self.regs.release(array)
+
+    def array_test(self, array: int, counter: int, label: str, span: Span, *, jump_if: bool) -> None:
+        """Jump to `label` when `counter < len(array)` is `jump_if` (the length is read each time: bodies may push)."""
+        length = self.regs.temp(INT)
+        self.emit(Op.LEN, span, Reg(length), Reg(array))
+        more = self.regs.temp(BOOL)
+        self.emit(Op.LT, span, Reg(more), Reg(counter), Reg(length))
+        self.emit(Op.JMPIF if jump_if else Op.JMPIFNOT, span, Reg(more), Label(label))
+        self.regs.release(more)
+        self.regs.release(length)
+
+    def range_test(self, counter: int, hi: int, label: str, span: Span, *, jump_if: bool) -> None:
+        more = self.regs.temp(BOOL)
+        self.emit(Op.LT, span, Reg(more), Reg(counter), Reg(hi))
+        self.emit(Op.JMPIF if jump_if else Op.JMPIFNOT, span, Reg(more), Label(label))
+        self.regs.release(more)
 
     def increment(self, counter: int, span: Span) -> None:
         one = self.regs.temp(INT)
@@ -659,13 +696,10 @@ class _FunctionCompiler:
     def loop_body(
         self, name: str, ty: Ty, var_span: Span, body: Block, counter: int | None, hi: int | None, span: Span
     ) -> None:
-        head, step, done = self.label(), self.label(), self.label()
-        self.place(head, span)
+        top, step, done = self.label(), self.label(), self.label()
         if counter is not None and hi is not None:
-            more = self.regs.temp(BOOL)
-            self.emit(Op.LT, var_span, Reg(more), Reg(counter), Reg(hi))
-            self.emit(Op.JMPIFNOT, var_span, Reg(more), Label(done))
-            self.regs.release(more)
+            self.range_test(counter, hi, done, var_span, jump_if=False)
+        self.place(top, span)
         self.push_scope()
         var = self.regs.alloc(ty) if isinstance(ty, ValueType) else -1
         self.declare(name, ty, var, var_span)
@@ -676,9 +710,11 @@ class _FunctionCompiler:
         self.loops.pop()
         self.pop_scope()
         self.place(step, span)
-        if counter is not None:
+        if counter is not None and hi is not None:
             self.increment(counter, span)
-        self.emit(Op.JMP, span, Label(head))
+            self.range_test(counter, hi, top, var_span, jump_if=True)
+        else:  # only after an error, when no module is produced
+            self.emit(Op.JMP, span, Label(top))
         self.place(done, span)
 
     def return_stmt(self, stmt: Return) -> None:
