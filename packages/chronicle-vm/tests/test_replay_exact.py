@@ -145,6 +145,35 @@ def test_divergence_on_different_arguments(recorded_args: list[object]) -> None:
     assert (error.details["seq"], error.details["actual"]["args"]) == (1, [1])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    ("entry", "arg", "seq", "recorded_args"),
+    [
+        ("main", 3, 1, [True]),  # a bool never stands for an int, though True == 1
+        ("main", 3, 0, [False]),
+        ("main", 3, 3, [30]),  # an int never stands for a str
+        ("rows", 1, 0, [[True]]),  # nor inside an array
+        ("rows", 1, 0, [[1, 1]]),
+        ("rows", 1, 0, [[]]),
+        ("rows", 1, 0, [1]),
+    ],
+)
+def test_equal_looking_arguments_of_another_type_diverge_on_both_engines(
+    engine: str, entry: str, arg: int, seq: int, recorded_args: list[object]
+) -> None:
+    trace = record(entry, arg, rows=lambda xs: ["a"])
+
+    def change(doc: dict[str, Any]) -> None:
+        doc["events"][seq]["args"] = recorded_args
+
+    with pytest.raises(ReplayError) as caught:
+        replay(edit(trace, change), MODULE, engine=engine)  # type: ignore[arg-type]
+    error = caught.value
+    assert (error.code, error.details["seq"]) == ("replay.divergence", seq)
+    assert error.details["expected"]["args"] == recorded_args
+    assert error.details["actual"]["args"] == trace.events[seq]["args"]
+
+
 def test_divergence_on_a_different_instruction_count() -> None:
     def change(doc: dict[str, Any]) -> None:
         doc["events"][2]["instructions"] = 17

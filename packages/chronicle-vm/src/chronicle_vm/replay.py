@@ -15,7 +15,8 @@ limits before the plugin sees them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -41,6 +42,8 @@ from .values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
 __all__ = ["ReplayReport", "replay"]
 
 _PYTHON_TYPES: dict[BaseType, type] = {BaseType.INT: int, BaseType.BOOL: bool, BaseType.STR: str}
+#: The `result` of a call event that records a failure instead (its `error`).
+_NO_RESULT = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +183,15 @@ def _where(location: Mapping[str, Any] | None) -> str:
 
 
 class _Replayer:
-    """The replay host of one run: a cursor over the recorded events and one handler per capability."""
+    """The replay host of one run: a cursor over the recorded events and one handler per capability.
+
+    Every capability's handler takes the next event from one shared
+    iterator, so answering a call costs a few dict lookups and comparisons
+    (less than the live handler plus the recorder it stands for): a fast
+    path settles the common case (same capability, instruction count and
+    arguments, a recorded result of the declared scalar type); anything
+    else takes the precise checks, which name the divergence.
+    """
 
     def __init__(
         self,
@@ -190,81 +201,88 @@ class _Replayer:
         decisions: Sequence[Mapping[str, Any]],
     ) -> None:
         self.module = module
-        self.events = events
+        self.events: list[Mapping[str, Any]] = events if type(events) is list else list(events)
+        self.cursor: Iterator[Mapping[str, Any]] = iter(self.events)
         self.limits = limits
         self.quotas: list[int | None] = [decision["max_calls"] for decision in decisions]
-        self.position = 0
         #: The error a replay handler raised to reproduce a recorded capability failure.
         self.raised: ChronicleError | None = None
         self.raised_instructions: int | None = None
+
+    @property
+    def position(self) -> int:
+        """How many events the run has taken: the position of the next one."""
+        return len(self.events) - operator.length_hint(self.cursor)
 
     def handlers(self) -> tuple[CapabilityHandler, ...]:
         return tuple(self._handler(index, capability) for index, capability in enumerate(self.module.capabilities))
 
     def _handler(self, index: int, capability: Capability) -> CapabilityHandler:
-        events = self.events
-        count = len(events)
+        cursor = self.cursor
         name = capability.name
         params = capability.params
         result_type = capability.result
+        no_result = result_type is None
         quota = self.quotas[index]
         calls = 0
-        # Scalar signatures (the common case) are checked inline; arrays go through import_value.
-        scalar_params = tuple(_PYTHON_TYPES[p.base] for p in params) if all(p.depth == 0 for p in params) else None
+        # Scalar signatures (the common case) are checked inline; arrays go through import_value.  Equal
+        # values of different types are possible only between ints and bools (True == 1), so the fast
+        # path checks the recorded type at the int and bool positions; str positions need no check.
+        scalar = all(p.depth == 0 for p in params)
+        typed = tuple((k, _PYTHON_TYPES[p.base]) for k, p in enumerate(params) if p.base is not BaseType.STR)
         scalar_result = _PYTHON_TYPES[result_type.base] if result_type is not None and result_type.depth == 0 else None
         max_string = self.limits.max_string_len
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
             nonlocal calls
-            position = self.position
-            if position >= count:
+            event = next(cursor, None)
+            if event is None:
                 self._missing(name, args, site)
-            event = events[position]
-            self.position = position + 1
-            if event["kind"] != "call" or event["capability"] != name or event["instructions"] != site.instructions:
-                self._diverge(event, name, args, site)
-            if scalar_params is not None:
-                recorded = event["args"]
-                if len(recorded) != len(scalar_params):
+            recorded = event.get("args")
+            # `capability` is present in call events only (load_trace checked the shapes).
+            if event.get("capability") != name or event["instructions"] != site[3] or recorded != args:
+                if not self._same_call(event, name, params, args, site):
                     self._diverge(event, name, args, site)
-                for value, kind, actual in zip(recorded, scalar_params, args, strict=False):  # lengths checked above
-                    # type first: in Python True == 1, so equality alone would let a bool stand for an int
-                    if type(value) is not kind or value != actual:
+            elif scalar:
+                for position, kind in typed:  # type first: equality alone would let a bool stand for an int
+                    if type(recorded[position]) is not kind:
                         self._diverge(event, name, args, site)
             elif not self._same_args(event, params, args):
                 self._diverge(event, name, args, site)
-            calls += 1
-            if quota is not None and calls > quota and "error" not in event:
-                self._fail(
-                    "replay.divergence",
-                    event,
-                    f"replay diverged at event {event['seq']}: the trace records call {calls} of {name}, "
-                    f"beyond its quota of {quota} calls",
-                    site,
-                )
-            if "result" not in event:
-                self._raise_recorded(event, event["error"], name, site)
-            result = event["result"]
-            if scalar_result is not None:
-                kind = type(result)
-                if kind is scalar_result and (
-                    (kind is int and I64_MIN <= result <= I64_MAX)
-                    or (kind is str and len(result) <= max_string)
-                    or kind is bool
-                ):
-                    return result  # type: ignore[no-any-return]
-            elif result_type is None:
-                if result is not None:
-                    self._bad_value(event, f"{name} declares no result, the trace records one", site)
+            if quota is not None:
+                calls += 1
+                if calls > quota and "error" not in event:
+                    self._fail(
+                        "replay.divergence",
+                        event,
+                        f"replay diverged at event {event['seq']}: the trace records call {calls} of {name}, "
+                        f"beyond its quota of {quota} calls",
+                        site,
+                    )
+            result = event.get("result", _NO_RESULT)
+            kind = type(result)
+            if kind is scalar_result and (
+                kind is bool
+                or (kind is int and I64_MIN <= result <= I64_MAX)
+                or (kind is str and len(result) <= max_string)
+            ):
+                return result  # type: ignore[no-any-return]
+            if result is None and no_result:
                 return None
-            assert result_type is not None
-            try:
-                value, _units = import_value(result, result_type, self.limits, f"result of {name}")
-            except ValueMismatch as exc:
-                self._bad_value(event, str(exc), site)
-            return value
+            return self._result(event, result, name, result_type, site)
 
         return answer
+
+    def _same_call(
+        self, event: Mapping[str, Any], name: str, params: tuple[ValueType, ...], args: Sequence[Value], site: CallSite
+    ) -> bool:
+        """The precise comparison, when the fast one found a difference (or `args` is not a list)."""
+        return (
+            event["kind"] == "call"
+            and event["capability"] == name
+            and event["instructions"] == site.instructions
+            and self._same_args(event, params, args)
+        )
 
     def _same_args(self, event: Mapping[str, Any], params: tuple[ValueType, ...], args: Sequence[Value]) -> bool:
         recorded = event["args"]
@@ -279,6 +297,20 @@ class _Replayer:
             except ValueMismatch:
                 return False
         return bool(recorded == list(args))
+
+    def _result(
+        self, event: Mapping[str, Any], result: object, name: str, result_type: ValueType | None, site: CallSite
+    ) -> Value | None:
+        """The recorded answer, when the fast path did not settle it: a recorded failure, an array, a bad value."""
+        if result is _NO_RESULT:
+            self._raise_recorded(event, event["error"], name, site)
+        if result_type is None:
+            self._bad_value(event, f"{name} declares no result, the trace records one", site)
+        try:
+            value, _units = import_value(result, result_type, self.limits, f"result of {name}")
+        except ValueMismatch as exc:
+            self._bad_value(event, str(exc), site)
+        return value
 
     def _fail(self, code: str, event: Mapping[str, Any] | None, message: str, site: CallSite, **extra: Any) -> NoReturn:
         location = locate(self.module, site.function, site.pc)

@@ -8,9 +8,9 @@ the run ended inside the engine) and `outcome`.  Its bytes are canonical:
 sorted keys, `,`/`:` separators, UTF-8, no timestamps, so the same module,
 policy, arguments and capability results give the same bytes.
 
-`Recorder` wraps live capability handlers and keeps raw tuples while the
-plugin runs; the JSON shape is built once, when the run ends, so recording
-stays cheap.  `load_trace` reads untrusted bytes: every defect is a
+`Recorder` wraps live capability handlers and keeps each call's raw fields
+in one flat list while the plugin runs; the JSON shape is built on first
+use, after the run, so recording stays cheap.  `load_trace` reads untrusted bytes: every defect is a
 `ReplayError` with a stable code, in time and memory bounded by
 `MAX_TRACE_BYTES`.  `slice_trace` cuts inspection-only slices and
 `diff_traces` names where two traces part ways.
@@ -215,8 +215,9 @@ _FAILED = object()  # the result slot of a call the host or a quota failed (the 
 class Recorder:
     """Records one run: wraps its live handlers, then builds the trace when the run ends.
 
-    While the plugin runs each call costs one tuple append (plus copies of
-    array arguments and results, which the plugin could mutate later).
+    While the plugin runs each call costs three in-place appends to one flat
+    list (plus copies of array arguments and results, which the plugin could
+    mutate later).
     """
 
     def __init__(
@@ -267,23 +268,44 @@ class Recorder:
         return tuple(wrapped)
 
     def _wrap(self, live: CapabilityHandler, copy_args: bool, copy_result: bool) -> CapabilityHandler:
-        extend = self.calls.extend
+        calls = self.calls
+        append, extend = calls.append, calls.extend
 
-        def recording(args: Sequence[Value], site: CallSite) -> Value | None:
+        if not (copy_args or copy_result):
+            # The common case, scalars only: three appends in place, no tuple or list built per call.
+            def recording(args: Sequence[Value], site: CallSite) -> Value | None:
+                try:
+                    result = live(args, site)
+                except ChronicleError as exc:
+                    self.failure = exc
+                    append(_FAILED)
+                    extend(site)
+                    extend(args)
+                    raise
+                append(result)
+                extend(site)
+                extend(args)
+                return result
+
+            return recording
+
+        def recording_copies(args: Sequence[Value], site: CallSite) -> Value | None:
+            # Arrays are copied: the plugin may mutate them after the call.
+            kept_args = [export_value(arg) for arg in args] if copy_args else args
             try:
                 result = live(args, site)
             except ChronicleError as exc:
                 self.failure = exc
-                extend((_FAILED, *site, *([export_value(arg) for arg in args] if copy_args else args)))
+                append(_FAILED)
+                extend(site)
+                extend(kept_args)
                 raise
-            if copy_args or copy_result:  # arrays are copied: the plugin may mutate them after the call
-                kept = export_value(result) if copy_result and result is not None else result
-                extend((kept, *site, *([export_value(arg) for arg in args] if copy_args else args)))
-            else:
-                extend((result, *site, *args))
+            append(export_value(result) if copy_result and result is not None else result)
+            extend(site)
+            extend(kept_args)
             return result
 
-        return recording
+        return recording_copies
 
     def returned(self, entry: str, args: Sequence[object], value: object, instructions: int) -> Trace:
         """The trace of a run that returned `value` after `instructions` instructions."""
