@@ -104,8 +104,8 @@ class RunOutcome:
 class _FunctionPlan:
     """A function ready for the loop.
 
-    `frame` repeats what a `call` needs as one tuple, (code, template, array registers or (), param
-    count, register count), so the call unpacks it in one step.
+    `frame` repeats what a `call` needs as one tuple, (code, the template after the parameters, array
+    registers that are not parameters, param count, register count), so the call unpacks it in one step.
     """
 
     code: list[Plan]
@@ -116,7 +116,9 @@ class _FunctionPlan:
 
     @property
     def frame(self) -> tuple[list[Plan], tuple[Value, ...], tuple[int, ...], int, int]:
-        return (self.code, self.template, self.array_registers, self.param_count, self.register_count)
+        tail = self.template[self.param_count :]
+        fresh_arrays = tuple(r for r in self.array_registers if r >= self.param_count)  # parameters arrive filled
+        return (self.code, tail, fresh_arrays, self.param_count, self.register_count)
 
 
 def _zero(vtype: ValueType) -> Value:
@@ -274,8 +276,8 @@ class Interpreter:
         max_array = limits.max_array_len
         max_string = limits.max_string_len
         max_alloc = limits.max_allocation
-        # saved caller frames: (code, regs, pc, function index, destination register or -1)
-        stack: list[tuple[list[Plan], list[Any], int, int, int]] = []
+        # saved caller frames: (code, regs, pc, function index, destination register or -1, callee's registers)
+        stack: list[tuple[list[Plan], list[Any], int, int, int, int]] = []
 
         def frames_at(function: int, index: int) -> list[tuple[int, int]]:
             return [(saved[3], saved[2] - 1) for saved in stack] + [(function, index)]
@@ -516,17 +518,16 @@ class Interpreter:
                     elif op == CALL:
                         if len(stack) >= max_saved:
                             self._depth_fail(max_depth, frames_at(fidx, pc - 1))
-                        callee_code, template, array_registers, param_count, size = d
+                        callee_code, tail, array_registers, param_count, size = d
                         stack_registers += size
                         if stack_registers > max_stack_registers:
                             self._stack_fail(stack_registers, max_stack_registers, frames_at(fidx, pc - 1))
-                        new_regs = list(template)
+                        new_regs = regs[b : b + param_count]  # the arguments, then the callee's other registers
+                        new_regs += tail
                         if array_registers:
                             for r in array_registers:
                                 new_regs[r] = []
-                        if param_count:
-                            new_regs[:param_count] = regs[b : b + param_count]
-                        stack.append((code, regs, pc, fidx, c))
+                        stack.append((code, regs, pc, fidx, c, size))
                         code = callee_code
                         regs = new_regs
                         fidx = a
@@ -535,15 +536,15 @@ class Interpreter:
                         result = regs[a]
                         if not stack:
                             return result, step + 1
-                        stack_registers -= len(regs)
-                        code, regs, pc, fidx, dst = stack.pop()
+                        code, regs, pc, fidx, dst, size = stack.pop()
+                        stack_registers -= size
                         if dst >= 0:
                             regs[dst] = result
                     elif op == RETV:
                         if not stack:
                             return None, step + 1
-                        stack_registers -= len(regs)
-                        code, regs, pc, fidx, dst = stack.pop()
+                        code, regs, pc, fidx, _, size = stack.pop()
+                        stack_registers -= size
                     elif op == CAPCALL:
                         handler = handlers[a]
                         if handler is None:
