@@ -340,17 +340,11 @@ class Interpreter:
         # two halves, exactly where the plain pair would have stopped.
         fuel = iter(range(max_instructions))
         draw = next
+        MAX, MIN = I64_MAX, I64_MIN  # locals: a global look-up per arithmetic instruction is measurable
         step = -1  # the number of instructions before the current one
 
         # Local names for the op numbers: a comparison with a local is the cheapest dispatch test.
-        ADD, SUB, MUL, DIV, MOD, NEG = (
-            Op.ADD.value,
-            Op.SUB.value,
-            Op.MUL.value,
-            Op.DIV.value,
-            Op.MOD.value,
-            Op.NEG.value,
-        )
+        ADD, SUB, MUL, DIV, MOD = Op.ADD.value, Op.SUB.value, Op.MUL.value, Op.DIV.value, Op.MOD.value
         ADDK, SUBK, MULK, MODK, DIVK = _ADDK, _SUBK, _MULK, _MODK, _DIVK
         LT, LE, GT, GE, EQ, NE = Op.LT.value, Op.LE.value, Op.GT.value, Op.GE.value, Op.EQ.value, Op.NE.value
         # GE_T and GE_F are the last case of their chains, so they need no name.
@@ -376,42 +370,27 @@ class Interpreter:
             for step in fuel:
                 op, a, b, c, d = code[pc]
                 pc += 1
-                if op < 0x18:  # moves and arithmetic, plain and with a constant operand
-                    if op == ADD:
-                        r = regs[b] + regs[c]
-                        if r > I64_MAX or r < I64_MIN:
-                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                        regs[a] = r
-                    elif op == ADDK:
+                if op < 0x10:  # moves, and arithmetic with a constant operand (superinstructions)
+                    if op == ADDK:
                         regs[d] = c
                         if draw(fuel, None) is None:
                             break
                         pc += 1
                         r = regs[b] + c
-                        if r > I64_MAX or r < I64_MIN:
+                        if r > MAX or r < MIN:
                             r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
                         regs[a] = r
                     elif op == LOADK:
                         regs[a] = b
                     elif op == MOV:
                         regs[a] = regs[b]
-                    elif op == SUB:
-                        r = regs[b] - regs[c]
-                        if r > I64_MAX or r < I64_MIN:
-                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                        regs[a] = r
                     elif op == SUBK:
                         regs[d] = c
                         if draw(fuel, None) is None:
                             break
                         pc += 1
                         r = regs[b] - c
-                        if r > I64_MAX or r < I64_MIN:
-                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                        regs[a] = r
-                    elif op == MUL:
-                        r = regs[b] * regs[c]
-                        if r > I64_MAX or r < I64_MIN:
+                        if r > MAX or r < MIN:
                             r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
                         regs[a] = r
                     elif op == MULK:
@@ -420,7 +399,7 @@ class Interpreter:
                             break
                         pc += 1
                         r = regs[b] * c
-                        if r > I64_MAX or r < I64_MIN:
+                        if r > MAX or r < MIN:
                             r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
                         regs[a] = r
                     elif op == MODK:  # the pre-decoder fuses no zero divisor
@@ -429,6 +408,32 @@ class Interpreter:
                             break
                         pc += 1
                         regs[a] = regs[b] % c
+                    elif op == DIVK:
+                        regs[d] = c
+                        if draw(fuel, None) is None:
+                            break
+                        pc += 1
+                        r = regs[b] // c
+                        regs[a] = MIN if r > MAX else r
+                    elif op == LOADB:
+                        regs[a] = b
+                    # NOP: nothing to do
+                elif op < 0x18:  # arithmetic
+                    if op == ADD:
+                        r = regs[b] + regs[c]
+                        if r > MAX or r < MIN:
+                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                        regs[a] = r
+                    elif op == SUB:
+                        r = regs[b] - regs[c]
+                        if r > MAX or r < MIN:
+                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                        regs[a] = r
+                    elif op == MUL:
+                        r = regs[b] * regs[c]
+                        if r > MAX or r < MIN:
+                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                        regs[a] = r
                     elif op == MOD or op == DIV:
                         divisor = regs[c]
                         if divisor == 0:
@@ -442,20 +447,10 @@ class Interpreter:
                             regs[a] = regs[b] % divisor
                         else:
                             r = regs[b] // divisor
-                            regs[a] = I64_MIN if r > I64_MAX else r  # only MIN // -1 overflows
-                    elif op == DIVK:
-                        regs[d] = c
-                        if draw(fuel, None) is None:
-                            break
-                        pc += 1
-                        r = regs[b] // c
-                        regs[a] = I64_MIN if r > I64_MAX else r
-                    elif op == LOADB:
-                        regs[a] = b
-                    elif op == NEG:
+                            regs[a] = MIN if r > MAX else r  # only MIN // -1 overflows
+                    else:  # NEG
                         r = -regs[b]
-                        regs[a] = I64_MIN if r > I64_MAX else r  # only -MIN overflows
-                    # NOP: nothing to do
+                        regs[a] = MIN if r > MAX else r  # only -MIN overflows
                 elif op >= 0x60:  # compare and branch
                     if op < 0x66:  # jump when the comparison holds
                         if op == LT_T:
