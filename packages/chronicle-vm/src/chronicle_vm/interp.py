@@ -774,55 +774,29 @@ class Interpreter:
             self._alloc_fail(self.limits.max_allocation, frames)
         return alloc
 
+    def _limit_fail(self, code: str, limit: str, message: str, frames: list[tuple[int, int]]) -> NoReturn:
+        value = getattr(self.limits, limit)
+        self._fail(ResourceLimitError, code, message, frames, limit=limit, value=value)
+
     def _depth_fail(self, max_depth: int, frames: list[tuple[int, int]]) -> NoReturn:
-        self._fail(
-            ResourceLimitError,
-            "limit.call-depth",
-            f"call depth would exceed max_call_depth {max_depth}",
-            frames,
-            limit="max_call_depth",
-            value=max_depth,
-        )
+        message = f"call depth would exceed max_call_depth {max_depth}"
+        self._limit_fail("limit.call-depth", "max_call_depth", message, frames)
 
     def _stack_fail(self, needed: int, max_stack_registers: int, frames: list[tuple[int, int]]) -> NoReturn:
-        self._fail(
-            ResourceLimitError,
-            "limit.stack-registers",
-            f"live frames would need {needed} registers; max_stack_registers is {max_stack_registers}",
-            frames,
-            limit="max_stack_registers",
-            value=max_stack_registers,
-        )
+        message = f"live frames would need {needed} registers; max_stack_registers is {max_stack_registers}"
+        self._limit_fail("limit.stack-registers", "max_stack_registers", message, frames)
 
     def _alloc_fail(self, max_alloc: int, frames: list[tuple[int, int]]) -> NoReturn:
-        self._fail(
-            ResourceLimitError,
-            "limit.allocation",
-            f"the run would allocate more than max_allocation {max_alloc} characters and items",
-            frames,
-            limit="max_allocation",
-            value=max_alloc,
-        )
+        message = f"the run would allocate more than max_allocation {max_alloc} characters and items"
+        self._limit_fail("limit.allocation", "max_allocation", message, frames)
 
     def _string_fail(self, size: int, max_string: int, frames: list[tuple[int, int]]) -> NoReturn:
-        self._fail(
-            ResourceLimitError,
-            "limit.string-len",
-            f"a string of {size} characters would exceed max_string_len {max_string}",
-            frames,
-            limit="max_string_len",
-            value=max_string,
-        )
+        message = f"a string of {size} characters would exceed max_string_len {max_string}"
+        self._limit_fail("limit.string-len", "max_string_len", message, frames)
 
     def _array_fail(self, size: int, frames: list[tuple[int, int]]) -> NoReturn:
-        self._fail(
-            ResourceLimitError,
-            "limit.array-len",
-            f"an array of {size} items would exceed max_array_len {self.limits.max_array_len}",
-            frames,
-            limit="max_array_len",
-            value=self.limits.max_array_len,
-        )
+        message = f"an array of {size} items would exceed max_array_len {self.limits.max_array_len}"
+        self._limit_fail("limit.array-len", "max_array_len", message, frames)
 
 
 def handler_table(module: Module, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:
