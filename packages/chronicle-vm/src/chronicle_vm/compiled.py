@@ -724,6 +724,11 @@ class _Translator:
         if 0 not in targets:
             self.block_arm(arms[0], 2, backward=False)
             rest = rest[1:]
+            if not backward and self._exits(arms[0]) == {arms[1][0]}:
+                # Every way out of the first arm that does not return leads to the second: no guard needed.
+                self.emit(2, "if True:")
+                self.block_arm(arms[1], 3, backward=False)
+                rest = rest[1:]
         else:
             self.emit(2, "blk = 0")
         base = 2
@@ -733,6 +738,19 @@ class _Translator:
         for position, arm in rest:
             self.emit(base, f"if blk == {_int(arm[0])}:")
             self.block_arm(arm, base + 1, backward=position in backward)
+
+    def _exits(self, arm: tuple[int, int]) -> set[int]:
+        """The instruction indexes control can reach when it leaves `arm` other than by returning or trapping."""
+        start, end = arm
+        exits: set[int] = set()
+        for op, a, b, _c in self.code[start:end]:
+            if op == Op.JMP:
+                exits.add(a)
+            elif op == Op.JMPIF or op == Op.JMPIFNOT:
+                exits.add(b)
+        if self.code[end - 1].op not in _TERMINAL:
+            exits.add(end)
+        return exits
 
     def block_arm(self, arm: tuple[int, int], indent: int, backward: bool) -> None:
         start, end = arm
