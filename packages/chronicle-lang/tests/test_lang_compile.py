@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chronicle_asm.ir import CapRef, ConstValue, FuncRef, IRFunction, IRInstr, IRModule, Reg
 from chronicle_lang import compile_source
+from chronicle_vm.errors import SourceError
 from chronicle_vm.isa import Op
 from chronicle_vm.model import Capability
 from chronicle_vm.types import BOOL, INT, STR
@@ -125,3 +126,44 @@ def test_lang_compile_slice_bounds_are_a_register_pair() -> None:
     pair = sl.operands[2]
     assert isinstance(pair, Reg)
     assert fn.registers[pair.index : pair.index + 2] == [INT, INT]
+
+
+def test_lang_compile_assignment_computes_into_the_variable() -> None:
+    ir = compile_source("pub fn main(n: int) -> int { let s = 1; s = (s + n) * s; s = -s; return s; }")
+    code = _instrs(_fn(ir, "main"))
+    assert not [i for i in code if i.op is Op.MOV]
+    mul = next(i for i in code if i.op is Op.MUL)
+    neg = next(i for i in code if i.op is Op.NEG)
+    assert mul.operands[0] == neg.operands[0] == neg.operands[1]  # both write s's own register
+
+
+def test_lang_compile_short_circuit_assignment_keeps_its_temporary() -> None:
+    # `&&` writes its result before reading the right side, so it must not build into `b` itself.
+    ir = compile_source("pub fn main(b: bool, c: bool) -> bool { b = c && b; return b; }")
+    code = _instrs(_fn(ir, "main"))
+    assert code[-2].op is Op.MOV and code[-2].operands[0] == Reg(0)
+
+
+def test_lang_compile_loops_are_inverted() -> None:
+    ir = compile_source("pub fn main(n: int) -> int { let i = 0; while i < n { i = i + 1; } return i; }")
+    ops = [i.op for i in _instrs(_fn(ir, "main"))]
+    assert ops == [
+        Op.LOADK,  # i = 0
+        Op.LT,  # entry test
+        Op.JMPIFNOT,
+        Op.LOADK,  # body
+        Op.ADD,
+        Op.LT,  # the test again, jumping back while it holds
+        Op.JMPIF,
+        Op.RET,
+    ]
+
+
+def test_lang_compile_a_bad_loop_condition_is_reported_once() -> None:
+    try:
+        compile_source('pub fn main(n: int) -> int { while n + "x" { n = n - 1; } return n; }', "bad.chr")
+    except SourceError as error:
+        diagnostics = error.details["diagnostics"]
+    else:
+        raise AssertionError("the condition is not an int + str")
+    assert [(d["code"], d["line"], d["col"]) for d in diagnostics] == [("source.type-mismatch", 1, 38)]
