@@ -24,6 +24,7 @@ STAGE_MODULES = (
     "chronicle_vm.policy",
     "chronicle_vm.host",
     "chronicle_vm.negotiate",
+    "chronicle_vm.faults",
     "chronicle_vm.interp",
     "chronicle_vm.compiled",
     "chronicle_vm.runtime",

@@ -93,8 +93,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import faults
 from .calls import CallSite, CapabilityHandler
-from .errors import ChronicleError, ExecutionError, ResourceLimitError
+from .errors import ChronicleError
 from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
 from .isa import OPCODES, Op, OperandKind
 from .limits import Limits
@@ -328,105 +329,64 @@ class CompiledEngine:
         max_alloc = limits.max_allocation
         constants = module.constants
 
-        def fault(error: type[ChronicleError], code: str, message: str, f: int, p: int, **details: Any) -> NoReturn:
+        def fault(failure: faults.Failure, f: int, p: int) -> NoReturn:
+            error, code, message, details = failure
             raise _Fault(error, code, message, f, p, details)
 
         def nofuel(f: int, p: int) -> NoReturn:
-            fault(
-                ResourceLimitError,
-                "limit.instructions",
-                f"max_instructions {limits.max_instructions} reached",
-                f,
-                p,
-                limit="max_instructions",
-                value=limits.max_instructions,
-                instructions=limits.max_instructions - fuel_cell.cell_contents,
-            )
+            failure = faults.instructions(limits.max_instructions)
+            failure[3]["instructions"] = limits.max_instructions - fuel_cell.cell_contents
+            fault(failure, f, p)
 
         def divzero(f: int, p: int) -> NoReturn:
-            fault(ExecutionError, "runtime.division-by-zero", "division by zero", f, p)
+            fault(faults.division_by_zero(modulo=False), f, p)
 
         def modzero(f: int, p: int) -> NoReturn:
-            fault(ExecutionError, "runtime.division-by-zero", "modulo by zero", f, p)
+            fault(faults.division_by_zero(modulo=True), f, p)
 
         def index_array(f: int, p: int, index: int, length: int) -> NoReturn:
-            message = f"index {index} is out of range for an array of length {length}"
-            fault(ExecutionError, "runtime.index-out-of-range", message, f, p)
+            fault(faults.index_out_of_range(index, length, "array"), f, p)
 
         def index_string(f: int, p: int, index: int, length: int) -> NoReturn:
-            message = f"index {index} is out of range for a string of length {length}"
-            fault(ExecutionError, "runtime.index-out-of-range", message, f, p)
+            fault(faults.index_out_of_range(index, length, "string"), f, p)
 
         def pop_empty(f: int, p: int) -> NoReturn:
-            fault(ExecutionError, "runtime.pop-empty", "pop from an empty array", f, p)
+            fault(faults.pop_empty(), f, p)
 
         def push_full(f: int, p: int) -> NoReturn:
-            fault(
-                ResourceLimitError,
-                "limit.array-len",
-                f"push would grow an array beyond max_array_len {max_array}",
-                f,
-                p,
-                limit="max_array_len",
-                value=max_array,
-            )
+            fault(faults.push_full(max_array), f, p)
 
         def array_fail(f: int, p: int, size: int) -> NoReturn:
-            fault(
-                ResourceLimitError,
-                "limit.array-len",
-                f"an array of {size} items would exceed max_array_len {max_array}",
-                f,
-                p,
-                limit="max_array_len",
-                value=max_array,
-            )
+            fault(faults.array_too_long(size, max_array), f, p)
 
         def alloc_fail(f: int, p: int) -> NoReturn:
-            fault(
-                ResourceLimitError,
-                "limit.allocation",
-                f"the run would allocate more than max_allocation {max_alloc} characters and items",
-                f,
-                p,
-                limit="max_allocation",
-                value=max_alloc,
-            )
+            fault(faults.allocation(max_alloc), f, p)
 
         def string_fail(f: int, p: int, size: int) -> NoReturn:
-            fault(
-                ResourceLimitError,
-                "limit.string-len",
-                f"a string of {size} characters would exceed max_string_len {max_string}",
-                f,
-                p,
-                limit="max_string_len",
-                value=max_string,
-            )
+            fault(faults.string_too_long(size, max_string), f, p)
 
         def trap(f: int, p: int, k: int) -> NoReturn:
             message = constants[k]
-            fault(ExecutionError, "runtime.trap", f"trap: {message}", f, p, trap=message)
+            assert isinstance(message, str)  # the verifier admits only a string constant
+            fault(faults.trap(message), f, p)
 
         def capability_none(f: int, p: int, a: int) -> NoReturn:
-            name = module.capabilities[a].name
-            message = f"capability `{name}` has no handler"
-            fault(ExecutionError, "runtime.capability-unavailable", message, f, p, capability=name)
+            fault(faults.capability_unavailable(module.capabilities[a].name), f, p)
 
         def bail() -> NoReturn:
             raise _Bail
 
         def parse_int(text: str, f: int, p: int) -> int:
             if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
-                fault(ExecutionError, "runtime.parse-int", f"{_quote(text)} is not a decimal int", f, p)
+                fault(faults.not_decimal(_quote(text)), f, p)
             number = int(text)
             if not I64_MIN <= number <= I64_MAX:
-                fault(ExecutionError, "runtime.parse-int", f"{_quote(text)} is outside signed 64 bits", f, p)
+                fault(faults.outside_64_bits(_quote(text)), f, p)
             return number
 
         def split(text: str, separator: str, f: int, p: int) -> list[str]:
             if not separator:
-                fault(ExecutionError, "runtime.empty-separator", "split with an empty separator", f, p)
+                fault(faults.empty_separator(), f, p)
             pieces = text.count(separator) + 1
             if pieces > max_array:
                 array_fail(f, p, pieces)

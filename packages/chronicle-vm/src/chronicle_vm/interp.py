@@ -23,8 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import faults
 from .calls import CallSite, CapabilityHandler
-from .errors import ChronicleError, ExecutionError, ResourceLimitError, UsageError, declare_codes
+from .errors import ChronicleError, ResourceLimitError, UsageError, declare_codes
 from .isa import Op
 from .limits import Limits
 from .model import Function, Module
@@ -36,30 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Interpreter", "RunOutcome", "handler_table", "locate", "prepare_call", "run_entry"]
 
-declare_codes(
-    "runtime",
-    {
-        "division-by-zero": "div or mod by zero",
-        "index-out-of-range": "an array or string index outside 0..len-1",
-        "pop-empty": "pop from an empty array",
-        "parse-int": "parse_int on text that is not a decimal int in signed 64 bits",
-        "empty-separator": "split with an empty separator",
-        "trap": "the plugin executed a trap instruction (for example a missing return)",
-        "capability-unavailable": "a capability call without a handler (the host granted nothing for it)",
-    },
-)
-declare_codes(
-    "limit",
-    {
-        "instructions": "max_instructions reached: the run stopped before the next instruction",
-        "call-depth": "max_call_depth reached by a call",
-        "registers": "a frame needs more registers than max_registers",
-        "stack-registers": "live frames together need more registers than max_stack_registers",
-        "array-len": "an array would grow beyond max_array_len",
-        "string-len": "a string would grow beyond max_string_len",
-        "allocation": "the run would allocate more than max_allocation characters and items",
-    },
-)
 declare_codes(
     "usage",
     {
@@ -255,6 +232,10 @@ class Interpreter:
         where = stack[-1]
         raise error(code, f"{message} {_describe(where)}", location=where, stack=stack, **details)
 
+    def _raise(self, failure: faults.Failure, frames: list[tuple[int, int]]) -> NoReturn:
+        error, code, message, details = failure
+        self._fail(error, code, message, frames, **details)
+
     def _relocate(self, exc: ChronicleError, frames: list[tuple[int, int]]) -> NoReturn:
         """A handler's error (quota, host failure) gains the call site's location and stack."""
         stack = [self.location(function, index) for function, index in frames]
@@ -437,12 +418,7 @@ class Interpreter:
                     elif op == MOD or op == DIV:
                         divisor = regs[c]
                         if divisor == 0:
-                            self._fail(
-                                ExecutionError,
-                                "runtime.division-by-zero",
-                                "division by zero" if op == DIV else "modulo by zero",
-                                frames_at(fidx, pc - 1),
-                            )
+                            self._raise(faults.division_by_zero(op == MOD), frames_at(fidx, pc - 1))
                         if op == MOD:
                             regs[a] = regs[b] % divisor
                         else:
@@ -512,11 +488,12 @@ class Interpreter:
                             pc = b
                     elif op == CALL:
                         if len(stack) >= max_saved:
-                            self._depth_fail(max_depth, frames_at(fidx, pc - 1))
+                            self._raise(faults.call_depth(max_depth), frames_at(fidx, pc - 1))
                         callee_code, tail, array_registers, param_count, size = d
                         stack_registers += size
                         if stack_registers > max_stack_registers:
-                            self._stack_fail(stack_registers, max_stack_registers, frames_at(fidx, pc - 1))
+                            failure = faults.stack_registers(stack_registers, max_stack_registers)
+                            self._raise(failure, frames_at(fidx, pc - 1))
                         new_regs = regs[b : b + param_count]  # the arguments, then the callee's other registers
                         new_regs += tail
                         if array_registers:
@@ -543,14 +520,7 @@ class Interpreter:
                     elif op == CAPCALL:
                         handler = handlers[a]
                         if handler is None:
-                            name = capabilities[a].name
-                            self._fail(
-                                ExecutionError,
-                                "runtime.capability-unavailable",
-                                f"capability `{name}` has no handler",
-                                frames_at(fidx, pc - 1),
-                                capability=name,
-                            )
+                            self._raise(faults.capability_unavailable(capabilities[a].name), frames_at(fidx, pc - 1))
                         try:
                             result = handler(regs[b : b + d] if d else [], CallSite(a, fidx, pc - 1, step + 1))
                         except ChronicleError as exc:
@@ -559,108 +529,84 @@ class Interpreter:
                             if type(result) is str or type(result) is list:
                                 alloc += value_units(result)
                                 if alloc > max_alloc:
-                                    self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                                    self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                             regs[c] = result
                     else:  # TRAP
-                        self._fail(ExecutionError, "runtime.trap", f"trap: {a}", frames_at(fidx, pc - 1), trap=a)
+                        self._raise(faults.trap(a), frames_at(fidx, pc - 1))
                 elif op == GETIDX:
                     array = regs[b]
                     index = regs[c]
                     if 0 <= index < len(array):
                         regs[a] = array[index]
                     else:
-                        self._fail(
-                            ExecutionError,
-                            "runtime.index-out-of-range",
-                            f"index {index} is out of range for an array of length {len(array)}",
-                            frames_at(fidx, pc - 1),
-                        )
+                        self._raise(faults.index_out_of_range(index, len(array), "array"), frames_at(fidx, pc - 1))
                 elif op == SETIDX:
                     array = regs[a]
                     index = regs[b]
                     if 0 <= index < len(array):
                         array[index] = regs[c]
                     else:
-                        self._fail(
-                            ExecutionError,
-                            "runtime.index-out-of-range",
-                            f"index {index} is out of range for an array of length {len(array)}",
-                            frames_at(fidx, pc - 1),
-                        )
+                        self._raise(faults.index_out_of_range(index, len(array), "array"), frames_at(fidx, pc - 1))
                 elif op == LEN:
                     regs[a] = len(regs[b])
                 elif op == PUSH:
                     array = regs[a]
                     if len(array) >= max_array:
-                        self._fail(
-                            ResourceLimitError,
-                            "limit.array-len",
-                            f"push would grow an array beyond max_array_len {max_array}",
-                            frames_at(fidx, pc - 1),
-                            limit="max_array_len",
-                            value=max_array,
-                        )
+                        self._raise(faults.push_full(max_array), frames_at(fidx, pc - 1))
                     alloc += 1
                     if alloc > max_alloc:
-                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     array.append(regs[b])
                 elif op == CONCAT:
                     left = regs[b]
                     right = regs[c]
                     size = len(left) + len(right)
                     if size > max_string:
-                        self._string_fail(size, max_string, frames_at(fidx, pc - 1))
+                        self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
                     alloc += size
                     if alloc > max_alloc:
-                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = left + right
                 elif op == TOSTR_INT:
                     text = str(regs[b])
                     if len(text) > max_string:
-                        self._string_fail(len(text), max_string, frames_at(fidx, pc - 1))
+                        self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
                     alloc += len(text)
                     if alloc > max_alloc:
-                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = text
                 elif op == TOSTR_STR:
                     regs[a] = regs[b]
                 elif op == TOSTR_BOOL:
                     text = "true" if regs[b] else "false"
                     if len(text) > max_string:
-                        self._string_fail(len(text), max_string, frames_at(fidx, pc - 1))
+                        self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
                     alloc += len(text)
                     if alloc > max_alloc:
-                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = text
                 elif op == NEWARR:
                     alloc += 1
                     if alloc > max_alloc:
-                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = []
                 elif op == POP:
                     array = regs[b]
                     if not array:
-                        self._fail(
-                            ExecutionError, "runtime.pop-empty", "pop from an empty array", frames_at(fidx, pc - 1)
-                        )
+                        self._raise(faults.pop_empty(), frames_at(fidx, pc - 1))
                     regs[a] = array.pop()
                 elif op == CHARAT:
                     text = regs[b]
                     index = regs[c]
                     if 0 <= index < len(text):
                         if max_string < 1:
-                            self._string_fail(1, max_string, frames_at(fidx, pc - 1))
+                            self._raise(faults.string_too_long(1, max_string), frames_at(fidx, pc - 1))
                         alloc += 1
                         if alloc > max_alloc:
-                            self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                            self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                         regs[a] = text[index]
                     else:
-                        self._fail(
-                            ExecutionError,
-                            "runtime.index-out-of-range",
-                            f"index {index} is out of range for a string of length {len(text)}",
-                            frames_at(fidx, pc - 1),
-                        )
+                        self._raise(faults.index_out_of_range(index, len(text), "string"), frames_at(fidx, pc - 1))
                 elif op == SLICE:
                     text = regs[b]
                     length = len(text)
@@ -669,34 +615,21 @@ class Interpreter:
                     piece = text[lo:hi] if lo < hi else ""
                     alloc += len(piece)
                     if alloc > max_alloc:
-                        self._alloc_fail(max_alloc, frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = piece
                 elif op == _LOADK_OVERSIZE:
-                    self._string_fail(b, max_string, frames_at(fidx, pc - 1))
+                    self._raise(faults.string_too_long(b, max_string), frames_at(fidx, pc - 1))
                 elif op == _CALL_WIDE:
                     if len(stack) >= max_saved:
-                        self._depth_fail(max_depth, frames_at(fidx, pc - 1))
-                    self._fail(
-                        ResourceLimitError,
-                        "limit.registers",
-                        f"function `{self.module.functions[a].name}` needs {d[4]} registers; "
-                        f"max_registers is {max_registers}",
-                        frames_at(fidx, pc - 1),
-                        limit="max_registers",
-                        value=max_registers,
-                    )
+                        self._raise(faults.call_depth(max_depth), frames_at(fidx, pc - 1))
+                    failure = faults.registers(self.module.functions[a].name, d[4], max_registers)
+                    self._raise(failure, frames_at(fidx, pc - 1))
                 else:
                     alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
 
-            return self._fail(
-                ResourceLimitError,
-                "limit.instructions",
-                f"max_instructions {max_instructions} reached",
-                frames_at(fidx, pc),
-                limit="max_instructions",
-                value=max_instructions,
-                instructions=max_instructions,
-            )
+            failure = faults.instructions(max_instructions)
+            failure[3]["instructions"] = max_instructions
+            return self._raise(failure, frames_at(fidx, pc))
         except ChronicleError as exc:
             # Every failure says how many instructions had started, the failing one included.
             exc.details.setdefault("instructions", step + 1)
@@ -717,10 +650,10 @@ class Interpreter:
         if op == Op.PARSEINT:
             text = regs[b]
             if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
-                self._fail(ExecutionError, "runtime.parse-int", f"{_quote(text)} is not a decimal int", frames)
+                self._raise(faults.not_decimal(_quote(text)), frames)
             number = int(text)
             if not I64_MIN <= number <= I64_MAX:
-                self._fail(ExecutionError, "runtime.parse-int", f"{_quote(text)} is outside signed 64 bits", frames)
+                self._raise(faults.outside_64_bits(_quote(text)), frames)
             regs[a] = number
             return alloc
         if op == Op.SPLIT:
@@ -728,10 +661,10 @@ class Interpreter:
             separator = regs[c]
             assert isinstance(text, str) and isinstance(separator, str)
             if not separator:
-                self._fail(ExecutionError, "runtime.empty-separator", "split with an empty separator", frames)
+                self._raise(faults.empty_separator(), frames)
             pieces = text.count(separator) + 1
             if pieces > limits.max_array_len:
-                self._array_fail(pieces, frames)
+                self._raise(faults.array_too_long(pieces, self.limits.max_array_len), frames)
             alloc = self._charge(alloc, pieces + len(text), frames)
             regs[a] = text.split(separator)
             return alloc
@@ -742,7 +675,7 @@ class Interpreter:
             assert isinstance(items, list) and isinstance(separator, str)
             size = sum(len(item) for item in items) + len(separator) * max(len(items) - 1, 0)
             if size > limits.max_string_len:
-                self._string_fail(size, limits.max_string_len, frames)
+                self._raise(faults.string_too_long(size, limits.max_string_len), frames)
             result = separator.join(items)
         elif op == Op.REPEAT:
             text = regs[b]
@@ -750,7 +683,7 @@ class Interpreter:
             assert isinstance(text, str) and isinstance(times, int)
             size = len(text) * times if times > 0 else 0
             if size > limits.max_string_len:
-                self._string_fail(size, limits.max_string_len, frames)
+                self._raise(faults.string_too_long(size, limits.max_string_len), frames)
             result = text * times if times > 0 else ""
         else:
             text = regs[b]
@@ -764,39 +697,15 @@ class Interpreter:
             else:  # pragma: no cover - the verifier admits no other opcode
                 raise AssertionError(f"unhandled opcode {op}")
             if len(result) > limits.max_string_len:
-                self._string_fail(len(result), limits.max_string_len, frames)
+                self._raise(faults.string_too_long(len(result), limits.max_string_len), frames)
         regs[a] = result
         return self._charge(alloc, len(result), frames)
 
     def _charge(self, alloc: int, units: int, frames: list[tuple[int, int]]) -> int:
         alloc += units
         if alloc > self.limits.max_allocation:
-            self._alloc_fail(self.limits.max_allocation, frames)
+            self._raise(faults.allocation(self.limits.max_allocation), frames)
         return alloc
-
-    def _limit_fail(self, code: str, limit: str, message: str, frames: list[tuple[int, int]]) -> NoReturn:
-        value = getattr(self.limits, limit)
-        self._fail(ResourceLimitError, code, message, frames, limit=limit, value=value)
-
-    def _depth_fail(self, max_depth: int, frames: list[tuple[int, int]]) -> NoReturn:
-        message = f"call depth would exceed max_call_depth {max_depth}"
-        self._limit_fail("limit.call-depth", "max_call_depth", message, frames)
-
-    def _stack_fail(self, needed: int, max_stack_registers: int, frames: list[tuple[int, int]]) -> NoReturn:
-        message = f"live frames would need {needed} registers; max_stack_registers is {max_stack_registers}"
-        self._limit_fail("limit.stack-registers", "max_stack_registers", message, frames)
-
-    def _alloc_fail(self, max_alloc: int, frames: list[tuple[int, int]]) -> NoReturn:
-        message = f"the run would allocate more than max_allocation {max_alloc} characters and items"
-        self._limit_fail("limit.allocation", "max_allocation", message, frames)
-
-    def _string_fail(self, size: int, max_string: int, frames: list[tuple[int, int]]) -> NoReturn:
-        message = f"a string of {size} characters would exceed max_string_len {max_string}"
-        self._limit_fail("limit.string-len", "max_string_len", message, frames)
-
-    def _array_fail(self, size: int, frames: list[tuple[int, int]]) -> NoReturn:
-        message = f"an array of {size} items would exceed max_array_len {self.limits.max_array_len}"
-        self._limit_fail("limit.array-len", "max_array_len", message, frames)
 
 
 def handler_table(module: Module, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:

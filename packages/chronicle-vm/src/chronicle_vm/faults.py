@@ -1,0 +1,133 @@
+"""What each run-time failure says: takes the facts of one failure, gives its error class, code, message and details.
+
+Both engines build their traps and limit errors here, so a failure reads the
+same whichever engine ran (the tests compare the two exactly, and traces
+recorded on either are byte-identical).  Each engine then adds the location,
+the call stack and the instruction count its own way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import ChronicleError, ExecutionError, ResourceLimitError, declare_codes
+
+__all__ = ["Failure"]
+
+declare_codes(
+    "runtime",
+    {
+        "division-by-zero": "div or mod by zero",
+        "index-out-of-range": "an array or string index outside 0..len-1",
+        "pop-empty": "pop from an empty array",
+        "parse-int": "parse_int on text that is not a decimal int in signed 64 bits",
+        "empty-separator": "split with an empty separator",
+        "trap": "the plugin executed a trap instruction (for example a missing return)",
+        "capability-unavailable": "a capability call without a handler (the host granted nothing for it)",
+    },
+)
+declare_codes(
+    "limit",
+    {
+        "instructions": "max_instructions reached: the run stopped before the next instruction",
+        "call-depth": "max_call_depth reached by a call",
+        "registers": "a frame needs more registers than max_registers",
+        "stack-registers": "live frames together need more registers than max_stack_registers",
+        "array-len": "an array would grow beyond max_array_len",
+        "string-len": "a string would grow beyond max_string_len",
+        "allocation": "the run would allocate more than max_allocation characters and items",
+    },
+)
+
+#: (error class, code, message without location, details)
+Failure = tuple[type[ChronicleError], str, str, dict[str, Any]]
+
+
+def _trap(code: str, message: str, **details: Any) -> Failure:
+    return ExecutionError, code, message, details
+
+
+def _limit(code: str, limit: str, value: int, message: str) -> Failure:
+    return ResourceLimitError, code, message, {"limit": limit, "value": value}
+
+
+# -- traps --------------------------------------------------------------------------------------------------------
+
+
+def division_by_zero(modulo: bool) -> Failure:
+    return _trap("runtime.division-by-zero", "modulo by zero" if modulo else "division by zero")
+
+
+def index_out_of_range(index: int, length: int, container: str) -> Failure:
+    """`container` is "array" or "string"."""
+    article = "an" if container == "array" else "a"
+    return _trap(
+        "runtime.index-out-of-range", f"index {index} is out of range for {article} {container} of length {length}"
+    )
+
+
+def pop_empty() -> Failure:
+    return _trap("runtime.pop-empty", "pop from an empty array")
+
+
+def not_decimal(quoted: str) -> Failure:
+    return _trap("runtime.parse-int", f"{quoted} is not a decimal int")
+
+
+def outside_64_bits(quoted: str) -> Failure:
+    return _trap("runtime.parse-int", f"{quoted} is outside signed 64 bits")
+
+
+def empty_separator() -> Failure:
+    return _trap("runtime.empty-separator", "split with an empty separator")
+
+
+def trap(message: str) -> Failure:
+    return _trap("runtime.trap", f"trap: {message}", trap=message)
+
+
+def capability_unavailable(name: str) -> Failure:
+    return _trap("runtime.capability-unavailable", f"capability `{name}` has no handler", capability=name)
+
+
+# -- limits reached while running ------------------------------------------------------------------------------
+
+
+def instructions(max_instructions: int) -> Failure:
+    message = f"max_instructions {max_instructions} reached"
+    return _limit("limit.instructions", "max_instructions", max_instructions, message)
+
+
+def call_depth(max_depth: int) -> Failure:
+    message = f"call depth would exceed max_call_depth {max_depth}"
+    return _limit("limit.call-depth", "max_call_depth", max_depth, message)
+
+
+def registers(function: str, size: int, max_registers: int) -> Failure:
+    message = f"function `{function}` needs {size} registers; max_registers is {max_registers}"
+    return _limit("limit.registers", "max_registers", max_registers, message)
+
+
+def stack_registers(needed: int, max_stack_registers: int) -> Failure:
+    message = f"live frames would need {needed} registers; max_stack_registers is {max_stack_registers}"
+    return _limit("limit.stack-registers", "max_stack_registers", max_stack_registers, message)
+
+
+def push_full(max_array: int) -> Failure:
+    message = f"push would grow an array beyond max_array_len {max_array}"
+    return _limit("limit.array-len", "max_array_len", max_array, message)
+
+
+def array_too_long(size: int, max_array: int) -> Failure:
+    message = f"an array of {size} items would exceed max_array_len {max_array}"
+    return _limit("limit.array-len", "max_array_len", max_array, message)
+
+
+def string_too_long(size: int, max_string: int) -> Failure:
+    message = f"a string of {size} characters would exceed max_string_len {max_string}"
+    return _limit("limit.string-len", "max_string_len", max_string, message)
+
+
+def allocation(max_alloc: int) -> Failure:
+    message = f"the run would allocate more than max_allocation {max_alloc} characters and items"
+    return _limit("limit.allocation", "max_allocation", max_alloc, message)
