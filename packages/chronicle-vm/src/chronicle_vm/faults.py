@@ -131,3 +131,8 @@ def string_too_long(size: int, max_string: int) -> Failure:
 def allocation(max_alloc: int) -> Failure:
     message = f"the run would allocate more than max_allocation {max_alloc} characters and items"
     return _limit("limit.allocation", "max_allocation", max_alloc, message)
+
+
+def arguments_allocation(units: int, max_alloc: int) -> Failure:
+    message = f"arguments allocate {units} units; max_allocation is {max_alloc}"
+    return _limit("limit.allocation", "max_allocation", max_alloc, message)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
-from .errors import ChronicleError, ResourceLimitError, UsageError, declare_codes
+from .errors import ChronicleError, UsageError, declare_codes
 from .isa import Op
 from .limits import Limits
 from .model import Function, Module
@@ -168,12 +168,13 @@ class Interpreter:
             )
             for function in functions
         )
+        frames = tuple(plan.frame for plan in plans)
         for plan, function in zip(plans, functions, strict=True):
-            code = self._predecode(function, plans)
+            code = self._predecode(function, plans, frames)
             plan.code.extend(_fuse(code) if self.superinstructions else code)
         return plans
 
-    def _predecode(self, function: Function, plans: tuple[_FunctionPlan, ...]) -> list[Plan]:
+    def _predecode(self, function: Function, plans: tuple[_FunctionPlan, ...], frames: tuple[Plan, ...]) -> list[Plan]:
         module = self.module
         constants = module.constants
         registers = function.registers
@@ -196,7 +197,7 @@ class Interpreter:
                 callee = plans[a]
                 destination = c if module.functions[a].result is not None else -1
                 wide = callee.register_count > self.limits.max_registers
-                code.append((_CALL_WIDE if wide else op, a, b, destination, callee.frame))
+                code.append((_CALL_WIDE if wide else op, a, b, destination, frames[a]))
             elif op == Op.CAPCALL:
                 capability = module.capabilities[a]
                 code.append((op, a, b, c if capability.result is not None else -1, len(capability.params)))
@@ -263,48 +264,21 @@ class Interpreter:
         def frames_at(function: int, index: int) -> list[tuple[int, int]]:
             return [(saved[3], saved[2] - 1) for saved in stack] + [(function, index)]
 
+        def refuse(failure: faults.Failure) -> NoReturn:
+            """A limit the entry call breaks before its first instruction."""
+            failure[3]["instructions"] = 0
+            self._raise(failure, [(entry, 0)])
+
         plan = plans[entry]
-        if plan.register_count > max_registers:
-            self._fail(
-                ResourceLimitError,
-                "limit.registers",
-                f"function needs {plan.register_count} registers; max_registers is {max_registers}",
-                [(entry, 0)],
-                instructions=0,
-                limit="max_registers",
-                value=max_registers,
-            )
         stack_registers = plan.register_count
+        if plan.register_count > max_registers:
+            refuse(faults.registers(self.module.functions[entry].name, plan.register_count, max_registers))
         if stack_registers > max_stack_registers:
-            self._fail(
-                ResourceLimitError,
-                "limit.stack-registers",
-                f"frame needs {stack_registers} registers; max_stack_registers is {max_stack_registers}",
-                [(entry, 0)],
-                instructions=0,
-                limit="max_stack_registers",
-                value=max_stack_registers,
-            )
+            refuse(faults.stack_registers(stack_registers, max_stack_registers))
         if max_depth < 1:
-            self._fail(
-                ResourceLimitError,
-                "limit.call-depth",
-                f"max_call_depth is {max_depth}",
-                [(entry, 0)],
-                instructions=0,
-                limit="max_call_depth",
-                value=max_depth,
-            )
+            refuse(faults.call_depth(max_depth))
         if units > max_alloc:
-            self._fail(
-                ResourceLimitError,
-                "limit.allocation",
-                f"arguments allocate {units} units; max_allocation is {max_alloc}",
-                [(entry, 0)],
-                instructions=0,
-                limit="max_allocation",
-                value=max_alloc,
-            )
+            refuse(faults.arguments_allocation(units, max_alloc))
         regs: list[Any] = list(plan.template)  # typed by the verifier, not by Python
         for r in plan.array_registers:
             regs[r] = []
