@@ -247,7 +247,7 @@ ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
     "huge-counts": (huge_counts, "decode.count-too-large"),
     "registers-65536": (registers_65536, "verify.register-count"),
     "registers-65535-run": (registers_65535_run, "limit.instructions"),
-    "nested-blocks-chr": (nested_blocks_chr, "source.compile (source.too-deep)"),
+    "nested-blocks-chr": (nested_blocks_chr, "source.too-deep (source.too-deep)"),
     "string-literal-10mb": (string_literal_10mb, "limit.string-len"),
     "functions-100k-chr": (functions_100k_chr, "loaded 100001 functions"),
     "trace-million-events": (trace_million_events, "replay.*"),

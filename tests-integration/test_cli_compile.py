@@ -61,7 +61,7 @@ def test_chronc_json_source_error_shape(cli: Any) -> None:
     assert payload["status"] == "error"
     error = payload["error"]
     assert error["category"] == "source"
-    assert error["code"] == "source.compile"
+    assert error["code"] == "source.unknown-name"  # the first problem's code
     found = [(d["code"], d["line"], d["col"]) for d in error["diagnostics"]]
     assert found == [("source.unknown-name", 2, 13), ("source.type-mismatch", 3, 12)]
     assert error["diagnostics"][0]["source_line"] == "    let x = missing + 1;"

@@ -125,8 +125,8 @@ def test_several_problems_are_all_reported_in_line_order() -> None:
         ("source.asm-unknown-directive", 8, 1),
     ]
     assert err.code == "source.asm-unknown-opcode"
-    assert "and 4 more problems" in err.message
-    assert "bad.casm:4:9: jmp: label 'nowhere'" in err.details["rendered"]
+    assert err.message.startswith("5 errors in bad.casm; first: 3:5: ")
+    assert "bad.casm:4:9: error: jmp: label 'nowhere'" in err.details["rendered"]
 
 
 def test_too_many_problems_are_capped_with_a_closing_note() -> None:

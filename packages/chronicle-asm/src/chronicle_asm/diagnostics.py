@@ -1,19 +1,20 @@
 """Assembler diagnostics: takes problems found in `.casm` text or IR, gives one `SourceError` listing them all.
 
-Every problem is a `Diagnostic` with a stable code under `source.`; the
-parser and the assembler collect them instead of stopping at the first, and
-`raise_if_any` turns the collection into a single `SourceError` whose
-`details["diagnostics"]` holds each one as a JSON-safe dict with the
-file, line, column and (when the text is known) the offending line.
+Every problem is a `chronicle_asm.source.Diagnostic` (the front end's one
+kind, shared with `.chr`) with a stable code under `source.`; the parser
+and the assembler collect them instead of stopping at the first, and
+`raise_if_any` turns the collection into a single `SourceError` (code: the
+first problem's) whose `details["diagnostics"]` holds each one as a
+JSON-safe dict with the file, line, column and the offending line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from chronicle_vm.errors import SourceError, declare_codes
+from chronicle_vm.errors import declare_codes
+
+from .source import Diagnostic, source_error
 
 __all__ = ["CODES", "Diagnostic", "raise_if_any", "show", "source_error"]
 
@@ -52,71 +53,6 @@ def show(value: object) -> str:
     """`repr(value)` cut short for a message: names and literals in input can be megabytes long."""
     text = repr(value)
     return text if len(text) <= 60 else text[:56] + "..." + text[-1]
-
-
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
-    """One problem: code (without `source.`), message and where (file, 1-based line and column)."""
-
-    code: str
-    message: str
-    file: str | None = None
-    line: int | None = None
-    col: int | None = None
-    source_line: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "code": f"source.{self.code}",
-            "message": self.message,
-            "file": self.file,
-            "line": self.line,
-            "col": self.col,
-        }
-        if self.source_line is not None:
-            out["source_line"] = self.source_line
-        return out
-
-    def render(self) -> str:
-        where = self.file or "<ir>"
-        if self.line is not None:
-            where += f":{self.line}"
-            if self.col is not None:
-                where += f":{self.col}"
-        text = f"{where}: {self.message} [source.{self.code}]"
-        if self.source_line is not None:
-            text += "\n    " + self.source_line
-            if self.col is not None and self.col >= 1:
-                text += "\n    " + " " * (self.col - 1) + "^"
-        return text
-
-
-def _sort_key(diag: Diagnostic) -> tuple[bool, str, int, int]:
-    # Problems without a place (notes, IR without positions) come last.
-    return (diag.line is None, diag.file or "", diag.line or 0, diag.col or 0)
-
-
-def source_error(diagnostics: Sequence[Diagnostic]) -> SourceError:
-    """One `SourceError` for all of `diagnostics` (at least one), sorted by location.
-
-    The error's code is the first problem's code, so a single problem keeps
-    its specific code; `details` repeats the first problem's location.
-    """
-    ordered = sorted(diagnostics, key=_sort_key)
-    first = ordered[0]
-    message = first.message
-    if len(ordered) > 1:
-        message += f" (and {len(ordered) - 1} more problem{'s' if len(ordered) > 2 else ''})"
-    return SourceError(
-        f"source.{first.code}",
-        message,
-        file=first.file,
-        line=first.line,
-        col=first.col,
-        source_line=first.source_line,
-        diagnostics=[d.to_dict() for d in ordered],
-        rendered="\n".join(d.render() for d in ordered),
-    )
 
 
 def raise_if_any(diagnostics: Sequence[Diagnostic]) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from .source import ESCAPE_HINT, format_string, parse_int_literal, unescape
+
 __all__ = [
     "I64_MAX",
     "I64_MIN",
@@ -53,11 +55,6 @@ _TOKEN_RE = re.compile(
 #: `w` word, `o` stray character), its text and its 1-based column.
 Token = tuple[str, str, int]
 
-_INT_RE = re.compile(r"(-?)(?:0[xX]([0-9a-fA-F](?:_?[0-9a-fA-F])*)|([0-9](?:_?[0-9])*))")
-_ESCAPE_RE = re.compile(r"\\(u\{([0-9a-fA-F]{1,6})\}|.?)", re.DOTALL)
-_SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
-_WRITE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
-
 
 def tokenize(line: str) -> list[Token]:
     """The tokens of one line (comments included, as kind `c`)."""
@@ -72,61 +69,17 @@ def tokenize(line: str) -> list[Token]:
 
 def parse_int(text: str) -> int | None:
     """A decimal or `0x` int with optional `-` and `_` separators; None when the text is not one."""
-    if len(text) > 200:  # far beyond 64 bits; also keeps int() away from its digit limit
-        return None
-    match = _INT_RE.fullmatch(text)
-    if match is None:
-        return None
-    sign, hexa, dec = match.groups()
-    value = int(hexa.replace("_", ""), 16) if hexa is not None else int(dec.replace("_", ""))
-    return -value if sign else value
+    return parse_int_literal(text)
 
 
 def parse_string(token: str) -> tuple[str, None] | tuple[None, tuple[str, int]]:
-    """Decode a complete quoted string token: (value, None) or (None, (message, offset in token))."""
-    body = token[1:-1]
-    if "\\" not in body:
-        return body, None
-    parts: list[str] = []
-    last = 0
-    for match in _ESCAPE_RE.finditer(body):
-        parts.append(body[last : match.start()])
-        last = match.end()
-        escape = match.group(1)
-        hexa = match.group(2)
-        if hexa is not None:
-            code = int(hexa, 16)
-            if code > 0x10FFFF:
-                return None, (f"\\u{{{hexa}}} is beyond the last code point U+10FFFF", match.start() + 1)
-            if 0xD800 <= code <= 0xDFFF:
-                return None, (f"\\u{{{hexa}}} is a surrogate, which UTF-8 cannot hold", match.start() + 1)
-            parts.append(chr(code))
-        elif escape in _SIMPLE_ESCAPES:
-            parts.append(_SIMPLE_ESCAPES[escape])
-        else:
-            shown = escape if escape.isprintable() else repr(escape)
-            return None, (
-                f'unknown escape \\{shown} (known: \\\\ \\" \\n \\t \\r \\0 \\u{{hex}})',
-                match.start() + 1,
-            )
-    parts.append(body[last:])
-    return "".join(parts), None
-
-
-def format_string(value: str) -> str:
-    """The quoted literal `parse_string` reads back as `value` (printable text kept as is)."""
-    if value.isprintable() and '"' not in value and "\\" not in value:
-        return f'"{value}"'
-    out: list[str] = []
-    for char in value:
-        escaped = _WRITE_ESCAPES.get(char)
-        if escaped is not None:
-            out.append(escaped)
-        elif char.isprintable():
-            out.append(char)
-        else:
-            out.append(f"\\u{{{ord(char):x}}}")
-    return '"' + "".join(out) + '"'
+    """Decode a complete quoted string token: (value, None) or (None, (message, offset in token)) for its first
+    bad escape (the shared lexer of `chronicle_asm.source`)."""
+    value, problems = unescape(token[1:-1])
+    if problems:
+        start, _end, message = problems[0]
+        return None, (f"{message} ({ESCAPE_HINT})", start + 1)
+    return value, None
 
 
 def is_plain_name(name: str) -> bool:

@@ -43,27 +43,15 @@ def chrasm_command(ns: argparse.Namespace, out: Output) -> int:
 
 def _assemble(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_asm import assemble_text
+    from chronicle_asm.source import decode_source
 
     from .files import describe_kind, read_input, write_output_or_stdout
 
     data = read_input(ns.input, "casm")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        message = f"invalid UTF-8 byte 0x{data[exc.start]:02x}"
-        if data[:4] == b"CHRM":
-            message += " (expected a .casm assembly source; this looks like a ChronicleVM module: use --disassemble)"
-        diagnostic = {"code": "source.invalid-utf8", "message": message, "file": ns.input, "line": line, "col": col}
-        raise SourceError(
-            "source.invalid-utf8",
-            f"{ns.input}:{line}:{col}: {message}",
-            file=ns.input,
-            line=line,
-            col=col,
-            diagnostics=[diagnostic],
-        ) from None
+    note = None
+    if data[:4] == b"CHRM":
+        note = "(expected a .casm assembly source; this looks like a ChronicleVM module: use --disassemble)"
+    text = decode_source(data, ns.input, note=note)
     try:
         module = assemble_text(text, ns.input)
     except SourceError as error:

@@ -19,9 +19,9 @@ declare_codes(
         "bad-argument": "an --arg value does not fit the entry parameter's declared type",
         "output-file": "an output file cannot be written (a directory, or no permission)",
         "interrupted": "the command was interrupted with Ctrl-C (exit 130)",
-        "unreadable-file": "a file named on the command line or by the host cannot be read",
     },
 )
+# `usage.unreadable-file` is chronicle_vm.policy's (a policy's kv file); the CLI raises it for its own files too.
 declare_codes("internal", {"unexpected": "a bug in ChronicleVM: an exception no input should cause (exit 70)"})
 declare_codes("decode", {"empty-file": "the module file is empty"})
 declare_codes("policy", {"empty-file": "the policy file is empty"})
@@ -32,10 +32,5 @@ declare_codes(
         "not-a-trace": "the file given as a trace is not JSON (a module or a policy?)",
     },
 )
-declare_codes(
-    "source",
-    {
-        "empty-file": "the source file is empty",
-        "invalid-utf8": "the source bytes are not valid UTF-8",
-    },
-)
+# `source.invalid-utf8` (the source bytes are not UTF-8) is chronicle_lang's code, which chrasm raises too.
+declare_codes("source", {"empty-file": "the source file is empty"})

@@ -4,8 +4,10 @@
     compile_to_module(text, path) -> Module          ... and assemble
     render_diagnostic(d) -> str                      file:line:col, source line, caret
 
-Every problem in the input ends in `chronicle_vm.errors.SourceError` with code
-`source.compile` and `details["diagnostics"]`, a list of diagnostic dicts.
+Every problem in the input ends in one `chronicle_vm.errors.SourceError` whose
+code is the first problem's and whose `details["diagnostics"]` lists each
+problem as a diagnostic dict (the front end shared with `.casm`:
+`chronicle_asm.source`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from chronicle_asm.ir import IRModule
+from chronicle_asm.source import decode_source
 from chronicle_vm.errors import SourceError
 from chronicle_vm.limits import DEFAULT_LIMITS
 from chronicle_vm.model import Module
@@ -50,54 +53,14 @@ def _compiling() -> Iterator[None]:
             sys.setrecursionlimit(old)
 
 
-def _decode(data: str | bytes, diags: Diagnostics) -> str | None:
-    if isinstance(data, str):
-        text = data
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as err:
-            # Only a lone surrogate cannot be encoded: such text cannot come from any file.
-            line = text.count("\n", 0, err.start) + 1
-            col = err.start - (text.rfind("\n", 0, err.start) + 1) + 1
-            diags.error(
-                "invalid-utf8",
-                f"the text holds a lone surrogate U+{ord(text[err.start]):04X}, which UTF-8 cannot encode",
-                Span(line, col, line, col + 1),
-            )
-            return None
-    else:
-        try:
-            text = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as err:
-            raw = bytes(data)
-            line_start = raw.rfind(b"\n", 0, err.start) + 1
-            line = raw.count(b"\n", 0, err.start) + 1
-            col = len(raw[line_start : err.start].decode("utf-8", errors="replace")) + 1
-            diags.error(
-                "invalid-utf8",
-                f"invalid UTF-8 byte 0x{raw[err.start]:02x}",
-                Span(line, col, line, col + 1),
-                hint="save the file as UTF-8",
-            )
-            return None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text
-
-
 def compile_source(
     text: str | bytes,
     path: str = "<input>",
     *,
     max_registers: int = DEFAULT_LIMITS.max_registers,
 ) -> IRModule:
-    """Compile `.chr` source to IR; raises `SourceError("source.compile")` listing every diagnostic."""
-    shown = text if isinstance(text, str) else bytes(text).decode("utf-8", errors="replace")
-    diags = Diagnostics(path, shown)
-    decoded = _decode(text, diags)
-    if decoded is None:
-        diags.raise_if_any()
-        raise AssertionError("unreachable")  # pragma: no cover
+    """Compile `.chr` source to IR; raises one `SourceError` listing every diagnostic."""
+    decoded = decode_source(text, path)
     diags = Diagnostics(path, decoded)
     try:
         with _compiling():
@@ -109,7 +72,7 @@ def compile_source(
         module = None
     diags.raise_if_any()
     if module is None:  # pragma: no cover - a failed parse always leaves a diagnostic
-        raise SourceError("source.compile", f"cannot compile {path}", diagnostics=[])
+        raise SourceError("source.syntax", f"cannot compile {path}", diagnostics=[])
     return module
 
 

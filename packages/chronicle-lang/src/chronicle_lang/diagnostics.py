@@ -1,10 +1,12 @@
-"""Compiler diagnostics: takes problems with spans, gives JSON-safe dicts, a renderer and one SourceError.
+"""Compiler diagnostics: takes problems with spans, gives the front end's `Diagnostic`s and one SourceError.
 
-A diagnostic is a plain dict (`code`, `message`, `file`, `line`, `col`,
-`end_line`, `end_col`, `source_line`, and optionally `hint`, `expected`,
-`found`) so the CLI can print it or put it in `--json` output unchanged.
+Every problem becomes a `chronicle_asm.source.Diagnostic` (the one kind
+shared with `.casm`), and `raise_if_any` raises `source_error` of them all:
+the error's code is the first problem's, `details["diagnostics"]` lists each
+as a JSON-safe dict (`code`, `message`, `file`, `line`, `col`, `end_line`,
+`end_col`, `source_line`, and optionally `hint`, `expected`, `found`).
 Guarantees: every code is declared under `source.`, lines and columns are
-1-based, and `render_diagnostic` never fails on any dict this module made.
+1-based, and `render_diagnostic` never fails on any dict.
 """
 
 from __future__ import annotations
@@ -13,22 +15,19 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from chronicle_vm.errors import SourceError, declare_codes
+from chronicle_asm.source import MAX_DIAGNOSTICS, Diagnostic, echo_line, render_text, source_error
+from chronicle_vm.errors import declare_codes
 
 from .syntax import Span
 
 __all__ = ["MAX_DIAGNOSTICS", "Diagnostics", "nearest_name", "render_diagnostic"]
 
-#: Diagnostics kept per compile; more are counted in the summary only.
-MAX_DIAGNOSTICS = 100
-#: Longest source line echoed in a diagnostic (a 1 MB line is cut around the column).
-_MAX_ECHO = 160
+#: The front end's one renderer: `file:line:col: error: message [code]`, the source line, a caret, the hint.
+render_diagnostic = render_text
 
 declare_codes(
     "source",
     {
-        "compile": "a .chr file has errors; details['diagnostics'] lists each one",
-        "invalid-utf8": "the source is not valid UTF-8 (undecodable bytes, or a lone surrogate in text)",
         "unexpected-character": "a character that starts no token",
         "unterminated-string": "a string literal without its closing quote on the same line",
         "syntax": "a token the grammar does not allow there (expected and found are given)",
@@ -71,7 +70,7 @@ class Diagnostics:
         self.path = path
         self._text = text
         self._lines: list[str] | None = None
-        self.items: list[dict[str, Any]] = []
+        self.items: list[Diagnostic] = []
         self.dropped = 0
 
     def source_line(self, line: int) -> str:
@@ -86,66 +85,19 @@ class Diagnostics:
         if len(self.items) >= MAX_DIAGNOSTICS:
             self.dropped += 1
             return
-        diag: dict[str, Any] = {
-            "code": code if code.startswith("source.") else f"source.{code}",
-            "message": message,
-            "file": self.path,
-            "line": span.line,
-            "col": span.col,
-            "end_line": span.end_line,
-            "end_col": span.end_col,
-            "source_line": _echo(self.source_line(span.line), span.col),
-        }
-        if hint:
-            diag["hint"] = hint
-        diag.update(extra)
-        self.items.append(diag)
+        source = echo_line(self.source_line(span.line), span.col)
+        self.items.append(
+            Diagnostic(code, message, self.path, span.line, span.col, source, hint, span.end_line, span.end_col, extra)
+        )
+
+    def codes(self) -> list[str]:
+        """The codes recorded so far, in order."""
+        return [d.full_code for d in self.items]
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
     def raise_if_any(self) -> None:
-        """Raise one `SourceError("source.compile")` carrying every diagnostic, if there is any."""
-        if not self.items:
-            return
-        self.items.sort(key=lambda d: (d["line"], d["col"]))  # stable: same-place problems keep their order
-        total = len(self.items) + self.dropped
-        first = self.items[0]
-        noun = "error" if total == 1 else "errors"
-        summary = f"{total} {noun} in {self.path}; first: {first['line']}:{first['col']}: {first['message']}"
-        raise SourceError("source.compile", summary, diagnostics=list(self.items), dropped=self.dropped)
-
-
-def _echo(line: str, col: int) -> str:
-    """The source line, cut to a window around `col` when it is very long."""
-    if len(line) <= _MAX_ECHO:
-        return line
-    start = max(0, min(col - 1 - _MAX_ECHO // 2, len(line) - _MAX_ECHO))
-    return line[start : start + _MAX_ECHO]
-
-
-def render_diagnostic(d: dict[str, Any]) -> str:
-    """`file:line:col: message [code]`, the source line, a caret under the span, and the hint."""
-    file = d.get("file", "<input>")
-    line = int(d.get("line", 0) or 0)
-    col = int(d.get("col", 0) or 0)
-    head = f"{file}:{line}:{col}: error: {d.get('message', '')} [{d.get('code', 'source')}]"
-    out = [head]
-    source = str(d.get("source_line", ""))
-    if source and col >= 1:
-        offset = col - 1
-        # A very long line is echoed as a window centred on the column.
-        if len(source) == _MAX_ECHO and offset >= len(source):
-            offset = _MAX_ECHO // 2
-        offset = min(offset, len(source))
-        end_line = int(d.get("end_line", line) or line)
-        end_col = int(d.get("end_col", col + 1) or col + 1)
-        width = end_col - col if end_line == line and end_col > col else 1
-        width = max(1, min(width, max(1, len(source) - offset)))
-        prefix = "".join("\t" if ch == "\t" else " " for ch in source[:offset])
-        out.append("    " + source.replace("\r", ""))
-        out.append("    " + prefix + "^" + "~" * (width - 1))
-    hint = d.get("hint")
-    if hint:
-        out.append(f"    hint: {hint}")
-    return "\n".join(out)
+        """Raise one `SourceError` carrying every diagnostic (its code: the first problem's), if there is any."""
+        if self.items:
+            raise source_error(self.items, self.path, dropped=self.dropped)

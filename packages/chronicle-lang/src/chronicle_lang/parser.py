@@ -20,6 +20,8 @@ from typing import Any
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from chronicle_asm.source import ESCAPE_HINT, parse_int_literal, unescape
+
 from .diagnostics import Diagnostics
 from .syntax import (
     ArrayLit,
@@ -351,10 +353,6 @@ class _Clause:
     block: Block
 
 
-_ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]{1,6}\}|.)")
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
-
-
 class _Builder(Transformer[Token, Any]):
     """Lark callbacks building syntax nodes while LALR reduces: no intermediate tree, no recursion.
 
@@ -512,12 +510,10 @@ class _Builder(Transformer[Token, Any]):
     def int_lit(self, children: list[Any]) -> IntLit:
         token = children[0]
         span = _pos(token)
-        text = str(token).replace("_", "")
-        try:
-            value = int(text[2:], 16) if text[:2] in ("0x", "0X") else int(text, 10)
-        except ValueError:
-            self.problems.append(("int-out-of-range", f"malformed integer literal {str(token)!r}", span, None))
-            value = 0
+        parsed = parse_int_literal(str(token))
+        if parsed is None:
+            self.problems.append(("int-out-of-range", f"malformed integer literal {str(token)[:40]!r}", span, None))
+        value = 0 if parsed is None else parsed
         return IntLit(value, span)
 
     def str_lit(self, children: list[Any]) -> StrLit:
@@ -570,27 +566,10 @@ class _Builder(Transformer[Token, Any]):
         return node
 
     def string(self, token: str, span: Span) -> str:
-        body = token[1:-1]
-        if "\\" not in body:
-            return body
-
-        def unescape(m: re.Match[str]) -> str:
-            esc = m.group(1)
-            if esc in _SIMPLE_ESCAPES:
-                return _SIMPLE_ESCAPES[esc]
-            if esc.startswith("u{"):
-                code = int(esc[2:-1], 16)
-                if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
-                    return chr(code)
-            col = span.col + 1 + m.start()
+        text, problems = unescape(token[1:-1])
+        for start, end, message in problems:
+            col = span.col + 1 + start
             self.problems.append(
-                (
-                    "invalid-escape",
-                    f"unknown escape sequence '\\{esc}'",
-                    Span(span.line, col, span.line, col + len(m.group())),
-                    "known escapes: \\n \\t \\r \\0 \\\\ \\\" \\' \\u{hex}",
-                )
+                ("invalid-escape", message, Span(span.line, col, span.line, col + end - start), ESCAPE_HINT)
             )
-            return ""
-
-        return _ESCAPE.sub(unescape, body)
+        return text

@@ -36,11 +36,22 @@ _OWNERS: dict[str, str] = {}  # code -> the module that declared it
 
 
 def declare_codes(category: str, codes: Mapping[str, str]) -> None:
-    """Register the codes a stage raises: `{name: meaning}` under `category`."""
+    """Register the codes a stage raises: `{name: meaning}` under `category`.
+
+    A code has one owner and one meaning: declaring a code that another module
+    (or the same module with another meaning) already declared is a bug in
+    ChronicleVM and raises `ValueError` at import, so two stages can never
+    give one code two meanings.  Declaring the same code again with the same
+    meaning from the same module (a re-imported module) is allowed.
+    """
     owner = str(sys._getframe(1).f_globals.get("__name__", ""))
     for name, meaning in codes.items():
-        _CODES[f"{category}.{name}"] = meaning
-        _OWNERS[f"{category}.{name}"] = owner
+        code = f"{category}.{name}"
+        known = _CODES.get(code)
+        if known is not None and (known != meaning or _OWNERS[code] != owner):
+            raise ValueError(f"error code {code} is declared by {_OWNERS[code]} already; {owner} may not declare it")
+        _CODES[code] = meaning
+        _OWNERS[code] = owner
 
 
 def declared_codes(owner: str | None = None) -> dict[str, str]:
