@@ -17,14 +17,15 @@ import pytest
 
 from chronicle_lang import compile_source, compile_to_module
 from chronicle_vm.calls import CallSite, CapabilityHandler
+from chronicle_vm.compiled import CompiledEngine
 from chronicle_vm.errors import ChronicleError, SourceError
-from chronicle_vm.interp import run_entry
+from chronicle_vm.interp import Interpreter
 from chronicle_vm.limits import Limits
 from chronicle_vm.model import Module
 from chronicle_vm.values import Value
-from chronicle_vm.verify import verify
+from chronicle_vm.verify import VerifiedModule, verify
 
-__all__ = ["FakeHost", "RunReport", "check_program", "expectations", "run_chr"]
+__all__ = ["ENGINES", "FakeHost", "RunReport", "check_program", "expectations", "run_chr"]
 
 CLOCK_NOW = 1_700_000_000_000
 
@@ -70,6 +71,17 @@ class RunReport:
     host: FakeHost = field(default_factory=FakeHost)
 
 
+#: The engines every test program runs on: the reference interpreter with and without superinstructions,
+#: and the compiled engine.  Their outcomes must agree exactly (value, error, location, count, logs).
+ENGINES = ("fused", "unfused", "compiled")
+
+
+def _engine(verified: VerifiedModule, engine: str, limits: Limits, handlers: list[CapabilityHandler | None]) -> Any:
+    if engine == "compiled":
+        return CompiledEngine(verified, limits, handlers)
+    return Interpreter(verified, limits, handlers, superinstructions=engine == "fused")
+
+
 def run_chr(
     source: str | bytes,
     entry: str = "main",
@@ -78,8 +90,9 @@ def run_chr(
     path: str = "<test>",
     limits: Limits | None = None,
     host: FakeHost | None = None,
+    engine: str = "fused",
 ) -> RunReport:
-    """Compile, encode, decode, verify and run; compile errors propagate, run errors are reported."""
+    """Compile, encode, decode, verify and run on `engine`; compile errors propagate, run errors are reported."""
     module = compile_to_module(source, path)
     decoded = Module.from_bytes(module.to_bytes())
     verified = verify(decoded)
@@ -87,7 +100,8 @@ def run_chr(
     handlers = [host.handler(cap.name) for cap in decoded.capabilities]
     report = RunReport(host=host)
     try:
-        outcome = run_entry(verified, entry, list(args), limits=limits, handlers=handlers)
+        runner = _engine(verified, engine, limits if limits is not None else Limits(), handlers)
+        outcome = runner.call(entry, list(args))
     except ChronicleError as err:
         report.error = err
         return report
@@ -96,38 +110,50 @@ def run_chr(
     return report
 
 
-_DIRECTIVE = re.compile(r"^//\s*(expect runtime error|expect log|expect|args|entry):\s?(.*)$")
+_DIRECTIVE = re.compile(r"//\s*(expect runtime error|expect log|expect|args|entry):\s?(.*)$")
 _LINE_ERROR = re.compile(r"//\s*error:\s*(source\.[a-z0-9-]+)\s*$")
 
 
 def expectations(text: str) -> dict[str, Any]:
-    """The inline expectations of a test program: value, trap, logs, args, entry and per-line errors."""
+    """The inline expectations of a test program: value, trap, logs, args, entry and per-line errors.
+
+    A directive on a line of its own is about the program; one after code is about that line: a trailing
+    `// expect runtime error: CODE` traps on this line, a trailing `// expect log: TEXT` is logged here.
+    """
     out: dict[str, Any] = {"logs": [], "errors": [], "entry": "main", "args": []}
     for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        m = _DIRECTIVE.match(stripped)
-        if m:
-            key, value = m.group(1), m.group(2)
-            if key == "expect":
-                out["value"] = json.loads(value)
-            elif key == "expect runtime error":
-                code, _, at = value.partition(" at ")
-                out["trap"] = (code.strip(), int(at) if at else None)
-            elif key == "expect log":
-                out["logs"].append(value)
-            elif key == "args":
-                out["args"] = json.loads(value)
-            else:
-                out["entry"] = value.strip()
-            continue
         e = _LINE_ERROR.search(line)
         if e:
             out["errors"].append((number, e.group(1)))
+            continue
+        m = _DIRECTIVE.search(line)
+        if not m:
+            continue
+        trailing = not line.strip().startswith("//")
+        key, value = m.group(1), m.group(2)
+        if key == "expect":
+            out["value"] = json.loads(value)
+        elif key == "expect runtime error":
+            code, _, at = value.partition(" at ")
+            out["trap"] = (code.strip(), int(at) if at else number if trailing else None)
+        elif key == "expect log":
+            out["logs"].append(value)
+        elif key == "args":
+            out["args"] = json.loads(value)
+        else:
+            out["entry"] = value.strip()
     return out
 
 
+def _observed(report: RunReport) -> tuple[Any, ...]:
+    error = report.error
+    if error is None:
+        return ("value", report.value, report.instructions, report.host.logs)
+    return ("error", type(error), error.code, error.message, error.details, report.host.logs)
+
+
 def check_program(text: str, path: str, *, limits: Limits | None = None) -> RunReport | None:
-    """Compile and run `text`, asserting its inline expectations (see tests/programs in chronicle-lang)."""
+    """Compile and run `text` on every engine, asserting its inline expectations and that the engines agree."""
     want = expectations(text)
     if want["errors"]:
         with pytest.raises(SourceError) as info:
@@ -136,7 +162,13 @@ def check_program(text: str, path: str, *, limits: Limits | None = None) -> RunR
         assert got == sorted(want["errors"])
         return None
     assert "value" in want or "trap" in want, f"{path} states no expectation"
-    report = run_chr(text, want["entry"], want["args"], path=path, limits=limits)
+    reports = {
+        engine: run_chr(text, want["entry"], want["args"], path=path, limits=limits, engine=engine)
+        for engine in ENGINES
+    }
+    report = reports["fused"]
+    for engine, other in reports.items():
+        assert _observed(other) == _observed(report), f"{engine} disagrees with the fused interpreter"
     if "trap" in want:
         code, line = want["trap"]
         assert report.error is not None, f"expected {code}, got value {report.value!r}"

@@ -177,7 +177,7 @@ def test_lang_robust_render_diagnostic_format() -> None:
 
 
 _SEEDS = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.chr")) + sorted(
-    (Path(__file__).parent / "programs").glob("*.chr")
+    (Path(__file__).parent / "programs").glob("*/*.chr")
 )
 _WORDS = ["x", "xs", "1", '"s"', "true", "[]", "+", "==", "(", ")", "{", "}", ";", "return", "let y =", "len(", ","]
 
