@@ -1,6 +1,6 @@
-"""Regenerate the generated parts of docs/ from the code: the opcode table and the error-code list.
+"""Regenerate the generated parts of docs/ from the code: the opcode table, the error-code list, the builtins.
 
-    python testing/gen_docs.py           # rewrite docs/isa.md's table and docs/errors.md
+    python testing/gen_docs.py           # rewrite docs/isa.md's table, docs/errors.md, docs/language.md's builtins
     python testing/gen_docs.py --check   # exit 1 when they are stale (the tests call check_docs())
 
 Generated regions sit between `<!-- generated:NAME -->` and `<!-- end:NAME -->`.
@@ -90,7 +90,17 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-GENERATORS = {"opcodes": ("isa.md", opcode_table), "errors": ("errors.md", error_list)}
+def builtin_table() -> str:
+    from chronicle_lang.builtins import builtin_table as table
+
+    return table()
+
+
+GENERATORS = {
+    "opcodes": ("isa.md", opcode_table),
+    "errors": ("errors.md", error_list),
+    "builtins": ("language.md", builtin_table),
+}
 
 
 def render(text: str, name: str, body: str) -> str:

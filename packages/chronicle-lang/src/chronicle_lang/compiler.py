@@ -15,7 +15,7 @@ a diagnostic.  Every instruction carries the `.chr` position it came from.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from chronicle_asm.ir import (
@@ -37,6 +37,7 @@ from chronicle_vm.model import Capability
 from chronicle_vm.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, BaseType, ValueType
 from chronicle_vm.verify import CAP_NAME_MAX_LEN
 
+from .builtins import BUILTINS, Builtin
 from .diagnostics import Diagnostics, nearest_name
 from .syntax import (
     ArrayLit,
@@ -93,37 +94,6 @@ Ty = ValueType | _Special
 _CAP_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+", re.ASCII)
 
 _BASES = {"int": BaseType.INT, "bool": BaseType.BOOL, "str": BaseType.STR}
-
-#: Builtins that are one instruction over fixed types: name -> (opcode, parameter types, result).
-_SIMPLE: dict[str, tuple[Op, tuple[ValueType, ...], ValueType]] = {
-    "contains": (Op.CONTAINS, (STR, STR), BOOL),
-    "find": (Op.FIND, (STR, STR), INT),
-    "parse_int": (Op.PARSEINT, (STR,), INT),
-    "upper": (Op.UPPER, (STR,), STR),
-    "lower": (Op.LOWER, (STR,), STR),
-    "trim": (Op.TRIM, (STR,), STR),
-    "split": (Op.SPLIT, (STR, STR), STR_ARRAY),
-    "join": (Op.JOIN, (STR_ARRAY, STR), STR),
-    "repeat": (Op.REPEAT, (STR, INT), STR),
-}
-
-#: Every builtin with its signature as documented in docs/language.md.
-BUILTINS: dict[str, str] = {
-    "len": "len(x: str | [T]) -> int",
-    "push": "push(a: [T], x: T)",
-    "pop": "pop(a: [T]) -> T",
-    "str": "str(x: int | bool | str) -> str",
-    "slice": "slice(s: str, lo: int, hi: int) -> str",
-    "contains": "contains(s: str, sub: str) -> bool",
-    "find": "find(s: str, sub: str) -> int",
-    "parse_int": "parse_int(s: str) -> int",
-    "upper": "upper(s: str) -> str",
-    "lower": "lower(s: str) -> str",
-    "trim": "trim(s: str) -> str",
-    "split": "split(s: str, sep: str) -> [str]",
-    "join": "join(items: [str], sep: str) -> str",
-    "repeat": "repeat(s: str, n: int) -> str",
-}
 
 _ARITH = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "%": Op.MOD}
 _ORDER = {"<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE}
@@ -964,77 +934,99 @@ class _FunctionCompiler:
         return self.finish_call(Op.CAPCALL, CapRef(expr.name), base, sig.result, expr.span, dst)
 
     def builtin(self, expr: Call, expected: Ty | None, dst: int | None) -> tuple[Ty, int]:
+        row = BUILTINS[expr.name]
+        if row.simple:
+            return self.builtin_simple(row, expr, dst)
+        lower: Callable[[Builtin, Call, int | None], tuple[Ty, int]] = getattr(self, f"builtin_{row.lowering}")
+        return lower(row, expr, dst)
+
+    def builtin_simple(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        """A builtin that is one instruction over fixed types: the same check and lowering for every such row."""
         name, args, span = expr.name, expr.args, expr.span
-        signature = BUILTINS[name]
-        simple = _SIMPLE.get(name)
-        if simple is not None:
-            op, params, result = simple
-            if not self.check_count(args, len(params), name, span, signature):
-                return result, -1
-            regs: list[int] = []
-            for i, (arg, param) in enumerate(zip(args, params, strict=True)):
-                ty, reg = self.value(arg, expected=param)
-                self.expect(ty, param, arg, f"argument {i + 1} of '{name}'")
-                regs.append(reg)
-            for reg in regs:
-                self.regs.release(reg)
-            out = self.target(result, dst)
-            operands: list[IROperand] = [Reg(out), *(Reg(r) for r in regs)]
-            while len(operands) < 3:
-                operands.append(None)
-            self.emit(op, span, operands[0], operands[1], operands[2])
-            return result, out
-        if name == "len":
-            if not self.check_count(args, 1, name, span, signature):
-                return INT, -1
-            ty, reg = self.value(args[0])
+        assert row.op is not None and row.returns is not None
+        result = row.returns
+        if not self.check_count(args, len(row.params), name, span, row.full_signature):
+            return result, -1
+        regs: list[int] = []
+        for i, (arg, param) in enumerate(zip(args, row.params, strict=True)):
+            ty, reg = self.value(arg, expected=param)
+            self.expect(ty, param, arg, f"argument {i + 1} of '{name}'")
+            regs.append(reg)
+        for reg in regs:
             self.regs.release(reg)
-            if ty is not ERROR and not (ty == STR or (isinstance(ty, ValueType) and ty.is_array)):
-                self.error("type-mismatch", f"len() takes a str or an array, found {ty}", args[0].span)
-            out = self.target(INT, dst)
-            self.emit(Op.LEN, span, Reg(out), Reg(reg))
-            return INT, out
-        if name == "str":
-            if not self.check_count(args, 1, name, span, signature):
-                return STR, -1
-            ty, reg = self.value(args[0])
-            self.regs.release(reg)
-            if isinstance(ty, ValueType) and ty.is_array:
-                self.error(
-                    "type-mismatch",
-                    f"str() takes an int, bool or str, found {ty}",
-                    args[0].span,
-                    hint="join(items, sep) makes one str of a [str]",
-                )
-            out = self.target(STR, dst)
-            self.emit(Op.TOSTR, span, Reg(out), Reg(reg))
-            return STR, out
-        if name in ("push", "pop"):
-            count = 2 if name == "push" else 1
-            if not self.check_count(args, count, name, span, signature):
-                return (VOID if name == "push" else ERROR), -1
-            ty, array = self.value(args[0])
-            elem: Ty = ERROR
-            if isinstance(ty, ValueType):
-                if ty.is_array:
-                    elem = ty.element()
-                else:
-                    self.error("type-mismatch", f"{name}() takes an array first, found {ty}", args[0].span)
-            if name == "push":
-                item_ty, item = self.value(args[1], expected=elem)
-                self.expect(item_ty, elem, args[1], "the array's element type")
-                self.emit(Op.PUSH, span, Reg(array), Reg(item))
-                self.regs.release(item)
-                self.regs.release(array)
-                return VOID, -1
-            self.regs.release(array)
-            if not isinstance(elem, ValueType):
-                return ERROR, -1
-            out = self.target(elem, dst)
-            self.emit(Op.POP, span, Reg(out), Reg(array))
-            return elem, out
-        # slice(s, lo, hi): the bounds go in a register pair.
-        if not self.check_count(args, 3, name, span, signature):
+        out = self.target(result, dst)
+        operands: list[IROperand] = [Reg(out), *(Reg(r) for r in regs)]
+        while len(operands) < 3:
+            operands.append(None)
+        self.emit(row.op, span, operands[0], operands[1], operands[2])
+        return result, out
+
+    def builtin_len(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        args, span = expr.args, expr.span
+        if not self.check_count(args, 1, expr.name, span, row.full_signature):
+            return INT, -1
+        ty, reg = self.value(args[0])
+        self.regs.release(reg)
+        if ty is not ERROR and not (ty == STR or (isinstance(ty, ValueType) and ty.is_array)):
+            self.error("type-mismatch", f"len() takes a str or an array, found {ty}", args[0].span)
+        out = self.target(INT, dst)
+        self.emit(Op.LEN, span, Reg(out), Reg(reg))
+        return INT, out
+
+    def builtin_str(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        args, span = expr.args, expr.span
+        if not self.check_count(args, 1, expr.name, span, row.full_signature):
+            return STR, -1
+        ty, reg = self.value(args[0])
+        self.regs.release(reg)
+        if isinstance(ty, ValueType) and ty.is_array:
+            self.error(
+                "type-mismatch",
+                f"str() takes an int, bool or str, found {ty}",
+                args[0].span,
+                hint="join(items, sep) makes one str of a [str]",
+            )
+        out = self.target(STR, dst)
+        self.emit(Op.TOSTR, span, Reg(out), Reg(reg))
+        return STR, out
+
+    def _array_argument(self, name: str, arg: Expr) -> tuple[Ty, int]:
+        """The array a push or pop works on, and its element type (ERROR when it is not an array)."""
+        ty, array = self.value(arg)
+        if isinstance(ty, ValueType):
+            if ty.is_array:
+                return ty.element(), array
+            self.error("type-mismatch", f"{name}() takes an array first, found {ty}", arg.span)
+        return ERROR, array
+
+    def builtin_push(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        args, span = expr.args, expr.span
+        if not self.check_count(args, 2, expr.name, span, row.full_signature):
+            return VOID, -1
+        elem, array = self._array_argument(expr.name, args[0])
+        item_ty, item = self.value(args[1], expected=elem)
+        self.expect(item_ty, elem, args[1], "the array's element type")
+        self.emit(Op.PUSH, span, Reg(array), Reg(item))
+        self.regs.release(item)
+        self.regs.release(array)
+        return VOID, -1
+
+    def builtin_pop(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        args, span = expr.args, expr.span
+        if not self.check_count(args, 1, expr.name, span, row.full_signature):
+            return ERROR, -1
+        elem, array = self._array_argument(expr.name, args[0])
+        self.regs.release(array)
+        if not isinstance(elem, ValueType):
+            return ERROR, -1
+        out = self.target(elem, dst)
+        self.emit(Op.POP, span, Reg(out), Reg(array))
+        return elem, out
+
+    def builtin_slice(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        """slice(s, lo, hi): the bounds go in a register pair."""
+        args, span = expr.args, expr.span
+        if not self.check_count(args, 3, expr.name, span, row.full_signature):
             return STR, -1
         s_ty, s = self.value(args[0], expected=STR)
         self.expect(s_ty, STR, args[0], "argument 1 of 'slice'")
@@ -1119,3 +1111,10 @@ class _FunctionCompiler:
         out = self.target(result, dst)
         self.emit(code, expr.op_span, Reg(out), Reg(left), Reg(right))
         return result, out
+
+
+# A builtin without a lowering could not be compiled: refuse the table at import, not at a plugin's call.
+_UNLOWERED = [
+    r.name for r in BUILTINS.values() if not r.simple and not hasattr(_FunctionCompiler, f"builtin_{r.lowering}")
+]
+assert not _UNLOWERED, f"builtins without a lowering method: {_UNLOWERED}"
