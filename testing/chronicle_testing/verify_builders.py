@@ -14,6 +14,8 @@ runner added to `ACCEPTED_RUNNERS` (e.g. the compiled engine's).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.isa import OPCODES, OPS_BY_NAME
@@ -34,9 +36,6 @@ __all__ = [
     "run_exports",
 ]
 
-INT_ARRAY = ValueType(INT.base, 1)
-STR_ARRAY = ValueType(STR.base, 1)
-INT_ARRAY2 = ValueType(INT.base, 2)
 
 
 def ins(mnemonic: str, a: int = 0, b: int = 0, c: int = 0) -> Instruction:
@@ -85,95 +84,47 @@ def module(
     )
 
 
-#: Registers of `main` in `every_opcode_module`, by role.
-MAIN_REGISTERS: tuple[ValueType, ...] = (
-    INT,  # r0 parameter n
-    INT,  # r1
-    BOOL,  # r2
-    STR,  # r3
-    STR,  # r4
-    INT_ARRAY,  # r5
-    STR_ARRAY,  # r6
-    INT,  # r7 slice low
-    INT,  # r8 slice high
-    INT_ARRAY2,  # r9
-)
+_EVERY_OPCODE_CASM = Path(__file__).with_name("every_opcode.casm")
 
 
 def every_opcode_module() -> Module:
-    """A valid module using every opcode: `main(n: int) -> int` (exported), `add2`, `noop`, two capabilities."""
-    main_code = (
-        ins("nop"),  # 0
-        ins("loadk", 1, 0),  # 1  r1 = 42
-        ins("loadk", 3, 1),  # 2  r3 = "hi"
-        ins("loadk", 4, 1),  # 3  r4 = "hi"
-        ins("loadb", 2, 1),  # 4
-        ins("mov", 1, 0),  # 5
-        ins("add", 1, 0, 1),  # 6
-        ins("sub", 1, 0, 1),  # 7
-        ins("mul", 1, 0, 1),  # 8
-        ins("div", 1, 0, 1),  # 9
-        ins("mod", 1, 0, 1),  # 10
-        ins("neg", 1, 0),  # 11
-        ins("lt", 2, 0, 1),  # 12
-        ins("le", 2, 0, 1),  # 13
-        ins("gt", 2, 0, 1),  # 14
-        ins("ge", 2, 0, 1),  # 15
-        ins("eq", 2, 0, 1),  # 16
-        ins("eq", 2, 3, 4),  # 17
-        ins("ne", 2, 2, 2),  # 18
-        ins("not", 2, 2),  # 19
-        ins("jmpif", 2, 22),  # 20
-        ins("jmpifnot", 2, 22),  # 21
-        ins("call", 1, 0, 1),  # 22 r1 = add2(r0, r1)
-        ins("call", 2, 0, 0),  # 23 noop()
-        ins("capcall", 0, 3, 0),  # 24 log.info(r3)
-        ins("capcall", 1, 0, 1),  # 25 r1 = clock.now()
-        ins("concat", 3, 3, 4),  # 26
-        ins("tostr", 3, 0),  # 27
-        ins("tostr", 3, 2),  # 28
-        ins("len", 1, 3),  # 29
-        ins("len", 1, 5),  # 30
-        ins("slice", 3, 3, 7),  # 31
-        ins("contains", 2, 3, 4),  # 32
-        ins("find", 1, 3, 4),  # 33
-        ins("parseint", 1, 3),  # 34
-        ins("upper", 3, 3),  # 35
-        ins("lower", 3, 3),  # 36
-        ins("trim", 3, 3),  # 37
-        ins("split", 6, 3, 4),  # 38
-        ins("join", 3, 6, 4),  # 39
-        ins("repeat", 3, 3, 1),  # 40
-        ins("charat", 3, 3, 1),  # 41
-        ins("newarr", 5),  # 42
-        ins("push", 5, 1),  # 43
-        ins("pop", 1, 5),  # 44
-        ins("getidx", 1, 5, 0),  # 45
-        ins("setidx", 5, 0, 1),  # 46
-        ins("newarr", 9),  # 47
-        ins("push", 9, 5),  # 48
-        ins("getidx", 5, 9, 0),  # 49
-        ins("mov", 6, 6),  # 50
-        ins("jmpifnot", 2, 53),  # 51
-        ins("trap", 2),  # 52
-        ins("ret", 1),  # 53
-    )
-    main = fn("main", main_code, registers=MAIN_REGISTERS, params=1, result=INT, exported=True)
-    add2 = fn("add2", (ins("add", 2, 0, 1), ins("ret", 2)), registers=(INT, INT, INT), params=2, result=INT)
-    noop = fn("noop", (ins("retv"),))
-    helper = fn("helper", (ins("jmp", 0),), exported=True)
-    functions = (main, add2, noop, helper)
-    return module(
-        *functions,
-        constants=(42, "hi", "boom", -(2**63), 2**63 - 1),
-        capabilities=(Capability("log.info", (STR,), None), Capability("clock.now", (), INT)),
+    """A valid module using every opcode: `main(n: int) -> int` (exported), `add2`, `noop`, `helper`, two capabilities.
+
+    Its code is the labelled `every_opcode.casm`; the source map is attached here: main and helper at
+    `plugin.chr` lines 1.., add2 at `lib.chr` lines 10.., noop without positions.
+    """
+    from chronicle_asm import assemble_text
+
+    assembled = assemble_text(_EVERY_OPCODE_CASM.read_text(encoding="utf-8"), _EVERY_OPCODE_CASM.name)
+    main, add2, _noop, helper = assembled.functions
+    source = SourceMap(
         files=("plugin.chr", "lib.chr"),
-        source=(positions(main), positions(add2, 1, 10), (), positions(helper)),
+        functions=(positions(main), positions(add2, 1, 10), (), positions(helper)),
     )
+    return replace(assembled, source_map=source)
 
 
-#: Expected block leaders of `every_opcode_module()`, per function.
-EVERY_OPCODE_LEADERS: tuple[tuple[int, ...], ...] = ((0, 21, 22, 52, 53), (0,), (0,), (0,))
+def _marked_leaders() -> tuple[tuple[int, ...], ...]:
+    """The instructions `every_opcode.casm` marks `; leader`, per function (an expectation written beside the code)."""
+    out: list[tuple[int, ...]] = []
+    leaders: list[int] = []
+    count = 0
+    for raw in _EVERY_OPCODE_CASM.read_text(encoding="utf-8").splitlines():
+        code, _, comment = raw.partition(";")
+        code = code.strip()
+        if code.startswith(".func"):
+            leaders, count = [], 0
+        elif code == ".end":
+            out.append(tuple(leaders))
+        elif code and not code.startswith(".") and not code.endswith(":"):
+            if comment.strip() == "leader":
+                leaders.append(count)
+            count += 1
+    return tuple(out)
+
+
+#: Expected block leaders of `every_opcode_module()`, per function (read from the `; leader` markers).
+EVERY_OPCODE_LEADERS: tuple[tuple[int, ...], ...] = _marked_leaders()
 
 
 #: Extra checks run on every module a property accepts (other engines' tests append runners here).

@@ -122,9 +122,3 @@ class Module:
     def digest(self) -> str:
         """sha256 of the encoded module, as hex."""
         return hashlib.sha256(self.to_bytes()).hexdigest()
-
-    def function_index(self, name: str) -> int | None:
-        for index, function in enumerate(self.functions):
-            if function.name == name:
-                return index
-        return None

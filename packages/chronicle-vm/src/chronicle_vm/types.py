@@ -47,10 +47,6 @@ class ValueType:
     def is_array(self) -> bool:
         return self.depth > 0
 
-    @property
-    def is_scalar(self) -> bool:
-        return self.depth == 0
-
     def element(self) -> ValueType:
         """The element type of an array type."""
         if self.depth == 0:

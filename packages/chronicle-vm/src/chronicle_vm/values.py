@@ -21,7 +21,6 @@ __all__ = [
     "Value",
     "ValueMismatch",
     "export_value",
-    "format_value",
     "import_value",
     "value_units",
     "wrap_i64",
@@ -103,19 +102,6 @@ def export_value(value: Value) -> Value:
     if type(value) is list:
         return [export_value(item) for item in value]
     return value
-
-
-def format_value(value: Value | None) -> str:
-    """The value as the language writes it: 42, true, "text", [1, 2]; `none` for no value."""
-    if value is None:
-        return "none"
-    if type(value) is bool:
-        return "true" if value else "false"
-    if type(value) is str:
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if type(value) is list:
-        return "[" + ", ".join(format_value(item) for item in value) + "]"
-    return str(value)
 
 
 def _kind(obj: object) -> str:
