@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import pytest
 
@@ -137,10 +136,6 @@ def test_verification_is_deterministic() -> None:
     assert a.block_leaders == b.block_leaders
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("chronicle_vm.decode") is None or importlib.util.find_spec("chronicle_vm.encode") is None,
-    reason="the binary format is not there yet",
-)
 def test_verify_bytes_round_trip() -> None:
     mod = every_opcode_module()
     verified = verify_bytes(mod.to_bytes())

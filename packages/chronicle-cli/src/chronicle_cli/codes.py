@@ -21,7 +21,7 @@ declare_codes(
         "interrupted": "the command was interrupted with Ctrl-C (exit 130)",
     },
 )
-# `usage.unreadable-file` is chronicle_vm.policy's (a policy's kv file); the CLI raises it for its own files too.
+# `usage.unreadable-file` is declared by the policy loader (a policy's kv file); the CLI raises it too.
 declare_codes("internal", {"unexpected": "a bug in ChronicleVM: an exception no input should cause (exit 70)"})
 declare_codes("decode", {"empty-file": "the module file is empty"})
 declare_codes("policy", {"empty-file": "the policy file is empty"})
