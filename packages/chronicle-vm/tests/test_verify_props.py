@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -271,7 +272,7 @@ def test_seeds_verify() -> None:
 
 
 def test_every_raised_code_is_declared() -> None:
-    source = (Path(__file__).parents[1] / "src" / "chronicle_vm" / "verify.py").read_text(encoding="utf-8")
+    source = Path(inspect.getfile(verify)).read_text(encoding="utf-8")
     raised = set(re.findall(r"""(?:fail|bad)\(\s*"([a-z-]+)",""", source))
     raised |= set(re.findall(r"""type_code = [^\n]*"([a-z-]+)"$""", source, re.MULTILINE))
     declared = {code.split(".", 1)[1] for code in declared_codes() if code.startswith("verify.")}
