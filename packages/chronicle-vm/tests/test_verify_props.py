@@ -7,8 +7,8 @@ tests extend (via `ACCEPTED_RUNNERS`) to also run them.
 from __future__ import annotations
 
 import dataclasses
-import json
 import inspect
+import json
 import re
 from pathlib import Path
 from typing import Any
