@@ -104,6 +104,9 @@ def build_parser() -> Parser:
     replay.add_argument(
         "--engine", choices=("auto", "compiled", "reference"), default="auto", help="the execution engine"
     )
+    replay.add_argument(
+        "--policy", metavar="HOST.toml", help="also check the trace's policy digest and every recorded decision"
+    )
     replay.set_defaults(command_func=cmd_replay)
 
     inspect = command("inspect", "show a trace: provenance, events, outcome; or cut an inspection-only slice")
@@ -343,8 +346,9 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     raw_trace = read_trace_file(ns.trace)
     module = read_input(ns.module, "module")
     trace = _load_trace_file(ns.trace, raw_trace)
+    policy = _load_policy(ns.policy) if ns.policy is not None else None
     try:
-        report = replay(trace, module, engine=ns.engine)
+        report = replay(trace, module, engine=ns.engine, policy=policy)
     except ReplayError as error:
         error.details.setdefault("trace", ns.trace)
         if error.code == "replay.module-digest":
