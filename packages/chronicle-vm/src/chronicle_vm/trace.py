@@ -963,7 +963,9 @@ def diff_traces(a: bytes | str | Trace, b: bytes | str | Trace) -> dict[str, Any
     """Where two traces part ways: `equal`, `same_module`, and the first difference (`where`, `seq`, both sides).
 
     `where` is "provenance", "entry", "events" (with `seq` and the two
-    events, either None when one trace has fewer) or "outcome".
+    events, either None when one trace has fewer) or "outcome", checked in
+    that order: traces of another module, policy or entry are named as such,
+    not by the first event that follows from it.
     """
     left = checked(a) if isinstance(a, Trace) else load_trace(a)
     right = checked(b) if isinstance(b, Trace) else load_trace(b)
@@ -972,6 +974,15 @@ def diff_traces(a: bytes | str | Trace, b: bytes | str | Trace) -> dict[str, Any
 
     def differs(x: object, y: object) -> bool:
         return canonical_json(x) != canonical_json(y)
+
+    for where in ("provenance", "entry"):
+        if differs(left.doc[where], right.doc[where]):
+            one_part, two_part = left.doc[where], right.doc[where]
+            fields = sorted(
+                key for key in one_part.keys() | two_part.keys() if differs(one_part.get(key), two_part.get(key))
+            )
+            result.update(where=where, seq=None, fields=fields, a=one_part, b=two_part)
+            return result
 
     left_events, right_events = left.events, right.events
     for position in range(max(len(left_events), len(right_events))):
@@ -987,7 +998,7 @@ def diff_traces(a: bytes | str | Trace, b: bytes | str | Trace) -> dict[str, Any
             assert seq_source is not None
             result.update(where="events", seq=seq_source["seq"], fields=fields, a=one, b=two)
             return result
-    for where in ("entry", "outcome", "provenance"):
+    for where in ("outcome",):
         if differs(left.doc[where], right.doc[where]):
             one_part, two_part = left.doc[where], right.doc[where]
             fields = sorted(
