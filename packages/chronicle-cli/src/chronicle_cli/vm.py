@@ -132,6 +132,10 @@ def build_parser() -> Parser:
     diff.add_argument("first", metavar="A.json")
     diff.add_argument("second", metavar="B.json")
     diff.set_defaults(command_func=cmd_diff)
+
+    from .operator_commands import add_operator_commands
+
+    add_operator_commands(command)
     return parser
 
 
