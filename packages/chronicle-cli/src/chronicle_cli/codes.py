@@ -20,6 +20,7 @@ declare_codes(
         "output-file": "an output file cannot be written (a directory, or no permission)",
         "interrupted": "the command was interrupted with Ctrl-C (exit 130)",
         "unreadable-file": "a file named on the command line or by the host cannot be read",
+        "suggest-conflict": "policy suggest: the traces declare one capability with two signatures",
     },
 )
 declare_codes("internal", {"unexpected": "a bug in ChronicleVM: an exception no input should cause (exit 70)"})
