@@ -344,6 +344,10 @@ def test_report_is_self_contained_and_escapes_every_plugin_string(cli: Any, work
                     "Plugin source", "Events"):  # fmt: skip
         assert f"<h2>{heading}</h2>" in page
     assert page.count('class="line hit"') == 2  # the two source lines that made calls
+    unsourced = cli("chronicle-vm", "report", "hostile.json", "--module", "hostile.cmod", "-o", "nosrc.html")
+    assert unsourced.returncode == 0, unsourced.stderr
+    page = (workdir / "nosrc.html").read_text(encoding="utf-8")
+    assert "source map names <code>hostile.chr</code>" in page and 'class="line' not in page
     wrong = cli("chronicle-vm", "report", "hostile.json", "--module", "greet.cmod", "-o", "x.html")
     assert wrong.returncode == 15
     assert cli("chronicle-vm", "report", "missing.json", "-o", "x.html").returncode == 2

@@ -107,6 +107,7 @@ def cmd_report(ns: argparse.Namespace, out: Output) -> int:
     from .vm import _load_trace_file
 
     trace = _load_trace_file(ns.trace, None, out)
+    source_files: tuple[str, ...] = ()
     if ns.module is not None:
         module = read_input(ns.module, "module")
         digest = hashlib.sha256(module).hexdigest()
@@ -118,6 +119,9 @@ def cmd_report(ns: argparse.Namespace, out: Output) -> int:
                 expected=trace.provenance["module_sha256"],
                 actual=digest,
             )
+        from chronicle_vm.runtime import load_module
+
+        source_files = load_module(module).module.source_map.files
     source = None
     if ns.source is not None:
         raw = read_input(ns.source, "chr")
@@ -126,7 +130,7 @@ def cmd_report(ns: argparse.Namespace, out: Output) -> int:
         except UnicodeDecodeError:
             raise UsageError("usage.unreadable-file", f"{ns.source}: the source is not UTF-8", path=ns.source) from None
     with long_task(out, f"writing the report of {visible(ns.trace)}"):
-        page = render_report(trace.doc, title=ns.trace, source=source)
+        page = render_report(trace.doc, title=ns.trace, source=source, source_files=source_files)
     write_output(ns.output, page)
     events = len(trace.events)
     payload = {"output": ns.output, "events": events, "rows": min(events, MAX_ROWS), "bytes": len(page.encode())}

@@ -262,8 +262,18 @@ def _source(source_name: str, text: str, lines: Mapping[tuple[str, int], int]) -
     return "".join(out)
 
 
-def render_report(doc: Mapping[str, Any], *, title: str, source: tuple[str, str] | None = None) -> str:
-    """The HTML page for a checked trace document; `source` is (name, text) of the plugin's source, if given."""
+def render_report(
+    doc: Mapping[str, Any],
+    *,
+    title: str,
+    source: tuple[str, str] | None = None,
+    source_files: Sequence[str] = (),
+) -> str:
+    """The HTML page for a checked trace document.
+
+    `source` is (name, text) of the plugin's source, if given; `source_files` are the files the module's
+    source map names (shown, never opened: the operator passes the source with --source).
+    """
     events = doc["events"]
     outcome = doc["outcome"]
     stats, lines = _stats(events)
@@ -284,6 +294,13 @@ def render_report(doc: Mapping[str, Any], *, title: str, source: tuple[str, str]
     ]
     if source is not None:
         sections.append(f"<section><h2>Plugin source</h2>{_source(source[0], source[1], lines)}</section>")
+    elif source_files:
+        named = ", ".join(f"<code>{_e(name)}</code>" for name in source_files[:8])
+        sections.append(
+            f'<section><h2>Plugin source</h2><p class="muted">The module\'s source map names {named}; '
+            "pass <code>--source FILE</code> to show it here with the lines that made calls marked "
+            "(the report never opens a file named inside its inputs).</p></section>"
+        )
     sections.append(f"<section><h2>Events</h2>{_events_table(events)}</section>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
