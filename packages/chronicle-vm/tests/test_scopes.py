@@ -7,6 +7,8 @@ from pathlib import Path
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chronicle_vm.errors import PolicyError, ReplayError
 from chronicle_vm.host import Host
@@ -271,3 +273,43 @@ def test_replay_with_the_policy_checks_the_recorded_limits_against_its_ceilings(
         replay(json.dumps(doc), data, policy=policy)
     assert caught.value.code == "replay.policy-decision"
     assert caught.value.details["limit"] == "max_call_depth"
+
+
+# --- properties: the live decision, the record and the replay agree for any rule and argument ----------------------
+
+_KEYS = st.text(alphabet="ab:", max_size=6)
+
+
+@st.composite
+def str_rules(draw: st.DrawFn) -> str:
+    lines = []
+    if draw(st.booleans()):
+        lines.append("prefix = " + json.dumps(draw(st.lists(_KEYS, min_size=1, max_size=3))))
+    if draw(st.booleans()):
+        lines.append("one_of = " + json.dumps(draw(st.lists(_KEYS, min_size=1, max_size=3))))
+    if draw(st.booleans()) or not lines:
+        lines.append(f"max_len = {draw(st.integers(0, 6))}")
+    return "\n".join(lines)
+
+
+@given(rule=str_rules(), key=_KEYS)
+def test_any_rule_decides_live_and_in_replay_alike(rule: str, key: str) -> None:
+    text = f'version = 1\n[capabilities."kv.get"]\nallow = true\n[capabilities."kv.get".args.key]\n{rule}\n'
+    policy = Policy.from_toml(text)
+    (arg_rule,) = policy.rule("kv.get").args  # type: ignore[union-attr]
+    within = (
+        (arg_rule.prefix is None or any(key.startswith(prefix) for prefix in arg_rule.prefix))
+        and (arg_rule.one_of is None or key in arg_rule.one_of)
+        and (arg_rule.max_len is None or len(key) <= arg_rule.max_len)
+    )
+    seen: list[str] = []
+    data = module_calling(KV_GET)
+    instance = instantiate(data, host=kv_host(seen), policy=policy)
+    try:
+        trace = instance.call("main", key, trace=True).trace
+    except PolicyError as exc:
+        assert exc.code == "policy.scope"
+        trace = exc.trace
+    assert trace is not None
+    assert (seen == [key]) is within  # the host ran exactly when the argument was within the rule
+    assert replay(trace.to_json(), data, policy=policy).exact
