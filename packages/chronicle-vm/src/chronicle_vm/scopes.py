@@ -368,7 +368,7 @@ def rules_from_json(value: object) -> tuple[BoundScope, ...] | None:
     for item in value:
         if type(item) is not dict or type(item.get("position")) is not int or type(item.get("param")) is not str:
             return None
-        if not item.keys() <= {"position", "param", *RULE_KEYS} or not 0 <= item["position"] < 256:
+        if not item.keys() <= {"position", "param", *RULE_KEYS} or not 0 <= item["position"] < 65_536:
             return None
         try:
             rule = _parse_rule(item["param"], {k: v for k, v in item.items() if k in RULE_KEYS}, (), _quiet_fail)
