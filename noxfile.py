@@ -108,6 +108,14 @@ def fuzz(session: nox.Session) -> None:
     session.run("python", "testing/fuzz/run_all.py", "--seconds", seconds)
 
 
+@nox.session(name="report-browser")
+def report_browser(session: nox.Session) -> None:
+    """The pricing example's trace report in headless Chromium (Debian's `chromium`): no console message allowed;
+    writes docs/report-pricing.png."""
+    install_packages(session)
+    session.run("python", "testing/report_browser.py", *session.posargs)
+
+
 @nox.session
 def ci(session: nox.Session) -> None:
     """Every check in one environment: lint, types, tests, demo, benchmark collection; then vm-alone."""

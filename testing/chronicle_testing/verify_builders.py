@@ -37,7 +37,6 @@ __all__ = [
 ]
 
 
-
 def ins(mnemonic: str, a: int = 0, b: int = 0, c: int = 0) -> Instruction:
     """An instruction by mnemonic (KeyError for an unknown one: a test bug, not input)."""
     return Instruction(OPS_BY_NAME[mnemonic].op.value, a, b, c)

@@ -194,7 +194,7 @@ ERRORS = [
     ("host-huge-int", "version = 1\n[host]\nseed = 9223372036854775808\n", "policy.type", "host.seed", 3),
     ("version-2", "version = 2\n", "policy.version", "version", 1),
     ("version-0", "# a comment\nversion = 0\n", "policy.version", "version", 2),
-    ("no-version", '[capabilities."kv.get"]\nallow = true\n', "policy.missing-key", "version", None),
+    ("no-version", '[capabilities."kv.get"]\nallow = true\n', "policy.missing-key", "version", 1),
     (
         "no-allow",
         'version = 1\n[capabilities."kv.get"]\nmax_calls = 3\n',
@@ -426,6 +426,11 @@ def test_every_policy_code_is_declared_and_documented() -> None:
         "policy.refused",
         "policy.unknown-host-setting",
         "policy.host-setting-type",
+        "policy.scope",
+        "policy.scope-empty",
+        "policy.scope-range",
+        "policy.scope-type",
+        "policy.scope-param",
     }
     doc = (REPO / "docs" / "policy.md").read_text(encoding="utf-8")
     for code in [*sorted(codes), "limit.capability-quota", "runtime.capability-failed", "runtime.capability-result"]:

@@ -16,6 +16,7 @@ from typing import Any
 from chronicle_vm.errors import SourceError
 
 from .chronc import default_output
+from .colors import add_color_option
 from .common import Output, Parser, run_main
 
 __all__ = ["build_parser", "main"]
@@ -32,6 +33,7 @@ def build_parser() -> Parser:
     parser.add_argument("-o", "--output", metavar="OUT", help="output file, - for stdout")
     parser.add_argument("-d", "--disassemble", action="store_true", help="read a .cmod module and write .casm text")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_color_option(parser)
     parser.add_argument("--version", action="version", version="chrasm 0.1.0")
     parser.set_defaults(command_func=chrasm_command)
     return parser

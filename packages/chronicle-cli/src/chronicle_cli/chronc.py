@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .colors import add_color_option
 from .common import Output, Parser, run_main
 
 __all__ = ["build_parser", "main"]
@@ -33,6 +34,7 @@ def build_parser() -> Parser:
         "--emit", choices=("cmod", "casm"), default="cmod", help="a binary module (default) or its assembly text"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_color_option(parser)
     parser.add_argument("--version", action="version", version="chronc 0.1.0")
     parser.set_defaults(command_func=compile_command)
     return parser

@@ -19,6 +19,7 @@ declare_codes(
         "bad-argument": "an --arg value does not fit the entry parameter's declared type",
         "output-file": "an output file cannot be written (a directory, or no permission)",
         "interrupted": "the command was interrupted with Ctrl-C (exit 130)",
+        "suggest-conflict": "policy suggest: the traces declare one capability with two signatures",
     },
 )
 # `usage.unreadable-file` is declared by the policy loader (a policy's kv file); the CLI raises it too.
@@ -32,5 +33,5 @@ declare_codes(
         "not-a-trace": "the file given as a trace is not JSON (a module or a policy?)",
     },
 )
-# `source.invalid-utf8` (the source bytes are not UTF-8) is chronicle_lang's code, which chrasm raises too.
+# `source.invalid-utf8` (the source bytes are not UTF-8) is the front end's code (chronicle_asm.source).
 declare_codes("source", {"empty-file": "the source file is empty"})

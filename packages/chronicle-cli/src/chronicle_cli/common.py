@@ -23,6 +23,8 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from chronicle_vm.errors import ChronicleError, UsageError
 
+from . import colors
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -135,7 +137,7 @@ class Output:
         """A plugin's log line, printed as it happens, its control characters made visible."""
         message = visible(message)
         stream = self.stderr if self.json else self.stdout
-        if not self.json and _is_tty(stream) and not os.environ.get("NO_COLOR"):
+        if not self.json and colors.enabled(stream):
             colour = {"info": "36", "warn": "33", "error": "31"}.get(level, "0")
             stream.write(f"\x1b[{colour}m[{level}]\x1b[0m {message}\n")
         else:
@@ -188,11 +190,14 @@ def _make_console(stream: IO[str]) -> Console:
     from rich.console import Console
 
     tty = _is_tty(stream)
+    styled = colors.enabled(stream)
     # Off a terminal rich would otherwise wrap at 80 columns; keep whole lines for pipes and logs.
+    # Without styles there is no colour system at all: no colour, and no bold or dim either (NO_COLOR).
     return Console(
         file=stream,
-        force_terminal=tty,
-        no_color=not tty or bool(os.environ.get("NO_COLOR")),
+        force_terminal=styled,
+        color_system=("auto" if tty else "standard") if styled else None,
+        no_color=not styled,
         highlight=False,
         soft_wrap=not tty,
         width=None if tty else 200,
@@ -213,6 +218,7 @@ def _json_safe(value: Any) -> Any:
 def run_main(build: Callable[[], Parser], argv: Sequence[str] | None) -> int:
     """Parse `argv` with the parser `build()` gives, run the chosen command, and give the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    colors.set_mode(colors.color_mode_from_args(args))
     out = Output("--json" in args)
     try:
         parser = build()

@@ -9,9 +9,10 @@ same as the rich renderer's.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import IO, Any
+
+from .colors import enabled
 
 __all__ = ["print_run", "show_value"]
 
@@ -30,10 +31,7 @@ def show_value(value: object) -> str:
 
 
 def _styler(stream: IO[str]) -> Any:
-    try:
-        colour = stream.isatty() and not os.environ.get("NO_COLOR")
-    except (AttributeError, ValueError):
-        colour = False
+    colour = enabled(stream)  # --color, NO_COLOR, FORCE_COLOR, a terminal (colors.py)
 
     def style(text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if colour else text

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .colors import add_color_option
 from .common import Output, Parser, cleaned, run_main, visible
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ def build_parser() -> Parser:
 
     parser = Parser(prog="chronicle-vm", description=_DESCRIPTION)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_color_option(parser)
     parser.add_argument("--version", action="version", version="chronicle-vm 0.1.0")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
 
@@ -56,6 +58,7 @@ def build_parser() -> Parser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        add_color_option(sub)
         return sub
 
     verify = command("verify", "decode and verify a module; print its entry points and capabilities")
@@ -104,18 +107,35 @@ def build_parser() -> Parser:
     replay.add_argument(
         "--engine", choices=("auto", "compiled", "reference"), default="auto", help="the execution engine"
     )
+    replay.add_argument(
+        "--policy", metavar="HOST.toml", help="also check the trace's policy digest and every recorded decision"
+    )
     replay.set_defaults(command_func=cmd_replay)
 
     inspect = command("inspect", "show a trace: provenance, events, outcome; or cut an inspection-only slice")
     inspect.add_argument("trace", metavar="T.json")
     inspect.add_argument("--slice", metavar="A..B", help="events A (included) to B (excluded)")
     inspect.add_argument("-o", "--output", metavar="S.json", help="write the slice here")
+    inspect.add_argument(
+        "--summary", action="store_true", help="calls per capability, first and last instruction, the outcome"
+    )
+    inspect.add_argument(
+        "--capability", action="append", metavar="NAME", help="show only the calls of this capability (repeatable)"
+    )
+    inspect.add_argument("--events", metavar="A..B", help="show only events A (included) to B (excluded)")
     inspect.set_defaults(command_func=cmd_inspect)
 
-    diff = command("diff", "name the first event where two traces part ways")
+    diff = command(
+        "diff",
+        "name the first difference between two traces: provenance, entry, events, outcome (exit 1 if they differ)",
+    )
     diff.add_argument("first", metavar="A.json")
     diff.add_argument("second", metavar="B.json")
     diff.set_defaults(command_func=cmd_diff)
+
+    from .operator_commands import add_operator_commands
+
+    add_operator_commands(command)
     return parser
 
 
@@ -314,17 +334,21 @@ def _write(path: str, data: bytes) -> None:
     write_output(path, data)
 
 
-def _load_trace_file(path: str, data: bytes | None = None) -> Any:
-    """A checked trace from `path` (or from its bytes, already read); errors name the file."""
+def _load_trace_file(path: str, data: bytes | None = None, out: Output | None = None) -> Any:
+    """A checked trace from `path` (or from its bytes, already read); errors name the file; `out` shows progress."""
+    import contextlib
+
     from chronicle_vm.errors import ReplayError
     from chronicle_vm.trace import load_trace
 
     from .files import read_trace_file
+    from .progress import long_task
 
     if data is None:
         data = read_trace_file(path)
     try:
-        return load_trace(data)
+        with long_task(out, f"loading {visible(path)}") if out is not None else contextlib.nullcontext():
+            return load_trace(data)
     except ReplayError as error:
         if not error.message.startswith(path):
             error.message = f"{path}: {error.message}"
@@ -342,9 +366,13 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     # Both files are read before either is parsed, so a missing one is named first.
     raw_trace = read_trace_file(ns.trace)
     module = read_input(ns.module, "module")
-    trace = _load_trace_file(ns.trace, raw_trace)
+    from .progress import long_task
+
+    trace = _load_trace_file(ns.trace, raw_trace, out)
+    policy = _load_policy(ns.policy) if ns.policy is not None else None
     try:
-        report = replay(trace, module, engine=ns.engine)
+        with long_task(out, f"replaying {visible(ns.trace)}"):
+            report = replay(trace, module, engine=ns.engine, policy=policy)
     except ReplayError as error:
         error.details.setdefault("trace", ns.trace)
         if error.code == "replay.module-digest":
@@ -385,7 +413,7 @@ def _slice_range(text: str) -> tuple[int, int]:
 def cmd_inspect(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_vm.errors import UsageError
 
-    trace = _load_trace_file(ns.trace)
+    trace = _load_trace_file(ns.trace, None, out)
     if ns.output is not None and ns.slice is None:
         raise UsageError("usage.arguments", "-o/--output writes a slice: give --slice A..B too")
     if ns.slice is not None:
@@ -397,6 +425,8 @@ def cmd_inspect(ns: argparse.Namespace, out: Output) -> int:
             _write(ns.output, data)
         trace = load_trace(data)
     document = trace.to_dict()
+    if ns.summary or ns.capability or ns.events:
+        return _inspect_view(ns, out, document)
     payload: dict[str, Any] = {"trace": document, "path": ns.trace}
     if ns.output is not None:
         payload["output"] = ns.output
@@ -414,14 +444,41 @@ def cmd_inspect(ns: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _inspect_view(ns: argparse.Namespace, out: Output, document: dict[str, Any]) -> int:
+    """`inspect --summary`, `--capability NAME`, `--events A..B` (summary.py): a summary, or a subset of the events."""
+    from .summary import parse_range, render_summary, select_events, summarize
+
+    seq_range = parse_range(ns.events, "--events") if ns.events else None
+    total = len(document["events"])
+    if ns.capability or seq_range is not None:
+        document["events"] = select_events(document["events"], ns.capability, seq_range)
+    selection = {"capabilities": ns.capability, "events": list(seq_range) if seq_range else None, "total": total}
+    payload: dict[str, Any] = {"path": ns.trace, "selection": selection}
+    if ns.summary:
+        payload["summary"] = summarize(document)
+    else:
+        payload["trace"] = document
+
+    def human(console: Any) -> None:
+        from .render import render_trace
+
+        if ns.summary:
+            render_summary(console, cleaned(payload["summary"]), visible(ns.trace))
+        else:
+            render_trace(console, cleaned(document), visible(ns.trace))
+
+    out.ok(payload, human)
+    return 0
+
+
 def cmd_diff(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_vm.trace import diff_traces
 
     from .files import read_trace_file
 
     raw_first, raw_second = read_trace_file(ns.first), read_trace_file(ns.second)
-    first = _load_trace_file(ns.first, raw_first)
-    second = _load_trace_file(ns.second, raw_second)
+    first = _load_trace_file(ns.first, raw_first, out)
+    second = _load_trace_file(ns.second, raw_second, out)
     result = diff_traces(first, second)
 
     def human(console: Any) -> None:
@@ -430,7 +487,8 @@ def cmd_diff(ns: argparse.Namespace, out: Output) -> int:
         render_diff(console, cleaned(result))
 
     out.ok({"diff": result}, human)
-    return 0
+    # like diff(1) and `git diff --exit-code`: 0 when the traces agree, 1 when they differ (2+ for errors)
+    return 0 if result["equal"] else 1
 
 
 if __name__ == "__main__":

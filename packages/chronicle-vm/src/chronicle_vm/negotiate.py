@@ -22,6 +22,7 @@ from .host import Host, HostCapability
 from .limits import Limits
 from .model import Capability
 from .policy import HostSettingValue, Policy, find_key_line, format_key_path
+from .scopes import BoundScope, Fail, bind, first_violation, param_names, scope_error
 from .values import Value, ValueMismatch, export_value, import_value
 
 if TYPE_CHECKING:
@@ -55,13 +56,15 @@ class Decision:
     reason: str
     #: The policy's quota for a granted capability (None: no quota).
     max_calls: int | None = None
+    #: The argument scopes of a granted capability, by parameter position (chronicle_vm.scopes).
+    scopes: tuple[BoundScope, ...] = ()
 
     @property
     def granted(self) -> bool:
         return self.decision == "granted"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "declared_signature": self.declared_signature,
             "host_signature": self.host_signature,
@@ -69,6 +72,9 @@ class Decision:
             "reason": self.reason,
             "max_calls": self.max_calls,
         }
+        if self.scopes:  # only scoped grants carry `args`, so unscoped traces keep their bytes
+            out["args"] = [scope.to_dict() for scope in self.scopes]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ class Negotiation:
         for declared, decision in zip(self.declared, self.decisions, strict=True):
             offered = self.host.get(declared.name)
             assert offered is not None  # granted implies the host has it
-            built.append(_live_handler(declared, offered, decision.max_calls, limits))
+            built.append(_live_handler(declared, offered, decision.max_calls, limits, decision.scopes))
         return tuple(built)
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,7 +174,28 @@ def _decide(declared: Capability, policy: Policy, host: Host) -> Decision:
     reason = "allowed by the policy"
     if rule.max_calls is not None:
         reason += f", at most {rule.max_calls} calls per run"
-    return Decision(name, wanted, have, "granted", reason, rule.max_calls)
+    scopes: tuple[BoundScope, ...] = ()
+    if rule.args:
+        names = param_names(offered.func, len(declared.params))
+        scopes = bind(name, rule.args, declared.params, names, _policy_fail(policy))
+        reason += ", only " + "; ".join(scope.rule.describe() for scope in scopes)
+    return Decision(name, wanted, have, "granted", reason, rule.max_calls, scopes)
+
+
+def _policy_fail(policy: Policy) -> Fail:
+    """The error builder `scopes.bind` reports through: the policy's source, key path and line."""
+
+    def fail(code: str, path: tuple[str, ...], message: str, **details: Any) -> PolicyError:
+        key = format_key_path(path)
+        line = find_key_line(policy.text, path)
+        where = policy.source if line is None else f"{policy.source}:{line}"
+        if line is not None:
+            details["line"] = line
+        return PolicyError(
+            code, f"{where}: {key}: {message}", source=policy.source, key=key, policy_digest=policy.digest, **details
+        )
+
+    return fail
 
 
 def _checked_settings(policy: Policy, host: Host) -> dict[str, HostSettingValue]:
@@ -203,7 +230,11 @@ def _checked_settings(policy: Policy, host: Host) -> dict[str, HostSettingValue]
 
 
 def _live_handler(
-    declared: Capability, offered: HostCapability, quota: int | None, limits: Limits
+    declared: Capability,
+    offered: HostCapability,
+    quota: int | None,
+    limits: Limits,
+    scopes: tuple[BoundScope, ...] = (),
 ) -> CapabilityHandler:
     name = declared.name
     result_type = declared.result
@@ -212,6 +243,11 @@ def _live_handler(
 
     def handler(args: Sequence[Value], site: CallSite) -> Value | None:
         nonlocal calls
+        if scopes:  # outside its rule, the call stops the run before the quota counts it or the host sees it
+            refused = first_violation(scopes, args)
+            if refused is not None:
+                scope, broken = refused
+                raise scope_error(name, scope, broken, args[scope.position], site.instructions)
         if quota is not None and calls >= quota:
             raise ResourceLimitError(
                 "limit.capability-quota",

@@ -22,6 +22,7 @@ from typing import Any
 
 from .errors import PolicyError, UsageError, declare_codes
 from .limits import HARD_LIMITS, Limits
+from .scopes import ArgRule, parse_args_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -77,7 +78,7 @@ HostSettingValue = str | int | bool
 _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 _TOP_KEYS = ("version", "limits", "capabilities", "host")
-_RULE_KEYS = ("allow", "max_calls")
+_RULE_KEYS = ("allow", "max_calls", "args")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _POSITION_SUFFIX = re.compile(r"\((?:at line \d+, column \d+|at end of document)\)")
@@ -85,13 +86,18 @@ _POSITION_SUFFIX = re.compile(r"\((?:at line \d+, column \d+|at end of document)
 
 @dataclass(frozen=True, slots=True)
 class CapabilityRule:
-    """What a policy says about one capability: allowed or not, and an optional call quota per run."""
+    """What a policy says about one capability: allowed or not, an optional call quota per run, argument scopes."""
 
     allow: bool
     max_calls: int | None = None
+    #: Per-parameter restrictions (`[capabilities."NAME".args.PARAM]`, chronicle_vm.scopes), in file order.
+    args: tuple[ArgRule, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"allow": self.allow, "max_calls": self.max_calls}
+        out: dict[str, Any] = {"allow": self.allow, "max_calls": self.max_calls}
+        if self.args:
+            out["args"] = [rule.to_dict() for rule in self.args]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +194,22 @@ class Policy:
             ) from None
         except ValueError:
             # tomllib lets int() refuse integers longer than sys.get_int_max_str_digits() digits.
+            long_number = re.search(r"[0-9_]{1000,}", decoded)
+            line = decoded.count("\n", 0, long_number.start()) + 1 if long_number else 1
             raise PolicyError(
-                "policy.syntax", f"{source}: the policy holds an integer with too many digits", source=source, key=None
+                "policy.syntax",
+                f"{source}:{line}: the policy holds an integer with too many digits",
+                source=source,
+                key=None,
+                line=line,
             ) from None
         except RecursionError:
             raise PolicyError(
-                "policy.syntax", f"{source}: the policy nests arrays or tables too deeply", source=source, key=None
+                "policy.syntax",
+                f"{source}:1: the policy nests arrays or tables too deeply",
+                source=source,
+                key=None,
+                line=1,
             ) from None
         return cls.from_mapping(parsed, source, text=decoded, digest=hashlib.sha256(data).hexdigest())
 
@@ -241,6 +257,22 @@ class Policy:
             "host": dict(self.host),
             "digest": self.digest,
         }
+
+
+def _unquoted_name(name: str, raw: object) -> tuple[str, int] | None:
+    """For `[capabilities.log.info]` (TOML nests `log` > `info`): the dotted name meant and its depth, else None."""
+    parts = [name]
+    table = raw
+    while isinstance(table, Mapping) and table and not any(key in _RULE_KEYS for key in table):
+        key, inner = next(iter(table.items()))
+        if not isinstance(inner, Mapping):
+            break
+        parts.append(str(key))
+        table = inner
+    dotted = ".".join(parts)
+    if len(parts) < 2 or not isinstance(table, Mapping) or not CAPABILITY_NAME.fullmatch(dotted):
+        return None
+    return dotted, len(parts)
 
 
 def format_key_path(path: tuple[str, ...]) -> str:
@@ -300,6 +332,8 @@ class _Checker:
     def fail(self, code: str, path: tuple[str, ...], message: str, **details: Any) -> PolicyError:
         key = format_key_path(path)
         line = find_key_line(self.text, path) if self.text is not None and path else None
+        if line is None and self.text is not None:
+            line = 1  # a key missing at the top level (`version`): the policy as a whole, from its first line
         where = self.source if line is None else f"{self.source}:{line}"
         if line is not None:
             details["line"] = line
@@ -371,6 +405,16 @@ class _Checker:
         for name, raw in table.items():
             rule_path = (*path, name)
             if len(name) > CAPABILITY_NAME_MAX_LEN or not CAPABILITY_NAME.fullmatch(name):
+                nested = _unquoted_name(name, raw)
+                if nested is not None:
+                    dotted, depth = nested
+                    raise self.fail(
+                        "policy.cap-name",
+                        (*path, *dotted.split(".")[:depth]),
+                        f"TOML read the unquoted name as nested tables; quote the capability name: "
+                        f'[capabilities."{dotted}"]',
+                        hint=f'write [capabilities."{dotted}"] (with the quotes)',
+                    )
                 raise self.fail(
                     "policy.cap-name",
                     rule_path,
@@ -389,7 +433,10 @@ class _Checker:
                 max_calls = self.int_in(
                     max_calls, (*rule_path, "max_calls"), 0, MAX_CALLS_CEILING, "policy.quota-range"
                 )
-            rules[name] = CapabilityRule(allow=allow, max_calls=max_calls)
+            args: tuple[ArgRule, ...] = ()
+            if "args" in rule:
+                args = parse_args_table(rule["args"], (*rule_path, "args"), self.fail)
+            rules[name] = CapabilityRule(allow=allow, max_calls=max_calls, args=args)
         return rules
 
     def host(self, value: object) -> dict[str, HostSettingValue]:

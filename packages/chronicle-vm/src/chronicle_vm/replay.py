@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from .calls import CallSite, CapabilityHandler
-from .errors import ChronicleError, ExecutionError, ReplayError, ResourceLimitError, UsageError
+from .errors import ChronicleError, ExecutionError, PolicyError, ReplayError, ResourceLimitError, UsageError
 from .interp import locate
 from .limits import Limits
 from .model import Capability, Module
+from .policy import Policy
+from .policy_check import check_recorded_policy
 from .runtime import EngineName, load_module, make_engine
+from .scopes import BoundScope, first_violation, refusal, rules_from_json
 from .trace import (
     MAX_TRACE_BYTES,
     Trace,
@@ -82,8 +85,12 @@ def replay(
     *,
     engine: EngineName = "auto",
     max_bytes: int = MAX_TRACE_BYTES,
+    policy: Policy | None = None,
 ) -> ReplayReport:
     """Replay `trace` against `module` exactly; raises `ReplayError` unless the run reproduces the record.
+
+    With `policy`, the trace must also have been recorded under it: its digest and every recorded
+    decision (policy_check.py) are checked before any instruction runs.
 
     The module bytes may also raise `DecodeError`/`VerifyError` (after the
     digest matched, which only a corrupted recording could cause).
@@ -92,10 +99,12 @@ def replay(
     # shallower than the array), so the cyclic collector has nothing to find here; left running,
     # it would walk the parsed trace's hundreds of thousands of objects again and again.
     with collector_paused():
-        return _replay(trace, module, engine, max_bytes)
+        return _replay(trace, module, engine, max_bytes, policy)
 
 
-def _replay(trace: bytes | str | Trace, module: bytes, engine: EngineName, max_bytes: int) -> ReplayReport:
+def _replay(
+    trace: bytes | str | Trace, module: bytes, engine: EngineName, max_bytes: int, policy: Policy | None = None
+) -> ReplayReport:
     recorded = checked(trace) if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
     given = recorded.to_json() if isinstance(trace, Trace) else trace
     trace_digest = hashlib.sha256(given.encode("utf-8") if isinstance(given, str) else bytes(given)).hexdigest()
@@ -126,6 +135,8 @@ def _replay(trace: bytes | str | Trace, module: bytes, engine: EngineName, max_b
     loaded = load_module(bytes(module))
     declared = loaded.module.capabilities
     _check_capabilities(provenance["capabilities"], declared)
+    if policy is not None:
+        check_recorded_policy(provenance, policy)
     entry = recorded.entry
     function = loaded.verified.function(entry["function"])
     if entry["function"] not in loaded.verified.exports or function is None:
@@ -205,6 +216,8 @@ class _Replayer:
         self.cursor: Iterator[Mapping[str, Any]] = iter(self.events)
         self.limits = limits
         self.quotas: list[int | None] = [decision["max_calls"] for decision in decisions]
+        #: The argument scopes each grant recorded (load_trace checked their shape).
+        self.scopes: list[tuple[BoundScope, ...]] = [rules_from_json(d.get("args", [])) or () for d in decisions]
         #: The error a replay handler raised to reproduce a recorded capability failure.
         self.raised: ChronicleError | None = None
         self.raised_instructions: int | None = None
@@ -224,6 +237,7 @@ class _Replayer:
         result_type = capability.result
         no_result = result_type is None
         quota = self.quotas[index]
+        scopes = self.scopes[index]
         calls = 0
         # Scalar signatures (the common case) are checked inline; arrays go through import_value.  Equal
         # values of different types are possible only between ints and bools (True == 1), so the fast
@@ -249,6 +263,8 @@ class _Replayer:
                         self._diverge(event, name, args, site)
             elif not self._same_args(event, params, args):
                 self._diverge(event, name, args, site)
+            if scopes:
+                self._check_scope(event, name, scopes, args, site)
             if quota is not None:
                 calls += 1
                 if calls > quota and "error" not in event:
@@ -358,6 +374,32 @@ class _Replayer:
     def _bad_value(self, event: Mapping[str, Any], problem: str, site: CallSite) -> NoReturn:
         self._fail("replay.bad-value", event, f"event {event['seq']}: recorded {problem}", site)
 
+    def _check_scope(
+        self, event: Mapping[str, Any], name: str, scopes: tuple[BoundScope, ...], args: Sequence[Value], site: CallSite
+    ) -> None:
+        """The recorded decision on this call must be the one the recorded scopes give: a result or that refusal."""
+        refused = first_violation(scopes, args)
+        failure = event.get("error")
+        recorded_rule = failure.get("rule") if failure is not None and failure["code"] == "policy.scope" else None
+        expected_rule = refusal(*refused) if refused is not None else None
+        if canonical_json(recorded_rule) == canonical_json(expected_rule):
+            return
+        if expected_rule is None:
+            said = "refused by a scope the arguments are within"
+        elif recorded_rule is None:
+            said = f"allowed, but the recorded scope {_clip(refused[0].rule.describe() if refused else '')} refuses it"
+        else:
+            said = "refused by another rule than the recorded scopes give"
+        self._fail(
+            "replay.scope",
+            event,
+            f"event {event['seq']}: the trace records the call {_describe_call(name, args, site.instructions)} as "
+            f"{said}",
+            site,
+            expected=expected_rule,
+            actual=recorded_rule,
+        )
+
     def _raise_recorded(
         self, event: Mapping[str, Any], failure: Mapping[str, Any], name: str, site: CallSite
     ) -> NoReturn:
@@ -365,6 +407,14 @@ class _Replayer:
         if failure["category"] == "limit":
             error = ResourceLimitError(
                 failure["code"], failure["message"], capability=name, instructions=site.instructions
+            )
+        elif failure["category"] == "policy":  # a call outside its argument scope, refused again from the record
+            error = PolicyError(
+                failure["code"],
+                failure["message"],
+                capability=name,
+                rule=failure.get("rule"),
+                instructions=site.instructions,
             )
         else:
             error = ExecutionError(failure["code"], failure["message"], capability=name)

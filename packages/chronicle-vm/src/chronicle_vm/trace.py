@@ -31,6 +31,7 @@ from .errors import ChronicleError, ReplayError, ResourceLimitError, UsageError,
 from .interp import locate
 from .limits import HARD_LIMITS, Limits
 from .model import Module
+from .scopes import RULE_KEYS, rules_from_json
 from .types import MAX_ARRAY_DEPTH
 from .values import I64_MAX, I64_MIN, Value, export_value
 
@@ -90,7 +91,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _U63 = 2**63 - 1
 _END_KINDS = ("trap", "limit")
-_ERROR_CATEGORIES = ("runtime", "limit")
+_ERROR_CATEGORIES = ("runtime", "limit", "policy")  # policy: a call outside its argument scope
 _DECISIONS = ("granted", "denied", "missing", "unknown", "type-invalid")
 
 
@@ -237,16 +238,7 @@ class Recorder:
             "policy_sha256": policy_digest,
             "limits": limits.to_dict(),
             "cost_model": COST_MODEL_VERSION,
-            "capabilities": [
-                {
-                    "name": decision["name"],
-                    "signature": decision["declared_signature"],
-                    "decision": decision["decision"],
-                    "reason": decision["reason"],
-                    "max_calls": decision["max_calls"],
-                }
-                for decision in decisions
-            ],
+            "capabilities": [_decision_record(decision) for decision in decisions],
         }
         self.calls: list[_Call] = []
         #: Number of parameters of each capability: the length of its records in `calls` is 5 + that.
@@ -330,6 +322,20 @@ class Recorder:
         return Trace._recorded(_Recording(self, entry, list(args), end, error_outcome(error, instructions)))
 
 
+def _decision_record(decision: Mapping[str, Any]) -> dict[str, Any]:
+    """A negotiation decision as the provenance records it; `args` (the scopes) only for a scoped grant."""
+    record = {
+        "name": decision["name"],
+        "signature": decision["declared_signature"],
+        "decision": decision["decision"],
+        "reason": decision["reason"],
+        "max_calls": decision["max_calls"],
+    }
+    if decision.get("args"):
+        record["args"] = decision["args"]
+    return record
+
+
 class _Recording:
     """One finished run's raw record, turned into the document or the canonical bytes on demand."""
 
@@ -388,7 +394,10 @@ class _Recording:
     def _failure(self) -> dict[str, Any]:
         error = self.failure
         assert error is not None  # only the failed call holds _FAILED
-        return {"category": error.category, "code": error.code, "message": error.message}
+        failure = {"category": error.category, "code": error.code, "message": error.message}
+        if error.code == "policy.scope":  # the rule that refused the call, so replay and audits see the decision
+            failure["rule"] = error.details["rule"]
+        return failure
 
     def canonical(self) -> bytes:
         """The same bytes as canonical_json(self.document()), written directly (several times faster)."""
@@ -795,7 +804,9 @@ def _check_provenance(value: object) -> None:
         _schema((*parts, "capabilities"), f"expected an array, found {_kind(capabilities)}")
     for index, item in enumerate(capabilities):
         where = (*parts, "capabilities", index)
-        decision = _object(item, where, _DECISION_KEYS)
+        decision = _object(item, where, _DECISION_KEYS, frozenset({"args"}))
+        if "args" in decision and rules_from_json(decision["args"]) is None:
+            _schema((*where, "args"), "expected a list of argument scopes as docs/policy.md describes them")
         _str(decision["name"], (*where, "name"))
         _str(decision["signature"], (*where, "signature"))
         _str(decision["reason"], (*where, "reason"))
@@ -863,10 +874,12 @@ def _check_events(value: object, first: int, sliced: bool) -> None:
                 if event["result"] is not None:
                     _value(event["result"], (*parts, "result"))
             else:
-                failure = _object(event["error"], (*parts, "error"), _CALL_ERROR_KEYS)
+                failure = _object(event["error"], (*parts, "error"), _CALL_ERROR_KEYS, frozenset({"rule"}))
                 category = failure["category"]
                 if type(category) is not str or category not in _ERROR_CATEGORIES:
-                    _schema((*parts, "error", "category"), "must be runtime or limit")
+                    _schema((*parts, "error", "category"), "must be runtime, limit or policy")
+                if "rule" in failure and not _scope_refusal(failure["rule"]):
+                    _schema((*parts, "error", "rule"), "expected an argument scope with its `check`")
                 _code(failure["code"], category, (*parts, "error", "code"))
                 _str(failure["message"], (*parts, "error", "message"))
                 if position != last and not sliced:
@@ -889,6 +902,13 @@ def _check_events(value: object, first: int, sliced: bool) -> None:
             _schema((*parts, "seq"), f"expected {first + position} (events are numbered in order)")
 
 
+def _scope_refusal(value: object) -> bool:
+    """A recorded refusal: one argument scope (scopes.refusal) whose `check` names one of its keys."""
+    if type(value) is not dict or value.get("check") not in RULE_KEYS or value.get("check") not in value:
+        return False
+    return rules_from_json([{key: item for key, item in value.items() if key != "check"}]) is not None
+
+
 def _check_outcome(value: object) -> None:
     parts: tuple[str | int, ...] = ("outcome",)
     if type(value) is not dict:
@@ -904,7 +924,7 @@ def _check_outcome(value: object) -> None:
         failure = _object(outcome["error"], (*parts, "error"), frozenset({"category", "code", "message", "location"}))
         category = failure["category"]
         if category not in _ERROR_CATEGORIES or type(category) is not str:
-            _schema((*parts, "error", "category"), "must be runtime or limit")
+            _schema((*parts, "error", "category"), "must be runtime, limit or policy")
         _code(failure["code"], category, (*parts, "error", "code"))
         _str(failure["message"], (*parts, "error", "message"))
         _location(failure["location"], (*parts, "error", "location"), True)
@@ -943,7 +963,9 @@ def diff_traces(a: bytes | str | Trace, b: bytes | str | Trace) -> dict[str, Any
     """Where two traces part ways: `equal`, `same_module`, and the first difference (`where`, `seq`, both sides).
 
     `where` is "provenance", "entry", "events" (with `seq` and the two
-    events, either None when one trace has fewer) or "outcome".
+    events, either None when one trace has fewer) or "outcome", checked in
+    that order: traces of another module, policy or entry are named as such,
+    not by the first event that follows from it.
     """
     left = checked(a) if isinstance(a, Trace) else load_trace(a)
     right = checked(b) if isinstance(b, Trace) else load_trace(b)
@@ -952,6 +974,15 @@ def diff_traces(a: bytes | str | Trace, b: bytes | str | Trace) -> dict[str, Any
 
     def differs(x: object, y: object) -> bool:
         return canonical_json(x) != canonical_json(y)
+
+    for where in ("provenance", "entry"):
+        if differs(left.doc[where], right.doc[where]):
+            one_part, two_part = left.doc[where], right.doc[where]
+            fields = sorted(
+                key for key in one_part.keys() | two_part.keys() if differs(one_part.get(key), two_part.get(key))
+            )
+            result.update(where=where, seq=None, fields=fields, a=one_part, b=two_part)
+            return result
 
     left_events, right_events = left.events, right.events
     for position in range(max(len(left_events), len(right_events))):
@@ -967,7 +998,7 @@ def diff_traces(a: bytes | str | Trace, b: bytes | str | Trace) -> dict[str, Any
             assert seq_source is not None
             result.update(where="events", seq=seq_source["seq"], fields=fields, a=one, b=two)
             return result
-    for where in ("entry", "outcome", "provenance"):
+    for where in ("outcome",):
         if differs(left.doc[where], right.doc[where]):
             one_part, two_part = left.doc[where], right.doc[where]
             fields = sorted(
