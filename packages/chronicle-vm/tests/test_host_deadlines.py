@@ -186,3 +186,16 @@ def test_a_cancel_that_is_not_a_handle_is_a_usage_error() -> None:
     with pytest.raises(UsageError) as caught:
         make_instance("reference").call("quick", cancel=threading.Event())  # type: ignore[arg-type]
     assert caught.value.code == "usage.timeout"
+
+
+def test_stop_traces_and_meta_follow_the_published_schema() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema  # type: ignore[import-untyped]
+
+    schema = json.loads((Path(__file__).resolve().parents[3] / "docs" / "trace.schema.json").read_text("utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    _error, trace = stopped(make_instance("compiled"), "spin", timeout=0.01, meta={"order": "A-1", "n": [1, 2.5]})
+    validator.validate(json.loads(trace.to_json()))
+    assert trace.meta == {"order": "A-1", "n": [1, 2.5]}

@@ -138,10 +138,12 @@ def render_error(console: Console, error: Mapping[str, Any], original: object = 
         _render_location(console, location)
     stack = error.get("stack")
     if isinstance(stack, list) and len(stack) > 1:
+        from .stacks import folded_frames
+
         console.print(Text("  call stack (innermost last):", style="dim"))
-        for frame in stack:
-            if isinstance(frame, Mapping):
-                console.print(Text("    " + _place(frame), style="dim"))
+        omitted = error.get("stack_omitted")
+        for line in folded_frames(stack, _place, omitted if isinstance(omitted, int) else 0):
+            console.print(Text("    " + line, style="dim"))
     if isinstance(decisions, list) and decisions:
         render_negotiation(console, {"decisions": decisions, "ok": False})
     for key in ("expected", "actual"):
