@@ -202,6 +202,7 @@ class CompiledEngine:
         self._control: RunControl | None = None
         self._issued = limits.max_instructions
         self._absent = tuple(h is None for h in self.handlers)  # translations depend on which slots are empty
+        self._given: Sequence[CapabilityHandler | None] | None = None  # the handlers the last call passed
         self._globals = self._make_globals()
 
     # -- entry ------------------------------------------------------------------------------------------------------
@@ -225,10 +226,12 @@ class CompiledEngine:
         if self._busy:  # re-entered from one of its own handlers: leave this run's state alone
             table = self.handlers if handlers is None else handlers
             return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
-        if handlers is not None:
+        # The same handlers as the last call (an instance without per-call state) need no re-binding.
+        if handlers is not None and handlers is not self._given:
             table = handler_table(self.module, handlers)
             if tuple(h is None for h in table) != self._absent:  # other empty slots: other translations
                 return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
+            self._given = handlers
             self.handlers = table
             names = self._globals
             for a, handler in enumerate(table):

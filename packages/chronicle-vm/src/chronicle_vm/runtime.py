@@ -27,12 +27,15 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from . import __version__
 from .calls import CapabilityHandler
 from .control import CancelHandle, RunControl
 from .errors import ChronicleError, DecodeError, UsageError, declare_codes
 from .interp import Interpreter, RunOutcome
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 from .model import Module
+from .trace import Recorder, attach_trace  # at import, not per call: a traced call is a few µs
+from .trace_meta import check_meta
 from .values import ValueMismatch, import_value
 
 if TYPE_CHECKING:
@@ -154,6 +157,11 @@ class Instance:
         offered = [host.get(declared.name) for declared in negotiation.declared]
         self._async = sorted(c.name for c in offered if c is not None and c.async_)
         self._wants_context = any(c is not None and c.context for c in offered)
+        self._decisions = [decision.to_dict() for decision in negotiation.decisions]
+        # Live handlers hold per-call state only for quotas (their counters) and context: without either,
+        # one set serves every call, and the engines skip re-binding handlers they already hold.
+        stateless = not self._wants_context and all(d.max_calls is None for d in negotiation.decisions)
+        self._shared_handlers = negotiation.handlers(limits) if stateless and negotiation.ok else None
 
     @property
     def exports(self) -> dict[str, str]:
@@ -237,16 +245,15 @@ class Instance:
 
             call_context = CallContext(context, self.negotiation.settings, entry)
         handlers: Sequence[CapabilityHandler | None]
-        handlers = self.negotiation.handlers(self.limits, context=call_context, awaiter=awaiter)
+        if self._shared_handlers is not None and awaiter is None:
+            handlers = self._shared_handlers
+        else:
+            handlers = self.negotiation.handlers(self.limits, context=call_context, awaiter=awaiter)
         if not (self.trace if trace is None else trace):
             if control is not None:
                 handlers = control.wrap(handlers)
             outcome = self._run(entry, args, handlers, control)
             return RunResult(outcome.value, outcome.instructions)
-        from . import __version__
-        from .trace import Recorder, attach_trace
-        from .trace_meta import check_meta
-
         checked_meta = None if meta is None else check_meta(meta)
         entry_args = self._entry_args(entry, args)
         recorder = Recorder(
@@ -254,7 +261,7 @@ class Instance:
             module_digest=self.loaded.digest,
             policy_digest=self.policy.digest,
             limits=self.limits,
-            decisions=[decision.to_dict() for decision in self.negotiation.decisions],
+            decisions=self._decisions,
             runtime_version=__version__,
             meta=checked_meta,
         )
