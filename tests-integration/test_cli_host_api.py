@@ -161,3 +161,25 @@ def test_an_arg_may_start_with_a_dash(cli: Any) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout
     assert result.json()["value"] == 24
+
+
+def test_inspect_shows_the_trace_meta(cli: Any, workdir: Path) -> None:
+    from chronicle_vm import CancelHandle, ResourceLimitError, instantiate
+    from chronicle_vm.trace import error_trace
+
+    handle = CancelHandle()
+    handle.cancel()
+    instance = instantiate((workdir / "spin.cmod").read_bytes())
+    with pytest.raises(ResourceLimitError) as caught:
+        instance.call("main", trace=True, cancel=handle, meta={"order": "A-17", "tenant": "acme"})
+    trace = error_trace(caught.value)
+    assert trace is not None
+    (workdir / "meta.trace.json").write_bytes(trace.to_json())
+    human = cli("chronicle-vm", "inspect", "meta.trace.json")
+    assert human.returncode == 0, human.stderr
+    assert 'meta: {"order": "A-17", "tenant": "acme"}' in human.stdout
+    machine = cli("chronicle-vm", "inspect", "meta.trace.json", "--json")
+    assert machine.json()["trace"]["meta"] == {"order": "A-17", "tenant": "acme"}
+    replayed = cli("chronicle-vm", "replay", "meta.trace.json", "--module", "spin.cmod", "--json")
+    assert replayed.returncode == 0, replayed.stdout
+    assert replayed.json()["replay"]["outcome"]["error"]["code"] == "limit.cancelled"

@@ -275,6 +275,9 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
         args = entry.get("args", entry.get("arguments", []))
         shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else _scalar(args)
         console.print(Text(f"entry: {entry.get('function', '?')}({_clip(shown, 120)})", style="bold"))
+    meta = trace.get("meta")
+    if isinstance(meta, Mapping):  # the host's own values: shown as recorded, never compared by replay
+        console.print(Text(f"meta: {_clip(json.dumps(meta, sort_keys=True, ensure_ascii=False), 200)}"))
     events = trace.get("events", [])
     if isinstance(events, list):
         table = Table(title=f"events ({len(events)})", title_justify="left", show_edge=False)
