@@ -203,6 +203,7 @@ class CompiledEngine:
         self._issued = limits.max_instructions
         self._absent = tuple(h is None for h in self.handlers)  # translations depend on which slots are empty
         self._given: Sequence[CapabilityHandler | None] | None = None  # the handlers the last call passed
+        self._handler_names = tuple(f"H{a}" for a in range(len(self.handlers)))  # their names in the globals
         self._globals = self._make_globals()
 
     # -- entry ------------------------------------------------------------------------------------------------------
@@ -234,9 +235,8 @@ class CompiledEngine:
             self._given = handlers
             self.handlers = table
             names = self._globals
-            for a, handler in enumerate(table):
-                key = f"H{a}"
-                if key in names:
+            for key, handler in zip(self._handler_names, table, strict=True):
+                if key in names:  # bound by a translation that calls it
                     names[key] = handler
         self._control = control
         if not self._fits(function, units):
