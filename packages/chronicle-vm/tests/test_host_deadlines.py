@@ -199,3 +199,26 @@ def test_stop_traces_and_meta_follow_the_published_schema() -> None:
     _error, trace = stopped(make_instance("compiled"), "spin", timeout=0.01, meta={"order": "A-1", "n": [1, 2.5]})
     validator.validate(json.loads(trace.to_json()))
     assert trace.meta == {"order": "A-1", "n": [1, 2.5]}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"instructions": None},
+        {"instructions": 5},
+        {"location": None},
+        {"location": {"function": "spin", "index": 0}},
+        {"code": "limit.cancelled"},
+    ],
+)
+def test_an_edited_stop_event_does_not_replay(edit: dict[str, Any]) -> None:
+    import json
+
+    from chronicle_vm import ReplayError
+
+    _error, trace = stopped(make_instance("compiled"), "spin", timeout=0.01)
+    doc = json.loads(trace.to_json())
+    doc["events"][-1].update(edit)
+    with pytest.raises(ReplayError) as caught:
+        replay(json.dumps(doc), MODULE)
+    assert caught.value.code in {"replay.outcome", "replay.schema"}

@@ -37,7 +37,10 @@ declare_codes(
         "cancelled": "the call's cancel handle was used: the run stopped at a slice end or after a capability call",
     },
 )
-declare_codes("usage", {"timeout": "a call's timeout is not a positive finite number of seconds"})
+declare_codes(
+    "usage",
+    {"timeout": "a call's timeout is not a positive finite number of seconds, or its cancel not a CancelHandle"},
+)
 
 #: Instructions between two deadline checks: small enough for about a millisecond of latency on the
 #: reference interpreter, large enough that the check is invisible next to the instructions.
