@@ -373,3 +373,33 @@ def test_the_largest_limits_are_the_hard_ones() -> None:
     assert Limits(**HARD_LIMITS.to_dict()) == HARD_LIMITS
     with pytest.raises(UsageError):
         Limits(max_instructions=HARD_LIMITS.max_instructions + 1)
+
+
+def test_every_limits_method_the_module_mentions_exists() -> None:
+    import re
+    from pathlib import Path
+
+    import chronicle_vm.limits as limits_module
+
+    text = Path(limits_module.__file__).read_text(encoding="utf-8")
+    mentioned = set(re.findall(r"`Limits\.(\w+)", text))
+    assert mentioned, "the module documents its methods"
+    assert all(hasattr(Limits, name) for name in mentioned), mentioned
+
+
+def test_a_quota_of_one_is_worded_in_the_singular() -> None:
+    one = Policy.from_toml(
+        'version = 1\n[host]\nregion = "eu"\n[capabilities."price.of"]\nallow = true\nmax_calls = 1\n'
+        '[capabilities."tenant.name"]\nallow = true\n'
+    )
+    instance = instantiate(load_module(MODULE), host=make_host(), policy=one)
+    decision = next(d for d in instance.negotiation.decisions if d.name == "price.of")
+    assert decision.reason == "allowed by the policy, at most 1 call per run"
+    with pytest.raises(ResourceLimitError) as caught:
+        instance.call("quote", "a", 2, trace=True)
+    assert caught.value.message.endswith("more than its quota of 1 call")
+    from chronicle_vm.trace import error_trace
+
+    trace = error_trace(caught.value)
+    assert trace is not None
+    assert replay(trace.to_json(), MODULE).reproduced == "limit"  # a quota is a limit, exit 14
