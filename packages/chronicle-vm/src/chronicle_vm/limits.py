@@ -72,7 +72,7 @@ class Limits:
 
     def to_dict(self) -> dict[str, int]:
         # Not dataclasses.asdict: its deep copy made up a third of recording a trivial traced call.
-        return {name: getattr(self, name) for name in _CEILINGS}
+        return {name: getattr(self, name) for name in _NAMES}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, int]) -> Limits:
@@ -91,6 +91,10 @@ class Limits:
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
+
+_NAMES = tuple(f.name for f in fields(Limits))
+# Every field needs its ceiling above (the construction check and HARD_LIMITS come from it).
+assert set(_NAMES) == set(_CEILINGS), "each Limits field needs an entry in _CEILINGS"
 
 #: The hard ceilings: what `--unbounded` means (the largest Limits there is).
 HARD_LIMITS = Limits(**_CEILINGS)
