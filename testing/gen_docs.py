@@ -30,9 +30,12 @@ STAGE_MODULES = (
     "chronicle_vm.runtime",
     "chronicle_vm.trace",
     "chronicle_vm.replay",
+    "chronicle_vm.host_manifest",
     "chronicle_asm",
     "chronicle_lang",
     "chronicle_cli",
+    "chronicle_cli.custom_host",
+    "chronicle_cli.manifest_check",
 )
 
 CATEGORY_TITLES = {

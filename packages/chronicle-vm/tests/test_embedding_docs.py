@@ -30,6 +30,8 @@ def test_the_host_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     exec(compile(blocks["host.py"], str(DOC) + ":host.py", "exec"), namespace)  # the doc's own code, run as written
     assert (tmp_path / "price.trace.json").read_bytes().startswith(b'{"entry":{"args":["apple",4],"function":"price"}')
     assert namespace["log_lines"] == ["apple x4 = 12"]
+    # the service part: async capabilities with context, per-request deadline and meta
+    assert sorted(namespace["request_log"]) == ["[acme EUR] apple x2 = 10", "[globex EUR] apple x3 = 6"]  # type: ignore[call-overload]
 
 
 def test_the_host_example_fails_when_a_step_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

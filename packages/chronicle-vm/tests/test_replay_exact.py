@@ -61,7 +61,7 @@ CASES: list[tuple[str, tuple[object, ...], dict[str, Any], str]] = [
     ("boom", (2,), {}, "trap"),
     ("halt", (2,), {}, "trap"),
     ("spin", (1,), {"max_instructions": 77}, "limit"),
-    ("spin", (1,), {"quota": 5}, "capability-error"),
+    ("spin", (1,), {"quota": 5}, "limit"),  # a quota is a limit (exit 14), not a host failure
     ("boom", (2,), {"next_value": _broken}, "capability-error"),
 ]
 

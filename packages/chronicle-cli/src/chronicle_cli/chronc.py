@@ -33,6 +33,16 @@ def build_parser() -> Parser:
     parser.add_argument(
         "--emit", choices=("cmod", "casm"), default="cmod", help="a binary module (default) or its assembly text"
     )
+    parser.add_argument(
+        "--source-name",
+        metavar="NAME",
+        help="the file name recorded in the module (default: the source path relative to the working directory)",
+    )
+    parser.add_argument(
+        "--host-manifest",
+        metavar="HOST.json",
+        help="check each `cap` declaration against this host manifest (from `chronicle-vm host-manifest`)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_color_option(parser)
     parser.add_argument("--version", action="version", version="chronc 0.1.0")
@@ -46,6 +56,19 @@ def default_output(source: str, suffix: str) -> str:
     return (root if ext else source) + suffix
 
 
+def recorded_name(source: str) -> str:
+    """The source path as recorded in the module: relative to the working directory, `/`-separated.
+
+    The same file compiled as `trivial.chr` or by its absolute path gives the same module (and digest),
+    and no build machine's absolute path ends up in modules and traces.
+    """
+    try:
+        relative = os.path.relpath(os.path.abspath(source))
+    except ValueError:  # another drive (Windows): the bare file name
+        relative = os.path.basename(source)
+    return relative.replace(os.sep, "/")
+
+
 def compile_command(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_lang import compile_to_module
     from chronicle_vm.errors import SourceError
@@ -54,13 +77,18 @@ def compile_command(ns: argparse.Namespace, out: Output) -> int:
     from .files import describe_kind, read_input, write_output_or_stdout
 
     data = read_input(ns.source, "chr")
+    name = ns.source_name if ns.source_name is not None else recorded_name(ns.source)
     try:
-        module = compile_to_module(data, ns.source)
+        module = compile_to_module(data, name)
     except SourceError as error:
         found = describe_kind(data)
         if found is not None and found != "a .chr source":
             error.details["note"] = f"{ns.source}: expected a .chr plugin source; this looks like {found}"
         raise
+    if ns.host_manifest is not None:
+        from .manifest_check import check_against_manifest
+
+        check_against_manifest(module, data.decode("utf-8", "replace"), name, ns.host_manifest)
     encoded = module.to_bytes()
     # Verify exactly the bytes that will be written (decode included), as any host will load them.
     verified = load_module(encoded).verified

@@ -109,7 +109,9 @@ class Output:
 
     def error(self, error: ChronicleError, extra: Mapping[str, Any] | None = None) -> int:
         """Report a failure and give its exit status."""
-        return self.error_dict(error.category, error.to_dict(), extra, error)
+        from .stacks import bounded_stack
+
+        return self.error_dict(error.category, bounded_stack(error.to_dict()), extra, error)
 
     def error_dict(
         self,

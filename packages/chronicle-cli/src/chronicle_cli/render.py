@@ -138,10 +138,12 @@ def render_error(console: Console, error: Mapping[str, Any], original: object = 
         _render_location(console, location)
     stack = error.get("stack")
     if isinstance(stack, list) and len(stack) > 1:
+        from .stacks import folded_frames
+
         console.print(Text("  call stack (innermost last):", style="dim"))
-        for frame in stack:
-            if isinstance(frame, Mapping):
-                console.print(Text("    " + _place(frame), style="dim"))
+        omitted = error.get("stack_omitted")
+        for line in folded_frames(stack, _place, omitted if isinstance(omitted, int) else 0):
+            console.print(Text("    " + line, style="dim"))
     if isinstance(decisions, list) and decisions:
         render_negotiation(console, {"decisions": decisions, "ok": False})
     for key in ("expected", "actual"):
@@ -273,6 +275,9 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
         args = entry.get("args", entry.get("arguments", []))
         shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else _scalar(args)
         console.print(Text(f"entry: {entry.get('function', '?')}({_clip(shown, 120)})", style="bold"))
+    meta = trace.get("meta")
+    if isinstance(meta, Mapping):  # the host's own values: shown as recorded, never compared by replay
+        console.print(Text(f"meta: {_clip(json.dumps(meta, sort_keys=True, ensure_ascii=False), 200)}"))
     events = trace.get("events", [])
     if isinstance(events, list):
         table = Table(title=f"events ({len(events)})", title_justify="left", show_edge=False)

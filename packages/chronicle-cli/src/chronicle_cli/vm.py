@@ -21,11 +21,15 @@ if TYPE_CHECKING:
     from chronicle_vm.policy import Policy
     from chronicle_vm.runtime import LoadedModule
 
+    from .custom_host import CustomHost
     from .host import CliHost
 
 __all__ = ["build_parser", "main"]
 
 _DESCRIPTION = "ChronicleVM: verify, negotiate, run, trace, replay and inspect sandboxed plugins."
+_HOST_HELP = "use this application's own chronicle_vm Host (a module or .py file, and the Host or a factory in it)"
+#: Wall-clock bound of `run` and `trace` unless --timeout or --unbounded says otherwise (seconds).
+DEFAULT_TIMEOUT = 60.0
 _NO_POLICY_HINT = (
     "no --policy was given, so the deny-all policy refused every capability; "
     "pass --policy HOST.toml granting what the plugin needs"
@@ -34,7 +38,25 @@ _NO_POLICY_HINT = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point of `chronicle-vm`."""
-    return run_main(build_parser, argv)
+    return run_main(build_parser, _arg_values_kept(list(sys.argv[1:] if argv is None else argv)))
+
+
+def _arg_values_kept(args: list[str]) -> list[str]:
+    """`--arg V` always takes the next word as its value, even `-abc` (argparse would read it as an option)."""
+    out: list[str] = []
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--":
+            out.extend(args[index:])
+            break
+        if word == "--arg" and index + 1 < len(args) and args[index + 1].startswith("-"):
+            out.append("--arg=" + args[index + 1])
+            index += 2
+            continue
+        out.append(word)
+        index += 1
+    return out
 
 
 # -- argument parsing --------------------------------------------------------------------------------------------
@@ -70,6 +92,7 @@ def build_parser() -> Parser:
     )
     negotiate.add_argument("module", metavar="MOD.cmod")
     negotiate.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all)")
+    negotiate.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
     negotiate.set_defaults(command_func=cmd_negotiate)
 
     for name, help_text in (
@@ -80,6 +103,13 @@ def build_parser() -> Parser:
         sub.add_argument("module", metavar="MOD.cmod")
         sub.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all capabilities)")
         sub.add_argument("--entry", default="main", help="the exported function to call (default: main)")
+        sub.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
+        sub.add_argument(
+            "--timeout",
+            type=float,
+            metavar="SECONDS",
+            help=f"stop the run after this wall-clock time, exit 14 (default {DEFAULT_TIMEOUT:g}; none: --unbounded)",
+        )
         sub.add_argument(
             "--arg",
             action="append",
@@ -100,6 +130,13 @@ def build_parser() -> Parser:
             sub.add_argument("-o", "--output", metavar="T.json", required=True, help="where to write the trace")
             sub.set_defaults(command_func=cmd_trace)
         add_limit_options(sub)
+
+    manifest = command("host-manifest", "write a host's capability signatures, for `chronc --host-manifest`")
+    manifest.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
+    manifest.add_argument(
+        "-o", "--output", metavar="HOST.json", default="-", help="where to write it (default: stdout)"
+    )
+    manifest.set_defaults(command_func=cmd_host_manifest)
 
     replay = command("replay", "replay a trace exactly against its module; no live capability is called")
     replay.add_argument("trace", metavar="T.json")
@@ -152,13 +189,18 @@ def _load_policy(path: str | None) -> Policy:
     return load_policy_file(path)
 
 
-def _host(out: Output, policy: Policy, policy_path: str | None) -> CliHost:
+def _host(out: Output, policy: Policy, policy_path: str | None, spec: str | None = None) -> CliHost | CustomHost:
+    """The CLI host, or with `--host MODULE:ATTR` the application's own."""
+    if spec is not None:
+        from .custom_host import load_host
+
+        return load_host(spec)
     from .host import KV_PATH_SETTING, build_host, resolve_kv_path
 
     return build_host(out.log, resolve_kv_path(policy.host.get(KV_PATH_SETTING), policy_path))
 
 
-def _refusal_hint(error: Any, policy_path: str | None, host: CliHost) -> None:
+def _refusal_hint(error: Any, policy_path: str | None, host: CliHost | CustomHost) -> None:
     """What to do about a refusal: pass a policy, or use only what this host offers."""
     if error.code != "policy.refused":
         return
@@ -167,8 +209,9 @@ def _refusal_hint(error: Any, policy_path: str | None, host: CliHost) -> None:
         return
     decisions = error.details.get("decisions", [])
     if any(decision.get("decision") == "unknown" for decision in decisions):
-        offered = ", ".join(f"{cap.name}{cap.signature()}" for cap in host.host)
-        error.details["hint"] = f"chronicle-vm offers these capabilities: {offered}"
+        offered = ", ".join(f"{cap.name}{cap.signature()}" for cap in host.host) or "none"
+        who = "chronicle-vm" if getattr(host, "spec", None) is None else f"the host {getattr(host, 'spec', '')}"
+        error.details["hint"] = f"{who} offers these capabilities: {offered}"
     elif any(decision.get("decision") == "missing" for decision in decisions):
         error.details["hint"] = (
             f"{policy_path} does not mention some capabilities, so they are denied; "
@@ -220,7 +263,7 @@ def cmd_negotiate(ns: argparse.Namespace, out: Output) -> int:
 
     _, loaded = load_module_file(ns.module)
     policy = _load_policy(ns.policy)
-    host = _host(out, policy, ns.policy)
+    host = _host(out, policy, ns.policy, ns.host)
     negotiation = negotiate(loaded.verified, policy, host.host)
     result = negotiation.to_dict()
     if negotiation.ok:
@@ -261,7 +304,8 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
     _, loaded = load_module_file(ns.module)
     policy = _load_policy(ns.policy)
     limits = base_limits(ns)
-    host = _host(out, policy, ns.policy)
+    timeout = ns.timeout if ns.timeout is not None else (None if ns.unbounded else DEFAULT_TIMEOUT)
+    host = _host(out, policy, ns.policy, ns.host)
     try:
         try:
             instance = instantiate(loaded, host=host.host, policy=policy, limits=limits, engine=ns.engine)
@@ -274,7 +318,7 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
         args = parse_entry_args(ns.arg, params, ns.entry)
         effective = instance.limits.to_dict()
         try:
-            result, trace = _call(instance, ns.entry, args, trace_path is not None)
+            result, trace = _call(instance, ns.entry, args, trace_path is not None, timeout)
         except ChronicleError as error:
             if error.code == "usage.bad-arguments" and function is not None:
                 shown = ", ".join(str(param) for param in function.params) or "none"
@@ -314,18 +358,54 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
     return 0
 
 
-def _call(instance: Any, entry: str, args: list[object], record: bool) -> tuple[Any, bytes | None]:
+def _call(
+    instance: Any, entry: str, args: list[object], record: bool, timeout: float | None = None
+) -> tuple[Any, bytes | None]:
     """One call of the entry; with `record`, also the canonical trace bytes."""
     if not record:
-        return instance.call(entry, *args), None
+        return instance.call(entry, *args, timeout=timeout), None
     from chronicle_vm.errors import ChronicleError
 
-    result = instance.call(entry, *args, trace=True)
+    result = instance.call(entry, *args, trace=True, timeout=timeout)
     trace = getattr(result, "trace", None)
     if trace is None:
         raise ChronicleError("internal.unexpected", "the runtime returned no trace for a traced call")
     encoded: bytes = trace.to_json()
     return result, encoded
+
+
+def cmd_host_manifest(ns: argparse.Namespace, out: Output) -> int:
+    from chronicle_vm.host_manifest import host_manifest
+    from chronicle_vm.policy import Policy
+
+    from .files import write_output_or_stdout
+
+    host = _host(out, Policy.deny_all(), None, ns.host)
+    try:
+        manifest = host_manifest(host.host)
+    finally:
+        host.close()
+    payload = {"host": ns.host or "chronicle-vm", "manifest": manifest.to_dict()}
+    if ns.output == "-" and out.json:
+        out.ok(payload)  # the manifest is in the one JSON object
+        return 0
+    if write_output_or_stdout(ns.output, manifest.to_json(), out.json):
+        out.emitted = True
+        return 0
+    payload["output"] = ns.output
+    count = len(manifest.capabilities)
+
+    def human(console: Any) -> None:
+        from rich.text import Text
+
+        text = Text("wrote ", style="bold green")
+        text.append(ns.output, style="bold")
+        noun = "capability" if count == 1 else "capabilities"
+        text.append(f"  ({count} {noun} of {payload['host']})", style="dim")
+        console.print(text)
+
+    out.ok(payload, human)
+    return 0
 
 
 def _write(path: str, data: bytes) -> None:

@@ -27,7 +27,8 @@ from .model import FORMAT_VERSION, Capability, Function, Instruction, Module, So
 from .types import BOOL, INT, STR, BaseType, ValueType
 
 if TYPE_CHECKING:
-    from .host import Host, HostCapability
+    from .control import CancelHandle
+    from .host import CallContext, Host, HostCapability
     from .negotiate import Decision, Negotiation, negotiate
     from .policy import CapabilityRule, Policy
     from .replay import ReplayReport, replay
@@ -40,6 +41,8 @@ __version__ = "0.1.0"
 # The embedding API by name, imported on first use so `import chronicle_vm` stays cheap
 # (a command that only decodes never loads the policy parser or the engines).
 _LAZY = {
+    "CancelHandle": "control",
+    "CallContext": "host",
     "Host": "host",
     "HostCapability": "host",
     "Decision": "negotiate",
@@ -94,6 +97,8 @@ __all__ = [  # eager names first, then the lazily imported embedding API
     "ValueType",
     "VerifyError",
     "__version__",
+    "CallContext",
+    "CancelHandle",
     "CapabilityRule",
     "Decision",
     "Host",

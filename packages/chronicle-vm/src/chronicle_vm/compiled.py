@@ -95,6 +95,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
+from .control import FUEL_SLICE
 from .errors import ChronicleError
 from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
 from .isa import OPCODES, Op, OperandKind
@@ -104,6 +105,7 @@ from .types import BaseType
 from .values import I64_MAX, I64_MIN, Value, export_value, value_units, wrap_i64
 
 if TYPE_CHECKING:
+    from .control import RunControl
     from .verify import VerifiedModule
 
 __all__ = [
@@ -195,16 +197,50 @@ class CompiledEngine:
         self._alloc = types.CellType(0)
         self._bound = types.CellType(0)
         self._record: list[Value | None] = []
+        # The current call's deadline and cancel handle, and the fuel handed out so far: all of max_instructions
+        # at once without a control, else slices (see control.py); executed = issued - FUEL.
+        self._control: RunControl | None = None
+        self._issued = limits.max_instructions
+        self._absent = tuple(h is None for h in self.handlers)  # translations depend on which slots are empty
+        self._given: Sequence[CapabilityHandler | None] | None = None  # the handlers the last call passed
+        self._handler_names = tuple(f"H{a}" for a in range(len(self.handlers)))  # their names in the globals
         self._globals = self._make_globals()
 
     # -- entry ------------------------------------------------------------------------------------------------------
 
-    def call(self, entry: str, args: Sequence[object]) -> RunOutcome:
-        """Run exported function `entry` with host arguments (checked against its parameter types first)."""
+    def call(
+        self,
+        entry: str,
+        args: Sequence[object],
+        *,
+        handlers: Sequence[CapabilityHandler | None] | None = None,
+        control: RunControl | None = None,
+    ) -> RunOutcome:
+        """Run exported function `entry` with host arguments (checked against its parameter types first).
+
+        `handlers` replace the engine's for this call and the ones after it, keeping the translations
+        (the handlers are globals of the generated code); `control` carries the call's deadline and
+        cancel handle.
+        """
         index, values, units = prepare_call(self.verified, self.limits, entry, args)
         function = self.module.functions[index]
-        if self._busy or not self._fits(function, units):
-            return self._reference_engine().call(entry, args)
+        if self._busy:  # re-entered from one of its own handlers: leave this run's state alone
+            table = self.handlers if handlers is None else handlers
+            return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
+        # The same handlers as the last call (an instance without per-call state) need no re-binding.
+        if handlers is not None and handlers is not self._given:
+            table = handler_table(self.module, handlers)
+            if tuple(h is None for h in table) != self._absent:  # other empty slots: other translations
+                return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
+            self._given = handlers
+            self.handlers = table
+            names = self._globals
+            for key, handler in zip(self._handler_names, table, strict=True):
+                if key in names:  # bound by a translation that calls it
+                    names[key] = handler
+        self._control = control
+        if not self._fits(function, units):
+            return self._reference_engine().call(entry, args, handlers=self.handlers, control=control)
         self._busy = True
         try:
             return self._run(entry, args, index, values, units)
@@ -224,7 +260,7 @@ class CompiledEngine:
 
     def _charge_translation(self, size: int) -> None:
         """Count `size` instructions of new translation against the run's budget; abandon the fast run beyond it."""
-        executed = self.limits.max_instructions - self._fuel.cell_contents
+        executed = self._issued - self._fuel.cell_contents
         self._translated += size
         if self._translated > TRANSLATION_BUDGET + max(executed, 0) // _TRANSLATION_RATE:
             raise _Bail
@@ -244,8 +280,11 @@ class CompiledEngine:
         python_room = sys.getrecursionlimit() - depth - _PYTHON_MARGIN
         bound = min(limits.max_call_depth, python_room, limits.max_stack_registers // self._max_frame)
         if python_room < 4:
-            return self._reference_engine().call(entry, args)
-        self._fuel.cell_contents = limits.max_instructions
+            return self._reference_engine().call(entry, args, handlers=self.handlers, control=self._control)
+        # Without a control all the fuel at once; with one none, so the first instruction asks for a slice.
+        self._issued = limits.max_instructions if self._control is None else 0
+        self._globals["MAXI"] = self._issued
+        self._fuel.cell_contents = self._issued
         self._alloc.cell_contents = units
         self._bound.cell_contents = bound
         record = self._record
@@ -263,7 +302,7 @@ class CompiledEngine:
                 fault.code, f"{fault.message} {_describe(where)}", location=where, stack=stack, **fault.details
             )
             # Every failure says how many instructions had started, the failing one included.
-            error.details.setdefault("instructions", limits.max_instructions - self._fuel.cell_contents - pending)
+            error.details.setdefault("instructions", self._issued - self._fuel.cell_contents - pending)
             raise error from None
         except _Bail:
             return self._replay(entry, args, record)
@@ -274,9 +313,9 @@ class CompiledEngine:
                 stack = [self.location(function, pc) for function, pc in frames]
                 exc.details.setdefault("location", stack[-1])
                 exc.details.setdefault("stack", stack)
-                exc.details.setdefault("instructions", limits.max_instructions - self._fuel.cell_contents - pending)
+                exc.details.setdefault("instructions", self._issued - self._fuel.cell_contents - pending)
             raise
-        count = limits.max_instructions - self._fuel.cell_contents
+        count = self._issued - self._fuel.cell_contents
         return RunOutcome(export_value(result) if result is not None else None, count)
 
     def _callers(self, tb: types.TracebackType | None) -> tuple[list[tuple[int, int]], int]:
@@ -312,7 +351,7 @@ class CompiledEngine:
             return answer
 
         handlers = tuple(None if h is None else wrap(h) for h in self.handlers)
-        return Interpreter(self.verified, self.limits, handlers).call(entry, args)
+        return Interpreter(self.verified, self.limits, handlers).call(entry, args, control=self._control)
 
     def location(self, function: int, index: int) -> dict[str, Any]:
         """JSON-safe location of instruction `index` of function `function` (as `Interpreter.location`)."""
@@ -333,7 +372,19 @@ class CompiledEngine:
             error, code, message, details = failure
             raise _Fault(error, code, message, f, p, details)
 
-        def nofuel(f: int, p: int) -> NoReturn:
+        def nofuel(f: int, p: int) -> None:
+            control = self._control
+            if control is not None and self._issued < limits.max_instructions:
+                # A fuel slice is used up: go on with the next one unless the deadline or a cancel stops here.
+                executed = self._issued - fuel_cell.cell_contents
+                stop = control.check(executed)
+                if stop is not None:
+                    fault(stop, f, p)
+                grant = min(FUEL_SLICE, limits.max_instructions - self._issued)
+                self._issued += grant
+                self._globals["MAXI"] = self._issued  # the generated code's call sites count from it
+                fuel_cell.cell_contents += grant
+                return
             failure = faults.instructions(limits.max_instructions)
             failure[3]["instructions"] = limits.max_instructions - fuel_cell.cell_contents
             fault(failure, f, p)

@@ -21,7 +21,7 @@ from .errors import UsageError, declare_codes
 from .policy import CAPABILITY_NAME, CAPABILITY_NAME_MAX_LEN, HostSettingValue
 from .types import BOOL, INT, MAX_ARRAY_DEPTH, STR, ValueType
 
-__all__ = ["Host", "HostCapability", "HostFunction", "SETTING_TYPES"]
+__all__ = ["SETTING_TYPES", "CallContext", "Host", "HostCapability", "HostFunction"]
 
 declare_codes(
     "usage",
@@ -30,6 +30,7 @@ declare_codes(
         "capability-duplicate": "a host registered the same capability name twice",
         "capability-signature": "a host capability's signature cannot be expressed in VM types",
         "host-setting": "a host declared a setting with an unsupported type",
+        "capability-async": "a coroutine function was registered without async_=True (or the reverse)",
     },
 )
 
@@ -57,12 +58,31 @@ class HostCapability:
     result: ValueType | None
     func: HostFunction
     deterministic: bool = False
+    #: The function takes the call's `CallContext` as its keyword-only parameter `context`.
+    context: bool = False
+    #: The function is a coroutine function, awaited on the caller's event loop (`Instance.call_async` only).
+    async_: bool = False
 
     def signature(self) -> str:
         """The signature as `model.Capability.signature()` writes it: `(str, int) -> [str]`."""
         params = ", ".join(str(p) for p in self.params)
         result = "" if self.result is None else f" -> {self.result}"
         return f"({params}){result}"
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a capability that asks for it (a keyword-only `context` parameter) learns about the call it serves.
+
+    `value` is the object the host passed as `Instance.call(..., context=...)` (None when it passed
+    none); `settings` are the policy's `[host]` settings, checked against the host's declarations;
+    `entry` is the plugin function the host called.  The context never reaches the plugin and never
+    enters a trace.
+    """
+
+    value: Any
+    settings: Mapping[str, HostSettingValue]
+    entry: str
 
 
 class Host:
@@ -119,33 +139,58 @@ class Host:
         params: Sequence[ValueType],
         result: ValueType | None,
         deterministic: bool = False,
+        context: bool = False,
+        async_: bool = False,
     ) -> HostCapability:
-        """Offer `func` as capability `name` with an explicit signature."""
+        """Offer `func` as capability `name` with an explicit signature.
+
+        `context=True`: `func` is called with the call's `CallContext` as keyword argument `context`.
+        `async_=True`: `func` is a coroutine function, awaited on the caller's loop; such a capability
+        can only serve `Instance.call_async`.  A coroutine function without `async_=True` is refused here
+        (it would fail at run time with a coroutine where a value belongs).
+        """
         self._check_name(name)
         if not callable(func):
             raise UsageError(
                 "usage.capability-signature", f"capability {name}: {func!r} is not callable", capability=name
             )
+        if _is_coroutine_function(func) != bool(async_):
+            wording = (
+                "is a coroutine function: register it with async_=True and call the plugin with Instance.call_async"
+                if not async_
+                else "is registered with async_=True but is not a coroutine function (async def)"
+            )
+            raise UsageError("usage.capability-async", f"capability {name}: {func!r} {wording}", capability=name)
         checked: list[ValueType] = []
         for index, vtype in enumerate(params):
             checked.append(_checked_type(vtype, name, f"parameter {index}"))
         result_type = None if result is None else _checked_type(result, name, "result")
-        capability = HostCapability(name, tuple(checked), result_type, func, deterministic)
+        capability = HostCapability(name, tuple(checked), result_type, func, deterministic, bool(context), bool(async_))
         self._capabilities[name] = capability
         return capability
 
-    def capability(self, name: str, *, deterministic: bool = False) -> Callable[[_F], _F]:
+    def capability(self, name: str, *, deterministic: bool = False, async_: bool = False) -> Callable[[_F], _F]:
         """Decorator: offer the function as capability `name`, its signature read from its annotations.
 
         Annotations may be `int`, `bool`, `str` and `list[T]` of those (nested);
         the return annotation `None` means the capability gives no result.
+        A keyword-only parameter named `context` asks for the call's `CallContext`.
+        An `async def` function needs `async_=True` (see `register`).
         The function is returned unchanged.
         """
         self._check_name(name)
 
         def decorate(func: _F) -> _F:
             params, result = _signature_of(func, name)
-            self.register(name, func, params=params, result=result, deterministic=deterministic)
+            self.register(
+                name,
+                func,
+                params=params,
+                result=result,
+                deterministic=deterministic,
+                context=_wants_context(func),
+                async_=async_,
+            )
             return func
 
         return decorate
@@ -194,6 +239,8 @@ def _signature_of(func: Callable[..., Any], name: str) -> tuple[list[ValueType],
     params: list[ValueType] = []
     for parameter in signature.parameters.values():
         if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            if parameter.kind is parameter.KEYWORD_ONLY and parameter.name == "context":
+                continue  # the call's CallContext, passed by the runtime (see _wants_context)
             if parameter.default is not parameter.empty:
                 continue  # keyword-only with a default: never passed by the VM
             raise fail(f"parameter {parameter.name!r} must be positional (the VM passes arguments by position)")
@@ -232,3 +279,17 @@ def _annotation_type(annotation: object) -> ValueType | None:
         if annotation is python_type:
             return ValueType(scalar.base, depth)
     return None
+
+
+def _wants_context(func: Callable[..., Any]) -> bool:
+    """Whether `func` has a keyword-only parameter named `context` (it asks for the call's CallContext)."""
+    try:
+        parameter = inspect.signature(func).parameters.get("context")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind is parameter.KEYWORD_ONLY
+
+
+def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+    call = getattr(func, "__call__", None)  # noqa: B004 - an object whose __call__ is async counts too
+    return inspect.iscoroutinefunction(func) or (call is not None and inspect.iscoroutinefunction(call))

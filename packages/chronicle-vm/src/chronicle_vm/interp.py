@@ -33,6 +33,7 @@ from .types import BaseType, ValueType
 from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value, value_units
 
 if TYPE_CHECKING:
+    from .control import RunControl
     from .verify import VerifiedModule
 
 __all__ = ["Interpreter", "RunOutcome", "handler_table", "locate", "prepare_call", "run_entry"]
@@ -152,6 +153,7 @@ class Interpreter:
         self.handlers = handler_table(self.module, handlers)
         self.superinstructions = superinstructions
         self._plans = self._plan_all()
+        self._control: RunControl | None = None  # the current call's deadline and cancel handle
 
     # -- pre-decoding -------------------------------------------------------------------------------------------------
 
@@ -209,9 +211,23 @@ class Interpreter:
 
     # -- entry -----------------------------------------------------------------------------------------------
 
-    def call(self, entry: str, args: Sequence[object]) -> RunOutcome:
-        """Run exported function `entry` with host arguments (checked against its parameter types first)."""
+    def call(
+        self,
+        entry: str,
+        args: Sequence[object],
+        *,
+        handlers: Sequence[CapabilityHandler | None] | None = None,
+        control: RunControl | None = None,
+    ) -> RunOutcome:
+        """Run exported function `entry` with host arguments (checked against its parameter types first).
+
+        `handlers` replace the engine's for this call and the ones after it (an engine is reused across
+        calls, each with fresh handlers); `control` carries the call's deadline and cancel handle.
+        """
         index, values, units = prepare_call(self.verified, self.limits, entry, args)
+        if handlers is not None:
+            self.handlers = handler_table(self.module, handlers)
+        self._control = control
         result, count = self._run(index, values, units)
         return RunOutcome(export_value(result) if result is not None else None, count)
 
@@ -293,7 +309,9 @@ class Interpreter:
         # before instruction max_instructions + 1 and `step + 1` is always the count of instructions started.
         # A superinstruction draws its second number with `draw`; when there is none, the run stops between the
         # two halves, exactly where the plain pair would have stopped.
-        fuel = iter(range(max_instructions))
+        # With a deadline or a cancel handle the same numbers come a slice at a time (see control.py).
+        control = self._control
+        fuel = iter(range(max_instructions)) if control is None else control.fuel(max_instructions)
         draw = next
         MAX, MIN = I64_MAX, I64_MIN  # locals: a global look-up per arithmetic instruction is measurable
         step = -1  # the number of instructions before the current one
@@ -601,6 +619,8 @@ class Interpreter:
                 else:
                     alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
 
+            if control is not None and control.stopped is not None:
+                return self._raise(control.stopped, frames_at(fidx, pc))  # a deadline or cancel at a slice end
             failure = faults.instructions(max_instructions)
             failure[3]["instructions"] = max_instructions
             return self._raise(failure, frames_at(fidx, pc))

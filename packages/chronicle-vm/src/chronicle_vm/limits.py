@@ -11,7 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
+from .errors import UsageError, declare_codes
+
 __all__ = ["DEFAULT_LIMITS", "HARD_LIMITS", "LIMIT_DOCS", "Limits"]
+
+declare_codes("usage", {"limits": "a Limits field is not an int within 0..its hard ceiling"})
+
+#: The hard ceilings by field (HARD_LIMITS below holds the same numbers); a Limits outside them is refused.
+_CEILINGS: Mapping[str, int] = {
+    "max_instructions": 2**62,
+    "max_call_depth": 100_000,
+    "max_registers": 65_535,
+    "max_stack_registers": 16_000_000,
+    "max_array_len": 2**31 - 1,
+    "max_string_len": 2**31 - 1,
+    "max_allocation": 2**62,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +48,20 @@ class Limits:
     #: Characters and array items allocated over the whole run.
     max_allocation: int = 50_000_000
 
+    def __post_init__(self) -> None:
+        # Checked at construction, so a bad number (2**70, "10", -5) is the host's usage error here and
+        # never a raw TypeError inside a call or a trace that cannot replay.
+        for name, ceiling in _CEILINGS.items():
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= ceiling:
+                shown = repr(value) if type(value) in (int, str, float) and len(repr(value)) <= 40 else type(value)
+                raise UsageError(
+                    "usage.limits",
+                    f"Limits.{name} must be an int in 0..{ceiling}, got {shown}",
+                    field=name,
+                    maximum=ceiling,
+                )
+
     def tightened(self, other: Limits | Mapping[str, int] | None) -> Limits:
         """These limits lowered field by field to `other` where it is smaller."""
         if other is None:
@@ -42,7 +71,8 @@ class Limits:
         return replace(self, **lowered)
 
     def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+        # Not dataclasses.asdict: its deep copy made up a third of recording a trivial traced call.
+        return {name: getattr(self, name) for name in _NAMES}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, int]) -> Limits:
@@ -62,16 +92,12 @@ class Limits:
         return tuple(f.name for f in fields(cls))
 
 
-#: The hard ceilings: what `--unbounded` and `Limits.unbounded()` mean.
-HARD_LIMITS = Limits(
-    max_instructions=2**62,
-    max_call_depth=100_000,
-    max_registers=65_535,
-    max_stack_registers=16_000_000,
-    max_array_len=2**31 - 1,
-    max_string_len=2**31 - 1,
-    max_allocation=2**62,
-)
+_NAMES = tuple(f.name for f in fields(Limits))
+# Every field needs its ceiling above (the construction check and HARD_LIMITS come from it).
+assert set(_NAMES) == set(_CEILINGS), "each Limits field needs an entry in _CEILINGS"
+
+#: The hard ceilings: what `--unbounded` means (the largest Limits there is).
+HARD_LIMITS = Limits(**_CEILINGS)
 
 #: The safe defaults (the CLI's, and `Limits()`).
 DEFAULT_LIMITS = Limits()

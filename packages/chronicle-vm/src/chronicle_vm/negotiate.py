@@ -11,14 +11,14 @@ failure into a structured error, so no host exception escapes raw.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .calls import CallSite, CapabilityHandler
 from .errors import ExecutionError, PolicyError, ResourceLimitError, declare_codes
-from .host import Host, HostCapability
+from .host import CallContext, Host, HostCapability
 from .limits import Limits
 from .model import Capability
 from .policy import HostSettingValue, Policy, find_key_line, format_key_path
@@ -27,6 +27,9 @@ from .values import Value, ValueMismatch, export_value, import_value
 
 if TYPE_CHECKING:
     from .verify import VerifiedModule
+
+#: Runs an async capability's awaitable to its result (on the caller's event loop) and returns it.
+Awaiter = Callable[[Awaitable[Any]], Any]
 
 __all__ = ["DECISIONS", "Decision", "DecisionKind", "Negotiation", "negotiate"]
 
@@ -112,18 +115,24 @@ class Negotiation:
             policy_digest=self.policy.digest,
         )
 
-    def handlers(self, limits: Limits) -> tuple[CapabilityHandler, ...]:
+    def handlers(
+        self, limits: Limits, *, context: CallContext | None = None, awaiter: Awaiter | None = None
+    ) -> tuple[CapabilityHandler, ...]:
         """Fresh live handlers, indexed like `module.capabilities`; quota counters start at zero.
 
         `limits` are the run's effective limits, which bound the values a
-        host function may return.  Raises `policy.refused` unless `ok`.
+        host function may return.  `context` goes to the capabilities that
+        ask for it; `awaiter` runs an async capability's coroutine to its
+        result (`Instance.call_async` passes one).  Raises `policy.refused` unless `ok`.
         """
         self.require()
         built: list[CapabilityHandler] = []
         for declared, decision in zip(self.declared, self.decisions, strict=True):
             offered = self.host.get(declared.name)
             assert offered is not None  # granted implies the host has it
-            built.append(_live_handler(declared, offered, decision.max_calls, limits, decision.scopes))
+            built.append(
+                _live_handler(declared, offered, decision.max_calls, limits, decision.scopes, context, awaiter)
+            )
         return tuple(built)
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,7 +182,7 @@ def _decide(declared: Capability, policy: Policy, host: Host) -> Decision:
         return Decision(name, wanted, have, "denied", "the policy sets allow = false")
     reason = "allowed by the policy"
     if rule.max_calls is not None:
-        reason += f", at most {rule.max_calls} calls per run"
+        reason += f", at most {rule.max_calls} {_calls(rule.max_calls)} per run"
     scopes: tuple[BoundScope, ...] = ()
     if rule.args:
         names = param_names(offered.func, len(declared.params))
@@ -235,11 +244,15 @@ def _live_handler(
     quota: int | None,
     limits: Limits,
     scopes: tuple[BoundScope, ...] = (),
+    context: CallContext | None = None,
+    awaiter: Awaiter | None = None,
 ) -> CapabilityHandler:
     name = declared.name
     result_type = declared.result
     func = offered.func
     calls = 0
+    keywords: dict[str, Any] = {"context": context} if offered.context else {}
+    awaited = awaiter if offered.async_ else None
 
     def handler(args: Sequence[Value], site: CallSite) -> Value | None:
         nonlocal calls
@@ -251,7 +264,7 @@ def _live_handler(
         if quota is not None and calls >= quota:
             raise ResourceLimitError(
                 "limit.capability-quota",
-                f"capability {name} was called more than its quota of {quota} calls",
+                f"capability {name} was called more than its quota of {quota} {_calls(quota)}",
                 capability=name,
                 max_calls=quota,
                 instructions=site.instructions,
@@ -259,7 +272,9 @@ def _live_handler(
         calls += 1
         host_args = [export_value(arg) for arg in args]
         try:
-            returned = func(*host_args)
+            returned = func(*host_args, **keywords)
+            if awaited is not None:
+                returned = awaited(returned)
         except Exception as exc:  # a host failure must end the run as a structured error
             raise ExecutionError(
                 "runtime.capability-failed",
@@ -305,3 +320,7 @@ def _kind(obj: object) -> str:
     if obj is None:
         return "nothing"
     return f"a value of type {type(obj).__name__}"
+
+
+def _calls(count: int) -> str:
+    return "call" if count == 1 else "calls"

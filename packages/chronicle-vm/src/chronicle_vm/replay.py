@@ -27,6 +27,7 @@ from .limits import Limits
 from .model import Capability, Module
 from .policy import Policy
 from .policy_check import check_recorded_policy
+from .replay_stop import as_recorded_stop, recorded_stop, stop_ceiling, stopping_handlers
 from .runtime import EngineName, load_module, make_engine
 from .scopes import BoundScope, first_violation, refusal, rules_from_json
 from .trace import (
@@ -53,8 +54,9 @@ _NO_RESULT = object()
 class ReplayReport:
     """An exact replay: what the run ended on, reproduced at the recorded instruction.
 
-    `reproduced` is "returned", "trap", "limit" or "capability-error" (a
-    recorded host failure or quota answered from the trace).
+    `reproduced` is "returned", "trap", "limit" (a limit, a recorded quota,
+    a deadline or a cancel) or "capability-error" (a recorded host failure
+    answered from the trace).
     `trace_sha256` is the sha256 of the trace bytes as given (of
     `Trace.to_json()` when a Trace object was given).
     """
@@ -132,6 +134,9 @@ def _replay(
             "replay.missing-limits", "cannot replay exactly without recorded limits (provenance.limits is absent)"
         )
     limits = Limits(**raw_limits)  # load_trace checked every field and range
+    stop = recorded_stop(recorded.events)  # a deadline or cancel: reproduced by instruction count, no clock
+    if stop is not None:
+        limits = stop_ceiling(limits, stop)
     loaded = load_module(bytes(module))
     declared = loaded.module.capabilities
     _check_capabilities(provenance["capabilities"], declared)
@@ -144,7 +149,8 @@ def _replay(
     args = entry["args"]
 
     state = _Replayer(loaded.module, recorded.events, limits, provenance["capabilities"])
-    runner = make_engine(loaded.verified, limits, state.handlers(), engine)
+    handlers = state.handlers() if stop is None else stopping_handlers(state.handlers(), stop, loaded.module)
+    runner = make_engine(loaded.verified, limits, handlers, engine)
     try:
         outcome = runner.call(entry["function"], args)
     except ReplayError:
@@ -152,7 +158,8 @@ def _replay(
     except UsageError as exc:
         raise ReplayError("replay.entry", f"the recorded entry arguments do not fit: {exc.message}") from None
     except ChronicleError as exc:
-        return state.finish_error(recorded, exc, actual_digest, trace_digest)
+        error = exc if stop is None else as_recorded_stop(exc, stop)
+        return state.finish_error(recorded, error, actual_digest, trace_digest)
     return state.finish_returned(recorded, outcome.value, outcome.instructions, actual_digest, trace_digest)
 
 
@@ -272,7 +279,7 @@ class _Replayer:
                         "replay.divergence",
                         event,
                         f"replay diverged at event {event['seq']}: the trace records call {calls} of {name}, "
-                        f"beyond its quota of {quota} calls",
+                        f"beyond its quota of {quota} {'call' if quota == 1 else 'calls'}",
                         site,
                     )
             result = event.get("result", _NO_RESULT)
@@ -487,8 +494,9 @@ class _Replayer:
         instructions = error_instructions(error, self.raised_instructions if from_call else None)
         outcome = error_outcome(error, instructions)
         self._leftover()
-        if from_call:
-            return self._report(recorded, "capability-error", outcome, digest, trace_digest)
+        if from_call:  # a recorded quota is a limit (exit 14) like any other; a host failure is not
+            reproduced = "limit" if isinstance(error, ResourceLimitError) else "capability-error"
+            return self._report(recorded, reproduced, outcome, digest, trace_digest)
         kind = "limit" if isinstance(error, ResourceLimitError) else "trap"
         actual_end: dict[str, Any] = {
             "kind": kind,

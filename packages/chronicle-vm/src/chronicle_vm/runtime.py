@@ -4,33 +4,43 @@
     instance = instantiate(plugin, host=host, policy=policy, limits=Limits(...))
     result = instance.call("main", 10)                  # RunResult(value, instructions, ...)
     traced = instance.call("main", 10, trace=True)      # ... and traced.trace, a chronicle_vm.trace.Trace
+    served = await instance.call_async("main", 10, timeout=0.5, context=request, meta={"order": "A-1"})
 
 `instantiate` negotiates every declared capability before any plugin code
 can run (a refusal is one PolicyError listing all refused capabilities), and
 fixes the effective limits: the runtime's safe defaults (or the host's
 `limits`), lowered by the policy's ceilings.  Each call runs on fresh frames
-and fresh quota counters.  A traced call records every capability call and
-the run's end (chronicle_vm.trace); when it fails, the raised error carries
-the finished trace (`chronicle_vm.trace.error_trace(exc)`).
+and fresh quota counters; the engine itself (and the compiled engine's
+translations) is kept by the instance and reused, one per concurrent call
+(a call that finds every kept engine busy builds another).  A call may
+have a deadline (`timeout`) and a `CancelHandle` (see control.py), a
+`context` for the capabilities that ask for it, and `meta` for its trace.
+A traced call records every capability call and the run's end
+(chronicle_vm.trace); when it fails, the raised error carries the finished
+trace (`chronicle_vm.trace.error_trace(exc)`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from . import __version__
 from .calls import CapabilityHandler
+from .control import CancelHandle, RunControl
 from .errors import ChronicleError, DecodeError, UsageError, declare_codes
 from .interp import Interpreter, RunOutcome
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 from .model import Module
+from .trace import Recorder, attach_trace  # at import, not per call: a traced call is a few µs
+from .trace_meta import check_meta
 from .values import ValueMismatch, import_value
 
 if TYPE_CHECKING:
     from .host import Host
-    from .negotiate import Negotiation
+    from .negotiate import Awaiter, Negotiation
     from .policy import Policy
     from .trace import Trace
     from .verify import VerifiedModule
@@ -43,9 +53,24 @@ EngineName = Literal["auto", "compiled", "reference"]
 
 
 class Engine(Protocol):
-    """What runs calls: the reference Interpreter, or the compiled engine with identical semantics."""
+    """What runs calls: the reference Interpreter, or the compiled engine with identical semantics.
 
-    def call(self, entry: str, args: Sequence[object]) -> RunOutcome: ...
+    `handlers` (when given) replace the engine's capability handlers from this call on, with the same
+    empty slots; `control` is the call's deadline and cancel handle.
+    """
+
+    def call(
+        self,
+        entry: str,
+        args: Sequence[object],
+        *,
+        handlers: Sequence[CapabilityHandler | None] | None = None,
+        control: RunControl | None = None,
+    ) -> RunOutcome: ...
+
+
+#: Idle engines an instance keeps (more concurrent calls build more engines; these many are kept after).
+_KEPT_ENGINES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +131,10 @@ def make_engine(
 
 
 class Instance:
-    """A module negotiated against one host and policy, ready to call under fixed limits."""
+    """A module negotiated against one host and policy, ready to call under fixed limits.
+
+    Calls from several threads at once are safe: each takes an idle engine or builds one.
+    """
 
     def __init__(
         self,
@@ -124,6 +152,16 @@ class Instance:
         self.engine: EngineName = engine
         #: Whether `call` records a trace when its `trace` argument is not given.
         self.trace = trace
+        self._idle: list[Engine] = []  # list.pop and list.append are atomic: no lock needed
+        host = negotiation.host
+        offered = [host.get(declared.name) for declared in negotiation.declared]
+        self._async = sorted(c.name for c in offered if c is not None and c.async_)
+        self._wants_context = any(c is not None and c.context for c in offered)
+        self._decisions = [decision.to_dict() for decision in negotiation.decisions]
+        # Live handlers hold per-call state only for quotas (their counters) and context: without either,
+        # one set serves every call, and the engines skip re-binding handlers they already hold.
+        stateless = not self._wants_context and all(d.max_calls is None for d in negotiation.decisions)
+        self._shared_handlers = negotiation.handlers(limits) if stateless and negotiation.ok else None
 
     @property
     def exports(self) -> dict[str, str]:
@@ -131,32 +169,107 @@ class Instance:
         module = self.loaded.module
         return {name: module.functions[index].signature() for name, index in self.loaded.verified.exports.items()}
 
-    def call(self, entry: str, *args: object, trace: bool | None = None) -> RunResult:
+    def call(
+        self,
+        entry: str,
+        *args: object,
+        trace: bool | None = None,
+        timeout: float | None = None,
+        cancel: CancelHandle | None = None,
+        context: object = None,
+        meta: Mapping[str, object] | None = None,
+    ) -> RunResult:
         """Run exported function `entry`; raises ExecutionError, ResourceLimitError or UsageError.
 
         With `trace=True` (or the instance's default) the result carries the
         run's `Trace`; a traced call that fails attaches the finished trace to
         the raised error (read it with `chronicle_vm.trace.error_trace`).
+        `timeout` (seconds, positive and finite) and `cancel` stop the run with
+        `limit.deadline` / `limit.cancelled` at a fuel-slice end or right after
+        a capability call returns (a blocking host function is not interrupted).
+        `context` reaches the capabilities that ask for it (never the plugin,
+        never the trace); `meta` is a JSON object recorded as the trace's `meta`.
         """
-        handlers = self.negotiation.handlers(self.limits)
-        if not (self.trace if trace is None else trace):
-            outcome = make_engine(self.loaded.verified, self.limits, handlers, self.engine).call(entry, args)
-            return RunResult(outcome.value, outcome.instructions)
-        from . import __version__
-        from .trace import Recorder, attach_trace
+        control = RunControl.of(timeout, cancel)
+        if self._async:
+            raise UsageError(
+                "usage.capability-async",
+                f"the module uses async capabilities ({', '.join(self._async)}): call it with `await call_async(...)`",
+            )
+        return self._call(entry, args, trace, control, context, meta, None)
 
+    async def call_async(
+        self,
+        entry: str,
+        *args: object,
+        trace: bool | None = None,
+        timeout: float | None = None,
+        cancel: CancelHandle | None = None,
+        context: object = None,
+        meta: Mapping[str, object] | None = None,
+    ) -> RunResult:
+        """`call` without blocking the event loop: the plugin runs on a worker thread, async capabilities
+        are awaited on the caller's loop.  Cancelling the awaiting task cancels the run (as `cancel` does)
+        and raises `asyncio.CancelledError` once the run has stopped.
+        """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        handle = cancel if cancel is not None else CancelHandle()
+        control = RunControl.of(timeout, handle)
+
+        def awaiter(awaitable: Awaitable[Any]) -> Any:
+            return asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), loop).result()
+
+        running = loop.run_in_executor(None, self._call, entry, args, trace, control, context, meta, awaiter)
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            handle.cancel()  # the worker stops at its next check; wait for it so no run outlives its task
+            await asyncio.wait([running])
+            raise
+
+    def _call(
+        self,
+        entry: str,
+        args: Sequence[object],
+        trace: bool | None,
+        control: RunControl | None,
+        context: object,
+        meta: Mapping[str, object] | None,
+        awaiter: Awaiter | None,
+    ) -> RunResult:
+        call_context = None
+        if self._wants_context:
+            from .host import CallContext
+
+            call_context = CallContext(context, self.negotiation.settings, entry)
+        handlers: Sequence[CapabilityHandler | None]
+        if self._shared_handlers is not None and awaiter is None:
+            handlers = self._shared_handlers
+        else:
+            handlers = self.negotiation.handlers(self.limits, context=call_context, awaiter=awaiter)
+        if not (self.trace if trace is None else trace):
+            if control is not None:
+                handlers = control.wrap(handlers)
+            outcome = self._run(entry, args, handlers, control)
+            return RunResult(outcome.value, outcome.instructions)
+        checked_meta = None if meta is None else check_meta(meta)
         entry_args = self._entry_args(entry, args)
         recorder = Recorder(
             self.loaded.module,
             module_digest=self.loaded.digest,
             policy_digest=self.policy.digest,
             limits=self.limits,
-            decisions=[decision.to_dict() for decision in self.negotiation.decisions],
+            decisions=self._decisions,
             runtime_version=__version__,
+            meta=checked_meta,
         )
-        engine = make_engine(self.loaded.verified, self.limits, recorder.wrap(handlers), self.engine)
+        recording = recorder.wrap(handlers)
+        if control is not None:
+            recording = control.wrap(recording)  # outside the recorder: the call is recorded before a stop
         try:
-            outcome = engine.call(entry, args)
+            outcome = self._run(entry, args, recording, control)
         except UsageError:
             raise  # the entry or its arguments were refused before any instruction ran: nothing to trace
         except ChronicleError as exc:
@@ -167,6 +280,24 @@ class Instance:
         if entry_args is not None:
             recorded = recorder.returned(entry, entry_args, outcome.value, outcome.instructions)
         return RunResult(outcome.value, outcome.instructions, recorded)
+
+    def _run(
+        self,
+        entry: str,
+        args: Sequence[object],
+        handlers: Sequence[CapabilityHandler | None],
+        control: RunControl | None,
+    ) -> RunOutcome:
+        """One run on an idle engine (or a new one when all are busy), given back afterwards."""
+        try:
+            engine = self._idle.pop()
+        except IndexError:
+            engine = make_engine(self.loaded.verified, self.limits, handlers, self.engine)
+        try:
+            return engine.call(entry, args, handlers=handlers, control=control)
+        finally:
+            if len(self._idle) < _KEPT_ENGINES:
+                self._idle.append(engine)
 
     def _entry_args(self, entry: str, args: Sequence[object]) -> list[object] | None:
         """The entry arguments as JSON values, None when the engine will refuse them anyway."""
@@ -184,6 +315,10 @@ class Instance:
                 return None
             values.append(value)
         return values
+
+
+async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def instantiate(

@@ -32,6 +32,7 @@ from .interp import locate
 from .limits import HARD_LIMITS, Limits
 from .model import Module
 from .scopes import RULE_KEYS, rules_from_json
+from .trace_meta import check_recorded_meta
 from .types import MAX_ARRAY_DEPTH
 from .values import I64_MAX, I64_MIN, Value, export_value
 
@@ -172,6 +173,12 @@ class Trace:
         return result
 
     @property
+    def meta(self) -> Mapping[str, Any] | None:
+        """The host's own JSON values recorded with the run (informational: replay compares nothing in it)."""
+        result: Mapping[str, Any] | None = self.doc.get("meta")
+        return result
+
+    @property
     def slice(self) -> Mapping[str, Any] | None:
         """The slice record (`range`, `full_digest`, `full_events`), None for a full trace."""
         result: Mapping[str, Any] | None = self.doc.get("slice")
@@ -230,8 +237,11 @@ class Recorder:
         limits: Limits,
         decisions: Sequence[Mapping[str, Any]],
         runtime_version: str,
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
         self.module = module
+        #: The host's own JSON values for the trace's `meta` (checked by trace_meta.check_meta), or None.
+        self.meta = meta
         self.provenance: dict[str, Any] = {
             "runtime": {"name": "chronicle-vm", "version": runtime_version},
             "module_sha256": module_digest,
@@ -339,7 +349,7 @@ def _decision_record(decision: Mapping[str, Any]) -> dict[str, Any]:
 class _Recording:
     """One finished run's raw record, turned into the document or the canonical bytes on demand."""
 
-    __slots__ = ("arity", "calls", "end", "entry", "failure", "module", "outcome", "provenance")
+    __slots__ = ("arity", "calls", "end", "entry", "failure", "meta", "module", "outcome", "provenance")
 
     def __init__(
         self,
@@ -354,6 +364,7 @@ class _Recording:
         self.calls = recorder.calls
         self.arity = recorder.arity
         self.failure = recorder.failure
+        self.meta = recorder.meta
         self.entry = {"function": entry, "args": args}
         self.end = end
         self.outcome = outcome
@@ -382,7 +393,7 @@ class _Recording:
             events.append(event)
         if self.end is not None:
             events.append(self.end)
-        return {
+        doc = {
             "format": TRACE_FORMAT,
             "version": TRACE_VERSION,
             "provenance": self.provenance,
@@ -390,6 +401,9 @@ class _Recording:
             "events": events,
             "outcome": self.outcome,
         }
+        if self.meta is not None:
+            doc["meta"] = self.meta
+        return doc
 
     def _failure(self) -> dict[str, Any]:
         error = self.failure
@@ -431,6 +445,7 @@ class _Recording:
             + ",".join(parts)
             + '],"format":'
             + _encode_str(TRACE_FORMAT)
+            + ("" if self.meta is None else ',"meta":' + _canonical_text(self.meta))
             + ',"outcome":'
             + _canonical_text(self.outcome)
             + ',"provenance":'
@@ -746,7 +761,9 @@ def _check_document(doc: object) -> None:
         raise ReplayError(
             "replay.version", f"trace version {shown} is not supported (this runtime reads {TRACE_VERSION})"
         )
-    top = _object(doc, (), _TOP_KEYS, frozenset({"slice"}))
+    top = _object(doc, (), _TOP_KEYS, frozenset({"slice", "meta"}))
+    if "meta" in top:
+        check_recorded_meta(top["meta"])  # the host's values: bounded, never compared by replay
     _check_provenance(top["provenance"])
     entry = _object(top["entry"], ("entry",), frozenset({"function", "args"}))
     _str(entry["function"], ("entry", "function"))
