@@ -30,6 +30,7 @@ STAGE_MODULES = (
     "chronicle_vm.runtime",
     "chronicle_vm.trace",
     "chronicle_vm.replay",
+    "chronicle_vm.audit",
     "chronicle_asm",
     "chronicle_lang",
     "chronicle_cli",

@@ -116,6 +116,10 @@ def build_parser() -> Parser:
     diff.add_argument("first", metavar="A.json")
     diff.add_argument("second", metavar="B.json")
     diff.set_defaults(command_func=cmd_diff)
+
+    from .batch_cli import add_batch_commands  # audit and map (issue 22)
+
+    add_batch_commands(command)
     return parser
 
 

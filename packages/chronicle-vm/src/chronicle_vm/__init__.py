@@ -27,6 +27,7 @@ from .model import FORMAT_VERSION, Capability, Function, Instruction, Module, So
 from .types import BOOL, INT, STR, BaseType, ValueType
 
 if TYPE_CHECKING:
+    from .audit import Auditor, AuditResult, audit_trace, audit_traces
     from .host import Host, HostCapability
     from .negotiate import Decision, Negotiation, negotiate
     from .policy import CapabilityRule, Policy
@@ -40,6 +41,10 @@ __version__ = "0.1.0"
 # The embedding API by name, imported on first use so `import chronicle_vm` stays cheap
 # (a command that only decodes never loads the policy parser or the engines).
 _LAZY = {
+    "AuditResult": "audit",
+    "Auditor": "audit",
+    "audit_trace": "audit",
+    "audit_traces": "audit",
     "Host": "host",
     "HostCapability": "host",
     "Decision": "negotiate",
@@ -94,6 +99,8 @@ __all__ = [  # eager names first, then the lazily imported embedding API
     "ValueType",
     "VerifyError",
     "__version__",
+    "AuditResult",
+    "Auditor",
     "CapabilityRule",
     "Decision",
     "Host",
@@ -106,6 +113,8 @@ __all__ = [  # eager names first, then the lazily imported embedding API
     "RunResult",
     "Trace",
     "VerifiedModule",
+    "audit_trace",
+    "audit_traces",
     "instantiate",
     "load_module",
     "load_trace",

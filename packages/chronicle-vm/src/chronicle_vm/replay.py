@@ -25,7 +25,7 @@ from .errors import ChronicleError, ExecutionError, ReplayError, ResourceLimitEr
 from .interp import locate
 from .limits import Limits
 from .model import Capability, Module
-from .runtime import EngineName, load_module, make_engine
+from .runtime import EngineName, LoadedModule, load_module, make_engine
 from .trace import (
     MAX_TRACE_BYTES,
     Trace,
@@ -78,12 +78,15 @@ class ReplayReport:
 
 def replay(
     trace: bytes | str | Trace,
-    module: bytes,
+    module: bytes | LoadedModule,
     *,
     engine: EngineName = "auto",
     max_bytes: int = MAX_TRACE_BYTES,
 ) -> ReplayReport:
     """Replay `trace` against `module` exactly; raises `ReplayError` unless the run reproduces the record.
+
+    `module` is the module's bytes, or a `LoadedModule` already made from them (a batch of replays of one
+    module then verifies it once and shares the compiled engine's translations).
 
     The module bytes may also raise `DecodeError`/`VerifyError` (after the
     digest matched, which only a corrupted recording could cause).
@@ -95,7 +98,9 @@ def replay(
         return _replay(trace, module, engine, max_bytes)
 
 
-def _replay(trace: bytes | str | Trace, module: bytes, engine: EngineName, max_bytes: int) -> ReplayReport:
+def _replay(
+    trace: bytes | str | Trace, module: bytes | LoadedModule, engine: EngineName, max_bytes: int
+) -> ReplayReport:
     recorded = checked(trace) if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
     given = recorded.to_json() if isinstance(trace, Trace) else trace
     trace_digest = hashlib.sha256(given.encode("utf-8") if isinstance(given, str) else bytes(given)).hexdigest()
@@ -106,10 +111,12 @@ def _replay(trace: bytes | str | Trace, module: bytes, engine: EngineName, max_b
             f"the trace is an inspection-only slice (events {start}..{end}); exact replay needs the full trace",
             range=[start, end],
         )
-    if not isinstance(module, (bytes, bytearray, memoryview)):
+    # A LoadedModule (already decoded and verified, by the digest of its bytes) lets a batch of replays of one
+    # module share its verification and the compiled engine's translations (chronicle_vm.audit).
+    if not isinstance(module, (bytes, bytearray, memoryview, LoadedModule)):
         raise UsageError("usage.bad-arguments", f"the module is bytes, not {type(module).__name__}")
     provenance = recorded.provenance
-    actual_digest = hashlib.sha256(bytes(module)).hexdigest()
+    actual_digest = module.digest if isinstance(module, LoadedModule) else hashlib.sha256(bytes(module)).hexdigest()
     if actual_digest != provenance["module_sha256"]:
         raise ReplayError(
             "replay.module-digest",
@@ -123,7 +130,7 @@ def _replay(trace: bytes | str | Trace, module: bytes, engine: EngineName, max_b
             "replay.missing-limits", "cannot replay exactly without recorded limits (provenance.limits is absent)"
         )
     limits = Limits(**raw_limits)  # load_trace checked every field and range
-    loaded = load_module(bytes(module))
+    loaded = module if isinstance(module, LoadedModule) else load_module(bytes(module))
     declared = loaded.module.capabilities
     _check_capabilities(provenance["capabilities"], declared)
     entry = recorded.entry
