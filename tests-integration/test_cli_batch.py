@@ -257,3 +257,38 @@ def test_bad_whole_command_inputs_are_usage_errors(cli: Any, rows: Path) -> None
     address = cli("chronicle-vm", "--json", "map", "batch.cmod", "--input", rows.name, "-o", "x.jsonl",
                   "--policy", "batch.toml", "--dask", "127.0.0.1:8786")  # fmt: skip
     assert address.returncode == 2 and address.json()["error"]["code"] == "usage.arguments"
+
+
+@needs_dask
+def test_a_chunk_that_keeps_killing_dask_workers_is_reported_lost_and_the_rest_runs(cluster: str) -> None:
+    from chronicle_cli.batch import chunked
+    from chronicle_cli.executors import DaskExecutor
+    from chronicle_testing.batch_work import SquareContext
+
+    executor = DaskExecutor(cluster)
+    try:
+        items = ((f"rows:{i + 1}", str(i).encode()) for i in range(40))
+        done = list(executor.run(SquareContext(kill_at=10), chunked(items, 10)))  # type: ignore[arg-type]
+    finally:
+        executor.close()
+    assert [result.chunk.start for result in done] == [0, 10, 20, 30]
+    assert [result.results is None for result in done] == [False, True, False, False]
+    assert done[1].lost is not None and "run alone, they killed workers" in done[1].lost
+    assert done[3].results is not None and [line["value"] for line in done[3].results] == [i * i for i in range(30, 40)]
+
+
+@needs_dask
+def test_dask_retries_a_chunk_whose_worker_died_once(cluster: str, tmp_path: Path) -> None:
+    from chronicle_cli.batch import chunked
+    from chronicle_cli.executors import DaskExecutor
+    from chronicle_testing.batch_work import SquareContext
+
+    executor = DaskExecutor(cluster)
+    try:
+        items = ((f"rows:{i + 1}", str(i).encode()) for i in range(30))
+        context = SquareContext(kill_at=10, kill_once=str(tmp_path / "killed"))
+        done = list(executor.run(context, chunked(items, 10)))  # type: ignore[arg-type]
+    finally:
+        executor.close()
+    assert (tmp_path / "killed").exists()  # a worker did die
+    assert [line["value"] for result in done for line in result.results or []] == [i * i for i in range(30)]

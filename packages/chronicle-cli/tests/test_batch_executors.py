@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from chronicle_cli.batch import Chunk, chunked
 from chronicle_cli.executors import ChunkResult, PoolExecutor, SerialExecutor
@@ -60,6 +61,17 @@ def test_a_pool_reads_no_further_ahead_than_its_window() -> None:
         stream.close()
     finally:
         pool.close()
+
+
+def test_a_chunk_whose_worker_died_once_is_run_again_and_nothing_is_lost(tmp_path: Path) -> None:
+    pool = PoolExecutor(2)
+    try:
+        context = SquareContext(kill_at=20, kill_once=str(tmp_path / "killed"))
+        done = list(pool.run(context, chunked(rows(60), 10)))  # type: ignore[arg-type]
+    finally:
+        pool.close()
+    assert (tmp_path / "killed").exists()  # a worker did die
+    assert flatten(done) == [i * i for i in range(60)]
 
 
 def test_a_killed_worker_loses_only_its_own_chunk_and_the_run_goes_on() -> None:

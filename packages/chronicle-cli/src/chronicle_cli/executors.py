@@ -7,15 +7,17 @@ Three, behind one interface (`Executor.run`):
   worker once, through the pool's initializer;
 - `DaskExecutor`: a `dask.distributed` cluster, a LocalCluster started here
   (`--dask local`) or an existing scheduler (`--dask tcp://HOST:PORT`); the
-  context is scattered to every worker once (`broadcast=True`) and each task
-  names it by its future.
+  context is the result of one task, fetched once by each worker, and each
+  task names it by its future (recomputed if the worker holding it dies).
 
 All three keep at most `window` chunks in flight and hand results back in
 input order, so memory stays bounded however long the input is.  A chunk
-whose worker died is not silently dropped: the pool reports it as lost
-(`ChunkResult.lost`) and the run goes on on a fresh pool; Dask retries a task
-whose worker died on another worker and reports it as lost only when it
-kills workers again and again (`KilledWorker`).
+whose worker died is not silently dropped.  A broken pool fails every chunk
+in flight, so each is run again alone on a fresh pool and only one that kills
+its worker again is reported lost (`ChunkResult.lost`).  Dask retries a task
+whose worker died elsewhere; the chunks it gives up on (`KilledWorker`, also
+innocent ones that shared the dying worker) are run again alone, and only one
+that keeps killing workers on its own is reported lost.
 """
 
 from __future__ import annotations
@@ -191,6 +193,10 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _context_of(context: WorkContext) -> WorkContext:
+    return context
+
+
 class DaskExecutor:
     """Chunks as tasks on a dask.distributed cluster: `address` "local" starts a LocalCluster of `workers`."""
 
@@ -226,8 +232,10 @@ class DaskExecutor:
     def run(self, context: WorkContext, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]:
         distributed = _import_distributed()
         client = self._client
-        # Once per worker, not once per task: every task names the scattered context by its future.
-        shipped = client.scatter(context, broadcast=True, hash=False)
+        # Once per worker, not once per task: every task names the context by one future, whose value a worker
+        # fetches once and keeps.  A task that gives the context, not `scatter`: scattered data lost with a dead
+        # worker cannot be recovered and every task needing it is cancelled, while a task's result is recomputed.
+        shipped = client.submit(_context_of, context, pure=False)
         pending: collections.deque[tuple[Chunk, Any]] = collections.deque()
         source = iter(chunks)
         exhausted = False
@@ -243,23 +251,42 @@ class DaskExecutor:
                 if not pending:
                     return
                 chunk, future = pending.popleft()
-                try:
-                    results = future.result()
-                except distributed.KilledWorker as exc:
-                    yield ChunkResult(
-                        chunk, None, f"dask gave up on these rows: they killed workers again and again ({exc})"
-                    )
+                outcome = self._outcome(distributed, chunk, future)
+                if outcome is not None:
+                    yield outcome
                     continue
-                except Exception as exc:  # a task error (a bug in the work function): the chunk is lost, loudly
-                    yield ChunkResult(chunk, None, f"the worker failed: {type(exc).__name__}: {exc}")
-                    continue
-                finally:
-                    future.release()
-                yield ChunkResult(chunk, results)
+                # Dask counts a worker's death against every task on that worker, so chunks that only shared a
+                # worker with the one that kills it may give up too: wait for everything in flight, then run each
+                # chunk that gave up again alone, where only its own rows can kill its worker.
+                settled: list[tuple[Chunk, ChunkResult | None]] = [(chunk, None)]
+                while pending:
+                    other, other_future = pending.popleft()
+                    settled.append((other, self._outcome(distributed, other, other_future)))
+                for item, done in settled:
+                    yield done if done is not None else self._alone(distributed, submit, shipped, item)
         finally:
             for _, future in pending:
                 future.cancel()
-            client.cancel([shipped])
+            shipped.release()
+
+    @staticmethod
+    def _outcome(distributed: Any, chunk: Chunk, future: Any) -> ChunkResult | None:
+        """The chunk's results, or its loss; None when Dask gave up on it because workers died (a suspect)."""
+        try:
+            return ChunkResult(chunk, future.result())
+        except distributed.KilledWorker:
+            return None
+        except Exception as exc:  # a task error (a bug in the work function): the chunk is lost, loudly
+            return ChunkResult(chunk, None, f"the worker failed: {type(exc).__name__}: {exc}")
+        finally:
+            future.release()
+
+    def _alone(self, distributed: Any, submit: Callable[..., Any], shipped: Any, chunk: Chunk) -> ChunkResult:
+        done = self._outcome(distributed, chunk, submit(run_chunk, shipped, chunk.without_sources(), pure=False))
+        if done is None:
+            why = "dask gave up on these rows: run alone, they killed workers again and again"
+            return ChunkResult(chunk, None, why)
+        return done
 
     def close(self) -> None:
         client = getattr(self, "_client", None)
