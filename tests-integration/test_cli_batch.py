@@ -160,7 +160,8 @@ def test_a_dask_cluster_writes_the_same_files_as_a_serial_run(
 
 @pytest.fixture(scope="module")
 def archive(serial_map: dict[str, Any], workdir: Path) -> Path:
-    """The first AUDITED traces of the map, some edited; plus modules/ holding the module and a broken one."""
+    """The first AUDITED traces of the map, some edited; modules/ holds the module, one that does not decode and
+    one that does not verify."""
     lines = (workdir / "traces-serial" / "traces.jsonl").read_text(encoding="utf-8").splitlines()[:AUDITED]
     broken = b"CHRM\x01 this is not a module"
     modules = workdir / "modules"
@@ -179,6 +180,11 @@ def archive(serial_map: dict[str, Any], workdir: Path) -> Path:
     invalid = json.loads(lines[21])
     invalid["provenance"]["module_sha256"] = hashlib.sha256(broken).hexdigest()
     lines[21] = json.dumps(invalid)
+    unverifiable = (workdir / "unverifiable.cmod").read_bytes()  # decodes, fails verification
+    shutil.copy(workdir / "unverifiable.cmod", modules / "unverifiable.cmod")
+    refused = json.loads(lines[22])
+    refused["provenance"]["module_sha256"] = hashlib.sha256(unverifiable).hexdigest()
+    lines[22] = json.dumps(refused)
     path = workdir / "archive.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -196,11 +202,11 @@ def test_audit_reports_exactly_the_traces_that_are_not_exact(serial_audit: dict[
     summary = serial_audit["audit"]
     assert serial_audit["error"]["code"] == "replay.audit-failures"
     assert summary["counts"] == {
-        "exact": AUDITED - len(DIVERGED) - len(CUT) - 2,
+        "exact": AUDITED - len(DIVERGED) - len(CUT) - 3,
         "diverged": len(DIVERGED),
         "malformed": len(CUT),
         "module-missing": 1,
-        "module-invalid": 1,
+        "module-invalid": 2,
         "lost": 0,
     }
     report = _lines(workdir / "audit-serial.jsonl")
@@ -211,7 +217,8 @@ def test_audit_reports_exactly_the_traces_that_are_not_exact(serial_audit: dict[
     assert by_status["diverged"] == DIVERGED
     assert by_status["malformed"] == CUT
     assert by_status["module-missing"] == {20}
-    assert by_status["module-invalid"] == {21}
+    assert by_status["module-invalid"] == {21, 22}
+    assert report[21]["error"]["category"] == "decode" and report[22]["error"]["category"] == "verify"
     first = report[3]
     assert first["source"] == "archive.jsonl:4"
     assert first["error"]["code"] == "replay.divergence"
@@ -228,7 +235,8 @@ def test_audit_on_a_pool_and_on_dask_writes_the_serial_report(
         runs.append(("dask", ["--dask", "local", "--workers", "2"]))
     for name, options in runs:
         done = cli("chronicle-vm", "--json", "audit", archive.name, "--modules", "modules/batch.cmod",
-                   "--modules", "modules/broken.cmod", "-o", f"audit-{name}.jsonl", *options)  # fmt: skip
+                   "--modules", "modules/broken.cmod", "--modules", "modules/unverifiable.cmod",
+                   "-o", f"audit-{name}.jsonl", *options)  # fmt: skip
         assert done.returncode == 15, (name, done.stderr)
         assert done.json()["audit"]["counts"] == serial_audit["audit"]["counts"]
         assert (workdir / f"audit-{name}.jsonl").read_bytes() == (workdir / "audit-serial.jsonl").read_bytes(), name

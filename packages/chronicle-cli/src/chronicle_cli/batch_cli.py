@@ -108,6 +108,8 @@ def _module_files(folders: list[str]) -> list[tuple[str, bytes]]:
     """(sha256, bytes) of every module named or found in the folders; a file that is not a module is still indexed."""
     import hashlib
 
+    from chronicle_vm.errors import DecodeError
+
     from .files import read_input
 
     paths: list[str] = []
@@ -118,7 +120,10 @@ def _module_files(folders: list[str]) -> list[tuple[str, bytes]]:
             paths.append(folder)
     modules: dict[str, bytes] = {}
     for path in paths:
-        data = read_input(path, "module")
+        try:
+            data = read_input(path, "module")
+        except DecodeError:  # an empty file: still a module some trace may name, and then `module-invalid`
+            data = b""
         modules.setdefault(hashlib.sha256(data).hexdigest(), data)
     if not modules:
         raise UsageError("usage.no-input", f"no .cmod file in {', '.join(folders)}", paths=folders)
