@@ -17,7 +17,8 @@ import glob
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -135,16 +136,16 @@ def run_chunk(context: WorkContext, chunk: Chunk) -> list[dict[str, Any]]:
     return context.run(chunk)
 
 
-# Per worker process: the state built from a context, by the context's key (a pool or cluster runs one job).
-_PREPARED: dict[str, Any] = {}
+# Per worker thread: the state built from a context, by the context's key.  Per thread, not per process: a Dask
+# worker may run several tasks at once, and a runner's log buffer and the CLI host's SQLite handle are not shared.
+_PREPARED = threading.local()
 
 
-def _prepared(key: str, build: Any) -> Any:
-    state = _PREPARED.get(key)
-    if state is None:
-        _PREPARED.clear()  # one job's state at a time: a long-lived Dask worker serves many jobs
-        state = _PREPARED[key] = build()
-    return state
+def _prepared(key: str, build: Callable[[], Any]) -> Any:
+    held: dict[str, Any] | None = getattr(_PREPARED, "state", None)
+    if held is None or key not in held:
+        held = _PREPARED.state = {key: build()}  # one job's state at a time: a long-lived worker serves many jobs
+    return held[key]
 
 
 class _MapRunner:

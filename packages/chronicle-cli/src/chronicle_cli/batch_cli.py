@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
@@ -354,6 +353,8 @@ class _Sink:
     def __enter__(self) -> _Sink:
         if self.path is None:
             return self
+        import tempfile  # here: it pulls in random and shutil, which a command that writes nothing never needs
+
         if os.path.isdir(self.path):
             raise UsageError("usage.output-file", f"{self.path}: is a directory; expected an output file name")
         folder = os.path.dirname(os.path.abspath(self.path))
