@@ -258,6 +258,8 @@ def test_an_exact_archive_exits_0_and_human_output_has_the_summary_table(cli: An
 def test_bad_whole_command_inputs_are_usage_errors(cli: Any, rows: Path) -> None:
     nothing = cli("chronicle-vm", "--json", "audit", "no-such-*.jsonl", "--modules", "batch.cmod")
     assert nothing.returncode == 2 and nothing.json()["error"]["code"] == "usage.no-input"
+    missing = cli("chronicle-vm", "--json", "audit", "missing.jsonl", "--modules", "batch.cmod", "-o", "r.jsonl")
+    assert missing.returncode == 2 and missing.json()["error"]["code"] == "usage.unreadable-file"
     entry = cli("chronicle-vm", "--json", "map", "batch.cmod", "--entry", "nope", "--input", rows.name, "-o", "x.jsonl")
     assert entry.returncode == 2 and entry.json()["error"]["code"] == "usage.bad-arguments"
     refused = cli("chronicle-vm", "--json", "map", "batch.cmod", "--input", rows.name, "-o", "x.jsonl")
@@ -300,3 +302,23 @@ def test_dask_retries_a_chunk_whose_worker_died_once(cluster: str, tmp_path: Pat
         executor.close()
     assert (tmp_path / "killed").exists()  # a worker did die
     assert [line["value"] for result in done for line in result.results or []] == [i * i for i in range(30)]
+
+
+def test_map_reads_stdin_and_writes_stdout_with_the_summary_on_stderr(
+    cli_command: Any, cli_env: dict[str, str], workdir: Path
+) -> None:
+    import subprocess
+
+    done = subprocess.run(
+        cli_command("chronicle-vm", "map", "batch.cmod", "--input", "-", "-o", "-", "--policy", "batch.toml",
+                    "--workers", "0"),
+        input="[4, 2]\n[1, 0]\n", capture_output=True, text=True, cwd=workdir, env=cli_env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(line["row"], line["status"], line["source"]) for line in lines] == [
+        (0, "ok", "<stdin>:1"),
+        (1, "error", "<stdin>:2"),
+    ]
+    assert lines[0]["value"] == 3
+    assert "runtime.map-failures" in done.stderr and "map: 2 items" in done.stderr

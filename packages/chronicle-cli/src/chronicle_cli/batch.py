@@ -252,8 +252,10 @@ def trace_paths(patterns: Sequence[str]) -> list[str]:
             for folder, subfolders, files in os.walk(pattern):
                 subfolders.sort()
                 found += [os.path.join(folder, name) for name in sorted(files) if name.endswith((".json", ".jsonl"))]
-        elif os.path.exists(pattern) or not glob.has_magic(pattern):
+        elif os.path.exists(pattern):
             found.append(pattern)
+        elif not glob.has_magic(pattern):  # named, not there: said before anything runs, not halfway through
+            raise UsageError("usage.unreadable-file", f"{pattern}: cannot read traces: no such file", path=pattern)
         else:
             matches = sorted(glob.glob(pattern, recursive=True))
             if not matches:

@@ -57,7 +57,9 @@ def add_batch_commands(command: Callable[..., Parser]) -> None:
     mapper.add_argument("module", metavar="MOD.cmod")
     mapper.add_argument("--entry", default="main", help="the exported function to call (default: main)")
     mapper.add_argument("--input", required=True, metavar="ROWS.jsonl", help="one JSON array of arguments per line")
-    mapper.add_argument("-o", "--output", required=True, metavar="OUT.jsonl", help="one JSON line per row, in order")
+    mapper.add_argument(
+        "-o", "--output", required=True, metavar="OUT.jsonl", help="one JSON line per row, in order (`-`: stdout)"
+    )
     mapper.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all capabilities)")
     mapper.add_argument("--traces", metavar="DIR", help="record each row's trace into DIR/traces.jsonl")
     _add_executor_options(mapper, DEFAULT_MAP_CHUNK)
@@ -193,6 +195,8 @@ def cmd_map(ns: argparse.Namespace, out: Output) -> int:
     from .options import base_limits
 
     # Everything that concerns the whole job is checked here, once, before any row runs.
+    if ns.output == "-" and out.json:
+        raise UsageError("usage.arguments", "-o - writes the rows to stdout, which --json keeps for its JSON object")
     data, loaded = load_module_file(ns.module)
     policy_bytes = read_input(ns.policy, "policy") if ns.policy is not None else None
     policy = load_policy_file(ns.policy) if ns.policy is not None else None
@@ -261,13 +265,17 @@ def cmd_map(ns: argparse.Namespace, out: Output) -> int:
     }
     bad = total - counts["ok"]
     if bad == 0:
-        out.ok(summary, lambda console: _render_summary(console, "map", summary))
+        if ns.output == "-":  # stdout holds the rows: the summary goes to stderr
+            _render_summary(out.err_console(), "map", summary)
+            out.emitted = True
+        else:
+            out.ok(summary, lambda console: _render_summary(console, "map", summary))
         return 0
     message = (
         f"{bad} of {total} rows did not return (errors: {counts['error']}, lost: {counts['lost']}); see {ns.output}"
     )
     failure = {"category": "runtime", "code": "runtime.map-failures", "message": message}
-    return _failed(out, failure, summary, "map")
+    return _failed(out, failure, summary, "map", to_stderr=ns.output == "-")
 
 
 # -- shared steps ----------------------------------------------------------------------------------------------------
@@ -304,10 +312,10 @@ def _short(line: dict[str, Any]) -> dict[str, Any]:
     return short
 
 
-def _failed(out: Output, error: dict[str, Any], summary: dict[str, Any], kind: str) -> int:
+def _failed(out: Output, error: dict[str, Any], summary: dict[str, Any], kind: str, to_stderr: bool = False) -> int:
     if out.json:
         return out.error_dict(error["category"], error, summary)
-    _render_summary(out.console(), kind, summary)
+    _render_summary(out.err_console() if to_stderr else out.console(), kind, summary)
     return out.error_dict(error["category"], error)
 
 
@@ -353,6 +361,9 @@ class _Sink:
     def __enter__(self) -> _Sink:
         if self.path is None:
             return self
+        if self.path == "-":
+            self._handle = sys.stdout
+            return self
         import tempfile  # here: it pulls in random and shutil, which a command that writes nothing never needs
 
         if os.path.isdir(self.path):
@@ -375,6 +386,10 @@ class _Sink:
             self._handle.write(text + "\n")
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        if self.path == "-":
+            if self._handle is not None:
+                self._handle.flush()
+            return
         if self._handle is None or self._temporary is None or self.path is None:
             return
         self._handle.close()
