@@ -224,6 +224,7 @@ def test_audit_reports_exactly_the_traces_that_are_not_exact(serial_audit: dict[
     assert first["error"]["code"] == "replay.divergence"
     assert first["event"] == 0 and first["location"]["line"] == 5  # the log.info call in batch.chr
     assert report[0]["reproduced"] == "trap"  # row 0 divides by zero: an exact replay of a trap
+    assert report[0]["outcome"]["error"]["code"] == "runtime.division-by-zero"
     assert report[1]["reproduced"] == "returned"
 
 

@@ -85,6 +85,9 @@ def test_every_kind_of_trace_gets_its_own_verdict_in_input_order() -> None:
     assert results[6].module_sha256 == hashlib.sha256(OTHER).hexdigest()
     assert results[7].error is not None and results[7].error["category"] == "decode"
     assert results[0].trace_sha256 == hashlib.sha256(good).hexdigest()
+    assert results[0].outcome == json.loads(good)["outcome"]  # the recorded outcome, with every verdict
+    assert results[1].outcome == json.loads(good)["outcome"] and results[2].outcome is None
+    assert results[3].outcome is not None and results[3].outcome["status"] == "error"
     for result in results:
         json.dumps(result.to_dict())  # every verdict is JSON-safe
 

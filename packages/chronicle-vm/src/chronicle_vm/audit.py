@@ -83,6 +83,8 @@ class AuditResult:
     event: int | None = None
     location: Mapping[str, Any] | None = None
     error: Mapping[str, Any] | None = None
+    #: The outcome the trace records (returned value or error, with the instruction count); None when unreadable.
+    outcome: Mapping[str, Any] | None = None
 
     @property
     def exact(self) -> bool:
@@ -96,6 +98,8 @@ class AuditResult:
             "module_sha256": self.module_sha256,
             "trace_sha256": self.trace_sha256,
         }
+        if self.outcome is not None:
+            out["outcome"] = dict(self.outcome)
         if self.status == "exact":
             out.update(reproduced=self.reproduced, events=self.events, instructions=self.instructions)
         else:
@@ -136,9 +140,13 @@ class Auditor:
                 f"the trace was recorded with module {digest}, which is not among the modules given",
                 module_sha256=digest,
             )
-            return AuditResult(index, "module-missing", digest, trace_digest, error=missing.to_dict())
+            return AuditResult(
+                index, "module-missing", digest, trace_digest, error=missing.to_dict(), outcome=recorded.outcome
+            )
         if isinstance(loaded, ChronicleError):
-            return AuditResult(index, "module-invalid", digest, trace_digest, error=loaded.to_dict())
+            return AuditResult(
+                index, "module-invalid", digest, trace_digest, error=loaded.to_dict(), outcome=recorded.outcome
+            )
         return _replayed(recorded, loaded, index, digest, trace_digest, self.engine)
 
     def _module(self, digest: str) -> LoadedModule | ChronicleError | None:
@@ -218,9 +226,10 @@ def _replayed(
             event=seq if type(seq) is int else None,
             location=location if isinstance(location, Mapping) else None,
             error=error.to_dict(),
+            outcome=recorded.outcome,
         )
     except ChronicleError as error:  # any other refusal of this trace (none is known): a divergence, not a crash
-        return AuditResult(index, "diverged", digest, trace_digest, error=error.to_dict())
+        return AuditResult(index, "diverged", digest, trace_digest, error=error.to_dict(), outcome=recorded.outcome)
     return AuditResult(
         index,
         "exact",
@@ -229,4 +238,5 @@ def _replayed(
         reproduced=report.reproduced,
         events=report.events,
         instructions=report.instructions,
+        outcome=recorded.outcome,
     )
