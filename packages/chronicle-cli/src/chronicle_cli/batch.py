@@ -97,7 +97,8 @@ class AuditContext:
         for offset, item in enumerate(chunk.items):
             index = chunk.start + offset
             if isinstance(item, dict):  # refused while reading (a line over the size cap)
-                results.append({"index": index, "status": "malformed", "module_sha256": None, "error": item})
+                refused = {"index": index, "status": "malformed", "module_sha256": None, "trace_sha256": None}
+                results.append({**refused, "error": item})
                 continue
             result = auditor.audit(item, index)
             results.append(result.to_dict())
