@@ -103,6 +103,16 @@ def _pool_context() -> Any:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _submit(pool: concurrent.futures.ProcessPoolExecutor, chunk: Chunk) -> concurrent.futures.Future[list[Any]]:
+    """The chunk submitted; a pool that broke before it could take the chunk gives a future failed with that."""
+    try:
+        return pool.submit(_run_installed, chunk.without_sources())
+    except BrokenProcessPool as exc:
+        failed: concurrent.futures.Future[list[Any]] = concurrent.futures.Future()
+        failed.set_exception(exc)
+        return failed
+
+
 class PoolExecutor:
     """A pool of `workers` local processes; a dead worker's chunk is reported lost and a fresh pool takes over."""
 
@@ -128,7 +138,7 @@ class PoolExecutor:
     def run(self, context: WorkContext, chunks: Iterable[Chunk]) -> Iterator[ChunkResult]:
         self._context = context
         pool = self._fresh_pool()
-        pending: collections.deque[tuple[Chunk, concurrent.futures.Future[list[dict[str, Any]]]]] = collections.deque()
+        pending: collections.deque[tuple[Chunk, concurrent.futures.Future[list[Any]]]] = collections.deque()
         source = iter(chunks)
         exhausted = False
         while True:
@@ -137,7 +147,7 @@ class PoolExecutor:
                 if chunk is None:
                     exhausted = True
                     break
-                pending.append((chunk, pool.submit(_run_installed, chunk.without_sources())))
+                pending.append((chunk, _submit(pool, chunk)))
             if not pending:
                 return
             chunk, future = pending.popleft()
@@ -158,20 +168,21 @@ class PoolExecutor:
             yield ChunkResult(chunk, results)
 
     def _isolate(self, suspects: list[Chunk]) -> Iterator[ChunkResult]:
+        """Each suspect alone on a fresh pool, replaced again only when a suspect breaks it."""
+        self.restarts += 1
+        pool = self._fresh_pool()
         for chunk in suspects:
-            self.restarts += 1
-            pool = self._fresh_pool()
             try:
-                results = pool.submit(_run_installed, chunk.without_sources()).result()
+                results = _submit(pool, chunk).result()
             except BrokenProcessPool:
                 yield ChunkResult(chunk, None, "the worker process running these rows died (killed or out of memory)")
+                self.restarts += 1
+                pool = self._fresh_pool()
                 continue
             except Exception as exc:
                 yield ChunkResult(chunk, None, f"the worker failed: {type(exc).__name__}: {exc}")
                 continue
             yield ChunkResult(chunk, results)
-        self.restarts += 1
-        self._fresh_pool()
 
     def close(self) -> None:
         if self._pool is not None:
