@@ -31,6 +31,7 @@ STAGE_MODULES = (
     "chronicle_vm.trace",
     "chronicle_vm.replay",
     "chronicle_vm.host_manifest",
+    "chronicle_vm.audit",
     "chronicle_asm",
     "chronicle_lang",
     "chronicle_cli",

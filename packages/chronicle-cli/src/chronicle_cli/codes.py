@@ -35,3 +35,20 @@ declare_codes(
 )
 # `source.invalid-utf8` (the source bytes are not UTF-8) is the front end's code (chronicle_asm.source).
 declare_codes("source", {"empty-file": "the source file is empty"})
+
+# audit and map (chronicle_cli.batch_cli, batch, executors)
+declare_codes(
+    "usage",
+    {
+        "bad-row": "a map input row is not JSON, not a JSON array of arguments, or over the row size cap",
+        "no-input": "audit found no trace or no module at the paths given (a glob that matches nothing)",
+        "dask-missing": "--dask was given but dask.distributed is not installed (pip install 'chronicle-cli[dask]')",
+        "dask-connect": "--dask ADDRESS: the scheduler cannot be reached, or the LocalCluster did not start",
+    },
+)
+declare_codes(
+    "internal",
+    {"worker-lost": "a worker process died while running these items (killed, out of memory); they did not finish"},
+)
+declare_codes("replay", {"audit-failures": "some traces of an audit were not replayed exactly (each is in the report)"})
+declare_codes("runtime", {"map-failures": "some rows of a map ended in an error or were lost (each is in the output)"})

@@ -173,6 +173,9 @@ def build_parser() -> Parser:
     from .operator_commands import add_operator_commands
 
     add_operator_commands(command)
+    from .batch_cli import add_batch_commands  # audit and map (issue 22)
+
+    add_batch_commands(command)
     return parser
 
 

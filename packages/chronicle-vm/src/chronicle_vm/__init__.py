@@ -27,6 +27,7 @@ from .model import FORMAT_VERSION, Capability, Function, Instruction, Module, So
 from .types import BOOL, INT, STR, BaseType, ValueType
 
 if TYPE_CHECKING:
+    from .audit import Auditor, AuditResult, audit_trace, audit_traces
     from .control import CancelHandle
     from .host import CallContext, Host, HostCapability
     from .negotiate import Decision, Negotiation, negotiate
@@ -43,6 +44,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "CancelHandle": "control",
     "CallContext": "host",
+    "AuditResult": "audit",
+    "Auditor": "audit",
+    "audit_trace": "audit",
+    "audit_traces": "audit",
     "Host": "host",
     "HostCapability": "host",
     "Decision": "negotiate",
@@ -99,6 +104,8 @@ __all__ = [  # eager names first, then the lazily imported embedding API
     "__version__",
     "CallContext",
     "CancelHandle",
+    "AuditResult",
+    "Auditor",
     "CapabilityRule",
     "Decision",
     "Host",
@@ -111,6 +118,8 @@ __all__ = [  # eager names first, then the lazily imported embedding API
     "RunResult",
     "Trace",
     "VerifiedModule",
+    "audit_trace",
+    "audit_traces",
     "instantiate",
     "load_module",
     "load_trace",

@@ -28,7 +28,7 @@ from .model import Capability, Module
 from .policy import Policy
 from .policy_check import check_recorded_policy
 from .replay_stop import as_recorded_stop, recorded_stop, stop_ceiling, stopping_handlers
-from .runtime import EngineName, load_module, make_engine
+from .runtime import EngineName, LoadedModule, load_module, make_engine
 from .scopes import BoundScope, first_violation, refusal, rules_from_json
 from .trace import (
     MAX_TRACE_BYTES,
@@ -83,7 +83,7 @@ class ReplayReport:
 
 def replay(
     trace: bytes | str | Trace,
-    module: bytes,
+    module: bytes | LoadedModule,
     *,
     engine: EngineName = "auto",
     max_bytes: int = MAX_TRACE_BYTES,
@@ -93,6 +93,8 @@ def replay(
 
     With `policy`, the trace must also have been recorded under it: its digest and every recorded
     decision (policy_check.py) are checked before any instruction runs.
+    `module` is the module's bytes, or a `LoadedModule` already made from them (a batch of replays of one
+    module then verifies it once and shares the compiled engine's translations).
 
     The module bytes may also raise `DecodeError`/`VerifyError` (after the
     digest matched, which only a corrupted recording could cause).
@@ -105,7 +107,11 @@ def replay(
 
 
 def _replay(
-    trace: bytes | str | Trace, module: bytes, engine: EngineName, max_bytes: int, policy: Policy | None = None
+    trace: bytes | str | Trace,
+    module: bytes | LoadedModule,
+    engine: EngineName,
+    max_bytes: int,
+    policy: Policy | None = None,
 ) -> ReplayReport:
     recorded = checked(trace) if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
     given = recorded.to_json() if isinstance(trace, Trace) else trace
@@ -117,10 +123,12 @@ def _replay(
             f"the trace is an inspection-only slice (events {start}..{end}); exact replay needs the full trace",
             range=[start, end],
         )
-    if not isinstance(module, (bytes, bytearray, memoryview)):
+    # A LoadedModule (already decoded and verified, by the digest of its bytes) lets a batch of replays of one
+    # module share its verification and the compiled engine's translations (chronicle_vm.audit).
+    if not isinstance(module, (bytes, bytearray, memoryview, LoadedModule)):
         raise UsageError("usage.bad-arguments", f"the module is bytes, not {type(module).__name__}")
     provenance = recorded.provenance
-    actual_digest = hashlib.sha256(bytes(module)).hexdigest()
+    actual_digest = module.digest if isinstance(module, LoadedModule) else hashlib.sha256(bytes(module)).hexdigest()
     if actual_digest != provenance["module_sha256"]:
         raise ReplayError(
             "replay.module-digest",
@@ -137,7 +145,7 @@ def _replay(
     stop = recorded_stop(recorded.events)  # a deadline or cancel: reproduced by instruction count, no clock
     if stop is not None:
         limits = stop_ceiling(limits, stop)
-    loaded = load_module(bytes(module))
+    loaded = module if isinstance(module, LoadedModule) else load_module(bytes(module))
     declared = loaded.module.capabilities
     _check_capabilities(provenance["capabilities"], declared)
     if policy is not None:
