@@ -426,6 +426,9 @@ def test_every_policy_code_is_declared_and_documented() -> None:
         "policy.refused",
         "policy.unknown-host-setting",
         "policy.host-setting-type",
+        "policy.key-too-deep",
+        "policy.key-too-long",
+        "policy.too-large",
     }
     doc = (REPO / "docs" / "policy.md").read_text(encoding="utf-8")
     for code in [*sorted(codes), "limit.capability-quota", "runtime.capability-failed", "runtime.capability-result"]:

@@ -15,7 +15,6 @@ declare_codes(
     "usage",
     {
         "arguments": "the command line does not parse (unknown option, missing value, bad number, bad --slice)",
-        "not-a-file": "a path named on the command line is a directory or not a regular file",
         "bad-argument": "an --arg value does not fit the entry parameter's declared type",
         "output-file": "an output file cannot be written (a directory, or no permission)",
         "interrupted": "the command was interrupted with Ctrl-C (exit 130)",
@@ -36,6 +35,6 @@ declare_codes(
     "source",
     {
         "empty-file": "the source file is empty",
-        "invalid-utf8": "the source bytes are not valid UTF-8",
+        "invalid-utf8": "the source is not valid UTF-8 (undecodable bytes, or a lone surrogate in text)",
     },
 )

@@ -97,6 +97,7 @@ def build_parser() -> Parser:
             sub.add_argument("-o", "--output", metavar="T.json", required=True, help="where to write the trace")
             sub.set_defaults(command_func=cmd_trace)
         add_limit_options(sub)
+        _add_source_option(sub)
 
     replay = command("replay", "replay a trace exactly against its module; no live capability is called")
     replay.add_argument("trace", metavar="T.json")
@@ -104,6 +105,7 @@ def build_parser() -> Parser:
     replay.add_argument(
         "--engine", choices=("auto", "compiled", "reference"), default="auto", help="the execution engine"
     )
+    _add_source_option(replay)
     replay.set_defaults(command_func=cmd_replay)
 
     inspect = command("inspect", "show a trace: provenance, events, outcome; or cut an inspection-only slice")
@@ -120,6 +122,16 @@ def build_parser() -> Parser:
 
 
 # -- shared steps ------------------------------------------------------------------------------------------------
+
+
+def _add_source_option(parser: Parser) -> None:
+    parser.add_argument(
+        "--source",
+        dest="source_dir",
+        metavar="DIR",
+        help="quote the source line of a runtime error from the file the module's source map names, looked up "
+        "under DIR only (relative names, no `..`, no symlinks out); without it no file a module names is opened",
+    )
 
 
 def _load_policy(path: str | None) -> Policy:
