@@ -105,6 +105,12 @@ def build_parser() -> Parser:
     replay.add_argument(
         "--engine", choices=("auto", "compiled", "reference"), default="auto", help="the execution engine"
     )
+    replay.add_argument(
+        "--unbounded",
+        action="store_true",
+        help="replay under the trace's recorded limits up to the hard ceilings, not under the safe defaults "
+        "(a forged trace may record limits that let it run for days: use only for traces you trust)",
+    )
     _add_source_option(replay)
     replay.set_defaults(command_func=cmd_replay)
 
@@ -347,6 +353,7 @@ def _load_trace_file(path: str, data: bytes | None = None) -> Any:
 
 def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_vm.errors import ReplayError
+    from chronicle_vm.limits import DEFAULT_LIMITS
     from chronicle_vm.replay import replay
 
     from .files import read_input, read_trace_file
@@ -356,7 +363,7 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     module = read_input(ns.module, "module")
     trace = _load_trace_file(ns.trace, raw_trace)
     try:
-        report = replay(trace, module, engine=ns.engine)
+        report = replay(trace, module, engine=ns.engine, limits=None if ns.unbounded else DEFAULT_LIMITS)
     except ReplayError as error:
         error.details.setdefault("trace", ns.trace)
         if error.code == "replay.module-digest":
