@@ -307,7 +307,7 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
             text.append(f"{error.get('code')}: {error.get('message')}", style="red")
         else:
             text.append(show_value(outcome.get("value")), style="green")
-        if "instructions" in outcome:
+        if isinstance(outcome.get("instructions"), int):  # null when the run stopped before any instruction
             text.append(f"  after {outcome['instructions']:,} instructions", style="dim")
         console.print(text)
 
