@@ -151,9 +151,10 @@ def _load_policy(path: str | None) -> Policy:
 
 
 def _host(out: Output, policy: Policy, policy_path: str | None) -> CliHost:
-    from .host import KV_PATH_SETTING, build_host, resolve_kv_path
+    from .host import KV_PATH_SETTING, build_host, host_bounds, resolve_kv_path
 
-    return build_host(out.log, resolve_kv_path(policy.host.get(KV_PATH_SETTING), policy_path))
+    kv_path = resolve_kv_path(policy.host.get(KV_PATH_SETTING), policy_path)
+    return build_host(out.log, kv_path, host_bounds(policy.host))
 
 
 def _refusal_hint(error: Any, policy_path: str | None, host: CliHost) -> None:
