@@ -112,3 +112,10 @@ def test_a_real_policy_still_loads() -> None:
         'version = 1\n[limits]\nmax_instructions = 1_000\n[capabilities."kv.get"]\nallow = true\nmax_calls = 3\n'
     )
     assert policy.capabilities["kv.get"].max_calls == 3
+
+
+def test_the_trace_file_cap_is_what_load_trace_reads() -> None:
+    from chronicle_vm.inputs import MAX_TRACE_FILE_BYTES
+    from chronicle_vm.trace import MAX_TRACE_BYTES
+
+    assert MAX_TRACE_FILE_BYTES == MAX_TRACE_BYTES
