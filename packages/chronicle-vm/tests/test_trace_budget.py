@@ -100,3 +100,21 @@ def test_the_charge_bounds_the_canonical_json_of_any_value(value: object) -> Non
     from chronicle_vm.trace import canonical_json
 
     assert value_bytes(value) >= len(canonical_json(value))
+
+
+def test_containers_are_counted_outside_strings_escapes_included(monkeypatch: pytest.MonkeyPatch) -> None:
+    import chronicle_vm.trace as trace_module
+    from chronicle_vm.errors import ReplayError
+
+    value, data = _run('\\"[{\\', 3, 2)  # strings holding `\`, `"`, `[` and `{`, escaped in the JSON
+    real = len(load_trace(data).events)
+    assert value == 2 and real == 2
+    text = data.decode("utf-8")
+    containers = text.count("[") + text.count("{")
+    inside = 2 * 3 * 2 + 2  # two logged strings of three copies of `[` and `{`, and the entry's one copy
+    monkeypatch.setattr(trace_module, "MAX_TRACE_CONTAINERS", containers - inside)
+    assert len(load_trace(data).events) == 2  # the real containers fit exactly
+    monkeypatch.setattr(trace_module, "MAX_TRACE_CONTAINERS", containers - inside - 1)
+    with pytest.raises(ReplayError) as caught:
+        load_trace(data)
+    assert caught.value.code == "replay.too-large"

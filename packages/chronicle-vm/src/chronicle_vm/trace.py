@@ -512,8 +512,9 @@ def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 
-#: A JSON string (escapes included), for counting brackets outside strings; linear, in C.
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: A JSON string once its escapes are removed, for counting brackets outside strings (one pass, in C: the
+#: alternation `(?:[^"\\]|\\.)*` took 61 s on a 60 MB string, this 0.4 s).
+_JSON_STRING = re.compile(rb'"[^"]*"')
 
 
 def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
@@ -543,7 +544,8 @@ def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = M
     containers = data.count(b"[") + data.count(b"{")
     if containers > MAX_TRACE_CONTAINERS:
         # Brackets inside strings are text, not containers (a plugin that logged 1M `[`): count outside them.
-        outside = _JSON_STRING.sub(b'""', data)
+        # Escaped backslashes, then escaped quotes, go first: every `"` left opens or closes a string.
+        outside = _JSON_STRING.sub(b'""', data.replace(b"\\\\", b"").replace(b'\\"', b""))
         containers = outside.count(b"[") + outside.count(b"{")
         del outside
     if containers > MAX_TRACE_CONTAINERS:
