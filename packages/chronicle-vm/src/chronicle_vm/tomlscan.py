@@ -34,6 +34,11 @@ _BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 
 def check_key_bounds(text: str, source: str = "<policy>") -> None:
     """Raise `policy.key-too-deep` or `policy.key-too-long` for the first key over a bound; one pass over `text`."""
+    # A key lies on one line, so short lines with few dots hold no key over a bound: the usual policy is
+    # settled here in C-speed string methods, and only a suspicious one is walked character by character.
+    lines = text.split("\n")
+    if max(map(len, lines)) <= MAX_KEY_CHARS and max(line.count(".") for line in lines) < MAX_KEY_PARTS:
+        return
     n = len(text)
     i = 0
     run_start = -1  # where the current run of dotted parts began, or -1
