@@ -30,3 +30,17 @@ def test_inspect_shows_an_error_outcome_without_an_instruction_count(
     replayed = cli("chronicle-vm", "replay", "null-count.json", "--module", "spin.cmod", "--json")
     assert replayed.returncode == 15
     assert replayed.json()["error"]["category"] == "replay"
+
+
+def test_replay_runs_under_the_cli_defaults_unless_unbounded(cli: Any) -> None:
+    # Recorded under one instruction more than the CLI's default limit: the replayer's ceiling is lower.
+    limits = ("--unbounded", "--max-instructions", "10000001")
+    recorded = cli("chronicle-vm", "trace", "spin.cmod", *limits, "-o", "big.json")
+    assert recorded.returncode == 14, recorded.stderr
+    refused = cli("chronicle-vm", "replay", "big.json", "--module", "spin.cmod", "--json")
+    assert refused.returncode == 15
+    error = refused.json()["error"]
+    assert (error["code"], error["limit"], error["ceiling"]) == ("replay.limits", "max_instructions", 10_000_000)
+    trusted = cli("chronicle-vm", "replay", "big.json", "--module", "spin.cmod", "--unbounded", "--json")
+    assert trusted.returncode == 0, trusted.stdout
+    assert trusted.json()["replay"]["exact"] is True
