@@ -122,6 +122,49 @@ def report_browser(session: nox.Session) -> None:
     session.run("python", "testing/report_browser.py", *session.posargs)
 
 
+#: The oldest and newest supported Pythons: Unicode 13.0 and 15.1.
+CROSS_PYTHONS = ("3.10", "3.13")
+
+
+def _find_python(version: str) -> str:
+    """A working interpreter of `version`: from pyenv's versions folder, else pythonX.Y on PATH (not a shim)."""
+    import glob
+    import shutil
+    import subprocess
+
+    try:
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")))
+    on_path = shutil.which(f"python{version}")
+    for candidate in [*reversed(candidates), *([on_path] if on_path else [])]:
+        if subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False).returncode == 0:
+            return candidate
+    raise RuntimeError(f"no working Python {version} found (under pyenv or on PATH)")
+
+
+@nox.session(name="cross-python")
+def cross_python(session: nox.Session) -> None:
+    """Traces of the example and test plugins recorded on Python 3.10 and 3.13, each replayed on the other."""
+    install_packages(session)
+    session.install("lark>=1.1.9,<2", "pytest>=8")  # chronicle_testing reads the test programs' expectations
+    work = os.path.join(session.create_tmp(), "cross-python")
+    session.run("python", "testing/cross_python.py", "compile", work)
+    pythons: dict[str, str] = {}
+    for version in CROSS_PYTHONS:
+        env = os.path.join(work, f"venv-{version}")
+        session.run(_find_python(version), "-m", "venv", "--clear", env, external=True)
+        python = os.path.join(env, "bin", "python")
+        session.run(python, "-m", "pip", "install", "-q", "packages/chronicle-vm", external=True)
+        session.run(python, "testing/cross_python.py", "record", work, version, external=True)
+        pythons[version] = python
+    first, second = CROSS_PYTHONS
+    session.run(pythons[second], "testing/cross_python.py", "replay", work, first, external=True)
+    session.run(pythons[first], "testing/cross_python.py", "replay", work, second, external=True)
+    session.run("python", "testing/cross_python.py", "compare", work, first, second)
+
+
 @nox.session
 def ci(session: nox.Session) -> None:
     """Every check in one environment: lint, types, tests, demo, benchmark collection; then vm-alone."""

@@ -126,7 +126,8 @@ def test_a_timeout_stops_the_run_and_the_trace_replays_to_the_same_instruction(c
     assert traced.returncode == 14, traced.stdout
     error = traced.json()["error"]
     assert error["code"] == "limit.deadline"
-    replayed = cli("chronicle-vm", "replay", "spin.t.json", "--module", "spin.cmod", "--json")
+    # Recorded --unbounded, the run may have gone past the safe default ceilings: replay it --unbounded too.
+    replayed = cli("chronicle-vm", "replay", "spin.t.json", "--module", "spin.cmod", "--unbounded", "--json")
     assert replayed.returncode == 0, replayed.stdout
     report = replayed.json()["replay"]
     assert report["reproduced"] == "limit"

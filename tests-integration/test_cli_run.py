@@ -106,8 +106,12 @@ def test_a_trap_exits_1_with_its_location(cli: Any) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error[runtime.division-by-zero]: ")
     assert "divide.chr:3:14" in result.stderr
-    # The .chr file is at hand, so the line is shown with a caret.
-    assert "3 |     return n / d;" in result.stderr
+    # The source map names a file, but no file a module names is opened without --source.
+    assert "3 |" not in result.stderr
+    quoted = cli("chronicle-vm", "run", "divide.cmod", "--arg", "7", "--arg", "0", "--source", ".")
+    assert quoted.returncode == 1
+    # Under --source DIR the line is read from DIR and shown with a caret.
+    assert "3 |     return n / d;" in quoted.stderr
 
 
 def test_a_runaway_plugin_stops_at_the_instruction_limit(cli: Any) -> None:

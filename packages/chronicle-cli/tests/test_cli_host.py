@@ -35,7 +35,14 @@ def test_capabilities_and_their_signatures() -> None:
         "kv.set": "(str, str)",
         "kv.delete": "(str)",
     }
-    assert dict(host.settings) == {"kv_path": str}
+    assert dict(host.settings) == {
+        "kv_path": str,
+        "log_max_chars": int,
+        "log_max_total_chars": int,
+        "kv_max_key_chars": int,
+        "kv_max_value_chars": int,
+        "kv_max_total_chars": int,
+    }
 
 
 def test_logging_goes_to_the_sink_with_its_level() -> None:

@@ -431,6 +431,9 @@ def test_every_policy_code_is_declared_and_documented() -> None:
         "policy.scope-range",
         "policy.scope-type",
         "policy.scope-param",
+        "policy.key-too-deep",
+        "policy.key-too-long",
+        "policy.too-large",
     }
     doc = (REPO / "docs" / "policy.md").read_text(encoding="utf-8")
     for code in [*sorted(codes), "limit.capability-quota", "runtime.capability-failed", "runtime.capability-result"]:

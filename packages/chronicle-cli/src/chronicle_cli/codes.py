@@ -15,7 +15,6 @@ declare_codes(
     "usage",
     {
         "arguments": "the command line does not parse (unknown option, missing value, bad number, bad --slice)",
-        "not-a-file": "a path named on the command line is a directory or not a regular file",
         "bad-argument": "an --arg value does not fit the entry parameter's declared type",
         "output-file": "an output file cannot be written (a directory, or no permission)",
         "interrupted": "the command was interrupted with Ctrl-C (exit 130)",

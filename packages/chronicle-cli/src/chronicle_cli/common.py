@@ -83,6 +83,8 @@ class Output:
         self._console: Console | None = None
         self._err_console: Console | None = None
         self.emitted = False
+        #: `--source DIR`: the only folder a runtime error's source line may be quoted from (chronicle_cli.sources).
+        self.source_dir: str | None = None
 
     # -- rich consoles, created on first use ------------------------------------------------------------------
 
@@ -129,7 +131,7 @@ class Output:
         else:
             from .render import render_error
 
-            render_error(self.err_console(), cleaned(dict(error)), original)
+            render_error(self.err_console(), cleaned(dict(error)), original, self.source_dir)
             if extra and isinstance(extra.get("trace"), str):
                 self.err_console().print(f"trace written to {extra['trace']}", style="dim", markup=False)
         self.emitted = True
@@ -160,6 +162,8 @@ _CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)
 _CONTROL.update({0x0A: "\\n", 0x0D: "\\r"})
 # Bidirectional overrides and isolates reorder what a terminal shows ("Trojan Source"): shown as escapes too.
 _CONTROL.update({code: f"\\u{code:04x}" for code in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+# The Arabic letter mark reorders too; the line and paragraph separators break lines on some terminals.
+_CONTROL.update({code: f"\\u{code:04x}" for code in (0x061C, 0x2028, 0x2029)})
 _CONTROL_KEEP_NEWLINES = {code: text for code, text in _CONTROL.items() if code != 0x0A}
 
 
@@ -175,7 +179,7 @@ def cleaned(value: Any) -> Any:
     if isinstance(value, str):
         return visible(value, keep_newlines=True)
     if isinstance(value, Mapping):
-        return {key: cleaned(item) for key, item in value.items()}
+        return {cleaned(key): cleaned(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [cleaned(item) for item in value]
     return value
@@ -226,6 +230,7 @@ def run_main(build: Callable[[], Parser], argv: Sequence[str] | None) -> int:
         parser = build()
         namespace = _parse(parser, args, out)
         out.json = out.json or bool(getattr(namespace, "json", False))
+        out.source_dir = getattr(namespace, "source_dir", None)
         command: Command | None = getattr(namespace, "command_func", None)
         if command is None:
             parser.print_help(out.stdout)

@@ -1,7 +1,8 @@
 """Files named on the command line: takes paths, gives bytes or writes files; guarantees errors that name the file.
 
-Reading refuses a missing, unreadable or non-regular file (a directory)
-with `usage.*` (exit 2) and an empty one with the error of the stage that
+Reading refuses a missing, unreadable or non-regular file (a directory,
+a device, a FIFO) with `usage.*` (exit 2), a file over its kind's size cap
+with the stage's `*.too-large` before reading it (chronicle_vm.inputs) and an empty one with the error of the stage that
 expected it, so each message says which file and what was expected.  The
 loaders wrap each library loader (module, policy, trace, source) so that a
 file of the wrong kind (a trace given as a module, a module as a policy) is
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import sys
 from typing import TYPE_CHECKING, TypeVar
 
@@ -25,6 +25,13 @@ from chronicle_vm.errors import (
     ReplayError,
     SourceError,
     UsageError,
+)
+from chronicle_vm.inputs import (
+    MAX_MODULE_FILE_BYTES,
+    MAX_POLICY_FILE_BYTES,
+    MAX_SOURCE_FILE_BYTES,
+    MAX_TRACE_FILE_BYTES,
+    read_capped,
 )
 
 if TYPE_CHECKING:
@@ -58,34 +65,22 @@ _EMPTY: dict[str, type[ChronicleError]] = {
     "casm": SourceError,
 }
 
+#: The size cap of each kind of input (docs/security-model.md): checked before reading, and again while reading.
+_CAPS = {
+    "module": MAX_MODULE_FILE_BYTES,
+    "policy": MAX_POLICY_FILE_BYTES,
+    "trace": MAX_TRACE_FILE_BYTES,
+    "chr": MAX_SOURCE_FILE_BYTES,
+    "casm": MAX_SOURCE_FILE_BYTES,
+}
+
 _E = TypeVar("_E", bound=ChronicleError)
 
 
 def read_input(path: str, kind: str) -> bytes:
-    """The bytes of `path`, which should hold `kind` (module, policy, trace, chr, casm)."""
+    """The bytes of `path`, which should hold `kind` (module, policy, trace, chr, casm), read under its size cap."""
     expected = _EXPECTED[kind]
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        raise UsageError(
-            "usage.unreadable-file",
-            f"{path}: cannot read {expected}: {exc.strerror or exc}",
-            path=path,
-            expected=kind,
-        ) from None
-    if not stat.S_ISREG(info.st_mode):
-        what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise UsageError("usage.not-a-file", f"{path}: is {what}; expected {expected}", path=path, expected=kind)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise UsageError(
-            "usage.unreadable-file",
-            f"{path}: cannot read {expected}: {exc.strerror or exc}",
-            path=path,
-            expected=kind,
-        ) from None
+    data = read_capped(path, _CAPS[kind], _EMPTY[kind], f"{_EMPTY[kind].category}.too-large", expected)
     if not data:
         error = _EMPTY[kind]
         raise error(f"{error.category}.empty-file", f"{path}: the file is empty; expected {expected}", path=path)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from chronicle_vm.host import Host
@@ -30,10 +31,43 @@ if TYPE_CHECKING:
     import random
     import sqlite3
 
-__all__ = ["KV_PATH_SETTING", "CliHost", "KeyValueStore", "build_host"]
+__all__ = ["KV_PATH_SETTING", "CliHost", "HostBounds", "KeyValueStore", "build_host", "host_bounds"]
 
 #: The `[host]` setting that names the SQLite file of kv.*.
 KV_PATH_SETTING = "kv_path"
+
+
+@dataclass(frozen=True, slots=True)
+class HostBounds:
+    """What the CLI host's own capabilities accept per call and per run, in characters (docs/cli.md).
+
+    The VM bounds a plugin's work; these bound what it makes the host do:
+    without them 1,000 `log.info` calls of a 1M-character string wrote 1 GB
+    of output and `kv.set` grew the store by 300 MB a second.  Each is a
+    `[host]` setting of the policy; a call over a bound fails before the
+    host acts (`runtime.capability-failed`, the bound named in the message).
+    """
+
+    log_max_chars: int = 65_536
+    log_max_total_chars: int = 4_194_304
+    kv_max_key_chars: int = 1_024
+    kv_max_value_chars: int = 65_536
+    kv_max_total_chars: int = 16_777_216
+
+
+#: The `[host]` settings the CLI host declares: the store's file and every bound.
+HOST_SETTINGS: dict[str, type] = {KV_PATH_SETTING: str, **{field.name: int for field in fields(HostBounds)}}
+
+
+def host_bounds(settings: Mapping[str, object]) -> HostBounds:
+    """The bounds a policy's `[host]` table sets (each an int; negotiation has checked the types)."""
+    given = {field.name: settings[field.name] for field in fields(HostBounds) if field.name in settings}
+    return HostBounds(**{name: value for name, value in given.items() if isinstance(value, int)})
+
+
+class BoundExceeded(Exception):
+    """A call over one of the host's bounds: the run ends with `runtime.capability-failed` naming it."""
+
 
 #: A log sink: level ("info", "warn", "error") and message.
 LogSink = Callable[[str, str], None]
@@ -99,24 +133,38 @@ class CliHost:
         self.store.close()
 
 
-def build_host(log: LogSink, kv_path: str | None = None) -> CliHost:
+def build_host(log: LogSink, kv_path: str | None = None, bounds: HostBounds | None = None) -> CliHost:
     """The CLI host: logging to `log`, the system clock, an OS-seeded random source, kv in the SQLite file `kv_path`."""
-    host = Host(settings={KV_PATH_SETTING: str})
+    host = Host(settings=HOST_SETTINGS)
     store = KeyValueStore(kv_path)
+    limit = bounds if bounds is not None else HostBounds()
+    # Characters written so far in this run: [logged, stored].
+    spent = [0, 0]
+
+    def check(what: str, size: int, bound: int, setting: str) -> None:
+        if size > bound:
+            raise BoundExceeded(f"{what} of {size:,} characters is over the host's bound of {bound:,} [host] {setting}")
+
+    def log_checked(level: str, msg: str) -> None:
+        check(f"log.{level}: a message", len(msg), limit.log_max_chars, "log_max_chars")
+        check("log: the run's messages", spent[0] + len(msg), limit.log_max_total_chars, "log_max_total_chars")
+        spent[0] += len(msg)
+        log(level, msg)
+
     # SystemRandom: plugins must not be able to predict or replay the host's draws; the trace records them.
     source: list[random.SystemRandom] = []
 
     @host.capability("log.info")
     def log_info(msg: str) -> None:
-        log("info", msg)
+        log_checked("info", msg)
 
     @host.capability("log.warn")
     def log_warn(msg: str) -> None:
-        log("warn", msg)
+        log_checked("warn", msg)
 
     @host.capability("log.error")
     def log_error(msg: str) -> None:
-        log("error", msg)
+        log_checked("error", msg)
 
     @host.capability("clock.now")
     def clock_now() -> int:
@@ -134,10 +182,16 @@ def build_host(log: LogSink, kv_path: str | None = None) -> CliHost:
 
     @host.capability("kv.get")
     def kv_get(key: str) -> str:
+        check("kv.get: a key", len(key), limit.kv_max_key_chars, "kv_max_key_chars")
         return store.get(key)
 
     @host.capability("kv.set")
     def kv_set(key: str, value: str) -> None:
+        check("kv.set: a key", len(key), limit.kv_max_key_chars, "kv_max_key_chars")
+        check("kv.set: a value", len(value), limit.kv_max_value_chars, "kv_max_value_chars")
+        written = spent[1] + len(key) + len(value)
+        check("kv.set: the run's writes", written, limit.kv_max_total_chars, "kv_max_total_chars")
+        spent[1] = written
         store.set(key, value)
 
     @host.capability("kv.delete")

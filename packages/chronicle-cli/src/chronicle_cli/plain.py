@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from .colors import enabled
+from .common import visible
 
 __all__ = ["print_run", "show_value"]
 
@@ -42,13 +43,14 @@ def _styler(stream: IO[str]) -> Any:
 def print_run(stream: IO[str], payload: Mapping[str, Any]) -> None:
     """`result: V`, `instructions: N of max M`, and where the trace went."""
     style = _styler(stream)
-    lines = [style("result: ", "1") + style(show_value(payload.get("value")), "1;32")]
+    # A result is plugin text: C1 controls, bidi overrides and the like are escaped (json.dumps only does C0).
+    lines = [style("result: ", "1") + style(visible(show_value(payload.get("value"))), "1;32")]
     limits = payload.get("limits")
     budget = ""
     if isinstance(limits, Mapping) and isinstance(limits.get("max_instructions"), int):
         budget = f" of max {limits['max_instructions']:,}"
     lines.append(style(f"instructions: {payload.get('instructions', 0):,}{budget}", "2"))
     if payload.get("trace"):
-        lines.append(style(f"trace written to {payload['trace']}", "2"))
+        lines.append(style(f"trace written to {visible(str(payload['trace']))}", "2"))
     stream.write("\n".join(lines) + "\n")
     stream.flush()

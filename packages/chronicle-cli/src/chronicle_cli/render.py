@@ -9,7 +9,6 @@ cannot style or hide what the operator sees.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .common import visible
 from .plain import show_value
+from .sources import quoted_source_line
 
 __all__ = [
     "render_diagnostic",
@@ -96,22 +97,12 @@ def _snippet(console: Console, line: int | None, source: str, col: int, width: i
     console.print(caret)
 
 
-def _source_line(file: str, line: int) -> str | None:
-    """Line `line` of `file` if it can be read (a runtime error's .chr file, when it is at hand)."""
-    try:
-        if os.path.getsize(file) > 10_000_000:
-            return None
-        with open(file, encoding="utf-8", errors="replace") as handle:
-            for number, text in enumerate(handle, start=1):
-                if number == line:
-                    return text.rstrip("\r\n")
-    except (OSError, ValueError):
-        return None
-    return None
+def render_error(
+    console: Console, error: Mapping[str, Any], original: object = None, source_dir: str | None = None
+) -> None:
+    """An error for people: `error[code]: message`, then what helps act on it (diagnostics, source, decisions).
 
-
-def render_error(console: Console, error: Mapping[str, Any], original: object = None) -> None:
-    """An error for people: `error[code]: message`, then what helps act on it (diagnostics, source, decisions)."""
+    A location's source line is quoted only from under `source_dir` (`--source DIR`): see `sources`."""
     code = str(error.get("code", "internal"))
     diagnostics = error.get("diagnostics")
     if isinstance(diagnostics, list) and diagnostics:
@@ -135,7 +126,7 @@ def render_error(console: Console, error: Mapping[str, Any], original: object = 
     console.print(head)
     location = error.get("location")
     if isinstance(location, Mapping):
-        _render_location(console, location)
+        _render_location(console, location, source_dir)
     stack = error.get("stack")
     if isinstance(stack, list) and len(stack) > 1:
         from .stacks import folded_frames
@@ -163,7 +154,7 @@ def _place(location: Mapping[str, Any]) -> str:
     return text
 
 
-def _render_location(console: Console, location: Mapping[str, Any]) -> None:
+def _render_location(console: Console, location: Mapping[str, Any], source_dir: str | None) -> None:
     file, line, col = location.get("file"), location.get("line"), location.get("col")
     if not isinstance(file, str) or not isinstance(line, int) or not isinstance(col, int):
         return
@@ -171,9 +162,9 @@ def _render_location(console: Console, location: Mapping[str, Any]) -> None:
     text.append(f"{file}:{line}:{col}", style="bold")
     text.append(f" (in {location.get('function', '?')})", style="dim")
     console.print(text)
-    source = _source_line(file, line)
+    source = quoted_source_line(source_dir, file, line)
     if source is not None:
-        _snippet(console, line, source, col)
+        _snippet(console, line, visible(source), col)
 
 
 # -- verify and negotiate ---------------------------------------------------------------------------------------
@@ -321,7 +312,7 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
             text.append(f"{error.get('code')}: {error.get('message')}", style="red")
         else:
             text.append(show_value(outcome.get("value")), style="green")
-        if "instructions" in outcome:
+        if isinstance(outcome.get("instructions"), int):  # null when the run stopped before any instruction
             text.append(f"  after {outcome['instructions']:,} instructions", style="dim")
         console.print(text)
 

@@ -130,6 +130,7 @@ def build_parser() -> Parser:
             sub.add_argument("-o", "--output", metavar="T.json", required=True, help="where to write the trace")
             sub.set_defaults(command_func=cmd_trace)
         add_limit_options(sub)
+        _add_source_option(sub)
 
     manifest = command("host-manifest", "write a host's capability signatures, for `chronc --host-manifest`")
     manifest.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
@@ -147,6 +148,13 @@ def build_parser() -> Parser:
     replay.add_argument(
         "--policy", metavar="HOST.toml", help="also check the trace's policy digest and every recorded decision"
     )
+    replay.add_argument(
+        "--unbounded",
+        action="store_true",
+        help="replay under the trace's recorded limits up to the hard ceilings, not under the safe defaults "
+        "(a forged trace may record limits that let it run for days: use only for traces you trust)",
+    )
+    _add_source_option(replay)
     replay.set_defaults(command_func=cmd_replay)
 
     inspect = command("inspect", "show a trace: provenance, events, outcome; or cut an inspection-only slice")
@@ -182,6 +190,16 @@ def build_parser() -> Parser:
 # -- shared steps ------------------------------------------------------------------------------------------------
 
 
+def _add_source_option(parser: Parser) -> None:
+    parser.add_argument(
+        "--source",
+        dest="source_dir",
+        metavar="DIR",
+        help="quote the source line of a runtime error from the file the module's source map names, looked up "
+        "under DIR only (relative names, no `..`, no symlinks out); without it no file a module names is opened",
+    )
+
+
 def _load_policy(path: str | None) -> Policy:
     from chronicle_vm.policy import Policy
 
@@ -198,9 +216,10 @@ def _host(out: Output, policy: Policy, policy_path: str | None, spec: str | None
         from .custom_host import load_host
 
         return load_host(spec)
-    from .host import KV_PATH_SETTING, build_host, resolve_kv_path
+    from .host import KV_PATH_SETTING, build_host, host_bounds, resolve_kv_path
 
-    return build_host(out.log, resolve_kv_path(policy.host.get(KV_PATH_SETTING), policy_path))
+    kv_path = resolve_kv_path(policy.host.get(KV_PATH_SETTING), policy_path)
+    return build_host(out.log, kv_path, host_bounds(policy.host))
 
 
 def _refusal_hint(error: Any, policy_path: str | None, host: CliHost | CustomHost) -> None:
@@ -442,6 +461,7 @@ def _load_trace_file(path: str, data: bytes | None = None, out: Output | None = 
 
 def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_vm.errors import ReplayError
+    from chronicle_vm.limits import DEFAULT_LIMITS
     from chronicle_vm.replay import replay
 
     from .files import read_input, read_trace_file
@@ -455,7 +475,9 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     policy = _load_policy(ns.policy) if ns.policy is not None else None
     try:
         with long_task(out, f"replaying {visible(ns.trace)}"):
-            report = replay(trace, module, engine=ns.engine, policy=policy)
+            report = replay(
+                trace, module, engine=ns.engine, policy=policy, limits=None if ns.unbounded else DEFAULT_LIMITS
+            )
     except ReplayError as error:
         error.details.setdefault("trace", ns.trace)
         if error.code == "replay.module-digest":

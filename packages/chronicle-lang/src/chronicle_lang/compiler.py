@@ -801,15 +801,23 @@ class _FunctionCompiler:
             self.emit(Op.NEWARR, expr.span, Reg(reg))
             return expected, reg
         # Items are evaluated into temporaries first, so an item may read the target variable.
-        items: list[tuple[Ty, int, Expr]] = []
         elem = want_elem
-        for item in expr.items:
+        order = list(range(len(expr.items)))
+        if elem is None:
+            # Any item types the empty ones (`[[], [1]]` as `[[1], []]`): the first item that is not all
+            # empty arrays is compiled first.  Empty array literals have no effects, so nothing observable moves.
+            first = next((k for k, item in enumerate(expr.items) if not _all_empty(item)), 0)
+            order.insert(0, order.pop(first))
+        compiled: dict[int, tuple[Ty, int, Expr]] = {}
+        for position in order:
+            item = expr.items[position]
             ty, reg = self.value(item, expected=elem)
             if elem is None or elem is ERROR:
                 elem = ty
             else:
                 self.expect(ty, elem, item, "an item of this array")
-            items.append((ty, reg, item))
+            compiled[position] = (ty, reg, item)
+        items = [compiled[position] for position in range(len(expr.items))]
         if not isinstance(elem, ValueType):
             for _, reg, _ in items:
                 self.regs.release(reg)
@@ -1111,6 +1119,11 @@ class _FunctionCompiler:
         out = self.target(result, dst)
         self.emit(code, expr.op_span, Reg(out), Reg(left), Reg(right))
         return result, out
+
+
+def _all_empty(expr: Expr) -> bool:
+    """An array literal holding nothing but empty array literals (`[]`, `[[], []]`): typed only by its context."""
+    return isinstance(expr, ArrayLit) and all(_all_empty(item) for item in expr.items)
 
 
 # A builtin without a lowering could not be compiled: refuse the table at import, not at a plugin's call.

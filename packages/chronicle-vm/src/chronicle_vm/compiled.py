@@ -95,6 +95,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
+from .casemap import fixed_lower, fixed_trim, fixed_upper
 from .control import FUEL_SLICE
 from .errors import ChronicleError
 from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
@@ -504,6 +505,9 @@ class CompiledEngine:
             "_join": join,
             "_repeat": repeat,
             "_checked": checked,
+            "_upper": fixed_upper,
+            "_lower": fixed_lower,
+            "_trim": fixed_trim,
             "_slice": slice_,
             "_stubfail": stub_fail,
             "REC": self._record.append,
@@ -1093,8 +1097,8 @@ class _Translator:
         elif op == Op.PARSEINT:
             line(f"r{a} = _parseint(r{b}, {w})")
         elif op in (Op.UPPER, Op.LOWER, Op.TRIM):
-            method = {Op.UPPER: "upper", Op.LOWER: "lower", Op.TRIM: "strip"}[Op(op)]
-            line(f"_t = _checked(r{b}.{method}(), {w})")
+            method = {Op.UPPER: "_upper", Op.LOWER: "_lower", Op.TRIM: "_trim"}[Op(op)]  # chronicle_vm.casemap
+            line(f"_t = _checked({method}(r{b}), {w})")
             self.charge_string(a, indent, pc, w)
         elif op == Op.SPLIT:
             line(f"_t = _split(r{b}, r{c}, {w})")

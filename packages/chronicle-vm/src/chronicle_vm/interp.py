@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
+from .casemap import fixed_lower, fixed_trim, fixed_upper
 from .errors import ChronicleError, UsageError, declare_codes
 from .isa import Op
 from .limits import Limits
 from .model import Function, Module
+from .quoting import quote_text
 from .types import BaseType, ValueType
 from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value, value_units
 
@@ -682,12 +684,12 @@ class Interpreter:
         else:
             text = regs[b]
             assert isinstance(text, str)
-            if op == Op.UPPER:
-                result = text.upper()
+            if op == Op.UPPER:  # fixed tables, not str.upper(): the same bytes on every Python (casemap)
+                result = fixed_upper(text)
             elif op == Op.LOWER:
-                result = text.lower()
+                result = fixed_lower(text)
             elif op == Op.TRIM:
-                result = text.strip()
+                result = fixed_trim(text)
             else:  # pragma: no cover - the verifier admits no other opcode
                 raise AssertionError(f"unhandled opcode {op}")
             if len(result) > limits.max_string_len:
@@ -757,7 +759,7 @@ def _describe(where: Mapping[str, Any]) -> str:
 
 def _quote(value: object) -> str:
     text = str(value)
-    return repr(text if len(text) <= 40 else text[:40] + "...")
+    return quote_text(text if len(text) <= 40 else text[:40] + "...")  # not repr(): it follows the Unicode database
 
 
 def run_entry(

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .errors import PolicyError, UsageError, declare_codes
+from .errors import PolicyError, declare_codes
+from .inputs import MAX_POLICY_FILE_BYTES, read_capped
 from .limits import HARD_LIMITS, Limits
 from .scopes import ArgRule, parse_args_table
+from .tomlscan import check_key_bounds
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -178,6 +180,7 @@ class Policy:
             raise PolicyError(
                 "policy.type", f"{source}: a policy is TOML text or bytes, not {_kind(raw)}", source=source, key=None
             )
+        check_key_bounds(decoded, source)  # tomllib is quadratic in a dotted key's parts: bound them first
         try:
             parsed = tomllib.loads(decoded)
         except tomllib.TOMLDecodeError as exc:
@@ -217,15 +220,7 @@ class Policy:
     def from_file(cls, path: str | os.PathLike[str]) -> Policy:
         """Read and check a policy file; an unreadable file is a `UsageError`, a bad one a `PolicyError`."""
         name = os.fspath(path)
-        try:
-            with open(name, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise UsageError(
-                "usage.unreadable-file",
-                f"cannot read policy file {name}: {exc.strerror or exc}",
-                path=name,
-            ) from None
+        data = read_capped(name, MAX_POLICY_FILE_BYTES, PolicyError, "policy.too-large", "a host policy (TOML)")
         return cls.from_toml(data, source=name)
 
     @classmethod

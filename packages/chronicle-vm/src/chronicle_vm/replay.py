@@ -21,9 +21,17 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from .calls import CallSite, CapabilityHandler
-from .errors import ChronicleError, ExecutionError, PolicyError, ReplayError, ResourceLimitError, UsageError
+from .errors import (
+    ChronicleError,
+    ExecutionError,
+    PolicyError,
+    ReplayError,
+    ResourceLimitError,
+    UsageError,
+    declare_codes,
+)
 from .interp import locate
-from .limits import Limits
+from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 from .model import Capability, Module
 from .policy import Policy
 from .policy_check import check_recorded_policy
@@ -44,6 +52,14 @@ from .types import BaseType, ValueType
 from .values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
 
 __all__ = ["ReplayReport", "replay"]
+
+declare_codes(
+    "replay",
+    {
+        "limits": "the trace needs more than the replayer's ceilings allow (its instruction count or a limit stop)",
+        "location": "a recorded event's code location is not where the replayed call happens (an edited trace)",
+    },
+)
 
 _PYTHON_TYPES: dict[BaseType, type] = {BaseType.INT: int, BaseType.BOOL: bool, BaseType.STR: str}
 #: The `result` of a call event that records a failure instead (its `error`).
@@ -87,6 +103,7 @@ def replay(
     *,
     engine: EngineName = "auto",
     max_bytes: int = MAX_TRACE_BYTES,
+    limits: Limits | None = DEFAULT_LIMITS,
     policy: Policy | None = None,
 ) -> ReplayReport:
     """Replay `trace` against `module` exactly; raises `ReplayError` unless the run reproduces the record.
@@ -96,6 +113,15 @@ def replay(
     `module` is the module's bytes, or a `LoadedModule` already made from them (a batch of replays of one
     module then verifies it once and shares the compiled engine's translations).
 
+    `limits` are the replayer's own ceilings (the safe defaults unless
+    given; `None` or `HARD_LIMITS` for none but the hard ones): the run is
+    bounded by the smaller of them and the trace's recorded limits, since
+    the recorded ones are as untrusted as the rest of the trace.  A trace
+    whose recorded run needs more than the ceilings allow is refused with
+    `replay.limits`, before running when the record says so (its
+    instruction count, a recorded limit stop) and otherwise when the
+    lowered limit is reached.
+
     The module bytes may also raise `DecodeError`/`VerifyError` (after the
     digest matched, which only a corrupted recording could cause).
     """
@@ -103,7 +129,7 @@ def replay(
     # shallower than the array), so the cyclic collector has nothing to find here; left running,
     # it would walk the parsed trace's hundreds of thousands of objects again and again.
     with collector_paused():
-        return _replay(trace, module, engine, max_bytes, policy)
+        return _replay(trace, module, engine, max_bytes, HARD_LIMITS if limits is None else limits, policy)
 
 
 def _replay(
@@ -111,6 +137,7 @@ def _replay(
     module: bytes | LoadedModule,
     engine: EngineName,
     max_bytes: int,
+    ceilings: Limits,
     policy: Policy | None = None,
 ) -> ReplayReport:
     recorded = checked(trace) if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
@@ -141,10 +168,10 @@ def _replay(
         raise ReplayError(
             "replay.missing-limits", "cannot replay exactly without recorded limits (provenance.limits is absent)"
         )
-    limits = Limits(**raw_limits)  # load_trace checked every field and range
+    recorded_limits = Limits(**raw_limits)  # load_trace checked every field and range
+    bounded = _replay_limits(recorded, recorded_limits, ceilings)
     stop = recorded_stop(recorded.events)  # a deadline or cancel: reproduced by instruction count, no clock
-    if stop is not None:
-        limits = stop_ceiling(limits, stop)
+    limits = bounded if stop is None else stop_ceiling(bounded, stop)
     loaded = module if isinstance(module, LoadedModule) else load_module(bytes(module))
     declared = loaded.module.capabilities
     _check_capabilities(provenance["capabilities"], declared)
@@ -167,8 +194,54 @@ def _replay(
         raise ReplayError("replay.entry", f"the recorded entry arguments do not fit: {exc.message}") from None
     except ChronicleError as exc:
         error = exc if stop is None else as_recorded_stop(exc, stop)
+        _check_not_lowered(error, recorded_limits, bounded)
         return state.finish_error(recorded, error, actual_digest, trace_digest)
     return state.finish_returned(recorded, outcome.value, outcome.instructions, actual_digest, trace_digest)
+
+
+#: The limit each `limit.*` stop of the engines is the bound of.
+_LIMIT_FIELDS = {
+    "limit.instructions": "max_instructions",
+    "limit.call-depth": "max_call_depth",
+    "limit.registers": "max_registers",
+    "limit.stack-registers": "max_stack_registers",
+    "limit.array-len": "max_array_len",
+    "limit.string-len": "max_string_len",
+    "limit.allocation": "max_allocation",
+}
+
+
+def _replay_limits(recorded: Trace, recorded_limits: Limits, ceilings: Limits) -> Limits:
+    """The limits of the replay: the recorded ones lowered to the replayer's; refused when the record needs more."""
+    limits = recorded_limits.tightened(ceilings)
+    needed = recorded.outcome.get("instructions")
+    if type(needed) is int and needed > limits.max_instructions:
+        _refuse_limits("max_instructions", needed, recorded_limits, limits)
+    code = recorded.outcome.get("error", {}).get("code") if recorded.outcome.get("status") == "error" else None
+    name = _LIMIT_FIELDS.get(code) if isinstance(code, str) else None
+    if name is not None and getattr(limits, name) < getattr(recorded_limits, name):
+        # The recorded run stopped at its own limit: under a lower one it would stop elsewhere.
+        _refuse_limits(name, getattr(recorded_limits, name), recorded_limits, limits)
+    return limits
+
+
+def _check_not_lowered(error: ChronicleError, recorded_limits: Limits, limits: Limits) -> None:
+    """A limit stop of the replay at a limit the replayer lowered is the replayer's refusal, not a divergence."""
+    name = _LIMIT_FIELDS.get(error.code) if isinstance(error, ResourceLimitError) else None
+    if name is not None and getattr(limits, name) < getattr(recorded_limits, name):
+        _refuse_limits(name, getattr(recorded_limits, name), recorded_limits, limits)
+
+
+def _refuse_limits(name: str, needed: int, recorded_limits: Limits, limits: Limits) -> NoReturn:
+    raise ReplayError(
+        "replay.limits",
+        f"the trace needs {name} = {needed:,}, above this replayer's ceiling of {getattr(limits, name):,}; "
+        "replay it with higher ceilings (the CLI: --unbounded) if the trace's source is trusted",
+        limit=name,
+        needed=needed,
+        ceiling=getattr(limits, name),
+        recorded=recorded_limits.to_dict(),
+    )
 
 
 def _check_capabilities(recorded: Sequence[Mapping[str, Any]], declared: Sequence[Capability]) -> None:
@@ -236,6 +309,8 @@ class _Replayer:
         #: The error a replay handler raised to reproduce a recorded capability failure.
         self.raised: ChronicleError | None = None
         self.raised_instructions: int | None = None
+        #: (function, pc) -> the location a call there records, as the recorder computes it.
+        self.locations: dict[tuple[int, int], dict[str, Any]] = {}
 
     @property
     def position(self) -> int:
@@ -254,6 +329,7 @@ class _Replayer:
         quota = self.quotas[index]
         scopes = self.scopes[index]
         calls = 0
+        locations = self.locations
         # Scalar signatures (the common case) are checked inline; arrays go through import_value.  Equal
         # values of different types are possible only between ints and bools (True == 1), so the fast
         # path checks the recorded type at the int and bool positions; str positions need no check.
@@ -280,16 +356,11 @@ class _Replayer:
                 self._diverge(event, name, args, site)
             if scopes:
                 self._check_scope(event, name, scopes, args, site)
-            if quota is not None:
-                calls += 1
-                if calls > quota and "error" not in event:
-                    self._fail(
-                        "replay.divergence",
-                        event,
-                        f"replay diverged at event {event['seq']}: the trace records call {calls} of {name}, "
-                        f"beyond its quota of {quota} {'call' if quota == 1 else 'calls'}",
-                        site,
-                    )
+            calls += 1
+            if quota is not None or "error" in event:
+                self._check_quota(event, name, calls, quota, site)
+            if event["location"] != locations.get((site[1], site[2])):
+                self._check_location(event, site, locations)
             result = event.get("result", _NO_RESULT)
             kind = type(result)
             if kind is scalar_result and (
@@ -303,6 +374,39 @@ class _Replayer:
             return self._result(event, result, name, result_type, site)
 
         return answer
+
+    def _check_quota(self, event: Mapping[str, Any], name: str, calls: int, quota: int | None, site: CallSite) -> None:
+        """Call `calls` of `name` is a quota stop exactly when it is the first beyond the recorded `max_calls`."""
+        error = event.get("error")
+        stopped = isinstance(error, Mapping) and error.get("code") == "limit.capability-quota"
+        over = quota is not None and calls > quota
+        if stopped == over:
+            return
+        if quota is not None and over:
+            beyond = f"beyond its recorded quota of {quota} {_calls(quota)}"
+            why = f"call {calls} of {name} is {beyond}, and the trace records it"
+        else:
+            allowed = "no quota" if quota is None else f"a quota of {quota} {_calls(quota)}"
+            why = f"the trace records a quota stop at call {calls} of {name}, which has {allowed}"
+        self._fail("replay.divergence", event, f"replay diverged at event {event['seq']}: {why}", site, max_calls=quota)
+
+    def _check_location(
+        self, event: Mapping[str, Any], site: CallSite, locations: dict[tuple[int, int], dict[str, Any]]
+    ) -> None:
+        """The recorded location of a call event must be where the call happens (computed once per call site)."""
+        key = (site.function, site.pc)
+        where = locations.get(key)
+        if where is None:
+            where = locations[key] = locate(self.module, site.function, site.pc)
+        if event["location"] != where:
+            self._fail(
+                "replay.location",
+                event,
+                f"event {event['seq']}: the trace records the call {_where(event['location'])}; it happens",
+                site,
+                expected=event["location"],
+                actual=where,
+            )
 
     def _same_call(
         self, event: Mapping[str, Any], name: str, params: tuple[ValueType, ...], args: Sequence[Value], site: CallSite
@@ -557,3 +661,7 @@ def _describe_outcome(outcome: Mapping[str, Any]) -> str:
         return f"{_clip(outcome['error']['code'])} after {outcome['instructions']} instructions"
     value = canonical_json(outcome["value"]).decode("utf-8")
     return f"value {_clip(value, 120)} after {outcome['instructions']} instructions"
+
+
+def _calls(count: int) -> str:
+    return "call" if count == 1 else "calls"

@@ -1,0 +1,115 @@
+"""The bytes a traced run may write: takes each recorded call, gives a `limit.trace-bytes` stop before a trace too big.
+
+A run of the default limits may make millions of capability calls with
+strings of up to a million characters each: 1,000 `log.info` calls of a
+1M-character string made a 1.0 GB trace (18 s, 2.96 GB RSS), and 5 calls
+logging 1M `[` made a trace that replay, inspect and diff then refused.
+So the recorder charges every call against a per-run budget of trace bytes
+before the host function runs (the arguments, the call's own fields and its
+location) and after it returns (the result); the call that would pass the
+budget is recorded as failed with `limit.trace-bytes` and the run ends
+there.  The trace keeps that call's arguments (one call over at most: the
+budget leaves room under `MAX_TRACE_BYTES`), so it still replays (the
+failure is answered from the record like a quota stop) and inspects.
+
+The charge is an upper bound of the canonical JSON text, cheap to compute
+and the same on every Python: each capability's calls cost a fixed part
+(the event's fields and numbers, the name, 21 bytes for each int or bool
+value), each call site its location's exact length, a string of printable
+ASCII its length plus its quotes and escapes, any other string 6 bytes a
+character (a `\\u00XX` escape), an array the sum of its items.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+from .calls import CallSite
+from .errors import ResourceLimitError, declare_codes
+from .model import Module
+from .types import BaseType
+
+__all__ = ["MAX_RECORDED_BYTES", "TraceBudget"]
+
+declare_codes(
+    "limit",
+    {"trace-bytes": "a traced run's capability calls would pass MAX_RECORDED_BYTES (56 MiB) of trace"},
+)
+
+#: The trace bytes a traced run's capability calls may take: 56 MiB, under trace.MAX_TRACE_BYTES (64 MiB), so the
+#: stopping call's own arguments (6 MB at most at the default max_string_len) still fit under what replay reads.
+MAX_RECORDED_BYTES = 56 * 1024 * 1024
+
+#: `{"args":[],"capability":,"instructions":,"kind":"call","location":,"result":,"seq":},` without its values.
+_EVENT_FIELDS = 85
+#: `{"col":,"file":,"function":,"index":,"line":}` and three numbers of up to 10 digits.
+_LOCATION_FIELDS = 41 + 30
+#: The longest JSON text of an int (-9223372036854775808) or a bool, with its comma.
+_SCALAR = 21
+
+
+def value_bytes(value: Any) -> int:
+    """An upper bound of the canonical JSON text of a VM value (see the module docstring)."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii() and value.isprintable():  # `"` and `\\` are escaped with one more byte each
+            size: int = len(value) + value.count('"') + value.count("\\") + 2
+            return size
+        return 6 * len(value) + 2
+    if kind is bool:
+        return 5
+    if kind is int:
+        return 20
+    if kind is list:
+        return 2 + sum(value_bytes(item) + 1 for item in value)
+    if value is None:
+        return 4
+    return 6 * len(str(value)) + 2  # not a VM value the recorder writes today: still counted, generously
+
+
+class TraceBudget:
+    """One traced run's recorded bytes so far, in `meter[0]`, against `max_bytes`.
+
+    The recorder's handlers do the arithmetic inline (a call costs an
+    addition and a comparison, plus the size of its text and array values):
+    `per_call[k]` is what every call of capability k costs whatever its
+    values, `sized_params[k]` the positions of its text and array
+    parameters, `sized_result[k]` whether its result is text or an array.
+    """
+
+    __slots__ = ("max_bytes", "meter", "per_call", "sized_params", "sized_result")
+
+    def __init__(self, module: Module, max_bytes: int = MAX_RECORDED_BYTES, max_instructions: int = 2**62) -> None:
+        self.max_bytes = max_bytes
+        self.meter = [0]
+        digits = len(str(max_instructions))  # the call's instruction count and its seq are no larger
+        files = max(
+            (len(json.dumps(name, ensure_ascii=False).encode("utf-8")) for name in module.source_map.files), default=0
+        )
+        functions = max(
+            (len(json.dumps(f.name, ensure_ascii=False).encode("utf-8")) for f in module.functions), default=0
+        )
+        location = _LOCATION_FIELDS + files + functions
+        self.per_call: list[int] = []
+        self.sized_params: list[tuple[int, ...]] = []
+        self.sized_result: list[bool] = []
+        for capability in module.capabilities:
+            scalars = [p for p in capability.params if p.depth == 0 and p.base is not BaseType.STR]
+            result = capability.result
+            self.per_call.append(
+                _EVENT_FIELDS + 2 * digits + len(capability.name) + 2 + location + _SCALAR * (len(scalars) + 1)
+            )
+            self.sized_params.append(
+                tuple(k for k, p in enumerate(capability.params) if p.depth > 0 or p.base is BaseType.STR)
+            )
+            self.sized_result.append(result is not None and (result.depth > 0 or result.base is BaseType.STR))
+
+    def stop(self, site: CallSite) -> NoReturn:
+        raise ResourceLimitError(
+            "limit.trace-bytes",
+            f"the trace of this run would pass {self.max_bytes:,} bytes at this capability call "
+            f"(at instruction {site.instructions}); the run stops here",
+            max_trace_bytes=self.max_bytes,
+            instructions=site.instructions,
+        )

@@ -1,0 +1,120 @@
+"""Bytes out: a traced run's capability calls are bounded in trace bytes; the stopped trace replays and loads."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chronicle_lang import compile_to_module
+from chronicle_vm.errors import ResourceLimitError
+from chronicle_vm.host import Host
+from chronicle_vm.policy import Policy
+from chronicle_vm.replay import replay
+from chronicle_vm.runtime import instantiate, load_module
+from chronicle_vm.trace import MAX_TRACE_BYTES, error_trace, load_trace
+from chronicle_vm.tracebudget import MAX_RECORDED_BYTES, value_bytes
+
+_SOURCE = """cap log.info(msg: str);
+pub fn main(piece: str, size: int, times: int) -> int {
+    let s = repeat(piece, size);
+    for i in 0..times { log.info(s); }
+    return times;
+}
+"""
+_MODULE = compile_to_module(_SOURCE, "bomb.chr").to_bytes()
+_POLICY = Policy.from_toml('version = 1\n[capabilities."log.info"]\nallow = true\n')
+
+
+def _run(piece: str, size: int, times: int, engine: str = "auto") -> tuple[object, bytes]:
+    host = Host()
+    logged: list[int] = []
+
+    @host.capability("log.info")
+    def log_info(msg: str) -> None:
+        logged.append(len(msg))
+
+    instance = instantiate(load_module(_MODULE), host=host, policy=_POLICY, engine=engine)  # type: ignore[arg-type]
+    try:
+        result = instance.call("main", piece, size, times, trace=True)
+    except ResourceLimitError as error:
+        trace = error_trace(error)
+        assert trace is not None
+        return error, trace.to_json()
+    assert result.trace is not None
+    return result.value, result.trace.to_json()
+
+
+@pytest.mark.parametrize("engine", ["reference", "compiled"])
+def test_a_log_bomb_stops_at_the_trace_budget_and_replays(engine: str) -> None:
+    started = time.monotonic()
+    error, data = _run("x", 1_000_000, 1_000, engine)
+    assert time.monotonic() - started < 20  # before: 1.0 GB of trace, 18 s, 2.96 GB RSS
+    assert isinstance(error, ResourceLimitError) and error.code == "limit.trace-bytes"
+    assert MAX_RECORDED_BYTES < len(data) < MAX_TRACE_BYTES  # one call over, and still under what replay reads
+    report = replay(data, _MODULE, engine=engine)  # type: ignore[arg-type]
+    assert report.exact and report.reproduced == "limit"  # a limit stop at a call, like a quota (issue 19)
+    assert report.outcome["error"]["code"] == "limit.trace-bytes"
+
+
+def test_both_engines_stop_at_the_same_call() -> None:
+    first = _run("é", 300_000, 100, "reference")[1]
+    second = _run("é", 300_000, 100, "compiled")[1]
+    assert first == second
+
+
+def test_a_run_under_the_budget_is_untouched() -> None:
+    value, data = _run("x", 1_000, 100)
+    assert value == 100
+    assert replay(data, _MODULE).exact
+
+
+def test_brackets_inside_strings_are_not_counted_as_containers() -> None:
+    value, data = _run("[", 1_000_000, 5)  # 5M `[` characters in strings, a handful of real arrays
+    assert value == 5
+    assert len(load_trace(data).events) == 5
+    assert replay(data, _MODULE).exact
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "plain", 'quote"back\\slash', "\x00\x1f\x7f", "é☃\U0001f600", 0, -(2**63), True, [], [["a", 1], []]],
+)
+def test_the_charge_is_an_upper_bound_of_the_canonical_json(value: object) -> None:
+    from chronicle_vm.trace import canonical_json
+
+    assert value_bytes(value) >= len(canonical_json(value))
+
+
+_VALUES = st.recursive(
+    st.text() | st.integers(min_value=-(2**63), max_value=2**63 - 1) | st.booleans(),
+    lambda inner: st.lists(inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_VALUES)
+def test_the_charge_bounds_the_canonical_json_of_any_value(value: object) -> None:
+    from chronicle_vm.trace import canonical_json
+
+    assert value_bytes(value) >= len(canonical_json(value))
+
+
+def test_containers_are_counted_outside_strings_escapes_included(monkeypatch: pytest.MonkeyPatch) -> None:
+    import chronicle_vm.trace as trace_module
+    from chronicle_vm.errors import ReplayError
+
+    value, data = _run('\\"[{\\', 3, 2)  # strings holding `\`, `"`, `[` and `{`, escaped in the JSON
+    real = len(load_trace(data).events)
+    assert value == 2 and real == 2
+    text = data.decode("utf-8")
+    containers = text.count("[") + text.count("{")
+    inside = 2 * 3 * 2 + 2  # two logged strings of three copies of `[` and `{`, and the entry's one copy
+    monkeypatch.setattr(trace_module, "MAX_TRACE_CONTAINERS", containers - inside)
+    assert len(load_trace(data).events) == 2  # the real containers fit exactly
+    monkeypatch.setattr(trace_module, "MAX_TRACE_CONTAINERS", containers - inside - 1)
+    with pytest.raises(ReplayError) as caught:
+        load_trace(data)
+    assert caught.value.code == "replay.too-large"
