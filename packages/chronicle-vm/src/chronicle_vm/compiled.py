@@ -243,7 +243,9 @@ class CompiledEngine:
             frame = frame.f_back
         python_room = sys.getrecursionlimit() - depth - _PYTHON_MARGIN
         bound = min(limits.max_call_depth, python_room, limits.max_stack_registers // self._max_frame)
-        if python_room < 4:
+        if python_room < 4 or bound < 1:
+            # bound < 1: max_stack_registers cannot hold the largest frame, so no call may be taken unchecked
+            # (a `d` of -1 would never reach the `if not d` guard); the reference interpreter checks each frame.
             return self._reference_engine().call(entry, args)
         self._fuel.cell_contents = limits.max_instructions
         self._alloc.cell_contents = units
