@@ -95,13 +95,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
+from .costs import export_size, export_work_of, string_extra
 from .errors import ChronicleError
 from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
-from .isa import OPCODES, Op, OperandKind
+from .isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from .limits import Limits
 from .model import Function, Module
 from .types import BaseType
 from .values import I64_MAX, I64_MIN, Value, export_value, value_units, wrap_i64
+
+_SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.costs)
 
 if TYPE_CHECKING:
     from .verify import VerifiedModule
@@ -279,6 +282,9 @@ class CompiledEngine:
                 exc.details.setdefault("instructions", limits.max_instructions - self._fuel.cell_contents - pending)
             raise
         count = limits.max_instructions - self._fuel.cell_contents
+        if type(result) is list and export_size(result) > limits.max_allocation:
+            # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
+            return self._replay(entry, args, record)
         return RunOutcome(export_value(result) if result is not None else None, count)
 
     def _callers(self, tb: types.TracebackType | None) -> tuple[list[tuple[int, int]], int]:
@@ -420,6 +426,17 @@ class CompiledEngine:
         def stub_fail(*_args: object) -> NoReturn:
             raise _Bail
 
+        def short(f: int, p: int, extra: int, pending: int) -> NoReturn:
+            left = fuel_cell.cell_contents + pending  # after this instruction's base cost
+            if extra <= left:
+                raise _Bail  # payable, but an instruction prepaid after it is not: the interpreter stops there
+            failure = faults.unpaid(limits.max_instructions, extra + 1, left + 1)
+            failure[3]["instructions"] = limits.max_instructions - left - 1
+            fault(failure, f, p)
+
+        def export_fail(f: int, p: int, size: int) -> NoReturn:
+            fault(faults.export_too_large(size, max_alloc), f, p)
+
         out: dict[str, Any] = {
             "__builtins__": {},
             "len": len,
@@ -457,6 +474,10 @@ class CompiledEngine:
             "_checked": checked,
             "_slice": slice_,
             "_stubfail": stub_fail,
+            "_short": short,
+            "_exportfail": export_fail,
+            "_xwork": export_work_of,
+            "_sx": string_extra,
             "REC": self._record.append,
         }
         return out
@@ -975,6 +996,9 @@ class _Translator:
             line(f"r{a} = -r{b}")
             line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
         elif op in _COMPARE:
+            operand = self.function.registers[b]
+            if operand.depth == 0 and operand.base is BaseType.STR:
+                self.extra(f"len(r{b}) >> {_SHIFT} if len(r{b}) == len(r{c}) else 0", indent, pc, pending, w)
             line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
         elif op == Op.NOT:
             line(f"r{a} = not r{b}")
@@ -998,6 +1022,10 @@ class _Translator:
                 self.charged = 0
                 return
             args = ", ".join(f"r{_int(r)}" for r in range(b, b + len(capability.params)))
+            if any(t.depth or t.base is BaseType.STR for t in capability.params):
+                line(f"_x = _xwork([{args}])")
+                line(f"if _x > MAXA: _exportfail({w}, _x)")
+                self.extra(f"_x >> {_SHIFT}", indent, pc, pending, w)
             count = f"MAXI - FUEL - {_int(pending)}" if pending else "MAXI - FUEL"
             # tuple.__new__ builds the same CallSite without the NamedTuple's Python-level __new__.
             line(f"_t = H{a}([{args}], _tnew(CS, ({a}, {w}, {count})))")
@@ -1015,6 +1043,7 @@ class _Translator:
             line(f"_trap({w}, {a})")
         elif op == Op.CONCAT:
             line(f"_t = len(r{b}) + len(r{c})")
+            self.extra(f"_t >> {_SHIFT}", indent, pc, pending, w)
             line(f"if _t > MAXS: _strfail({w}, _t)")
             line("A += _t")
             line(f"if A > MAXA: _allocfail({w})")
@@ -1036,26 +1065,34 @@ class _Translator:
             line(f"r{a} = len(r{b})")
         elif op == Op.SLICE:
             line(f"_t = _slice(r{b}, r{c}, r{c + 1})")
+            self.extra(f"len(_t) >> {_SHIFT}", indent, pc, pending, w)
             self.charge_string(a, indent, pc, w)
         elif op == Op.CONTAINS:
+            self.extra(f"(len(r{b}) + len(r{c})) >> {_SHIFT}", indent, pc, pending, w)
             line(f"r{a} = r{c} in r{b}")
         elif op == Op.FIND:
+            self.extra(f"(len(r{b}) + len(r{c})) >> {_SHIFT}", indent, pc, pending, w)
             line(f"r{a} = r{b}.find(r{c})")
         elif op == Op.PARSEINT:
+            self.extra(f"len(r{b}) >> {_SHIFT}", indent, pc, pending, w)
             line(f"r{a} = _parseint(r{b}, {w})")
         elif op in (Op.UPPER, Op.LOWER, Op.TRIM):
+            self.extra(f"len(r{b}) >> {_SHIFT}", indent, pc, pending, w)
             method = {Op.UPPER: "upper", Op.LOWER: "lower", Op.TRIM: "strip"}[Op(op)]
             line(f"_t = _checked(r{b}.{method}(), {w})")
             self.charge_string(a, indent, pc, w)
         elif op == Op.SPLIT:
+            self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
             line(f"_t = _split(r{b}, r{c}, {w})")
             line(f"A += len(_t) + len(r{b})")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = _t")
         elif op == Op.JOIN:
+            self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
             line(f"_t = _join(r{b}, r{c}, {w})")
             self.charge_string(a, indent, pc, w)
         elif op == Op.REPEAT:
+            self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
             line(f"_t = _repeat(r{b}, r{c}, {w})")
             self.charge_string(a, indent, pc, w)
         elif op == Op.CHARAT:
@@ -1109,6 +1146,21 @@ class _Translator:
                 self.known[a] = constant
         elif op == Op.MOV and b in self.known:
             self.known[a] = self.known[b]
+
+    def extra(self, work: str, indent: int, pc: int, pending: int, where: str) -> None:
+        """Cost model 2's extra fuel `work` (a fixed template over registers), paid before the work or stop.
+
+        The segment has prepaid this instruction's base cost and `pending`
+        instructions after it.  When `FUEL` covers the charge, every prepaid
+        instruction stays funded.  Otherwise `_short` decides: the run stops
+        before this instruction when even `FUEL + pending` cannot pay, and
+        else (the charge fits but a later prepaid instruction would not) the
+        fast run is abandoned for the reference interpreter, which stops there.
+        """
+        self.emit(indent, f"_x = {work}", pc)
+        self.emit(indent, "if _x:", pc)
+        self.emit(indent + 1, f"if _x > FUEL: _short({where}, _x, {_int(pending)})", pc)
+        self.emit(indent + 1, "FUEL -= _x", pc)
 
     def charge_string(self, a: int, indent: int, pc: int, where: str) -> None:
         self.emit(indent, "A += len(_t)", pc)

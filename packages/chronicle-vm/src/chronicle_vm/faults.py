@@ -98,6 +98,18 @@ def instructions(max_instructions: int) -> Failure:
     return _limit("limit.instructions", "max_instructions", max_instructions, message)
 
 
+def unpaid(max_instructions: int, cost: int, left: int) -> Failure:
+    """An instruction whose cost-model-2 fuel exceeds what is left: the run stops before it."""
+    message = f"max_instructions {max_instructions} reached: the next instruction costs {cost}, {left} left"
+    return _limit("limit.instructions", "max_instructions", max_instructions, message)
+
+
+def export_too_large(size: int, max_alloc: int) -> Failure:
+    """A value leaving the VM whose size as a tree (shared arrays counted each time) exceeds max_allocation."""
+    message = f"a value leaving the VM holds {size} characters and items as a tree; max_allocation is {max_alloc}"
+    return _limit("limit.allocation", "max_allocation", max_alloc, message)
+
+
 def call_depth(max_depth: int) -> Failure:
     message = f"call depth would exceed max_call_depth {max_depth}"
     return _limit("limit.call-depth", "max_call_depth", max_depth, message)

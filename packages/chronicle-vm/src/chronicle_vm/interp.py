@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
+from .costs import export_size, export_work_of, string_extra
 from .errors import ChronicleError, UsageError, declare_codes
-from .isa import Op
+from .isa import CHARS_PER_FUEL, Op
 from .limits import Limits
 from .model import Function, Module
 from .types import BaseType, ValueType
@@ -46,6 +47,7 @@ declare_codes(
 )
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
+_SHIFT = CHARS_PER_FUEL.bit_length() - 1  # extra fuel = characters >> _SHIFT (chronicle_vm.costs)
 
 # Internal opcodes the pre-decoder emits besides the ISA's own.  Their numbers sit in gaps of the ISA's
 # numbering chosen for the dispatch ranges of the loop (see `Interpreter._run`).
@@ -54,6 +56,11 @@ _TOSTR_BOOL = 0x50
 _TOSTR_STR = 0x51
 _LOADK_OVERSIZE = 0x52  # `loadk` of a string constant longer than max_string_len
 _CALL_WIDE = 0x53  # `call` of a function with more registers than max_registers: always fails
+# Cost model 2 (chronicle_vm.costs): the variable-cost forms, so that the fixed-cost ones stay as fast as before.
+_EQ_STR = 0x54  # `eq` of two strings: charged by length
+_NE_STR = 0x55  # `ne` of two strings
+_CAPCALL_SIZED = 0x28  # `capcall` with a string or array argument: charged by the arguments' export size
+_COST_OP = {_EQ_STR: Op.EQ.value, _NE_STR: Op.NE.value}  # the ISA opcode whose formula a variable form pays
 
 # Superinstructions: one tuple does the work of two consecutive instructions and counts as two.  Each sits
 # at the index of the first of the pair; the second keeps its own plain tuple at the next index, so a jump
@@ -200,7 +207,11 @@ class Interpreter:
                 code.append((_CALL_WIDE if wide else op, a, b, destination, frames[a]))
             elif op == Op.CAPCALL:
                 capability = module.capabilities[a]
-                code.append((op, a, b, c if capability.result is not None else -1, len(capability.params)))
+                sized = any(t.depth or t.base is BaseType.STR for t in capability.params)
+                destination = c if capability.result is not None else -1
+                code.append((_CAPCALL_SIZED if sized else op, a, b, destination, len(capability.params)))
+            elif (op == Op.EQ or op == Op.NE) and registers[b].depth == 0 and registers[b].base is BaseType.STR:
+                code.append((_EQ_STR if op == Op.EQ else _NE_STR, a, b, c, 0))
             elif op == Op.TRAP:
                 code.append((op, constants[a], 0, 0, 0))
             else:
@@ -294,6 +305,8 @@ class Interpreter:
         # A superinstruction draws its second number with `draw`; when there is none, the run stops between the
         # two halves, exactly where the plain pair would have stopped.
         fuel = iter(range(max_instructions))
+        # Cost model 2's extra charges move the iterator on by their fuel: `advance(step + 1)` after `step += extra`.
+        advance = fuel.__setstate__  # type: ignore[attr-defined]
         draw = next
         MAX, MIN = I64_MAX, I64_MIN  # locals: a global look-up per arithmetic instruction is measurable
         step = -1  # the number of instructions before the current one
@@ -308,6 +321,7 @@ class Interpreter:
         MOV, LOADK, LOADB = Op.MOV.value, Op.LOADK.value, Op.LOADB.value
         JMP, JMPIF, JMPIFNOT = Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value
         CALL, CAPCALL, RET, RETV = Op.CALL.value, Op.CAPCALL.value, Op.RET.value, Op.RETV.value
+        CAPCALL_SIZED, SHIFT = _CAPCALL_SIZED, _SHIFT
         GETIDX, SETIDX, PUSH, POP, NEWARR, LEN = (
             Op.GETIDX.value,
             Op.SETIDX.value,
@@ -481,6 +495,10 @@ class Interpreter:
                     elif op == RET:
                         result = regs[a]
                         if not stack:
+                            if type(result) is list:
+                                size = export_size(result)
+                                if size > max_alloc:
+                                    self._raise(faults.export_too_large(size, max_alloc), frames_at(fidx, pc - 1))
                             return result, step + 1
                         code, regs, pc, fidx, dst, size = stack.pop()
                         stack_registers -= size
@@ -491,10 +509,20 @@ class Interpreter:
                             return None, step + 1
                         code, regs, pc, fidx, _, size = stack.pop()
                         stack_registers -= size
-                    elif op == CAPCALL:
+                    elif op == CAPCALL or op == CAPCALL_SIZED:
                         handler = handlers[a]
                         if handler is None:
                             self._raise(faults.capability_unavailable(capabilities[a].name), frames_at(fidx, pc - 1))
+                        if op == CAPCALL_SIZED:
+                            size = export_work_of(regs[b : b + d])
+                            if size > max_alloc:
+                                self._raise(faults.export_too_large(size, max_alloc), frames_at(fidx, pc - 1))
+                            extra = size >> SHIFT
+                            if extra:
+                                if extra > max_instructions - step - 1:
+                                    self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                step += extra
+                                advance(step + 1)
                         try:
                             result = handler(regs[b : b + d] if d else [], CallSite(a, fidx, pc - 1, step + 1))
                         except ChronicleError as exc:
@@ -535,6 +563,12 @@ class Interpreter:
                     left = regs[b]
                     right = regs[c]
                     size = len(left) + len(right)
+                    extra = size >> SHIFT
+                    if extra:
+                        if extra > max_instructions - step - 1:
+                            self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                        step += extra
+                        advance(step + 1)
                     if size > max_string:
                         self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
                     alloc += size
@@ -586,6 +620,12 @@ class Interpreter:
                     length = len(text)
                     lo = min(max(regs[c], 0), length)
                     hi = min(max(regs[c + 1], 0), length)
+                    extra = (hi - lo) >> SHIFT if lo < hi else 0
+                    if extra:
+                        if extra > max_instructions - step - 1:
+                            self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                        step += extra
+                        advance(step + 1)
                     piece = text[lo:hi] if lo < hi else ""
                     alloc += len(piece)
                     if alloc > max_alloc:
@@ -599,6 +639,12 @@ class Interpreter:
                     failure = faults.registers(self.module.functions[a].name, d[4], max_registers)
                     self._raise(failure, frames_at(fidx, pc - 1))
                 else:
+                    extra = string_extra(_COST_OP.get(op) or op, regs[b], regs[c], max_string)
+                    if extra:
+                        if extra > max_instructions - step - 1:
+                            self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                        step += extra
+                        advance(step + 1)
                     alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
 
             failure = faults.instructions(max_instructions)
@@ -615,6 +661,12 @@ class Interpreter:
         self, op: int, a: int, b: int, c: int, regs: list[Any], alloc: int, frames: list[tuple[int, int]]
     ) -> int:
         limits = self.limits
+        if op == _EQ_STR:
+            regs[a] = regs[b] == regs[c]
+            return alloc
+        if op == _NE_STR:
+            regs[a] = regs[b] != regs[c]
+            return alloc
         if op == Op.CONTAINS:
             regs[a] = regs[c] in regs[b]
             return alloc
@@ -674,6 +726,13 @@ class Interpreter:
                 self._raise(faults.string_too_long(len(result), limits.max_string_len), frames)
         regs[a] = result
         return self._charge(alloc, len(result), frames)
+
+    def _unpaid(self, extra: int, step: int, frames: list[tuple[int, int]]) -> NoReturn:
+        """Stop before an instruction whose fuel (1 + `extra`) exceeds what is left after `step` units spent."""
+        max_instructions = self.limits.max_instructions
+        failure = faults.unpaid(max_instructions, extra + 1, max_instructions - step)
+        failure[3]["instructions"] = step
+        self._raise(failure, frames)
 
     def _charge(self, alloc: int, units: int, frames: list[tuple[int, int]]) -> int:
         alloc += units
