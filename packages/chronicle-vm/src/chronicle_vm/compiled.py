@@ -53,7 +53,10 @@ costs nothing on the fast path; the rare deep or limit-reaching run pays one
 re-execution.  A trampoline would have put a frame push and pop on every
 call of every run instead.  The same fallback serves a function too large
 to translate (more than `MAX_TRANSLATED_INSTRUCTIONS` instructions or
-`MAX_TRANSLATED_REGISTERS` registers), one Python's compiler refuses
+`MAX_TRANSLATED_REGISTERS` registers, or a translation that would outgrow
+its source budget, `SOURCE_CHARS_PER_INSTRUCTION` characters per
+instruction and `SOURCE_CHARS_PER_REGISTER` per register, as calls passing
+thousands of arguments would), one Python's compiler refuses
 (RecursionError, SyntaxError, MemoryError...), a frame over `max_registers`,
 a run that would translate more than `TRANSLATION_BUDGET` instructions plus
 one per 100 it has executed (translation is not metered by
@@ -131,6 +134,22 @@ _PYTHON_MARGIN = 120
 _LINEAR_DISPATCH = 8
 
 _JUMPS = (Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value)
+#: Generated source allowed for a function: per instruction (compiler output stays under ~500), per register
+#: (its zero value at entry), plus a constant, and at most MAX_SOURCE_CHARS; beyond it the function runs on
+#: the reference interpreter.  Python's compiler takes about 150 bytes of memory per character of source, so
+#: this bounds translation memory by the module's size whatever its shape (a call passing 4,095 arguments
+#: writes 4,095 names, twice).
+SOURCE_CHARS_PER_INSTRUCTION = 800
+SOURCE_CHARS_PER_REGISTER = 40
+MAX_SOURCE_CHARS = 4_000_000
+
+
+class _SourceTooLarge(Exception):
+    """The translation of one function outgrew its source budget."""
+
+
+#: Visits per basic block the register analysis may make before it settles for its over-approximation.
+_ANALYSIS_VISITS = 8
 _SEGMENT_ENDS = frozenset((Op.CALL.value, Op.JMP.value, Op.RET.value, Op.RETV.value, Op.TRAP.value))
 _TERMINAL = frozenset((Op.JMP.value, Op.RET.value, Op.RETV.value, Op.TRAP.value))
 
@@ -575,7 +594,7 @@ def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
             module, engine.verified.block_leaders[index], index, engine
         ).source()
         factory = compile(source, f"<chronicle f{index}>", "exec")
-    except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError):
+    except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError, _SourceTooLarge):
         return None
     code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
     code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
@@ -626,6 +645,11 @@ class _Translator:
         self.fidx = _int(fidx)
         self.engine = engine
         self.lines: list[str] = []
+        self.size = 0  # characters emitted so far
+        budget = SOURCE_CHARS_PER_INSTRUCTION * len(self.code) + SOURCE_CHARS_PER_REGISTER * len(
+            self.function.registers
+        )
+        self.budget = min(budget + 16_384, MAX_SOURCE_CHARS)
         self.pcs: list[int] = []
         self.pending: list[int] = []
         self.charged = 0  # instructions charged ahead of the one being emitted
@@ -636,6 +660,9 @@ class _Translator:
         self.known: dict[int, int] = {}
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
+        self.size += 4 * indent + len(text) + 1
+        if self.size > self.budget:
+            raise _SourceTooLarge
         self.lines.append("    " * indent + text)
         self.pcs.append(pc)
         self.pending.append(self.charged)
@@ -810,10 +837,16 @@ class _Translator:
         uses: list[int] = []
         defs: list[int] = []
         successors: list[list[int]] = []
+        # Reads and writes scanned, bounded like the worklist below: calls passing thousands of arguments would
+        # make this pass quadratic; past the bound every register but the parameters gets its zero value.
+        operands = _ANALYSIS_VISITS * (size + len(self.function.registers))
         for start, end in zip(leaders, ends, strict=True):
             used = defined = 0
             for op, a, b, c in code[start:end]:
                 reads, writes = self._uses_defs(op, a, b, c)
+                operands -= len(reads) + len(writes)
+                if operands < 0:
+                    return set(range(self.function.param_count, len(self.function.registers)))
                 for r in reads:
                     if not defined >> r & 1:
                         used |= 1 << r
@@ -837,21 +870,35 @@ class _Translator:
         assigned[0] = entry
         reached = [False] * len(leaders)
         reached[0] = True
-        changed = True
-        while changed:
-            changed = False
-            for block in range(len(leaders)):
-                if not reached[block]:
-                    continue
-                out = assigned[block] | defs[block]
-                for successor in successors[block]:
-                    merged = assigned[successor] & out if reached[successor] else out
-                    if successor == 0:
-                        merged &= entry
-                    if not reached[successor] or merged != assigned[successor]:
-                        reached[successor] = True
-                        assigned[successor] = merged
-                        changed = True
+        # A worklist: a block is revisited only when what reaches it shrank.  Its work is bounded by
+        # _ANALYSIS_VISITS per block; past that (a long chain of backward jumps, say) the answer is the sound
+        # over-approximation below, every register some block reads before writing it, so that translation
+        # time stays linear in the code whatever its shape.
+        pending = [0]
+        queued = [False] * len(leaders)
+        queued[0] = True
+        visits = _ANALYSIS_VISITS * len(leaders)
+        while pending:
+            visits -= 1
+            if visits < 0:
+                needed = 0
+                for used in uses:
+                    needed |= used
+                needed &= ~entry
+                return {r for r in range(len(self.function.registers)) if needed >> r & 1}
+            block = pending.pop()
+            queued[block] = False
+            out = assigned[block] | defs[block]
+            for successor in successors[block]:
+                merged = assigned[successor] & out if reached[successor] else out
+                if successor == 0:
+                    merged &= entry
+                if not reached[successor] or merged != assigned[successor]:
+                    reached[successor] = True
+                    assigned[successor] = merged
+                    if not queued[successor]:
+                        queued[successor] = True
+                        pending.append(successor)
         needed = 0
         for block in range(len(leaders)):
             if reached[block]:

@@ -47,10 +47,10 @@ def string_extra(op: int, left: Any, right: Any, max_string: int) -> int:
         return len(left) >> _SHIFT
     if op == _SPLIT:  # one scan to count the pieces, one to build them
         return (2 * len(left)) >> _SHIFT
-    if op == _JOIN:  # the items read and the characters of the result
+    if op == _JOIN:  # the items read (4 characters each) and the characters of the result
         count = len(left)
         size = sum(len(item) for item in left) + len(right) * max(count - 1, 0)
-        return (count + min(size, max_string + 1)) >> _SHIFT
+        return (4 * count + min(size, max_string + 1)) >> _SHIFT
     if op == _REPEAT:
         size = len(left) * right if right > 0 else 0
         return min(size, max_string + 1) >> _SHIFT

@@ -256,7 +256,7 @@ EXTRA_COSTS: Mapping[int, str] = {
     Op.LOWER.value: "len(b) // n",
     Op.TRIM.value: "len(b) // n",
     Op.SPLIT.value: "2 * len(b) // n (one scan to count the pieces, one to build them)",
-    Op.JOIN.value: "(len(b) + min(len(result), max_string_len + 1)) // n",
+    Op.JOIN.value: "(4 * len(b) + min(len(result), max_string_len + 1)) // n",
     Op.REPEAT.value: "min(len(b) * c, max_string_len + 1) // n (0 when c <= 0)",
     Op.CAPCALL.value: "size(arguments) // n, the arguments' characters and items counted as a tree",
 }
