@@ -324,6 +324,18 @@ def aliased_array_traced() -> str:
     return _run_chr(_ALIASED.replace("CALL", "sink.take(outer);"), capability="sink.take", trace=True)
 
 
+def split_non_latin1_pieces() -> str:
+    """`split` into 100,000 one-character non-Latin-1 pieces, kept, in a loop: about 29 bytes per allocation unit.
+
+    Still about 1.4 GB of peak RSS under the default max_allocation of 50,000,000 units: allocation is
+    counted in characters and items, not bytes (issue 16's memory-in-bytes part is not done).
+    """
+    return _run_chr(
+        'pub fn main() -> int { let keep: [[str]] = []; let s = repeat("\\u{10428},", 99999);'
+        ' while true { push(keep, split(s, ",")); } return 0; }'
+    )
+
+
 def wide_call_module(calls: int) -> bytes:
     """`main` calls a 4,095-parameter function `calls` times (the compiled engine wrote 4,095 names per call)."""
     from chronicle_vm.model import Function, Instruction, Module, SourceMap
@@ -387,6 +399,7 @@ ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
     "aliased-array-returned": (aliased_array_returned, "limit.allocation"),
     "aliased-array-to-capability": (aliased_array_to_capability, "limit.allocation"),
     "aliased-array-traced": (aliased_array_traced, "limit.allocation"),
+    "split-non-latin1-pieces": (split_non_latin1_pieces, "limit.allocation"),
     "wide-call-4095-params": (wide_call_4095_params, "finished*"),
     "backward-jump-chain": (backward_jump_chain, "finished*"),
 }

@@ -108,6 +108,7 @@ from .types import BaseType
 from .values import I64_MAX, I64_MIN, Value, export_value, value_units, wrap_i64
 
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.costs)
+_FREE = CHARS_PER_FUEL - 1  # work of at most this many characters pays no extra fuel
 
 if TYPE_CHECKING:
     from .verify import VerifiedModule
@@ -453,6 +454,19 @@ class CompiledEngine:
             failure[3]["instructions"] = limits.max_instructions - left - 1
             fault(failure, f, p)
 
+        def pay(f: int, p: int, chars: int, pending: int) -> None:
+            extra = chars >> _SHIFT
+            if extra > fuel_cell.cell_contents:
+                short(f, p, extra, pending)
+            fuel_cell.cell_contents -= extra
+
+        def big_concat(f: int, p: int, size: int, pending: int) -> None:
+            # The interpreter's order: the extra charge, then max_string_len.
+            if size > _FREE:
+                pay(f, p, size, pending)
+            if size > max_string:
+                string_fail(f, p, size)
+
         def export_fail(f: int, p: int, size: int) -> NoReturn:
             fault(faults.export_too_large(size, max_alloc), f, p)
 
@@ -494,6 +508,9 @@ class CompiledEngine:
             "_slice": slice_,
             "_stubfail": stub_fail,
             "_short": short,
+            "_pay": pay,
+            "_bigcat": big_concat,
+            "CUTS": min(max_string, _FREE),
             "_exportfail": export_fail,
             "_xwork": export_work_of,
             "_sx": string_extra,
@@ -1045,7 +1062,7 @@ class _Translator:
         elif op in _COMPARE:
             operand = self.function.registers[b]
             if operand.depth == 0 and operand.base is BaseType.STR:
-                self.extra(f"len(r{b}) >> {_SHIFT} if len(r{b}) == len(r{c}) else 0", indent, pc, pending, w)
+                self.pay(f"len(r{b})", indent, pc, pending, w, f"len(r{b}) > {_FREE} and len(r{b}) == len(r{c})")
             line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
         elif op == Op.NOT:
             line(f"r{a} = not r{b}")
@@ -1072,7 +1089,7 @@ class _Translator:
             if any(t.depth or t.base is BaseType.STR for t in capability.params):
                 line(f"_x = _xwork([{args}])")
                 line(f"if _x > MAXA: _exportfail({w}, _x)")
-                self.extra(f"_x >> {_SHIFT}", indent, pc, pending, w)
+                self.pay("_x", indent, pc, pending, w)
             count = f"MAXI - FUEL - {_int(pending)}" if pending else "MAXI - FUEL"
             # tuple.__new__ builds the same CallSite without the NamedTuple's Python-level __new__.
             line(f"_t = H{a}([{args}], _tnew(CS, ({a}, {w}, {count})))")
@@ -1090,8 +1107,8 @@ class _Translator:
             line(f"_trap({w}, {a})")
         elif op == Op.CONCAT:
             line(f"_t = len(r{b}) + len(r{c})")
-            self.extra(f"_t >> {_SHIFT}", indent, pc, pending, w)
-            line(f"if _t > MAXS: _strfail({w}, _t)")
+            # One test for both the extra charge (16 characters or more) and max_string_len.
+            line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
             line("A += _t")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = r{b} + r{c}")
@@ -1112,19 +1129,19 @@ class _Translator:
             line(f"r{a} = len(r{b})")
         elif op == Op.SLICE:
             line(f"_t = _slice(r{b}, r{c}, r{c + 1})")
-            self.extra(f"len(_t) >> {_SHIFT}", indent, pc, pending, w)
+            self.pay("len(_t)", indent, pc, pending, w)
             self.charge_string(a, indent, pc, w)
         elif op == Op.CONTAINS:
-            self.extra(f"(len(r{b}) + len(r{c})) >> {_SHIFT}", indent, pc, pending, w)
+            self.pay(f"len(r{b}) + len(r{c})", indent, pc, pending, w)
             line(f"r{a} = r{c} in r{b}")
         elif op == Op.FIND:
-            self.extra(f"(len(r{b}) + len(r{c})) >> {_SHIFT}", indent, pc, pending, w)
+            self.pay(f"len(r{b}) + len(r{c})", indent, pc, pending, w)
             line(f"r{a} = r{b}.find(r{c})")
         elif op == Op.PARSEINT:
-            self.extra(f"len(r{b}) >> {_SHIFT}", indent, pc, pending, w)
+            self.pay(f"len(r{b})", indent, pc, pending, w)
             line(f"r{a} = _parseint(r{b}, {w})")
         elif op in (Op.UPPER, Op.LOWER, Op.TRIM):
-            self.extra(f"len(r{b}) >> {_SHIFT}", indent, pc, pending, w)
+            self.pay(f"len(r{b})", indent, pc, pending, w)
             method = {Op.UPPER: "upper", Op.LOWER: "lower", Op.TRIM: "strip"}[Op(op)]
             line(f"_t = _checked(r{b}.{method}(), {w})")
             self.charge_string(a, indent, pc, w)
@@ -1208,6 +1225,16 @@ class _Translator:
         self.emit(indent, "if _x:", pc)
         self.emit(indent + 1, f"if _x > FUEL: _short({where}, _x, {_int(pending)})", pc)
         self.emit(indent + 1, "FUEL -= _x", pc)
+
+    def pay(self, chars: str, indent: int, pc: int, pending: int, where: str, guard: str = "") -> None:
+        """Cost model 2's extra fuel for `chars` characters of work, in one test on the common path.
+
+        Work under 16 characters costs nothing extra, so only longer work
+        calls `_pay` (which charges `chars >> 4` as `extra` would, through the
+        shared fuel cell).  `guard` replaces the default test.
+        """
+        test = guard or f"{chars} > {_FREE}"
+        self.emit(indent, f"if {test}: _pay({where}, {chars}, {_int(pending)})", pc)
 
     def charge_string(self, a: int, indent: int, pc: int, where: str) -> None:
         self.emit(indent, "A += len(_t)", pc)

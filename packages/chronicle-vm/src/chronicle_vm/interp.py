@@ -322,6 +322,7 @@ class Interpreter:
         JMP, JMPIF, JMPIFNOT = Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value
         CALL, CAPCALL, RET, RETV = Op.CALL.value, Op.CAPCALL.value, Op.RET.value, Op.RETV.value
         CAPCALL_SIZED, SHIFT = _CAPCALL_SIZED, _SHIFT
+        cut = min(max_string, CHARS_PER_FUEL - 1)  # a concat no longer than this pays nothing extra and fits
         GETIDX, SETIDX, PUSH, POP, NEWARR, LEN = (
             Op.GETIDX.value,
             Op.SETIDX.value,
@@ -563,14 +564,15 @@ class Interpreter:
                     left = regs[b]
                     right = regs[c]
                     size = len(left) + len(right)
-                    extra = size >> SHIFT
-                    if extra:
-                        if extra > max_instructions - step - 1:
-                            self._unpaid(extra, step, frames_at(fidx, pc - 1))
-                        step += extra
-                        advance(step + 1)
-                    if size > max_string:
-                        self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
+                    if size > cut:  # one test on the common path for the extra charge and max_string_len
+                        extra = size >> SHIFT
+                        if extra:
+                            if extra > max_instructions - step - 1:
+                                self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                            step += extra
+                            advance(step + 1)
+                        if size > max_string:
+                            self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
                     alloc += size
                     if alloc > max_alloc:
                         self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))

@@ -18,7 +18,8 @@ __all__ = ["DEFAULT_LIMITS", "HARD_LIMITS", "LIMIT_DOCS", "Limits"]
 class Limits:
     """Deterministic bounds of one run.  Defaults are the safe defaults."""
 
-    #: Instructions executed; the run stops before instruction N+1.
+    #: Fuel: 1 per instruction plus cost model 2's charge by work (docs/isa.md); the run stops before the
+    #: first instruction it cannot pay for in full.
     max_instructions: int = 10_000_000
     #: Frames live at once (the entry function is depth 1).
     max_call_depth: int = 1_000
@@ -78,7 +79,7 @@ DEFAULT_LIMITS = Limits()
 
 #: One line per limit, for help texts and docs.
 LIMIT_DOCS: Mapping[str, str] = {
-    "max_instructions": "instructions executed before the run stops",
+    "max_instructions": "fuel (1 per instruction plus a charge by work) before the run stops",
     "max_call_depth": "frames live at once",
     "max_registers": "registers in one frame",
     "max_stack_registers": "registers in all live frames together",
