@@ -184,3 +184,58 @@ def test_an_aliased_array_leaving_the_vm_is_a_limit_error_in_bounded_time(with_c
     assert details["location"]["index"] == (15 if with_call else 16)
     assert not log
     assert elapsed < 20  # three engines (one re-run on the reference interpreter): well under a second each
+
+
+LOGGING = """
+cap log.info(msg: str);
+pub fn main(n: int) -> int {
+    let s = repeat("ab", n);
+    let i = 0;
+    while i < 5 {
+        log.info(s + str(i));
+        i = i + 1;
+    }
+    return find(s, "ba" + repeat("b", 20));
+}
+"""
+
+
+def test_traces_record_cost_model_2_and_replay_on_either_engine() -> None:
+    from chronicle_lang import compile_to_module
+    from chronicle_vm.host import Host
+    from chronicle_vm.policy import Policy
+    from chronicle_vm.replay import replay
+    from chronicle_vm.runtime import instantiate, load_module
+
+    data = compile_to_module(LOGGING, "logging.chr").to_bytes()
+    host = Host()
+    host.register("log.info", lambda msg: None, params=(STR,), result=None)
+    policy = Policy.from_toml('version = 1\n[capabilities."log.info"]\nallow = true\n')
+    traces = []
+    for engine in ("reference", "compiled"):
+        instance = instantiate(load_module(data), host=host, policy=policy, engine=engine, trace=True)
+        result = instance.call("main", 300)
+        assert result.trace is not None
+        traces.append(result.trace.to_json())
+        assert result.trace.provenance["cost_model"] == 2
+    assert traces[0] == traces[1]  # the same bytes from either engine
+    for engine in ("reference", "compiled"):
+        assert replay(traces[0], data, engine=engine).exact
+    total = instantiate(load_module(data), host=host, policy=policy).call("main", 300).instructions
+    assert total > 400  # five 601-character messages and a 622-character find: mostly extra charges
+    for limit in range(0, total, 7):  # stops inside every kind of charge; each stopped trace replays exactly
+        for engine in ("reference", "compiled"):
+            instance = instantiate(
+                load_module(data),
+                host=host,
+                policy=policy,
+                engine=engine,
+                trace=True,
+                limits=Limits(max_instructions=limit),
+            )
+            with pytest.raises(ChronicleError) as stopped:
+                instance.call("main", 300)
+            assert stopped.value.code == "limit.instructions"
+            stopped_trace = getattr(stopped.value, "trace", None)
+            assert stopped_trace is not None
+            assert replay(stopped_trace.to_json(), data, engine="reference").exact
