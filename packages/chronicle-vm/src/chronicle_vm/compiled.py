@@ -30,7 +30,12 @@ runs its instructions one at a time with a check before each, so the run
 stops before instruction N+1 exactly like the interpreter.  Capability calls
 and failures in the middle of a segment compute their instruction count
 from the fuel and their fixed offset in the segment (the line table of the
-generated code records that offset for every line).
+generated code records that offset for every line).  Cost model 2's extra
+charges (chronicle_vm.costs) are taken where the instruction runs, inside
+its prepaid segment, with one test on the common path (`_pay` only from 16
+characters of work); a charge that fits but would leave a later prepaid
+instruction of the segment unfunded abandons the fast run for the reference
+interpreter, which stops exactly there.
 
 Errors carry the call stack without any bookkeeping on the fast path: a
 fault is raised with its own function and instruction, and the callers'
