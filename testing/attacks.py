@@ -325,10 +325,10 @@ def aliased_array_traced() -> str:
 
 
 def split_non_latin1_pieces() -> str:
-    """`split` into 100,000 one-character non-Latin-1 pieces, kept, in a loop: about 29 bytes per allocation unit.
+    """`split` into 100,000 one-character non-Latin-1 pieces, kept, in a loop.
 
-    Still about 1.4 GB of peak RSS under the default max_allocation of 50,000,000 units: allocation is
-    counted in characters and items, not bytes (issue 16's memory-in-bytes part is not done).
+    When max_allocation counted characters and items (about 29 bytes of these per unit), 1.4 GB of peak
+    RSS; counted in estimated bytes, the default 256 MiB stops it at about 290 MB.
     """
     return _run_chr(
         'pub fn main() -> int { let keep: [[str]] = []; let s = repeat("\\u{10428},", 99999);'

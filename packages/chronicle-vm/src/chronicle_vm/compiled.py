@@ -103,17 +103,18 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
-from .costs import export_size, export_work_of, string_extra
+from .costs import CHAR_BYTES, ITEM_BYTES, LIST_BYTES, STR_BYTES, export_size, export_work_of, string_extra, value_bytes
 from .errors import ChronicleError
 from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
 from .isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from .limits import Limits
 from .model import Function, Module
 from .types import BaseType
-from .values import I64_MAX, I64_MIN, Value, export_value, value_units, wrap_i64
+from .values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
 
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.costs)
 _FREE = CHARS_PER_FUEL - 1  # work of at most this many characters pays no extra fuel
+_STR, _CHAR = STR_BYTES, CHAR_BYTES  # max_allocation's byte estimate of a string (written into the source as ints)
 
 if TYPE_CHECKING:
     from .verify import VerifiedModule
@@ -491,7 +492,7 @@ class CompiledEngine:
             "I64MAX": I64_MAX,
             "I64MIN": I64_MIN,
             "_wrap": wrap_i64,
-            "_units": value_units,
+            "_vbytes": value_bytes,
             "_copy": export_value,
             "_nofuel": nofuel,
             "_divzero": divzero,
@@ -1092,8 +1093,8 @@ class _Translator:
                 return
             args = ", ".join(f"r{_int(r)}" for r in range(b, b + len(capability.params)))
             if any(t.depth or t.base is BaseType.STR for t in capability.params):
-                line(f"_x = _xwork([{args}])")
-                line(f"if _x > MAXA: _exportfail({w}, _x)")
+                line(f"_x, _y = _xwork([{args}])")
+                line(f"if _y > MAXA: _exportfail({w}, _y)")
                 self.pay("_x", indent, pc, pending, w)
             count = f"MAXI - FUEL - {_int(pending)}" if pending else "MAXI - FUEL"
             # tuple.__new__ builds the same CallSite without the NamedTuple's Python-level __new__.
@@ -1101,7 +1102,7 @@ class _Translator:
             line("REC(_t if type(_t) is not list else _copy(_t))")
             if capability.result is not None:
                 line("if type(_t) is str or type(_t) is list:")
-                line("A += _units(_t)", 1)
+                line("A += _vbytes(_t)", 1)
                 line(f"if A > MAXA: _allocfail({w})", 1)
                 line(f"r{c} = _t")
         elif op == Op.RET:
@@ -1114,7 +1115,7 @@ class _Translator:
             line(f"_t = len(r{b}) + len(r{c})")
             # One test for both the extra charge (16 characters or more) and max_string_len.
             line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
-            line("A += _t")
+            line(f"A += {_int(_STR)} + {_int(_CHAR)} * _t")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = r{b} + r{c}")
         elif op == Op.TOSTR:
@@ -1127,7 +1128,7 @@ class _Translator:
                 else:
                     line(f'_t = "true" if r{b} else "false"')
                 line(f"if len(_t) > MAXS: _strfail({w}, len(_t))")
-                line("A += len(_t)")
+                line(f"A += {_int(_STR)} + {_int(_CHAR)} * len(_t)")
                 line(f"if A > MAXA: _allocfail({w})")
                 line(f"r{a} = _t")
         elif op == Op.LEN:
@@ -1153,7 +1154,7 @@ class _Translator:
         elif op == Op.SPLIT:
             self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
             line(f"_t = _split(r{b}, r{c}, {w})")
-            line(f"A += len(_t) + len(r{b})")
+            line(f"A += {_int(LIST_BYTES)} + {_int(ITEM_BYTES + STR_BYTES)} * len(_t) + {_int(_CHAR)} * len(r{b})")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = _t")
         elif op == Op.JOIN:
@@ -1172,16 +1173,16 @@ class _Translator:
             line("except IndexError:")
             line(f"_idxs({w}, r{c}, len(r{b}))", 1)
             line(f"if MAXS < 1: _strfail({w}, 1)")
-            line("A += 1")
+            line(f"A += {_int(_STR + _CHAR)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = _t")
         elif op == Op.NEWARR:
-            line("A += 1")
+            line(f"A += {_int(LIST_BYTES)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = []")
         elif op == Op.PUSH:
             line(f"if len(r{a}) >= MAXR: _pushfull({w})")
-            line("A += 1")
+            line(f"A += {_int(ITEM_BYTES)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a}.append(r{b})")
         elif op == Op.POP:
@@ -1242,7 +1243,7 @@ class _Translator:
         self.emit(indent, f"if {test}: _pay({where}, {chars}, {_int(pending)})", pc)
 
     def charge_string(self, a: int, indent: int, pc: int, where: str) -> None:
-        self.emit(indent, "A += len(_t)", pc)
+        self.emit(indent, f"A += {_int(_STR)} + {_int(_CHAR)} * len(_t)", pc)
         self.emit(indent, f"if A > MAXA: _allocfail({where})", pc)
         self.emit(indent, f"r{a} = _t", pc)
 

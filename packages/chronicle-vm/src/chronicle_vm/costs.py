@@ -26,7 +26,38 @@ from typing import Any
 from .isa import CHARS_PER_FUEL, Op
 from .values import Value
 
-__all__ = ["export_size", "export_work_of", "string_extra"]
+__all__ = [
+    "CHAR_BYTES",
+    "ITEM_BYTES",
+    "LIST_BYTES",
+    "STR_BYTES",
+    "export_size",
+    "export_work_of",
+    "string_extra",
+    "value_bytes",
+]
+
+# -- memory in bytes: the estimate `max_allocation` counts ---------------------------------------------------------
+# A fixed estimate of the bytes of the Python objects a run creates, the same on every Python (so counts and
+# traces are too): a string as CPython's widest header plus 4 bytes per character (UCS-4, its widest kind; an
+# upper bound for ASCII, Latin-1 and UCS-2 strings, which take 1 or 2), a list as its header plus one pointer per
+# item (over-allocation is not counted).  Ints and bools cost nothing: registers hold them.
+#: A string: STR_BYTES, plus CHAR_BYTES per character.
+STR_BYTES = 76
+CHAR_BYTES = 4
+#: An array: LIST_BYTES, plus ITEM_BYTES per item.
+LIST_BYTES = 56
+ITEM_BYTES = 8
+
+
+def value_bytes(value: Value) -> int:
+    """The estimated bytes of a fresh copy of `value` (nested; an array held twice counts twice)."""
+    if type(value) is str:
+        return STR_BYTES + CHAR_BYTES * len(value)
+    if type(value) is list:
+        return LIST_BYTES + ITEM_BYTES * len(value) + sum(value_bytes(item) for item in value)
+    return 0
+
 
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1
 assert 1 << _SHIFT == CHARS_PER_FUEL, "the per-character charge is a shift: a power of two"
@@ -58,7 +89,7 @@ def string_extra(op: int, left: Any, right: Any, max_string: int) -> int:
 
 
 def export_size(value: Value) -> int:
-    """Characters plus array items of `value` counted as a tree: the size of a copy or a JSON text of it.
+    """The estimated bytes of `value` counted as a tree: the size of a copy (or a JSON text) of it.
 
     An array that holds the same inner array n times counts the inner one n
     times, but each distinct array is walked once (sizes are remembered by
@@ -66,32 +97,40 @@ def export_size(value: Value) -> int:
     the distinct items, whatever the sharing.
     """
     if type(value) is str:
-        return len(value)
+        return STR_BYTES + CHAR_BYTES * len(value)
     if type(value) is not list:
         return 0
-    return _tree_size(value, {})
+    return _tree(value, {})[1]
 
 
-def _tree_size(items: list[Value], seen: dict[int, int]) -> int:
+def _tree(items: list[Value], seen: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """(characters plus items, estimated bytes) of the array `items` as a tree."""
     known = seen.get(id(items))
     if known is not None:
         return known
-    total = len(items)
+    units = len(items)
+    size = LIST_BYTES + ITEM_BYTES * len(items)
     for item in items:
         if type(item) is list:
-            total += _tree_size(item, seen)
+            inner_units, inner_size = _tree(item, seen)
+            units += inner_units
+            size += inner_size
         elif type(item) is str:
-            total += len(item)
-    seen[id(items)] = total
-    return total
+            units += len(item)
+            size += STR_BYTES + CHAR_BYTES * len(item)
+    seen[id(items)] = units, size
+    return units, size
 
 
-def export_work_of(args: Sequence[Value]) -> int:
-    """The export size of a capability call's arguments together."""
-    total = 0
+def export_work_of(args: Sequence[Value]) -> tuple[int, int]:
+    """A capability call's arguments as a tree: (characters plus items, for fuel; estimated bytes)."""
+    units = size = 0
     for arg in args:
         if type(arg) is str:
-            total += len(arg)
+            units += len(arg)
+            size += STR_BYTES + CHAR_BYTES * len(arg)
         elif type(arg) is list:
-            total += _tree_size(arg, {})
-    return total
+            arg_units, arg_size = _tree(arg, {})
+            units += arg_units
+            size += arg_size
+    return units, size

@@ -35,7 +35,7 @@ declare_codes(
         "stack-registers": "live frames together need more registers than max_stack_registers",
         "array-len": "an array would grow beyond max_array_len",
         "string-len": "a string would grow beyond max_string_len",
-        "allocation": "the run would allocate more than max_allocation characters and items",
+        "allocation": "the run would allocate more than max_allocation bytes (by the estimate of docs/isa.md)",
     },
 )
 
@@ -106,7 +106,7 @@ def unpaid(max_instructions: int, cost: int, left: int) -> Failure:
 
 def export_too_large(size: int, max_alloc: int) -> Failure:
     """A value leaving the VM whose size as a tree (shared arrays counted each time) exceeds max_allocation."""
-    message = f"a value leaving the VM holds {size} characters and items as a tree; max_allocation is {max_alloc}"
+    message = f"a value leaving the VM takes {size} bytes as a tree; max_allocation is {max_alloc}"
     return _limit("limit.allocation", "max_allocation", max_alloc, message)
 
 
@@ -141,10 +141,10 @@ def string_too_long(size: int, max_string: int) -> Failure:
 
 
 def allocation(max_alloc: int) -> Failure:
-    message = f"the run would allocate more than max_allocation {max_alloc} characters and items"
+    message = f"the run would allocate more than max_allocation {max_alloc} bytes"
     return _limit("limit.allocation", "max_allocation", max_alloc, message)
 
 
 def arguments_allocation(units: int, max_alloc: int) -> Failure:
-    message = f"arguments allocate {units} units; max_allocation is {max_alloc}"
+    message = f"arguments allocate {units} bytes; max_allocation is {max_alloc}"
     return _limit("limit.allocation", "max_allocation", max_alloc, message)

@@ -25,13 +25,22 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
-from .costs import export_size, export_work_of, string_extra
+from .costs import (
+    CHAR_BYTES,
+    ITEM_BYTES,
+    LIST_BYTES,
+    STR_BYTES,
+    export_size,
+    export_work_of,
+    string_extra,
+    value_bytes,
+)
 from .errors import ChronicleError, UsageError, declare_codes
 from .isa import CHARS_PER_FUEL, Op
 from .limits import Limits
 from .model import Function, Module
 from .types import BaseType, ValueType
-from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value, value_units
+from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value
 
 if TYPE_CHECKING:
     from .verify import VerifiedModule
@@ -322,6 +331,7 @@ class Interpreter:
         JMP, JMPIF, JMPIFNOT = Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value
         CALL, CAPCALL, RET, RETV = Op.CALL.value, Op.CAPCALL.value, Op.RET.value, Op.RETV.value
         CAPCALL_SIZED, SHIFT = _CAPCALL_SIZED, _SHIFT
+        STR, CHAR, LIST, ITEM = STR_BYTES, CHAR_BYTES, LIST_BYTES, ITEM_BYTES  # max_allocation's byte estimate
         cut = min(max_string, CHARS_PER_FUEL - 1)  # a concat no longer than this pays nothing extra and fits
         GETIDX, SETIDX, PUSH, POP, NEWARR, LEN = (
             Op.GETIDX.value,
@@ -515,9 +525,9 @@ class Interpreter:
                         if handler is None:
                             self._raise(faults.capability_unavailable(capabilities[a].name), frames_at(fidx, pc - 1))
                         if op == CAPCALL_SIZED:
-                            size = export_work_of(regs[b : b + d])
-                            if size > max_alloc:
-                                self._raise(faults.export_too_large(size, max_alloc), frames_at(fidx, pc - 1))
+                            size, nbytes = export_work_of(regs[b : b + d])
+                            if nbytes > max_alloc:
+                                self._raise(faults.export_too_large(nbytes, max_alloc), frames_at(fidx, pc - 1))
                             extra = size >> SHIFT
                             if extra:
                                 if extra > max_instructions - step - 1:
@@ -530,7 +540,7 @@ class Interpreter:
                             self._relocate(exc, frames_at(fidx, pc - 1))
                         if c >= 0:
                             if type(result) is str or type(result) is list:
-                                alloc += value_units(result)
+                                alloc += value_bytes(result)
                                 if alloc > max_alloc:
                                     self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                             regs[c] = result
@@ -556,7 +566,7 @@ class Interpreter:
                     array = regs[a]
                     if len(array) >= max_array:
                         self._raise(faults.push_full(max_array), frames_at(fidx, pc - 1))
-                    alloc += 1
+                    alloc += ITEM
                     if alloc > max_alloc:
                         self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     array.append(regs[b])
@@ -573,7 +583,7 @@ class Interpreter:
                             advance(step + 1)
                         if size > max_string:
                             self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
-                    alloc += size
+                    alloc += STR + CHAR * size
                     if alloc > max_alloc:
                         self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = left + right
@@ -581,7 +591,7 @@ class Interpreter:
                     text = str(regs[b])
                     if len(text) > max_string:
                         self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
-                    alloc += len(text)
+                    alloc += STR + CHAR * len(text)
                     if alloc > max_alloc:
                         self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = text
@@ -591,12 +601,12 @@ class Interpreter:
                     text = "true" if regs[b] else "false"
                     if len(text) > max_string:
                         self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
-                    alloc += len(text)
+                    alloc += STR + CHAR * len(text)
                     if alloc > max_alloc:
                         self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = text
                 elif op == NEWARR:
-                    alloc += 1
+                    alloc += LIST
                     if alloc > max_alloc:
                         self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = []
@@ -611,7 +621,7 @@ class Interpreter:
                     if 0 <= index < len(text):
                         if max_string < 1:
                             self._raise(faults.string_too_long(1, max_string), frames_at(fidx, pc - 1))
-                        alloc += 1
+                        alloc += STR + CHAR
                         if alloc > max_alloc:
                             self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                         regs[a] = text[index]
@@ -629,7 +639,7 @@ class Interpreter:
                         step += extra
                         advance(step + 1)
                     piece = text[lo:hi] if lo < hi else ""
-                    alloc += len(piece)
+                    alloc += STR + CHAR * len(piece)
                     if alloc > max_alloc:
                         self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
                     regs[a] = piece
@@ -693,7 +703,8 @@ class Interpreter:
             pieces = text.count(separator) + 1
             if pieces > limits.max_array_len:
                 self._raise(faults.array_too_long(pieces, self.limits.max_array_len), frames)
-            alloc = self._charge(alloc, pieces + len(text), frames)
+            # The array, and each piece a string: their characters are at most the text's.
+            alloc = self._charge(alloc, LIST_BYTES + (ITEM_BYTES + STR_BYTES) * pieces + CHAR_BYTES * len(text), frames)
             regs[a] = text.split(separator)
             return alloc
         result: str
@@ -727,7 +738,7 @@ class Interpreter:
             if len(result) > limits.max_string_len:
                 self._raise(faults.string_too_long(len(result), limits.max_string_len), frames)
         regs[a] = result
-        return self._charge(alloc, len(result), frames)
+        return self._charge(alloc, STR_BYTES + CHAR_BYTES * len(result), frames)
 
     def _unpaid(self, extra: int, step: int, frames: list[tuple[int, int]]) -> NoReturn:
         """Stop before an instruction whose fuel (1 + `extra`) exceeds what is left after `step` units spent."""
@@ -771,11 +782,11 @@ def prepare_call(
     units = 0
     for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
         try:
-            value, value_units_ = import_value(arg, vtype, limits, f"argument {position + 1} of `{entry}`")
+            value, _units = import_value(arg, vtype, limits, f"argument {position + 1} of `{entry}`")
         except ValueMismatch as exc:
             raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
         values.append(value)
-        units += value_units_
+        units += value_bytes(value)
     return index, values, units
 
 

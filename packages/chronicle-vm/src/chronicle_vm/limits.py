@@ -31,8 +31,9 @@ class Limits:
     max_array_len: int = 100_000
     #: Characters in one string.
     max_string_len: int = 1_000_000
-    #: Characters and array items allocated over the whole run.
-    max_allocation: int = 50_000_000
+    #: Bytes of strings and arrays allocated over the whole run, by a fixed estimate (chronicle_vm.costs):
+    #: 76 + 4 per character for a string, 56 + 8 per item for an array.
+    max_allocation: int = 268_435_456
 
     def tightened(self, other: Limits | Mapping[str, int] | None) -> Limits:
         """These limits lowered field by field to `other` where it is smaller."""
@@ -85,5 +86,5 @@ LIMIT_DOCS: Mapping[str, str] = {
     "max_stack_registers": "registers in all live frames together",
     "max_array_len": "items in one array",
     "max_string_len": "characters in one string",
-    "max_allocation": "characters and array items allocated over the run",
+    "max_allocation": "bytes of strings and arrays allocated over the run (estimated)",
 }
