@@ -103,7 +103,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
-from .costs import CHAR_BYTES, ITEM_BYTES, LIST_BYTES, STR_BYTES, export_size, export_work_of, string_extra, value_bytes
+from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
 from .errors import ChronicleError
 from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
 from .isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
@@ -114,7 +114,7 @@ from .values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
 
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.costs)
 _FREE = CHARS_PER_FUEL - 1  # work of at most this many characters pays no extra fuel
-_STR, _CHAR = STR_BYTES, CHAR_BYTES  # max_allocation's byte estimate of a string (written into the source as ints)
+_STR = STR_WORDS  # max_allocation's estimate of a string's header, in words (written into the source as an int)
 
 if TYPE_CHECKING:
     from .verify import VerifiedModule
@@ -248,7 +248,7 @@ class CompiledEngine:
             size <= limits.max_registers
             and size <= limits.max_stack_registers
             and limits.max_call_depth >= 1
-            and units <= limits.max_allocation
+            and units <= limits.max_allocation // WORD
         )
 
     def _charge_translation(self, size: int) -> None:
@@ -308,7 +308,7 @@ class CompiledEngine:
                 exc.details.setdefault("instructions", limits.max_instructions - self._fuel.cell_contents - pending)
             raise
         count = limits.max_instructions - self._fuel.cell_contents
-        if type(result) is list and export_size(result) > limits.max_allocation:
+        if type(result) is list and export_size(result) > limits.max_allocation // WORD:
             # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
             return self._replay(entry, args, record)
         return RunOutcome(export_value(result) if result is not None else None, count)
@@ -474,7 +474,7 @@ class CompiledEngine:
                 string_fail(f, p, size)
 
         def export_fail(f: int, p: int, size: int) -> NoReturn:
-            fault(faults.export_too_large(size, max_alloc), f, p)
+            fault(faults.export_too_large(size * WORD, max_alloc), f, p)
 
         out: dict[str, Any] = {
             "__builtins__": {},
@@ -486,13 +486,13 @@ class CompiledEngine:
             "CS": CallSite,
             "_tnew": tuple.__new__,
             "MAXI": limits.max_instructions,
-            "MAXA": max_alloc,
+            "MAXA": max_alloc // WORD,  # allocation is counted in words (chronicle_vm.costs)
             "MAXS": max_string,
             "MAXR": max_array,
             "I64MAX": I64_MAX,
             "I64MIN": I64_MIN,
             "_wrap": wrap_i64,
-            "_vbytes": value_bytes,
+            "_vwords": value_words,
             "_copy": export_value,
             "_nofuel": nofuel,
             "_divzero": divzero,
@@ -1102,7 +1102,7 @@ class _Translator:
             line("REC(_t if type(_t) is not list else _copy(_t))")
             if capability.result is not None:
                 line("if type(_t) is str or type(_t) is list:")
-                line("A += _vbytes(_t)", 1)
+                line("A += _vwords(_t)", 1)
                 line(f"if A > MAXA: _allocfail({w})", 1)
                 line(f"r{c} = _t")
         elif op == Op.RET:
@@ -1115,7 +1115,7 @@ class _Translator:
             line(f"_t = len(r{b}) + len(r{c})")
             # One test for both the extra charge (16 characters or more) and max_string_len.
             line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
-            line(f"A += {_int(_STR)} + {_int(_CHAR)} * _t")
+            line(f"A += _t + {_int(_STR)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = r{b} + r{c}")
         elif op == Op.TOSTR:
@@ -1128,7 +1128,7 @@ class _Translator:
                 else:
                     line(f'_t = "true" if r{b} else "false"')
                 line(f"if len(_t) > MAXS: _strfail({w}, len(_t))")
-                line(f"A += {_int(_STR)} + {_int(_CHAR)} * len(_t)")
+                line(f"A += len(_t) + {_int(_STR)}")
                 line(f"if A > MAXA: _allocfail({w})")
                 line(f"r{a} = _t")
         elif op == Op.LEN:
@@ -1154,7 +1154,7 @@ class _Translator:
         elif op == Op.SPLIT:
             self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
             line(f"_t = _split(r{b}, r{c}, {w})")
-            line(f"A += {_int(LIST_BYTES)} + {_int(ITEM_BYTES + STR_BYTES)} * len(_t) + {_int(_CHAR)} * len(r{b})")
+            line(f"A += {_int(LIST_WORDS)} + {_int(ITEM_WORDS + STR_WORDS)} * len(_t) + len(r{b})")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = _t")
         elif op == Op.JOIN:
@@ -1173,16 +1173,16 @@ class _Translator:
             line("except IndexError:")
             line(f"_idxs({w}, r{c}, len(r{b}))", 1)
             line(f"if MAXS < 1: _strfail({w}, 1)")
-            line(f"A += {_int(_STR + _CHAR)}")
+            line(f"A += {_int(_STR + 1)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = _t")
         elif op == Op.NEWARR:
-            line(f"A += {_int(LIST_BYTES)}")
+            line(f"A += {_int(LIST_WORDS)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = []")
         elif op == Op.PUSH:
             line(f"if len(r{a}) >= MAXR: _pushfull({w})")
-            line(f"A += {_int(ITEM_BYTES)}")
+            line(f"A += {_int(ITEM_WORDS)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a}.append(r{b})")
         elif op == Op.POP:
@@ -1243,7 +1243,7 @@ class _Translator:
         self.emit(indent, f"if {test}: _pay({where}, {chars}, {_int(pending)})", pc)
 
     def charge_string(self, a: int, indent: int, pc: int, where: str) -> None:
-        self.emit(indent, f"A += {_int(_STR)} + {_int(_CHAR)} * len(_t)", pc)
+        self.emit(indent, f"A += len(_t) + {_int(_STR)}", pc)
         self.emit(indent, f"if A > MAXA: _allocfail({where})", pc)
         self.emit(indent, f"r{a} = _t", pc)
 

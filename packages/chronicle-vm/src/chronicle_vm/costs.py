@@ -27,14 +27,14 @@ from .isa import CHARS_PER_FUEL, Op
 from .values import Value
 
 __all__ = [
-    "CHAR_BYTES",
-    "ITEM_BYTES",
-    "LIST_BYTES",
-    "STR_BYTES",
+    "ITEM_WORDS",
+    "LIST_WORDS",
+    "STR_WORDS",
+    "WORD",
     "export_size",
     "export_work_of",
     "string_extra",
-    "value_bytes",
+    "value_words",
 ]
 
 # -- memory in bytes: the estimate `max_allocation` counts ---------------------------------------------------------
@@ -42,20 +42,23 @@ __all__ = [
 # traces are too): a string as CPython's widest header plus 4 bytes per character (UCS-4, its widest kind; an
 # upper bound for ASCII, Latin-1 and UCS-2 strings, which take 1 or 2), a list as its header plus one pointer per
 # item (over-allocation is not counted).  Ints and bools cost nothing: registers hold them.
-#: A string: STR_BYTES, plus CHAR_BYTES per character.
-STR_BYTES = 76
-CHAR_BYTES = 4
-#: An array: LIST_BYTES, plus ITEM_BYTES per item.
-LIST_BYTES = 56
-ITEM_BYTES = 8
+# The engines count in words of WORD bytes, one per character, so that a string's charge is its length plus a
+# constant (no multiplication on the hot path); max_allocation, in bytes, is compared as max_allocation // WORD
+# words, which is exact: 4 * w > m exactly when w > m // 4.
+WORD = 4
+#: A string: 76 bytes (STR_WORDS words) plus one word (4 bytes) per character.
+STR_WORDS = 19
+#: An array: 56 bytes (LIST_WORDS words) plus 8 bytes (ITEM_WORDS words) per item.
+LIST_WORDS = 14
+ITEM_WORDS = 2
 
 
-def value_bytes(value: Value) -> int:
-    """The estimated bytes of a fresh copy of `value` (nested; an array held twice counts twice)."""
+def value_words(value: Value) -> int:
+    """The estimated words of a fresh copy of `value` (nested; an array held twice counts twice)."""
     if type(value) is str:
-        return STR_BYTES + CHAR_BYTES * len(value)
+        return STR_WORDS + len(value)
     if type(value) is list:
-        return LIST_BYTES + ITEM_BYTES * len(value) + sum(value_bytes(item) for item in value)
+        return LIST_WORDS + ITEM_WORDS * len(value) + sum(value_words(item) for item in value)
     return 0
 
 
@@ -89,7 +92,7 @@ def string_extra(op: int, left: Any, right: Any, max_string: int) -> int:
 
 
 def export_size(value: Value) -> int:
-    """The estimated bytes of `value` counted as a tree: the size of a copy (or a JSON text) of it.
+    """The estimated words of `value` counted as a tree: the size of a copy (or a JSON text) of it.
 
     An array that holds the same inner array n times counts the inner one n
     times, but each distinct array is walked once (sizes are remembered by
@@ -97,19 +100,19 @@ def export_size(value: Value) -> int:
     the distinct items, whatever the sharing.
     """
     if type(value) is str:
-        return STR_BYTES + CHAR_BYTES * len(value)
+        return STR_WORDS + len(value)
     if type(value) is not list:
         return 0
     return _tree(value, {})[1]
 
 
 def _tree(items: list[Value], seen: dict[int, tuple[int, int]]) -> tuple[int, int]:
-    """(characters plus items, estimated bytes) of the array `items` as a tree."""
+    """(characters plus items, estimated words) of the array `items` as a tree."""
     known = seen.get(id(items))
     if known is not None:
         return known
     units = len(items)
-    size = LIST_BYTES + ITEM_BYTES * len(items)
+    size = LIST_WORDS + ITEM_WORDS * len(items)
     for item in items:
         if type(item) is list:
             inner_units, inner_size = _tree(item, seen)
@@ -117,18 +120,18 @@ def _tree(items: list[Value], seen: dict[int, tuple[int, int]]) -> tuple[int, in
             size += inner_size
         elif type(item) is str:
             units += len(item)
-            size += STR_BYTES + CHAR_BYTES * len(item)
+            size += STR_WORDS + len(item)
     seen[id(items)] = units, size
     return units, size
 
 
 def export_work_of(args: Sequence[Value]) -> tuple[int, int]:
-    """A capability call's arguments as a tree: (characters plus items, for fuel; estimated bytes)."""
+    """A capability call's arguments as a tree: (characters plus items, for fuel; estimated words)."""
     units = size = 0
     for arg in args:
         if type(arg) is str:
             units += len(arg)
-            size += STR_BYTES + CHAR_BYTES * len(arg)
+            size += STR_WORDS + len(arg)
         elif type(arg) is list:
             arg_units, arg_size = _tree(arg, {})
             units += arg_units

@@ -25,16 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
-from .costs import (
-    CHAR_BYTES,
-    ITEM_BYTES,
-    LIST_BYTES,
-    STR_BYTES,
-    export_size,
-    export_work_of,
-    string_extra,
-    value_bytes,
-)
+from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
 from .errors import ChronicleError, UsageError, declare_codes
 from .isa import CHARS_PER_FUEL, Op
 from .limits import Limits
@@ -277,7 +268,7 @@ class Interpreter:
         max_stack_registers = limits.max_stack_registers
         max_array = limits.max_array_len
         max_string = limits.max_string_len
-        max_alloc = limits.max_allocation
+        max_alloc = limits.max_allocation // WORD  # allocation is counted in words (chronicle_vm.costs)
         # saved caller frames: (code, regs, pc, function index, destination register or -1, callee's registers)
         stack: list[tuple[list[Plan], list[Any], int, int, int, int]] = []
 
@@ -298,7 +289,7 @@ class Interpreter:
         if max_depth < 1:
             refuse(faults.call_depth(max_depth))
         if units > max_alloc:
-            refuse(faults.arguments_allocation(units, max_alloc))
+            refuse(faults.arguments_allocation(units * WORD, limits.max_allocation))
         regs: list[Any] = list(plan.template)  # typed by the verifier, not by Python
         for r in plan.array_registers:
             regs[r] = []
@@ -331,7 +322,7 @@ class Interpreter:
         JMP, JMPIF, JMPIFNOT = Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value
         CALL, CAPCALL, RET, RETV = Op.CALL.value, Op.CAPCALL.value, Op.RET.value, Op.RETV.value
         CAPCALL_SIZED, SHIFT = _CAPCALL_SIZED, _SHIFT
-        STR, CHAR, LIST, ITEM = STR_BYTES, CHAR_BYTES, LIST_BYTES, ITEM_BYTES  # max_allocation's byte estimate
+        STR, LIST, ITEM = STR_WORDS, LIST_WORDS, ITEM_WORDS  # max_allocation's estimate, in words
         cut = min(max_string, CHARS_PER_FUEL - 1)  # a concat no longer than this pays nothing extra and fits
         GETIDX, SETIDX, PUSH, POP, NEWARR, LEN = (
             Op.GETIDX.value,
@@ -509,7 +500,10 @@ class Interpreter:
                             if type(result) is list:
                                 size = export_size(result)
                                 if size > max_alloc:
-                                    self._raise(faults.export_too_large(size, max_alloc), frames_at(fidx, pc - 1))
+                                    self._raise(
+                                        faults.export_too_large(size * WORD, limits.max_allocation),
+                                        frames_at(fidx, pc - 1),
+                                    )
                             return result, step + 1
                         code, regs, pc, fidx, dst, size = stack.pop()
                         stack_registers -= size
@@ -525,9 +519,12 @@ class Interpreter:
                         if handler is None:
                             self._raise(faults.capability_unavailable(capabilities[a].name), frames_at(fidx, pc - 1))
                         if op == CAPCALL_SIZED:
-                            size, nbytes = export_work_of(regs[b : b + d])
-                            if nbytes > max_alloc:
-                                self._raise(faults.export_too_large(nbytes, max_alloc), frames_at(fidx, pc - 1))
+                            size, words = export_work_of(regs[b : b + d])
+                            if words > max_alloc:
+                                self._raise(
+                                    faults.export_too_large(words * WORD, limits.max_allocation),
+                                    frames_at(fidx, pc - 1),
+                                )
                             extra = size >> SHIFT
                             if extra:
                                 if extra > max_instructions - step - 1:
@@ -540,9 +537,9 @@ class Interpreter:
                             self._relocate(exc, frames_at(fidx, pc - 1))
                         if c >= 0:
                             if type(result) is str or type(result) is list:
-                                alloc += value_bytes(result)
+                                alloc += value_words(result)
                                 if alloc > max_alloc:
-                                    self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
+                                    self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                             regs[c] = result
                     else:  # TRAP
                         self._raise(faults.trap(a), frames_at(fidx, pc - 1))
@@ -568,7 +565,7 @@ class Interpreter:
                         self._raise(faults.push_full(max_array), frames_at(fidx, pc - 1))
                     alloc += ITEM
                     if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                     array.append(regs[b])
                 elif op == CONCAT:
                     left = regs[b]
@@ -583,17 +580,17 @@ class Interpreter:
                             advance(step + 1)
                         if size > max_string:
                             self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
-                    alloc += STR + CHAR * size
+                    alloc += STR + size
                     if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                     regs[a] = left + right
                 elif op == TOSTR_INT:
                     text = str(regs[b])
                     if len(text) > max_string:
                         self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
-                    alloc += STR + CHAR * len(text)
+                    alloc += STR + len(text)
                     if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                     regs[a] = text
                 elif op == TOSTR_STR:
                     regs[a] = regs[b]
@@ -601,14 +598,14 @@ class Interpreter:
                     text = "true" if regs[b] else "false"
                     if len(text) > max_string:
                         self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
-                    alloc += STR + CHAR * len(text)
+                    alloc += STR + len(text)
                     if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                     regs[a] = text
                 elif op == NEWARR:
                     alloc += LIST
                     if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                     regs[a] = []
                 elif op == POP:
                     array = regs[b]
@@ -621,9 +618,9 @@ class Interpreter:
                     if 0 <= index < len(text):
                         if max_string < 1:
                             self._raise(faults.string_too_long(1, max_string), frames_at(fidx, pc - 1))
-                        alloc += STR + CHAR
+                        alloc += STR + 1
                         if alloc > max_alloc:
-                            self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
+                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                         regs[a] = text[index]
                     else:
                         self._raise(faults.index_out_of_range(index, len(text), "string"), frames_at(fidx, pc - 1))
@@ -639,9 +636,9 @@ class Interpreter:
                         step += extra
                         advance(step + 1)
                     piece = text[lo:hi] if lo < hi else ""
-                    alloc += STR + CHAR * len(piece)
+                    alloc += STR + len(piece)
                     if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
+                        self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                     regs[a] = piece
                 elif op == _LOADK_OVERSIZE:
                     self._raise(faults.string_too_long(b, max_string), frames_at(fidx, pc - 1))
@@ -704,7 +701,7 @@ class Interpreter:
             if pieces > limits.max_array_len:
                 self._raise(faults.array_too_long(pieces, self.limits.max_array_len), frames)
             # The array, and each piece a string: their characters are at most the text's.
-            alloc = self._charge(alloc, LIST_BYTES + (ITEM_BYTES + STR_BYTES) * pieces + CHAR_BYTES * len(text), frames)
+            alloc = self._charge(alloc, LIST_WORDS + (ITEM_WORDS + STR_WORDS) * pieces + len(text), frames)
             regs[a] = text.split(separator)
             return alloc
         result: str
@@ -738,7 +735,7 @@ class Interpreter:
             if len(result) > limits.max_string_len:
                 self._raise(faults.string_too_long(len(result), limits.max_string_len), frames)
         regs[a] = result
-        return self._charge(alloc, STR_BYTES + CHAR_BYTES * len(result), frames)
+        return self._charge(alloc, STR_WORDS + len(result), frames)
 
     def _unpaid(self, extra: int, step: int, frames: list[tuple[int, int]]) -> NoReturn:
         """Stop before an instruction whose fuel (1 + `extra`) exceeds what is left after `step` units spent."""
@@ -749,7 +746,7 @@ class Interpreter:
 
     def _charge(self, alloc: int, units: int, frames: list[tuple[int, int]]) -> int:
         alloc += units
-        if alloc > self.limits.max_allocation:
+        if alloc > self.limits.max_allocation // WORD:
             self._raise(faults.allocation(self.limits.max_allocation), frames)
         return alloc
 
@@ -786,7 +783,7 @@ def prepare_call(
         except ValueMismatch as exc:
             raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
         values.append(value)
-        units += value_bytes(value)
+        units += value_words(value)
     return index, values, units
 
 
