@@ -247,6 +247,141 @@ pub fn main() -> int {
     return "finished"
 
 
+# -- engine-side attacks (issue 16): work per instruction, values leaving the VM, translation ---------------------
+
+
+def _run_chr(source: str, *, trace: bool = False, capability: str | None = None) -> str:
+    """Compile `source`, grant `capability` (a sink for [[int]]) if named, run `main` under the default limits."""
+    from chronicle_vm.host import Host
+    from chronicle_vm.policy import Policy
+    from chronicle_vm.runtime import instantiate, load_module
+    from chronicle_vm.types import INT, ValueType
+
+    host = Host()
+    policy = None
+    if capability is not None:
+        host.register(capability, lambda xs: None, params=(ValueType(INT.base, 2),), result=None)
+        policy = Policy.from_toml(f'version = 1\n[capabilities."{capability}"]\nallow = true\n')
+    result = instantiate(load_module(_module_bytes(source)), host=host, policy=policy, trace=trace).call("main")
+    return f"finished, {result.instructions} instructions"
+
+
+def find_periodic_needle() -> str:
+    """`find` of a periodic needle in a 1,000,000-character string, in a loop (cost model 1: about 12 hours)."""
+    return _run_chr(
+        'pub fn main() -> int { let s = repeat("a", 1000000); let needle = repeat("a", 100) + "b"; let n = 0;'
+        " while true { n = n + find(s, needle); } return n; }"
+    )
+
+
+def join_empty_strings_loop() -> str:
+    """`join` of 100,000 empty strings, in a loop."""
+    return _run_chr(
+        'pub fn main() -> int { let parts = split(repeat(",", 99999), ","); let n = 0;'
+        ' while true { n = n + len(join(parts, "")); } return n; }'
+    )
+
+
+def equal_long_strings_loop() -> str:
+    """`==` of two distinct 1,000,000-character strings, in a loop."""
+    return _run_chr(
+        'pub fn main() -> int { let a = repeat("a", 1000000); let b = repeat("a", 1000000); let n = 0;'
+        " while true { if a == b { n = n + 1; } } return n; }"
+    )
+
+
+def trim_spaces_loop() -> str:
+    """`trim` of 1,000,000 spaces, in a loop."""
+    return _run_chr(
+        'pub fn main() -> int { let s = repeat(" ", 1000000); let n = 0;'
+        " while true { n = n + len(trim(s)); } return n; }"
+    )
+
+
+_ALIASED = """
+cap sink.take(xs: [[int]]);
+pub fn main() -> [[int]] {
+    let inner: [int] = [];
+    let i = 0;
+    while i < 10000 { push(inner, i); i = i + 1; }
+    let outer: [[int]] = [];
+    i = 0;
+    while i < 10000 { push(outer, inner); i = i + 1; }
+    CALL
+    return outer;
+}
+"""
+
+
+def aliased_array_returned() -> str:
+    """An array holding the same 10,000-item array 10,000 times, returned (cost model 1: 39 s, 2.5 GB)."""
+    return _run_chr(_ALIASED.replace("cap sink.take(xs: [[int]]);", "").replace("CALL", ""))
+
+
+def aliased_array_to_capability() -> str:
+    """The same array passed to a capability."""
+    return _run_chr(_ALIASED.replace("CALL", "sink.take(outer);"), capability="sink.take")
+
+
+def aliased_array_traced() -> str:
+    """The same array passed to a capability and returned, with a trace recorded."""
+    return _run_chr(_ALIASED.replace("CALL", "sink.take(outer);"), capability="sink.take", trace=True)
+
+
+def split_non_latin1_pieces() -> str:
+    """`split` into 100,000 one-character non-Latin-1 pieces, kept, in a loop.
+
+    When max_allocation counted characters and items (about 29 bytes of these per unit), 1.4 GB of peak
+    RSS; counted in estimated bytes, the default 256 MiB stops it at about 290 MB.
+    """
+    return _run_chr(
+        'pub fn main() -> int { let keep: [[str]] = []; let s = repeat("\\u{10428},", 99999);'
+        ' while true { push(keep, split(s, ",")); } return 0; }'
+    )
+
+
+def wide_call_module(calls: int) -> bytes:
+    """`main` calls a 4,095-parameter function `calls` times (the compiled engine wrote 4,095 names per call)."""
+    from chronicle_vm.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.types import INT
+
+    wide = Function("wide", False, 4095, INT, (INT,) * 4095, (Instruction(0x25, 0),))
+    code = (*(Instruction(0x23, 1, 0, 4095),) * calls, Instruction(0x25, 4095))
+    main = Function("main", True, 0, INT, (INT,) * 4096, code)
+    return Module(functions=(main, wide), source_map=SourceMap((), ((), ()))).to_bytes()
+
+
+def wide_call_4095_params() -> str:
+    """A 4,095-parameter function called 5,999 times (cost model 1: an 8 GB cap reached while translating)."""
+    from chronicle_vm.runtime import instantiate, load_module
+
+    result = instantiate(load_module(wide_call_module(5_999))).call("main")
+    return f"finished, {result.instructions} instructions"
+
+
+def backward_jump_chain_module(functions: int, jumps: int) -> bytes:
+    """`main` calls `functions` functions, each a chain of `jumps` backward jumps from its end to its start."""
+    from chronicle_vm.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.types import INT
+
+    # f: 0 loadk r0, k0; 1 jmp N+1; k in 2..N+1: `jmp k-1` (2: `ret r0`) -- each jump a block, run backwards.
+    chain = [Instruction(0x02, 0, 0), Instruction(0x20, jumps + 1), Instruction(0x25, 0)]
+    chain += [Instruction(0x20, k - 1) for k in range(3, jumps + 2)]
+    chained = [Function(f"chain{i}", False, 0, INT, (INT,), tuple(chain)) for i in range(functions)]
+    calls = tuple(Instruction(0x23, 1 + i, 0, 0) for i in range(functions))
+    main = Function("main", True, 0, INT, (INT,), (*calls, Instruction(0x25, 0)))
+    every = (main, *chained)
+    return Module(constants=(7,), functions=every, source_map=SourceMap((), tuple(() for _ in every))).to_bytes()
+
+
+def backward_jump_chain() -> str:
+    """13 functions of 6,000 backward jumps each, a 1 MB module (cost model 1: 68-107 s on the default engine)."""
+    from chronicle_vm.runtime import instantiate, load_module
+
+    result = instantiate(load_module(backward_jump_chain_module(13, 6_000))).call("main")
+    return f"finished, {result.instructions} instructions"
+
+
 ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
     "huge-counts": (huge_counts, "decode.count-too-large"),
     "registers-65536": (registers_65536, "verify.register-count"),
@@ -261,6 +396,16 @@ ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
     "trace-real-300k-events": (trace_real_300k_events, "replayed 250000 events"),
     "policy-100k-capabilities": (policy_100k_capabilities, "loaded 100000 rules"),
     "largest-strings-and-arrays": (largest_strings_and_arrays, "limit.*"),
+    "find-periodic-needle": (find_periodic_needle, "limit.instructions"),
+    "join-empty-strings-loop": (join_empty_strings_loop, "limit.instructions"),
+    "equal-long-strings-loop": (equal_long_strings_loop, "limit.instructions"),
+    "trim-spaces-loop": (trim_spaces_loop, "limit.instructions"),
+    "aliased-array-returned": (aliased_array_returned, "limit.allocation"),
+    "aliased-array-to-capability": (aliased_array_to_capability, "limit.allocation"),
+    "aliased-array-traced": (aliased_array_traced, "limit.allocation"),
+    "split-non-latin1-pieces": (split_non_latin1_pieces, "limit.allocation"),
+    "wide-call-4095-params": (wide_call_4095_params, "finished*"),
+    "backward-jump-chain": (backward_jump_chain, "finished*"),
 }
 
 

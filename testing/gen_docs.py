@@ -68,6 +68,21 @@ def opcode_table() -> str:
     return "\n".join(lines)
 
 
+def cost_table() -> str:
+    from chronicle_vm.isa import CHARS_PER_FUEL, COST_MODEL, EXTRA_COSTS, OPCODES
+
+    lines = [
+        f"Cost model {COST_MODEL}; n = {CHARS_PER_FUEL}. Every other opcode costs 1.",
+        "",
+        "| opcode | mnemonic | fuel |",
+        "|---|---|---|",
+    ]
+    for number in sorted(EXTRA_COSTS):
+        formula = EXTRA_COSTS[number].replace("|", "\\|")
+        lines.append(f"| 0x{number:02X} | `{OPCODES[number].name}` | 1 + {formula} |")
+    return "\n".join(lines)
+
+
 def error_list() -> str:
     for name in STAGE_MODULES:
         try:
@@ -102,6 +117,7 @@ def builtin_table() -> str:
 
 GENERATORS = {
     "opcodes": ("isa.md", opcode_table),
+    "costs": ("isa.md", cost_table),
     "errors": ("errors.md", error_list),
     "builtins": ("language.md", builtin_table),
 }

@@ -389,7 +389,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+#: docs/performance.md keeps what follows this line when it is regenerated (measured comparisons written by hand).
+KEPT_MARKER = "<!-- kept: everything below is written by hand and survives --write-docs -->"
+
+
 def write_docs(body: list[str]) -> None:
+    old = DOCS.read_text(encoding="utf-8") if DOCS.exists() else ""
+    kept = old[old.index(KEPT_MARKER) :].rstrip().splitlines() if KEPT_MARKER in old else []
     text = [
         "# Performance",
         "",
@@ -404,6 +410,7 @@ def write_docs(body: list[str]) -> None:
         *machine(),
         "",
         *body,
+        *(["", *kept] if kept else []),
     ]
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")

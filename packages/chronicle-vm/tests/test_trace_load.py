@@ -205,7 +205,12 @@ def test_error_categories_are_runtime_or_limit() -> None:
 
 
 def test_unknown_cost_model() -> None:
-    assert code_of(edited(_set(["provenance", "cost_model"], 2))) == "replay.cost-model"
+    assert code_of(edited(_set(["provenance", "cost_model"], 3))) == "replay.cost-model"
+
+
+def test_cost_model_1_traces_are_refused() -> None:
+    # Cost model 1 counted every instruction as 1: its counts are not this runtime's, so replay refuses it.
+    assert code_of(edited(_set(["provenance", "cost_model"], 1))) == "replay.cost-model"
 
 
 def test_missing_limits_load_but_do_not_replay() -> None:

@@ -83,7 +83,7 @@ def test_provenance_names_runtime_digests_limits_cost_model_and_decisions() -> N
     assert provenance["limits"] == inst.limits.to_dict()
     assert provenance["limits"]["max_instructions"] == 5000 and provenance["limits"]["max_array_len"] == 77
     assert set(provenance["limits"]) == set(Limits.names())
-    assert provenance["cost_model"] == 1
+    assert provenance["cost_model"] == 2
     assert provenance["capabilities"] == [
         {
             "name": "num.next",

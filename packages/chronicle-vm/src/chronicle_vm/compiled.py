@@ -30,7 +30,12 @@ runs its instructions one at a time with a check before each, so the run
 stops before instruction N+1 exactly like the interpreter.  Capability calls
 and failures in the middle of a segment compute their instruction count
 from the fuel and their fixed offset in the segment (the line table of the
-generated code records that offset for every line).
+generated code records that offset for every line).  Cost model 2's extra
+charges (chronicle_vm.costs) are taken where the instruction runs, inside
+its prepaid segment, with one test on the common path (`_pay` only from 16
+characters of work); a charge that fits but would leave a later prepaid
+instruction of the segment unfunded abandons the fast run for the reference
+interpreter, which stops exactly there.
 
 Errors carry the call stack without any bookkeeping on the fast path: a
 fault is raised with its own function and instruction, and the callers'
@@ -53,7 +58,10 @@ costs nothing on the fast path; the rare deep or limit-reaching run pays one
 re-execution.  A trampoline would have put a frame push and pop on every
 call of every run instead.  The same fallback serves a function too large
 to translate (more than `MAX_TRANSLATED_INSTRUCTIONS` instructions or
-`MAX_TRANSLATED_REGISTERS` registers), one Python's compiler refuses
+`MAX_TRANSLATED_REGISTERS` registers, or a translation that would outgrow
+its source budget, `SOURCE_CHARS_PER_INSTRUCTION` characters per
+instruction and `SOURCE_CHARS_PER_REGISTER` per register, as calls passing
+thousands of arguments would), one Python's compiler refuses
 (RecursionError, SyntaxError, MemoryError...), a frame over `max_registers`,
 a run that would translate more than `TRANSLATION_BUDGET` instructions plus
 one per 100 it has executed (translation is not metered by
@@ -97,13 +105,18 @@ from . import faults
 from .calls import CallSite, CapabilityHandler
 from .casemap import fixed_lower, fixed_trim, fixed_upper
 from .control import FUEL_SLICE
+from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
 from .errors import ChronicleError
 from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
-from .isa import OPCODES, Op, OperandKind
+from .isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from .limits import Limits
 from .model import Function, Module
 from .types import BaseType
-from .values import I64_MAX, I64_MIN, Value, export_value, value_units, wrap_i64
+from .values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
+
+_SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.costs)
+_FREE = CHARS_PER_FUEL - 1  # work of at most this many characters pays no extra fuel
+_STR = STR_WORDS  # max_allocation's estimate of a string's header, in words (written into the source as an int)
 
 if TYPE_CHECKING:
     from .control import RunControl
@@ -131,6 +144,22 @@ _PYTHON_MARGIN = 120
 _LINEAR_DISPATCH = 8
 
 _JUMPS = (Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value)
+#: Generated source allowed for a function: per instruction (compiler output stays under ~500), per register
+#: (its zero value at entry), plus a constant, and at most MAX_SOURCE_CHARS; beyond it the function runs on
+#: the reference interpreter.  Python's compiler takes about 150 bytes of memory per character of source, so
+#: this bounds translation memory by the module's size whatever its shape (a call passing 4,095 arguments
+#: writes 4,095 names, twice).
+SOURCE_CHARS_PER_INSTRUCTION = 800
+SOURCE_CHARS_PER_REGISTER = 40
+MAX_SOURCE_CHARS = 4_000_000
+
+
+class _SourceTooLarge(Exception):
+    """The translation of one function outgrew its source budget."""
+
+
+#: Visits per basic block the register analysis may make before it settles for its over-approximation.
+_ANALYSIS_VISITS = 8
 _SEGMENT_ENDS = frozenset((Op.CALL.value, Op.JMP.value, Op.RET.value, Op.RETV.value, Op.TRAP.value))
 _TERMINAL = frozenset((Op.JMP.value, Op.RET.value, Op.RETV.value, Op.TRAP.value))
 
@@ -256,7 +285,7 @@ class CompiledEngine:
             size <= limits.max_registers
             and size <= limits.max_stack_registers
             and limits.max_call_depth >= 1
-            and units <= limits.max_allocation
+            and units <= limits.max_allocation // WORD
         )
 
     def _charge_translation(self, size: int) -> None:
@@ -280,7 +309,9 @@ class CompiledEngine:
             frame = frame.f_back
         python_room = sys.getrecursionlimit() - depth - _PYTHON_MARGIN
         bound = min(limits.max_call_depth, python_room, limits.max_stack_registers // self._max_frame)
-        if python_room < 4:
+        if python_room < 4 or bound < 1:
+            # bound < 1: max_stack_registers cannot hold the largest frame, so no call may be taken unchecked
+            # (a `d` of -1 would never reach the `if not d` guard); the reference interpreter checks each frame.
             return self._reference_engine().call(entry, args, handlers=self.handlers, control=self._control)
         # Without a control all the fuel at once; with one none, so the first instruction asks for a slice.
         self._issued = limits.max_instructions if self._control is None else 0
@@ -317,6 +348,9 @@ class CompiledEngine:
                 exc.details.setdefault("instructions", self._issued - self._fuel.cell_contents - pending)
             raise
         count = self._issued - self._fuel.cell_contents
+        if type(result) is list and export_size(result) > limits.max_allocation // WORD:
+            # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
+            return self._replay(entry, args, record)
         return RunOutcome(export_value(result) if result is not None else None, count)
 
     def _callers(self, tb: types.TracebackType | None) -> tuple[list[tuple[int, int]], int]:
@@ -470,6 +504,39 @@ class CompiledEngine:
         def stub_fail(*_args: object) -> NoReturn:
             raise _Bail
 
+        def short(f: int, p: int, extra: int, pending: int) -> None:
+            if self._control is not None and self._issued < limits.max_instructions:
+                # With a deadline, FUEL is one slice: top it up from the run's total, with no deadline check in
+                # the middle of an instruction (the next slice end checks), and charge as if it had been there.
+                grant = min(max(extra - fuel_cell.cell_contents, FUEL_SLICE), limits.max_instructions - self._issued)
+                self._issued += grant
+                self._globals["MAXI"] = self._issued
+                fuel_cell.cell_contents += grant
+                if extra <= fuel_cell.cell_contents:
+                    return
+            left = fuel_cell.cell_contents + pending  # after this instruction's base cost
+            if extra <= left:
+                raise _Bail  # payable, but an instruction prepaid after it is not: the interpreter stops there
+            failure = faults.unpaid(limits.max_instructions, extra + 1, left + 1)
+            failure[3]["instructions"] = self._issued - left - 1
+            fault(failure, f, p)
+
+        def pay(f: int, p: int, chars: int, pending: int) -> None:
+            extra = chars >> _SHIFT
+            if extra > fuel_cell.cell_contents:
+                short(f, p, extra, pending)
+            fuel_cell.cell_contents -= extra
+
+        def big_concat(f: int, p: int, size: int, pending: int) -> None:
+            # The interpreter's order: the extra charge, then max_string_len.
+            if size > _FREE:
+                pay(f, p, size, pending)
+            if size > max_string:
+                string_fail(f, p, size)
+
+        def export_fail(f: int, p: int, size: int) -> NoReturn:
+            fault(faults.export_too_large(size * WORD, max_alloc), f, p)
+
         out: dict[str, Any] = {
             "__builtins__": {},
             "len": len,
@@ -480,13 +547,13 @@ class CompiledEngine:
             "CS": CallSite,
             "_tnew": tuple.__new__,
             "MAXI": limits.max_instructions,
-            "MAXA": max_alloc,
+            "MAXA": max_alloc // WORD,  # allocation is counted in words (chronicle_vm.costs)
             "MAXS": max_string,
             "MAXR": max_array,
             "I64MAX": I64_MAX,
             "I64MIN": I64_MIN,
             "_wrap": wrap_i64,
-            "_units": value_units,
+            "_vwords": value_words,
             "_copy": export_value,
             "_nofuel": nofuel,
             "_divzero": divzero,
@@ -510,6 +577,13 @@ class CompiledEngine:
             "_trim": fixed_trim,
             "_slice": slice_,
             "_stubfail": stub_fail,
+            "_short": short,
+            "_pay": pay,
+            "_bigcat": big_concat,
+            "CUTS": min(max_string, _FREE),
+            "_exportfail": export_fail,
+            "_xwork": export_work_of,
+            "_sx": string_extra,
             "REC": self._record.append,
         }
         return out
@@ -607,7 +681,7 @@ def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
             module, engine.verified.block_leaders[index], index, engine
         ).source()
         factory = compile(source, f"<chronicle f{index}>", "exec")
-    except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError):
+    except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError, _SourceTooLarge):
         return None
     code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
     code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
@@ -658,6 +732,11 @@ class _Translator:
         self.fidx = _int(fidx)
         self.engine = engine
         self.lines: list[str] = []
+        self.size = 0  # characters emitted so far
+        budget = SOURCE_CHARS_PER_INSTRUCTION * len(self.code) + SOURCE_CHARS_PER_REGISTER * len(
+            self.function.registers
+        )
+        self.budget = min(budget + 16_384, MAX_SOURCE_CHARS)
         self.pcs: list[int] = []
         self.pending: list[int] = []
         self.charged = 0  # instructions charged ahead of the one being emitted
@@ -668,6 +747,9 @@ class _Translator:
         self.known: dict[int, int] = {}
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
+        self.size += 4 * indent + len(text) + 1
+        if self.size > self.budget:
+            raise _SourceTooLarge
         self.lines.append("    " * indent + text)
         self.pcs.append(pc)
         self.pending.append(self.charged)
@@ -842,10 +924,16 @@ class _Translator:
         uses: list[int] = []
         defs: list[int] = []
         successors: list[list[int]] = []
+        # Reads and writes scanned, bounded like the worklist below: calls passing thousands of arguments would
+        # make this pass quadratic; past the bound every register but the parameters gets its zero value.
+        operands = _ANALYSIS_VISITS * (size + len(self.function.registers))
         for start, end in zip(leaders, ends, strict=True):
             used = defined = 0
             for op, a, b, c in code[start:end]:
                 reads, writes = self._uses_defs(op, a, b, c)
+                operands -= len(reads) + len(writes)
+                if operands < 0:
+                    return set(range(self.function.param_count, len(self.function.registers)))
                 for r in reads:
                     if not defined >> r & 1:
                         used |= 1 << r
@@ -869,21 +957,35 @@ class _Translator:
         assigned[0] = entry
         reached = [False] * len(leaders)
         reached[0] = True
-        changed = True
-        while changed:
-            changed = False
-            for block in range(len(leaders)):
-                if not reached[block]:
-                    continue
-                out = assigned[block] | defs[block]
-                for successor in successors[block]:
-                    merged = assigned[successor] & out if reached[successor] else out
-                    if successor == 0:
-                        merged &= entry
-                    if not reached[successor] or merged != assigned[successor]:
-                        reached[successor] = True
-                        assigned[successor] = merged
-                        changed = True
+        # A worklist: a block is revisited only when what reaches it shrank.  Its work is bounded by
+        # _ANALYSIS_VISITS per block; past that (a long chain of backward jumps, say) the answer is the sound
+        # over-approximation below, every register some block reads before writing it, so that translation
+        # time stays linear in the code whatever its shape.
+        pending = [0]
+        queued = [False] * len(leaders)
+        queued[0] = True
+        visits = _ANALYSIS_VISITS * len(leaders)
+        while pending:
+            visits -= 1
+            if visits < 0:
+                needed = 0
+                for used in uses:
+                    needed |= used
+                needed &= ~entry
+                return {r for r in range(len(self.function.registers)) if needed >> r & 1}
+            block = pending.pop()
+            queued[block] = False
+            out = assigned[block] | defs[block]
+            for successor in successors[block]:
+                merged = assigned[successor] & out if reached[successor] else out
+                if successor == 0:
+                    merged &= entry
+                if not reached[successor] or merged != assigned[successor]:
+                    reached[successor] = True
+                    assigned[successor] = merged
+                    if not queued[successor]:
+                        queued[successor] = True
+                        pending.append(successor)
         needed = 0
         for block in range(len(leaders)):
             if reached[block]:
@@ -1028,6 +1130,9 @@ class _Translator:
             line(f"r{a} = -r{b}")
             line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
         elif op in _COMPARE:
+            operand = self.function.registers[b]
+            if operand.depth == 0 and operand.base is BaseType.STR:
+                self.pay(f"len(r{b})", indent, pc, pending, w, f"len(r{b}) > {_FREE} and len(r{b}) == len(r{c})")
             line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
         elif op == Op.NOT:
             line(f"r{a} = not r{b}")
@@ -1051,13 +1156,17 @@ class _Translator:
                 self.charged = 0
                 return
             args = ", ".join(f"r{_int(r)}" for r in range(b, b + len(capability.params)))
+            if any(t.depth or t.base is BaseType.STR for t in capability.params):
+                line(f"_x, _y = _xwork([{args}])")
+                line(f"if _y > MAXA: _exportfail({w}, _y)")
+                self.pay("_x", indent, pc, pending, w)
             count = f"MAXI - FUEL - {_int(pending)}" if pending else "MAXI - FUEL"
             # tuple.__new__ builds the same CallSite without the NamedTuple's Python-level __new__.
             line(f"_t = H{a}([{args}], _tnew(CS, ({a}, {w}, {count})))")
             line("REC(_t if type(_t) is not list else _copy(_t))")
             if capability.result is not None:
                 line("if type(_t) is str or type(_t) is list:")
-                line("A += _units(_t)", 1)
+                line("A += _vwords(_t)", 1)
                 line(f"if A > MAXA: _allocfail({w})", 1)
                 line(f"r{c} = _t")
         elif op == Op.RET:
@@ -1068,8 +1177,9 @@ class _Translator:
             line(f"_trap({w}, {a})")
         elif op == Op.CONCAT:
             line(f"_t = len(r{b}) + len(r{c})")
-            line(f"if _t > MAXS: _strfail({w}, _t)")
-            line("A += _t")
+            # One test for both the extra charge (16 characters or more) and max_string_len.
+            line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
+            line(f"A += _t + {_int(_STR)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = r{b} + r{c}")
         elif op == Op.TOSTR:
@@ -1082,33 +1192,41 @@ class _Translator:
                 else:
                     line(f'_t = "true" if r{b} else "false"')
                 line(f"if len(_t) > MAXS: _strfail({w}, len(_t))")
-                line("A += len(_t)")
+                line(f"A += len(_t) + {_int(_STR)}")
                 line(f"if A > MAXA: _allocfail({w})")
                 line(f"r{a} = _t")
         elif op == Op.LEN:
             line(f"r{a} = len(r{b})")
         elif op == Op.SLICE:
             line(f"_t = _slice(r{b}, r{c}, r{c + 1})")
+            self.pay("len(_t)", indent, pc, pending, w)
             self.charge_string(a, indent, pc, w)
         elif op == Op.CONTAINS:
+            self.pay(f"len(r{b}) + len(r{c})", indent, pc, pending, w)
             line(f"r{a} = r{c} in r{b}")
         elif op == Op.FIND:
+            self.pay(f"len(r{b}) + len(r{c})", indent, pc, pending, w)
             line(f"r{a} = r{b}.find(r{c})")
         elif op == Op.PARSEINT:
+            self.pay(f"len(r{b})", indent, pc, pending, w)
             line(f"r{a} = _parseint(r{b}, {w})")
         elif op in (Op.UPPER, Op.LOWER, Op.TRIM):
+            self.pay(f"len(r{b})", indent, pc, pending, w)
             method = {Op.UPPER: "_upper", Op.LOWER: "_lower", Op.TRIM: "_trim"}[Op(op)]  # chronicle_vm.casemap
             line(f"_t = _checked({method}(r{b}), {w})")
             self.charge_string(a, indent, pc, w)
         elif op == Op.SPLIT:
+            self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
             line(f"_t = _split(r{b}, r{c}, {w})")
-            line(f"A += len(_t) + len(r{b})")
+            line(f"A += {_int(LIST_WORDS)} + {_int(ITEM_WORDS + STR_WORDS)} * len(_t) + len(r{b})")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = _t")
         elif op == Op.JOIN:
+            self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
             line(f"_t = _join(r{b}, r{c}, {w})")
             self.charge_string(a, indent, pc, w)
         elif op == Op.REPEAT:
+            self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
             line(f"_t = _repeat(r{b}, r{c}, {w})")
             self.charge_string(a, indent, pc, w)
         elif op == Op.CHARAT:
@@ -1119,16 +1237,16 @@ class _Translator:
             line("except IndexError:")
             line(f"_idxs({w}, r{c}, len(r{b}))", 1)
             line(f"if MAXS < 1: _strfail({w}, 1)")
-            line("A += 1")
+            line(f"A += {_int(_STR + 1)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = _t")
         elif op == Op.NEWARR:
-            line("A += 1")
+            line(f"A += {_int(LIST_WORDS)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a} = []")
         elif op == Op.PUSH:
             line(f"if len(r{a}) >= MAXR: _pushfull({w})")
-            line("A += 1")
+            line(f"A += {_int(ITEM_WORDS)}")
             line(f"if A > MAXA: _allocfail({w})")
             line(f"r{a}.append(r{b})")
         elif op == Op.POP:
@@ -1163,8 +1281,33 @@ class _Translator:
         elif op == Op.MOV and b in self.known:
             self.known[a] = self.known[b]
 
+    def extra(self, work: str, indent: int, pc: int, pending: int, where: str) -> None:
+        """Cost model 2's extra fuel `work` (a fixed template over registers), paid before the work or stop.
+
+        The segment has prepaid this instruction's base cost and `pending`
+        instructions after it.  When `FUEL` covers the charge, every prepaid
+        instruction stays funded.  Otherwise `_short` decides: the run stops
+        before this instruction when even `FUEL + pending` cannot pay, and
+        else (the charge fits but a later prepaid instruction would not) the
+        fast run is abandoned for the reference interpreter, which stops there.
+        """
+        self.emit(indent, f"_x = {work}", pc)
+        self.emit(indent, "if _x:", pc)
+        self.emit(indent + 1, f"if _x > FUEL: _short({where}, _x, {_int(pending)})", pc)
+        self.emit(indent + 1, "FUEL -= _x", pc)
+
+    def pay(self, chars: str, indent: int, pc: int, pending: int, where: str, guard: str = "") -> None:
+        """Cost model 2's extra fuel for `chars` characters of work, in one test on the common path.
+
+        Work under 16 characters costs nothing extra, so only longer work
+        calls `_pay` (which charges `chars >> 4` as `extra` would, through the
+        shared fuel cell).  `guard` replaces the default test.
+        """
+        test = guard or f"{chars} > {_FREE}"
+        self.emit(indent, f"if {test}: _pay({where}, {chars}, {_int(pending)})", pc)
+
     def charge_string(self, a: int, indent: int, pc: int, where: str) -> None:
-        self.emit(indent, "A += len(_t)", pc)
+        self.emit(indent, f"A += len(_t) + {_int(_STR)}", pc)
         self.emit(indent, f"if A > MAXA: _allocfail({where})", pc)
         self.emit(indent, f"r{a} = _t", pc)
 

@@ -35,7 +35,7 @@ declare_codes(
         "stack-registers": "live frames together need more registers than max_stack_registers",
         "array-len": "an array would grow beyond max_array_len",
         "string-len": "a string would grow beyond max_string_len",
-        "allocation": "the run would allocate more than max_allocation characters and items",
+        "allocation": "the run would allocate more than max_allocation bytes (by the estimate of docs/isa.md)",
     },
 )
 
@@ -98,6 +98,18 @@ def instructions(max_instructions: int) -> Failure:
     return _limit("limit.instructions", "max_instructions", max_instructions, message)
 
 
+def unpaid(max_instructions: int, cost: int, left: int) -> Failure:
+    """An instruction whose cost-model-2 fuel exceeds what is left: the run stops before it."""
+    message = f"max_instructions {max_instructions} reached: the next instruction costs {cost}, {left} left"
+    return _limit("limit.instructions", "max_instructions", max_instructions, message)
+
+
+def export_too_large(size: int, max_alloc: int) -> Failure:
+    """A value leaving the VM whose size as a tree (shared arrays counted each time) exceeds max_allocation."""
+    message = f"a value leaving the VM takes {size} bytes as a tree; max_allocation is {max_alloc}"
+    return _limit("limit.allocation", "max_allocation", max_alloc, message)
+
+
 def call_depth(max_depth: int) -> Failure:
     message = f"call depth would exceed max_call_depth {max_depth}"
     return _limit("limit.call-depth", "max_call_depth", max_depth, message)
@@ -129,10 +141,10 @@ def string_too_long(size: int, max_string: int) -> Failure:
 
 
 def allocation(max_alloc: int) -> Failure:
-    message = f"the run would allocate more than max_allocation {max_alloc} characters and items"
+    message = f"the run would allocate more than max_allocation {max_alloc} bytes"
     return _limit("limit.allocation", "max_allocation", max_alloc, message)
 
 
 def arguments_allocation(units: int, max_alloc: int) -> Failure:
-    message = f"arguments allocate {units} units; max_allocation is {max_alloc}"
+    message = f"arguments allocate {units} bytes; max_allocation is {max_alloc}"
     return _limit("limit.allocation", "max_allocation", max_alloc, message)

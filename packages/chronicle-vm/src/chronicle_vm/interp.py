@@ -21,18 +21,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import faults
 from .calls import CallSite, CapabilityHandler
 from .casemap import fixed_lower, fixed_trim, fixed_upper
+from .control import FUEL_SLICE
+from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
 from .errors import ChronicleError, UsageError, declare_codes
-from .isa import Op
+from .isa import CHARS_PER_FUEL, Op
 from .limits import Limits
 from .model import Function, Module
 from .quoting import quote_text
 from .types import BaseType, ValueType
-from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value, value_units
+from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value
 
 if TYPE_CHECKING:
     from .control import RunControl
@@ -49,6 +52,7 @@ declare_codes(
 )
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
+_SHIFT = CHARS_PER_FUEL.bit_length() - 1  # extra fuel = characters >> _SHIFT (chronicle_vm.costs)
 
 # Internal opcodes the pre-decoder emits besides the ISA's own.  Their numbers sit in gaps of the ISA's
 # numbering chosen for the dispatch ranges of the loop (see `Interpreter._run`).
@@ -57,6 +61,11 @@ _TOSTR_BOOL = 0x50
 _TOSTR_STR = 0x51
 _LOADK_OVERSIZE = 0x52  # `loadk` of a string constant longer than max_string_len
 _CALL_WIDE = 0x53  # `call` of a function with more registers than max_registers: always fails
+# Cost model 2 (chronicle_vm.costs): the variable-cost forms, so that the fixed-cost ones stay as fast as before.
+_EQ_STR = 0x54  # `eq` of two strings: charged by length
+_NE_STR = 0x55  # `ne` of two strings
+_CAPCALL_SIZED = 0x28  # `capcall` with a string or array argument: charged by the arguments' export size
+_COST_OP = {_EQ_STR: Op.EQ.value, _NE_STR: Op.NE.value}  # the ISA opcode whose formula a variable form pays
 
 # Superinstructions: one tuple does the work of two consecutive instructions and counts as two.  Each sits
 # at the index of the first of the pair; the second keeps its own plain tuple at the next index, so a jump
@@ -204,7 +213,11 @@ class Interpreter:
                 code.append((_CALL_WIDE if wide else op, a, b, destination, frames[a]))
             elif op == Op.CAPCALL:
                 capability = module.capabilities[a]
-                code.append((op, a, b, c if capability.result is not None else -1, len(capability.params)))
+                sized = any(t.depth or t.base is BaseType.STR for t in capability.params)
+                destination = c if capability.result is not None else -1
+                code.append((_CAPCALL_SIZED if sized else op, a, b, destination, len(capability.params)))
+            elif (op == Op.EQ or op == Op.NE) and registers[b].depth == 0 and registers[b].base is BaseType.STR:
+                code.append((_EQ_STR if op == Op.EQ else _NE_STR, a, b, c, 0))
             elif op == Op.TRAP:
                 code.append((op, constants[a], 0, 0, 0))
             else:
@@ -275,7 +288,7 @@ class Interpreter:
         max_stack_registers = limits.max_stack_registers
         max_array = limits.max_array_len
         max_string = limits.max_string_len
-        max_alloc = limits.max_allocation
+        max_alloc = limits.max_allocation // WORD  # allocation is counted in words (chronicle_vm.costs)
         # saved caller frames: (code, regs, pc, function index, destination register or -1, callee's registers)
         stack: list[tuple[list[Plan], list[Any], int, int, int, int]] = []
 
@@ -296,7 +309,7 @@ class Interpreter:
         if max_depth < 1:
             refuse(faults.call_depth(max_depth))
         if units > max_alloc:
-            refuse(faults.arguments_allocation(units, max_alloc))
+            refuse(faults.arguments_allocation(units * WORD, limits.max_allocation))
         regs: list[Any] = list(plan.template)  # typed by the verifier, not by Python
         for r in plan.array_registers:
             regs[r] = []
@@ -311,9 +324,22 @@ class Interpreter:
         # before instruction max_instructions + 1 and `step + 1` is always the count of instructions started.
         # A superinstruction draws its second number with `draw`; when there is none, the run stops between the
         # two halves, exactly where the plain pair would have stopped.
-        # With a deadline or a cancel handle the same numbers come a slice at a time (see control.py).
+        # Cost model 2's extra charges draw their units from the same iterator: `step += extra`, then `extra`
+        # numbers consumed at C speed by `draw(skip(fuel, extra - 1, None), None)` (a range iterator's
+        # `__setstate__` would be cheaper, but it is absolute up to Python 3.11 and relative from 3.12 on).
+        # Without a deadline or a cancel handle the run's fuel is one range.  With one, it comes a slice of
+        # FUEL_SLICE units at a time (each slice a range of the next absolute numbers, so `step` and every count
+        # read exactly as without slices), and where a slice runs out the deadline and the cancel handle are
+        # checked (see control.py).
         control = self._control
-        fuel = iter(range(max_instructions)) if control is None else control.fuel(max_instructions)
+        slice_end = max_instructions
+        if control is not None:
+            stopped = control.check(0)
+            if stopped is not None:
+                refuse(stopped)
+            slice_end = min(FUEL_SLICE, max_instructions)
+        fuel = iter(range(slice_end))
+        skip = islice
         draw = next
         MAX, MIN = I64_MAX, I64_MIN  # locals: a global look-up per arithmetic instruction is measurable
         step = -1  # the number of instructions before the current one
@@ -328,6 +354,9 @@ class Interpreter:
         MOV, LOADK, LOADB = Op.MOV.value, Op.LOADK.value, Op.LOADB.value
         JMP, JMPIF, JMPIFNOT = Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value
         CALL, CAPCALL, RET, RETV = Op.CALL.value, Op.CAPCALL.value, Op.RET.value, Op.RETV.value
+        CAPCALL_SIZED, SHIFT = _CAPCALL_SIZED, _SHIFT
+        STR, LIST, ITEM = STR_WORDS, LIST_WORDS, ITEM_WORDS  # max_allocation's estimate, in words
+        cut = min(max_string, CHARS_PER_FUEL - 1)  # a concat no longer than this pays nothing extra and fits
         GETIDX, SETIDX, PUSH, POP, NEWARR, LEN = (
             Op.GETIDX.value,
             Op.SETIDX.value,
@@ -342,287 +371,334 @@ class Interpreter:
         # Dispatch by opcode range first (see isa.Op numbering and the internal opcodes above), then by
         # frequency within the range: most instructions are found after two or three comparisons.
         try:
-            for step in fuel:
-                op, a, b, c, d = code[pc]
-                pc += 1
-                if op < 0x10:  # moves, and arithmetic with a constant operand (superinstructions)
-                    if op == ADDK:
-                        regs[d] = c
-                        if draw(fuel, None) is None:
-                            break
-                        pc += 1
-                        r = regs[b] + c
-                        if r > MAX or r < MIN:
-                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                        regs[a] = r
-                    elif op == LOADK:
-                        regs[a] = b
-                    elif op == MOV:
-                        regs[a] = regs[b]
-                    elif op == SUBK:
-                        regs[d] = c
-                        if draw(fuel, None) is None:
-                            break
-                        pc += 1
-                        r = regs[b] - c
-                        if r > MAX or r < MIN:
-                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                        regs[a] = r
-                    elif op == MULK:
-                        regs[d] = c
-                        if draw(fuel, None) is None:
-                            break
-                        pc += 1
-                        r = regs[b] * c
-                        if r > MAX or r < MIN:
-                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                        regs[a] = r
-                    elif op == MODK:  # the pre-decoder fuses no zero divisor
-                        regs[d] = c
-                        if draw(fuel, None) is None:
-                            break
-                        pc += 1
-                        regs[a] = regs[b] % c
-                    elif op == DIVK:
-                        regs[d] = c
-                        if draw(fuel, None) is None:
-                            break
-                        pc += 1
-                        r = regs[b] // c
-                        regs[a] = MIN if r > MAX else r
-                    elif op == LOADB:
-                        regs[a] = b
-                    # NOP: nothing to do
-                elif op < 0x18:  # arithmetic
-                    if op == ADD:
-                        r = regs[b] + regs[c]
-                        if r > MAX or r < MIN:
-                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                        regs[a] = r
-                    elif op == SUB:
-                        r = regs[b] - regs[c]
-                        if r > MAX or r < MIN:
-                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                        regs[a] = r
-                    elif op == MUL:
-                        r = regs[b] * regs[c]
-                        if r > MAX or r < MIN:
-                            r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
-                        regs[a] = r
-                    elif op == MOD or op == DIV:
-                        divisor = regs[c]
-                        if divisor == 0:
-                            self._raise(faults.division_by_zero(op == MOD), frames_at(fidx, pc - 1))
-                        if op == MOD:
-                            regs[a] = regs[b] % divisor
+            while True:
+                for step in fuel:
+                    op, a, b, c, d = code[pc]
+                    pc += 1
+                    if op < 0x10:  # moves, and arithmetic with a constant operand (superinstructions)
+                        if op == ADDK:
+                            regs[d] = c
+                            if draw(fuel, None) is None:
+                                break
+                            pc += 1
+                            r = regs[b] + c
+                            if r > MAX or r < MIN:
+                                r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                            regs[a] = r
+                        elif op == LOADK:
+                            regs[a] = b
+                        elif op == MOV:
+                            regs[a] = regs[b]
+                        elif op == SUBK:
+                            regs[d] = c
+                            if draw(fuel, None) is None:
+                                break
+                            pc += 1
+                            r = regs[b] - c
+                            if r > MAX or r < MIN:
+                                r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                            regs[a] = r
+                        elif op == MULK:
+                            regs[d] = c
+                            if draw(fuel, None) is None:
+                                break
+                            pc += 1
+                            r = regs[b] * c
+                            if r > MAX or r < MIN:
+                                r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                            regs[a] = r
+                        elif op == MODK:  # the pre-decoder fuses no zero divisor
+                            regs[d] = c
+                            if draw(fuel, None) is None:
+                                break
+                            pc += 1
+                            regs[a] = regs[b] % c
+                        elif op == DIVK:
+                            regs[d] = c
+                            if draw(fuel, None) is None:
+                                break
+                            pc += 1
+                            r = regs[b] // c
+                            regs[a] = MIN if r > MAX else r
+                        elif op == LOADB:
+                            regs[a] = b
+                        # NOP: nothing to do
+                    elif op < 0x18:  # arithmetic
+                        if op == ADD:
+                            r = regs[b] + regs[c]
+                            if r > MAX or r < MIN:
+                                r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                            regs[a] = r
+                        elif op == SUB:
+                            r = regs[b] - regs[c]
+                            if r > MAX or r < MIN:
+                                r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                            regs[a] = r
+                        elif op == MUL:
+                            r = regs[b] * regs[c]
+                            if r > MAX or r < MIN:
+                                r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                            regs[a] = r
+                        elif op == MOD or op == DIV:
+                            divisor = regs[c]
+                            if divisor == 0:
+                                self._raise(faults.division_by_zero(op == MOD), frames_at(fidx, pc - 1))
+                            if op == MOD:
+                                regs[a] = regs[b] % divisor
+                            else:
+                                r = regs[b] // divisor
+                                regs[a] = MIN if r > MAX else r  # only MIN // -1 overflows
+                        else:  # NEG
+                            r = -regs[b]
+                            regs[a] = MIN if r > MAX else r  # only -MIN overflows
+                    elif op >= 0x60:  # compare and branch
+                        if op < 0x66:  # jump when the comparison holds
+                            if op == LT_T:
+                                r = regs[b] < regs[c]
+                            elif op == LE_T:
+                                r = regs[b] <= regs[c]
+                            elif op == NE_T:
+                                r = regs[b] != regs[c]
+                            elif op == EQ_T:
+                                r = regs[b] == regs[c]
+                            elif op == GT_T:
+                                r = regs[b] > regs[c]
+                            else:  # GE_T
+                                r = regs[b] >= regs[c]
+                            regs[a] = r
+                            if draw(fuel, None) is None:
+                                break
+                            pc = d if r else pc + 1
+                        else:  # jump when it does not
+                            if op == LT_F:
+                                r = regs[b] < regs[c]
+                            elif op == LE_F:
+                                r = regs[b] <= regs[c]
+                            elif op == EQ_F:
+                                r = regs[b] == regs[c]
+                            elif op == NE_F:
+                                r = regs[b] != regs[c]
+                            elif op == GT_F:
+                                r = regs[b] > regs[c]
+                            else:  # GE_F
+                                r = regs[b] >= regs[c]
+                            regs[a] = r
+                            if draw(fuel, None) is None:
+                                break
+                            pc = pc + 1 if r else d
+                    elif op < 0x20:  # comparisons
+                        if op == LT:
+                            regs[a] = regs[b] < regs[c]
+                        elif op == LE:
+                            regs[a] = regs[b] <= regs[c]
+                        elif op == EQ:
+                            regs[a] = regs[b] == regs[c]
+                        elif op == NE:
+                            regs[a] = regs[b] != regs[c]
+                        elif op == GT:
+                            regs[a] = regs[b] > regs[c]
+                        elif op == GE:
+                            regs[a] = regs[b] >= regs[c]
+                        else:  # NOT
+                            regs[a] = not regs[b]
+                    elif op < 0x30:  # control
+                        if op == JMP:
+                            pc = a
+                        elif op == JMPIF:
+                            if regs[a]:
+                                pc = b
+                        elif op == JMPIFNOT:
+                            if not regs[a]:
+                                pc = b
+                        elif op == CALL:
+                            if len(stack) >= max_saved:
+                                self._raise(faults.call_depth(max_depth), frames_at(fidx, pc - 1))
+                            callee_code, tail, array_registers, param_count, size = d
+                            stack_registers += size
+                            if stack_registers > max_stack_registers:
+                                failure = faults.stack_registers(stack_registers, max_stack_registers)
+                                self._raise(failure, frames_at(fidx, pc - 1))
+                            new_regs = regs[b : b + param_count]  # the arguments, then the callee's other registers
+                            new_regs += tail
+                            if array_registers:
+                                for r in array_registers:
+                                    new_regs[r] = []
+                            stack.append((code, regs, pc, fidx, c, size))
+                            code = callee_code
+                            regs = new_regs
+                            fidx = a
+                            pc = 0
+                        elif op == RET:
+                            result = regs[a]
+                            if not stack:
+                                if type(result) is list:
+                                    size = export_size(result)
+                                    if size > max_alloc:
+                                        self._raise(
+                                            faults.export_too_large(size * WORD, limits.max_allocation),
+                                            frames_at(fidx, pc - 1),
+                                        )
+                                return result, step + 1
+                            code, regs, pc, fidx, dst, size = stack.pop()
+                            stack_registers -= size
+                            if dst >= 0:
+                                regs[dst] = result
+                        elif op == RETV:
+                            if not stack:
+                                return None, step + 1
+                            code, regs, pc, fidx, _, size = stack.pop()
+                            stack_registers -= size
+                        elif op == CAPCALL or op == CAPCALL_SIZED:
+                            handler = handlers[a]
+                            if handler is None:
+                                failure = faults.capability_unavailable(capabilities[a].name)
+                                self._raise(failure, frames_at(fidx, pc - 1))
+                            if op == CAPCALL_SIZED:
+                                size, words = export_work_of(regs[b : b + d])
+                                if words > max_alloc:
+                                    self._raise(
+                                        faults.export_too_large(words * WORD, limits.max_allocation),
+                                        frames_at(fidx, pc - 1),
+                                    )
+                                extra = size >> SHIFT
+                                if extra:
+                                    if extra > max_instructions - step - 1:
+                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                    step += extra
+                                    draw(skip(fuel, extra - 1, None), None)
+                            try:
+                                result = handler(regs[b : b + d] if d else [], CallSite(a, fidx, pc - 1, step + 1))
+                            except ChronicleError as exc:
+                                self._relocate(exc, frames_at(fidx, pc - 1))
+                            if c >= 0:
+                                if type(result) is str or type(result) is list:
+                                    alloc += value_words(result)
+                                    if alloc > max_alloc:
+                                        self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                                regs[c] = result
+                        else:  # TRAP
+                            self._raise(faults.trap(a), frames_at(fidx, pc - 1))
+                    elif op == GETIDX:
+                        array = regs[b]
+                        index = regs[c]
+                        if 0 <= index < len(array):
+                            regs[a] = array[index]
                         else:
-                            r = regs[b] // divisor
-                            regs[a] = MIN if r > MAX else r  # only MIN // -1 overflows
-                    else:  # NEG
-                        r = -regs[b]
-                        regs[a] = MIN if r > MAX else r  # only -MIN overflows
-                elif op >= 0x60:  # compare and branch
-                    if op < 0x66:  # jump when the comparison holds
-                        if op == LT_T:
-                            r = regs[b] < regs[c]
-                        elif op == LE_T:
-                            r = regs[b] <= regs[c]
-                        elif op == NE_T:
-                            r = regs[b] != regs[c]
-                        elif op == EQ_T:
-                            r = regs[b] == regs[c]
-                        elif op == GT_T:
-                            r = regs[b] > regs[c]
-                        else:  # GE_T
-                            r = regs[b] >= regs[c]
-                        regs[a] = r
-                        if draw(fuel, None) is None:
-                            break
-                        pc = d if r else pc + 1
-                    else:  # jump when it does not
-                        if op == LT_F:
-                            r = regs[b] < regs[c]
-                        elif op == LE_F:
-                            r = regs[b] <= regs[c]
-                        elif op == EQ_F:
-                            r = regs[b] == regs[c]
-                        elif op == NE_F:
-                            r = regs[b] != regs[c]
-                        elif op == GT_F:
-                            r = regs[b] > regs[c]
-                        else:  # GE_F
-                            r = regs[b] >= regs[c]
-                        regs[a] = r
-                        if draw(fuel, None) is None:
-                            break
-                        pc = pc + 1 if r else d
-                elif op < 0x20:  # comparisons
-                    if op == LT:
-                        regs[a] = regs[b] < regs[c]
-                    elif op == LE:
-                        regs[a] = regs[b] <= regs[c]
-                    elif op == EQ:
-                        regs[a] = regs[b] == regs[c]
-                    elif op == NE:
-                        regs[a] = regs[b] != regs[c]
-                    elif op == GT:
-                        regs[a] = regs[b] > regs[c]
-                    elif op == GE:
-                        regs[a] = regs[b] >= regs[c]
-                    else:  # NOT
-                        regs[a] = not regs[b]
-                elif op < 0x30:  # control
-                    if op == JMP:
-                        pc = a
-                    elif op == JMPIF:
-                        if regs[a]:
-                            pc = b
-                    elif op == JMPIFNOT:
-                        if not regs[a]:
-                            pc = b
-                    elif op == CALL:
+                            self._raise(faults.index_out_of_range(index, len(array), "array"), frames_at(fidx, pc - 1))
+                    elif op == SETIDX:
+                        array = regs[a]
+                        index = regs[b]
+                        if 0 <= index < len(array):
+                            array[index] = regs[c]
+                        else:
+                            self._raise(faults.index_out_of_range(index, len(array), "array"), frames_at(fidx, pc - 1))
+                    elif op == LEN:
+                        regs[a] = len(regs[b])
+                    elif op == PUSH:
+                        array = regs[a]
+                        if len(array) >= max_array:
+                            self._raise(faults.push_full(max_array), frames_at(fidx, pc - 1))
+                        alloc += ITEM
+                        if alloc > max_alloc:
+                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                        array.append(regs[b])
+                    elif op == CONCAT:
+                        left = regs[b]
+                        right = regs[c]
+                        size = len(left) + len(right)
+                        if size > cut:  # one test on the common path for the extra charge and max_string_len
+                            extra = size >> SHIFT
+                            if extra:
+                                if extra > max_instructions - step - 1:
+                                    self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                step += extra
+                                draw(skip(fuel, extra - 1, None), None)
+                            if size > max_string:
+                                self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
+                        alloc += STR + size
+                        if alloc > max_alloc:
+                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                        regs[a] = left + right
+                    elif op == TOSTR_INT:
+                        text = str(regs[b])
+                        if len(text) > max_string:
+                            self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
+                        alloc += STR + len(text)
+                        if alloc > max_alloc:
+                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                        regs[a] = text
+                    elif op == TOSTR_STR:
+                        regs[a] = regs[b]
+                    elif op == TOSTR_BOOL:
+                        text = "true" if regs[b] else "false"
+                        if len(text) > max_string:
+                            self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
+                        alloc += STR + len(text)
+                        if alloc > max_alloc:
+                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                        regs[a] = text
+                    elif op == NEWARR:
+                        alloc += LIST
+                        if alloc > max_alloc:
+                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                        regs[a] = []
+                    elif op == POP:
+                        array = regs[b]
+                        if not array:
+                            self._raise(faults.pop_empty(), frames_at(fidx, pc - 1))
+                        regs[a] = array.pop()
+                    elif op == CHARAT:
+                        text = regs[b]
+                        index = regs[c]
+                        if 0 <= index < len(text):
+                            if max_string < 1:
+                                self._raise(faults.string_too_long(1, max_string), frames_at(fidx, pc - 1))
+                            alloc += STR + 1
+                            if alloc > max_alloc:
+                                self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                            regs[a] = text[index]
+                        else:
+                            self._raise(faults.index_out_of_range(index, len(text), "string"), frames_at(fidx, pc - 1))
+                    elif op == SLICE:
+                        text = regs[b]
+                        length = len(text)
+                        lo = min(max(regs[c], 0), length)
+                        hi = min(max(regs[c + 1], 0), length)
+                        extra = (hi - lo) >> SHIFT if lo < hi else 0
+                        if extra:
+                            if extra > max_instructions - step - 1:
+                                self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                            step += extra
+                            draw(skip(fuel, extra - 1, None), None)
+                        piece = text[lo:hi] if lo < hi else ""
+                        alloc += STR + len(piece)
+                        if alloc > max_alloc:
+                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                        regs[a] = piece
+                    elif op == _LOADK_OVERSIZE:
+                        self._raise(faults.string_too_long(b, max_string), frames_at(fidx, pc - 1))
+                    elif op == _CALL_WIDE:
                         if len(stack) >= max_saved:
                             self._raise(faults.call_depth(max_depth), frames_at(fidx, pc - 1))
-                        callee_code, tail, array_registers, param_count, size = d
-                        stack_registers += size
-                        if stack_registers > max_stack_registers:
-                            failure = faults.stack_registers(stack_registers, max_stack_registers)
-                            self._raise(failure, frames_at(fidx, pc - 1))
-                        new_regs = regs[b : b + param_count]  # the arguments, then the callee's other registers
-                        new_regs += tail
-                        if array_registers:
-                            for r in array_registers:
-                                new_regs[r] = []
-                        stack.append((code, regs, pc, fidx, c, size))
-                        code = callee_code
-                        regs = new_regs
-                        fidx = a
-                        pc = 0
-                    elif op == RET:
-                        result = regs[a]
-                        if not stack:
-                            return result, step + 1
-                        code, regs, pc, fidx, dst, size = stack.pop()
-                        stack_registers -= size
-                        if dst >= 0:
-                            regs[dst] = result
-                    elif op == RETV:
-                        if not stack:
-                            return None, step + 1
-                        code, regs, pc, fidx, _, size = stack.pop()
-                        stack_registers -= size
-                    elif op == CAPCALL:
-                        handler = handlers[a]
-                        if handler is None:
-                            self._raise(faults.capability_unavailable(capabilities[a].name), frames_at(fidx, pc - 1))
-                        try:
-                            result = handler(regs[b : b + d] if d else [], CallSite(a, fidx, pc - 1, step + 1))
-                        except ChronicleError as exc:
-                            self._relocate(exc, frames_at(fidx, pc - 1))
-                        if c >= 0:
-                            if type(result) is str or type(result) is list:
-                                alloc += value_units(result)
-                                if alloc > max_alloc:
-                                    self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
-                            regs[c] = result
-                    else:  # TRAP
-                        self._raise(faults.trap(a), frames_at(fidx, pc - 1))
-                elif op == GETIDX:
-                    array = regs[b]
-                    index = regs[c]
-                    if 0 <= index < len(array):
-                        regs[a] = array[index]
+                        failure = faults.registers(self.module.functions[a].name, d[4], max_registers)
+                        self._raise(failure, frames_at(fidx, pc - 1))
                     else:
-                        self._raise(faults.index_out_of_range(index, len(array), "array"), frames_at(fidx, pc - 1))
-                elif op == SETIDX:
-                    array = regs[a]
-                    index = regs[b]
-                    if 0 <= index < len(array):
-                        array[index] = regs[c]
-                    else:
-                        self._raise(faults.index_out_of_range(index, len(array), "array"), frames_at(fidx, pc - 1))
-                elif op == LEN:
-                    regs[a] = len(regs[b])
-                elif op == PUSH:
-                    array = regs[a]
-                    if len(array) >= max_array:
-                        self._raise(faults.push_full(max_array), frames_at(fidx, pc - 1))
-                    alloc += 1
-                    if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
-                    array.append(regs[b])
-                elif op == CONCAT:
-                    left = regs[b]
-                    right = regs[c]
-                    size = len(left) + len(right)
-                    if size > max_string:
-                        self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
-                    alloc += size
-                    if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
-                    regs[a] = left + right
-                elif op == TOSTR_INT:
-                    text = str(regs[b])
-                    if len(text) > max_string:
-                        self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
-                    alloc += len(text)
-                    if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
-                    regs[a] = text
-                elif op == TOSTR_STR:
-                    regs[a] = regs[b]
-                elif op == TOSTR_BOOL:
-                    text = "true" if regs[b] else "false"
-                    if len(text) > max_string:
-                        self._raise(faults.string_too_long(len(text), max_string), frames_at(fidx, pc - 1))
-                    alloc += len(text)
-                    if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
-                    regs[a] = text
-                elif op == NEWARR:
-                    alloc += 1
-                    if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
-                    regs[a] = []
-                elif op == POP:
-                    array = regs[b]
-                    if not array:
-                        self._raise(faults.pop_empty(), frames_at(fidx, pc - 1))
-                    regs[a] = array.pop()
-                elif op == CHARAT:
-                    text = regs[b]
-                    index = regs[c]
-                    if 0 <= index < len(text):
-                        if max_string < 1:
-                            self._raise(faults.string_too_long(1, max_string), frames_at(fidx, pc - 1))
-                        alloc += 1
-                        if alloc > max_alloc:
-                            self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
-                        regs[a] = text[index]
-                    else:
-                        self._raise(faults.index_out_of_range(index, len(text), "string"), frames_at(fidx, pc - 1))
-                elif op == SLICE:
-                    text = regs[b]
-                    length = len(text)
-                    lo = min(max(regs[c], 0), length)
-                    hi = min(max(regs[c + 1], 0), length)
-                    piece = text[lo:hi] if lo < hi else ""
-                    alloc += len(piece)
-                    if alloc > max_alloc:
-                        self._raise(faults.allocation(max_alloc), frames_at(fidx, pc - 1))
-                    regs[a] = piece
-                elif op == _LOADK_OVERSIZE:
-                    self._raise(faults.string_too_long(b, max_string), frames_at(fidx, pc - 1))
-                elif op == _CALL_WIDE:
-                    if len(stack) >= max_saved:
-                        self._raise(faults.call_depth(max_depth), frames_at(fidx, pc - 1))
-                    failure = faults.registers(self.module.functions[a].name, d[4], max_registers)
-                    self._raise(failure, frames_at(fidx, pc - 1))
-                else:
-                    alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
-
-            if control is not None and control.stopped is not None:
-                return self._raise(control.stopped, frames_at(fidx, pc))  # a deadline or cancel at a slice end
+                        extra = string_extra(_COST_OP.get(op) or op, regs[b], regs[c], max_string)
+                        if extra:
+                            if extra > max_instructions - step - 1:
+                                self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                            step += extra
+                            draw(skip(fuel, extra - 1, None), None)
+                        alloc = self._string_op(op, a, b, c, regs, alloc, frames_at(fidx, pc - 1))
+                # The range ran out: a slice end (go on after the deadline and cancel checks), or the run's fuel.
+                spent = max(slice_end, step + 1)  # a charge may have set the range past its end
+                if control is None or spent >= max_instructions:
+                    break
+                stopped = control.check(spent)
+                if stopped is not None:
+                    return self._raise(stopped, frames_at(fidx, pc))
+                slice_end = min(spent + FUEL_SLICE, max_instructions)
+                fuel = iter(range(spent, slice_end))
             failure = faults.instructions(max_instructions)
             failure[3]["instructions"] = max_instructions
             return self._raise(failure, frames_at(fidx, pc))
@@ -637,6 +713,12 @@ class Interpreter:
         self, op: int, a: int, b: int, c: int, regs: list[Any], alloc: int, frames: list[tuple[int, int]]
     ) -> int:
         limits = self.limits
+        if op == _EQ_STR:
+            regs[a] = regs[b] == regs[c]
+            return alloc
+        if op == _NE_STR:
+            regs[a] = regs[b] != regs[c]
+            return alloc
         if op == Op.CONTAINS:
             regs[a] = regs[c] in regs[b]
             return alloc
@@ -661,7 +743,8 @@ class Interpreter:
             pieces = text.count(separator) + 1
             if pieces > limits.max_array_len:
                 self._raise(faults.array_too_long(pieces, self.limits.max_array_len), frames)
-            alloc = self._charge(alloc, pieces + len(text), frames)
+            # The array, and each piece a string: their characters are at most the text's.
+            alloc = self._charge(alloc, LIST_WORDS + (ITEM_WORDS + STR_WORDS) * pieces + len(text), frames)
             regs[a] = text.split(separator)
             return alloc
         result: str
@@ -695,11 +778,18 @@ class Interpreter:
             if len(result) > limits.max_string_len:
                 self._raise(faults.string_too_long(len(result), limits.max_string_len), frames)
         regs[a] = result
-        return self._charge(alloc, len(result), frames)
+        return self._charge(alloc, STR_WORDS + len(result), frames)
+
+    def _unpaid(self, extra: int, step: int, frames: list[tuple[int, int]]) -> NoReturn:
+        """Stop before an instruction whose fuel (1 + `extra`) exceeds what is left after `step` units spent."""
+        max_instructions = self.limits.max_instructions
+        failure = faults.unpaid(max_instructions, extra + 1, max_instructions - step)
+        failure[3]["instructions"] = step
+        self._raise(failure, frames)
 
     def _charge(self, alloc: int, units: int, frames: list[tuple[int, int]]) -> int:
         alloc += units
-        if alloc > self.limits.max_allocation:
+        if alloc > self.limits.max_allocation // WORD:
             self._raise(faults.allocation(self.limits.max_allocation), frames)
         return alloc
 
@@ -732,11 +822,11 @@ def prepare_call(
     units = 0
     for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
         try:
-            value, value_units_ = import_value(arg, vtype, limits, f"argument {position + 1} of `{entry}`")
+            value, _units = import_value(arg, vtype, limits, f"argument {position + 1} of `{entry}`")
         except ValueMismatch as exc:
             raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
         values.append(value)
-        units += value_units_
+        units += value_words(value)
     return index, values, units
 
 

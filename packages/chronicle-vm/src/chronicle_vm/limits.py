@@ -33,7 +33,8 @@ _CEILINGS: Mapping[str, int] = {
 class Limits:
     """Deterministic bounds of one run.  Defaults are the safe defaults."""
 
-    #: Instructions executed; the run stops before instruction N+1.
+    #: Fuel: 1 per instruction plus cost model 2's charge by work (docs/isa.md); the run stops before the
+    #: first instruction it cannot pay for in full.
     max_instructions: int = 10_000_000
     #: Frames live at once (the entry function is depth 1).
     max_call_depth: int = 1_000
@@ -45,8 +46,9 @@ class Limits:
     max_array_len: int = 100_000
     #: Characters in one string.
     max_string_len: int = 1_000_000
-    #: Characters and array items allocated over the whole run.
-    max_allocation: int = 50_000_000
+    #: Bytes of strings and arrays allocated over the whole run, by a fixed estimate (chronicle_vm.costs):
+    #: 76 + 4 per character for a string, 56 + 8 per item for an array.
+    max_allocation: int = 268_435_456
 
     def __post_init__(self) -> None:
         # Checked at construction, so a bad number (2**70, "10", -5) is the host's usage error here and
@@ -104,11 +106,11 @@ DEFAULT_LIMITS = Limits()
 
 #: One line per limit, for help texts and docs.
 LIMIT_DOCS: Mapping[str, str] = {
-    "max_instructions": "instructions executed before the run stops",
+    "max_instructions": "fuel (1 per instruction plus a charge by work) before the run stops",
     "max_call_depth": "frames live at once",
     "max_registers": "registers in one frame",
     "max_stack_registers": "registers in all live frames together",
     "max_array_len": "items in one array",
     "max_string_len": "characters in one string",
-    "max_allocation": "characters and array items allocated over the run",
+    "max_allocation": "bytes of strings and arrays allocated over the run (estimated)",
 }

@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 from .calls import CallSite, CapabilityHandler
 from .errors import ChronicleError, ReplayError, ResourceLimitError, UsageError, declare_codes
 from .interp import locate
+from .isa import COST_MODEL
 from .limits import HARD_LIMITS, Limits
 from .model import Module
 from .scopes import RULE_KEYS, rules_from_json
@@ -82,8 +83,8 @@ declare_codes("usage", {"slice-range": "a trace slice range is not within 0..num
 TRACE_FORMAT = "chronicle-trace"
 #: Version of the trace document; bump it when fields change meaning.
 TRACE_VERSION = 1
-#: Instruction cost model: 1 means every executed instruction costs exactly 1.
-COST_MODEL_VERSION = 1
+#: Instruction cost model (isa.COST_MODEL): 2 charges each instruction by its work (docs/isa.md).
+COST_MODEL_VERSION = COST_MODEL
 #: Largest trace accepted from outside (bytes of UTF-8 JSON).  A 100,000-call trace is about 20 MB.
 MAX_TRACE_BYTES = 64 * 1024 * 1024
 #: Most arrays plus objects accepted (each `[` and `{` byte counts, even inside strings): bounds memory.

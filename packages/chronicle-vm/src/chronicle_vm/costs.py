@@ -1,0 +1,139 @@
+"""Cost model 2: takes an instruction's operand values, gives the fuel it costs beyond its base charge of 1.
+
+Every instruction costs 1 unit of `max_instructions` fuel; an instruction
+whose work grows with its operands (it scans, compares, copies or builds
+text or items) also pays an *extra* charge computed here, from operand
+lengths only, before it does that work.  isa.py's `cost` column states each
+formula for people (docs/isa.md shows it); this module is the one
+implementation both engines call (the compiled engine inlines the two
+simplest formulas, `concat`'s and `find`'s, with the same arithmetic).
+
+The charge is taken before the instruction's own checks: a run that cannot
+pay an instruction's whole cost stops before it, with `limit.instructions`
+at that instruction and the fuel spent so far as its count.  Sizes that a
+limit check refuses anyway (`repeat`, `join` beyond `max_string_len`) are
+charged at most `max_string_len + 1` characters, so that the limit's own
+error still decides.  A value exported to a capability is charged by its
+size as a tree (an array shared n times is counted n times), since that is
+what the host receives and the trace records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .isa import CHARS_PER_FUEL, Op
+from .values import Value
+
+__all__ = [
+    "ITEM_WORDS",
+    "LIST_WORDS",
+    "STR_WORDS",
+    "WORD",
+    "export_size",
+    "export_work_of",
+    "string_extra",
+    "value_words",
+]
+
+# -- memory in bytes: the estimate `max_allocation` counts ---------------------------------------------------------
+# A fixed estimate of the bytes of the Python objects a run creates, the same on every Python (so counts and
+# traces are too): a string as CPython's widest header plus 4 bytes per character (UCS-4, its widest kind; an
+# upper bound for ASCII, Latin-1 and UCS-2 strings, which take 1 or 2), a list as its header plus one pointer per
+# item (over-allocation is not counted).  Ints and bools cost nothing: registers hold them.
+# The engines count in words of WORD bytes, one per character, so that a string's charge is its length plus a
+# constant (no multiplication on the hot path); max_allocation, in bytes, is compared as max_allocation // WORD
+# words, which is exact: 4 * w > m exactly when w > m // 4.
+WORD = 4
+#: A string: 76 bytes (STR_WORDS words) plus one word (4 bytes) per character.
+STR_WORDS = 19
+#: An array: 56 bytes (LIST_WORDS words) plus 8 bytes (ITEM_WORDS words) per item.
+LIST_WORDS = 14
+ITEM_WORDS = 2
+
+
+def value_words(value: Value) -> int:
+    """The estimated words of a fresh copy of `value` (nested; an array held twice counts twice)."""
+    if type(value) is str:
+        return STR_WORDS + len(value)
+    if type(value) is list:
+        return LIST_WORDS + ITEM_WORDS * len(value) + sum(value_words(item) for item in value)
+    return 0
+
+
+_SHIFT = CHARS_PER_FUEL.bit_length() - 1
+assert 1 << _SHIFT == CHARS_PER_FUEL, "the per-character charge is a shift: a power of two"
+
+_CONTAINS, _FIND, _PARSEINT = Op.CONTAINS.value, Op.FIND.value, Op.PARSEINT.value
+_UPPER, _LOWER, _TRIM = Op.UPPER.value, Op.LOWER.value, Op.TRIM.value
+_SPLIT, _JOIN, _REPEAT = Op.SPLIT.value, Op.JOIN.value, Op.REPEAT.value
+_EQ, _NE = Op.EQ.value, Op.NE.value
+
+
+def string_extra(op: int, left: Any, right: Any, max_string: int) -> int:
+    """Extra fuel of a string instruction (`eq`/`ne` of strings included) with operand values `left`, `right`."""
+    if op == _CONTAINS or op == _FIND:
+        return (len(left) + len(right)) >> _SHIFT
+    if op == _EQ or op == _NE:  # strings of different lengths differ without a scan
+        return len(left) >> _SHIFT if len(left) == len(right) else 0
+    if op == _PARSEINT or op == _UPPER or op == _LOWER or op == _TRIM:
+        return len(left) >> _SHIFT
+    if op == _SPLIT:  # one scan to count the pieces, one to build them
+        return (2 * len(left)) >> _SHIFT
+    if op == _JOIN:  # the items read (4 characters each) and the characters of the result
+        count = len(left)
+        size = sum(len(item) for item in left) + len(right) * max(count - 1, 0)
+        return (4 * count + min(size, max_string + 1)) >> _SHIFT
+    if op == _REPEAT:
+        size = len(left) * right if right > 0 else 0
+        return min(size, max_string + 1) >> _SHIFT
+    return 0
+
+
+def export_size(value: Value) -> int:
+    """The estimated words of `value` counted as a tree: the size of a copy (or a JSON text) of it.
+
+    An array that holds the same inner array n times counts the inner one n
+    times, but each distinct array is walked once (sizes are remembered by
+    identity; the verifier's types allow no cycles), so the time is that of
+    the distinct items, whatever the sharing.
+    """
+    if type(value) is str:
+        return STR_WORDS + len(value)
+    if type(value) is not list:
+        return 0
+    return _tree(value, {})[1]
+
+
+def _tree(items: list[Value], seen: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """(characters plus items, estimated words) of the array `items` as a tree."""
+    known = seen.get(id(items))
+    if known is not None:
+        return known
+    units = len(items)
+    size = LIST_WORDS + ITEM_WORDS * len(items)
+    for item in items:
+        if type(item) is list:
+            inner_units, inner_size = _tree(item, seen)
+            units += inner_units
+            size += inner_size
+        elif type(item) is str:
+            units += len(item)
+            size += STR_WORDS + len(item)
+    seen[id(items)] = units, size
+    return units, size
+
+
+def export_work_of(args: Sequence[Value]) -> tuple[int, int]:
+    """A capability call's arguments as a tree: (characters plus items, for fuel; estimated words)."""
+    units = size = 0
+    for arg in args:
+        if type(arg) is str:
+            units += len(arg)
+            size += STR_WORDS + len(arg)
+        elif type(arg) is list:
+            arg_units, arg_size = _tree(arg, {})
+            units += arg_units
+            size += arg_size
+    return units, size
