@@ -38,7 +38,7 @@ def _module_bytes(source: str, path: str = "attack.chr") -> bytes:
 
 def huge_counts() -> str:
     """A 20-byte module whose first section claims four billion constants."""
-    from chronicle_vm.model import Module
+    from chronicle_vm.core.model import Module
 
     # magic, version, section 1 of 9 bytes: a u32 count of 0xFFFFFFFF and five bytes of "constants"
     data = b"CHRM\x00\x01" + b"\x01" + (9).to_bytes(4, "big") + b"\xff\xff\xff\xff" + b"\x00" * 5
@@ -54,9 +54,9 @@ def huge_counts() -> str:
 
 def registers_65536() -> str:
     """A function declaring 65,536 registers."""
-    from chronicle_vm.model import Function, Instruction, Module, SourceMap
-    from chronicle_vm.types import INT
-    from chronicle_vm.verify import verify
+    from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.core.types import INT
+    from chronicle_vm.verifier.rules import verify
 
     function = Function("main", True, 0, INT, (INT,) * 65_536, (Instruction(0x25, 65_535),))
     module = Module(functions=(function,), source_map=SourceMap((), ((),)))
@@ -66,11 +66,11 @@ def registers_65536() -> str:
 
 def registers_65535_run() -> str:
     """A function with 65,535 registers (the verifier's maximum) run under the hard limits, 10,000 times."""
-    from chronicle_vm.interp import Interpreter
+    from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.core.types import INT
+    from chronicle_vm.engines.reference import Interpreter
     from chronicle_vm.limits import HARD_LIMITS
-    from chronicle_vm.model import Function, Instruction, Module, SourceMap
-    from chronicle_vm.types import INT
-    from chronicle_vm.verify import verify
+    from chronicle_vm.verifier.rules import verify
 
     big = Function("big", False, 0, INT, (INT,) * 65_535, (Instruction(0x25, 65_534),))
     loop = (
@@ -111,8 +111,8 @@ def functions_100k_chr() -> str:
 
 
 def _sample_trace() -> tuple[bytes, dict[str, object]]:
-    from chronicle_vm.host import Host
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
     from chronicle_vm.runtime import instantiate, load_module
 
     source = (
@@ -135,7 +135,7 @@ def _sample_trace() -> tuple[bytes, dict[str, object]]:
 
 def trace_million_events() -> str:
     """A trace claiming a million capability events."""
-    from chronicle_vm.replay import replay
+    from chronicle_vm.trace.replay import replay
 
     module, trace = _sample_trace()
     events = trace["events"]
@@ -147,7 +147,7 @@ def trace_million_events() -> str:
 
 def trace_50mb_string() -> str:
     """A trace with a 50 MB string in it."""
-    from chronicle_vm.replay import replay
+    from chronicle_vm.trace.replay import replay
 
     module, trace = _sample_trace()
     trace["entry"] = {"function": "x" * 50_000_000, "args": []}
@@ -157,10 +157,10 @@ def trace_50mb_string() -> str:
 
 def trace_50mb_result() -> str:
     """A trace whose recorded capability result is a 50 MB string (fifty times max_string_len)."""
-    from chronicle_vm.host import Host
-    from chronicle_vm.policy import Policy
-    from chronicle_vm.replay import replay
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
     from chronicle_vm.runtime import instantiate, load_module
+    from chronicle_vm.trace.replay import replay
 
     data = _module_bytes('cap kv.get(key: str) -> str;\npub fn main() -> int {\n return len(kv.get("k"));\n}\n')
     host = Host()
@@ -180,7 +180,7 @@ def trace_50mb_result() -> str:
 
 def trace_deep_nesting() -> str:
     """A trace document nested 100,000 levels deep."""
-    from chronicle_vm.replay import replay
+    from chronicle_vm.trace.replay import replay
 
     module, _ = _sample_trace()
     replay(b"[" * 100_000 + b"]" * 100_000, module)
@@ -191,12 +191,12 @@ def trace_real_300k_events() -> str:
     """A genuine recorded trace of 250,000 capability calls (about 46 MB of JSON, under the size cap), replayed.
 
     300,000 calls (55 MB) before the trace budget: a traced run's calls are now charged at most 56 MiB
-    (chronicle_vm.tracebudget, an upper bound of about 222 bytes for each of these calls), so 300,000 of
+    (chronicle_vm.trace.budget, an upper bound of about 222 bytes for each of these calls), so 300,000 of
     them stop with `limit.trace-bytes` near call 264,000."""
-    from chronicle_vm.host import Host
-    from chronicle_vm.policy import Policy
-    from chronicle_vm.replay import replay
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
     from chronicle_vm.runtime import instantiate, load_module
+    from chronicle_vm.trace.replay import replay
 
     source = (
         "cap clock.now() -> int;\n"
@@ -218,7 +218,7 @@ def trace_real_300k_events() -> str:
 
 def policy_100k_capabilities() -> str:
     """A policy naming 100,000 capabilities."""
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.policy import Policy
 
     text = "version = 1\n" + "".join(f'[capabilities."cap{i}.call"]\nallow = true\n' for i in range(100_000))
     policy = Policy.from_toml(text)
@@ -252,10 +252,10 @@ pub fn main() -> int {
 
 def _run_chr(source: str, *, trace: bool = False, capability: str | None = None) -> str:
     """Compile `source`, grant `capability` (a sink for [[int]]) if named, run `main` under the default limits."""
-    from chronicle_vm.host import Host
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
+    from chronicle_vm.core.types import INT, ValueType
     from chronicle_vm.runtime import instantiate, load_module
-    from chronicle_vm.types import INT, ValueType
 
     host = Host()
     policy = None
@@ -342,8 +342,8 @@ def split_non_latin1_pieces() -> str:
 
 def wide_call_module(calls: int) -> bytes:
     """`main` calls a 4,095-parameter function `calls` times (the compiled engine wrote 4,095 names per call)."""
-    from chronicle_vm.model import Function, Instruction, Module, SourceMap
-    from chronicle_vm.types import INT
+    from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.core.types import INT
 
     wide = Function("wide", False, 4095, INT, (INT,) * 4095, (Instruction(0x25, 0),))
     code = (*(Instruction(0x23, 1, 0, 4095),) * calls, Instruction(0x25, 4095))
@@ -361,8 +361,8 @@ def wide_call_4095_params() -> str:
 
 def backward_jump_chain_module(functions: int, jumps: int) -> bytes:
     """`main` calls `functions` functions, each a chain of `jumps` backward jumps from its end to its start."""
-    from chronicle_vm.model import Function, Instruction, Module, SourceMap
-    from chronicle_vm.types import INT
+    from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.core.types import INT
 
     # f: 0 loadk r0, k0; 1 jmp N+1; k in 2..N+1: `jmp k-1` (2: `ret r0`) -- each jump a block, run backwards.
     chain = [Instruction(0x02, 0, 0), Instruction(0x20, jumps + 1), Instruction(0x25, 0)]

@@ -41,11 +41,11 @@ pub fn main(piece: str, size: int, times: int) -> int {
 
 
 def _log_bomb(piece: str, size: int, times: int) -> str:
-    from chronicle_vm.host import Host
-    from chronicle_vm.policy import Policy
-    from chronicle_vm.replay import replay
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
     from chronicle_vm.runtime import instantiate, load_module
-    from chronicle_vm.trace import error_trace
+    from chronicle_vm.trace.document import error_trace
+    from chronicle_vm.trace.replay import replay
 
     module = _module_bytes(_LOG_BOMB)
     host = Host()
@@ -101,9 +101,9 @@ def cli_log_bomb() -> str:
 
 def _forged(change: Callable[[dict[str, object]], None], source: str) -> str:
     from chronicle_vm.limits import Limits
-    from chronicle_vm.replay import replay
     from chronicle_vm.runtime import instantiate, load_module
-    from chronicle_vm.trace import error_trace
+    from chronicle_vm.trace.document import error_trace
+    from chronicle_vm.trace.replay import replay
 
     module = _module_bytes(source)
     try:
@@ -113,7 +113,7 @@ def _forged(change: Callable[[dict[str, object]], None], source: str) -> str:
         assert trace is not None
         doc = trace.to_dict()
     change(doc)
-    from chronicle_vm.trace import canonical_json
+    from chronicle_vm.trace.document import canonical_json
 
     replay(canonical_json(doc), module)
     return "replayed"
@@ -160,7 +160,7 @@ def trace_5gb_sparse() -> str:
 
 def policy_dotted_key_100k() -> str:
     """A 200 KB policy with one 100,000-part dotted key (tomllib: 35-45 s, then MemoryError)."""
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.policy import Policy
 
     Policy.from_toml("version = 1\n" + "a." * 100_000 + "b = 1\n")
     return "loaded"

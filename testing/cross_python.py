@@ -30,7 +30,7 @@ _LIMITS = {"max_instructions": 200_000}
 
 
 def _sample(vtype: Any) -> object:
-    from chronicle_vm.types import BaseType
+    from chronicle_vm.core.types import BaseType
 
     if vtype.depth > 0:
         return [_sample(vtype.element())]
@@ -72,8 +72,8 @@ def compile_all(folder: Path) -> None:
 
 
 def _host_and_policy(module: Any) -> tuple[Any, Any]:
-    from chronicle_vm.host import Host
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
 
     host = Host()
     lines = ["version = 1"]
@@ -91,7 +91,7 @@ def record_all(folder: Path, tag: str) -> None:
     from chronicle_vm.errors import ChronicleError
     from chronicle_vm.limits import Limits
     from chronicle_vm.runtime import instantiate, load_module
-    from chronicle_vm.trace import error_trace
+    from chronicle_vm.trace.document import error_trace
 
     out = folder / tag
     out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +112,7 @@ def record_all(folder: Path, tag: str) -> None:
 
 def replay_all(folder: Path, tag: str) -> int:
     from chronicle_vm.errors import ChronicleError
-    from chronicle_vm.replay import replay
+    from chronicle_vm.trace.replay import replay
 
     calls = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     failed = 0

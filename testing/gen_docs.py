@@ -18,20 +18,20 @@ DOCS = ROOT / "docs"
 
 # Every chronicle_vm module that declares codes; importing them fills the registry.
 STAGE_MODULES = (
-    "chronicle_vm.decode",
-    "chronicle_vm.encode",
-    "chronicle_vm.verify",
-    "chronicle_vm.policy",
-    "chronicle_vm.host",
-    "chronicle_vm.negotiate",
-    "chronicle_vm.faults",
-    "chronicle_vm.interp",
-    "chronicle_vm.compiled",
+    "chronicle_vm.binary.decode",
+    "chronicle_vm.binary.encode",
+    "chronicle_vm.verifier.rules",
+    "chronicle_vm.capabilities.policy",
+    "chronicle_vm.capabilities.host",
+    "chronicle_vm.capabilities.negotiation",
+    "chronicle_vm.engines.faults",
+    "chronicle_vm.engines.reference",
+    "chronicle_vm.engines.compiled",
     "chronicle_vm.runtime",
-    "chronicle_vm.trace",
-    "chronicle_vm.replay",
-    "chronicle_vm.host_manifest",
-    "chronicle_vm.audit",
+    "chronicle_vm.trace.document",
+    "chronicle_vm.trace.replay",
+    "chronicle_vm.capabilities.manifest",
+    "chronicle_vm.trace.audit",
     "chronicle_asm",
     "chronicle_lang",
     "chronicle_cli",
@@ -53,7 +53,7 @@ CATEGORY_TITLES = {
 
 
 def opcode_table() -> str:
-    from chronicle_vm.isa import OPCODES
+    from chronicle_vm.core.isa import OPCODES
 
     lines = [
         "| opcode | mnemonic | a | b | c | effect | traps |",
@@ -69,7 +69,7 @@ def opcode_table() -> str:
 
 
 def cost_table() -> str:
-    from chronicle_vm.isa import CHARS_PER_FUEL, COST_MODEL, EXTRA_COSTS, OPCODES
+    from chronicle_vm.core.isa import CHARS_PER_FUEL, COST_MODEL, EXTRA_COSTS, OPCODES
 
     lines = [
         f"Cost model {COST_MODEL}; n = {CHARS_PER_FUEL}. Every other opcode costs 1.",

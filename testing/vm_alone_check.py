@@ -17,11 +17,11 @@ FORBIDDEN = ("lark", "rich", "chronicle_asm", "chronicle_lang", "chronicle_cli")
 
 def main() -> int:
     import chronicle_vm
-    from chronicle_vm.host import Host
-    from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
+    from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
+    from chronicle_vm.core.types import INT, STR
     from chronicle_vm.runtime import instantiate, load_module
-    from chronicle_vm.types import INT, STR
 
     for info in pkgutil.walk_packages(chronicle_vm.__path__, "chronicle_vm."):
         importlib.import_module(info.name)

@@ -166,7 +166,7 @@ def test_an_arg_may_start_with_a_dash(cli: Any) -> None:
 
 def test_inspect_shows_the_trace_meta(cli: Any, workdir: Path) -> None:
     from chronicle_vm import CancelHandle, ResourceLimitError, instantiate
-    from chronicle_vm.trace import error_trace
+    from chronicle_vm.trace.document import error_trace
 
     handle = CancelHandle()
     handle.cancel()

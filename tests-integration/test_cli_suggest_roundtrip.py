@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
+from chronicle_vm.capabilities.host import Host
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.core.types import BaseType, ValueType
 from chronicle_vm.errors import ChronicleError
-from chronicle_vm.host import Host
 from chronicle_vm.limits import DEFAULT_LIMITS
-from chronicle_vm.policy import Policy
 from chronicle_vm.runtime import instantiate, load_module
-from chronicle_vm.trace import Trace, error_trace, load_trace
-from chronicle_vm.types import BaseType, ValueType
+from chronicle_vm.trace.document import Trace, error_trace, load_trace
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(path for path in (REPO / "examples").glob("*.chr") if path.with_suffix(".toml").exists())

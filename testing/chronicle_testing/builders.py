@@ -1,6 +1,6 @@
 """Hand-built modules for tests: takes nothing, gives small Modules that encode, decode and verify.
 
-Every module here is well-typed by the rules of `chronicle_vm.isa` (so the
+Every module here is well-typed by the rules of `chronicle_vm.core.isa` (so the
 verifier's tests can start from it) and carries a source map with one
 entry per function.  The prefix and mutation smoke tests of the decoder
 walk their bytes.
@@ -8,9 +8,9 @@ walk their bytes.
 
 from __future__ import annotations
 
-from chronicle_vm.isa import Op
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
 
 __all__ = [
     "all_builders",
@@ -145,7 +145,7 @@ def all_builders() -> dict[str, Module]:
 
 
 # --- raw bytes, written by hand from docs/module-format.md -------------------
-# Independent of chronicle_vm.format on purpose: tests compare the schema's
+# Independent of chronicle_vm.binary.schema on purpose: tests compare the schema's
 # output with these and craft malformed files from them.
 
 

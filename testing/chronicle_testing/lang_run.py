@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from chronicle_lang import compile_source, compile_to_module
-from chronicle_vm.calls import CallSite, CapabilityHandler
-from chronicle_vm.compiled import CompiledEngine
+from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.model import Module
+from chronicle_vm.core.values import Value
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError, SourceError
-from chronicle_vm.interp import Interpreter
 from chronicle_vm.limits import Limits
-from chronicle_vm.model import Module
-from chronicle_vm.values import Value
-from chronicle_vm.verify import VerifiedModule, verify
+from chronicle_vm.verifier.rules import VerifiedModule, verify
 
 __all__ = ["ENGINES", "FakeHost", "RunReport", "check_program", "expectations", "run_chr"]
 

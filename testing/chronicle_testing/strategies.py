@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from chronicle_vm.isa import OPCODES
-from chronicle_vm.model import Capability, Constant, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.isa import OPCODES
+from chronicle_vm.core.model import Capability, Constant, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
 
 __all__ = [
     "capabilities",

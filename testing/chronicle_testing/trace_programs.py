@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from chronicle_vm.host import Host
-from chronicle_vm.isa import Op
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.policy import Policy
-from chronicle_vm.types import BOOL, INT, STR, ValueType
+from chronicle_vm.capabilities.host import Host
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
 
 __all__ = ["CAPABILITIES", "POLICY", "STEP_KINDS", "cycle", "make_host", "plugin_module", "policy", "steps_module"]
 

@@ -17,12 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from chronicle_vm.core.isa import OPCODES, OPS_BY_NAME
+from chronicle_vm.core.model import Capability, Constant, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
 from chronicle_vm.errors import ChronicleError
-from chronicle_vm.isa import OPCODES, OPS_BY_NAME
 from chronicle_vm.limits import Limits
-from chronicle_vm.model import Capability, Constant, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import BOOL, INT, STR, ValueType
-from chronicle_vm.verify import VerifiedModule
+from chronicle_vm.verifier.rules import VerifiedModule
 
 __all__ = [
     "ACCEPTED_RUNNERS",
@@ -153,7 +153,7 @@ def run_exports(verified: VerifiedModule) -> None:
     No capability handler is given, so a `capcall` ends in a runtime error;
     that too is a structured outcome.
     """
-    from chronicle_vm.interp import run_entry
+    from chronicle_vm.engines.reference import run_entry
 
     for name, index in verified.exports.items():
         args = [_zero_argument(t) for t in verified.module.functions[index].params]

@@ -16,17 +16,17 @@ with atheris.instrument_imports(include=["chronicle_vm", "chronicle_asm", "chron
 
     import chronicle_asm  # noqa: F401
     import chronicle_lang  # noqa: F401
-    import chronicle_vm.compiled
-    import chronicle_vm.decode
-    import chronicle_vm.encode
-    import chronicle_vm.host
-    import chronicle_vm.interp
-    import chronicle_vm.negotiate
-    import chronicle_vm.policy
-    import chronicle_vm.replay
+    import chronicle_vm.binary.decode
+    import chronicle_vm.binary.encode
+    import chronicle_vm.capabilities.host
+    import chronicle_vm.capabilities.negotiation
+    import chronicle_vm.capabilities.policy
+    import chronicle_vm.engines.compiled
+    import chronicle_vm.engines.reference
     import chronicle_vm.runtime
-    import chronicle_vm.trace
-    import chronicle_vm.verify  # noqa: F401
+    import chronicle_vm.trace.document
+    import chronicle_vm.trace.replay
+    import chronicle_vm.verifier.rules  # noqa: F401
 
 
 def main() -> None:

@@ -13,11 +13,11 @@ import contextlib
 from collections.abc import Callable, Sequence
 from functools import cache
 
-from chronicle_vm.calls import CallSite
+from chronicle_vm.core.calls import CallSite
+from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.values import Value
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
-from chronicle_vm.types import BaseType, ValueType
-from chronicle_vm.values import Value
 
 #: Small limits: a fuzz input must finish quickly whatever it does.
 FUZZ_LIMITS = Limits(
@@ -86,7 +86,7 @@ def stub_handler(result: ValueType | None) -> Callable[[Sequence[Value], CallSit
 
 def run_all_exports(data: bytes) -> None:
     """Decode, verify, and run every export with simple typed arguments under FUZZ_LIMITS, on both engines."""
-    from chronicle_vm.interp import Interpreter
+    from chronicle_vm.engines.reference import Interpreter
     from chronicle_vm.runtime import load_module, make_engine
 
     loaded = load_module(data)
@@ -144,8 +144,8 @@ def sample_module_bytes() -> bytes:
 @cache
 def sample_trace_bytes() -> bytes:
     """A genuine trace of the sample module's `main(6)`, with all three capabilities called."""
-    from chronicle_vm.host import Host
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
     from chronicle_vm.runtime import instantiate, load_module
 
     host = Host()
@@ -159,9 +159,9 @@ def sample_trace_bytes() -> bytes:
 
 
 def target_policy(data: bytes) -> None:
-    from chronicle_vm.host import Host
-    from chronicle_vm.negotiate import negotiate
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.negotiation import negotiate
+    from chronicle_vm.capabilities.policy import Policy
     from chronicle_vm.runtime import load_module
 
     host = Host()
@@ -185,7 +185,7 @@ def target_policy(data: bytes) -> None:
 
 
 def target_trace(data: bytes) -> None:
-    from chronicle_vm.replay import replay
+    from chronicle_vm.trace.replay import replay
 
     with contextlib.suppress(ChronicleError):
         replay(data, sample_module_bytes())

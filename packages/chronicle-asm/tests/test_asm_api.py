@@ -27,9 +27,9 @@ from chronicle_asm import (
     disassemble,
     parse_casm,
 )
-from chronicle_vm.isa import Op
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import BOOL, INT, STR
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import BOOL, INT, STR
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "assembly.md"
 

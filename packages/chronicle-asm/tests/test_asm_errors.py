@@ -21,10 +21,10 @@ from chronicle_asm import (
     assemble_text,
     parse_casm,
 )
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Capability
+from chronicle_vm.core.types import INT, STR, BaseType, ValueType
 from chronicle_vm.errors import SourceError, declared_codes
-from chronicle_vm.isa import Op
-from chronicle_vm.model import Capability
-from chronicle_vm.types import INT, STR, BaseType, ValueType
 
 F = ".func f () -> int\n  .regs int, int, bool, str\n"  # lines 1-2: a function to put instructions in
 E = ".end\n"

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from chronicle_asm import IRModule, assemble, assemble_text, disassemble, parse_casm
 from chronicle_testing.strategies import modules, source_positions, u32s
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
 from chronicle_vm.errors import SourceError
-from chronicle_vm.isa import Op
-from chronicle_vm.model import Function, Instruction, Module, SourceMap
 
 
 def _round_trip(module: Module) -> Module:

@@ -35,10 +35,10 @@ from chronicle_cli.batch import AuditContext, Chunk, MapContext, WorkContext, ch
 from chronicle_cli.executors import DaskExecutor, Executor, PoolExecutor, SerialExecutor
 from chronicle_cli.host import build_host
 from chronicle_lang import compile_to_module
-from chronicle_vm.audit import Auditor
+from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.limits import DEFAULT_LIMITS
-from chronicle_vm.policy import Policy
 from chronicle_vm.runtime import instantiate, load_module
+from chronicle_vm.trace.audit import Auditor
 
 ROWS = 16_000
 TRACES = 6_000

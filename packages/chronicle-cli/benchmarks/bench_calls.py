@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chronicle_vm.host import Host
-from chronicle_vm.policy import Policy
+from chronicle_vm.capabilities.host import Host
+from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.runtime import Instance, instantiate, load_module, make_engine
 
 CALLS = 2_000

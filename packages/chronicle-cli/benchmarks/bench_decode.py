@@ -14,9 +14,9 @@ import random
 import statistics
 import time
 
-from chronicle_vm.isa import OPCODES
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.isa import OPCODES
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
 
 TARGET_BYTES = 1 << 20
 INSTRUCTIONS_PER_FUNCTION = 200

@@ -21,15 +21,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chronicle_vm.calls import CallSite
-from chronicle_vm.compiled import CompiledEngine
-from chronicle_vm.interp import Interpreter
-from chronicle_vm.isa import OPS_BY_NAME
+from chronicle_vm.core.calls import CallSite
+from chronicle_vm.core.isa import OPS_BY_NAME
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.values import Value
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.limits import Limits
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap
-from chronicle_vm.types import BOOL, INT, STR, ValueType
-from chronicle_vm.values import Value
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 REPEATS = 3
 MILLION = 1_000_000

@@ -37,14 +37,14 @@ import statistics
 import time
 from collections.abc import Callable
 
-from chronicle_vm.host import Host
-from chronicle_vm.isa import Op
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.policy import Policy
-from chronicle_vm.replay import ReplayReport, replay
+from chronicle_vm.capabilities.host import Host
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import BOOL, INT
 from chronicle_vm.runtime import Instance, instantiate
-from chronicle_vm.trace import Trace, load_trace
-from chronicle_vm.types import BOOL, INT
+from chronicle_vm.trace.document import Trace, load_trace
+from chronicle_vm.trace.replay import ReplayReport, replay
 
 CALLS = 100_000
 ROUNDS = 11

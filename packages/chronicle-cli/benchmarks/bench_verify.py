@@ -16,11 +16,11 @@ import statistics
 import time
 from collections.abc import Callable
 
-from chronicle_vm.isa import OPS_BY_NAME
+from chronicle_vm.core.isa import OPS_BY_NAME
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
 from chronicle_vm.limits import HARD_LIMITS
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import BOOL, INT, STR, ValueType
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 TARGET_BYTES = 1 << 20
 INSTRUCTIONS_PER_FUNCTION = 200

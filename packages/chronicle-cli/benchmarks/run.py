@@ -107,12 +107,12 @@ def run_workload(workload: Workload) -> VmResult:
     from workloads.programs import num_next
 
     from chronicle_lang import compile_to_module
-    from chronicle_vm.calls import CallSite
-    from chronicle_vm.compiled import CompiledEngine
-    from chronicle_vm.interp import Interpreter, RunOutcome
+    from chronicle_vm.core.calls import CallSite
+    from chronicle_vm.core.values import Value
+    from chronicle_vm.engines.compiled import CompiledEngine
+    from chronicle_vm.engines.reference import Interpreter, RunOutcome
     from chronicle_vm.limits import HARD_LIMITS
-    from chronicle_vm.values import Value
-    from chronicle_vm.verify import verify
+    from chronicle_vm.verifier.rules import verify
 
     verified = verify(compile_to_module(workload.path().read_text(encoding="utf-8"), workload.source))
     # Generous limits, but every limit is still checked: metering stays exact.
@@ -159,9 +159,9 @@ def run_workload(workload: Workload) -> VmResult:
 
 def startup_module(functions: int = STARTUP_FUNCTIONS) -> Any:
     """`main` calls f0..f(N-1) once each; every f has a loop, a branch and arithmetic (about 12 instructions)."""
-    from chronicle_vm.isa import Op
-    from chronicle_vm.model import Function, Instruction, Module, SourceMap
-    from chronicle_vm.types import BOOL, INT
+    from chronicle_vm.core.isa import Op
+    from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.core.types import BOOL, INT
 
     def ins(op: Op, a: int = 0, b: int = 0, c: int = 0) -> Instruction:
         return Instruction(op.value, a, b, c)
@@ -193,10 +193,10 @@ def startup_module(functions: int = STARTUP_FUNCTIONS) -> Any:
 
 
 def run_startup() -> dict[str, float]:
-    from chronicle_vm.compiled import CompiledEngine
-    from chronicle_vm.interp import Interpreter
+    from chronicle_vm.engines.compiled import CompiledEngine
+    from chronicle_vm.engines.reference import Interpreter
     from chronicle_vm.limits import Limits
-    from chronicle_vm.verify import verify
+    from chronicle_vm.verifier.rules import verify
 
     verified = verify(startup_module())
     limits = Limits()

@@ -13,9 +13,9 @@ import pytest
 from chronicle_cli.colors import color_mode_from_args, enabled
 from chronicle_cli.report import MAX_ROWS, TIMELINE_BINS, render_report
 from chronicle_cli.suggest import suggest_policy
+from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.errors import UsageError
-from chronicle_vm.policy import Policy
-from chronicle_vm.trace import Trace
+from chronicle_vm.trace.document import Trace
 
 
 class Tty(io.StringIO):

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_cli.options import base_limits, parse_entry_args
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
 from chronicle_vm.errors import UsageError
 from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
-from chronicle_vm.types import BOOL, INT, STR, ValueType
 
 INT_ARRAY = ValueType(INT.base, 1)
 STR_MATRIX = ValueType(STR.base, 2)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from chronicle_asm.ir import CapRef, ConstValue, FuncRef, IRFunction, IRInstr, IRModule, Reg
 from chronicle_lang import compile_source
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Capability
+from chronicle_vm.core.types import BOOL, INT, STR
 from chronicle_vm.errors import SourceError
-from chronicle_vm.isa import Op
-from chronicle_vm.model import Capability
-from chronicle_vm.types import BOOL, INT, STR
 
 
 def _fn(ir: IRModule, name: str) -> IRFunction:

@@ -9,11 +9,11 @@ import pytest
 
 from chronicle_lang import compile_source, compile_to_module
 from chronicle_testing.lang_run import check_program, run_chr
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.core.model import Module
 from chronicle_vm.errors import SourceError
 from chronicle_vm.limits import Limits
-from chronicle_vm.model import Module
-from chronicle_vm.policy import Policy
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PROGRAMS = sorted(EXAMPLES.glob("*.chr"))

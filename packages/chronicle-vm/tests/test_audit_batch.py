@@ -1,4 +1,4 @@
-"""Batch replay (chronicle_vm.audit): one verdict per trace, in order, whatever each trace or module holds."""
+"""Batch replay (chronicle_vm.trace.audit): one verdict per trace, in order, whatever each trace or module holds."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from chronicle_testing.trace_programs import make_host, plugin_module, policy, steps_module
-from chronicle_vm.audit import Auditor, audit_trace, audit_traces
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
-from chronicle_vm.replay import replay
 from chronicle_vm.runtime import instantiate, load_module
-from chronicle_vm.trace import error_trace, slice_trace
+from chronicle_vm.trace.audit import Auditor, audit_trace, audit_traces
+from chronicle_vm.trace.document import error_trace, slice_trace
+from chronicle_vm.trace.replay import replay
 
 MODULE = plugin_module().to_bytes()
 DIGEST = hashlib.sha256(MODULE).hexdigest()

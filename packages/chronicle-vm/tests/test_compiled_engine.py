@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 from chronicle_testing.verify_builders import every_opcode_module, fn, ins, module, positions
-from chronicle_vm import compiled
-from chronicle_vm.calls import CallSite
-from chronicle_vm.compiled import CompiledEngine
+from chronicle_vm.core.calls import CallSite
+from chronicle_vm.core.model import Capability, Module
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.values import Value
+from chronicle_vm.engines import compiled
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.reference import Interpreter, RunOutcome
 from chronicle_vm.errors import ChronicleError, PolicyError
-from chronicle_vm.interp import Interpreter, RunOutcome
 from chronicle_vm.limits import HARD_LIMITS, Limits
-from chronicle_vm.model import Capability, Module
-from chronicle_vm.types import BOOL, INT, STR, ValueType
-from chronicle_vm.values import Value
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 INT_ARRAY = ValueType(INT.base, 1)
 STR_ARRAY = ValueType(STR.base, 1)

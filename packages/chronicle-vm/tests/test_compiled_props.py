@@ -17,15 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chronicle_testing.verify_builders import fn, ins, module, positions
-from chronicle_vm.calls import CallSite
-from chronicle_vm.compiled import CompiledEngine
+from chronicle_vm.core.calls import CallSite
+from chronicle_vm.core.model import Capability, Instruction, Module
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.values import Value
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError
-from chronicle_vm.interp import Interpreter
 from chronicle_vm.limits import Limits
-from chronicle_vm.model import Capability, Instruction, Module
-from chronicle_vm.types import BOOL, INT, STR, ValueType
-from chronicle_vm.values import Value
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 INT_ARRAY = ValueType(INT.base, 1)
 STR_ARRAY = ValueType(STR.base, 1)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import pytest
 
 from chronicle_testing.verify_builders import fn, ins, module
-from chronicle_vm.compiled import CompiledEngine
+from chronicle_vm.core.model import Module
+from chronicle_vm.core.types import BOOL, INT
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError
-from chronicle_vm.interp import Interpreter
 from chronicle_vm.limits import Limits
-from chronicle_vm.model import Module
-from chronicle_vm.types import BOOL, INT
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 
 def recursion_module() -> Module:

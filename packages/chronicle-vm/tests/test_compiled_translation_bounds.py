@@ -13,13 +13,13 @@ import pytest
 
 import attacks
 from chronicle_testing.verify_builders import every_opcode_module
-from chronicle_vm import compiled
-from chronicle_vm.compiled import CompiledEngine
+from chronicle_vm.core.model import Module
+from chronicle_vm.engines import compiled
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError
-from chronicle_vm.interp import Interpreter
 from chronicle_vm.limits import DEFAULT_LIMITS, Limits
-from chronicle_vm.model import Module
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 
 def both(mod: Module, limits: Limits = DEFAULT_LIMITS, args: list[object] | None = None) -> CompiledEngine:

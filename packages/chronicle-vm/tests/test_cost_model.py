@@ -2,7 +2,7 @@
 
 The expected charges below are worked out by hand from docs/isa.md's cost
 table (1 per instruction, plus characters // 16 for the variable ones), not
-from chronicle_vm.costs, so a change of formula in the code shows here.
+from chronicle_vm.engines.costs, so a change of formula in the code shows here.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 
 from chronicle_testing.verify_builders import fn, ins, module
-from chronicle_vm.calls import CallSite
-from chronicle_vm.compiled import CompiledEngine
+from chronicle_vm.core.calls import CallSite
+from chronicle_vm.core.model import Capability, Module
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.values import Value
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError
-from chronicle_vm.interp import Interpreter
 from chronicle_vm.limits import HARD_LIMITS, Limits
-from chronicle_vm.model import Capability, Module
-from chronicle_vm.types import BOOL, INT, STR, ValueType
-from chronicle_vm.values import Value
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 STRS = ValueType(STR.base, 1)
 INTS = ValueType(INT.base, 1)
@@ -202,10 +202,10 @@ pub fn main(n: int) -> int {
 
 def test_traces_record_cost_model_2_and_replay_on_either_engine() -> None:
     from chronicle_lang import compile_to_module
-    from chronicle_vm.host import Host
-    from chronicle_vm.policy import Policy
-    from chronicle_vm.replay import replay
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
     from chronicle_vm.runtime import instantiate, load_module
+    from chronicle_vm.trace.replay import replay
 
     data = compile_to_module(LOGGING, "logging.chr").to_bytes()
     host = Host()

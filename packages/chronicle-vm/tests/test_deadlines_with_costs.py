@@ -12,8 +12,8 @@ import pytest
 
 from chronicle_vm import CancelHandle, Host, Policy, ResourceLimitError, instantiate, load_module
 from chronicle_vm.limits import Limits
-from chronicle_vm.replay import replay
-from chronicle_vm.trace import error_trace
+from chronicle_vm.trace.document import error_trace
+from chronicle_vm.trace.replay import replay
 
 chronicle_lang = pytest.importorskip("chronicle_lang")
 

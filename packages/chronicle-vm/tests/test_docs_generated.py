@@ -34,7 +34,7 @@ def test_every_code_literal_in_the_source_is_declared() -> None:
 
 
 def test_isa_doc_names_every_mnemonic() -> None:
-    from chronicle_vm.isa import OPCODES
+    from chronicle_vm.core.isa import OPCODES
 
     text = (ROOT / "docs" / "isa.md").read_text(encoding="utf-8")
     missing = [row.name for row in OPCODES.values() if f"`{row.name}`" not in text]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 
 from chronicle_asm import assemble_text
-from chronicle_vm.compiled import CompiledEngine
-from chronicle_vm.interp import Interpreter
+from chronicle_vm.core.values import wrap_i64
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.limits import Limits
-from chronicle_vm.values import wrap_i64
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 _OPS = {
     "add": lambda x, y: wrap_i64(x + y),

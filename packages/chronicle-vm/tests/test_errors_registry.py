@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import chronicle_vm.interp  # noqa: F401  (declares usage.unknown-entry)
+import chronicle_vm.engines.reference  # noqa: F401  (declares usage.unknown-entry)
 from chronicle_vm import errors
 from chronicle_vm.errors import declare_codes, declared_codes
 

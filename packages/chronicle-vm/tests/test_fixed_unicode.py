@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from chronicle_lang import compile_to_module
-from chronicle_vm.casemap import UNICODE_VERSION, fixed_lower, fixed_trim, fixed_upper
+from chronicle_vm.core.casemap import UNICODE_VERSION, fixed_lower, fixed_trim, fixed_upper
+from chronicle_vm.core.quoting import quote_text
 from chronicle_vm.errors import ExecutionError
-from chronicle_vm.quoting import quote_text
 from chronicle_vm.runtime import instantiate, load_module
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 
 from chronicle_vm import FORMAT_VERSION, Module
-from chronicle_vm import decode as decode_module_file
-from chronicle_vm import format as fmt
+from chronicle_vm.binary import decode as decode_module_file
+from chronicle_vm.binary import schema as fmt
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType
 from chronicle_vm.errors import declared_codes
-from chronicle_vm.types import MAX_ARRAY_DEPTH, BaseType
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = (ROOT / "docs" / "module-format.md").read_text(encoding="utf-8")
 
 
 def test_doc_lists_every_decode_code_and_nothing_else() -> None:
-    assert decode_module_file.__name__ == "chronicle_vm.decode"
+    assert decode_module_file.__name__ == "chronicle_vm.binary.decode"
     declared = {code for code in declared_codes(owner="chronicle_vm") if code.startswith("decode.")}
     documented = set(re.findall(r"`(decode\.[a-z0-9-]+)`", DOC))
     assert documented == declared

@@ -22,9 +22,9 @@ from chronicle_testing.builders import (
 )
 from chronicle_testing.strategies import module_bytes
 from chronicle_vm import DecodeError, Module
-from chronicle_vm.decode import decode_module
+from chronicle_vm.binary.decode import decode_module
+from chronicle_vm.core.isa import Op
 from chronicle_vm.errors import declared_codes
-from chronicle_vm.isa import Op
 
 DECODE_CODES = {code for code in declared_codes() if code.startswith("decode.")}
 HEADER = 6

@@ -32,11 +32,11 @@ from chronicle_vm import (
     UsageError,
     ValueType,
 )
-from chronicle_vm import format as fmt
-from chronicle_vm.decode import decode_module
-from chronicle_vm.encode import encode_module
-from chronicle_vm.isa import Op
-from chronicle_vm.types import BaseType
+from chronicle_vm.binary import schema as fmt
+from chronicle_vm.binary.decode import decode_module
+from chronicle_vm.binary.encode import encode_module
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.types import BaseType
 
 
 def test_empty_module_bytes_are_exact() -> None:
@@ -274,6 +274,6 @@ def test_construct_parse_reports_faults_like_the_decoder() -> None:
 @pytest.mark.parametrize("name", sorted(all_builders()))
 def test_builders_are_verifiable(name: str) -> None:
     # builders.py promises modules other tests can start from as valid ones.
-    from chronicle_vm.verify import verify
+    from chronicle_vm.verifier.rules import verify
 
     verify(all_builders()[name])

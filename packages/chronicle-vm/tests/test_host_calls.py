@@ -22,9 +22,9 @@ from chronicle_vm import (
     load_module,
     runtime,
 )
-from chronicle_vm.replay import replay
 from chronicle_vm.runtime import Instance
-from chronicle_vm.trace import Trace, load_trace, slice_trace
+from chronicle_vm.trace.document import Trace, load_trace, slice_trace
+from chronicle_vm.trace.replay import replay
 
 chronicle_lang = pytest.importorskip("chronicle_lang")
 
@@ -309,7 +309,7 @@ def test_meta_is_recorded_covered_by_the_digest_kept_by_slices_and_ignored_by_re
 
 
 def canonical_equal(trace: Trace) -> bool:
-    from chronicle_vm.trace import canonical_json
+    from chronicle_vm.trace.document import canonical_json
 
     return canonical_json(json.loads(trace.to_json())) == trace.to_json()
 
@@ -398,7 +398,7 @@ def test_a_quota_of_one_is_worded_in_the_singular() -> None:
     with pytest.raises(ResourceLimitError) as caught:
         instance.call("quote", "a", 2, trace=True)
     assert caught.value.message.endswith("more than its quota of 1 call")
-    from chronicle_vm.trace import error_trace
+    from chronicle_vm.trace.document import error_trace
 
     trace = error_trace(caught.value)
     assert trace is not None

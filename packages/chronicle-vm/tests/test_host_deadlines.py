@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from chronicle_vm import CancelHandle, Host, Policy, ResourceLimitError, UsageError, instantiate, load_module
-from chronicle_vm.control import FUEL_SLICE
-from chronicle_vm.replay import replay
+from chronicle_vm.engines.control import FUEL_SLICE
 from chronicle_vm.runtime import Instance
-from chronicle_vm.trace import Trace, error_trace
+from chronicle_vm.trace.document import Trace, error_trace
+from chronicle_vm.trace.replay import replay
 
 chronicle_lang = pytest.importorskip("chronicle_lang")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from chronicle_vm.capabilities.host import Host, HostCapability
+from chronicle_vm.core.model import Capability
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
 from chronicle_vm.errors import UsageError
-from chronicle_vm.host import Host, HostCapability
-from chronicle_vm.model import Capability
-from chronicle_vm.types import BOOL, INT, STR, BaseType, ValueType
 
 REPO = Path(__file__).resolve().parents[3]
 

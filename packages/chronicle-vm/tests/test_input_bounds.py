@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.capabilities.tomlscan import MAX_KEY_CHARS, MAX_KEY_PARTS, check_key_bounds
 from chronicle_vm.errors import PolicyError, UsageError
 from chronicle_vm.inputs import MAX_POLICY_FILE_BYTES, read_capped
-from chronicle_vm.policy import Policy
-from chronicle_vm.tomlscan import MAX_KEY_CHARS, MAX_KEY_PARTS, check_key_bounds
 
 
 def test_a_file_over_its_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
@@ -116,6 +116,6 @@ def test_a_real_policy_still_loads() -> None:
 
 def test_the_trace_file_cap_is_what_load_trace_reads() -> None:
     from chronicle_vm.inputs import MAX_TRACE_FILE_BYTES
-    from chronicle_vm.trace import MAX_TRACE_BYTES
+    from chronicle_vm.trace.document import MAX_TRACE_BYTES
 
     assert MAX_TRACE_FILE_BYTES == MAX_TRACE_BYTES

@@ -12,12 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_testing.verify_builders import fn, ins, module
+from chronicle_vm.core.model import Instruction, Module
+from chronicle_vm.core.types import BOOL, INT
+from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError
-from chronicle_vm.interp import Interpreter
 from chronicle_vm.limits import Limits
-from chronicle_vm.model import Instruction, Module
-from chronicle_vm.types import BOOL, INT
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 INT_REGS = 6  # r0..r5 ints (r0, r1 are parameters)
 BOOL_REGS = 2  # r6, r7

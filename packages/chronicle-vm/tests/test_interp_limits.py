@@ -11,12 +11,12 @@ import textwrap
 import pytest
 
 from chronicle_testing.verify_builders import fn, ins, module, positions
+from chronicle_vm.core.model import Module
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.engines.reference import Interpreter, RunOutcome
 from chronicle_vm.errors import ResourceLimitError
-from chronicle_vm.interp import Interpreter, RunOutcome
 from chronicle_vm.limits import HARD_LIMITS, Limits
-from chronicle_vm.model import Module
-from chronicle_vm.types import BOOL, INT, STR, ValueType
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 INTS = ValueType(INT.base, 1)
 
@@ -184,10 +184,10 @@ DETERMINISM_SCRIPT = textwrap.dedent(
     import json, sys
     from chronicle_testing.verify_builders import fn, ins, module
     from chronicle_vm.errors import ChronicleError
-    from chronicle_vm.interp import Interpreter
+    from chronicle_vm.engines.reference import Interpreter
     from chronicle_vm.limits import Limits
-    from chronicle_vm.types import INT, STR, ValueType
-    from chronicle_vm.verify import verify
+    from chronicle_vm.core.types import INT, STR, ValueType
+    from chronicle_vm.verifier.rules import verify
 
     STRS = ValueType(STR.base, 1)
     code = [
@@ -251,7 +251,7 @@ def test_every_failure_reports_the_instructions_started() -> None:
 
 @pytest.mark.parametrize(("limit", "expected"), [(20, "ok"), (19, "limit.string-len"), (0, "limit.string-len")])
 def test_tostr_and_charat_respect_tiny_string_limits_on_both_engines(limit: int, expected: str) -> None:
-    from chronicle_vm.compiled import CompiledEngine
+    from chronicle_vm.engines.compiled import CompiledEngine
 
     code = [ins("tostr", 1, 0), ins("loadk", 2, 0), ins("charat", 1, 1, 2), ins("ret", 1)]
     main = fn("main", code, registers=(INT, STR, INT), params=1, result=STR, exported=True)

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import pytest
 
 from chronicle_testing.verify_builders import fn, ins, module, positions
+from chronicle_vm.core.model import Capability, Constant, Module
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.engines.reference import Interpreter, RunOutcome
 from chronicle_vm.errors import ExecutionError, ResourceLimitError, UsageError
-from chronicle_vm.interp import Interpreter, RunOutcome
 from chronicle_vm.limits import HARD_LIMITS, Limits
-from chronicle_vm.model import Capability, Constant, Module
-from chronicle_vm.types import BOOL, INT, STR, ValueType
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1

@@ -15,13 +15,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_testing.verify_builders import fn, ins, module, positions
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Instruction, Module
+from chronicle_vm.core.types import BOOL, INT
+from chronicle_vm.engines.reference import (
+    _ADDK,
+    _BRANCH_IF_FALSE,
+    _BRANCH_IF_TRUE,
+    _DIVK,
+    _MODK,
+    _MULK,
+    _SUBK,
+    Interpreter,
+)
 from chronicle_vm.errors import ChronicleError
-from chronicle_vm.interp import _ADDK, _BRANCH_IF_FALSE, _BRANCH_IF_TRUE, _DIVK, _MODK, _MULK, _SUBK, Interpreter
-from chronicle_vm.isa import Op
 from chronicle_vm.limits import HARD_LIMITS, Limits
-from chronicle_vm.model import Instruction, Module
-from chronicle_vm.types import BOOL, INT
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 INT_REGS = 6  # r0..r5
 BOOL_REG = 6

@@ -6,15 +6,15 @@ import json
 
 import pytest
 
+from chronicle_vm.capabilities.host import Host
+from chronicle_vm.capabilities.negotiation import DECISIONS, Decision, Negotiation, negotiate
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
+from chronicle_vm.core.types import INT, STR, BaseType, ValueType
 from chronicle_vm.errors import PolicyError
-from chronicle_vm.host import Host
-from chronicle_vm.isa import Op
 from chronicle_vm.limits import Limits
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap
-from chronicle_vm.negotiate import DECISIONS, Decision, Negotiation, negotiate
-from chronicle_vm.policy import Policy
-from chronicle_vm.types import INT, STR, BaseType, ValueType
-from chronicle_vm.verify import VerifiedModule, verify
+from chronicle_vm.verifier.rules import VerifiedModule, verify
 
 
 def module_declaring(*capabilities: Capability) -> VerifiedModule:

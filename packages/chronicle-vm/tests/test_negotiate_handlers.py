@@ -6,18 +6,18 @@ from collections.abc import Sequence
 
 import pytest
 
-from chronicle_vm.calls import CallSite, CapabilityHandler
+from chronicle_vm.capabilities.host import Host
+from chronicle_vm.capabilities.negotiation import negotiate
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
+from chronicle_vm.core.values import Value
+from chronicle_vm.engines.reference import run_entry
 from chronicle_vm.errors import ExecutionError, ResourceLimitError
-from chronicle_vm.host import Host
-from chronicle_vm.interp import run_entry
-from chronicle_vm.isa import Op
 from chronicle_vm.limits import Limits
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap
-from chronicle_vm.negotiate import negotiate
-from chronicle_vm.policy import Policy
-from chronicle_vm.types import BOOL, INT, STR, BaseType, ValueType
-from chronicle_vm.values import Value
-from chronicle_vm.verify import VerifiedModule, verify
+from chronicle_vm.verifier.rules import VerifiedModule, verify
 
 SITE = CallSite(capability=0, function=0, pc=0, instructions=1)
 INTS = ValueType(BaseType.INT, 1)

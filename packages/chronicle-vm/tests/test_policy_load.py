@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from chronicle_vm.capabilities.policy import MAX_CALLS_CEILING, CapabilityRule, Policy, find_key_line, format_key_path
 from chronicle_vm.errors import PolicyError, UsageError, declared_codes
 from chronicle_vm.limits import HARD_LIMITS, Limits
-from chronicle_vm.policy import MAX_CALLS_CEILING, CapabilityRule, Policy, find_key_line, format_key_path
 
 CONTRACT_EXAMPLE = """\
 version = 1
@@ -410,7 +410,7 @@ def test_find_key_line_reads_quoted_and_literal_keys() -> None:
 
 
 def test_every_policy_code_is_declared_and_documented() -> None:
-    import chronicle_vm.negotiate  # noqa: F401  (declares the runtime and limit codes it raises)
+    import chronicle_vm.capabilities.negotiation  # noqa: F401  (declares the runtime and limit codes it raises)
 
     codes = {code for code in declared_codes(owner="chronicle_vm") if code.startswith("policy.")}
     assert codes == {

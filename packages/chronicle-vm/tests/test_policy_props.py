@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chronicle_vm.capabilities.policy import CapabilityRule, Policy
 from chronicle_vm.errors import PolicyError
 from chronicle_vm.limits import HARD_LIMITS, Limits
-from chronicle_vm.policy import CapabilityRule, Policy
 
 # --- a tiny TOML writer, so that random dictionaries also go through the parser -------------------------------------
 

@@ -11,9 +11,9 @@ import pytest
 from chronicle_testing.trace_programs import make_host, plugin_module, policy
 from chronicle_vm.errors import ChronicleError, ReplayError
 from chronicle_vm.limits import HARD_LIMITS, Limits
-from chronicle_vm.replay import replay
 from chronicle_vm.runtime import instantiate, load_module
-from chronicle_vm.trace import Trace, canonical_json, error_trace
+from chronicle_vm.trace.document import Trace, canonical_json, error_trace
+from chronicle_vm.trace.replay import replay
 
 MODULE = plugin_module().to_bytes()
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from chronicle_testing.trace_programs import STEP_KINDS, cycle, make_host, plugin_module, policy, steps_module
 from chronicle_vm.errors import ChronicleError, ReplayError
 from chronicle_vm.limits import Limits
-from chronicle_vm.replay import replay
 from chronicle_vm.runtime import instantiate, load_module
-from chronicle_vm.trace import Trace, canonical_json, error_trace, slice_trace
+from chronicle_vm.trace.document import Trace, canonical_json, error_trace, slice_trace
+from chronicle_vm.trace.replay import replay
 
 MODULE = plugin_module().to_bytes()
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from chronicle_vm.capabilities.host import Host
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.core.types import BaseType, ValueType
 from chronicle_vm.errors import ChronicleError
-from chronicle_vm.host import Host
-from chronicle_vm.policy import Policy
-from chronicle_vm.replay import replay
 from chronicle_vm.runtime import instantiate
-from chronicle_vm.trace import Trace, error_trace
-from chronicle_vm.types import BaseType, ValueType
+from chronicle_vm.trace.document import Trace, error_trace
+from chronicle_vm.trace.replay import replay
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PLUGINS = sorted(path for path in EXAMPLES.glob("*.chr") if path.with_suffix(".toml").exists())

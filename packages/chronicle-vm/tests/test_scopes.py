@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chronicle_vm.capabilities.host import Host
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.capabilities.scopes import ArgRule, BoundScope
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
+from chronicle_vm.core.types import INT, STR
 from chronicle_vm.errors import PolicyError, ReplayError
-from chronicle_vm.host import Host
-from chronicle_vm.isa import Op
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap
-from chronicle_vm.policy import Policy
-from chronicle_vm.replay import replay
 from chronicle_vm.runtime import instantiate
-from chronicle_vm.scopes import ArgRule, BoundScope
-from chronicle_vm.trace import load_trace
-from chronicle_vm.types import INT, STR
+from chronicle_vm.trace.document import load_trace
+from chronicle_vm.trace.replay import replay
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "docs" / "trace.schema.json").read_text(encoding="utf-8"))
 KV_GET = Capability("kv.get", (STR,), STR)

@@ -9,13 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_lang import compile_to_module
+from chronicle_vm.capabilities.host import Host
+from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.errors import ResourceLimitError
-from chronicle_vm.host import Host
-from chronicle_vm.policy import Policy
-from chronicle_vm.replay import replay
 from chronicle_vm.runtime import instantiate, load_module
-from chronicle_vm.trace import MAX_TRACE_BYTES, error_trace, load_trace
-from chronicle_vm.tracebudget import MAX_RECORDED_BYTES, value_bytes
+from chronicle_vm.trace.budget import MAX_RECORDED_BYTES, value_bytes
+from chronicle_vm.trace.document import MAX_TRACE_BYTES, error_trace, load_trace
+from chronicle_vm.trace.replay import replay
 
 _SOURCE = """cap log.info(msg: str);
 pub fn main(piece: str, size: int, times: int) -> int {
@@ -83,7 +83,7 @@ def test_brackets_inside_strings_are_not_counted_as_containers() -> None:
     ["", "plain", 'quote"back\\slash', "\x00\x1f\x7f", "é☃\U0001f600", 0, -(2**63), True, [], [["a", 1], []]],
 )
 def test_the_charge_is_an_upper_bound_of_the_canonical_json(value: object) -> None:
-    from chronicle_vm.trace import canonical_json
+    from chronicle_vm.trace.document import canonical_json
 
     assert value_bytes(value) >= len(canonical_json(value))
 
@@ -97,13 +97,13 @@ _VALUES = st.recursive(
 
 @given(_VALUES)
 def test_the_charge_bounds_the_canonical_json_of_any_value(value: object) -> None:
-    from chronicle_vm.trace import canonical_json
+    from chronicle_vm.trace.document import canonical_json
 
     assert value_bytes(value) >= len(canonical_json(value))
 
 
 def test_containers_are_counted_outside_strings_escapes_included(monkeypatch: pytest.MonkeyPatch) -> None:
-    import chronicle_vm.trace as trace_module
+    import chronicle_vm.trace.document as trace_module
     from chronicle_vm.errors import ReplayError
 
     value, data = _run('\\"[{\\', 3, 2)  # strings holding `\`, `"`, `[` and `{`, escaped in the JSON

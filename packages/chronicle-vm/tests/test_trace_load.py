@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from chronicle_testing.trace_programs import make_host, plugin_module, policy
 from chronicle_vm.errors import ReplayError
 from chronicle_vm.limits import Limits
-from chronicle_vm.replay import replay
 from chronicle_vm.runtime import instantiate
-from chronicle_vm.trace import MAX_TRACE_BYTES, canonical_json, error_trace, load_trace
+from chronicle_vm.trace.document import MAX_TRACE_BYTES, canonical_json, error_trace, load_trace
+from chronicle_vm.trace.replay import replay
 
 MODULE = plugin_module().to_bytes()
 

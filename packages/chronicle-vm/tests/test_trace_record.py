@@ -17,7 +17,7 @@ from chronicle_vm import __version__
 from chronicle_vm.errors import ExecutionError, ResourceLimitError, UsageError
 from chronicle_vm.limits import Limits
 from chronicle_vm.runtime import Instance, instantiate, load_module
-from chronicle_vm.trace import Trace, canonical_json, error_trace, load_trace
+from chronicle_vm.trace.document import Trace, canonical_json, error_trace, load_trace
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = json.loads((ROOT / "docs" / "trace.schema.json").read_text(encoding="utf-8"))
@@ -110,8 +110,8 @@ def test_provenance_names_runtime_digests_limits_cost_model_and_decisions() -> N
 
 
 def test_deny_all_policy_has_null_digest() -> None:
-    from chronicle_vm.model import Function, Instruction, Module, SourceMap
-    from chronicle_vm.types import INT
+    from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.core.types import INT
 
     bare = Module(
         constants=(7,),
@@ -246,7 +246,7 @@ import sys
 sys.path.insert(0, {testing!r})
 from chronicle_testing.trace_programs import make_host, plugin_module, policy
 from chronicle_vm.runtime import instantiate
-from chronicle_vm.trace import error_trace
+from chronicle_vm.trace.document import error_trace
 inst = instantiate(plugin_module().to_bytes(), host=make_host(rows=lambda xs: ["ä", "b"]), policy=policy(5))
 out = sys.stdout.buffer
 out.write(inst.call("main", 4, trace=True).trace.to_json())

@@ -11,9 +11,9 @@ import pytest
 
 from chronicle_testing.trace_programs import make_host, plugin_module, policy, steps_module
 from chronicle_vm.errors import ReplayError, UsageError
-from chronicle_vm.replay import replay
 from chronicle_vm.runtime import instantiate
-from chronicle_vm.trace import Trace, canonical_json, diff_traces, load_trace, slice_trace
+from chronicle_vm.trace.document import Trace, canonical_json, diff_traces, load_trace, slice_trace
+from chronicle_vm.trace.replay import replay
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = json.loads((ROOT / "docs" / "trace.schema.json").read_text(encoding="utf-8"))

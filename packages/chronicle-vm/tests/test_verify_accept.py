@@ -14,11 +14,11 @@ from chronicle_testing.verify_builders import (
     ins,
     module,
 )
+from chronicle_vm.core.isa import OPCODES
+from chronicle_vm.core.model import Capability
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
 from chronicle_vm.errors import VerifyError
-from chronicle_vm.isa import OPCODES
-from chronicle_vm.model import Capability
-from chronicle_vm.types import BOOL, INT, STR, BaseType, ValueType
-from chronicle_vm.verify import VerifiedModule, verify, verify_bytes
+from chronicle_vm.verifier.rules import VerifiedModule, verify, verify_bytes
 
 
 def test_every_opcode_module_uses_every_opcode() -> None:

@@ -17,11 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_testing.verify_builders import check_accepted, every_opcode_module, fn, ins, module
+from chronicle_vm.core.isa import OPCODES
+from chronicle_vm.core.model import Capability, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
 from chronicle_vm.errors import VerifyError, declared_codes
-from chronicle_vm.isa import OPCODES
-from chronicle_vm.model import Capability, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import BOOL, INT, STR, BaseType, ValueType
-from chronicle_vm.verify import _Verifier, _verify, verify
+from chronicle_vm.verifier.rules import _Verifier, _verify, verify
 
 ODD_VALUES: list[Any] = [
     None,

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 
 from chronicle_testing.verify_builders import every_opcode_module, fn, ins, module, positions
+from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
 from chronicle_vm.errors import VerifyError, declared_codes
-from chronicle_vm.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import BOOL, INT, STR, BaseType, ValueType
-from chronicle_vm.verify import verify
+from chronicle_vm.verifier.rules import verify
 
 INT_ARRAY = ValueType(BaseType.INT, 1)
 STR_ARRAY = ValueType(BaseType.STR, 1)

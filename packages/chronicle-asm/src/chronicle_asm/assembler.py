@@ -4,7 +4,7 @@ Resolves labels to instruction indices, constants to pool indices (named
 entries first, in order; `ConstValue` reuses the first equal entry of the
 same kind or appends one), function and capability names to table indices
 and positions to the source map.  It checks names, ranges and operand kinds
-against `chronicle_vm.isa.OPCODES`, but not register types: that is the
+against `chronicle_vm.core.isa.OPCODES`, but not register types: that is the
 verifier's job.  All problems are collected and raised together as one
 `SourceError`; no other exception escapes, whatever the IR holds.
 
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from chronicle_vm.isa import OPCODES, Op, OperandKind, OpInfo
-from chronicle_vm.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.isa import OPCODES, Op, OperandKind, OpInfo
+from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
 
 from .diagnostics import Diagnostic, raise_if_any, show
 from .ir import (

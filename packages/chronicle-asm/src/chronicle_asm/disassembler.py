@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from chronicle_vm.isa import OPCODES, OperandKind
-from chronicle_vm.model import FORMAT_VERSION, Function, Instruction, Module, SourcePos
-from chronicle_vm.types import ValueType
+from chronicle_vm.core.isa import OPCODES, OperandKind
+from chronicle_vm.core.model import FORMAT_VERSION, Function, Instruction, Module, SourcePos
+from chronicle_vm.core.types import ValueType
 
 from .syntax import format_name, format_string
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chronicle_vm.isa import Op
-from chronicle_vm.model import FORMAT_VERSION, Capability
-from chronicle_vm.types import ValueType
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.model import FORMAT_VERSION, Capability
+from chronicle_vm.core.types import ValueType
 
 __all__ = [
     "ConstName",

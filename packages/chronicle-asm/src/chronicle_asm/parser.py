@@ -15,9 +15,9 @@ import difflib
 import gc
 import re
 
-from chronicle_vm.isa import OPCODES, OPS_BY_NAME, OperandKind, OpInfo
-from chronicle_vm.model import FORMAT_VERSION, Capability, Module
-from chronicle_vm.types import ValueType, parse_type
+from chronicle_vm.core.isa import OPCODES, OPS_BY_NAME, OperandKind, OpInfo
+from chronicle_vm.core.model import FORMAT_VERSION, Capability, Module
+from chronicle_vm.core.types import ValueType, parse_type
 
 from .assembler import check_and_assemble
 from .diagnostics import Diagnostic, raise_if_any, show

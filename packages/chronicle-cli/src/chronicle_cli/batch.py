@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from chronicle_vm.errors import ChronicleError, ReplayError, UsageError
-from chronicle_vm.trace import MAX_TRACE_BYTES
+from chronicle_vm.trace.document import MAX_TRACE_BYTES
 
 if TYPE_CHECKING:
     from chronicle_vm.runtime import EngineName
@@ -90,7 +90,7 @@ class AuditContext:
         return "audit:" + digest.hexdigest()
 
     def run(self, chunk: Chunk) -> list[dict[str, Any]]:
-        from chronicle_vm.audit import Auditor
+        from chronicle_vm.trace.audit import Auditor
 
         auditor: Auditor = _prepared(self.key, lambda: Auditor(dict(self.modules), engine=self.engine))
         results: list[dict[str, Any]] = []
@@ -153,8 +153,8 @@ class _MapRunner:
     """A map context made live in one worker: the negotiated instance, and the rows' log lines."""
 
     def __init__(self, context: MapContext) -> None:
+        from chronicle_vm.capabilities.policy import Policy
         from chronicle_vm.limits import Limits
-        from chronicle_vm.policy import Policy
         from chronicle_vm.runtime import instantiate, load_module
 
         from .host import KV_PATH_SETTING, build_host, resolve_kv_path
@@ -182,7 +182,7 @@ class _MapRunner:
         except ChronicleError as error:
             out.update(status="error", error=error.to_dict())
             if self.context.record:
-                from chronicle_vm.trace import error_trace
+                from chronicle_vm.trace.document import error_trace
 
                 failed = error_trace(error)
                 if failed is not None:

@@ -132,7 +132,7 @@ def _module_files(folders: list[str]) -> list[tuple[str, bytes]]:
 
 
 def cmd_audit(ns: argparse.Namespace, out: Output) -> int:
-    from chronicle_vm.audit import AUDIT_STATUSES
+    from chronicle_vm.trace.audit import AUDIT_STATUSES
 
     from .batch import AuditContext, audit_items, chunked, trace_paths
 

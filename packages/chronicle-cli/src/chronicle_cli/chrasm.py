@@ -84,8 +84,8 @@ def _assemble(ns: argparse.Namespace, out: Output) -> int:
 
 def _disassemble(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_asm import disassemble
+    from chronicle_vm.core.model import Module
     from chronicle_vm.errors import DecodeError
-    from chronicle_vm.model import Module
 
     from .files import describe_kind, read_input, write_output
 

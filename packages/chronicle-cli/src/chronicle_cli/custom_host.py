@@ -18,8 +18,8 @@ import sys
 from collections.abc import Callable
 from types import ModuleType
 
+from chronicle_vm.capabilities.host import Host
 from chronicle_vm.errors import UsageError, declare_codes
-from chronicle_vm.host import Host
 
 __all__ = ["CustomHost", "load_host"]
 

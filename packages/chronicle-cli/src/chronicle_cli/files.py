@@ -35,7 +35,7 @@ from chronicle_vm.inputs import (
 )
 
 if TYPE_CHECKING:
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.policy import Policy
     from chronicle_vm.runtime import LoadedModule
 
 __all__ = [
@@ -141,7 +141,7 @@ def load_module_file(path: str) -> tuple[bytes, LoadedModule]:
 
 def load_policy_file(path: str) -> Policy:
     """Read and check a policy file; PolicyError (13) names the file, and says so when it holds something else."""
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.policy import Policy
 
     data = read_input(path, "policy")
     try:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
-from chronicle_vm.host import Host
+from chronicle_vm.capabilities.host import Host
 
 if TYPE_CHECKING:
     import random

@@ -15,9 +15,9 @@ import re
 import stat
 from typing import Any
 
+from chronicle_vm.capabilities.manifest import check_capabilities, load_host_manifest
+from chronicle_vm.core.model import Module
 from chronicle_vm.errors import SourceError, UsageError, declare_codes
-from chronicle_vm.host_manifest import check_capabilities, load_host_manifest
-from chronicle_vm.model import Module
 
 __all__ = ["check_against_manifest"]
 

@@ -62,7 +62,7 @@ def _traces(paths: list[str], out: Output) -> Iterator[tuple[str, Any]]:
 
 
 def cmd_policy_suggest(ns: argparse.Namespace, out: Output) -> int:
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.policy import Policy
 
     from .files import write_output
     from .progress import long_task

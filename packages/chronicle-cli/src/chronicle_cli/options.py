@@ -22,7 +22,7 @@ from chronicle_vm.errors import UsageError
 from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, LIMIT_DOCS, Limits
 
 if TYPE_CHECKING:
-    from chronicle_vm.types import ValueType
+    from chronicle_vm.core.types import ValueType
 
 __all__ = ["add_limit_options", "base_limits", "limits_epilog", "parse_entry_args"]
 
@@ -89,7 +89,7 @@ def parse_entry_args(texts: Sequence[str], params: Sequence[ValueType], entry: s
 
 
 def _read(text: str, vtype: ValueType, position: int, entry: str) -> object:
-    from chronicle_vm.types import BaseType
+    from chronicle_vm.core.types import BaseType
 
     def fail(why: str) -> UsageError:
         shown = text if len(text) <= 60 else text[:57] + "..."
@@ -126,7 +126,7 @@ def _read(text: str, vtype: ValueType, position: int, entry: str) -> object:
 
 
 def _example(vtype: ValueType) -> str:
-    from chronicle_vm.types import BaseType
+    from chronicle_vm.core.types import BaseType
 
     item = {BaseType.INT: "1, 2", BaseType.BOOL: "true, false", BaseType.STR: '"a", "b"'}[vtype.base]
     inner = f"[{item}]"

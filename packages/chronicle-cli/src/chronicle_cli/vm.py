@@ -18,7 +18,7 @@ from .colors import add_color_option
 from .common import Output, Parser, cleaned, run_main, visible
 
 if TYPE_CHECKING:
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.policy import Policy
     from chronicle_vm.runtime import LoadedModule
 
     from .custom_host import CustomHost
@@ -201,7 +201,7 @@ def _add_source_option(parser: Parser) -> None:
 
 
 def _load_policy(path: str | None) -> Policy:
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.policy import Policy
 
     if path is None:
         return Policy.deny_all()
@@ -278,8 +278,8 @@ def cmd_verify(ns: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_negotiate(ns: argparse.Namespace, out: Output) -> int:
+    from chronicle_vm.capabilities.negotiation import negotiate
     from chronicle_vm.errors import PolicyError
-    from chronicle_vm.negotiate import negotiate
 
     from .files import load_module_file
 
@@ -349,7 +349,7 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
                 )
             extra: dict[str, Any] = {"limits": effective}
             if trace_path is not None:
-                from chronicle_vm.trace import error_trace
+                from chronicle_vm.trace.document import error_trace
 
                 failed_trace = error_trace(error)
                 if failed_trace is not None:
@@ -397,8 +397,8 @@ def _call(
 
 
 def cmd_host_manifest(ns: argparse.Namespace, out: Output) -> int:
-    from chronicle_vm.host_manifest import host_manifest
-    from chronicle_vm.policy import Policy
+    from chronicle_vm.capabilities.manifest import host_manifest
+    from chronicle_vm.capabilities.policy import Policy
 
     from .files import write_output_or_stdout
 
@@ -441,7 +441,7 @@ def _load_trace_file(path: str, data: bytes | None = None, out: Output | None = 
     import contextlib
 
     from chronicle_vm.errors import ReplayError
-    from chronicle_vm.trace import load_trace
+    from chronicle_vm.trace.document import load_trace
 
     from .files import read_trace_file
     from .progress import long_task
@@ -462,7 +462,7 @@ def _load_trace_file(path: str, data: bytes | None = None, out: Output | None = 
 def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
     from chronicle_vm.errors import ReplayError
     from chronicle_vm.limits import DEFAULT_LIMITS
-    from chronicle_vm.replay import replay
+    from chronicle_vm.trace.replay import replay
 
     from .files import read_input, read_trace_file
 
@@ -522,7 +522,7 @@ def cmd_inspect(ns: argparse.Namespace, out: Output) -> int:
     if ns.output is not None and ns.slice is None:
         raise UsageError("usage.arguments", "-o/--output writes a slice: give --slice A..B too")
     if ns.slice is not None:
-        from chronicle_vm.trace import load_trace, slice_trace
+        from chronicle_vm.trace.document import load_trace, slice_trace
 
         start, end = _slice_range(ns.slice)
         data = slice_trace(trace, start, end)
@@ -577,7 +577,7 @@ def _inspect_view(ns: argparse.Namespace, out: Output, document: dict[str, Any])
 
 
 def cmd_diff(ns: argparse.Namespace, out: Output) -> int:
-    from chronicle_vm.trace import diff_traces
+    from chronicle_vm.trace.document import diff_traces
 
     from .files import read_trace_file
 

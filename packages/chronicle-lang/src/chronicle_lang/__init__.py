@@ -19,9 +19,9 @@ from contextlib import contextmanager
 
 from chronicle_asm.ir import IRModule
 from chronicle_asm.source import decode_source
+from chronicle_vm.core.model import Module
 from chronicle_vm.errors import SourceError
 from chronicle_vm.limits import DEFAULT_LIMITS
-from chronicle_vm.model import Module
 
 from .compiler import BUILTINS, compile_program
 from .diagnostics import Diagnostics, render_diagnostic

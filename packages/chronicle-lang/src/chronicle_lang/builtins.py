@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chronicle_vm.isa import Op
-from chronicle_vm.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.isa import Op
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType
 
 __all__ = ["BUILTINS", "Builtin", "builtin_table"]
 

@@ -32,10 +32,10 @@ from chronicle_asm.ir import (
     Pos,
     Reg,
 )
-from chronicle_vm.isa import OPCODES, Op
-from chronicle_vm.model import Capability
-from chronicle_vm.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, BaseType, ValueType
-from chronicle_vm.verify import CAP_NAME_MAX_LEN
+from chronicle_vm.core.isa import OPCODES, Op
+from chronicle_vm.core.model import Capability
+from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, BaseType, ValueType
+from chronicle_vm.verifier.rules import CAP_NAME_MAX_LEN
 
 from .builtins import BUILTINS, Builtin
 from .diagnostics import Diagnostics, nearest_name

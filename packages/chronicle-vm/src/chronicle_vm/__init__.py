@@ -1,9 +1,14 @@
 """ChronicleVM: a replayable sandbox runtime for untrusted plugins.
 
-Bytes flow one way through this package:
+Bytes flow one way through this package, and its subpackages follow them:
 
-    format/decode -> Module -> verify -> VerifiedModule
-    -> policy/negotiate -> Instance -> interpreter -> result + Trace -> replay
+    binary (bytes -> Module) -> verifier (-> VerifiedModule)
+    -> capabilities (policy, host, negotiation -> handlers) -> engines (-> result)
+    -> trace (-> Trace; Trace + module -> exact replay)
+
+`core` holds the vocabulary they share (types, isa, model, values, calls);
+`errors` and `limits` are the foundation; `runtime` is the embedding front
+that ties the stages together (`load_module`, `instantiate`, `Instance.call`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
+from .core.types import BOOL, INT, STR, BaseType, ValueType
 from .errors import (
     ChronicleError,
     DecodeError,
@@ -23,49 +30,47 @@ from .errors import (
     VerifyError,
 )
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
-from .model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from .types import BOOL, INT, STR, BaseType, ValueType
 
 if TYPE_CHECKING:
-    from .audit import Auditor, AuditResult, audit_trace, audit_traces
-    from .control import CancelHandle
-    from .host import CallContext, Host, HostCapability
-    from .negotiate import Decision, Negotiation, negotiate
-    from .policy import CapabilityRule, Policy
-    from .replay import ReplayReport, replay
+    from .capabilities.host import CallContext, Host, HostCapability
+    from .capabilities.negotiation import Decision, Negotiation, negotiate
+    from .capabilities.policy import CapabilityRule, Policy
+    from .engines.control import CancelHandle
     from .runtime import Instance, LoadedModule, RunResult, instantiate, load_module
-    from .trace import Trace, load_trace
-    from .verify import VerifiedModule, verify
+    from .trace.audit import Auditor, AuditResult, audit_trace, audit_traces
+    from .trace.document import Trace, load_trace
+    from .trace.replay import ReplayReport, replay
+    from .verifier.rules import VerifiedModule, verify
 
 __version__ = "0.1.0"
 
 # The embedding API by name, imported on first use so `import chronicle_vm` stays cheap
 # (a command that only decodes never loads the policy parser or the engines).
 _LAZY = {
-    "CancelHandle": "control",
-    "CallContext": "host",
-    "AuditResult": "audit",
-    "Auditor": "audit",
-    "audit_trace": "audit",
-    "audit_traces": "audit",
-    "Host": "host",
-    "HostCapability": "host",
-    "Decision": "negotiate",
-    "Negotiation": "negotiate",
-    "negotiate": "negotiate",
-    "CapabilityRule": "policy",
-    "Policy": "policy",
-    "ReplayReport": "replay",
-    "replay": "replay",
+    "CancelHandle": "engines.control",
+    "CallContext": "capabilities.host",
+    "AuditResult": "trace.audit",
+    "Auditor": "trace.audit",
+    "audit_trace": "trace.audit",
+    "audit_traces": "trace.audit",
+    "Host": "capabilities.host",
+    "HostCapability": "capabilities.host",
+    "Decision": "capabilities.negotiation",
+    "Negotiation": "capabilities.negotiation",
+    "negotiate": "capabilities.negotiation",
+    "CapabilityRule": "capabilities.policy",
+    "Policy": "capabilities.policy",
+    "ReplayReport": "trace.replay",
+    "replay": "trace.replay",
     "Instance": "runtime",
     "LoadedModule": "runtime",
     "RunResult": "runtime",
     "instantiate": "runtime",
     "load_module": "runtime",
-    "Trace": "trace",
-    "load_trace": "trace",
-    "VerifiedModule": "verify",
-    "verify": "verify",
+    "Trace": "trace.document",
+    "load_trace": "trace.document",
+    "VerifiedModule": "verifier.rules",
+    "verify": "verifier.rules",
 }
 
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:
-    from .trace import Trace
+from typing import Any, ClassVar
 
 __all__ = [
     "ChronicleError",
@@ -82,7 +79,9 @@ class ChronicleError(Exception):
         self.message = message
         self.details: dict[str, Any] = details
         #: The finished trace of a traced call that failed (kept out of to_dict(), which stays small JSON).
-        self.trace: Trace | None = None
+        #: (A `chronicle_vm.trace.Trace`; read it with `chronicle_vm.trace.error_trace`, which checks its type:
+        #: naming the class here would make the foundation depend on the trace stage.)
+        self.trace: object | None = None
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -46,7 +46,7 @@ class Limits:
     max_array_len: int = 100_000
     #: Characters in one string.
     max_string_len: int = 1_000_000
-    #: Bytes of strings and arrays allocated over the whole run, by a fixed estimate (chronicle_vm.costs):
+    #: Bytes of strings and arrays allocated over the whole run, by a fixed estimate (chronicle_vm.engines.costs):
     #: 76 + 4 per character for a string, 56 + 8 per item for an array.
     max_allocation: int = 268_435_456
 

@@ -3,7 +3,7 @@
     plugin = load_module(data)                          # decode + verify
     instance = instantiate(plugin, host=host, policy=policy, limits=Limits(...))
     result = instance.call("main", 10)                  # RunResult(value, instructions, ...)
-    traced = instance.call("main", 10, trace=True)      # ... and traced.trace, a chronicle_vm.trace.Trace
+    traced = instance.call("main", 10, trace=True)      # ... and traced.trace, a chronicle_vm.trace.document.Trace
     served = await instance.call_async("main", 10, timeout=0.5, context=request, meta={"order": "A-1"})
 
 `instantiate` negotiates every declared capability before any plugin code
@@ -16,8 +16,8 @@ translations) is kept by the instance and reused, one per concurrent call
 have a deadline (`timeout`) and a `CancelHandle` (see control.py), a
 `context` for the capabilities that ask for it, and `meta` for its trace.
 A traced call records every capability call and the run's end
-(chronicle_vm.trace); when it fails, the raised error carries the finished
-trace (`chronicle_vm.trace.error_trace(exc)`).
+(chronicle_vm.trace.document); when it fails, the raised error carries the finished
+trace (`chronicle_vm.trace.document.error_trace(exc)`).
 """
 
 from __future__ import annotations
@@ -28,22 +28,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from . import __version__
-from .calls import CapabilityHandler
-from .control import CancelHandle, RunControl
+from .core.calls import CapabilityHandler
+from .core.model import Module
+from .core.values import ValueMismatch, import_value
+from .engines.control import CancelHandle, RunControl
+from .engines.reference import Interpreter, RunOutcome
 from .errors import ChronicleError, DecodeError, UsageError, declare_codes
-from .interp import Interpreter, RunOutcome
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
-from .model import Module
-from .trace import Recorder, attach_trace  # at import, not per call: a traced call is a few µs
-from .trace_meta import check_meta
-from .values import ValueMismatch, import_value
+from .trace.document import Recorder, attach_trace  # at import, not per call: a traced call is a few µs
+from .trace.meta import check_meta
 
 if TYPE_CHECKING:
-    from .host import Host
-    from .negotiate import Awaiter, Negotiation
-    from .policy import Policy
-    from .trace import Trace
-    from .verify import VerifiedModule
+    from .capabilities.host import Host
+    from .capabilities.negotiation import Awaiter, Negotiation
+    from .capabilities.policy import Policy
+    from .trace.document import Trace
+    from .verifier.rules import VerifiedModule
 
 __all__ = ["Engine", "Instance", "LoadedModule", "RunResult", "instantiate", "load_module", "make_engine"]
 
@@ -99,8 +99,8 @@ class RunResult:
 
 def load_module(data: bytes, *, max_registers: int = HARD_LIMITS.max_registers) -> LoadedModule:
     """Decode and verify module bytes; raises DecodeError or VerifyError."""
-    from .decode import decode_module
-    from .verify import verify
+    from .binary.decode import decode_module
+    from .verifier.rules import verify
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError("decode.not-bytes", f"a module is bytes, not {type(data).__name__}", offset=0)
@@ -122,7 +122,7 @@ def make_engine(
     if engine not in {"auto", "compiled"}:
         raise UsageError("usage.engine", f"unknown engine {engine!r}; use auto, compiled or reference")
     try:
-        from .compiled import CompiledEngine
+        from .engines.compiled import CompiledEngine
     except ImportError:
         if engine == "compiled":
             raise UsageError("usage.engine", "the compiled engine is not available in this build") from None
@@ -183,7 +183,7 @@ class Instance:
 
         With `trace=True` (or the instance's default) the result carries the
         run's `Trace`; a traced call that fails attaches the finished trace to
-        the raised error (read it with `chronicle_vm.trace.error_trace`).
+        the raised error (read it with `chronicle_vm.trace.document.error_trace`).
         `timeout` (seconds, positive and finite) and `cancel` stop the run with
         `limit.deadline` / `limit.cancelled` at a fuel-slice end or right after
         a capability call returns (a blocking host function is not interrupted).
@@ -241,7 +241,7 @@ class Instance:
     ) -> RunResult:
         call_context = None
         if self._wants_context:
-            from .host import CallContext
+            from .capabilities.host import CallContext
 
             call_context = CallContext(context, self.negotiation.settings, entry)
         handlers: Sequence[CapabilityHandler | None]
@@ -336,9 +336,9 @@ def instantiate(
 
     Raises PolicyError when any declared capability is refused; the error lists all of them.
     """
-    from .host import Host
-    from .negotiate import negotiate
-    from .policy import Policy
+    from .capabilities.host import Host
+    from .capabilities.negotiation import negotiate
+    from .capabilities.policy import Policy
 
     loaded = plugin if isinstance(plugin, LoadedModule) else load_module(plugin)
     host = host if host is not None else Host()

@@ -25,10 +25,10 @@ from __future__ import annotations
 import json
 from typing import Any, NoReturn
 
-from .calls import CallSite
-from .errors import ResourceLimitError, declare_codes
-from .model import Module
-from .types import BaseType
+from chronicle_vm.core.calls import CallSite
+from chronicle_vm.core.model import Module
+from chronicle_vm.core.types import BaseType
+from chronicle_vm.errors import ResourceLimitError, declare_codes
 
 __all__ = ["MAX_RECORDED_BYTES", "TraceBudget"]
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from .limits import Limits
+from chronicle_vm.limits import Limits
+
 from .types import BaseType, ValueType
 
 __all__ = [

@@ -3,7 +3,7 @@
 A `Module` is exactly what the binary format holds, no more: the decoder
 builds it from bytes, the assembler builds it from IR, and the encoder writes
 it back byte for byte.  Nothing here is checked beyond the types of fields;
-the verifier (`chronicle_vm.verify`) decides whether a module may run.
+the verifier (`chronicle_vm.verifier.rules`) decides whether a module may run.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ Constant = int | str
 
 
 class Instruction(NamedTuple):
-    """One instruction: an opcode (`chronicle_vm.isa.Op`) and three operands."""
+    """One instruction: an opcode (`chronicle_vm.core.isa.Op`) and three operands."""
 
     op: int
     a: int = 0
@@ -109,13 +109,13 @@ class Module:
     @classmethod
     def from_bytes(cls, data: bytes) -> Module:
         """Decode `.cmod` bytes; raises `DecodeError` (and nothing else) on any bad input."""
-        from .decode import decode_module
+        from chronicle_vm.binary.decode import decode_module
 
         return decode_module(data)
 
     def to_bytes(self) -> bytes:
         """Encode to `.cmod` bytes; `Module.from_bytes(m.to_bytes()) == m`."""
-        from .encode import encode_module
+        from chronicle_vm.binary.encode import encode_module
 
         return encode_module(self)
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import struct
 
-from .errors import UsageError, declare_codes
-from .format import I64_MAX, I64_MIN, SUPPORTED_VERSIONS, U32_MAX, WRITE_MODULE
-from .isa import OPCODES
-from .model import FORMAT_VERSION, Capability, Function, Module, SourceMap, SourcePos
-from .types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.isa import OPCODES
+from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.errors import UsageError, declare_codes
+
+from .schema import I64_MAX, I64_MIN, SUPPORTED_VERSIONS, U32_MAX, WRITE_MODULE
 
 __all__ = ["encode_module"]
 

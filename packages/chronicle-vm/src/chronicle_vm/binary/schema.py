@@ -67,9 +67,9 @@ from construct import (
     Subconstruct,
 )
 
-from .isa import OPCODES
-from .model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from .types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.isa import OPCODES
+from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
 
 __all__ = [
     "CAPABILITY",
@@ -174,7 +174,7 @@ class _Compiled:
 
     def _parse(self, stream: Any, context: Any, path: Any) -> Any:
         if not isinstance(stream, Reader):
-            raise TypeError("the .cmod schema parses from a chronicle_vm.format.Reader")
+            raise TypeError("the .cmod schema parses from a chronicle_vm.binary.schema.Reader")
         value, pos = self.reader()(stream.data, stream.tell(), stream.end, {})
         stream.seek(pos)
         return value

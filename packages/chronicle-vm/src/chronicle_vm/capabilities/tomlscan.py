@@ -12,7 +12,7 @@ scan validates nothing else: whatever it lets through, tomllib checks.
 
 from __future__ import annotations
 
-from .errors import PolicyError, declare_codes
+from chronicle_vm.errors import PolicyError, declare_codes
 
 __all__ = ["MAX_KEY_CHARS", "MAX_KEY_PARTS", "check_key_bounds"]
 

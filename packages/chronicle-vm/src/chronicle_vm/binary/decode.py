@@ -1,6 +1,6 @@
 """The `.cmod` decoder: takes any object, gives a `Module`; guarantees nothing but `DecodeError` escapes.
 
-The layout lives in `chronicle_vm.format`; this module only runs the
+The layout lives in `chronicle_vm.binary.schema`; this module only runs the
 schema's compiled parser (`READ_MODULE`) and turns every way the bytes can be wrong
 into a `DecodeError` with a stable code and `details['offset']`.  It checks
 form, not meaning: indexes, types of code and source-map lengths are the
@@ -12,9 +12,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .errors import DecodeError, declare_codes
-from .format import READ_MODULE, FormatFault
-from .model import Module
+from chronicle_vm.core.model import Module
+from chronicle_vm.errors import DecodeError, declare_codes
+
+from .schema import READ_MODULE, FormatFault
 
 __all__ = ["decode_module"]
 

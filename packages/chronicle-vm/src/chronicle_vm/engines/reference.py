@@ -24,22 +24,24 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
+from chronicle_vm.core.isa import CHARS_PER_FUEL, Op
+from chronicle_vm.core.model import Function, Module
+from chronicle_vm.core.quoting import quote_text
+from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value
+from chronicle_vm.errors import ChronicleError, UsageError, declare_codes
+from chronicle_vm.limits import Limits
+
 from . import faults
-from .calls import CallSite, CapabilityHandler
-from .casemap import fixed_lower, fixed_trim, fixed_upper
 from .control import FUEL_SLICE
 from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
-from .errors import ChronicleError, UsageError, declare_codes
-from .isa import CHARS_PER_FUEL, Op
-from .limits import Limits
-from .model import Function, Module
-from .quoting import quote_text
-from .types import BaseType, ValueType
-from .values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value
 
 if TYPE_CHECKING:
+    from chronicle_vm.verifier.rules import VerifiedModule
+
     from .control import RunControl
-    from .verify import VerifiedModule
 
 __all__ = ["Interpreter", "RunOutcome", "handler_table", "locate", "prepare_call", "run_entry"]
 
@@ -52,7 +54,7 @@ declare_codes(
 )
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
-_SHIFT = CHARS_PER_FUEL.bit_length() - 1  # extra fuel = characters >> _SHIFT (chronicle_vm.costs)
+_SHIFT = CHARS_PER_FUEL.bit_length() - 1  # extra fuel = characters >> _SHIFT (chronicle_vm.engines.costs)
 
 # Internal opcodes the pre-decoder emits besides the ISA's own.  Their numbers sit in gaps of the ISA's
 # numbering chosen for the dispatch ranges of the loop (see `Interpreter._run`).
@@ -61,7 +63,7 @@ _TOSTR_BOOL = 0x50
 _TOSTR_STR = 0x51
 _LOADK_OVERSIZE = 0x52  # `loadk` of a string constant longer than max_string_len
 _CALL_WIDE = 0x53  # `call` of a function with more registers than max_registers: always fails
-# Cost model 2 (chronicle_vm.costs): the variable-cost forms, so that the fixed-cost ones stay as fast as before.
+# Cost model 2 (engines/costs.py): the variable-cost forms, so that the fixed-cost ones stay as fast as before.
 _EQ_STR = 0x54  # `eq` of two strings: charged by length
 _NE_STR = 0x55  # `ne` of two strings
 _CAPCALL_SIZED = 0x28  # `capcall` with a string or array argument: charged by the arguments' export size
@@ -288,7 +290,7 @@ class Interpreter:
         max_stack_registers = limits.max_stack_registers
         max_array = limits.max_array_len
         max_string = limits.max_string_len
-        max_alloc = limits.max_allocation // WORD  # allocation is counted in words (chronicle_vm.costs)
+        max_alloc = limits.max_allocation // WORD  # allocation is counted in words (chronicle_vm.engines.costs)
         # saved caller frames: (code, regs, pc, function index, destination register or -1, callee's registers)
         stack: list[tuple[list[Plan], list[Any], int, int, int, int]] = []
 

@@ -240,7 +240,7 @@ COST_MODEL = 2
 CHARS_PER_FUEL = 16
 
 #: Cost model 2: every instruction costs 1 unit of fuel (`max_instructions`); the opcodes below pay this
-#: extra charge too, computed from their operands before the work (chronicle_vm.costs implements each
+#: extra charge too, computed from their operands before the work (chronicle_vm.engines.costs implements each
 #: formula for both engines; `//` is floor division, `n` is CHARS_PER_FUEL, `len` counts characters or
 #: items).  Every other opcode does a bounded amount of work (`tostr` writes at most 20 characters, `len`,
 #: `charat`, `push`, `pop`, `getidx`, `setidx` are O(1), `mov` of an array shares it), so it pays 1.

@@ -24,9 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from .errors import UsageError, declare_codes
+from chronicle_vm.core.model import Capability
+from chronicle_vm.errors import UsageError, declare_codes
+
 from .host import Host
-from .model import Capability
 from .policy import CAPABILITY_NAME, CAPABILITY_NAME_MAX_LEN
 
 __all__ = [

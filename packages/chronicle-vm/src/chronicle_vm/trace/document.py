@@ -26,17 +26,18 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
-from .calls import CallSite, CapabilityHandler
-from .errors import ChronicleError, ReplayError, ResourceLimitError, UsageError, declare_codes
-from .interp import locate
-from .isa import COST_MODEL
-from .limits import HARD_LIMITS, Limits
-from .model import Module
-from .scopes import RULE_KEYS, rules_from_json
-from .trace_meta import check_recorded_meta
-from .tracebudget import MAX_RECORDED_BYTES, TraceBudget, value_bytes
-from .types import MAX_ARRAY_DEPTH
-from .values import I64_MAX, I64_MIN, Value, export_value
+from chronicle_vm.capabilities.scopes import RULE_KEYS, rules_from_json
+from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.isa import COST_MODEL
+from chronicle_vm.core.model import Module
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH
+from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value
+from chronicle_vm.engines.reference import locate
+from chronicle_vm.errors import ChronicleError, ReplayError, ResourceLimitError, UsageError, declare_codes
+from chronicle_vm.limits import HARD_LIMITS, Limits
+
+from .budget import MAX_RECORDED_BYTES, TraceBudget, value_bytes
+from .meta import check_recorded_meta
 
 __all__ = [
     "COST_MODEL_VERSION",

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-from .errors import ReplayError, UsageError, declare_codes
+from chronicle_vm.errors import ReplayError, UsageError, declare_codes
 
 __all__ = ["MAX_META_BYTES", "MAX_META_DEPTH", "check_meta", "check_recorded_meta"]
 

@@ -20,12 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .calls import CallSite, CapabilityHandler
-from .control import STOP_CODES
-from .errors import ChronicleError, ResourceLimitError
-from .limits import Limits
-from .model import Module
-from .values import Value
+from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.model import Module
+from chronicle_vm.core.values import Value
+from chronicle_vm.engines.control import STOP_CODES
+from chronicle_vm.errors import ChronicleError, ResourceLimitError
+from chronicle_vm.limits import Limits
 
 __all__ = ["as_recorded_stop", "recorded_stop", "stop_ceiling", "stopping_handlers"]
 

@@ -31,7 +31,7 @@ stops before instruction N+1 exactly like the interpreter.  Capability calls
 and failures in the middle of a segment compute their instruction count
 from the fuel and their fixed offset in the segment (the line table of the
 generated code records that offset for every line).  Cost model 2's extra
-charges (chronicle_vm.costs) are taken where the instruction runs, inside
+charges (chronicle_vm.engines.costs) are taken where the instruction runs, inside
 its prepaid segment, with one test on the common path (`_pay` only from 16
 characters of work); a charge that fits but would leave a later prepaid
 instruction of the segment unfunded abandons the fast run for the reference
@@ -101,26 +101,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
+from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
+from chronicle_vm.core.model import Function, Module
+from chronicle_vm.core.types import BaseType
+from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
+from chronicle_vm.errors import ChronicleError
+from chronicle_vm.limits import Limits
+
 from . import faults
-from .calls import CallSite, CapabilityHandler
-from .casemap import fixed_lower, fixed_trim, fixed_upper
 from .control import FUEL_SLICE
 from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
-from .errors import ChronicleError
-from .interp import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
-from .isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
-from .limits import Limits
-from .model import Function, Module
-from .types import BaseType
-from .values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
+from .reference import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
 
-_SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.costs)
+_SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.engines.costs)
 _FREE = CHARS_PER_FUEL - 1  # work of at most this many characters pays no extra fuel
 _STR = STR_WORDS  # max_allocation's estimate of a string's header, in words (written into the source as an int)
 
 if TYPE_CHECKING:
+    from chronicle_vm.verifier.rules import VerifiedModule
+
     from .control import RunControl
-    from .verify import VerifiedModule
 
 __all__ = [
     "MAX_TRANSLATED_INSTRUCTIONS",
@@ -547,7 +549,7 @@ class CompiledEngine:
             "CS": CallSite,
             "_tnew": tuple.__new__,
             "MAXI": limits.max_instructions,
-            "MAXA": max_alloc // WORD,  # allocation is counted in words (chronicle_vm.costs)
+            "MAXA": max_alloc // WORD,  # allocation is counted in words (chronicle_vm.engines.costs)
             "MAXS": max_string,
             "MAXR": max_array,
             "I64MAX": I64_MAX,
@@ -1212,7 +1214,7 @@ class _Translator:
             line(f"r{a} = _parseint(r{b}, {w})")
         elif op in (Op.UPPER, Op.LOWER, Op.TRIM):
             self.pay(f"len(r{b})", indent, pc, pending, w)
-            method = {Op.UPPER: "_upper", Op.LOWER: "_lower", Op.TRIM: "_trim"}[Op(op)]  # chronicle_vm.casemap
+            method = {Op.UPPER: "_upper", Op.LOWER: "_lower", Op.TRIM: "_trim"}[Op(op)]  # chronicle_vm.core.casemap
             line(f"_t = _checked({method}(r{b}), {w})")
             self.charge_string(a, indent, pc, w)
         elif op == Op.SPLIT:

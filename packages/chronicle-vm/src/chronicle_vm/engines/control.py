@@ -23,10 +23,11 @@ import time
 from collections.abc import Iterator, Sequence
 from itertools import chain
 
+from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.values import Value
+from chronicle_vm.errors import ResourceLimitError, UsageError, declare_codes
+
 from . import faults
-from .calls import CallSite, CapabilityHandler
-from .errors import ResourceLimitError, UsageError, declare_codes
-from .values import Value
 
 __all__ = ["FUEL_SLICE", "STOP_CODES", "CancelHandle", "RunControl", "check_timeout"]
 

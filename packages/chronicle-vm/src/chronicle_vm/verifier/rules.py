@@ -2,7 +2,7 @@
 
 Nothing unverified runs: the interpreter only accepts a `VerifiedModule`,
 and only `verify()` can make one.  The checks are derived from the opcode
-table (`chronicle_vm.isa.OPCODES`): each operand's kind says what its number
+table (`chronicle_vm.core.isa.OPCODES`): each operand's kind says what its number
 must point at, each register operand's rule says what type the register
 must have.  Registers are typed for the whole function, so one linear pass
 per function is enough; there is no dataflow and no fixpoint.
@@ -23,11 +23,11 @@ from operator import add, attrgetter, mul, sub
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-from .errors import VerifyError, declare_codes
-from .isa import OPCODES, Op, OperandKind, OpInfo, TypeRule
-from .limits import HARD_LIMITS
-from .model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from .types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.isa import OPCODES, Op, OperandKind, OpInfo, TypeRule
+from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.errors import VerifyError, declare_codes
+from chronicle_vm.limits import HARD_LIMITS
 
 __all__ = ["CAP_NAME_MAX_LEN", "VerifiedModule", "verify", "verify_bytes"]
 
@@ -302,7 +302,7 @@ _Make = Callable[
 def _compile_fast() -> _Make:
     namespace: dict[str, Any] = {}
     # The source is generated above from the opcode table alone, never from input.
-    exec(compile(_FAST_SOURCE, "<chronicle_vm.verify fast path>", "exec"), namespace)
+    exec(compile(_FAST_SOURCE, "<chronicle_vm.verifier.rules fast path>", "exec"), namespace)
     make: _Make = namespace["make"]
     return make
 
@@ -338,7 +338,7 @@ class VerifiedModule:
 
     def __post_init__(self, _token: object) -> None:
         if _token is not _MINT:
-            raise TypeError("a VerifiedModule is made only by chronicle_vm.verify.verify()")
+            raise TypeError("a VerifiedModule is made only by chronicle_vm.verifier.rules.verify()")
 
     def function(self, name: str) -> Function | None:
         """The function called `name`, or None."""

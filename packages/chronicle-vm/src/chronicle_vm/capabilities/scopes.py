@@ -30,8 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import PolicyError, declare_codes
-from .types import BaseType, ValueType
+from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.errors import PolicyError, declare_codes
 
 __all__ = [
     "RULE_KEYS",

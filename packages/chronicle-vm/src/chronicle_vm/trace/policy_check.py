@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ReplayError, declare_codes
-from .policy import Policy
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.errors import ReplayError, declare_codes
 
 __all__ = ["check_recorded_policy", "policy_decision"]
 

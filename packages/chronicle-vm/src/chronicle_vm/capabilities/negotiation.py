@@ -16,17 +16,18 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from .calls import CallSite, CapabilityHandler
-from .errors import ExecutionError, PolicyError, ResourceLimitError, declare_codes
+from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.model import Capability
+from chronicle_vm.core.values import Value, ValueMismatch, export_value, import_value
+from chronicle_vm.errors import ExecutionError, PolicyError, ResourceLimitError, declare_codes
+from chronicle_vm.limits import Limits
+
 from .host import CallContext, Host, HostCapability
-from .limits import Limits
-from .model import Capability
 from .policy import HostSettingValue, Policy, find_key_line, format_key_path
 from .scopes import BoundScope, Fail, bind, first_violation, param_names, scope_error
-from .values import Value, ValueMismatch, export_value, import_value
 
 if TYPE_CHECKING:
-    from .verify import VerifiedModule
+    from chronicle_vm.verifier.rules import VerifiedModule
 
 #: Runs an async capability's awaitable to its result (on the caller's event loop) and returns it.
 Awaiter = Callable[[Awaitable[Any]], Any]
@@ -59,7 +60,7 @@ class Decision:
     reason: str
     #: The policy's quota for a granted capability (None: no quota).
     max_calls: int | None = None
-    #: The argument scopes of a granted capability, by parameter position (chronicle_vm.scopes).
+    #: The argument scopes of a granted capability, by parameter position (chronicle_vm.capabilities.scopes).
     scopes: tuple[BoundScope, ...] = ()
 
     @property

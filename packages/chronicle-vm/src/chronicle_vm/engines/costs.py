@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .isa import CHARS_PER_FUEL, Op
-from .values import Value
+from chronicle_vm.core.isa import CHARS_PER_FUEL, Op
+from chronicle_vm.core.values import Value
 
 __all__ = [
     "ITEM_WORDS",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ChronicleError, ExecutionError, ResourceLimitError, declare_codes
+from chronicle_vm.errors import ChronicleError, ExecutionError, ResourceLimitError, declare_codes
 
 __all__ = ["Failure"]
 

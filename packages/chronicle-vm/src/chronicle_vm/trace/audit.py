@@ -22,10 +22,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-from .errors import ChronicleError, DecodeError, ReplayError, VerifyError, declare_codes
+from chronicle_vm.errors import ChronicleError, DecodeError, ReplayError, VerifyError, declare_codes
+from chronicle_vm.runtime import EngineName, LoadedModule, load_module
+
+from .document import MAX_TRACE_BYTES, Trace, load_trace
 from .replay import replay
-from .runtime import EngineName, LoadedModule, load_module
-from .trace import MAX_TRACE_BYTES, Trace, load_trace
 
 __all__ = ["AUDIT_STATUSES", "AuditResult", "Auditor", "ModuleLookup", "audit_trace", "audit_traces"]
 

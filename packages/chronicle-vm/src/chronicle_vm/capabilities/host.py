@@ -1,0 +1,296 @@
+"""The host registry: takes Python functions with typed signatures, gives the `HostCapability` table a host offers.
+
+An embedding application creates one `Host`, declares the `[host]` settings
+it accepts, and registers each capability function either with the
+`@host.capability("kv.get")` decorator (the signature is read from the
+annotations) or explicitly with `host.register(...)`.  Mistakes in
+registration are the host author's, found at registration time: they raise
+`UsageError` with a stable code, never later while a plugin runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, ValueType
+from chronicle_vm.errors import UsageError, declare_codes
+
+from .policy import CAPABILITY_NAME, CAPABILITY_NAME_MAX_LEN, HostSettingValue
+
+__all__ = ["SETTING_TYPES", "CallContext", "Host", "HostCapability", "HostFunction"]
+
+declare_codes(
+    "usage",
+    {
+        "capability-name": "a host registered a capability under a name that is not dotted lowercase identifiers",
+        "capability-duplicate": "a host registered the same capability name twice",
+        "capability-signature": "a host capability's signature cannot be expressed in VM types",
+        "host-setting": "a host declared a setting with an unsupported type",
+        "capability-async": "a coroutine function was registered without async_=True (or the reverse)",
+    },
+)
+
+#: A host capability function: VM-typed positional arguments in, a VM value (or None) out.
+HostFunction = Callable[..., Any]
+
+#: The Python types a `[host]` setting may be declared with.
+SETTING_TYPES: tuple[type, ...] = (str, int, bool)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_SCALARS: dict[object, ValueType] = {int: INT, bool: BOOL, str: STR}
+
+
+@dataclass(frozen=True, slots=True)
+class HostCapability:
+    """One capability a host offers: its name, signature and the function that serves it.
+
+    `deterministic` marks functions whose result depends only on their
+    arguments (it is information for the host's tooling; replay never calls
+    live functions either way).
+    """
+
+    name: str
+    params: tuple[ValueType, ...]
+    result: ValueType | None
+    func: HostFunction
+    deterministic: bool = False
+    #: The function takes the call's `CallContext` as its keyword-only parameter `context`.
+    context: bool = False
+    #: The function is a coroutine function, awaited on the caller's event loop (`Instance.call_async` only).
+    async_: bool = False
+
+    def signature(self) -> str:
+        """The signature as `model.Capability.signature()` writes it: `(str, int) -> [str]`."""
+        params = ", ".join(str(p) for p in self.params)
+        result = "" if self.result is None else f" -> {self.result}"
+        return f"({params}){result}"
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a capability that asks for it (a keyword-only `context` parameter) learns about the call it serves.
+
+    `value` is the object the host passed as `Instance.call(..., context=...)` (None when it passed
+    none); `settings` are the policy's `[host]` settings, checked against the host's declarations;
+    `entry` is the plugin function the host called.  The context never reaches the plugin and never
+    enters a trace.
+    """
+
+    value: Any
+    settings: Mapping[str, HostSettingValue]
+    entry: str
+
+
+class Host:
+    """The capabilities and settings an embedding application offers to plugins.
+
+    >>> host = Host(settings={"kv_path": str})
+    >>> @host.capability("clock.now")
+    ... def now() -> int:
+    ...     return 0
+    """
+
+    def __init__(self, settings: Mapping[str, type] | None = None) -> None:
+        declared: dict[str, type] = {}
+        for name, kind in (settings or {}).items():
+            if not isinstance(name, str) or not name:
+                raise UsageError("usage.host-setting", f"host setting names are non-empty strings, got {name!r}")
+            if kind not in SETTING_TYPES:
+                raise UsageError(
+                    "usage.host-setting",
+                    f"host setting {name!r} is declared as {kind!r}; a setting is str, int or bool",
+                    setting=name,
+                )
+            declared[name] = kind
+        self._settings = types.MappingProxyType(declared)
+        self._capabilities: dict[str, HostCapability] = {}
+
+    @property
+    def settings(self) -> Mapping[str, type]:
+        """The `[host]` settings this host accepts, with their types."""
+        return self._settings
+
+    @property
+    def capabilities(self) -> Mapping[str, HostCapability]:
+        """Registered capabilities by name, in registration order (read-only view)."""
+        return types.MappingProxyType(self._capabilities)
+
+    def get(self, name: str) -> HostCapability | None:
+        return self._capabilities.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._capabilities
+
+    def __iter__(self) -> Iterator[HostCapability]:
+        return iter(tuple(self._capabilities.values()))
+
+    def __len__(self) -> int:
+        return len(self._capabilities)
+
+    def register(
+        self,
+        name: str,
+        func: HostFunction,
+        *,
+        params: Sequence[ValueType],
+        result: ValueType | None,
+        deterministic: bool = False,
+        context: bool = False,
+        async_: bool = False,
+    ) -> HostCapability:
+        """Offer `func` as capability `name` with an explicit signature.
+
+        `context=True`: `func` is called with the call's `CallContext` as keyword argument `context`.
+        `async_=True`: `func` is a coroutine function, awaited on the caller's loop; such a capability
+        can only serve `Instance.call_async`.  A coroutine function without `async_=True` is refused here
+        (it would fail at run time with a coroutine where a value belongs).
+        """
+        self._check_name(name)
+        if not callable(func):
+            raise UsageError(
+                "usage.capability-signature", f"capability {name}: {func!r} is not callable", capability=name
+            )
+        if _is_coroutine_function(func) != bool(async_):
+            wording = (
+                "is a coroutine function: register it with async_=True and call the plugin with Instance.call_async"
+                if not async_
+                else "is registered with async_=True but is not a coroutine function (async def)"
+            )
+            raise UsageError("usage.capability-async", f"capability {name}: {func!r} {wording}", capability=name)
+        checked: list[ValueType] = []
+        for index, vtype in enumerate(params):
+            checked.append(_checked_type(vtype, name, f"parameter {index}"))
+        result_type = None if result is None else _checked_type(result, name, "result")
+        capability = HostCapability(name, tuple(checked), result_type, func, deterministic, bool(context), bool(async_))
+        self._capabilities[name] = capability
+        return capability
+
+    def capability(self, name: str, *, deterministic: bool = False, async_: bool = False) -> Callable[[_F], _F]:
+        """Decorator: offer the function as capability `name`, its signature read from its annotations.
+
+        Annotations may be `int`, `bool`, `str` and `list[T]` of those (nested);
+        the return annotation `None` means the capability gives no result.
+        A keyword-only parameter named `context` asks for the call's `CallContext`.
+        An `async def` function needs `async_=True` (see `register`).
+        The function is returned unchanged.
+        """
+        self._check_name(name)
+
+        def decorate(func: _F) -> _F:
+            params, result = _signature_of(func, name)
+            self.register(
+                name,
+                func,
+                params=params,
+                result=result,
+                deterministic=deterministic,
+                context=_wants_context(func),
+                async_=async_,
+            )
+            return func
+
+        return decorate
+
+    def _check_name(self, name: object) -> None:
+        if not isinstance(name, str) or len(name) > CAPABILITY_NAME_MAX_LEN or not CAPABILITY_NAME.fullmatch(name):
+            raise UsageError(
+                "usage.capability-name",
+                f"capability name {name!r} is not two or more dotted lowercase identifiers such as kv.get "
+                f"(at most {CAPABILITY_NAME_MAX_LEN} characters)",
+                capability=repr(name),
+            )
+        if name in self._capabilities:
+            raise UsageError("usage.capability-duplicate", f"capability {name} is already registered", capability=name)
+
+    def check_setting(self, name: str, value: HostSettingValue) -> str | None:
+        """Why a `[host]` setting is refused (None when the host accepts it)."""
+        kind = self._settings.get(name)
+        if kind is None:
+            return "unknown"
+        # bool is a subclass of int in Python; a setting is exactly one of them.
+        if type(value) is not kind:
+            return "type"
+        return None
+
+
+def _checked_type(vtype: object, name: str, what: str) -> ValueType:
+    if not isinstance(vtype, ValueType) or not 0 <= vtype.depth <= MAX_ARRAY_DEPTH:
+        raise UsageError(
+            "usage.capability-signature",
+            f"capability {name}: {what} type {vtype!r} is not a VM value type",
+            capability=name,
+        )
+    return vtype
+
+
+def _signature_of(func: Callable[..., Any], name: str) -> tuple[list[ValueType], ValueType | None]:
+    def fail(message: str) -> UsageError:
+        return UsageError("usage.capability-signature", f"capability {name}: {message}", capability=name)
+
+    try:
+        hints = typing.get_type_hints(func)
+        signature = inspect.signature(func)
+    except Exception as exc:  # any failure to read annotations is the host author's mistake
+        raise fail(f"cannot read the annotations of {func!r}: {exc}") from None
+    params: list[ValueType] = []
+    for parameter in signature.parameters.values():
+        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            if parameter.kind is parameter.KEYWORD_ONLY and parameter.name == "context":
+                continue  # the call's CallContext, passed by the runtime (see _wants_context)
+            if parameter.default is not parameter.empty:
+                continue  # keyword-only with a default: never passed by the VM
+            raise fail(f"parameter {parameter.name!r} must be positional (the VM passes arguments by position)")
+        if parameter.name not in hints:
+            raise fail(f"parameter {parameter.name!r} has no type annotation")
+        vtype = _annotation_type(hints[parameter.name])
+        if vtype is None:
+            raise fail(
+                f"parameter {parameter.name!r} is annotated {hints[parameter.name]!r}; use int, bool, str "
+                "or list[...] of them"
+            )
+        params.append(vtype)
+    if "return" not in hints:
+        raise fail("the return type is not annotated (write -> None for a capability without result)")
+    returned = hints["return"]
+    if returned is None or returned is type(None):
+        return params, None
+    result = _annotation_type(returned)
+    if result is None:
+        raise fail(f"the return type is annotated {returned!r}; use int, bool, str, list[...] of them, or None")
+    return params, result
+
+
+def _annotation_type(annotation: object) -> ValueType | None:
+    depth = 0
+    while typing.get_origin(annotation) is list and depth <= MAX_ARRAY_DEPTH:
+        args = typing.get_args(annotation)
+        if len(args) != 1:
+            return None
+        annotation = args[0]
+        depth += 1
+    if depth > MAX_ARRAY_DEPTH:
+        return None
+    # identity, not a dict lookup: an annotation may be any object, even an unhashable one
+    for python_type, scalar in _SCALARS.items():
+        if annotation is python_type:
+            return ValueType(scalar.base, depth)
+    return None
+
+
+def _wants_context(func: Callable[..., Any]) -> bool:
+    """Whether `func` has a keyword-only parameter named `context` (it asks for the call's CallContext)."""
+    try:
+        parameter = inspect.signature(func).parameters.get("context")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind is parameter.KEYWORD_ONLY
+
+
+def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+    call = getattr(func, "__call__", None)  # noqa: B004 - an object whose __call__ is async counts too
+    return inspect.iscoroutinefunction(func) or (call is not None and inspect.iscoroutinefunction(call))

@@ -1,0 +1,668 @@
+"""Exact replay: takes a trace and the module bytes, gives a `ReplayReport`, or a `ReplayError` naming the divergence.
+
+Replay never calls a live capability: it re-executes the module under the
+recorded limits with handlers that answer each call from the next recorded
+event.  Before any instruction runs it checks the trace (untrusted JSON, see
+`trace.load_trace`), refuses slices, checks the module digest, the recorded
+limits and the recorded capability signatures.  While the module runs, a
+call whose capability, arguments or instruction count differ from the record
+is a `replay.divergence`; afterwards, leftover events or a different outcome
+(value, error code, location, instruction count) are replay errors too.
+Recorded values are checked against the declared types and the recorded
+limits before the plugin sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from chronicle_vm.capabilities.policy import Policy
+from chronicle_vm.capabilities.scopes import BoundScope, first_violation, refusal, rules_from_json
+from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.model import Capability, Module
+from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
+from chronicle_vm.engines.reference import locate
+from chronicle_vm.errors import (
+    ChronicleError,
+    ExecutionError,
+    PolicyError,
+    ReplayError,
+    ResourceLimitError,
+    UsageError,
+    declare_codes,
+)
+from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
+from chronicle_vm.runtime import EngineName, LoadedModule, load_module, make_engine
+
+from .document import (
+    MAX_TRACE_BYTES,
+    Trace,
+    canonical_json,
+    checked,
+    collector_paused,
+    error_instructions,
+    error_outcome,
+    load_trace,
+)
+from .policy_check import check_recorded_policy
+from .replay_stop import as_recorded_stop, recorded_stop, stop_ceiling, stopping_handlers
+
+__all__ = ["ReplayReport", "replay"]
+
+declare_codes(
+    "replay",
+    {
+        "limits": "the trace needs more than the replayer's ceilings allow (its instruction count or a limit stop)",
+        "location": "a recorded event's code location is not where the replayed call happens (an edited trace)",
+    },
+)
+
+_PYTHON_TYPES: dict[BaseType, type] = {BaseType.INT: int, BaseType.BOOL: bool, BaseType.STR: str}
+#: The `result` of a call event that records a failure instead (its `error`).
+_NO_RESULT = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """An exact replay: what the run ended on, reproduced at the recorded instruction.
+
+    `reproduced` is "returned", "trap", "limit" (a limit, a recorded quota,
+    a deadline or a cancel) or "capability-error" (a recorded host failure
+    answered from the trace).
+    `trace_sha256` is the sha256 of the trace bytes as given (of
+    `Trace.to_json()` when a Trace object was given).
+    """
+
+    exact: bool
+    reproduced: str
+    outcome: Mapping[str, Any]
+    events: int
+    instructions: int | None
+    module_sha256: str
+    trace_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exact": self.exact,
+            "reproduced": self.reproduced,
+            "outcome": dict(self.outcome),
+            "events": self.events,
+            "instructions": self.instructions,
+            "module_sha256": self.module_sha256,
+            "trace_sha256": self.trace_sha256,
+        }
+
+
+def replay(
+    trace: bytes | str | Trace,
+    module: bytes | LoadedModule,
+    *,
+    engine: EngineName = "auto",
+    max_bytes: int = MAX_TRACE_BYTES,
+    limits: Limits | None = DEFAULT_LIMITS,
+    policy: Policy | None = None,
+) -> ReplayReport:
+    """Replay `trace` against `module` exactly; raises `ReplayError` unless the run reproduces the record.
+
+    With `policy`, the trace must also have been recorded under it: its digest and every recorded
+    decision (policy_check.py) are checked before any instruction runs.
+    `module` is the module's bytes, or a `LoadedModule` already made from them (a batch of replays of one
+    module then verifies it once and shares the compiled engine's translations).
+
+    `limits` are the replayer's own ceilings (the safe defaults unless
+    given; `None` or `HARD_LIMITS` for none but the hard ones): the run is
+    bounded by the smaller of them and the trace's recorded limits, since
+    the recorded ones are as untrusted as the rest of the trace.  A trace
+    whose recorded run needs more than the ceilings allow is refused with
+    `replay.limits`, before running when the record says so (its
+    instruction count, a recorded limit stop) and otherwise when the
+    lowered limit is reached.
+
+    The module bytes may also raise `DecodeError`/`VerifyError` (after the
+    digest matched, which only a corrupted recording could cause).
+    """
+    # Replay runs no host code and VM values cannot form cycles (an array's items are one level
+    # shallower than the array), so the cyclic collector has nothing to find here; left running,
+    # it would walk the parsed trace's hundreds of thousands of objects again and again.
+    with collector_paused():
+        return _replay(trace, module, engine, max_bytes, HARD_LIMITS if limits is None else limits, policy)
+
+
+def _replay(
+    trace: bytes | str | Trace,
+    module: bytes | LoadedModule,
+    engine: EngineName,
+    max_bytes: int,
+    ceilings: Limits,
+    policy: Policy | None = None,
+) -> ReplayReport:
+    recorded = checked(trace) if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
+    given = recorded.to_json() if isinstance(trace, Trace) else trace
+    trace_digest = hashlib.sha256(given.encode("utf-8") if isinstance(given, str) else bytes(given)).hexdigest()
+    if recorded.slice is not None:
+        start, end = recorded.slice["range"]
+        raise ReplayError(
+            "replay.sliced",
+            f"the trace is an inspection-only slice (events {start}..{end}); exact replay needs the full trace",
+            range=[start, end],
+        )
+    # A LoadedModule (already decoded and verified, by the digest of its bytes) lets a batch of replays of one
+    # module share its verification and the compiled engine's translations (chronicle_vm.trace.audit).
+    if not isinstance(module, (bytes, bytearray, memoryview, LoadedModule)):
+        raise UsageError("usage.bad-arguments", f"the module is bytes, not {type(module).__name__}")
+    provenance = recorded.provenance
+    actual_digest = module.digest if isinstance(module, LoadedModule) else hashlib.sha256(bytes(module)).hexdigest()
+    if actual_digest != provenance["module_sha256"]:
+        raise ReplayError(
+            "replay.module-digest",
+            f"the module's sha256 is {actual_digest}; the trace was recorded with {provenance['module_sha256']}",
+            expected=provenance["module_sha256"],
+            actual=actual_digest,
+        )
+    raw_limits = provenance.get("limits")
+    if raw_limits is None:
+        raise ReplayError(
+            "replay.missing-limits", "cannot replay exactly without recorded limits (provenance.limits is absent)"
+        )
+    recorded_limits = Limits(**raw_limits)  # load_trace checked every field and range
+    bounded = _replay_limits(recorded, recorded_limits, ceilings)
+    stop = recorded_stop(recorded.events)  # a deadline or cancel: reproduced by instruction count, no clock
+    limits = bounded if stop is None else stop_ceiling(bounded, stop)
+    loaded = module if isinstance(module, LoadedModule) else load_module(bytes(module))
+    declared = loaded.module.capabilities
+    _check_capabilities(provenance["capabilities"], declared)
+    if policy is not None:
+        check_recorded_policy(provenance, policy)
+    entry = recorded.entry
+    function = loaded.verified.function(entry["function"])
+    if entry["function"] not in loaded.verified.exports or function is None:
+        raise ReplayError("replay.entry", f"the recorded entry `{entry['function'][:100]}` is not exported")
+    args = entry["args"]
+
+    state = _Replayer(loaded.module, recorded.events, limits, provenance["capabilities"])
+    handlers = state.handlers() if stop is None else stopping_handlers(state.handlers(), stop, loaded.module)
+    runner = make_engine(loaded.verified, limits, handlers, engine)
+    try:
+        outcome = runner.call(entry["function"], args)
+    except ReplayError:
+        raise
+    except UsageError as exc:
+        raise ReplayError("replay.entry", f"the recorded entry arguments do not fit: {exc.message}") from None
+    except ChronicleError as exc:
+        error = exc if stop is None else as_recorded_stop(exc, stop)
+        _check_not_lowered(error, recorded_limits, bounded)
+        return state.finish_error(recorded, error, actual_digest, trace_digest)
+    return state.finish_returned(recorded, outcome.value, outcome.instructions, actual_digest, trace_digest)
+
+
+#: The limit each `limit.*` stop of the engines is the bound of.
+_LIMIT_FIELDS = {
+    "limit.instructions": "max_instructions",
+    "limit.call-depth": "max_call_depth",
+    "limit.registers": "max_registers",
+    "limit.stack-registers": "max_stack_registers",
+    "limit.array-len": "max_array_len",
+    "limit.string-len": "max_string_len",
+    "limit.allocation": "max_allocation",
+}
+
+
+def _replay_limits(recorded: Trace, recorded_limits: Limits, ceilings: Limits) -> Limits:
+    """The limits of the replay: the recorded ones lowered to the replayer's; refused when the record needs more."""
+    limits = recorded_limits.tightened(ceilings)
+    needed = recorded.outcome.get("instructions")
+    if type(needed) is int and needed > limits.max_instructions:
+        _refuse_limits("max_instructions", needed, recorded_limits, limits)
+    code = recorded.outcome.get("error", {}).get("code") if recorded.outcome.get("status") == "error" else None
+    name = _LIMIT_FIELDS.get(code) if isinstance(code, str) else None
+    if name is not None and getattr(limits, name) < getattr(recorded_limits, name):
+        # The recorded run stopped at its own limit: under a lower one it would stop elsewhere.
+        _refuse_limits(name, getattr(recorded_limits, name), recorded_limits, limits)
+    return limits
+
+
+def _check_not_lowered(error: ChronicleError, recorded_limits: Limits, limits: Limits) -> None:
+    """A limit stop of the replay at a limit the replayer lowered is the replayer's refusal, not a divergence."""
+    name = _LIMIT_FIELDS.get(error.code) if isinstance(error, ResourceLimitError) else None
+    if name is not None and getattr(limits, name) < getattr(recorded_limits, name):
+        _refuse_limits(name, getattr(recorded_limits, name), recorded_limits, limits)
+
+
+def _refuse_limits(name: str, needed: int, recorded_limits: Limits, limits: Limits) -> NoReturn:
+    raise ReplayError(
+        "replay.limits",
+        f"the trace needs {name} = {needed:,}, above this replayer's ceiling of {getattr(limits, name):,}; "
+        "replay it with higher ceilings (the CLI: --unbounded) if the trace's source is trusted",
+        limit=name,
+        needed=needed,
+        ceiling=getattr(limits, name),
+        recorded=recorded_limits.to_dict(),
+    )
+
+
+def _check_capabilities(recorded: Sequence[Mapping[str, Any]], declared: Sequence[Capability]) -> None:
+    have = [(decision["name"], decision["signature"]) for decision in recorded]
+    want = [(capability.name, capability.signature()) for capability in declared]
+    if have != want:
+        raise ReplayError(
+            "replay.provenance",
+            "the recorded capability decisions do not match the module's declarations",
+            expected=[f"{name}{signature}" for name, signature in want],
+            actual=[f"{name}{signature}" for name, signature in have][:100],
+        )
+    refused = [decision["name"] for decision in recorded if decision["decision"] != "granted"]
+    if refused:
+        raise ReplayError(
+            "replay.provenance",
+            f"the trace records refused capabilities ({', '.join(refused)}), so no run could have happened",
+        )
+
+
+def _clip(text: str, size: int = 100) -> str:
+    """Recorded text is untrusted and may be huge: messages show its start."""
+    return text if len(text) <= size else text[:size] + "..."
+
+
+def _describe_call(name: str, args: Sequence[object], instructions: int) -> str:
+    text = canonical_json(list(args)).decode("utf-8")
+    return f"{_clip(name)}({_clip(text[1:-1], 200)}) at instruction {instructions}"
+
+
+def _where(location: Mapping[str, Any] | None) -> str:
+    if not location:
+        return "at an unknown location"
+    text = f"in `{_clip(location['function'])}` at instruction {location['index']}"
+    if "file" in location:
+        text += f" ({_clip(location['file'])}:{location['line']}:{location['col']})"
+    return text
+
+
+class _Replayer:
+    """The replay host of one run: a cursor over the recorded events and one handler per capability.
+
+    Every capability's handler takes the next event from one shared
+    iterator, so answering a call costs a few dict lookups and comparisons
+    (less than the live handler plus the recorder it stands for): a fast
+    path settles the common case (same capability, instruction count and
+    arguments, a recorded result of the declared scalar type); anything
+    else takes the precise checks, which name the divergence.
+    """
+
+    def __init__(
+        self,
+        module: Module,
+        events: Sequence[Mapping[str, Any]],
+        limits: Limits,
+        decisions: Sequence[Mapping[str, Any]],
+    ) -> None:
+        self.module = module
+        self.events: list[Mapping[str, Any]] = events if type(events) is list else list(events)
+        self.cursor: Iterator[Mapping[str, Any]] = iter(self.events)
+        self.limits = limits
+        self.quotas: list[int | None] = [decision["max_calls"] for decision in decisions]
+        #: The argument scopes each grant recorded (load_trace checked their shape).
+        self.scopes: list[tuple[BoundScope, ...]] = [rules_from_json(d.get("args", [])) or () for d in decisions]
+        #: The error a replay handler raised to reproduce a recorded capability failure.
+        self.raised: ChronicleError | None = None
+        self.raised_instructions: int | None = None
+        #: (function, pc) -> the location a call there records, as the recorder computes it.
+        self.locations: dict[tuple[int, int], dict[str, Any]] = {}
+
+    @property
+    def position(self) -> int:
+        """How many events the run has taken: the position of the next one."""
+        return len(self.events) - operator.length_hint(self.cursor)
+
+    def handlers(self) -> tuple[CapabilityHandler, ...]:
+        return tuple(self._handler(index, capability) for index, capability in enumerate(self.module.capabilities))
+
+    def _handler(self, index: int, capability: Capability) -> CapabilityHandler:
+        cursor = self.cursor
+        name = capability.name
+        params = capability.params
+        result_type = capability.result
+        no_result = result_type is None
+        quota = self.quotas[index]
+        scopes = self.scopes[index]
+        calls = 0
+        locations = self.locations
+        # Scalar signatures (the common case) are checked inline; arrays go through import_value.  Equal
+        # values of different types are possible only between ints and bools (True == 1), so the fast
+        # path checks the recorded type at the int and bool positions; str positions need no check.
+        scalar = all(p.depth == 0 for p in params)
+        typed = tuple((k, _PYTHON_TYPES[p.base]) for k, p in enumerate(params) if p.base is not BaseType.STR)
+        scalar_result = _PYTHON_TYPES[result_type.base] if result_type is not None and result_type.depth == 0 else None
+        max_string = self.limits.max_string_len
+
+        def answer(args: Sequence[Value], site: CallSite) -> Value | None:
+            nonlocal calls
+            event = next(cursor, None)
+            if event is None:
+                self._missing(name, args, site)
+            recorded = event.get("args")
+            # `capability` is present in call events only (load_trace checked the shapes).
+            if event.get("capability") != name or event["instructions"] != site[3] or recorded != args:
+                if not self._same_call(event, name, params, args, site):
+                    self._diverge(event, name, args, site)
+            elif scalar:
+                for position, kind in typed:  # type first: equality alone would let a bool stand for an int
+                    if type(recorded[position]) is not kind:
+                        self._diverge(event, name, args, site)
+            elif not self._same_args(event, params, args):
+                self._diverge(event, name, args, site)
+            if scopes:
+                self._check_scope(event, name, scopes, args, site)
+            calls += 1
+            if quota is not None or "error" in event:
+                self._check_quota(event, name, calls, quota, site)
+            if event["location"] != locations.get((site[1], site[2])):
+                self._check_location(event, site, locations)
+            result = event.get("result", _NO_RESULT)
+            kind = type(result)
+            if kind is scalar_result and (
+                kind is bool
+                or (kind is int and I64_MIN <= result <= I64_MAX)
+                or (kind is str and len(result) <= max_string)
+            ):
+                return result  # type: ignore[no-any-return]
+            if result is None and no_result:
+                return None
+            return self._result(event, result, name, result_type, site)
+
+        return answer
+
+    def _check_quota(self, event: Mapping[str, Any], name: str, calls: int, quota: int | None, site: CallSite) -> None:
+        """Call `calls` of `name` is a quota stop exactly when it is the first beyond the recorded `max_calls`."""
+        error = event.get("error")
+        stopped = isinstance(error, Mapping) and error.get("code") == "limit.capability-quota"
+        over = quota is not None and calls > quota
+        if stopped == over:
+            return
+        if quota is not None and over:
+            beyond = f"beyond its recorded quota of {quota} {_calls(quota)}"
+            why = f"call {calls} of {name} is {beyond}, and the trace records it"
+        else:
+            allowed = "no quota" if quota is None else f"a quota of {quota} {_calls(quota)}"
+            why = f"the trace records a quota stop at call {calls} of {name}, which has {allowed}"
+        self._fail("replay.divergence", event, f"replay diverged at event {event['seq']}: {why}", site, max_calls=quota)
+
+    def _check_location(
+        self, event: Mapping[str, Any], site: CallSite, locations: dict[tuple[int, int], dict[str, Any]]
+    ) -> None:
+        """The recorded location of a call event must be where the call happens (computed once per call site)."""
+        key = (site.function, site.pc)
+        where = locations.get(key)
+        if where is None:
+            where = locations[key] = locate(self.module, site.function, site.pc)
+        if event["location"] != where:
+            self._fail(
+                "replay.location",
+                event,
+                f"event {event['seq']}: the trace records the call {_where(event['location'])}; it happens",
+                site,
+                expected=event["location"],
+                actual=where,
+            )
+
+    def _same_call(
+        self, event: Mapping[str, Any], name: str, params: tuple[ValueType, ...], args: Sequence[Value], site: CallSite
+    ) -> bool:
+        """The precise comparison, when the fast one found a difference (or `args` is not a list)."""
+        return (
+            event["kind"] == "call"
+            and event["capability"] == name
+            and event["instructions"] == site.instructions
+            and self._same_args(event, params, args)
+        )
+
+    def _same_args(self, event: Mapping[str, Any], params: tuple[ValueType, ...], args: Sequence[Value]) -> bool:
+        recorded = event["args"]
+        if len(recorded) != len(params):
+            return False
+        # Type-checked first: in Python True == 1, so equality alone would let a bool stand for an int.
+        for position, (value, vtype) in enumerate(zip(recorded, params, strict=True)):
+            if vtype.depth == 0 and vtype.base is BaseType.INT and type(value) is int:
+                continue  # the common case, an int; equality below settles it
+            try:
+                import_value(value, vtype, self.limits, f"argument {position + 1}")
+            except ValueMismatch:
+                return False
+        return bool(recorded == list(args))
+
+    def _result(
+        self, event: Mapping[str, Any], result: object, name: str, result_type: ValueType | None, site: CallSite
+    ) -> Value | None:
+        """The recorded answer, when the fast path did not settle it: a recorded failure, an array, a bad value."""
+        if result is _NO_RESULT:
+            self._raise_recorded(event, event["error"], name, site)
+        if result_type is None:
+            self._bad_value(event, f"{name} declares no result, the trace records one", site)
+        try:
+            value, _units = import_value(result, result_type, self.limits, f"result of {name}")
+        except ValueMismatch as exc:
+            self._bad_value(event, str(exc), site)
+        return value
+
+    def _fail(self, code: str, event: Mapping[str, Any] | None, message: str, site: CallSite, **extra: Any) -> NoReturn:
+        location = locate(self.module, site.function, site.pc)
+        seq = event["seq"] if event is not None else self.position
+        raise ReplayError(f"{code}", f"{message} {_where(location)}", seq=seq, location=location, **extra)
+
+    def _diverge(self, event: Mapping[str, Any], name: str, args: Sequence[Value], site: CallSite) -> NoReturn:
+        actual = {"capability": name, "args": list(args), "instructions": site.instructions}
+        if event["kind"] != "call":
+            expected: dict[str, Any] = {
+                "kind": event["kind"],
+                "code": event["code"],
+                "instructions": event["instructions"],
+            }
+            said = f"the run ended with {_clip(event['code'])}"
+        else:
+            expected = {
+                "capability": event["capability"],
+                "args": event["args"],
+                "instructions": event["instructions"],
+            }
+            said = _describe_call(event["capability"], event["args"], event["instructions"])
+        self._fail(
+            "replay.divergence",
+            event,
+            f"replay diverged at event {event['seq']}: expected {said}, "
+            f"actual {_describe_call(name, args, site.instructions)}",
+            site,
+            expected=expected,
+            actual=actual,
+            recorded_location=event["location"],
+        )
+
+    def _missing(self, name: str, args: Sequence[Value], site: CallSite) -> NoReturn:
+        self._fail(
+            "replay.missing-event",
+            None,
+            f"replay diverged at event {self.position}: the trace records no more events, "
+            f"actual {_describe_call(name, args, site.instructions)}",
+            site,
+            expected=None,
+            actual={"capability": name, "args": list(args), "instructions": site.instructions},
+        )
+
+    def _bad_value(self, event: Mapping[str, Any], problem: str, site: CallSite) -> NoReturn:
+        self._fail("replay.bad-value", event, f"event {event['seq']}: recorded {problem}", site)
+
+    def _check_scope(
+        self, event: Mapping[str, Any], name: str, scopes: tuple[BoundScope, ...], args: Sequence[Value], site: CallSite
+    ) -> None:
+        """The recorded decision on this call must be the one the recorded scopes give: a result or that refusal."""
+        refused = first_violation(scopes, args)
+        failure = event.get("error")
+        recorded_rule = failure.get("rule") if failure is not None and failure["code"] == "policy.scope" else None
+        expected_rule = refusal(*refused) if refused is not None else None
+        if canonical_json(recorded_rule) == canonical_json(expected_rule):
+            return
+        if expected_rule is None:
+            said = "refused by a scope the arguments are within"
+        elif recorded_rule is None:
+            said = f"allowed, but the recorded scope {_clip(refused[0].rule.describe() if refused else '')} refuses it"
+        else:
+            said = "refused by another rule than the recorded scopes give"
+        self._fail(
+            "replay.scope",
+            event,
+            f"event {event['seq']}: the trace records the call {_describe_call(name, args, site.instructions)} as "
+            f"{said}",
+            site,
+            expected=expected_rule,
+            actual=recorded_rule,
+        )
+
+    def _raise_recorded(
+        self, event: Mapping[str, Any], failure: Mapping[str, Any], name: str, site: CallSite
+    ) -> NoReturn:
+        error: ChronicleError
+        if failure["category"] == "limit":
+            error = ResourceLimitError(
+                failure["code"], failure["message"], capability=name, instructions=site.instructions
+            )
+        elif failure["category"] == "policy":  # a call outside its argument scope, refused again from the record
+            error = PolicyError(
+                failure["code"],
+                failure["message"],
+                capability=name,
+                rule=failure.get("rule"),
+                instructions=site.instructions,
+            )
+        else:
+            error = ExecutionError(failure["code"], failure["message"], capability=name)
+        self.raised = error
+        self.raised_instructions = site.instructions
+        raise error
+
+    # -- the end of the run ------------------------------------------------------------------------------
+
+    def _leftover(self) -> None:
+        remaining = len(self.events) - self.position
+        if remaining <= 0:
+            return
+        event = self.events[self.position]
+        if event["kind"] != "call":
+            return  # the recorded end event: compared with the run's end by the caller
+        raise ReplayError(
+            "replay.leftover-events",
+            f"the replayed run ended while {remaining} recorded event(s) remained, first event {event['seq']}: "
+            f"{_describe_call(event['capability'], event['args'], event['instructions'])} {_where(event['location'])}",
+            seq=event["seq"],
+            remaining=remaining,
+            expected={"capability": event["capability"], "args": event["args"], "instructions": event["instructions"]},
+            actual=None,
+            location=event["location"],
+        )
+
+    def _report(
+        self, recorded: Trace, reproduced: str, outcome: dict[str, Any], digest: str, trace_digest: str
+    ) -> ReplayReport:
+        expected = recorded.outcome
+        if _comparable(expected) != _comparable(outcome):
+            raise ReplayError(
+                "replay.outcome",
+                f"the replayed run ended with {_describe_outcome(outcome)}; the trace records "
+                f"{_describe_outcome(expected)}",
+                expected=dict(expected),
+                actual=outcome,
+            )
+        instructions = outcome.get("instructions")
+        return ReplayReport(
+            exact=True,
+            reproduced=reproduced,
+            outcome=outcome,
+            events=len(self.events),
+            instructions=instructions if type(instructions) is int else None,
+            module_sha256=digest,
+            trace_sha256=trace_digest,
+        )
+
+    def finish_returned(
+        self, recorded: Trace, value: Value | None, instructions: int, digest: str, trace_digest: str
+    ) -> ReplayReport:
+        self._leftover()
+        outcome = {"status": "returned", "value": value, "instructions": instructions}
+        if self.position < len(self.events):
+            event = self.events[self.position]
+            raise ReplayError(
+                "replay.outcome",
+                f"the replayed run returned {_describe_outcome(outcome)}; the trace records {_clip(event['code'])} "
+                f"at event {event['seq']} {_where(event['location'])}",
+                seq=event["seq"],
+                expected={"kind": event["kind"], "code": event["code"], "instructions": event["instructions"]},
+                actual=outcome,
+            )
+        return self._report(recorded, "returned", outcome, digest, trace_digest)
+
+    def finish_error(self, recorded: Trace, error: ChronicleError, digest: str, trace_digest: str) -> ReplayReport:
+        from_call = error is self.raised
+        instructions = error_instructions(error, self.raised_instructions if from_call else None)
+        outcome = error_outcome(error, instructions)
+        self._leftover()
+        if from_call:  # a recorded quota is a limit (exit 14) like any other; a host failure is not
+            reproduced = "limit" if isinstance(error, ResourceLimitError) else "capability-error"
+            return self._report(recorded, reproduced, outcome, digest, trace_digest)
+        kind = "limit" if isinstance(error, ResourceLimitError) else "trap"
+        actual_end: dict[str, Any] = {
+            "kind": kind,
+            "code": error.code,
+            "instructions": instructions,
+            "location": error.details.get("location"),
+        }
+        if self.position >= len(self.events):
+            raise ReplayError(
+                "replay.outcome",
+                f"the replayed run ended with {error.code} {_where(actual_end['location'])}; "
+                "the trace records no such end",
+                seq=self.position,
+                expected=None,
+                actual=actual_end,
+            )
+        event = self.events[self.position]
+        expected_end = {key: event[key] for key in ("kind", "code", "instructions", "location")}
+        if canonical_json(expected_end) != canonical_json(actual_end):
+            raise ReplayError(
+                "replay.outcome",
+                f"the replayed run ended with {error.code} after {instructions} instructions "
+                f"{_where(actual_end['location'])}; the trace records {_clip(event['code'])} after "
+                f"{event['instructions']} instructions {_where(event['location'])} (event {event['seq']})",
+                seq=event["seq"],
+                expected=expected_end,
+                actual=actual_end,
+            )
+        return self._report(recorded, kind, outcome, digest, trace_digest)
+
+
+def _comparable(outcome: Mapping[str, Any]) -> bytes:
+    """What must agree between two outcomes: everything but the human message."""
+    if outcome.get("status") == "error":
+        error = outcome["error"]
+        return canonical_json(
+            {
+                "status": "error",
+                "category": error["category"],
+                "code": error["code"],
+                "location": error["location"],
+                "instructions": outcome["instructions"],
+            }
+        )
+    return canonical_json(dict(outcome))
+
+
+def _describe_outcome(outcome: Mapping[str, Any]) -> str:
+    if outcome.get("status") == "error":
+        return f"{_clip(outcome['error']['code'])} after {outcome['instructions']} instructions"
+    value = canonical_json(outcome["value"]).decode("utf-8")
+    return f"value {_clip(value, 120)} after {outcome['instructions']} instructions"
+
+
+def _calls(count: int) -> str:
+    return "call" if count == 1 else "calls"
