@@ -41,6 +41,10 @@ declare_codes(
 #: stopping call's own arguments (6 MB at most at the default max_string_len) still fit under what replay reads.
 MAX_RECORDED_BYTES = 56 * 1024 * 1024
 
+#: Budgets worked out per (module, max_bytes, max_instructions), oldest dropped first (`TraceBudget.for_run`).
+_PROTOTYPES: dict[tuple[int, int, int], tuple[Module, TraceBudget]] = {}
+_MAX_PROTOTYPES = 64
+
 #: `{"args":[],"capability":,"instructions":,"kind":"call","location":,"result":,"seq":},` without its values.
 _EVENT_FIELDS = 85
 #: `{"col":,"file":,"function":,"index":,"line":}` and three numbers of up to 10 digits.
@@ -104,6 +108,28 @@ class TraceBudget:
                 tuple(k for k, p in enumerate(capability.params) if p.depth > 0 or p.base is BaseType.STR)
             )
             self.sized_result.append(result is not None and (result.depth > 0 or result.base is BaseType.STR))
+
+    @classmethod
+    def for_run(cls, module: Module, max_bytes: int, max_instructions: int) -> TraceBudget:
+        """A fresh budget for one run; the per-capability costs are worked out once per module and limits.
+
+        A service traces many short calls of one instance: computing the costs (a JSON text per function and
+        file name) on every call was a quarter of a traced trivial call.
+        """
+        key = (id(module), max_bytes, max_instructions)
+        known = _PROTOTYPES.get(key)
+        if known is None or known[0] is not module:  # the module object keeps its id while the entry lives
+            known = _PROTOTYPES[key] = (module, cls(module, max_bytes, max_instructions))
+            while len(_PROTOTYPES) > _MAX_PROTOTYPES:
+                del _PROTOTYPES[next(iter(_PROTOTYPES))]
+        prototype = known[1]
+        budget = cls.__new__(cls)
+        budget.max_bytes = max_bytes
+        budget.meter = [0]
+        budget.per_call = prototype.per_call  # read only after construction: shared by the runs of one module
+        budget.sized_params = prototype.sized_params
+        budget.sized_result = prototype.sized_result
+        return budget
 
     def stop(self, site: CallSite) -> NoReturn:
         raise ResourceLimitError(

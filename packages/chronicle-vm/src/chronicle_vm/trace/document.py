@@ -223,6 +223,12 @@ _Call = Any
 _FAILED = object()  # the result slot of a call the host or a quota failed (the error is Recorder.failure)
 
 
+#: Provenances by (module digest, policy digest, limits, runtime version, the decisions' identity), oldest
+#: dropped first; each entry keeps its decisions alive so their identity cannot be reused while it is kept.
+_PROVENANCES: dict[tuple[Any, ...], tuple[object, dict[str, Any], str]] = {}
+_MAX_PROVENANCES = 64
+
+
 class Recorder:
     """Records one run: wraps its live handlers, then builds the trace when the run ends.
 
@@ -247,15 +253,26 @@ class Recorder:
         #: The host's own JSON values for the trace's `meta` (checked by trace_meta.check_meta), or None.
         self.meta = meta
         #: Bytes out: the calls' share of the trace is bounded (tracebudget; `limit.trace-bytes`).
-        self.budget = TraceBudget(module, max_trace_bytes, limits.max_instructions)
-        self.provenance: dict[str, Any] = {
-            "runtime": {"name": "chronicle-vm", "version": runtime_version},
-            "module_sha256": module_digest,
-            "policy_sha256": policy_digest,
-            "limits": limits.to_dict(),
-            "cost_model": COST_MODEL_VERSION,
-            "capabilities": [_decision_record(decision) for decision in decisions],
-        }
+        self.budget = TraceBudget.for_run(module, max_trace_bytes, limits.max_instructions)
+        # The provenance is the same for every traced call of one instance: built and written once, then shared
+        # by its traces (a Trace's `doc` is read-only; `to_dict()` gives a private copy).
+        key = (module_digest, policy_digest, limits, runtime_version, id(decisions))
+        known = _PROVENANCES.get(key)
+        if known is None or known[0] is not decisions:
+            provenance: dict[str, Any] = {
+                "runtime": {"name": "chronicle-vm", "version": runtime_version},
+                "module_sha256": module_digest,
+                "policy_sha256": policy_digest,
+                "limits": limits.to_dict(),
+                "cost_model": COST_MODEL_VERSION,
+                "capabilities": [_decision_record(decision) for decision in decisions],
+            }
+            known = _PROVENANCES[key] = (decisions, provenance, _canonical_text(provenance))
+            while len(_PROVENANCES) > _MAX_PROVENANCES:
+                del _PROVENANCES[next(iter(_PROVENANCES))]
+        self.provenance: dict[str, Any] = known[1]
+        #: Its canonical JSON text, written once per instance.
+        self.provenance_text: str = known[2]
         self.calls: list[_Call] = []
         #: Number of parameters of each capability: the length of its records in `calls` is 5 + that.
         self.arity = tuple(len(capability.params) for capability in module.capabilities)
@@ -373,7 +390,18 @@ def _decision_record(decision: Mapping[str, Any]) -> dict[str, Any]:
 class _Recording:
     """One finished run's raw record, turned into the document or the canonical bytes on demand."""
 
-    __slots__ = ("arity", "calls", "end", "entry", "failure", "meta", "module", "outcome", "provenance")
+    __slots__ = (
+        "arity",
+        "calls",
+        "end",
+        "entry",
+        "failure",
+        "meta",
+        "module",
+        "outcome",
+        "provenance",
+        "provenance_text",
+    )
 
     def __init__(
         self,
@@ -385,6 +413,7 @@ class _Recording:
     ) -> None:
         self.module = recorder.module
         self.provenance = recorder.provenance
+        self.provenance_text = recorder.provenance_text
         self.calls = recorder.calls
         self.arity = recorder.arity
         self.failure = recorder.failure
@@ -473,7 +502,7 @@ class _Recording:
             + ',"outcome":'
             + _canonical_text(self.outcome)
             + ',"provenance":'
-            + _canonical_text(self.provenance)
+            + self.provenance_text
             + f',"version":{TRACE_VERSION}}}'
         )
         return text.encode("utf-8")
