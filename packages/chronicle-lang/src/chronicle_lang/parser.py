@@ -162,13 +162,20 @@ def _item_starts(text: str) -> list[int]:
             depth += 1
         elif word == "}":
             depth = max(0, depth - 1)
-        elif word in ("pub", "fn", "cap") and depth == 0:
+        elif word in ("pub", "fn", "cap") and (depth == 0 or _at_line_start(text, m.start())):
+            # At a line's first column a declaration starts an item even inside an unclosed '{':
+            # a missing '}' then breaks one function, not every function after it.
+            depth = 0
             if not (word == "fn" and after_pub) and m.start() > starts[-1]:
                 starts.append(m.start())
             after_pub = word == "pub"
             continue
         after_pub = False
     return starts
+
+
+def _at_line_start(text: str, offset: int) -> bool:
+    return offset == 0 or text[offset - 1] == "\n"
 
 
 def _report_by_item(text: str, diags: Diagnostics) -> list[tuple[int, int]]:
@@ -191,7 +198,7 @@ def _report_by_item(text: str, diags: Diagnostics) -> list[tuple[int, int]]:
             parser.parse(chunk)
         except UnexpectedInput as err:
             broken.append((start, end))
-            _report(err, chunk, line - 1, start - line_start, diags)
+            _report(err, chunk, line - 1, start - line_start, diags, at_end=None if end == len(text) else text[end:])
         except LarkError as err:  # pragma: no cover - Lark raises UnexpectedInput for input errors
             broken.append((start, end))
             diags.error("syntax", f"cannot parse: {err}", Span(line, 1, line, 2))
@@ -202,6 +209,8 @@ def _report_by_item(text: str, diags: Diagnostics) -> list[tuple[int, int]]:
 
 _BLANK = re.compile(r"[^\n]")
 _DECLARED_NAME = re.compile(r"\s*(?:pub\s+)?(?:fn|cap)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)")
+# Any declaration inside a broken item (a missing '}' swallows the items after it).
+_INNER_DECLARATION = re.compile(r"\b(?:fn|cap)\s+([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
 #: How many '{' of a broken function are tried as the start of its body (a header has none today, a map type one).
 _HEADER_TRIES = 4
 
@@ -250,6 +259,8 @@ def _salvage(text: str, broken: list[tuple[int, int]], parser: Lark) -> Program 
         chunk = text[start:end]
         kept = _header_only(chunk)
         declared = _DECLARED_NAME.match(chunk)
+        inner = _INNER_DECLARATION.finditer(chunk, declared.end() if declared is not None else 0)
+        names.update(m.group(1) for m in inner)
         if kept is not None and declared is not None:
             headers.add((text.count("\n", 0, start + declared.start(1)) + 1, declared.group(1)))
             pieces.append(kept)
@@ -268,7 +279,11 @@ def _salvage(text: str, broken: list[tuple[int, int]], parser: Lark) -> Program 
     return Program(program.caps, program.functions, unchecked, frozenset(names))
 
 
-def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int, diags: Diagnostics) -> None:
+def _report(
+    err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int, diags: Diagnostics, at_end: str | None = None
+) -> None:
+    """Record `err` found in `chunk` (its first line starts at `col_offset`; `at_end`: the text after it, if any)."""
+
     def place(line: int, col: int, width: int) -> Span:
         real_col = col + col_offset if line == 1 else col
         return Span(line + line_offset, real_col, line + line_offset, real_col + max(1, width))
@@ -292,7 +307,12 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
         token = err.token
         expected = sorted(_acceptable(err))
         shown = _describe_expected(expected)
-        if token.type == "$END":
+        previous_token = _previous_end(chunk, len(chunk))
+        if token.type == "$END" and at_end is not None and previous_token is not None:
+            # The item ends where the next declaration starts: point after its last token.
+            span = place(previous_token[0], previous_token[1], 1)
+            found = f"the next declaration ('{(at_end.split(None, 1) or ['?'])[0][:20]}')"
+        elif token.type == "$END":
             end_line = chunk.count("\n") + 1
             end_col = len(chunk) - (chunk.rfind("\n") + 1) + 1
             span = place(end_line, end_col, 1)
