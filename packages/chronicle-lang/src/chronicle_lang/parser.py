@@ -2,10 +2,13 @@
 
 Lark's LALR parser runs on the grammar shipped as `grammar.lark`.  Lark
 exceptions never escape: they become diagnostics with what was expected and
-what was found.  After a syntax error the file is cut into top-level items
-(`cap`, `fn`, `pub fn`) and each is parsed alone, so every broken function
-reports its first error and one mistake does not cascade.  Nesting deeper
-than `MAX_DEPTH` tree levels is refused before any recursive walk.
+what was found, and a hint for habits from other languages (`hints.py`).
+After a syntax error the file is cut into top-level items (`cap`, `fn`,
+`pub fn`) and each is parsed alone, so every broken function reports its
+first error and one mistake does not cascade; the items that parsed are
+then given back as a `Program` (the broken ones blanked out, a parsed header
+kept), so the type checker still reports their errors.  Nesting deeper than
+`MAX_DEPTH` tree levels is refused before any recursive walk.
 """
 
 from __future__ import annotations
