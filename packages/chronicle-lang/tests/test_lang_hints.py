@@ -50,13 +50,18 @@ HABITS = [
         _fn('return s.find("a");'), "source.method-call", 2, 12, "call the builtin 'find(s, ...)'", id="find-method"
     ),
     pytest.param(
-        _fn("return s.size();"),
+        _fn("return s.width();"),
         "source.method-call",
         2,
         12,
-        "write a function and call it as 'size(s, ...)'",
+        "write a function and call it as 'width(s, ...)'",
         id="method",
     ),
+    pytest.param(_fn("return s.size();"), "source.method-call", 2, 12, "call the builtin 'len(s)'", id="size-method"),
+    pytest.param(
+        _fn("let t = s.substring(1, 2);"), "source.method-call", 2, 13, "the builtin 'slice(s, ...)'", id="substring"
+    ),
+    pytest.param(_fn("let t = s.append(1);"), "source.method-call", 2, 13, "the builtin 'push(s, ...)'", id="append"),
     pytest.param(
         "let limit = 10;\n" + _fn("return x;"),
         "source.syntax",

@@ -951,8 +951,7 @@ class _FunctionCompiler:
                 pass  # its declaration did not parse and was reported there
             elif self.lookup(receiver) is not None and "." not in method:
                 # `s.len()` on a variable: a method call from another language, not a capability.
-                row = BUILTINS.get(method)
-                arity = None if row is None else row.signature.count(",") + 1
+                arity = {name: row.signature.count(",") + 1 for name, row in BUILTINS.items()}
                 self.error(
                     "method-call",
                     f"'{receiver}' is a variable: values have no methods like '.{method}()'",

@@ -9,6 +9,7 @@ docs/language.md's Diagnostics section lists them; keep the two in step.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 __all__ = [
     "NULL_WORDS",
@@ -27,6 +28,26 @@ NULL_WORDS = frozenset({"null", "None", "nil", "undefined", "NULL"})
 
 #: Operator words and the `.chr` operator each stands for.
 _WORD_OPERATORS = {"and": "&&", "or": "||"}
+
+#: Methods of other languages' strings and lists, and the builtin that does the same.
+_METHOD_BUILTINS = {
+    "append": "push",
+    "length": "len",
+    "size": "len",
+    "substring": "slice",
+    "substr": "slice",
+    "index": "find",
+    "indexOf": "find",
+    "index_of": "find",
+    "includes": "contains",
+    "strip": "trim",
+    "toUpperCase": "upper",
+    "to_uppercase": "upper",
+    "toLowerCase": "lower",
+    "to_lowercase": "lower",
+    "toString": "str",
+    "to_string": "str",
+}
 
 _IF_STATEMENT = "use an if statement: 'if c { x = a; } else { x = b; }'"
 
@@ -90,14 +111,17 @@ def null_hint(name: str) -> str:
     )
 
 
-def method_call_hint(receiver: str, method: str, builtin_arity: int | None) -> str:
+def method_call_hint(receiver: str, method: str, builtin_arity: Mapping[str, int]) -> str:
     """`s.len()` on a variable: name the builtin taking it as first argument, or say there are no methods.
 
-    `builtin_arity` is the parameter count of the builtin named `method`, None when there is none.
+    `builtin_arity` maps each builtin's name to its parameter count.  A
+    method known under another name elsewhere (`append`, `substring`) names
+    the builtin that does it.
     """
-    if builtin_arity is not None:
-        rest = ", ..." if builtin_arity > 1 else ""
-        return f"values have no methods: call the builtin '{method}({receiver}{rest})'"
+    builtin = method if method in builtin_arity else _METHOD_BUILTINS.get(method)
+    if builtin is not None and builtin in builtin_arity:
+        rest = ", ..." if builtin_arity[builtin] > 1 else ""
+        return f"values have no methods: call the builtin '{builtin}({receiver}{rest})'"
     return f"values have no methods: write a function and call it as '{method}({receiver}, ...)'"
 
 
