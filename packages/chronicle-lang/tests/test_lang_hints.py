@@ -9,6 +9,7 @@ import pytest
 
 from chronicle_lang import compile_source
 from chronicle_lang.diagnostics import MAX_DIAGNOSTICS
+from chronicle_lang.hints import top_level_hint
 from chronicle_vm.errors import SourceError
 
 
@@ -70,6 +71,24 @@ HABITS = [
         "a 'let' belongs inside a function",
         id="top-level-let",
     ),
+    pytest.param(
+        "def helper(x: int) -> int { return x; }\n" + _fn("return helper(x);"),
+        "source.syntax",
+        1,
+        1,
+        "functions are declared with 'fn'",
+        id="def",
+    ),
+    pytest.param(
+        "const LIMIT: int = 10;\n" + _fn("return x;"),
+        "source.syntax",
+        1,
+        1,
+        "no module-level constants: declare it with 'let' in the function that uses it",
+        id="const-before-it-exists",
+    ),
+    pytest.param(_fn("if x === n { }"), "source.syntax", 2, 12, "there is no '==='", id="triple-equal"),
+    pytest.param(_fn("if b == True { }"), "source.unknown-name", 2, 13, "written in lower case: 'true'", id="True"),
     pytest.param(_fn("y = 5;"), "source.unknown-name", 2, 5, "declare it first: 'let y = 5;'", id="undeclared"),
     pytest.param(
         _fn("if s == n { }", "f(s: str, n: int) -> int"),
@@ -119,6 +138,22 @@ def test_capability_named_like_a_variable_method_still_reports_the_capability() 
     diagnostic = _only(_fn('let v = kv.get("a");', "f() -> int"))
     assert diagnostic["code"] == "source.unknown-capability"
     assert diagnostic["hint"] == "declare it first, e.g. 'cap kv.get(...);'"
+
+
+def test_top_level_let_hint_names_const_once_the_grammar_has_it() -> None:
+    assert top_level_hint("let", has_const=True) == (
+        "a 'let' belongs inside a function; a module-level value is a constant: 'const NAME: int = 1;'"
+    )
+    assert top_level_hint("const", has_const=True) is None  # then a const is parsed, not hinted at
+    assert top_level_hint("}", has_const=False) is None
+
+
+def test_declarations_from_other_languages_start_items_so_the_rest_is_checked() -> None:
+    source = "def helper(x: int) -> int {\n    return x;\n}\nconst N: int = 1;\n"
+    source += "pub fn main() -> int { let s: str = 1; return helper(1); }\n"
+    got = [(d["code"], d["line"]) for d in _diagnostics(source)]
+    # `helper` is not reported unknown: its (foreign) declaration was reported instead.
+    assert got == [("source.syntax", 1), ("source.syntax", 4), ("source.type-mismatch", 5)]
 
 
 # --- recovery -------------------------------------------------------------

@@ -39,7 +39,7 @@ from chronicle_vm.verify import CAP_NAME_MAX_LEN
 
 from .builtins import BUILTINS, Builtin
 from .diagnostics import Diagnostics, nearest_name
-from .hints import NULL_WORDS, equality_hint, method_call_hint, null_hint, undeclared_assignment_hint
+from .hints import equality_hint, method_call_hint, name_hint, undeclared_assignment_hint
 from .syntax import (
     ArrayLit,
     Assign,
@@ -739,8 +739,8 @@ class _FunctionCompiler:
         hint = f"did you mean '{near}'?" if near else None
         if node.name in self.sigs or node.name in BUILTINS:
             hint = f"'{node.name}' is a function: call it with '{node.name}(...)'"
-        elif node.name in NULL_WORDS:
-            hint = null_hint(node.name)
+        elif name_hint(node.name) is not None:
+            hint = name_hint(node.name)
         self.error("unknown-name", f"unknown name '{node.name}'", node.span, hint=hint)
 
     def target(self, ty: ValueType, dst: int | None) -> int:

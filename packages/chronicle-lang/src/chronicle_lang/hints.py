@@ -16,6 +16,7 @@ __all__ = [
     "compound_assignment_hint",
     "equality_hint",
     "method_call_hint",
+    "name_hint",
     "null_hint",
     "syntax_word_hint",
     "top_level_hint",
@@ -25,6 +26,9 @@ __all__ = [
 
 #: Words other languages use for "no value"; `.chr` has none of them.
 NULL_WORDS = frozenset({"null", "None", "nil", "undefined", "NULL"})
+
+#: Words other languages declare functions with.
+_FUNCTION_WORDS = frozenset({"def", "function", "func", "fun", "sub", "proc"})
 
 #: Operator words and the `.chr` operator each stands for.
 _WORD_OPERATORS = {"and": "&&", "or": "||"}
@@ -81,6 +85,8 @@ def syntax_word_hint(found_type: str, found_text: str, previous_word: str | None
         return "there is no 'not' operator: write '!' (as in '!done')"
     if found_type == "IF":
         return "there is no 'x if c else y' expression: " + _IF_STATEMENT
+    if found_type == "EQUAL" and before == "=":
+        return "there is no '===' (or '!=='): compare with '==' (or '!=')"
     if found_type == "EQUAL" and before == ".":
         return "there is no '..=': a range excludes its end, write '0..n + 1' to include n"
     return None
@@ -95,13 +101,26 @@ def unexpected_character_hint(char: str) -> str | None:
 
 
 def top_level_hint(word: str, has_const: bool) -> str | None:
-    """A hint for a declaration that is not allowed at the top level (`let`, `var`, ...), or None."""
+    """A hint for a declaration that is not allowed at the top level (`let`, `var`, `def`, ...), or None."""
+    if word in _FUNCTION_WORDS:
+        return "functions are declared with 'fn': 'fn name(x: int) -> int { ... }' ('pub fn' for an entry)"
+    if word == "const" and not has_const:
+        return "this version has no module-level constants: declare it with 'let' in the function that uses it"
     if word not in ("let", "var", "val"):
         return None
     # Worded on what this grammar accepts, so it stays true before and after `const` exists.
     if has_const:
         return f"a '{word}' belongs inside a function; a module-level value is a constant: 'const NAME: int = 1;'"
     return f"a '{word}' belongs inside a function: declare it in the function that uses it"
+
+
+def name_hint(name: str) -> str | None:
+    """A hint for an unknown name that is another language's literal (`null`, `None`, `True`), or None."""
+    if name in NULL_WORDS:
+        return null_hint(name)
+    if name in ("True", "False", "TRUE", "FALSE"):
+        return f"booleans are written in lower case: '{name.lower()}'"
+    return None
 
 
 def null_hint(name: str) -> str:

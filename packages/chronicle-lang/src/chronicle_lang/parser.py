@@ -151,7 +151,11 @@ def parse_program(text: str, diags: Diagnostics) -> Program | None:
 
 # --- syntax errors ---------------------------------------------------------
 
-_ITEM_SCAN = re.compile(r'"(?:[^"\\\n]|\\[^\n])*"?|//[^\n]*|[{}]|\b(?:pub|fn|cap)\b')
+# A declaration keyword, or at a line's first column a word other languages start a declaration with.
+_ITEM_SCAN = re.compile(
+    r'"(?:[^"\\\n]|\\[^\n])*"?|//[^\n]*|[{}]|\b(?:pub|fn|cap)\b|^(?:const|def|function|func)\b', re.MULTILINE
+)
+_FOREIGN_ITEM = frozenset({"const", "def", "function", "func"})
 
 
 def _item_starts(text: str) -> list[int]:
@@ -165,7 +169,9 @@ def _item_starts(text: str) -> list[int]:
             depth += 1
         elif word == "}":
             depth = max(0, depth - 1)
-        elif word in ("pub", "fn", "cap") and (depth == 0 or _at_line_start(text, m.start())):
+        elif word in _FOREIGN_ITEM or (
+            word in ("pub", "fn", "cap") and (depth == 0 or _at_line_start(text, m.start()))
+        ):
             # At a line's first column a declaration starts an item even inside an unclosed '{':
             # a missing '}' then breaks one function, not every function after it.
             depth = 0
@@ -211,7 +217,9 @@ def _report_by_item(text: str, diags: Diagnostics) -> list[tuple[int, int]]:
 # --- recovery --------------------------------------------------------------
 
 _BLANK = re.compile(r"[^\n]")
-_DECLARED_NAME = re.compile(r"\s*(?:pub\s+)?(?:fn|cap)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)")
+_DECLARED_NAME = re.compile(
+    r"\s*(?:pub\s+)?(?:fn|cap|def|function|func)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)"
+)
 # Any declaration inside a broken item (a missing '}' swallows the items after it).
 _INNER_DECLARATION = re.compile(r"\b(?:fn|cap)\s+([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
 #: How many '{' of a broken function are tried as the start of its body (a header has none today, a map type one).
