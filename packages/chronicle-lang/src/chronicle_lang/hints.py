@@ -56,7 +56,10 @@ _METHOD_BUILTINS = {
 _IF_STATEMENT = "use an if statement: 'if c { x = a; } else { x = b; }'"
 
 # The statement around a compound assignment: the target, the operator and the value (one line).
-_COMPOUND = re.compile(r"([A-Za-z_][A-Za-z0-9_\[\]. ]{0,40}?)\s*([-+*/%])=\s*([^;{}\n]{1,40}?)\s*;")
+# Every repetition is bounded, so a long line costs linear time.
+_COMPOUND = re.compile(
+    r"([A-Za-z_][A-Za-z0-9_\[\]. ]{0,40}?)[ \t]{0,8}([-+*/%])=[ \t]{0,8}([^;{}\n]{1,40}?)[ \t]{0,8};"
+)
 
 
 def compound_assignment_hint(op: str, line: str) -> str:
