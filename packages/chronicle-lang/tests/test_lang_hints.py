@@ -123,6 +123,19 @@ def test_undeclared_assignment_is_reported_once() -> None:
     assert diagnostic["line"] == 2
 
 
+def test_undeclared_assignment_of_itself_is_reported_once_without_quoting_itself() -> None:
+    diagnostic = _only(_fn("y = y + 1;", "f() -> int"))
+    assert (diagnostic["line"], diagnostic["col"]) == (2, 5)
+    assert diagnostic["hint"] == "declare it first: 'let y = ...;'"
+
+
+def test_compound_assignment_hint_stays_linear_on_a_long_line() -> None:
+    started = time.process_time()
+    diagnostic = _only(_fn("x" + " " * 300_000 + "+= 1;"))
+    assert diagnostic["hint"].startswith("there is no '+='")
+    assert time.process_time() - started < 5
+
+
 def test_undeclared_assignment_near_a_declared_name_offers_both() -> None:
     diagnostic = _only(_fn("let count = 1;\n    coutn = 2;", "f() -> int"))
     assert diagnostic["hint"] == "did you mean 'count'? or declare it first: 'let coutn = 2;'"

@@ -490,16 +490,17 @@ class _FunctionCompiler:
         if isinstance(target, Name):
             var = self.lookup(target.name)
             if var is None:
-                self.value(stmt.value)
                 near = nearest_name(target.name, self.visible_names())
                 written = stmt.value.span
-                shown = "..."
-                if written.line == written.end_line and written.end_col - written.col <= 30:
+                shown = "..."  # `x = x + 1` has no first value to quote
+                short = written.line == written.end_line and written.end_col - written.col <= 30
+                if short and not _mentions(stmt.value, target.name):
                     shown = self.diags.source_line(written.line)[written.col - 1 : written.end_col - 1]
                 hint = undeclared_assignment_hint(target.name, shown, near)
                 self.error("unknown-name", f"unknown name '{target.name}'", target.span, hint=hint)
-                # Declared from here on (untyped), so its later uses do not report it again.
+                # Declared from here on (untyped), so its uses, in this value too, do not report it again.
                 self.declare(target.name, ERROR, -1, target.span)
+                self.value(stmt.value)
                 return
             into_variable = _writes_once_at_the_end(stmt.value) or not _mentions(stmt.value, var.name)
             dst = var.reg if isinstance(var.type, ValueType) and into_variable else None
