@@ -318,8 +318,8 @@ def _report(
         token = err.token
         expected = sorted(_acceptable(err))
         shown = _describe_expected(expected)
-        previous_token = _previous_end(chunk, len(chunk))
-        if token.type == "$END" and at_end is not None and previous_token is not None:
+        previous_token = _previous_end(chunk, len(chunk)) if token.type == "$END" and at_end is not None else None
+        if previous_token is not None and at_end is not None:
             # The item ends where the next declaration starts: point after its last token.
             span = place(previous_token[0], previous_token[1], 1)
             found = f"the next declaration ('{(at_end.split(None, 1) or ['?'])[0][:20]}')"
