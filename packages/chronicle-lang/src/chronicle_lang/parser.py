@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -287,7 +287,7 @@ def _salvage(text: str, broken: list[tuple[int, int]], parser: Lark) -> Program 
         return None
     assert isinstance(program, Program)
     unchecked = frozenset(f.name_span for f in program.functions if (f.name_span.line, f.name) in headers)
-    return Program(program.caps, program.functions, unchecked, frozenset(names))
+    return replace(program, unchecked_bodies=unchecked, unparsed_names=frozenset(names))
 
 
 def _report(
