@@ -39,6 +39,7 @@ from chronicle_vm.verifier.rules import CAP_NAME_MAX_LEN
 
 from .builtins import BUILTINS, Builtin
 from .diagnostics import Diagnostics, nearest_name
+from .hints import equality_hint, method_call_hint, name_hint, undeclared_assignment_hint
 from .syntax import (
     ArrayLit,
     Assign,
@@ -171,7 +172,10 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
         if fn.name in seen:
             continue
         seen.add(fn.name)
-        module.functions.append(_FunctionCompiler(fn, sigs, caps, diags, path, max_registers).compile())
+        if fn.name_span in program.unchecked_bodies:
+            continue  # its body did not parse: only its signature counts
+        compiler = _FunctionCompiler(fn, sigs, caps, diags, path, max_registers, program.unparsed_names)
+        module.functions.append(compiler.compile())
     return module
 
 
@@ -296,8 +300,11 @@ class _FunctionCompiler:
         diags: Diagnostics,
         path: str,
         max_registers: int,
+        unparsed_names: frozenset[str] = frozenset(),
     ) -> None:
         self.fn = fn
+        # Functions and capabilities whose declarations did not parse: their calls are not reported.
+        self.unparsed_names = unparsed_names
         self.sig = sigs[fn.name]
         self.sigs = sigs
         self.caps = caps
@@ -483,8 +490,17 @@ class _FunctionCompiler:
         if isinstance(target, Name):
             var = self.lookup(target.name)
             if var is None:
+                near = nearest_name(target.name, self.visible_names())
+                written = stmt.value.span
+                shown = "..."  # `x = x + 1` has no first value to quote
+                short = written.line == written.end_line and written.end_col - written.col <= 30
+                if short and not _mentions(stmt.value, target.name):
+                    shown = self.diags.source_line(written.line)[written.col - 1 : written.end_col - 1]
+                hint = undeclared_assignment_hint(target.name, shown, near)
+                self.error("unknown-name", f"unknown name '{target.name}'", target.span, hint=hint)
+                # Declared from here on (untyped), so its uses, in this value too, do not report it again.
+                self.declare(target.name, ERROR, -1, target.span)
                 self.value(stmt.value)
-                self.unknown_name(target)
                 return
             into_variable = _writes_once_at_the_end(stmt.value) or not _mentions(stmt.value, var.name)
             dst = var.reg if isinstance(var.type, ValueType) and into_variable else None
@@ -724,6 +740,8 @@ class _FunctionCompiler:
         hint = f"did you mean '{near}'?" if near else None
         if node.name in self.sigs or node.name in BUILTINS:
             hint = f"'{node.name}' is a function: call it with '{node.name}(...)'"
+        elif name_hint(node.name) is not None:
+            hint = name_hint(node.name)
         self.error("unknown-name", f"unknown name '{node.name}'", node.span, hint=hint)
 
     def target(self, ty: ValueType, dst: int | None) -> int:
@@ -890,7 +908,9 @@ class _FunctionCompiler:
             for arg in expr.args:
                 _, reg = self.value(arg, allow_void=True)
                 self.regs.release(reg)
-            if self.lookup(expr.name) is not None:
+            if expr.name in self.unparsed_names:
+                pass  # its declaration did not parse and was reported there
+            elif self.lookup(expr.name) is not None:
                 self.error("unknown-function", f"'{expr.name}' is a variable, not a function", expr.name_span)
             else:
                 near = nearest_name(expr.name, [*self.sigs, *BUILTINS])
@@ -927,9 +947,22 @@ class _FunctionCompiler:
             for arg in expr.args:
                 _, reg = self.value(arg, allow_void=True)
                 self.regs.release(reg)
-            near = nearest_name(expr.name, self.caps)
-            hint = f"did you mean '{near}'?" if near else f"declare it first, e.g. 'cap {expr.name}(...);'"
-            self.error("unknown-capability", f"capability '{expr.name}' is not declared", expr.name_span, hint=hint)
+            receiver, _, method = expr.name.partition(".")
+            if expr.name in self.unparsed_names:
+                pass  # its declaration did not parse and was reported there
+            elif self.lookup(receiver) is not None and "." not in method:
+                # `s.len()` on a variable: a method call from another language, not a capability.
+                arity = {name: row.signature.count(",") + 1 for name, row in BUILTINS.items()}
+                self.error(
+                    "method-call",
+                    f"'{receiver}' is a variable: values have no methods like '.{method}()'",
+                    expr.name_span,
+                    hint=method_call_hint(receiver, method, arity),
+                )
+            else:
+                near = nearest_name(expr.name, self.caps)
+                hint = f"did you mean '{near}'?" if near else f"declare it first, e.g. 'cap {expr.name}(...);'"
+                self.error("unknown-capability", f"capability '{expr.name}' is not declared", expr.name_span, hint=hint)
             return ERROR, -1
         sig, _ = entry
         signature = f"{expr.name}({', '.join(str(p) for p in sig.params)})" + (
@@ -1105,6 +1138,7 @@ class _FunctionCompiler:
                     "type-mismatch",
                     f"'{op}' compares two values of one type, found {left_ty} and {right_ty}",
                     expr.op_span,
+                    hint=equality_hint(op, str(left_ty), str(right_ty)),
                 )
                 return ERROR, -1
             if isinstance(left_ty, ValueType) and left_ty.is_array:

@@ -51,6 +51,7 @@ declare_codes(
         "loop-control": "break or continue outside a loop",
         "too-many-registers": "a function needing more registers than the configured maximum",
         "bad-capability-name": "a capability name that is not dotted lower-case words (like log.info)",
+        "method-call": "a method call on a variable (`s.len()`): values have no methods, builtins take them",
     },
 )
 

@@ -2,17 +2,20 @@
 
 Lark's LALR parser runs on the grammar shipped as `grammar.lark`.  Lark
 exceptions never escape: they become diagnostics with what was expected and
-what was found.  After a syntax error the file is cut into top-level items
-(`cap`, `fn`, `pub fn`) and each is parsed alone, so every broken function
-reports its first error and one mistake does not cascade.  Nesting deeper
-than `MAX_DEPTH` tree levels is refused before any recursive walk.
+what was found, and a hint for habits from other languages (`hints.py`).
+After a syntax error the file is cut into top-level items (`cap`, `fn`,
+`pub fn`) and each is parsed alone, so every broken function reports its
+first error and one mistake does not cascade; the items that parsed are
+then given back as a `Program` (the broken ones blanked out, a parsed header
+kept), so the type checker still reports their errors.  Nesting deeper than
+`MAX_DEPTH` tree levels is refused before any recursive walk.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -23,6 +26,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from chronicle_asm.source import ESCAPE_HINT, parse_int_literal, unescape
 
 from .diagnostics import Diagnostics
+from .hints import compound_assignment_hint, syntax_word_hint, top_level_hint, unexpected_character_hint
 from .syntax import (
     ArrayLit,
     Assign,
@@ -76,10 +80,37 @@ def _grammar() -> str:
     return resources.files("chronicle_lang").joinpath("grammar.lark").read_text(encoding="utf-8")
 
 
+class _Nothing:
+    """What the checking parser builds for every rule: no tree (an inlined `?rule` reads its `children`)."""
+
+    __slots__ = ()
+    children: tuple[()] = ()
+
+
+_NOTHING = _Nothing()
+
+
+def _nothing(_children: list[Any]) -> _Nothing:
+    return _NOTHING
+
+
+class _Discard:
+    """Lark callbacks that build nothing: checking that an item parses then costs no tree (about a third less)."""
+
+    __visit_tokens__ = False
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _nothing
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    """The parser for error reporting: builds no tree worth keeping."""
-    return Lark(_grammar(), parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=True)
+    """The parser for error reporting and for checking that an item parses: builds nothing."""
+    return Lark(
+        _grammar(), parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=True, transformer=_Discard()
+    )
 
 
 @lru_cache(maxsize=1)
@@ -106,23 +137,29 @@ def _terminal_display() -> dict[str, str]:
 
 
 def parse_program(text: str, diags: Diagnostics) -> Program | None:
-    """The syntax tree of `text`, or None after recording every syntax error in `diags`."""
+    """The syntax tree of `text`, or None when nothing can be checked.
+
+    After a syntax error (recorded in `diags`) the tree holds the items that
+    parsed, so the type checker still reports their errors (see `_salvage`).
+    """
     with _LOCK:
         builder, parser = _building_parser()
         builder.reset()
+        program: Program | None
         try:
-            program = parser.parse(text)
+            program = parser.parse(text)  # type: ignore[assignment]  # the builder gives a Program
         except LarkError as err:
             builder.reset()
             before = len(diags.items) + diags.dropped
-            _report_by_item(text, diags)
+            broken = _report_by_item(text, diags)
             if len(diags.items) + diags.dropped == before:
                 # Every item parses alone, so the error lies across items: report it as found.
                 if isinstance(err, UnexpectedInput):
                     _report(err, text, 0, 0, diags)
                 else:  # pragma: no cover - Lark raises UnexpectedInput for input errors
                     diags.error("syntax", "cannot parse this file", Span(1, 1, 1, 2))
-            return None
+                return None
+            program = _salvage(text, broken, parser)
         problems, too_deep = builder.problems, builder.too_deep
         builder.reset()
     if too_deep is not None:
@@ -135,13 +172,17 @@ def parse_program(text: str, diags: Diagnostics) -> Program | None:
         return None
     for code, message, span, hint in problems:
         diags.error(code, message, span, hint=hint)
-    assert isinstance(program, Program)
+    assert program is None or isinstance(program, Program)
     return program
 
 
 # --- syntax errors ---------------------------------------------------------
 
-_ITEM_SCAN = re.compile(r'"(?:[^"\\\n]|\\[^\n])*"?|//[^\n]*|[{}]|\b(?:pub|fn|cap)\b')
+# A declaration keyword, or at a line's first column a word other languages start a declaration with.
+_ITEM_SCAN = re.compile(
+    r'"(?:[^"\\\n]|\\[^\n])*"?|//[^\n]*|[{}]|\b(?:pub|fn|cap)\b|^(?:const|def|function|func)\b', re.MULTILINE
+)
+_FOREIGN_ITEM = frozenset({"const", "def", "function", "func"})
 
 
 def _item_starts(text: str) -> list[int]:
@@ -155,7 +196,12 @@ def _item_starts(text: str) -> list[int]:
             depth += 1
         elif word == "}":
             depth = max(0, depth - 1)
-        elif word in ("pub", "fn", "cap") and depth == 0:
+        elif word in _FOREIGN_ITEM or (
+            word in ("pub", "fn", "cap") and (depth == 0 or _at_line_start(text, m.start()))
+        ):
+            # At a line's first column a declaration starts an item even inside an unclosed '{':
+            # a missing '}' then breaks one function, not every function after it.
+            depth = 0
             if not (word == "fn" and after_pub) and m.start() > starts[-1]:
                 starts.append(m.start())
             after_pub = word == "pub"
@@ -164,7 +210,13 @@ def _item_starts(text: str) -> list[int]:
     return starts
 
 
-def _report_by_item(text: str, diags: Diagnostics) -> None:
+def _at_line_start(text: str, offset: int) -> bool:
+    return offset == 0 or text[offset - 1] == "\n"
+
+
+def _report_by_item(text: str, diags: Diagnostics) -> list[tuple[int, int]]:
+    """Parse each top-level item alone and report its first error; give the (start, end) of each broken item."""
+    broken: list[tuple[int, int]] = []
     starts = _item_starts(text)
     bounds = [*starts[1:], len(text)]
     line = 1
@@ -181,12 +233,95 @@ def _report_by_item(text: str, diags: Diagnostics) -> None:
         try:
             parser.parse(chunk)
         except UnexpectedInput as err:
-            _report(err, chunk, line - 1, start - line_start, diags)
+            broken.append((start, end))
+            _report(err, chunk, line - 1, start - line_start, diags, at_end=None if end == len(text) else text[end:])
         except LarkError as err:  # pragma: no cover - Lark raises UnexpectedInput for input errors
+            broken.append((start, end))
             diags.error("syntax", f"cannot parse: {err}", Span(line, 1, line, 2))
+    return broken
 
 
-def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int, diags: Diagnostics) -> None:
+# --- recovery --------------------------------------------------------------
+
+_BLANK = re.compile(r"[^\n]")
+_DECLARED_NAME = re.compile(
+    r"\s*(?:pub\s+)?(?:fn|cap|def|function|func)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)"
+)
+# Any declaration inside a broken item (a missing '}' swallows the items after it).
+_INNER_DECLARATION = re.compile(r"\b(?:fn|cap)\s+([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
+#: How many '{' of a broken function are tried as the start of its body (a header has none today, a map type one).
+_HEADER_TRIES = 4
+
+
+def _blank(chunk: str) -> str:
+    """`chunk` with every character but line breaks turned into a space: positions after it do not move."""
+    return _BLANK.sub(" ", chunk)
+
+
+def _header_only(chunk: str) -> str | None:
+    """A broken function item rewritten to its header and an empty body, same length, if its header parses."""
+    parser = _parser()
+    if not re.match(r"\s*(pub\s+)?fn\b", chunk):
+        return None
+    for tried, m in enumerate(re.finditer(r"\{", chunk)):
+        if tried == _HEADER_TRIES:
+            break
+        body = m.start()
+        rest = _blank(chunk[body + 1 :])
+        space = rest.find(" ")
+        if space < 0:
+            return None  # no room for the closing brace without moving a line break
+        candidate = chunk[: body + 1] + rest[:space] + "}" + rest[space + 1 :]
+        try:
+            parser.parse(candidate)
+        except LarkError:
+            continue
+        return candidate
+    return None
+
+
+def _salvage(text: str, broken: list[tuple[int, int]], parser: Lark) -> Program | None:
+    """The program of the items that parsed, each broken item blanked out (its header kept when it parses).
+
+    Blanking keeps every offset, so the one re-parse gives the same lines and
+    columns as the original text.  Calls of a broken item must not cascade
+    into "unknown function" errors: a kept header gives its signature, and a
+    name with no header parsed is listed in `unparsed_names`.
+    """
+    pieces: list[str] = []
+    position = 0
+    headers: set[tuple[int, str]] = set()
+    names: set[str] = set()
+    for start, end in broken:
+        pieces.append(text[position:start])
+        chunk = text[start:end]
+        kept = _header_only(chunk)
+        declared = _DECLARED_NAME.match(chunk)
+        inner = _INNER_DECLARATION.finditer(chunk, declared.end() if declared is not None else 0)
+        names.update(m.group(1) for m in inner)
+        if kept is not None and declared is not None:
+            headers.add((text.count("\n", 0, start + declared.start(1)) + 1, declared.group(1)))
+            pieces.append(kept)
+        else:
+            if declared is not None:
+                names.add(re.sub(r"\s+", "", declared.group(1)))
+            pieces.append(_blank(chunk))
+        position = end
+    pieces.append(text[position:])
+    try:
+        program = parser.parse("".join(pieces))
+    except LarkError:  # pragma: no cover - every piece parses alone and items only follow one another
+        return None
+    assert isinstance(program, Program)
+    unchecked = frozenset(f.name_span for f in program.functions if (f.name_span.line, f.name) in headers)
+    return replace(program, unchecked_bodies=unchecked, unparsed_names=frozenset(names))
+
+
+def _report(
+    err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int, diags: Diagnostics, at_end: str | None = None
+) -> None:
+    """Record `err` found in `chunk` (its first line starts at `col_offset`; `at_end`: the text after it, if any)."""
+
     def place(line: int, col: int, width: int) -> Span:
         real_col = col + col_offset if line == 1 else col
         return Span(line + line_offset, real_col, line + line_offset, real_col + max(1, width))
@@ -203,14 +338,19 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
                 hint='close it with " (use \\n for a line break inside a string)',
             )
         else:
-            hint = "strings are written in double quotes" if char == "'" else None
+            hint = unexpected_character_hint(char)
             diags.error("unexpected-character", f"unexpected character {char!r}", span, hint=hint)
         return
     if isinstance(err, UnexpectedToken):
         token = err.token
         expected = sorted(_acceptable(err))
         shown = _describe_expected(expected)
-        if token.type == "$END":
+        previous_token = _previous_end(chunk, len(chunk)) if token.type == "$END" and at_end is not None else None
+        if previous_token is not None and at_end is not None:
+            # The item ends where the next declaration starts: point after its last token.
+            span = place(previous_token[0], previous_token[1], 1)
+            found = f"the next declaration ('{(at_end.split(None, 1) or ['?'])[0][:20]}')"
+        elif token.type == "$END":
             end_line = chunk.count("\n") + 1
             end_col = len(chunk) - (chunk.rfind("\n") + 1) + 1
             span = place(end_line, end_col, 1)
@@ -220,7 +360,8 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
             found = _describe_token(token)
         hint = None
         previous = _previous_end(chunk, token.start_pos) if token.type != "$END" else None
-        if "SEMICOLON" in expected and previous is not None and previous[0] < (token.line or 1):
+        at_line_end = "SEMICOLON" in expected and previous is not None and previous[0] < (token.line or 1)
+        if at_line_end and previous is not None:
             # A missing ';' at a line end: point just after the last token, where it belongs.
             span = place(previous[0], previous[1], 1)
             shown = "';'"
@@ -230,8 +371,14 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
         elif "RBRACE" in expected and token.type == "$END":
             hint = "is a '}' missing?"
         before = chunk[token.start_pos - 1] if token.type != "$END" and token.start_pos else ""
-        if token.type == "EQUAL" and before in "+-*/%":
-            hint = f"there is no '{before}=': write 'x = x {before} y;'"
+        # A token starting a new line after a missing ';' is no habit from another language.
+        habit = None if token.type == "$END" or at_line_end else _habit_hint(token, expected, chunk, before)
+        if habit is not None:
+            hint = habit
+        elif token.type == "EQUAL" and before and before in "+-*/%":
+            line_start = chunk.rfind("\n", 0, token.start_pos) + 1
+            line_end = chunk.find("\n", token.start_pos)
+            hint = compound_assignment_hint(before, chunk[line_start : line_end if line_end >= 0 else len(chunk)])
         elif token.type in ("PLUS", "MINUS") and before == str(token):
             hint = f"there is no '{token}{token}': write 'x = x {token} 1;'"
         elif token.type in _COMPARISONS and token.type not in expected:
@@ -250,6 +397,19 @@ def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int,
         )
         return
     diags.error("syntax", "cannot parse this", place(1, 1, 1))
+
+
+_WORD_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")
+
+
+def _habit_hint(token: Token, expected: list[str], chunk: str, before: str) -> str | None:
+    """A hint for a habit from another language (`elif`, `and`, `x if c else y`, `0..=n`, a top-level `let`)."""
+    if "FN" in expected and "SEMICOLON" not in expected:
+        # At the top level: only declarations may start here.
+        return top_level_hint(str(token), "CONST" in _terminal_display())
+    start = token.start_pos or 0
+    word = _WORD_BEFORE.search(chunk, max(0, start - 64), start)
+    return syntax_word_hint(token.type, str(token), word.group(1) if word else None, before)
 
 
 def _acceptable(err: UnexpectedToken) -> set[str]:

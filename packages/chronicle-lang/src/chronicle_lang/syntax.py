@@ -249,3 +249,9 @@ class FnDecl:
 class Program:
     caps: tuple[CapDecl, ...]
     functions: tuple[FnDecl, ...]
+    # After a syntax error the items that parsed are still checked.  A function whose header parsed but
+    # whose body did not is kept with an empty body: its signature counts, its body (the name span
+    # listed here) is not checked.  A function or capability whose declaration did not parse at all
+    # leaves only its name, so calls of it are not reported as unknown.
+    unchecked_bodies: frozenset[Span] = frozenset()
+    unparsed_names: frozenset[str] = frozenset()
