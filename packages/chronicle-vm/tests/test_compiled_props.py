@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from chronicle_testing.verify_builders import fn, ins, module, positions
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.model import Capability, Instruction, Module
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.reference import Interpreter
@@ -27,8 +27,8 @@ from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 from chronicle_vm.verifier.rules import verify
 
-INT_ARRAY = ValueType(INT.base, 1)
-STR_ARRAY = ValueType(STR.base, 1)
+INT_ARRAY = array_type(INT.base, 1)
+STR_ARRAY = array_type(STR.base, 1)
 # r0..r5 int (r0, r1 parameters), r6..r7 bool, r8..r9 str, r10..r11 [int], r12 [str]
 REGISTERS = (INT,) * 6 + (BOOL,) * 2 + (STR,) * 2 + (INT_ARRAY,) * 2 + (STR_ARRAY,)
 INTS = st.integers(0, 5)

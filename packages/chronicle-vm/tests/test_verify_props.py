@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from chronicle_testing.verify_builders import check_accepted, every_opcode_module, fn, ins, module
 from chronicle_vm.core.isa import OPCODES
 from chronicle_vm.core.model import Capability, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType, array_type
 from chronicle_vm.errors import VerifyError, declared_codes
 from chronicle_vm.verifier.rules import _Verifier, _verify, verify
 
@@ -47,7 +47,7 @@ VALUES = st.one_of(
     st.sampled_from(ODD_VALUES),
 )
 TYPES = st.one_of(
-    st.builds(ValueType, st.sampled_from(list(BaseType)), st.integers(-2, 11)),
+    st.builds(array_type, st.sampled_from(list(BaseType)), st.integers(-2, 11)),
     st.builds(ValueType, st.sampled_from([0, 1, 4, "int", None, 2.0]), st.integers(0, 2)),
     st.builds(ValueType, st.sampled_from(list(BaseType)), st.sampled_from([None, 1.0, True, 2**64, "1"])),
     st.sampled_from([None, "int", 1, INT, STR, BOOL]),
@@ -81,7 +81,7 @@ def small_module() -> Module:
     words = fn(
         "words",
         (ins("split", 1, 0, 2), ins("loadk", 2, 1), ins("join", 0, 1, 2), ins("capcall", 0, 0, 0), ins("ret", 0)),
-        registers=(STR, ValueType(BaseType.STR, 1), STR),
+        registers=(STR, array_type(BaseType.STR, 1), STR),
         params=1,
         result=STR,
         exported=True,
@@ -280,7 +280,7 @@ def test_every_raised_code_is_declared() -> None:
     assert raised <= declared, raised - declared
 
 
-VALID_TYPES = st.builds(ValueType, st.sampled_from(list(BaseType)), st.integers(0, 3))
+VALID_TYPES = st.builds(array_type, st.sampled_from(list(BaseType)), st.integers(0, 3))
 ADD2 = fn("add2", (ins("add", 2, 0, 1), ins("ret", 2)), registers=(INT, INT, INT), params=2, result=INT)
 NOOP = fn("noop", (ins("retv"),))
 PICK = fn("pick", (ins("ret", 1),), registers=(BOOL, STR, INT), params=3, result=STR)
@@ -288,7 +288,7 @@ PICK = fn("pick", (ins("ret", 1),), registers=(BOOL, STR, INT), params=3, result
 
 @given(
     registers=st.lists(
-        st.one_of(st.sampled_from([INT, BOOL, STR, ValueType(BaseType.STR, 1)]), VALID_TYPES), max_size=6
+        st.one_of(st.sampled_from([INT, BOOL, STR, array_type(BaseType.STR, 1)]), VALID_TYPES), max_size=6
     ),
     result=st.one_of(st.none(), st.sampled_from([INT, STR]), VALID_TYPES),
     op=st.sampled_from(sorted(OPCODES)),

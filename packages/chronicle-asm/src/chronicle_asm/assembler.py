@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from chronicle_vm.core.isa import OPCODES, Op, OperandKind, OpInfo
 from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.type_registry import well_formed
 
 from .diagnostics import Diagnostic, raise_if_any, show
 from .ir import (
@@ -501,12 +501,7 @@ def _at_operand(instr: IRInstr, slot: int) -> Pos | None:
 
 
 def _type_ok(value: object) -> bool:
-    return (
-        isinstance(value, ValueType)
-        and isinstance(value.base, BaseType)
-        and type(value.depth) is int
-        and 0 <= value.depth <= MAX_ARRAY_DEPTH
-    )
+    return well_formed(value)
 
 
 def _types_ok(types: Sequence[object], result: object) -> bool:

@@ -9,7 +9,7 @@ cannot style or hide what the operator sees.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -250,7 +250,7 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
         table.add_column("value")
         for key in sorted(provenance):
             value = provenance[key]
-            if key in {"decisions", "capabilities", "limits"}:
+            if key in {"capabilities", "limits"}:
                 continue
             table.add_row(Text(str(key)), Text(_clip(_scalar(value), 100)))
         limits = provenance.get("limits")
@@ -258,12 +258,12 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
             for key, value in sorted(limits.items()):
                 table.add_row(Text(f"limits.{key}"), Text(f"{value:,}" if isinstance(value, int) else str(value)))
         console.print(table)
-        decisions = provenance.get("decisions", provenance.get("capabilities"))
+        decisions = provenance.get("capabilities")
         if isinstance(decisions, list) and decisions:
             render_negotiation(console, {"decisions": decisions})
     entry = trace.get("entry")
     if isinstance(entry, Mapping):
-        args = entry.get("args", entry.get("arguments", []))
+        args = entry.get("args", [])
         shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else _scalar(args)
         console.print(Text(f"entry: {entry.get('function', '?')}({_clip(shown, 120)})", style="bold"))
     meta = trace.get("meta")
@@ -277,8 +277,8 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
         for event in events[:MAX_EVENT_ROWS]:
             if not isinstance(event, Mapping):
                 continue
-            name = event.get("capability") or event.get("kind") or event.get("type") or "?"
-            args = event.get("args", event.get("arguments"))
+            name = event.get("capability") or event.get("kind") or "?"
+            args = event.get("args")
             shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else ""
             if "result" in event:
                 result = show_value(event.get("result"))
@@ -289,7 +289,7 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
                 result = ""
             table.add_row(
                 Text(str(event.get("seq", ""))),
-                Text(str(event.get("instructions", event.get("instruction", "")))),
+                Text(str(event.get("instructions", ""))),
                 Text(str(name), style="bold"),
                 Text(_clip(shown, 60)),
                 Text(_clip(result, 40)),
@@ -392,8 +392,3 @@ def render_diff(console: Console, diff: Mapping[str, Any]) -> None:
         line = Text(f"  {side.upper()}: ", style="bold")
         line.append(shown)
         console.print(line)
-
-
-def render_lines(console: Console, lines: Sequence[str]) -> None:
-    for line in lines:
-        console.print(Text(line))

@@ -34,7 +34,7 @@ from chronicle_asm.ir import (
 )
 from chronicle_vm.core.isa import OPCODES, Op
 from chronicle_vm.core.model import Capability
-from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, BaseType, ValueType
+from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, SCALAR_TYPES, STR, ValueType, array_type
 from chronicle_vm.verifier.rules import CAP_NAME_MAX_LEN
 
 from .builtins import BUILTINS, Builtin
@@ -93,7 +93,6 @@ Ty = ValueType | _Special
 # The verifier's rule for declared capability names, checked here so chronc reports it at the source.
 _CAP_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+", re.ASCII)
 
-_BASES = {"int": BaseType.INT, "bool": BaseType.BOOL, "str": BaseType.STR}
 
 _ARITH = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "%": Op.MOD}
 _ORDER = {"<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE}
@@ -178,9 +177,9 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
 def _resolve_type(written: TypeExpr | None, diags: Diagnostics) -> Ty:
     if written is None:
         return VOID
-    base = _BASES.get(written.base)
+    base = SCALAR_TYPES.get(written.base)
     if base is None:
-        hint_name = nearest_name(written.base, _BASES)
+        hint_name = nearest_name(written.base, SCALAR_TYPES)
         diags.error(
             "unknown-type",
             f"unknown type '{written.base}'",
@@ -191,7 +190,7 @@ def _resolve_type(written: TypeExpr | None, diags: Diagnostics) -> Ty:
     if written.depth > MAX_ARRAY_DEPTH:
         diags.error("type-too-deep", f"arrays nest at most {MAX_ARRAY_DEPTH} deep", written.span)
         return ERROR
-    return ValueType(base, written.depth)
+    return array_type(base, written.depth)
 
 
 def _check_duplicate_params(params: tuple[object, ...], diags: Diagnostics) -> None:

@@ -270,8 +270,8 @@ class Recorder:
                 wrapped.append(None)
                 continue
             declared = self.module.capabilities[index]
-            copy_args = any(param.depth for param in declared.params)
-            copy_result = declared.result is not None and declared.result.depth > 0
+            copy_args = any(param.is_array for param in declared.params)
+            copy_result = declared.result is not None and declared.result.is_array
             wrapped.append(self._wrap(live, copy_args, copy_result, index))
         return tuple(wrapped)
 

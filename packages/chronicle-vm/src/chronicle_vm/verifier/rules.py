@@ -18,14 +18,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass, field
-from itertools import chain, repeat
-from operator import add, attrgetter, mul, sub
+from itertools import chain
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, NoReturn
 
 from chronicle_vm.core.isa import OPCODES, Op, OperandKind, OpInfo, TypeRule
 from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.type_registry import ROWS, v1_types
+from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, TypeKind, ValueType
 from chronicle_vm.errors import VerifyError, declare_codes
 from chronicle_vm.limits import HARD_LIMITS
 
@@ -76,28 +77,26 @@ _INT64_MAX = 2**63 - 1
 _U32_MAX = 2**32 - 1
 _LETTERS = ("a", "b", "c")
 
-# Valid value types are interned as small ids (base-major, depth-minor), so a
-# function's register types become one `bytes` object: fixed-type checks are
-# int comparisons and a call's argument window is one `startswith` memcmp.
-_DEPTHS = MAX_ARRAY_DEPTH + 1
-
-
-def _type_id(t: ValueType) -> int:
-    return (int(t.base) - 1) * _DEPTHS + t.depth
-
-
-_TYPES: tuple[ValueType, ...] = tuple(ValueType(base, depth) for base in BaseType for depth in range(_DEPTHS))
-_INT_ID = _type_id(ValueType(BaseType.INT))
-_BOOL_ID = _type_id(ValueType(BaseType.BOOL))
-_STR_ID = _type_id(ValueType(BaseType.STR))
-_STR_ARRAY_ID = _type_id(ValueType(BaseType.STR, 1))
+# Valid value types are interned as small ids (the registry's version-1 order:
+# scalar-major, depth-minor), so a function's register types become one
+# `bytes` object: fixed-type checks are int comparisons and a call's argument
+# window is one `startswith` memcmp.
+_TYPES: tuple[ValueType, ...] = tuple(v1_types())
+_IDS: dict[ValueType, int] = {t: i for i, t in enumerate(_TYPES)}
+_INT_ID = _IDS[INT]
+_BOOL_ID = _IDS[BOOL]
+_STR_ID = _IDS[STR]
+_STR_ARRAY_ID = _IDS[STR.array_of()]
 _FIXED_RULES = {
     TypeRule.INT: _INT_ID,
     TypeRule.BOOL: _BOOL_ID,
     TypeRule.STR: _STR_ID,
     TypeRule.STR_ARRAY: _STR_ARRAY_ID,
 }
-assert all(_type_id(t) == i for i, t in enumerate(_TYPES))
+# The generated checks use the version-1 order's arithmetic: an id is an array
+# exactly when id % _DEPTHS != 0, and an array's element is id - 1.
+_DEPTHS = MAX_ARRAY_DEPTH + 1
+assert all(_IDS[t] == (int(t.base) - 1) * _DEPTHS + t.depth for t in _TYPES)
 
 # Polymorphic rules are checked ARRAY first (it binds T to its element type),
 # then the rules that bind or test T directly, then ELEM (which needs T).
@@ -422,22 +421,22 @@ class _Verifier:
 
     def type_id(self, t: object, what: str, **details: Any) -> int:
         """The id of a declared type, or a VerifyError naming `what` it was."""
-        if type(t) is not ValueType:
-            self.fail("type-invalid", f"{what} must be a ValueType, found {_show(t)}", **details)
-        base, depth = t.base, t.depth
-        if not isinstance(base, BaseType):
-            self.fail("type-invalid", f"{what} has base {_show(base)}, expected int, bool or str", **details)
-        if type(depth) is not int or depth < 0:
-            self.fail(
-                "type-invalid", f"{what} has array depth {_show(depth)}, expected 0..{MAX_ARRAY_DEPTH}", **details
-            )
-        if depth > MAX_ARRAY_DEPTH:
-            self.fail(
-                "type-depth",
-                f"{what} nests arrays {_show(depth)} deep, at most {MAX_ARRAY_DEPTH} allowed",
-                **details,
-            )
-        return _type_id(t)
+        node, depth = t, 0
+        while True:
+            if type(node) is not ValueType:
+                self.fail("type-invalid", f"{what} must be a ValueType, found {_show(node)}", **details)
+            kind, args = node.kind, node.args
+            if type(kind) is not TypeKind or type(args) is not tuple or len(args) != ROWS[kind].arity:
+                self.fail(
+                    "type-invalid", f"{what} has kind {_show(kind)}, expected int, bool, str or an array", **details
+                )
+            if kind is not TypeKind.ARRAY:
+                break
+            depth += 1
+            if depth > MAX_ARRAY_DEPTH:
+                self.fail("type-depth", f"{what} nests arrays too deep, at most {MAX_ARRAY_DEPTH} allowed", **details)
+            node = args[0]
+        return _IDS[t]  # type: ignore[index]  # checked above: exact classes all the way down
 
     def result_id(self, t: object, what: str, **details: Any) -> int:
         """-1 for no result, else the type id."""
@@ -969,26 +968,34 @@ def _window(first: int, n: int) -> str:
     return f"r{first}" if n == 1 else f"r{first}..r{first + n - 1}"
 
 
-_BASE = attrgetter("base")
-_DEPTH = attrgetter("depth")
+_KIND = attrgetter("kind")
+_ARGS = attrgetter("args")
 
 
 def _register_ids(types: tuple[object, ...]) -> bytes | None:
     """Type ids of many types at C speed, or None when any of them is not a valid type (the caller then explains).
 
-    Equality is not enough here (`ValueType(True, 0.0) == INT`), so the
-    Python types of the fields are checked exactly, then the id is computed
-    arithmetically: (base - 1) * depths + depth.
+    Equality alone could be fooled by look-alike objects, so the Python
+    classes are checked exactly, level by level down the trees (at most
+    MAX_ARRAY_DEPTH + 1 levels); then equality is structural and exact and
+    the id is one dict lookup.
     """
-    if not set(map(type, types)) <= {ValueType}:
+    level: tuple[object, ...] = types
+    for _ in range(MAX_ARRAY_DEPTH + 1):
+        if not set(map(type, level)) <= {ValueType}:
+            return None
+        if not set(map(type, map(_KIND, level))) <= {TypeKind}:
+            return None
+        args = tuple(map(_ARGS, level))
+        if not set(map(type, args)) <= {tuple}:
+            return None
+        level = tuple(chain.from_iterable(args))
+        if not level:
+            break
+    ids = tuple(map(_IDS.get, types))  # type: ignore[arg-type]
+    if None in ids:
         return None
-    bases = tuple(map(_BASE, types))
-    depths = tuple(map(_DEPTH, types))
-    if not (set(map(type, bases)) <= {BaseType} and set(map(type, depths)) <= {int}):
-        return None
-    if depths and not (min(depths) >= 0 and max(depths) <= MAX_ARRAY_DEPTH):
-        return None
-    return bytes(map(add, map(mul, map(sub, bases, repeat(1)), repeat(_DEPTHS)), depths))
+    return bytes(ids)  # type: ignore[arg-type]
 
 
 def _no_enter(registers: bytes, ncode: int, result: int) -> None:
