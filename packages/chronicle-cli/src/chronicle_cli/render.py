@@ -243,7 +243,13 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
     if isinstance(trace.get("slice"), Mapping):
         head.append("  (slice: inspection only, not replayable)", style="yellow")
     console.print(head)
-    provenance = trace.get("provenance")
+    _render_provenance(console, trace.get("provenance"))
+    _render_entry(console, trace)
+    _render_events(console, trace.get("events", []))
+    _render_outcome(console, trace.get("outcome"))
+
+
+def _render_provenance(console: Console, provenance: object) -> None:
     if isinstance(provenance, Mapping):
         table = Table(title="provenance", title_justify="left", show_header=False, show_edge=False)
         table.add_column("field", style="bold")
@@ -261,6 +267,9 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
         decisions = provenance.get("capabilities")
         if isinstance(decisions, list) and decisions:
             render_negotiation(console, {"decisions": decisions})
+
+
+def _render_entry(console: Console, trace: Mapping[str, Any]) -> None:
     entry = trace.get("entry")
     if isinstance(entry, Mapping):
         args = entry.get("args", [])
@@ -269,32 +278,16 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
     meta = trace.get("meta")
     if isinstance(meta, Mapping):  # the host's own values: shown as recorded, never compared by replay
         console.print(Text(f"meta: {_clip(json.dumps(meta, sort_keys=True, ensure_ascii=False), 200)}"))
-    events = trace.get("events", [])
+
+
+def _render_events(console: Console, events: object) -> None:
     if isinstance(events, list):
         table = Table(title=f"events ({len(events)})", title_justify="left", show_edge=False)
         for column in ("seq", "instr", "event", "arguments", "result", "location"):
             table.add_column(column, justify="right" if column in {"seq", "instr"} else "left")
         for event in events[:MAX_EVENT_ROWS]:
-            if not isinstance(event, Mapping):
-                continue
-            name = event.get("capability") or event.get("kind") or "?"
-            args = event.get("args")
-            shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else ""
-            if "result" in event:
-                result = show_value(event.get("result"))
-            elif "error" in event:
-                error = event.get("error")
-                result = str(error.get("code")) if isinstance(error, Mapping) else _scalar(error)
-            else:
-                result = ""
-            table.add_row(
-                Text(str(event.get("seq", ""))),
-                Text(str(event.get("instructions", ""))),
-                Text(str(name), style="bold"),
-                Text(_clip(shown, 60)),
-                Text(_clip(result, 40)),
-                Text(_location_text(event.get("location"))),
-            )
+            if isinstance(event, Mapping):
+                table.add_row(*_event_row(event))
         console.print(table)
         if len(events) > MAX_EVENT_ROWS:
             console.print(
@@ -304,7 +297,30 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
                     style="yellow",
                 )
             )
-    outcome = trace.get("outcome")
+
+
+def _event_row(event: Mapping[str, Any]) -> tuple[Text, ...]:
+    name = event.get("capability") or event.get("kind") or "?"
+    args = event.get("args")
+    shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else ""
+    if "result" in event:
+        result = show_value(event.get("result"))
+    elif "error" in event:
+        error = event.get("error")
+        result = str(error.get("code")) if isinstance(error, Mapping) else _scalar(error)
+    else:
+        result = ""
+    return (
+        Text(str(event.get("seq", ""))),
+        Text(str(event.get("instructions", ""))),
+        Text(str(name), style="bold"),
+        Text(_clip(shown, 60)),
+        Text(_clip(result, 40)),
+        Text(_location_text(event.get("location"))),
+    )
+
+
+def _render_outcome(console: Console, outcome: object) -> None:
     if isinstance(outcome, Mapping):
         text = Text("outcome: ", style="bold")
         if "error" in outcome and isinstance(outcome["error"], Mapping):

@@ -780,25 +780,28 @@ class _FunctionCompiler:
         self.emit(Op.LOADK, span, Reg(reg), ConstValue(value))
         return INT, reg
 
+    def empty_array(self, expr: ArrayLit, expected: Ty | None, dst: int | None) -> tuple[Ty, int]:
+        """`[]`: typed by its context (`expected`, an array type), else a cannot-infer error."""
+        if not (isinstance(expected, ValueType) and expected.is_array):
+            if expected is ERROR:
+                return ERROR, -1  # already reported
+            self.error(
+                "cannot-infer",
+                "cannot tell the element type of an empty array here",
+                expr.span,
+                hint="annotate it, for example: let xs: [int] = [];",
+            )
+            return ERROR, -1
+        reg = self.target(expected, dst)
+        self.emit(Op.NEWARR, expr.span, Reg(reg))
+        return expected, reg
+
     def array_lit(self, expr: ArrayLit, expected: Ty | None, dst: int | None) -> tuple[Ty, int]:
         want_elem: Ty | None = None
         if isinstance(expected, ValueType) and expected.is_array:
             want_elem = expected.element()
         if not expr.items:
-            if want_elem is None:
-                if expected is ERROR:
-                    return ERROR, -1
-                self.error(
-                    "cannot-infer",
-                    "cannot tell the element type of an empty array here",
-                    expr.span,
-                    hint="annotate it, for example: let xs: [int] = [];",
-                )
-                return ERROR, -1
-            assert isinstance(expected, ValueType)
-            reg = self.target(expected, dst)
-            self.emit(Op.NEWARR, expr.span, Reg(reg))
-            return expected, reg
+            return self.empty_array(expr, expected, dst)
         # Items are evaluated into temporaries first, so an item may read the target variable.
         elem = want_elem
         order = list(range(len(expr.items)))

@@ -186,25 +186,28 @@ def _report_by_item(text: str, diags: Diagnostics) -> None:
             diags.error("syntax", f"cannot parse: {err}", Span(line, 1, line, 2))
 
 
+def _report_character(err: UnexpectedCharacters, chunk: str, span: Span, diags: Diagnostics) -> None:
+    pos: int | None = getattr(err, "pos_in_stream", None)
+    char = chunk[pos] if isinstance(pos, int) and 0 <= pos < len(chunk) else "?"
+    if char == '"':
+        diags.error(
+            "unterminated-string",
+            "string literal is not closed on this line",
+            span,
+            hint='close it with " (use \\n for a line break inside a string)',
+        )
+    else:
+        hint = "strings are written in double quotes" if char == "'" else None
+        diags.error("unexpected-character", f"unexpected character {char!r}", span, hint=hint)
+
+
 def _report(err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int, diags: Diagnostics) -> None:
     def place(line: int, col: int, width: int) -> Span:
         real_col = col + col_offset if line == 1 else col
         return Span(line + line_offset, real_col, line + line_offset, real_col + max(1, width))
 
     if isinstance(err, UnexpectedCharacters):
-        pos: int | None = getattr(err, "pos_in_stream", None)
-        char = chunk[pos] if isinstance(pos, int) and 0 <= pos < len(chunk) else "?"
-        span = place(err.line, err.column, 1)
-        if char == '"':
-            diags.error(
-                "unterminated-string",
-                "string literal is not closed on this line",
-                span,
-                hint='close it with " (use \\n for a line break inside a string)',
-            )
-        else:
-            hint = "strings are written in double quotes" if char == "'" else None
-            diags.error("unexpected-character", f"unexpected character {char!r}", span, hint=hint)
+        _report_character(err, chunk, place(err.line, err.column, 1), diags)
         return
     if isinstance(err, UnexpectedToken):
         token = err.token
