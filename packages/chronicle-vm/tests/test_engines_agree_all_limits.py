@@ -64,6 +64,10 @@ def instruction(draw: st.DrawFn, length: int, functions: int) -> Instruction:
         return ins("call", draw(st.integers(0, functions - 1)), draw(st.integers(0, 2)), draw(INTS))
     if kind == "cap":
         return ins("capcall", 0, draw(STRS), draw(INTS))
+    return _string_instruction(draw)
+
+
+def _string_instruction(draw: st.DrawFn) -> Instruction:
     op = draw(st.sampled_from(["concat", "find", "contains", "upper", "trim", "split", "join", "repeat", "slice"]))
     s, t = draw(STRS), draw(STRS)
     if op == "concat":
