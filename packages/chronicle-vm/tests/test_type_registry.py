@@ -19,7 +19,17 @@ from chronicle_vm.core.type_registry import (
     well_formed,
     zero_value,
 )
-from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, BaseType, TypeKind, ValueType, parse_type
+from chronicle_vm.core.types import (
+    BOOL,
+    INT,
+    MAX_ARRAY_DEPTH,
+    STR,
+    BaseType,
+    TypeKind,
+    ValueType,
+    array_type,
+    parse_type,
+)
 from chronicle_vm.core.values import import_value
 from chronicle_vm.limits import Limits
 
@@ -107,3 +117,23 @@ def test_texts_and_examples() -> None:
     assert [value_text(v) for v in (42, True, "a\u00e9", [[1], []])] == ["42", "true", '"a\u00e9"', "[[1], []]"]
     assert json_example(INT.array_of()) == "[1, 2]"
     assert json_example(STR.array_of().array_of()) == '[["a", "b"]]'
+
+
+def test_version_1_types_are_shared_objects_and_copies_verify_alike() -> None:
+    from chronicle_testing.verify_builders import fn, ins, module
+    from chronicle_vm.core.model import Module
+    from chronicle_vm.errors import VerifyError
+    from chronicle_vm.verifier.rules import verify
+
+    shared = tuple(v1_types())
+    assert shared[0] is INT and array_type(BaseType.STR, 2) is shared[2 * (MAX_ARRAY_DEPTH + 1) + 2]
+    copy = ValueType(TypeKind.ARRAY, (ValueType(TypeKind.INT),))  # equal to [int], not the shared object
+    assert copy == INT.array_of() and all(copy is not t for t in shared)
+    built = module(fn("main", [ins("ret", 0)], registers=(INT, copy), result=INT, exported=True))
+    decoded = Module.from_bytes(built.to_bytes())
+    assert decoded.functions[0].registers[1] is array_type(BaseType.INT, 1)
+    assert verify(built).module == verify(decoded).module
+    forged = module(fn("main", [ins("ret", 0)], registers=(INT, ValueType(TypeKind.ARRAY, [INT])), result=INT))  # type: ignore[arg-type]
+    with pytest.raises(VerifyError) as caught:
+        verify(forged)
+    assert caught.value.code == "verify.type-invalid"

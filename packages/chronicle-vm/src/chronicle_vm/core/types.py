@@ -111,11 +111,30 @@ STR = ValueType(TypeKind.STR)
 
 
 def array_type(base: BaseType | ValueType, depth: int = 0) -> ValueType:
-    """`base` (a version-1 tag or a type) wrapped in `depth` array levels: the decoder's and tests' builder."""
+    """`base` (a version-1 tag or a type) wrapped in `depth` array levels: the decoder's and tests' builder.
+
+    Types the version-1 format holds come back as the one shared object of
+    each (`_CANONICAL`), so stages can recognise them by identity at C speed.
+    """
+    if isinstance(base, BaseType) and 0 <= depth <= MAX_ARRAY_DEPTH:
+        return _CANONICAL[base, depth]
     vtype = base if isinstance(base, ValueType) else ValueType(_TAG_KINDS[base])
     for _ in range(depth):
         vtype = vtype.array_of()
     return vtype
+
+
+def _canonical() -> dict[tuple[BaseType, int], ValueType]:
+    table: dict[tuple[BaseType, int], ValueType] = {}
+    for tag, scalar in ((BaseType.INT, INT), (BaseType.BOOL, BOOL), (BaseType.STR, STR)):
+        vtype = scalar
+        for depth in range(MAX_ARRAY_DEPTH + 1):
+            table[tag, depth] = vtype
+            vtype = vtype.array_of()
+    return table
+
+
+_CANONICAL = _canonical()
 
 
 #: The scalar types by their name in the text form: the front ends' names of the builtin types.

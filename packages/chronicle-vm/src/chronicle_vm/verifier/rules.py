@@ -83,6 +83,10 @@ _LETTERS = ("a", "b", "c")
 # window is one `startswith` memcmp.
 _TYPES: tuple[ValueType, ...] = tuple(v1_types())
 _IDS: dict[ValueType, int] = {t: i for i, t in enumerate(_TYPES)}
+# The same ids by object identity: decoded modules and `array_type` share these very objects, so
+# most register lists are resolved by `id` alone.  The table's objects live as long as the module,
+# so no other live object can have one of these ids.
+_IDS_BY_IDENTITY: dict[int, int] = {id(t): i for i, t in enumerate(_TYPES)}
 _INT_ID = _IDS[INT]
 _BOOL_ID = _IDS[BOOL]
 _STR_ID = _IDS[STR]
@@ -967,6 +971,9 @@ def _register_ids(types: tuple[object, ...]) -> bytes | None:
     MAX_ARRAY_DEPTH + 1 levels); then equality is structural and exact and
     the id is one dict lookup.
     """
+    shared = tuple(map(_IDS_BY_IDENTITY.get, map(id, types)))
+    if None not in shared:
+        return bytes(shared)  # type: ignore[arg-type]
     level: tuple[object, ...] = types
     for _ in range(MAX_ARRAY_DEPTH + 1):
         if not set(map(type, level)) <= {ValueType}:
