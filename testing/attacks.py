@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from chronicle_vm.core.types import array_type
 from chronicle_vm.errors import ChronicleError
 
 #: The child's address-space cap: far below this machine's memory, far above any honest need.
@@ -254,13 +255,13 @@ def _run_chr(source: str, *, trace: bool = False, capability: str | None = None)
     """Compile `source`, grant `capability` (a sink for [[int]]) if named, run `main` under the default limits."""
     from chronicle_vm.capabilities.host import Host
     from chronicle_vm.capabilities.policy import Policy
-    from chronicle_vm.core.types import INT, ValueType
+    from chronicle_vm.core.types import INT
     from chronicle_vm.runtime import instantiate, load_module
 
     host = Host()
     policy = None
     if capability is not None:
-        host.register(capability, lambda xs: None, params=(ValueType(INT.base, 2),), result=None)
+        host.register(capability, lambda xs: None, params=(array_type(INT.base, 2),), result=None)
         policy = Policy.from_toml(f'version = 1\n[capabilities."{capability}"]\nallow = true\n')
     result = instantiate(load_module(_module_bytes(source)), host=host, policy=policy, trace=trace).call("main")
     return f"finished, {result.instructions} instructions"

@@ -24,7 +24,7 @@ import pytest
 
 from chronicle_vm.capabilities.host import Host
 from chronicle_vm.capabilities.policy import Policy
-from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.types import BaseType, ValueType, array_type
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import DEFAULT_LIMITS
 from chronicle_vm.runtime import instantiate, load_module
@@ -39,7 +39,7 @@ DETERMINISTIC = {"hello", "runaway", "text_transform"}
 def arg_text(vtype: ValueType, seed: int) -> str:
     """An `--arg` for a parameter, varied by `seed` (digit strings so that parse_int succeeds)."""
     if vtype.depth:
-        element = ValueType(vtype.base, vtype.depth - 1)
+        element = array_type(vtype.base, vtype.depth - 1)
         return json.dumps([json.loads(value_json(element, seed)), json.loads(value_json(element, seed + 1))])
     if vtype.base is BaseType.INT:
         return str(seed % 5 + 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, array_type
 
 __all__ = [
     "all_builders",
@@ -111,8 +111,8 @@ def strings_module() -> Module:
 
 def arrays_module() -> Module:
     """Array types of several depths in registers, parameters and results."""
-    ints = ValueType(INT.base, 1)
-    grid = ValueType(STR.base, 2)
+    ints = array_type(INT.base, 1)
+    grid = array_type(STR.base, 2)
     build = Function(
         name="build",
         exported=True,

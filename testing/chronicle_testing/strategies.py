@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from chronicle_vm.core.isa import OPCODES
 from chronicle_vm.core.model import Capability, Constant, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType, array_type
 
 __all__ = [
     "capabilities",
@@ -45,7 +45,7 @@ def names() -> st.SearchStrategy[str]:
 def value_types(max_depth: int = MAX_ARRAY_DEPTH) -> st.SearchStrategy[ValueType]:
     """Any value type: a base in BaseType wrapped in 0..max_depth array levels (shallow ones more often)."""
     depth = st.one_of(st.integers(0, min(1, max_depth)), st.integers(0, max_depth))
-    return st.builds(ValueType, st.sampled_from(list(BaseType)), depth)
+    return st.builds(array_type, st.sampled_from(list(BaseType)), depth)
 
 
 def constants() -> st.SearchStrategy[Constant]:

@@ -15,12 +15,12 @@ from chronicle_vm.capabilities.host import Host
 from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType, array_type
 
 __all__ = ["CAPABILITIES", "POLICY", "STEP_KINDS", "cycle", "make_host", "plugin_module", "policy", "steps_module"]
 
-INTS = ValueType(INT.base, 1)
-STRS = ValueType(STR.base, 1)
+INTS = array_type(INT.base, 1)
+STRS = array_type(STR.base, 1)
 
 #: Capabilities of every module here, by index.
 CAPABILITIES = (

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 
 from chronicle_vm.core.calls import CallSite
-from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.types import BaseType, ValueType, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -149,9 +149,9 @@ def sample_trace_bytes() -> bytes:
     from chronicle_vm.runtime import instantiate, load_module
 
     host = Host()
-    host.register("log.info", lambda msg: None, params=[ValueType(BaseType.STR)], result=None)
-    host.register("kv.get", lambda key: "v", params=[ValueType(BaseType.STR)], result=ValueType(BaseType.STR))
-    host.register("clock.now", lambda: 1234, params=[], result=ValueType(BaseType.INT))
+    host.register("log.info", lambda msg: None, params=[array_type(BaseType.STR)], result=None)
+    host.register("kv.get", lambda key: "v", params=[array_type(BaseType.STR)], result=array_type(BaseType.STR))
+    host.register("clock.now", lambda: 1234, params=[], result=array_type(BaseType.INT))
     instance = instantiate(load_module(sample_module_bytes()), host=host, policy=Policy.from_toml(SAMPLE_POLICY))
     trace = instance.call("main", 6, trace=True).trace
     assert trace is not None

@@ -23,7 +23,7 @@ from chronicle_asm import (
 )
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability
-from chronicle_vm.core.types import INT, STR, BaseType, ValueType
+from chronicle_vm.core.types import INT, STR, BaseType, ValueType, array_type
 from chronicle_vm.errors import SourceError, declared_codes
 
 F = ".func f () -> int\n  .regs int, int, bool, str\n"  # lines 1-2: a function to put instructions in
@@ -220,7 +220,7 @@ def test_ir_bad_position_numbers() -> None:
 
 
 def test_ir_bad_register_type_is_invalid_ir() -> None:
-    ir = IRModule(functions=[_fn(registers=[ValueType(BaseType.INT, 9)])])
+    ir = IRModule(functions=[_fn(registers=[array_type(BaseType.INT, 9)])])
     assert _ir_error(ir) == [("source.asm-invalid-ir", None, None)]
 
 

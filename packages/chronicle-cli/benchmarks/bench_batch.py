@@ -93,6 +93,43 @@ def _pool(workers: int, context: WorkContext, items: list[bytes], size: int) -> 
         pool.close()
 
 
+def _start_dask(figures: dict[str, float], map_context: MapContext, rows: list[bytes]) -> DaskExecutor | None:
+    """A local two-worker Dask cluster, warmed, when distributed is installed (its start time goes in `figures`)."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        figures["dask_available"] = 0
+        return None
+    figures["dask_available"] = 1
+    start = time.perf_counter()
+    dask = DaskExecutor("local", 2)
+    figures["dask_cluster_start_s"] = time.perf_counter() - start
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    _wall(dask, map_context, rows[:500], MAP_CHUNK)  # warm: the workers import the runtime once
+    return dask
+
+
+def _rounds(
+    jobs: list[tuple[str, WorkContext, list[bytes], int, Callable[[], float]]], dask: DaskExecutor | None
+) -> dict[str, list[float]]:
+    """Every configuration's ratio to its peer loop, once per round."""
+    ratios: dict[str, list[float]] = {}
+    for _ in range(ROUNDS):
+        for name, context, items, size, loop in jobs:
+            runs: dict[str, Callable[[], float]] = {
+                "serial_executor": lambda c=context, i=items, z=size: _wall(SerialExecutor(), c, i, z),
+                "pool1": lambda c=context, i=items, z=size: _pool(1, c, i, z),
+                "pool2": lambda c=context, i=items, z=size: _pool(2, c, i, z),
+            }
+            if dask is not None:
+                runs["dask2"] = lambda c=context, i=items, z=size, d=dask: _wall(d, c, i, z)
+            for config, timed in runs.items():
+                peer = loop()
+                ratios.setdefault(f"{name}_serial_loop_per_s", []).append(len(items) / peer)
+                ratios.setdefault(f"{name}_{config}_ratio", []).append(peer / timed())
+    return ratios
+
+
 def run() -> dict[str, float]:
     module = compile_to_module(SOURCE, "batch.chr").to_bytes()
     digest = hashlib.sha256(module).hexdigest()
@@ -122,40 +159,16 @@ def run() -> dict[str, float]:
             assert auditor.audit(trace, index).exact
         return time.perf_counter() - start
 
-    dask: DaskExecutor | None = None
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        figures["dask_available"] = 0
-    else:
-        figures["dask_available"] = 1
-        start = time.perf_counter()
-        dask = DaskExecutor("local", 2)
-        figures["dask_cluster_start_s"] = time.perf_counter() - start
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-        _wall(dask, map_context, rows[:500], MAP_CHUNK)  # warm: the workers import the runtime once
+    dask = _start_dask(figures, map_context, rows)
 
     jobs: list[tuple[str, WorkContext, list[bytes], int, Callable[[], float]]] = [
         ("map", map_context, rows, MAP_CHUNK, map_loop),
         ("audit", audit_context, traces, AUDIT_CHUNK, audit_loop),
     ]
-    ratios: dict[str, list[float]] = {}
     try:
         # ROUNDS rounds, each running every configuration once right after its own peer loop, so that a change
         # of load on the shared machine hits both sides of a ratio alike; the figure is the median ratio.
-        for _ in range(ROUNDS):
-            for name, context, items, size, loop in jobs:
-                runs: dict[str, Callable[[], float]] = {
-                    "serial_executor": lambda c=context, i=items, z=size: _wall(SerialExecutor(), c, i, z),
-                    "pool1": lambda c=context, i=items, z=size: _pool(1, c, i, z),
-                    "pool2": lambda c=context, i=items, z=size: _pool(2, c, i, z),
-                }
-                if dask is not None:
-                    runs["dask2"] = lambda c=context, i=items, z=size, d=dask: _wall(d, c, i, z)
-                for config, timed in runs.items():
-                    peer = loop()
-                    ratios.setdefault(f"{name}_serial_loop_per_s", []).append(len(items) / peer)
-                    ratios.setdefault(f"{name}_{config}_ratio", []).append(peer / timed())
+        ratios = _rounds(jobs, dask)
         if dask is not None:
             overhead = rows[:DASK_OVERHEAD_TASKS]
             figures["dask2_task_overhead_ms"] = (

@@ -16,7 +16,7 @@ import time
 
 from chronicle_vm.core.isa import OPCODES
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, array_type
 
 TARGET_BYTES = 1 << 20
 INSTRUCTIONS_PER_FUNCTION = 200
@@ -27,7 +27,7 @@ REPEATS = 5
 
 def _function(rng: random.Random, index: int) -> tuple[Function, tuple[SourcePos, ...]]:
     ops = sorted(OPCODES)
-    types = (INT, BOOL, STR, ValueType(INT.base, 1), ValueType(STR.base, 2))
+    types = (INT, BOOL, STR, array_type(INT.base, 1), array_type(STR.base, 2))
     code = tuple(
         Instruction(rng.choice(ops), rng.randrange(256), rng.randrange(70_000), rng.randrange(1 << 32))
         for _ in range(INSTRUCTIONS_PER_FUNCTION)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.isa import OPS_BY_NAME
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.reference import Interpreter
@@ -36,8 +36,8 @@ MILLION = 1_000_000
 
 # Registers of every case's `main`, by role.
 #   r0, r1, r4, r9: str   r2, r6, r7: int   r3: bool   r5: [str]   r8: [int]
-STRS = ValueType(STR.base, 1)
-INTS = ValueType(INT.base, 1)
+STRS = array_type(STR.base, 1)
+INTS = array_type(INT.base, 1)
 REGISTERS = (STR, STR, INT, BOOL, STR, STRS, INT, INT, INTS, STR)
 
 Code = tuple[tuple[str, int, int, int], ...]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from chronicle_vm.core.isa import OPS_BY_NAME
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, array_type
 from chronicle_vm.limits import HARD_LIMITS
 from chronicle_vm.verifier.rules import verify
 
@@ -27,8 +27,8 @@ INSTRUCTIONS_PER_FUNCTION = 200
 REPEATS = 5
 INSTRUCTION_BYTES = 13  # opcode byte + three u32 operands
 
-INT_ARRAY = ValueType(INT.base, 1)
-STR_ARRAY = ValueType(STR.base, 1)
+INT_ARRAY = array_type(INT.base, 1)
+STR_ARRAY = array_type(STR.base, 1)
 # r0..r3 int (r0, r1 the parameters), r4 r5 bool, r6 r7 str, r8 [int], r9 [str], r10 r11 int (slice bounds)
 REGISTERS = (INT, INT, INT, INT, BOOL, BOOL, STR, STR, INT_ARRAY, STR_ARRAY, INT, INT)
 INT_CONSTANTS = 64

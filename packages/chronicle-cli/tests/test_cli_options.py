@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_cli.options import base_limits, parse_entry_args
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType, array_type
 from chronicle_vm.errors import UsageError
 from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 
-INT_ARRAY = ValueType(INT.base, 1)
-STR_MATRIX = ValueType(STR.base, 2)
+INT_ARRAY = array_type(INT.base, 1)
+STR_MATRIX = array_type(STR.base, 2)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_unbounded_means_the_hard_ceilings_still_lowered_by_flags() -> None:
     assert base_limits(_namespace(unbounded=True, max_registers=8)).max_registers == 8
 
 
-_TYPES = st.builds(ValueType, st.sampled_from([INT.base, BOOL.base, STR.base]), st.integers(0, 3))
+_TYPES = st.builds(array_type, st.sampled_from([INT.base, BOOL.base, STR.base]), st.integers(0, 3))
 
 
 @given(st.lists(st.text(max_size=40), max_size=4), st.lists(_TYPES, max_size=4))

@@ -16,7 +16,7 @@ import pytest
 from chronicle_testing.verify_builders import every_opcode_module, fn, ins, module, positions
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.model import Capability, Module
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines import compiled
 from chronicle_vm.engines.compiled import CompiledEngine
@@ -25,8 +25,8 @@ from chronicle_vm.errors import ChronicleError, PolicyError
 from chronicle_vm.limits import HARD_LIMITS, Limits
 from chronicle_vm.verifier.rules import verify
 
-INT_ARRAY = ValueType(INT.base, 1)
-STR_ARRAY = ValueType(STR.base, 1)
+INT_ARRAY = array_type(INT.base, 1)
+STR_ARRAY = array_type(STR.base, 1)
 
 Handler = Callable[[Sequence[Value], CallSite], "Value | None"]
 HandlerFactory = Callable[[list[tuple[Any, ...]]], Sequence["Handler | None"]]

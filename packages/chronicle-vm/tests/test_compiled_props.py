@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from chronicle_testing.verify_builders import fn, ins, module, positions
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.model import Capability, Instruction, Module
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.reference import Interpreter
@@ -27,8 +27,8 @@ from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 from chronicle_vm.verifier.rules import verify
 
-INT_ARRAY = ValueType(INT.base, 1)
-STR_ARRAY = ValueType(STR.base, 1)
+INT_ARRAY = array_type(INT.base, 1)
+STR_ARRAY = array_type(STR.base, 1)
 # r0..r5 int (r0, r1 parameters), r6..r7 bool, r8..r9 str, r10..r11 [int], r12 [str]
 REGISTERS = (INT,) * 6 + (BOOL,) * 2 + (STR,) * 2 + (INT_ARRAY,) * 2 + (STR_ARRAY,)
 INTS = st.integers(0, 5)
@@ -52,16 +52,10 @@ def instruction(draw: st.DrawFn, length: int, functions: int) -> Instruction:
             + ["const", "const", "neg", "not", "mov", "call", "capcall", "string", "string", "array", "array", "trap"]
         )
     )
-    target = st.integers(0, length - 1)
     if kind == "arith":
         return ins(draw(st.sampled_from(["add", "sub", "mul", "div", "mod"])), draw(INTS), draw(INTS), draw(INTS))
     if kind == "compare":
         return ins(draw(st.sampled_from(["lt", "le", "gt", "ge", "eq", "ne"])), draw(BOOLS), draw(INTS), draw(INTS))
-    if kind == "jump":
-        choice = draw(st.sampled_from(["jmp", "jmpif", "jmpifnot"]))
-        if choice == "jmp":
-            return ins("jmp", draw(target))
-        return ins(choice, draw(BOOLS), draw(target))
     if kind == "const":
         if draw(st.booleans()):
             return ins("loadk", draw(INTS), draw(INT_CONSTANTS))
@@ -75,36 +69,54 @@ def instruction(draw: st.DrawFn, length: int, functions: int) -> Instruction:
     if kind == "mov":
         pool = draw(st.sampled_from([INTS, BOOLS, STRS, ARRAYS]))
         return ins("mov", draw(pool), draw(pool))
+    if kind in ("jump", "call", "capcall", "trap"):
+        return _control_instruction(draw, kind, length, functions)
+    if kind == "string":
+        return _string_instruction(draw)
+    return _array_instruction(draw)
+
+
+def _control_instruction(draw: st.DrawFn, kind: str, length: int, functions: int) -> Instruction:
+    target = st.integers(0, length - 1)
+    if kind == "jump":
+        choice = draw(st.sampled_from(["jmp", "jmpif", "jmpifnot"]))
+        if choice == "jmp":
+            return ins("jmp", draw(target))
+        return ins(choice, draw(BOOLS), draw(target))
     if kind == "call":
         return ins("call", draw(st.integers(0, functions - 1)), draw(st.integers(0, 4)), draw(INTS))
     if kind == "capcall":
         if draw(st.booleans()):
             return ins("capcall", 0, draw(INTS), draw(INTS))
         return ins("capcall", 1, draw(STRS), draw(STRS))
-    if kind == "trap":
-        return ins("trap", draw(STR_CONSTANTS))
-    if kind == "string":
-        op = draw(st.sampled_from(STRING_OPS + STRING_OPS_2))
-        s, t = draw(STRS), draw(STRS)
-        if op == "concat":
-            return ins(op, s, t, draw(STRS))
-        if op == "tostr":
-            return ins(op, s, draw(st.one_of(INTS, BOOLS, STRS)))
-        if op in ("len", "parseint"):
-            return ins(op, draw(INTS), t)
-        if op == "slice":
-            return ins(op, s, t, draw(st.integers(0, 4)))
-        if op in ("contains", "eq"):
-            return ins(op, draw(BOOLS), s, t)
-        if op == "find":
-            return ins(op, draw(INTS), s, t)
-        if op in ("upper", "trim"):
-            return ins(op, s, t)
-        if op == "split":
-            return ins(op, 12, s, t)
-        if op == "join":
-            return ins(op, s, 12, t)
-        return ins(op, s, t, draw(INTS))  # repeat, charat
+    return ins("trap", draw(STR_CONSTANTS))
+
+
+def _string_instruction(draw: st.DrawFn) -> Instruction:
+    op = draw(st.sampled_from(STRING_OPS + STRING_OPS_2))
+    s, t = draw(STRS), draw(STRS)
+    if op == "concat":
+        return ins(op, s, t, draw(STRS))
+    if op == "tostr":
+        return ins(op, s, draw(st.one_of(INTS, BOOLS, STRS)))
+    if op in ("len", "parseint"):
+        return ins(op, draw(INTS), t)
+    if op == "slice":
+        return ins(op, s, t, draw(st.integers(0, 4)))
+    if op in ("contains", "eq"):
+        return ins(op, draw(BOOLS), s, t)
+    if op == "find":
+        return ins(op, draw(INTS), s, t)
+    if op in ("upper", "trim"):
+        return ins(op, s, t)
+    if op == "split":
+        return ins(op, 12, s, t)
+    if op == "join":
+        return ins(op, s, 12, t)
+    return ins(op, s, t, draw(INTS))  # repeat, charat
+
+
+def _array_instruction(draw: st.DrawFn) -> Instruction:
     op = draw(st.sampled_from(["newarr", "push", "pop", "getidx", "setidx", "len"]))
     array = draw(ARRAYS)
     if op == "newarr":

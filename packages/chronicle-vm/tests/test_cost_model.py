@@ -16,7 +16,7 @@ import pytest
 from chronicle_testing.verify_builders import fn, ins, module
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.model import Capability, Module
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.reference import Interpreter
@@ -24,9 +24,9 @@ from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import HARD_LIMITS, Limits
 from chronicle_vm.verifier.rules import verify
 
-STRS = ValueType(STR.base, 1)
-INTS = ValueType(INT.base, 1)
-INTS2 = ValueType(INT.base, 2)
+STRS = array_type(STR.base, 1)
+INTS = array_type(INT.base, 1)
+INTS2 = array_type(INT.base, 2)
 
 TEXT = "ab" * 400  # 800 characters
 NEEDLE = "b" * 20

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from chronicle_testing.verify_builders import fn, ins, module
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.model import Capability, Instruction, Module
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.reference import Interpreter
@@ -29,8 +29,8 @@ from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 from chronicle_vm.verifier.rules import verify
 
-INT_ARRAY = ValueType(INT.base, 1)
-STR_ARRAY = ValueType(STR.base, 1)
+INT_ARRAY = array_type(INT.base, 1)
+STR_ARRAY = array_type(STR.base, 1)
 # r0..r3 int (r0, r1 parameters), r4..r5 bool, r6..r8 str, r9 [int], r10 [str]; then per-function int padding
 BASE = (INT,) * 4 + (BOOL,) * 2 + (STR,) * 3 + (INT_ARRAY, STR_ARRAY)
 INTS, BOOLS, STRS = st.integers(0, 3), st.integers(4, 5), st.integers(6, 8)
@@ -64,6 +64,10 @@ def instruction(draw: st.DrawFn, length: int, functions: int) -> Instruction:
         return ins("call", draw(st.integers(0, functions - 1)), draw(st.integers(0, 2)), draw(INTS))
     if kind == "cap":
         return ins("capcall", 0, draw(STRS), draw(INTS))
+    return _string_instruction(draw)
+
+
+def _string_instruction(draw: st.DrawFn) -> Instruction:
     op = draw(st.sampled_from(["concat", "find", "contains", "upper", "trim", "split", "join", "repeat", "slice"]))
     s, t = draw(STRS), draw(STRS)
     if op == "concat":

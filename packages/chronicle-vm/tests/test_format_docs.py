@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+import chronicle_vm.inputs  # noqa: F401  # declares decode.too-large (the file-size cap), which the doc lists
 from chronicle_vm import FORMAT_VERSION, Module
 from chronicle_vm.binary import decode as decode_module_file
 from chronicle_vm.binary import schema as fmt

@@ -36,7 +36,7 @@ from chronicle_vm.binary import schema as fmt
 from chronicle_vm.binary.decode import decode_module
 from chronicle_vm.binary.encode import encode_module
 from chronicle_vm.core.isa import Op
-from chronicle_vm.core.types import BaseType
+from chronicle_vm.core.types import BaseType, array_type
 
 
 def test_empty_module_bytes_are_exact() -> None:
@@ -192,7 +192,7 @@ UNENCODABLE = {
     "float constant": (Module(constants=(1.5,)), "constants[0]"),  # type: ignore[arg-type]
     "surrogate constant": (Module(constants=("ok", "\ud800")), "constants[1]"),
     "surrogate capability name": (Module(capabilities=(Capability("a\udfff", (), None),)), "capabilities[0].name"),
-    "depth too deep": (Module(capabilities=(Capability("c", (ValueType(BaseType.INT, 9),), None),)), "params[0]"),
+    "depth too deep": (Module(capabilities=(Capability("c", (array_type(BaseType.INT, 9),), None),)), "params[0]"),
     "negative depth": (Module(capabilities=(Capability("c", (), ValueType(BaseType.INT, -1)),)), "result"),
     "unknown base": (Module(capabilities=(Capability("c", (ValueType(7, 0),), None),)), "params[0]"),  # type: ignore[arg-type]
     "unknown opcode": (_with_fn(_fn((Instruction(0xFF),))), "function 0 'f' code[0]"),
@@ -238,7 +238,7 @@ def test_extreme_values_round_trip() -> None:
     fn = _fn(
         (Instruction(Op.SETIDX, big, big, big),),
         param_count=big,
-        registers=(ValueType(BaseType.STR, 8),),
+        registers=(array_type(BaseType.STR, 8),),
     )
     module = Module(
         constants=(-(2**63), 2**63 - 1, "", "\x00"),

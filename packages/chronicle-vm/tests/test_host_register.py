@@ -10,7 +10,7 @@ import pytest
 
 from chronicle_vm.capabilities.host import Host, HostCapability
 from chronicle_vm.core.model import Capability
-from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType, array_type
 from chronicle_vm.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -40,8 +40,8 @@ def test_decorator_reads_annotations() -> None:
     assert host.get("log.info") == HostCapability("log.info", (STR,), None, info)
     stats_cap = host.get("math.stats")
     assert stats_cap is not None
-    assert stats_cap.params == (ValueType(BaseType.INT, 1), ValueType(BaseType.BOOL, 2), INT)
-    assert stats_cap.result == ValueType(BaseType.STR, 2)
+    assert stats_cap.params == (array_type(BaseType.INT, 1), array_type(BaseType.BOOL, 2), INT)
+    assert stats_cap.result == array_type(BaseType.STR, 2)
     assert stats_cap.deterministic is True
     assert stats_cap.signature() == "([int], [[bool]], int) -> [[str]]"
     assert host.get("clock.now") == HostCapability("clock.now", (), INT, now)
@@ -55,7 +55,7 @@ def test_decorator_reads_annotations() -> None:
 def test_signature_text_matches_the_module_model() -> None:
     host = Host()
     cap = host.register(
-        "a.b", lambda xs, flag: [xs], params=[ValueType(BaseType.STR, 1), BOOL], result=ValueType(BaseType.STR, 2)
+        "a.b", lambda xs, flag: [xs], params=[array_type(BaseType.STR, 1), BOOL], result=array_type(BaseType.STR, 2)
     )
     assert cap.signature() == Capability("a.b", cap.params, cap.result).signature() == "([str], bool) -> [[str]]"
     void = host.register("a.c", lambda: None, params=[], result=None)
@@ -74,7 +74,7 @@ def test_typing_list_and_bound_methods_work() -> None:
     assert cap == store.get
     registered = host.get("store.get")
     assert registered is not None
-    assert registered.params == (STR, ValueType(BaseType.STR, 1))
+    assert registered.params == (STR, array_type(BaseType.STR, 1))
     assert registered.result == BOOL
 
 
@@ -164,7 +164,7 @@ def test_eight_levels_of_arrays_are_the_deepest() -> None:
     host.capability("a.deep")(deep)
     cap = host.get("a.deep")
     assert cap is not None
-    assert cap.params == (ValueType(BaseType.INT, 8),)
+    assert cap.params == (array_type(BaseType.INT, 8),)
 
 
 @pytest.mark.parametrize("name", ["kv", "KV.get", "kv..get", "kv.get.", "1kv.get", "kv.get-x", "", "a." + "b" * 127])
@@ -202,7 +202,7 @@ def test_explicit_register_checks_types_and_callable() -> None:
     bad_params: list[object] = [
         [int],
         ["str"],
-        [ValueType(BaseType.INT, 9)],
+        [array_type(BaseType.INT, 9)],
         [ValueType(BaseType.INT, -1)],
     ]
     for params in bad_params:

@@ -97,37 +97,43 @@ def evaluate(steps: list[Step], constants: list[int], x: int, y: int) -> tuple[i
             if bool(regs[step.a]) == (step.op == "jmpif"):
                 pc = min(step.b, len(steps))
             continue
-        b = regs[step.b] if step.op != "loadk" else 0
-        c = regs[step.c]
-        if step.op == "add":
-            regs[step.a] = wrap(int(b) + int(c))
-        elif step.op == "sub":
-            regs[step.a] = wrap(int(b) - int(c))
-        elif step.op == "mul":
-            regs[step.a] = wrap(int(b) * int(c))
-        elif step.op in {"div", "mod"}:
-            if c == 0:
-                raise Trap
-            regs[step.a] = wrap(int(b) // int(c)) if step.op == "div" else wrap(int(b) % int(c))
-        elif step.op == "neg":
-            regs[step.a] = wrap(-int(b))
-        elif step.op == "loadk":
-            regs[step.a] = constants[step.b]
-        elif step.op == "mov":
-            regs[step.a] = regs[step.b]
-        elif step.op == "not":
-            regs[step.a] = not regs[step.b]
-        elif step.op in COMPARE:
-            left, right = int(b), int(c)
-            regs[step.a] = {
-                "lt": left < right,
-                "le": left <= right,
-                "gt": left > right,
-                "ge": left >= right,
-                "eq": left == right,
-                "ne": left != right,
-            }[step.op]
+        regs[step.a] = _step_result(step, regs, constants)
     return int(regs[2]), executed + 1
+
+
+def _step_result(step: Step, regs: list[int | bool], constants: list[int]) -> int | bool:
+    """The value a non-jump step writes to its register a."""
+    b = regs[step.b] if step.op != "loadk" else 0
+    c = regs[step.c]
+    if step.op == "add":
+        return wrap(int(b) + int(c))
+    if step.op == "sub":
+        return wrap(int(b) - int(c))
+    if step.op == "mul":
+        return wrap(int(b) * int(c))
+    if step.op in {"div", "mod"}:
+        if c == 0:
+            raise Trap
+        return wrap(int(b) // int(c)) if step.op == "div" else wrap(int(b) % int(c))
+    if step.op == "neg":
+        return wrap(-int(b))
+    if step.op == "loadk":
+        return constants[step.b]
+    if step.op == "mov":
+        return regs[step.b]
+    if step.op == "not":
+        return not regs[step.b]
+    if step.op in COMPARE:
+        left, right = int(b), int(c)
+        return {
+            "lt": left < right,
+            "le": left <= right,
+            "gt": left > right,
+            "ge": left >= right,
+            "eq": left == right,
+            "ne": left != right,
+        }[step.op]
+    return regs[step.a]
 
 
 @given(programs(), INTS, INTS)

@@ -12,13 +12,13 @@ import pytest
 
 from chronicle_testing.verify_builders import fn, ins, module, positions
 from chronicle_vm.core.model import Module
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, array_type
 from chronicle_vm.engines.reference import Interpreter, RunOutcome
 from chronicle_vm.errors import ResourceLimitError
 from chronicle_vm.limits import HARD_LIMITS, Limits
 from chronicle_vm.verifier.rules import verify
 
-INTS = ValueType(INT.base, 1)
+INTS = array_type(INT.base, 1)
 
 
 def run(mod: Module, *args: object, limits: Limits = HARD_LIMITS) -> RunOutcome:
@@ -172,7 +172,7 @@ def test_cumulative_allocation_is_bounded_even_when_each_string_fits() -> None:
         ins("push", 3, 2),  # 3 keep it alive in an [str]... (r3 is [str])
         ins("jmp", 2),  # 4
     ]
-    main = fn("main", code, registers=(INTS, STR, STR, ValueType(STR.base, 1)), result=INT, exported=True)
+    main = fn("main", code, registers=(INTS, STR, STR, array_type(STR.base, 1)), result=INT, exported=True)
     mod = module(main, constants=("x" * 1000,))
     with pytest.raises(ResourceLimitError) as info:
         run(mod, limits=Limits(max_allocation=1_000_000, max_array_len=10**6))
@@ -186,10 +186,10 @@ DETERMINISM_SCRIPT = textwrap.dedent(
     from chronicle_vm.errors import ChronicleError
     from chronicle_vm.engines.reference import Interpreter
     from chronicle_vm.limits import Limits
-    from chronicle_vm.core.types import INT, STR, ValueType
+    from chronicle_vm.core.types import INT, STR, array_type
     from chronicle_vm.verifier.rules import verify
 
-    STRS = ValueType(STR.base, 1)
+    STRS = array_type(STR.base, 1)
     code = [
         ins("loadk", 1, 0), ins("split", 2, 0, 1), ins("loadk", 1, 1), ins("join", 3, 2, 1),
         ins("upper", 3, 3), ins("len", 4, 2), ins("tostr", 5, 4), ins("concat", 3, 3, 5), ins("ret", 3),

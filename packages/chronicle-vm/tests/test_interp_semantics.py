@@ -8,7 +8,7 @@ import pytest
 
 from chronicle_testing.verify_builders import fn, ins, module, positions
 from chronicle_vm.core.model import Capability, Constant, Module
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, ValueType, array_type
 from chronicle_vm.engines.reference import Interpreter, RunOutcome
 from chronicle_vm.errors import ExecutionError, ResourceLimitError, UsageError
 from chronicle_vm.limits import HARD_LIMITS, Limits
@@ -16,8 +16,8 @@ from chronicle_vm.verifier.rules import verify
 
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
-INTS = ValueType(INT.base, 1)
-STRS = ValueType(STR.base, 1)
+INTS = array_type(INT.base, 1)
+STRS = array_type(STR.base, 1)
 
 
 def run(mod: Module, *args: object, limits: Limits = HARD_LIMITS, entry: str = "main") -> RunOutcome:

@@ -11,7 +11,7 @@ from chronicle_vm.capabilities.negotiation import DECISIONS, Decision, Negotiati
 from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
-from chronicle_vm.core.types import INT, STR, BaseType, ValueType
+from chronicle_vm.core.types import INT, STR, BaseType, array_type
 from chronicle_vm.errors import PolicyError
 from chronicle_vm.limits import Limits
 from chronicle_vm.verifier.rules import VerifiedModule, verify
@@ -112,7 +112,7 @@ def test_unknown() -> None:
         Capability("kv.get", (STR,), INT),  # result differs
         Capability("kv.get", (STR,), None),  # result missing
         Capability("kv.get", (STR, STR), STR),  # arity differs
-        Capability("kv.get", (ValueType(BaseType.STR, 1),), STR),  # array vs scalar
+        Capability("kv.get", (array_type(BaseType.STR, 1),), STR),  # array vs scalar
         Capability("kv.get", (INT,), STR),  # parameter differs
     ],
 )

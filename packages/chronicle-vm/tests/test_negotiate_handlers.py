@@ -12,7 +12,7 @@ from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
-from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.reference import run_entry
 from chronicle_vm.errors import ExecutionError, ResourceLimitError
@@ -20,9 +20,9 @@ from chronicle_vm.limits import Limits
 from chronicle_vm.verifier.rules import VerifiedModule, verify
 
 SITE = CallSite(capability=0, function=0, pc=0, instructions=1)
-INTS = ValueType(BaseType.INT, 1)
-INTS2 = ValueType(BaseType.INT, 2)
-STRS = ValueType(BaseType.STR, 1)
+INTS = array_type(BaseType.INT, 1)
+INTS2 = array_type(BaseType.INT, 2)
+STRS = array_type(BaseType.STR, 1)
 
 
 def caller(capability: Capability, calls: int = 1) -> VerifiedModule:

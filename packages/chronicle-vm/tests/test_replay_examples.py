@@ -10,7 +10,7 @@ import pytest
 
 from chronicle_vm.capabilities.host import Host
 from chronicle_vm.capabilities.policy import Policy
-from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.types import BaseType, ValueType, array_type
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.runtime import instantiate
 from chronicle_vm.trace.document import Trace, error_trace
@@ -23,7 +23,7 @@ PLUGINS = sorted(path for path in EXAMPLES.glob("*.chr") if path.with_suffix(".t
 def sample(vtype: ValueType, seed: int) -> Any:
     """A value of `vtype` that varies with `seed`: ints and digit strings (so parse_int succeeds), arrays of two."""
     if vtype.depth:
-        element = ValueType(vtype.base, vtype.depth - 1)
+        element = array_type(vtype.base, vtype.depth - 1)
         return [sample(element, seed), sample(element, seed + 1)]
     if vtype.base is BaseType.INT:
         return seed % 5 + 1

@@ -16,7 +16,7 @@ from chronicle_testing.verify_builders import (
 )
 from chronicle_vm.core.isa import OPCODES
 from chronicle_vm.core.model import Capability
-from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, array_type
 from chronicle_vm.errors import VerifyError
 from chronicle_vm.verifier.rules import VerifiedModule, verify, verify_bytes
 
@@ -82,8 +82,8 @@ def test_call_windows_in_the_middle_of_the_register_file() -> None:
 
 
 def test_nested_arrays_bind_element_types() -> None:
-    int2 = ValueType(BaseType.INT, 2)
-    int1 = ValueType(BaseType.INT, 1)
+    int2 = array_type(BaseType.INT, 2)
+    int1 = array_type(BaseType.INT, 1)
     code = (
         ins("newarr", 0),
         ins("newarr", 1),
@@ -99,7 +99,7 @@ def test_nested_arrays_bind_element_types() -> None:
 
 
 def test_deepest_types_accepted() -> None:
-    deep = ValueType(BaseType.STR, 8)
+    deep = array_type(BaseType.STR, 8)
     cap = Capability("x.y", (deep,), deep)
     f = fn("f", (ins("capcall", 0, 0, 0), ins("ret", 0)), registers=(deep,), params=1, result=deep, exported=True)
     verify(module(f, capabilities=(cap,)))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from chronicle_testing.verify_builders import check_accepted, every_opcode_module, fn, ins, module
 from chronicle_vm.core.isa import OPCODES
 from chronicle_vm.core.model import Capability, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType, array_type
 from chronicle_vm.errors import VerifyError, declared_codes
 from chronicle_vm.verifier.rules import _Verifier, _verify, verify
 
@@ -47,7 +47,7 @@ VALUES = st.one_of(
     st.sampled_from(ODD_VALUES),
 )
 TYPES = st.one_of(
-    st.builds(ValueType, st.sampled_from(list(BaseType)), st.integers(-2, 11)),
+    st.builds(array_type, st.sampled_from(list(BaseType)), st.integers(-2, 11)),
     st.builds(ValueType, st.sampled_from([0, 1, 4, "int", None, 2.0]), st.integers(0, 2)),
     st.builds(ValueType, st.sampled_from(list(BaseType)), st.sampled_from([None, 1.0, True, 2**64, "1"])),
     st.sampled_from([None, "int", 1, INT, STR, BOOL]),
@@ -81,7 +81,7 @@ def small_module() -> Module:
     words = fn(
         "words",
         (ins("split", 1, 0, 2), ins("loadk", 2, 1), ins("join", 0, 1, 2), ins("capcall", 0, 0, 0), ins("ret", 0)),
-        registers=(STR, ValueType(BaseType.STR, 1), STR),
+        registers=(STR, array_type(BaseType.STR, 1), STR),
         params=1,
         result=STR,
         exported=True,
@@ -133,9 +133,6 @@ def _mutate(data: st.DataObject, mod: Module) -> Module:
     fi = data.draw(st.integers(0, len(functions) - 1), label="function")
     f = functions[fi]
 
-    def with_function(**changes: Any) -> Module:
-        return dataclasses.replace(mod, functions=_set(functions, fi, dataclasses.replace(f, **changes)))
-
     # A first mutation may have emptied what a second one would pick from: change the version instead.
     if (
         (kind in ("operand", "instructions") and not f.code)
@@ -143,6 +140,37 @@ def _mutate(data: st.DataObject, mod: Module) -> Module:
         or (kind == "capability" and not mod.capabilities)
     ):
         kind = "version"
+    if kind in ("operand", "register", "registers-length", "result", "param_count", "name", "exported"):
+        return _mutate_fields(data, mod, fi, kind)
+    if kind in ("instructions", "random-code"):
+        return _mutate_code(data, mod, fi, kind)
+    if kind == "capability":
+        return _mutate_capability(data, mod)
+    if kind == "position":
+        return _mutate_position(data, mod, fi)
+    if kind == "constant":
+        ci = data.draw(st.integers(0, len(mod.constants) - 1), label="constant")
+        value = data.draw(st.one_of(VALUES, TEXTS), label="value")
+        return dataclasses.replace(mod, constants=_set(mod.constants, ci, value))
+    if kind == "constants-length":
+        cut = data.draw(st.integers(0, len(mod.constants)), label="length")
+        return dataclasses.replace(mod, constants=mod.constants[:cut])
+    if kind == "file":
+        files = mod.source_map.files
+        value = data.draw(st.one_of(VALUES, TEXTS), label="file")
+        new_files = _set(files, data.draw(st.integers(0, len(files) - 1)), value) if files else (value,)
+        return dataclasses.replace(mod, source_map=SourceMap(new_files, mod.source_map.functions))
+    return dataclasses.replace(mod, version=data.draw(VALUES, label="version"))
+
+
+def _mutate_fields(data: st.DataObject, mod: Module, fi: int, kind: str) -> Module:
+    """One mutation of a function's own fields: an operand, its registers, result, parameters, name or export."""
+    functions = mod.functions
+    f = functions[fi]
+
+    def with_function(**changes: Any) -> Module:
+        return dataclasses.replace(mod, functions=_set(functions, fi, dataclasses.replace(f, **changes)))
+
     if kind == "operand":
         ii = data.draw(st.integers(0, len(f.code) - 1), label="instruction")
         field = data.draw(st.integers(0, 3), label="field")
@@ -162,47 +190,17 @@ def _mutate(data: st.DataObject, mod: Module) -> Module:
         return with_function(param_count=data.draw(VALUES, label="param_count"))
     if kind == "name":
         return with_function(name=data.draw(st.one_of(TEXTS, VALUES), label="name"))
-    if kind == "exported":
-        return with_function(exported=data.draw(VALUES, label="exported"))
-    if kind == "constant":
-        ci = data.draw(st.integers(0, len(mod.constants) - 1), label="constant")
-        value = data.draw(st.one_of(VALUES, TEXTS), label="value")
-        return dataclasses.replace(mod, constants=_set(mod.constants, ci, value))
-    if kind == "constants-length":
-        cut = data.draw(st.integers(0, len(mod.constants)), label="length")
-        return dataclasses.replace(mod, constants=mod.constants[:cut])
-    if kind == "capability":
-        ki = data.draw(st.integers(0, len(mod.capabilities) - 1), label="capability")
-        cap = mod.capabilities[ki]
-        which = data.draw(st.sampled_from(["name", "params", "result", "drop"]), label="cap field")
-        if which == "drop":
-            return dataclasses.replace(mod, capabilities=mod.capabilities[:ki] + mod.capabilities[ki + 1 :])
-        if which == "name":
-            cap = dataclasses.replace(cap, name=data.draw(st.one_of(TEXTS, VALUES), label="cap name"))
-        elif which == "params":
-            params: tuple[Any, ...] = tuple(data.draw(st.lists(TYPES, max_size=3), label="params"))
-            cap = dataclasses.replace(cap, params=params)
-        else:
-            result: Any = data.draw(TYPES, label="cap result")
-            cap = dataclasses.replace(cap, result=result)
-        return dataclasses.replace(mod, capabilities=_set(mod.capabilities, ki, cap))
-    if kind == "position":
-        lists = mod.source_map.functions
-        positions: tuple[Any, ...] = lists[fi]
-        if not positions:
-            new: tuple[Any, ...] = data.draw(st.sampled_from([(SourcePos(0, 1, 1),), (None,) * len(f.code)]))
-        elif not isinstance(positions[0], tuple):
-            new = ()
-        else:
-            pi = data.draw(st.integers(0, len(positions) - 1), label="position")
-            pf = data.draw(st.integers(0, 2), label="pos field")
-            new = _set(positions, pi, SourcePos(*_set(tuple(positions[pi]), pf, data.draw(VALUES))))
-        return dataclasses.replace(mod, source_map=SourceMap(mod.source_map.files, _set(lists, fi, new)))
-    if kind == "file":
-        files = mod.source_map.files
-        value = data.draw(st.one_of(VALUES, TEXTS), label="file")
-        new_files = _set(files, data.draw(st.integers(0, len(files) - 1)), value) if files else (value,)
-        return dataclasses.replace(mod, source_map=SourceMap(new_files, mod.source_map.functions))
+    return with_function(exported=data.draw(VALUES, label="exported"))
+
+
+def _mutate_code(data: st.DataObject, mod: Module, fi: int, kind: str) -> Module:
+    """Instructions dropped, duplicated or swapped, or a fresh random body."""
+    functions = mod.functions
+    f = functions[fi]
+
+    def with_function(**changes: Any) -> Module:
+        return dataclasses.replace(mod, functions=_set(functions, fi, dataclasses.replace(f, **changes)))
+
     if kind == "instructions":
         ii = data.draw(st.integers(0, len(f.code) - 1), label="instruction")
         how = data.draw(st.sampled_from(["drop", "duplicate", "swap"]), label="how")
@@ -214,26 +212,56 @@ def _mutate(data: st.DataObject, mod: Module) -> Module:
         code = list(f.code)
         code[ii], code[jj] = code[jj], code[ii]
         return with_function(code=tuple(code))
-    if kind == "random-code":
-        # A fresh body of small operands over the same registers: often verifies, so the accept path gets exercised.
-        body = data.draw(
-            st.lists(
-                st.builds(
-                    Instruction,
-                    st.sampled_from(sorted(OPCODES)),
-                    st.integers(0, 4),
-                    st.integers(0, 4),
-                    st.integers(0, 4),
-                ),
-                min_size=1,
-                max_size=8,
+    # A fresh body of small operands over the same registers: often verifies, so the accept path gets exercised.
+    body = data.draw(
+        st.lists(
+            st.builds(
+                Instruction,
+                st.sampled_from(sorted(OPCODES)),
+                st.integers(0, 4),
+                st.integers(0, 4),
+                st.integers(0, 4),
             ),
-            label="body",
-        )
-        lists = _set(mod.source_map.functions, fi, ())
-        changed = with_function(code=tuple(body))
-        return dataclasses.replace(changed, source_map=SourceMap(mod.source_map.files, lists))
-    return dataclasses.replace(mod, version=data.draw(VALUES, label="version"))
+            min_size=1,
+            max_size=8,
+        ),
+        label="body",
+    )
+    lists = _set(mod.source_map.functions, fi, ())
+    changed = with_function(code=tuple(body))
+    return dataclasses.replace(changed, source_map=SourceMap(mod.source_map.files, lists))
+
+
+def _mutate_capability(data: st.DataObject, mod: Module) -> Module:
+    ki = data.draw(st.integers(0, len(mod.capabilities) - 1), label="capability")
+    cap = mod.capabilities[ki]
+    which = data.draw(st.sampled_from(["name", "params", "result", "drop"]), label="cap field")
+    if which == "drop":
+        return dataclasses.replace(mod, capabilities=mod.capabilities[:ki] + mod.capabilities[ki + 1 :])
+    if which == "name":
+        cap = dataclasses.replace(cap, name=data.draw(st.one_of(TEXTS, VALUES), label="cap name"))
+    elif which == "params":
+        params: tuple[Any, ...] = tuple(data.draw(st.lists(TYPES, max_size=3), label="params"))
+        cap = dataclasses.replace(cap, params=params)
+    else:
+        result: Any = data.draw(TYPES, label="cap result")
+        cap = dataclasses.replace(cap, result=result)
+    return dataclasses.replace(mod, capabilities=_set(mod.capabilities, ki, cap))
+
+
+def _mutate_position(data: st.DataObject, mod: Module, fi: int) -> Module:
+    f = mod.functions[fi]
+    lists = mod.source_map.functions
+    positions: tuple[Any, ...] = lists[fi]
+    if not positions:
+        new: tuple[Any, ...] = data.draw(st.sampled_from([(SourcePos(0, 1, 1),), (None,) * len(f.code)]))
+    elif not isinstance(positions[0], tuple):
+        new = ()
+    else:
+        pi = data.draw(st.integers(0, len(positions) - 1), label="position")
+        pf = data.draw(st.integers(0, 2), label="pos field")
+        new = _set(positions, pi, SourcePos(*_set(tuple(positions[pi]), pf, data.draw(VALUES))))
+    return dataclasses.replace(mod, source_map=SourceMap(mod.source_map.files, _set(lists, fi, new)))
 
 
 def _outcome(mod: Module, *, fast: bool = True) -> tuple[str, str, object]:
@@ -280,7 +308,7 @@ def test_every_raised_code_is_declared() -> None:
     assert raised <= declared, raised - declared
 
 
-VALID_TYPES = st.builds(ValueType, st.sampled_from(list(BaseType)), st.integers(0, 3))
+VALID_TYPES = st.builds(array_type, st.sampled_from(list(BaseType)), st.integers(0, 3))
 ADD2 = fn("add2", (ins("add", 2, 0, 1), ins("ret", 2)), registers=(INT, INT, INT), params=2, result=INT)
 NOOP = fn("noop", (ins("retv"),))
 PICK = fn("pick", (ins("ret", 1),), registers=(BOOL, STR, INT), params=3, result=STR)
@@ -288,7 +316,7 @@ PICK = fn("pick", (ins("ret", 1),), registers=(BOOL, STR, INT), params=3, result
 
 @given(
     registers=st.lists(
-        st.one_of(st.sampled_from([INT, BOOL, STR, ValueType(BaseType.STR, 1)]), VALID_TYPES), max_size=6
+        st.one_of(st.sampled_from([INT, BOOL, STR, array_type(BaseType.STR, 1)]), VALID_TYPES), max_size=6
     ),
     result=st.one_of(st.none(), st.sampled_from([INT, STR]), VALID_TYPES),
     op=st.sampled_from(sorted(OPCODES)),

@@ -10,12 +10,12 @@ import pytest
 
 from chronicle_testing.verify_builders import every_opcode_module, fn, ins, module, positions
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType
+from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType, array_type
 from chronicle_vm.errors import VerifyError, declared_codes
 from chronicle_vm.verifier.rules import verify
 
-INT_ARRAY = ValueType(BaseType.INT, 1)
-STR_ARRAY = ValueType(BaseType.STR, 1)
+INT_ARRAY = array_type(BaseType.INT, 1)
+STR_ARRAY = array_type(BaseType.STR, 1)
 LOG = Capability("log.info", (STR,), None)
 NOW = Capability("clock.now", (), INT)
 
@@ -90,21 +90,21 @@ CASES: list[_Case] = [
     ),
     (
         "type-depth-register",
-        lambda: one(ins("ret", 0), registers=(INT, ValueType(BaseType.INT, 9))),
+        lambda: one(ins("ret", 0), registers=(INT, array_type(BaseType.INT, 9))),
         "verify.type-depth",
         "main",
         None,
     ),
     (
         "type-depth-result",
-        lambda: one(ins("ret", 0), result=ValueType(BaseType.STR, 100)),
+        lambda: one(ins("ret", 0), result=array_type(BaseType.STR, 100)),
         "verify.type-depth",
         "main",
         None,
     ),
     (
         "type-depth-cap",
-        lambda: one(ins("ret", 0), capabilities=(Capability("a.b", (ValueType(BaseType.BOOL, 9),), None),)),
+        lambda: one(ins("ret", 0), capabilities=(Capability("a.b", (array_type(BaseType.BOOL, 9),), None),)),
         "verify.type-depth",
         None,
         None,

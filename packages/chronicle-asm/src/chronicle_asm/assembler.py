@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from chronicle_vm.core.isa import OPCODES, Op, OperandKind, OpInfo
 from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.type_registry import well_formed
 
 from .diagnostics import Diagnostic, raise_if_any, show
 from .ir import (
@@ -328,15 +328,7 @@ class _Assembler:
         if operand is None:
             return 0
         if isinstance(operand, (Reg, Imm, Raw)):
-            number = operand.index if isinstance(operand, Reg) else operand.value
-            if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= U32_MAX:
-                self.error(
-                    "asm-int-range",
-                    f"{mnemonic}: operand {slot + 1} ({show(number)}) is outside 0..{U32_MAX}",
-                    _at_operand(instr, slot),
-                )
-                return 0
-            return number
+            return self.number_operand(operand, mnemonic, slot, instr)
         if isinstance(operand, Label):
             target = labels.get(operand.name)
             if target is None:
@@ -358,20 +350,7 @@ class _Assembler:
                 return 0
             return index
         if isinstance(operand, ConstValue):
-            value: object = operand.value
-            if not (type(value) is int and I64_MIN <= value <= I64_MAX):
-                key = (type(value), value)
-                if key not in self.const_values:  # only new strings need the (costlier) full check
-                    value = self.const_value(value, _at_operand(instr, slot))
-            if value is None:
-                return 0
-            assert isinstance(value, (int, str))
-            key = (type(value), value)
-            index = self.const_values.get(key)
-            if index is None:
-                index = self.const_values[key] = len(self.pool)
-                self.pool.append(value)
-            return index
+            return self.const_operand(operand, instr, slot)
         if isinstance(operand, FuncRef):
             return self.lookup(
                 self.func_names, operand.name, "function", "asm-undefined-function", mnemonic, instr, slot
@@ -381,6 +360,35 @@ class _Assembler:
                 self.cap_names, operand.name, "capability", "asm-undefined-capability", mnemonic, instr, slot
             )
         raise AssertionError("operand classes are checked by the caller")
+
+    def number_operand(self, operand: Reg | Imm | Raw, mnemonic: str, slot: int, instr: IRInstr) -> int:
+        """A register, immediate or raw operand: its number, which must fit the format's u32."""
+        number = operand.index if isinstance(operand, Reg) else operand.value
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= U32_MAX:
+            self.error(
+                "asm-int-range",
+                f"{mnemonic}: operand {slot + 1} ({show(number)}) is outside 0..{U32_MAX}",
+                _at_operand(instr, slot),
+            )
+            return 0
+        return number
+
+    def const_operand(self, operand: ConstValue, instr: IRInstr, slot: int) -> int:
+        """A constant written in place: its index in the pool, added on first use."""
+        value: object = operand.value
+        if not (type(value) is int and I64_MIN <= value <= I64_MAX):
+            key = (type(value), value)
+            if key not in self.const_values:  # only new strings need the (costlier) full check
+                value = self.const_value(value, _at_operand(instr, slot))
+        if value is None:
+            return 0
+        assert isinstance(value, (int, str))
+        key = (type(value), value)
+        index = self.const_values.get(key)
+        if index is None:
+            index = self.const_values[key] = len(self.pool)
+            self.pool.append(value)
+        return index
 
     def lookup(
         self, names: dict[str, int], name: str, what: str, code: str, mnemonic: str, instr: IRInstr, slot: int
@@ -501,12 +509,7 @@ def _at_operand(instr: IRInstr, slot: int) -> Pos | None:
 
 
 def _type_ok(value: object) -> bool:
-    return (
-        isinstance(value, ValueType)
-        and isinstance(value.base, BaseType)
-        and type(value.depth) is int
-        and 0 <= value.depth <= MAX_ARRAY_DEPTH
-    )
+    return well_formed(value)
 
 
 def _types_ok(types: Sequence[object], result: object) -> bool:

@@ -133,6 +133,17 @@ class _Writer:
                         found.add(value)
         return found
 
+    def reference(self, kind: OperandKind, value: int, notes: list[str]) -> str:
+        """A function or capability operand: its name, or `#index` (with a note when the name is shared)."""
+        if kind is OperandKind.FUNC:
+            refs, entries = self.func_refs, [f.name for f in self.module.functions]
+        else:
+            refs, entries = self.cap_refs, [c.name for c in self.module.capabilities]
+        ref = refs[value] if value < len(refs) else None
+        if ref is None and value < len(refs):  # a shared name: say which one
+            notes.append(f"#{value} = {format_name(entries[value])}")
+        return ref if ref is not None else f"#{value}"
+
     def instruction(self, instr: Instruction, code_len: int) -> tuple[str, list[str]]:
         info = OPCODES.get(instr.op)
         values = (instr.a, instr.b, instr.c)
@@ -158,16 +169,8 @@ class _Writer:
                     notes.append(f"k{value} = {_const_note(constants[value])}")
                 else:
                     parts.append(f"#{value}")
-            elif kind is OperandKind.FUNC:
-                ref = self.func_refs[value] if value < len(self.func_refs) else None
-                parts.append(ref if ref is not None else f"#{value}")
-                if ref is None and value < len(self.func_refs):  # a shared name: say which one
-                    notes.append(f"#{value} = {format_name(self.module.functions[value].name)}")
-            elif kind is OperandKind.CAP:
-                ref = self.cap_refs[value] if value < len(self.cap_refs) else None
-                parts.append(ref if ref is not None else f"#{value}")
-                if ref is None and value < len(self.cap_refs):
-                    notes.append(f"#{value} = {format_name(self.module.capabilities[value].name)}")
+            elif kind is OperandKind.FUNC or kind is OperandKind.CAP:
+                parts.append(self.reference(kind, value, notes))
             elif kind is OperandKind.TARGET:
                 parts.append(f"L{value}" if 0 <= value <= code_len else f"#{value}")
             else:  # IMM

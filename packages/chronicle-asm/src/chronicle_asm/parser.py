@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import gc
 import re
+from collections.abc import Callable
 
 from chronicle_vm.core.isa import OPCODES, OPS_BY_NAME, OperandKind, OpInfo
 from chronicle_vm.core.model import FORMAT_VERSION, Capability, Module
@@ -101,6 +102,30 @@ class _Error(Exception):
         self.code = code
         self.message = message
         self.col = col
+
+
+def _opcode(kind: str, mnemonic: str, col: int) -> OpInfo:
+    """The instruction a line's first token names, or an error with the nearest mnemonic as a hint."""
+    if kind != "w":
+        raise _Error("asm-syntax", f"expected an instruction, a label or a directive, not {show(mnemonic)}", col)
+    info = OPS_BY_NAME.get(mnemonic)
+    if info is None:
+        hint = difflib.get_close_matches(mnemonic, list(OPS_BY_NAME), n=1) if len(mnemonic) < 40 else []
+        shown = mnemonic if len(mnemonic) < 40 else mnemonic[:40] + "..."
+        suggestion = f" (did you mean {hint[0]}?)" if hint else ""
+        raise _Error("asm-unknown-opcode", f"unknown instruction {shown!r}{suggestion}", col)
+    return info
+
+
+def _operand_groups(tokens: list[Token]) -> list[list[Token]]:
+    """An instruction's operand tokens split at commas (no groups for no operands)."""
+    groups: list[list[Token]] = [[]]
+    for token in tokens:
+        if token[0] == "p" and token[1] == ",":
+            groups.append([])
+        else:
+            groups[-1].append(token)
+    return [] if groups == [[]] else groups
 
 
 class _Parser:
@@ -450,14 +475,7 @@ class _Parser:
 
     def instruction(self, tokens: list[Token]) -> None:
         kind, mnemonic, col = tokens[0]
-        if kind != "w":
-            raise _Error("asm-syntax", f"expected an instruction, a label or a directive, not {show(mnemonic)}", col)
-        info = OPS_BY_NAME.get(mnemonic)
-        if info is None:
-            hint = difflib.get_close_matches(mnemonic, list(OPS_BY_NAME), n=1) if len(mnemonic) < 40 else []
-            shown = mnemonic if len(mnemonic) < 40 else mnemonic[:40] + "..."
-            suggestion = f" (did you mean {hint[0]}?)" if hint else ""
-            raise _Error("asm-unknown-opcode", f"unknown instruction {shown!r}{suggestion}", col)
+        info = _opcode(kind, mnemonic, col)
         if self.func is None:
             raise _Error("asm-outside-function", f"instruction {mnemonic} outside a function (.func ... .end)", col)
         pos: Pos | None = None
@@ -467,14 +485,7 @@ class _Parser:
                 pos = self.position(rest[i + 1 :], token[2])
                 rest = rest[:i]
                 break
-        groups: list[list[Token]] = [[]]
-        for token in rest:
-            if token[0] == "p" and token[1] == ",":
-                groups.append([])
-            else:
-                groups[-1].append(token)
-        if groups == [[]]:
-            groups = []
+        groups = _operand_groups(rest)
         used = _USED_SLOTS[info.op]
         if len(groups) == len(used):
             slots = used
@@ -504,6 +515,21 @@ class _Parser:
             )
         )
 
+    def literal_operand(self, kind: OperandKind, token: Token) -> tuple[IROperand, str]:
+        """A number or `true` / `false` where an operand of `kind` is written: the operand, or None and its name."""
+        text, col = token[1], token[2]
+        if text in ("true", "false"):
+            if kind is OperandKind.IMM:
+                return Imm(1 if text == "true" else 0), text
+            if kind is OperandKind.CONST:
+                raise _Error("asm-bool-constant", f"{text} cannot be a pool constant (use loadb)", col)
+            return None, text
+        if kind is OperandKind.CONST:
+            return ConstValue(self.int_value(token, I64_MIN, I64_MAX, "an int constant")), text
+        if kind is OperandKind.IMM:
+            return Imm(self.int_value(token, 0, U32_MAX, "an immediate")), text
+        return None, f"number {show(text)[1:-1]} (a raw number is written #{show(text)[1:-1]})"
+
     def operand(self, info: OpInfo, slot: int, token: Token) -> IROperand:
         kind = info.operands[slot].kind
         tkind, text, col = token
@@ -511,12 +537,9 @@ class _Parser:
             return Raw(self.int_value((tkind, text[1:], col), 0, U32_MAX, "an operand"))
         what: str
         if tkind == "s":
-            if kind is OperandKind.CONST:
-                return ConstValue(self.text_value(token))
-            if kind is OperandKind.FUNC:
-                return FuncRef(self.text_value(token))
-            if kind is OperandKind.CAP:
-                return CapRef(self.text_value(token))
+            from_string = _FROM_STRING.get(kind)
+            if from_string is not None:
+                return from_string(self.text_value(token))
             what = "a string"
         elif tkind != "w":
             what = repr(text)
@@ -524,27 +547,14 @@ class _Parser:
             if kind in (OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR):
                 return Reg(self.int_value((tkind, text[1:], col), 0, U32_MAX, "a register number"))
             what = f"register {show(text)[1:-1]}"
-        elif text[0].isdigit() or (text[0] == "-" and len(text) > 1):
-            if kind is OperandKind.CONST:
-                return ConstValue(self.int_value(token, I64_MIN, I64_MAX, "an int constant"))
-            if kind is OperandKind.IMM:
-                return Imm(self.int_value(token, 0, U32_MAX, "an immediate"))
-            what = f"number {show(text)[1:-1]} (a raw number is written #{show(text)[1:-1]})"
-        elif text in ("true", "false"):
-            if kind is OperandKind.IMM:
-                return Imm(1 if text == "true" else 0)
-            if kind is OperandKind.CONST:
-                raise _Error("asm-bool-constant", f"{text} cannot be a pool constant (use loadb)", col)
-            what = text
+        elif text[0].isdigit() or (text[0] == "-" and len(text) > 1) or text in ("true", "false"):
+            literal, what = self.literal_operand(kind, token)
+            if literal is not None:
+                return literal
         elif NAME_RE.fullmatch(text) is not None:
-            if kind is OperandKind.CONST:
-                return ConstName(text)
-            if kind is OperandKind.FUNC:
-                return FuncRef(text)
-            if kind is OperandKind.CAP:
-                return CapRef(text)
-            if kind is OperandKind.TARGET:
-                return Label(text)
+            from_name = _FROM_NAME.get(kind)
+            if from_name is not None:
+                return from_name(text)
             what = f"name {show(text)}"
         else:
             raise _Error("asm-syntax", f"{show(text)} is not an operand", col)
@@ -554,6 +564,19 @@ class _Parser:
             col,
         )
 
+
+#: What a string or a bare name becomes where an operand of each kind is written.
+_FROM_STRING: dict[OperandKind, Callable[[str], IROperand]] = {
+    OperandKind.CONST: ConstValue,
+    OperandKind.FUNC: FuncRef,
+    OperandKind.CAP: CapRef,
+}
+_FROM_NAME: dict[OperandKind, Callable[[str], IROperand]] = {
+    OperandKind.CONST: ConstName,
+    OperandKind.FUNC: FuncRef,
+    OperandKind.CAP: CapRef,
+    OperandKind.TARGET: Label,
+}
 
 _DIRECTIVES = {
     ".version": _Parser.d_version,

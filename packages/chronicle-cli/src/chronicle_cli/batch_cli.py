@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 from chronicle_vm.errors import UsageError
 
 if TYPE_CHECKING:
-    from .batch import Chunk, WorkContext
+    from .batch import Chunk, MapContext, WorkContext
     from .common import Output, Parser
     from .executors import Executor
 
@@ -185,16 +185,16 @@ def cmd_audit(ns: argparse.Namespace, out: Output) -> int:
 # -- map -----------------------------------------------------------------------------------------------------------
 
 
-def cmd_map(ns: argparse.Namespace, out: Output) -> int:
+def _map_context(ns: argparse.Namespace, out: Output) -> MapContext:
+    """Everything that concerns the whole job, checked once before any row runs: the module, policy and entry."""
     from chronicle_vm.errors import PolicyError
     from chronicle_vm.runtime import instantiate
 
-    from .batch import MapContext, chunked, map_items
+    from .batch import MapContext
     from .files import load_module_file, load_policy_file, read_input
     from .host import KV_PATH_SETTING, build_host, resolve_kv_path
     from .options import base_limits
 
-    # Everything that concerns the whole job is checked here, once, before any row runs.
     if ns.output == "-" and out.json:
         raise UsageError("usage.arguments", "-o - writes the rows to stdout, which --json keeps for its JSON object")
     data, loaded = load_module_file(ns.module)
@@ -214,7 +214,7 @@ def cmd_map(ns: argparse.Namespace, out: Output) -> int:
         raise
     finally:
         host.close()
-    context = MapContext(
+    return MapContext(
         module=data,
         policy=policy_bytes,
         policy_path=policy_path,
@@ -223,6 +223,12 @@ def cmd_map(ns: argparse.Namespace, out: Output) -> int:
         engine=ns.engine,
         record=ns.traces is not None,
     )
+
+
+def cmd_map(ns: argparse.Namespace, out: Output) -> int:
+    from .batch import chunked, map_items
+
+    context = _map_context(ns, out)
     counts = {"ok": 0, "error": 0, "lost": 0}
     failures: list[dict[str, Any]] = []
     archive = os.path.join(ns.traces, "traces.jsonl") if ns.traces is not None else None

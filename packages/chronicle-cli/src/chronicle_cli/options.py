@@ -89,7 +89,8 @@ def parse_entry_args(texts: Sequence[str], params: Sequence[ValueType], entry: s
 
 
 def _read(text: str, vtype: ValueType, position: int, entry: str) -> object:
-    from chronicle_vm.core.types import BaseType
+    from chronicle_vm.core.type_registry import json_example
+    from chronicle_vm.core.types import TypeKind
 
     def fail(why: str) -> UsageError:
         shown = text if len(text) <= 60 else text[:57] + "..."
@@ -100,17 +101,17 @@ def _read(text: str, vtype: ValueType, position: int, entry: str) -> object:
             expected=str(vtype),
         )
 
-    if vtype.depth > 0:
+    if not vtype.is_scalar_kind:
         try:
             value = json.loads(text)
         except (ValueError, RecursionError):
-            raise fail(f"write it as a JSON array such as {_example(vtype)}") from None
+            raise fail(f"write it as a JSON array such as {json_example(vtype)}") from None
         if not isinstance(value, list):
-            raise fail(f"write it as a JSON array such as {_example(vtype)}")
+            raise fail(f"write it as a JSON array such as {json_example(vtype)}")
         return value
-    if vtype.base is BaseType.STR:
+    if vtype.kind is TypeKind.STR:
         return text
-    if vtype.base is BaseType.BOOL:
+    if vtype.kind is TypeKind.BOOL:
         if text in {"true", "false"}:
             return text == "true"
         raise fail("write true or false")
@@ -123,13 +124,3 @@ def _read(text: str, vtype: ValueType, position: int, entry: str) -> object:
     if not -(2**63) <= number < 2**63:
         raise fail("it must fit in signed 64 bits")
     return number
-
-
-def _example(vtype: ValueType) -> str:
-    from chronicle_vm.core.types import BaseType
-
-    item = {BaseType.INT: "1, 2", BaseType.BOOL: "true, false", BaseType.STR: '"a", "b"'}[vtype.base]
-    inner = f"[{item}]"
-    for _ in range(vtype.depth - 1):
-        inner = f"[{inner}]"
-    return inner

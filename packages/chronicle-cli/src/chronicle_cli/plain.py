@@ -8,9 +8,10 @@ same as the rich renderer's.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import IO, Any
+
+from chronicle_vm.core.type_registry import value_text
 
 from .colors import enabled
 from .common import visible
@@ -22,13 +23,7 @@ def show_value(value: object) -> str:
     """A result value as the language writes it: 42, true, "text", [1, 2]; `none` for no value."""
     if value is None:
         return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(show_value(item) for item in value) + "]"
-    return str(value)
+    return value_text(value)
 
 
 def _styler(stream: IO[str]) -> Any:

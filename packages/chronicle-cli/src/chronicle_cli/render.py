@@ -9,7 +9,7 @@ cannot style or hide what the operator sees.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -243,14 +243,20 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
     if isinstance(trace.get("slice"), Mapping):
         head.append("  (slice: inspection only, not replayable)", style="yellow")
     console.print(head)
-    provenance = trace.get("provenance")
+    _render_provenance(console, trace.get("provenance"))
+    _render_entry(console, trace)
+    _render_events(console, trace.get("events", []))
+    _render_outcome(console, trace.get("outcome"))
+
+
+def _render_provenance(console: Console, provenance: object) -> None:
     if isinstance(provenance, Mapping):
         table = Table(title="provenance", title_justify="left", show_header=False, show_edge=False)
         table.add_column("field", style="bold")
         table.add_column("value")
         for key in sorted(provenance):
             value = provenance[key]
-            if key in {"decisions", "capabilities", "limits"}:
+            if key in {"capabilities", "limits"}:
                 continue
             table.add_row(Text(str(key)), Text(_clip(_scalar(value), 100)))
         limits = provenance.get("limits")
@@ -258,43 +264,30 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
             for key, value in sorted(limits.items()):
                 table.add_row(Text(f"limits.{key}"), Text(f"{value:,}" if isinstance(value, int) else str(value)))
         console.print(table)
-        decisions = provenance.get("decisions", provenance.get("capabilities"))
+        decisions = provenance.get("capabilities")
         if isinstance(decisions, list) and decisions:
             render_negotiation(console, {"decisions": decisions})
+
+
+def _render_entry(console: Console, trace: Mapping[str, Any]) -> None:
     entry = trace.get("entry")
     if isinstance(entry, Mapping):
-        args = entry.get("args", entry.get("arguments", []))
+        args = entry.get("args", [])
         shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else _scalar(args)
         console.print(Text(f"entry: {entry.get('function', '?')}({_clip(shown, 120)})", style="bold"))
     meta = trace.get("meta")
     if isinstance(meta, Mapping):  # the host's own values: shown as recorded, never compared by replay
         console.print(Text(f"meta: {_clip(json.dumps(meta, sort_keys=True, ensure_ascii=False), 200)}"))
-    events = trace.get("events", [])
+
+
+def _render_events(console: Console, events: object) -> None:
     if isinstance(events, list):
         table = Table(title=f"events ({len(events)})", title_justify="left", show_edge=False)
         for column in ("seq", "instr", "event", "arguments", "result", "location"):
             table.add_column(column, justify="right" if column in {"seq", "instr"} else "left")
         for event in events[:MAX_EVENT_ROWS]:
-            if not isinstance(event, Mapping):
-                continue
-            name = event.get("capability") or event.get("kind") or event.get("type") or "?"
-            args = event.get("args", event.get("arguments"))
-            shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else ""
-            if "result" in event:
-                result = show_value(event.get("result"))
-            elif "error" in event:
-                error = event.get("error")
-                result = str(error.get("code")) if isinstance(error, Mapping) else _scalar(error)
-            else:
-                result = ""
-            table.add_row(
-                Text(str(event.get("seq", ""))),
-                Text(str(event.get("instructions", event.get("instruction", "")))),
-                Text(str(name), style="bold"),
-                Text(_clip(shown, 60)),
-                Text(_clip(result, 40)),
-                Text(_location_text(event.get("location"))),
-            )
+            if isinstance(event, Mapping):
+                table.add_row(*_event_row(event))
         console.print(table)
         if len(events) > MAX_EVENT_ROWS:
             console.print(
@@ -304,7 +297,30 @@ def render_trace(console: Console, trace: Mapping[str, Any], path: str) -> None:
                     style="yellow",
                 )
             )
-    outcome = trace.get("outcome")
+
+
+def _event_row(event: Mapping[str, Any]) -> tuple[Text, ...]:
+    name = event.get("capability") or event.get("kind") or "?"
+    args = event.get("args")
+    shown = ", ".join(show_value(a) for a in args) if isinstance(args, list) else ""
+    if "result" in event:
+        result = show_value(event.get("result"))
+    elif "error" in event:
+        error = event.get("error")
+        result = str(error.get("code")) if isinstance(error, Mapping) else _scalar(error)
+    else:
+        result = ""
+    return (
+        Text(str(event.get("seq", ""))),
+        Text(str(event.get("instructions", ""))),
+        Text(str(name), style="bold"),
+        Text(_clip(shown, 60)),
+        Text(_clip(result, 40)),
+        Text(_location_text(event.get("location"))),
+    )
+
+
+def _render_outcome(console: Console, outcome: object) -> None:
     if isinstance(outcome, Mapping):
         text = Text("outcome: ", style="bold")
         if "error" in outcome and isinstance(outcome["error"], Mapping):
@@ -392,8 +408,3 @@ def render_diff(console: Console, diff: Mapping[str, Any]) -> None:
         line = Text(f"  {side.upper()}: ", style="bold")
         line.append(shown)
         console.print(line)
-
-
-def render_lines(console: Console, lines: Sequence[str]) -> None:
-    for line in lines:
-        console.print(Text(line))

@@ -157,7 +157,7 @@ class _Aggregate:
         self.limits: dict[str, tuple[int, str]] = {}
 
     def add(self, name: str, trace: Any) -> None:
-        from chronicle_vm.errors import ReplayError, UsageError
+        from chronicle_vm.errors import ReplayError
 
         if trace.slice is not None:
             raise ReplayError(
@@ -167,7 +167,15 @@ class _Aggregate:
         provenance = trace.provenance
         digest = provenance["module_sha256"]
         self.modules.setdefault(digest, name)
-        for record in provenance["capabilities"]:
+        self.add_declarations(name, provenance["capabilities"], digest)
+        self.add_calls(name, trace.events)
+        self.add_outcome(name, trace.outcome, provenance)
+
+    def add_declarations(self, name: str, records: Any, digest: str) -> None:
+        """The capabilities one trace declares; one signature per capability across all traces."""
+        from chronicle_vm.errors import UsageError
+
+        for record in records:
             cap_name, signature = record["name"], record["signature"]
             known = self.capabilities.get(cap_name)
             if known is None:
@@ -182,8 +190,11 @@ class _Aggregate:
                     capability=cap_name,
                 )
             known.modules.add(digest)
+
+    def add_calls(self, name: str, events: Any) -> None:
+        """The calls one trace made: argument values, quota stops, calls per capability."""
         calls: dict[str, int] = {}
-        for event in trace.events:
+        for event in events:
             if event["kind"] != "call":
                 continue
             cap = self.capabilities[event["capability"]]
@@ -202,7 +213,9 @@ class _Aggregate:
             cap.traces_calling += 1
             if count > cap.most_calls:
                 cap.most_calls, cap.most_calls_in = count, name
-        outcome = trace.outcome
+
+    def add_outcome(self, name: str, outcome: Any, provenance: Any) -> None:
+        """The instructions one trace used (or the limit that stopped it) and its recorded limits."""
         used = outcome.get("instructions")
         if outcome.get("status") == "error" and outcome["error"]["code"] == "limit.instructions":
             limit = provenance.get("limits", {}).get("max_instructions", used)
@@ -245,25 +258,9 @@ def _comment(text: str) -> str:
     return "".join(char if char.isprintable() else "?" for char in text)
 
 
-def suggest_policy(traces: Iterable[tuple[str, Any]], *, margin: float = 1.0, limit_margin: float = 2.0) -> Suggestion:
-    """The suggestion for `(name, checked Trace)` pairs, consumed one at a time."""
-    from chronicle_vm.errors import UsageError
-
-    if not (margin >= 1.0 and limit_margin >= 1.0) or math.isinf(margin) or math.isinf(limit_margin):
-        raise UsageError("usage.arguments", "--margin and --limit-margin are finite numbers of at least 1")
-    agg = _Aggregate()
-    for name, trace in traces:
-        agg.add(name, trace)
-    if agg.traces == 0:
-        raise UsageError("usage.arguments", "policy suggest needs at least one trace")
-    lines = [
-        f"# Suggested by `chronicle-vm policy suggest` from {agg.traces} trace(s) of {len(agg.modules)} module(s).",
-        "# Each value is the smallest under which every given trace would have run; its comment says why.",
-        "# [host] settings are not recorded in traces: add the ones the host needs (kv_path for the CLI host).",
-        "version = 1",
-        "",
-        "[limits]",
-    ]
+def _limit_lines(agg: _Aggregate, limit_margin: float) -> tuple[list[str], dict[str, int]]:
+    """The `[limits]` lines of the suggestion (each with its reason) and the values they set."""
+    lines: list[str] = []
     summary_limits: dict[str, int] = {}
     if agg.instruction_limit_hit is not None:
         top = max(agg.instruction_limit_hit, _times(agg.most_instructions, limit_margin))
@@ -283,6 +280,30 @@ def suggest_policy(traces: Iterable[tuple[str, Any]], *, margin: float = 1.0, li
         value, where = agg.limits[limit_name]
         summary_limits[limit_name] = value
         lines.append(f"{limit_name} = {value}  # largest recorded ({_comment(where)}); traces record limits, not use")
+    return lines, summary_limits
+
+
+def suggest_policy(traces: Iterable[tuple[str, Any]], *, margin: float = 1.0, limit_margin: float = 2.0) -> Suggestion:
+    """The suggestion for `(name, checked Trace)` pairs, consumed one at a time."""
+    from chronicle_vm.errors import UsageError
+
+    if not (margin >= 1.0 and limit_margin >= 1.0) or math.isinf(margin) or math.isinf(limit_margin):
+        raise UsageError("usage.arguments", "--margin and --limit-margin are finite numbers of at least 1")
+    agg = _Aggregate()
+    for name, trace in traces:
+        agg.add(name, trace)
+    if agg.traces == 0:
+        raise UsageError("usage.arguments", "policy suggest needs at least one trace")
+    lines = [
+        f"# Suggested by `chronicle-vm policy suggest` from {agg.traces} trace(s) of {len(agg.modules)} module(s).",
+        "# Each value is the smallest under which every given trace would have run; its comment says why.",
+        "# [host] settings are not recorded in traces: add the ones the host needs (kv_path for the CLI host).",
+        "version = 1",
+        "",
+        "[limits]",
+    ]
+    limit_lines, summary_limits = _limit_lines(agg, limit_margin)
+    lines += limit_lines
     summary_caps: dict[str, Any] = {}
     for cap in agg.capabilities.values():
         lines += ["", f'[capabilities."{cap.name}"]']

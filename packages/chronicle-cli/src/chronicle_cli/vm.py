@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .colors import add_color_option
@@ -63,8 +63,6 @@ def _arg_values_kept(args: list[str]) -> list[str]:
 
 
 def build_parser() -> Parser:
-    from .options import add_limit_options, limits_epilog
-
     parser = Parser(prog="chronicle-vm", description=_DESCRIPTION)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_color_option(parser)
@@ -94,6 +92,30 @@ def build_parser() -> Parser:
     negotiate.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all)")
     negotiate.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
     negotiate.set_defaults(command_func=cmd_negotiate)
+
+    _add_run_commands(command)
+
+    manifest = command("host-manifest", "write a host's capability signatures, for `chronc --host-manifest`")
+    manifest.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
+    manifest.add_argument(
+        "-o", "--output", metavar="HOST.json", default="-", help="where to write it (default: stdout)"
+    )
+    manifest.set_defaults(command_func=cmd_host_manifest)
+
+    _add_trace_commands(command)
+
+    from .operator_commands import add_operator_commands
+
+    add_operator_commands(command)
+    from .batch_cli import add_batch_commands  # audit and map (issue 22)
+
+    add_batch_commands(command)
+    return parser
+
+
+def _add_run_commands(command: Callable[..., Parser]) -> None:
+    """`run` and `trace`: the same options, and where the trace goes."""
+    from .options import add_limit_options, limits_epilog
 
     for name, help_text in (
         ("run", "run an entry point of a module under a policy and limits"),
@@ -132,13 +154,9 @@ def build_parser() -> Parser:
         add_limit_options(sub)
         _add_source_option(sub)
 
-    manifest = command("host-manifest", "write a host's capability signatures, for `chronc --host-manifest`")
-    manifest.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
-    manifest.add_argument(
-        "-o", "--output", metavar="HOST.json", default="-", help="where to write it (default: stdout)"
-    )
-    manifest.set_defaults(command_func=cmd_host_manifest)
 
+def _add_trace_commands(command: Callable[..., Parser]) -> None:
+    """`replay`, `inspect` and `diff`: the commands that read traces."""
     replay = command("replay", "replay a trace exactly against its module; no live capability is called")
     replay.add_argument("trace", metavar="T.json")
     replay.add_argument("--module", metavar="MOD.cmod", required=True, help="the module the trace was recorded with")
@@ -177,14 +195,6 @@ def build_parser() -> Parser:
     diff.add_argument("first", metavar="A.json")
     diff.add_argument("second", metavar="B.json")
     diff.set_defaults(command_func=cmd_diff)
-
-    from .operator_commands import add_operator_commands
-
-    add_operator_commands(command)
-    from .batch_cli import add_batch_commands  # audit and map (issue 22)
-
-    add_batch_commands(command)
-    return parser
 
 
 # -- shared steps ------------------------------------------------------------------------------------------------

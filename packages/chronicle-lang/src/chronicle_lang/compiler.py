@@ -34,7 +34,7 @@ from chronicle_asm.ir import (
 )
 from chronicle_vm.core.isa import OPCODES, Op
 from chronicle_vm.core.model import Capability
-from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, BaseType, ValueType
+from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, SCALAR_TYPES, STR, ValueType, array_type
 from chronicle_vm.verifier.rules import CAP_NAME_MAX_LEN
 
 from .builtins import BUILTINS, Builtin
@@ -94,7 +94,6 @@ Ty = ValueType | _Special
 # The verifier's rule for declared capability names, checked here so chronc reports it at the source.
 _CAP_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+", re.ASCII)
 
-_BASES = {"int": BaseType.INT, "bool": BaseType.BOOL, "str": BaseType.STR}
 
 _ARITH = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "%": Op.MOD}
 _ORDER = {"<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE}
@@ -182,9 +181,9 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
 def _resolve_type(written: TypeExpr | None, diags: Diagnostics) -> Ty:
     if written is None:
         return VOID
-    base = _BASES.get(written.base)
+    base = SCALAR_TYPES.get(written.base)
     if base is None:
-        hint_name = nearest_name(written.base, _BASES)
+        hint_name = nearest_name(written.base, SCALAR_TYPES)
         diags.error(
             "unknown-type",
             f"unknown type '{written.base}'",
@@ -195,7 +194,7 @@ def _resolve_type(written: TypeExpr | None, diags: Diagnostics) -> Ty:
     if written.depth > MAX_ARRAY_DEPTH:
         diags.error("type-too-deep", f"arrays nest at most {MAX_ARRAY_DEPTH} deep", written.span)
         return ERROR
-    return ValueType(base, written.depth)
+    return array_type(base, written.depth)
 
 
 def _check_duplicate_params(params: tuple[object, ...], diags: Diagnostics) -> None:
@@ -799,25 +798,28 @@ class _FunctionCompiler:
         self.emit(Op.LOADK, span, Reg(reg), ConstValue(value))
         return INT, reg
 
+    def empty_array(self, expr: ArrayLit, expected: Ty | None, dst: int | None) -> tuple[Ty, int]:
+        """`[]`: typed by its context (`expected`, an array type), else a cannot-infer error."""
+        if not (isinstance(expected, ValueType) and expected.is_array):
+            if expected is ERROR:
+                return ERROR, -1  # already reported
+            self.error(
+                "cannot-infer",
+                "cannot tell the element type of an empty array here",
+                expr.span,
+                hint="annotate it, for example: let xs: [int] = [];",
+            )
+            return ERROR, -1
+        reg = self.target(expected, dst)
+        self.emit(Op.NEWARR, expr.span, Reg(reg))
+        return expected, reg
+
     def array_lit(self, expr: ArrayLit, expected: Ty | None, dst: int | None) -> tuple[Ty, int]:
         want_elem: Ty | None = None
         if isinstance(expected, ValueType) and expected.is_array:
             want_elem = expected.element()
         if not expr.items:
-            if want_elem is None:
-                if expected is ERROR:
-                    return ERROR, -1
-                self.error(
-                    "cannot-infer",
-                    "cannot tell the element type of an empty array here",
-                    expr.span,
-                    hint="annotate it, for example: let xs: [int] = [];",
-                )
-                return ERROR, -1
-            assert isinstance(expected, ValueType)
-            reg = self.target(expected, dst)
-            self.emit(Op.NEWARR, expr.span, Reg(reg))
-            return expected, reg
+            return self.empty_array(expr, expected, dst)
         # Items are evaluated into temporaries first, so an item may read the target variable.
         elem = want_elem
         order = list(range(len(expr.items)))

@@ -317,6 +317,21 @@ def _salvage(text: str, broken: list[tuple[int, int]], parser: Lark) -> Program 
     return replace(program, unchecked_bodies=unchecked, unparsed_names=frozenset(names))
 
 
+def _report_character(err: UnexpectedCharacters, chunk: str, span: Span, diags: Diagnostics) -> None:
+    pos: int | None = getattr(err, "pos_in_stream", None)
+    char = chunk[pos] if isinstance(pos, int) and 0 <= pos < len(chunk) else "?"
+    if char == '"':
+        diags.error(
+            "unterminated-string",
+            "string literal is not closed on this line",
+            span,
+            hint='close it with " (use \\n for a line break inside a string)',
+        )
+    else:
+        hint = unexpected_character_hint(char)
+        diags.error("unexpected-character", f"unexpected character {char!r}", span, hint=hint)
+
+
 def _report(
     err: UnexpectedInput, chunk: str, line_offset: int, col_offset: int, diags: Diagnostics, at_end: str | None = None
 ) -> None:
@@ -327,19 +342,7 @@ def _report(
         return Span(line + line_offset, real_col, line + line_offset, real_col + max(1, width))
 
     if isinstance(err, UnexpectedCharacters):
-        pos: int | None = getattr(err, "pos_in_stream", None)
-        char = chunk[pos] if isinstance(pos, int) and 0 <= pos < len(chunk) else "?"
-        span = place(err.line, err.column, 1)
-        if char == '"':
-            diags.error(
-                "unterminated-string",
-                "string literal is not closed on this line",
-                span,
-                hint='close it with " (use \\n for a line break inside a string)',
-            )
-        else:
-            hint = unexpected_character_hint(char)
-            diags.error("unexpected-character", f"unexpected character {char!r}", span, hint=hint)
+        _report_character(err, chunk, place(err.line, err.column, 1), diags)
         return
     if isinstance(err, UnexpectedToken):
         token = err.token
@@ -366,27 +369,8 @@ def _report(
             span = place(previous[0], previous[1], 1)
             shown = "';'"
             hint = f"add ';' here (the next line starts with {found})"
-        elif "SEMICOLON" in expected and token.type != "$END":
-            hint = "is a ';' missing at the end of the previous statement?"
-        elif "RBRACE" in expected and token.type == "$END":
-            hint = "is a '}' missing?"
-        before = chunk[token.start_pos - 1] if token.type != "$END" and token.start_pos else ""
-        # A token starting a new line after a missing ';' is no habit from another language.
-        habit = None if token.type == "$END" or at_line_end else _habit_hint(token, expected, chunk, before)
-        if habit is not None:
-            hint = habit
-        elif token.type == "EQUAL" and before and before in "+-*/%":
-            line_start = chunk.rfind("\n", 0, token.start_pos) + 1
-            line_end = chunk.find("\n", token.start_pos)
-            hint = compound_assignment_hint(before, chunk[line_start : line_end if line_end >= 0 else len(chunk)])
-        elif token.type in ("PLUS", "MINUS") and before == str(token):
-            hint = f"there is no '{token}{token}': write 'x = x {token} 1;'"
-        elif token.type in _COMPARISONS and token.type not in expected:
-            hint = "comparisons do not chain: write 'a < b && b < c'"
-        elif token.type == "EQUAL":
-            hint = "'=' assigns; compare with '=='"
-        elif set(expected) == {"COLON", "EQUAL"}:
-            hint = "a variable starts with a value: 'let x = 0;' or 'let xs: [int] = [];'"
+        else:
+            hint = _token_hint(token, expected, chunk)
         diags.error(
             "syntax",
             f"expected {shown}, found {found}",
@@ -397,6 +381,32 @@ def _report(
         )
         return
     diags.error("syntax", "cannot parse this", place(1, 1, 1))
+
+
+def _token_hint(token: Token, expected: list[str], chunk: str) -> str | None:
+    """What an unexpected token most likely means (no missing ';' at a line end: the caller has checked)."""
+    hint = None
+    if "SEMICOLON" in expected and token.type != "$END":
+        hint = "is a ';' missing at the end of the previous statement?"
+    elif "RBRACE" in expected and token.type == "$END":
+        hint = "is a '}' missing?"
+    before = chunk[token.start_pos - 1] if token.type != "$END" and token.start_pos else ""
+    habit = None if token.type == "$END" else _habit_hint(token, expected, chunk, before)
+    if habit is not None:
+        return habit
+    if token.type == "EQUAL" and before and before in "+-*/%":
+        line_start = chunk.rfind("\n", 0, token.start_pos) + 1
+        line_end = chunk.find("\n", token.start_pos)
+        return compound_assignment_hint(before, chunk[line_start : line_end if line_end >= 0 else len(chunk)])
+    if token.type in ("PLUS", "MINUS") and before == str(token):
+        return f"there is no '{token}{token}': write 'x = x {token} 1;'"
+    if token.type in _COMPARISONS and token.type not in expected:
+        return "comparisons do not chain: write 'a < b && b < c'"
+    if token.type == "EQUAL":
+        return "'=' assigns; compare with '=='"
+    if set(expected) == {"COLON", "EQUAL"}:
+        return "a variable starts with a value: 'let x = 0;' or 'let xs: [int] = [];'"
+    return hint
 
 
 _WORD_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")

@@ -17,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from .core.types import BOOL, INT, STR, BaseType, ValueType
+from .core.types import BOOL, INT, STR, BaseType, TypeKind, ValueType, array_type
 from .errors import (
     ChronicleError,
     DecodeError,
@@ -104,6 +104,7 @@ __all__ = [  # eager names first, then the lazily imported embedding API
     "SourceMap",
     "SourcePos",
     "UsageError",
+    "TypeKind",
     "ValueType",
     "VerifyError",
     "__version__",
@@ -123,6 +124,7 @@ __all__ = [  # eager names first, then the lazily imported embedding API
     "RunResult",
     "Trace",
     "VerifiedModule",
+    "array_type",
     "audit_trace",
     "audit_traces",
     "instantiate",

@@ -15,7 +15,8 @@ import struct
 
 from chronicle_vm.core.isa import OPCODES
 from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.type_registry import well_formed
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH, ValueType
 from chronicle_vm.errors import UsageError, declare_codes
 
 from .schema import I64_MAX, I64_MIN, SUPPORTED_VERSIONS, U32_MAX, WRITE_MODULE
@@ -26,8 +27,6 @@ declare_codes(
     "usage",
     {"unencodable-module": "a Module holds something the .cmod format cannot encode (named in the message)"},
 )
-
-_BASES = frozenset(int(b) for b in BaseType)
 
 
 def _refuse(where: str, problem: str) -> UsageError:
@@ -65,10 +64,9 @@ def _check_count(items: object, where: str) -> tuple[object, ...]:
 def _check_type(value: object, where: str) -> None:
     if not isinstance(value, ValueType):
         raise _refuse(where, f"{value!r} is not a ValueType")
-    if not _is_int(value.base) or value.base not in _BASES:
-        raise _refuse(where, f"base {value.base!r} is not a BaseType")
-    if not _is_int(value.depth) or not 0 <= value.depth <= MAX_ARRAY_DEPTH:
-        raise _refuse(where, f"array depth {value.depth!r} is outside 0..{MAX_ARRAY_DEPTH}")
+    if not well_formed(value):
+        problem = f"is not a type the version-1 format holds (at most {MAX_ARRAY_DEPTH} arrays deep)"
+        raise _refuse(where, f"{value!r} {problem}")
 
 
 def _check_types(values: object, where: str) -> None:

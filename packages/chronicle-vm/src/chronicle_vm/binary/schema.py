@@ -69,6 +69,7 @@ from construct import (
 
 from chronicle_vm.core.isa import OPCODES
 from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.type_registry import encode_v1, v1_types
 from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
 
 __all__ = [
@@ -763,9 +764,8 @@ def min_size(con: Any) -> int:
 
 # --- record decoders ----------------------------------------------------------
 
-_TYPES: dict[tuple[int, ...], ValueType] = {
-    (depth, int(base)): ValueType(base, depth) for depth in range(MAX_ARRAY_DEPTH + 1) for base in BaseType
-}
+# Every version-1 type record, decoded once (the registry lists them), so decoding is a dict lookup.
+_TYPES: dict[tuple[int, ...], ValueType] = {encode_v1(vtype): vtype for vtype in v1_types()}
 
 
 def _type_problem(record: tuple[int, ...]) -> str:
@@ -784,7 +784,7 @@ def _decode_types(records: list[tuple[int, ...]]) -> tuple[ValueType, ...]:
 
 
 def _encode_type(value: ValueType) -> tuple[int, ...]:
-    return (value.depth, int(value.base))
+    return encode_v1(value)
 
 
 _OPS = frozenset(OPCODES)

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, ValueType
+from chronicle_vm.core.type_registry import annotation_type, well_formed
+from chronicle_vm.core.types import ValueType
 from chronicle_vm.errors import UsageError, declare_codes
 
 from .policy import CAPABILITY_NAME, CAPABILITY_NAME_MAX_LEN, HostSettingValue
@@ -42,7 +43,6 @@ HostFunction = Callable[..., Any]
 SETTING_TYPES: tuple[type, ...] = (str, int, bool)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_SCALARS: dict[object, ValueType] = {int: INT, bool: BOOL, str: STR}
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +219,7 @@ class Host:
 
 
 def _checked_type(vtype: object, name: str, what: str) -> ValueType:
-    if not isinstance(vtype, ValueType) or not 0 <= vtype.depth <= MAX_ARRAY_DEPTH:
+    if not well_formed(vtype):
         raise UsageError(
             "usage.capability-signature",
             f"capability {name}: {what} type {vtype!r} is not a VM value type",
@@ -247,7 +247,7 @@ def _signature_of(func: Callable[..., Any], name: str) -> tuple[list[ValueType],
             raise fail(f"parameter {parameter.name!r} must be positional (the VM passes arguments by position)")
         if parameter.name not in hints:
             raise fail(f"parameter {parameter.name!r} has no type annotation")
-        vtype = _annotation_type(hints[parameter.name])
+        vtype = annotation_type(hints[parameter.name])
         if vtype is None:
             raise fail(
                 f"parameter {parameter.name!r} is annotated {hints[parameter.name]!r}; use int, bool, str "
@@ -259,27 +259,10 @@ def _signature_of(func: Callable[..., Any], name: str) -> tuple[list[ValueType],
     returned = hints["return"]
     if returned is None or returned is type(None):
         return params, None
-    result = _annotation_type(returned)
+    result = annotation_type(returned)
     if result is None:
         raise fail(f"the return type is annotated {returned!r}; use int, bool, str, list[...] of them, or None")
     return params, result
-
-
-def _annotation_type(annotation: object) -> ValueType | None:
-    depth = 0
-    while typing.get_origin(annotation) is list and depth <= MAX_ARRAY_DEPTH:
-        args = typing.get_args(annotation)
-        if len(args) != 1:
-            return None
-        annotation = args[0]
-        depth += 1
-    if depth > MAX_ARRAY_DEPTH:
-        return None
-    # identity, not a dict lookup: an annotation may be any object, even an unhashable one
-    for python_type, scalar in _SCALARS.items():
-        if annotation is python_type:
-            return ValueType(scalar.base, depth)
-    return None
 
 
 def _wants_context(func: Callable[..., Any]) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -91,6 +91,12 @@ def load_host_manifest(data: bytes | str, source: str = "<manifest>") -> HostMan
     def fail(problem: str) -> NoReturn:
         raise UsageError("usage.host-manifest", f"{source}: {problem}", source=source)
 
+    doc = _document(data, fail)
+    return HostManifest(_capability_entries(doc.get("capabilities"), fail), _setting_entries(doc, fail))
+
+
+def _document(data: object, fail: Callable[[str], NoReturn]) -> dict[str, Any]:
+    """The manifest's top-level object, with its format, version and fields checked."""
     if not isinstance(data, (bytes, str)):
         fail(f"expected bytes or text, found {type(data).__name__}")
     size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
@@ -111,7 +117,10 @@ def load_host_manifest(data: bytes | str, source: str = "<manifest>") -> HostMan
     extra = sorted(set(doc) - {"format", "version", "capabilities", "settings"})
     if extra:
         fail(f"unknown field {extra[0][:80]!r}")
-    entries = doc.get("capabilities")
+    return doc
+
+
+def _capability_entries(entries: object, fail: Callable[[str], NoReturn]) -> dict[str, str]:
     if type(entries) is not list or len(entries) > MAX_MANIFEST_ENTRIES:
         fail(f"`capabilities` must be a list of at most {MAX_MANIFEST_ENTRIES} objects")
     capabilities: dict[str, str] = {}
@@ -127,6 +136,10 @@ def load_host_manifest(data: bytes | str, source: str = "<manifest>") -> HostMan
         if name in capabilities:
             fail(f"{where}: capability {name} is listed twice")
         capabilities[name] = signature
+    return capabilities
+
+
+def _setting_entries(doc: dict[str, Any], fail: Callable[[str], NoReturn]) -> dict[str, str]:
     settings_doc = doc.get("settings", {})
     if type(settings_doc) is not dict or len(settings_doc) > MAX_MANIFEST_ENTRIES:
         fail("`settings` must be an object of setting names to str, int or bool")
@@ -135,7 +148,7 @@ def load_host_manifest(data: bytes | str, source: str = "<manifest>") -> HostMan
         if not name or len(name) > 200 or kind not in _SETTING_TYPES:
             fail(f"settings.{name[:80]} must name a setting with type str, int or bool")
         settings[name] = kind
-    return HostManifest(capabilities, settings)
+    return settings
 
 
 def check_capabilities(declared: Sequence[Capability], manifest: HostManifest) -> list[dict[str, str]]:

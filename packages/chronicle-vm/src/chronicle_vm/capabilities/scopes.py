@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.types import ValueType
 from chronicle_vm.errors import PolicyError, declare_codes
 
 __all__ = [
@@ -194,9 +194,7 @@ def _scalar_kind(value: object) -> str:
 
 
 def _type_kind(vtype: ValueType) -> str:
-    if vtype.depth:
-        return "array"
-    return {BaseType.INT: "int", BaseType.BOOL: "bool", BaseType.STR: "str"}[vtype.base]
+    return vtype.kind.value
 
 
 # -- loading: the TOML alone ----------------------------------------------------------------------------------

@@ -61,16 +61,22 @@ def check_key_bounds(text: str, source: str = "<policy>") -> None:
         elif ch in " \t":
             i += 1
         else:
-            if ch == "=" and run_start >= 0:
-                end = i
-                while text[end - 1] in " \t":
-                    end -= 1
-                _check(text, run_start, end, max(parts, 2), source)  # a run that ends in `=` is a key, of any parts
+            i = _end_run(text, i, run_start, parts, source)
             run_start, parts = -1, 0
-            if ch == "#":
-                while i < n and text[i] != "\n":
-                    i += 1
-            i += 1
+
+
+def _end_run(text: str, i: int, run_start: int, parts: int, source: str) -> int:
+    """Any other character ends the current run (checked as a key when it ends in `=`); gives the next index."""
+    ch = text[i]
+    if ch == "=" and run_start >= 0:
+        end = i
+        while text[end - 1] in " \t":
+            end -= 1
+        _check(text, run_start, end, max(parts, 2), source)  # a run that ends in `=` is a key, of any parts
+    if ch == "#":
+        newline = text.find("\n", i)
+        i = len(text) if newline < 0 else newline
+    return i + 1
 
 
 def _check(text: str, start: int, end: int, parts: int, source: str) -> None:

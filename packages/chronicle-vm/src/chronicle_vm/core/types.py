@@ -1,8 +1,15 @@
-"""Value types of the VM: takes nothing, gives `ValueType` and its text form.
+"""Value types of the VM: takes nothing, gives `ValueType` (a small tree) and its text form.
 
-A type is a base (`int`, `bool`, `str`) wrapped in zero or more array
-levels: `[[int]]` is `ValueType(BaseType.INT, 2)`.  The flat pair keeps the
-binary encoding and every type comparison non-recursive.
+A type is a kind plus its type arguments: `int` is `ValueType(TypeKind.INT)`,
+`[[int]]` is an ARRAY whose one argument is an ARRAY of INT.  Composite kinds
+(#17's maps `{K: V}` take two arguments; a struct will carry an index into the
+module's struct table) extend the tree without changing its shape.  What each
+kind means elsewhere (binary tag, zero value, host and JSON forms, allocation
+cost) is in `core.type_registry`, the one table every stage reads.
+
+`base` and `depth` are the version-1 binary format's view of a type (the
+innermost scalar and the number of array levels around it): the format encodes
+exactly that pair, and the engines' pre-decoding still reads it.
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ __all__ = [
     "BOOL",
     "INT",
     "MAX_ARRAY_DEPTH",
+    "SCALAR_TYPES",
     "STR",
     "BaseType",
+    "TypeKind",
     "ValueType",
+    "array_type",
     "parse_type",
 ]
 
@@ -24,46 +34,111 @@ __all__ = [
 MAX_ARRAY_DEPTH = 8
 
 
+class TypeKind(enum.Enum):
+    """What a type node is; the value is its name in the text form (scalars) or a label (composites)."""
+
+    INT = "int"
+    BOOL = "bool"
+    STR = "str"
+    ARRAY = "array"
+
+
 class BaseType(enum.IntEnum):
-    """The scalar a type is built on; the numbers are the binary tags."""
+    """The scalar kinds by their version-1 binary tag (the `base` of a type)."""
 
     INT = 1
     BOOL = 2
     STR = 3
 
 
-_BASE_NAMES = {BaseType.INT: "int", BaseType.BOOL: "bool", BaseType.STR: "str"}
-_NAME_BASES = {name: base for base, name in _BASE_NAMES.items()}
+#: Kinds that take no type arguments, and the version-1 tag of each.
+_SCALAR_TAGS = {TypeKind.INT: BaseType.INT, TypeKind.BOOL: BaseType.BOOL, TypeKind.STR: BaseType.STR}
+_TAG_KINDS = {tag: kind for kind, tag in _SCALAR_TAGS.items()}
+_NAME_KINDS = {kind.value: kind for kind in _SCALAR_TAGS}
 
 
 @dataclass(frozen=True, slots=True)
 class ValueType:
-    """A VM value type: `base` wrapped in `depth` array levels."""
+    """A VM value type: a kind and its type arguments (an array's one element type)."""
 
-    base: BaseType
-    depth: int = 0
+    kind: TypeKind
+    args: tuple[ValueType, ...] = ()
 
     @property
     def is_array(self) -> bool:
-        return self.depth > 0
+        return self.kind is TypeKind.ARRAY
+
+    @property
+    def is_scalar_kind(self) -> bool:
+        """True for a kind without type arguments (int, bool, str)."""
+        return self.kind in _SCALAR_TAGS
 
     def element(self) -> ValueType:
         """The element type of an array type."""
-        if self.depth == 0:
+        if self.kind is not TypeKind.ARRAY:
             raise ValueError(f"{self} is not an array type")
-        return ValueType(self.base, self.depth - 1)
+        return self.args[0]
 
     def array_of(self) -> ValueType:
         """The type of arrays whose elements have this type."""
-        return ValueType(self.base, self.depth + 1)
+        return ValueType(TypeKind.ARRAY, (self,))
+
+    @property
+    def depth(self) -> int:
+        """Array levels around the innermost scalar (the version-1 encoding's depth)."""
+        depth, node = 0, self
+        while node.kind is TypeKind.ARRAY:
+            depth, node = depth + 1, node.args[0]
+        return depth
+
+    @property
+    def base(self) -> BaseType:
+        """The innermost scalar's version-1 tag."""
+        node = self
+        while node.kind is TypeKind.ARRAY:
+            node = node.args[0]
+        return _SCALAR_TAGS[node.kind]
 
     def __str__(self) -> str:
-        return "[" * self.depth + _BASE_NAMES[self.base] + "]" * self.depth
+        if self.kind is TypeKind.ARRAY:
+            return f"[{self.args[0]}]"
+        return str(self.kind.value)
 
 
-INT = ValueType(BaseType.INT)
-BOOL = ValueType(BaseType.BOOL)
-STR = ValueType(BaseType.STR)
+INT = ValueType(TypeKind.INT)
+BOOL = ValueType(TypeKind.BOOL)
+STR = ValueType(TypeKind.STR)
+
+
+def array_type(base: BaseType | ValueType, depth: int = 0) -> ValueType:
+    """`base` (a version-1 tag or a type) wrapped in `depth` array levels: the decoder's and tests' builder.
+
+    Types the version-1 format holds come back as the one shared object of
+    each (`_CANONICAL`), so stages can recognise them by identity at C speed.
+    """
+    if isinstance(base, BaseType) and 0 <= depth <= MAX_ARRAY_DEPTH:
+        return _CANONICAL[base, depth]
+    vtype = base if isinstance(base, ValueType) else ValueType(_TAG_KINDS[base])
+    for _ in range(depth):
+        vtype = vtype.array_of()
+    return vtype
+
+
+def _canonical() -> dict[tuple[BaseType, int], ValueType]:
+    table: dict[tuple[BaseType, int], ValueType] = {}
+    for tag, scalar in ((BaseType.INT, INT), (BaseType.BOOL, BOOL), (BaseType.STR, STR)):
+        vtype = scalar
+        for depth in range(MAX_ARRAY_DEPTH + 1):
+            table[tag, depth] = vtype
+            vtype = vtype.array_of()
+    return table
+
+
+_CANONICAL = _canonical()
+
+
+#: The scalar types by their name in the text form: the front ends' names of the builtin types.
+SCALAR_TYPES: dict[str, ValueType] = {kind.value: ValueType(kind) for kind in _SCALAR_TAGS}
 
 
 def parse_type(text: str) -> ValueType | None:
@@ -73,7 +148,7 @@ def parse_type(text: str) -> ValueType | None:
     while text.startswith("[") and text.endswith("]") and depth <= MAX_ARRAY_DEPTH:
         text = text[1:-1].strip()
         depth += 1
-    base = _NAME_BASES.get(text)
-    if base is None or depth > MAX_ARRAY_DEPTH:
+    kind = _NAME_KINDS.get(text)
+    if kind is None or depth > MAX_ARRAY_DEPTH:
         return None
-    return ValueType(base, depth)
+    return array_type(ValueType(kind), depth)

@@ -105,6 +105,7 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.model import Function, Module
+from chronicle_vm.core.type_registry import zero_value
 from chronicle_vm.core.types import BaseType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
 from chronicle_vm.errors import ChronicleError
@@ -780,14 +781,7 @@ class _Translator:
             if register < function.param_count:
                 continue
             vtype = function.registers[register]
-            if vtype.depth:
-                init = "[]"
-            elif vtype.base is BaseType.INT:
-                init = "0"
-            elif vtype.base is BaseType.BOOL:
-                init = "False"
-            else:
-                init = '""'
+            init = repr(zero_value(vtype))
             self.emit(2, f"r{_int(register)} = {init}")
         if len(arms) == 1:
             self.arm(arms[0], 2, after="", outer=False)

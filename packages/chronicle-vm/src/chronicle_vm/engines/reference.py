@@ -29,6 +29,7 @@ from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, Op
 from chronicle_vm.core.model import Function, Module
 from chronicle_vm.core.quoting import quote_text
+from chronicle_vm.core.type_registry import zero_value
 from chronicle_vm.core.types import BaseType, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value
 from chronicle_vm.errors import ChronicleError, UsageError, declare_codes
@@ -113,13 +114,7 @@ class _FunctionPlan:
 
 
 def _zero(vtype: ValueType) -> Value:
-    if vtype.depth:
-        return []
-    if vtype.base is BaseType.INT:
-        return 0
-    if vtype.base is BaseType.BOOL:
-        return False
-    return ""
+    return zero_value(vtype)  # type: ignore[no-any-return]
 
 
 def _fuse(code: list[Plan]) -> list[Plan]:

@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.model import Module
-from chronicle_vm.core.types import BaseType
+from chronicle_vm.core.type_registry import is_sized
 from chronicle_vm.errors import ResourceLimitError, declare_codes
 
 __all__ = ["MAX_RECORDED_BYTES", "TraceBudget"]
@@ -99,15 +99,13 @@ class TraceBudget:
         self.sized_params: list[tuple[int, ...]] = []
         self.sized_result: list[bool] = []
         for capability in module.capabilities:
-            scalars = [p for p in capability.params if p.depth == 0 and p.base is not BaseType.STR]
+            scalars = [p for p in capability.params if not is_sized(p)]
             result = capability.result
             self.per_call.append(
                 _EVENT_FIELDS + 2 * digits + len(capability.name) + 2 + location + _SCALAR * (len(scalars) + 1)
             )
-            self.sized_params.append(
-                tuple(k for k, p in enumerate(capability.params) if p.depth > 0 or p.base is BaseType.STR)
-            )
-            self.sized_result.append(result is not None and (result.depth > 0 or result.base is BaseType.STR))
+            self.sized_params.append(tuple(k for k, p in enumerate(capability.params) if is_sized(p)))
+            self.sized_result.append(result is not None and is_sized(result))
 
     @classmethod
     def for_run(cls, module: Module, max_bytes: int, max_instructions: int) -> TraceBudget:

@@ -287,8 +287,8 @@ class Recorder:
                 wrapped.append(None)
                 continue
             declared = self.module.capabilities[index]
-            copy_args = any(param.depth for param in declared.params)
-            copy_result = declared.result is not None and declared.result.depth > 0
+            copy_args = any(param.is_array for param in declared.params)
+            copy_result = declared.result is not None and declared.result.is_array
             wrapped.append(self._wrap(live, copy_args, copy_result, index))
         return tuple(wrapped)
 
@@ -572,12 +572,8 @@ def _no_constant(name: str) -> NoReturn:
 _JSON_STRING = re.compile(rb'"[^"]*"')
 
 
-def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
-    """Read and check untrusted trace JSON (full traces and slices); every defect is a `ReplayError`.
-
-    Bounded: input beyond `max_bytes` or with more than MAX_TRACE_CONTAINERS
-    arrays and objects is refused before parsing.
-    """
+def _trace_bytes(data: object, max_bytes: int) -> bytes:
+    """The trace as bytes, refused when it is of another type or larger than `max_bytes`."""
     if isinstance(data, str):
         if len(data) > max_bytes:
             raise _too_large(len(data), max_bytes)
@@ -596,6 +592,11 @@ def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = M
         raise ReplayError("replay.malformed-json", f"a trace is JSON bytes or text, not {type(data).__name__}")
     if len(data) > max_bytes:
         raise _too_large(len(data), max_bytes)
+    return data
+
+
+def _check_containers(data: bytes) -> None:
+    """Refuse a trace with more than MAX_TRACE_CONTAINERS arrays and objects before it is parsed."""
     containers = data.count(b"[") + data.count(b"{")
     if containers > MAX_TRACE_CONTAINERS:
         # Brackets inside strings are text, not containers (a plugin that logged 1M `[`): count outside them.
@@ -609,6 +610,16 @@ def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = M
             f"the trace holds {containers} arrays and objects; at most {MAX_TRACE_CONTAINERS} are read",
             containers=containers,
         )
+
+
+def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_TRACE_BYTES) -> Trace:
+    """Read and check untrusted trace JSON (full traces and slices); every defect is a `ReplayError`.
+
+    Bounded: input beyond `max_bytes` or with more than MAX_TRACE_CONTAINERS
+    arrays and objects is refused before parsing.
+    """
+    data = _trace_bytes(data, max_bytes)
+    _check_containers(data)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -940,47 +951,60 @@ def _check_events(value: object, first: int, sliced: bool) -> None:
                 and _scalars(event["args"])
             ):
                 continue
-        parts: tuple[str | int, ...] = ("events", position)
-        if type(event) is not dict:
-            _schema(parts, f"expected an object, found {_kind(event)}")
-        kind = event.get("kind")
-        if kind == "call":
-            keys = event.keys()
-            if keys != _CALL_RESULT and keys != _CALL_ERROR:
-                _object(event, parts, _CALL_RESULT - {"result"}, frozenset({"result", "error"}))
-                _schema(parts, "a call event has exactly one of `result` and `error`")
-            _str(event["capability"], (*parts, "capability"))
-            _values(event["args"], (*parts, "args"))
-            if "result" in event:
-                if event["result"] is not None:
-                    _value(event["result"], (*parts, "result"))
-            else:
-                failure = _object(event["error"], (*parts, "error"), _CALL_ERROR_KEYS, frozenset({"rule"}))
-                category = failure["category"]
-                if type(category) is not str or category not in _ERROR_CATEGORIES:
-                    _schema((*parts, "error", "category"), "must be runtime, limit or policy")
-                if "rule" in failure and not _scope_refusal(failure["rule"]):
-                    _schema((*parts, "error", "rule"), "expected an argument scope with its `check`")
-                _code(failure["code"], category, (*parts, "error", "code"))
-                _str(failure["message"], (*parts, "error", "message"))
-                if position != last and not sliced:
-                    _schema(parts, "a failed call ends the run, so it is the last event")
+        _check_event(event, position, first, ends_run=position != last and not sliced)
+
+
+def _check_event(event: object, position: int, first: int, ends_run: bool) -> None:
+    """The detailed check of one event, naming its defect; `ends_run` when a run-ending event here is misplaced."""
+    parts: tuple[str | int, ...] = ("events", position)
+    if type(event) is not dict:
+        _schema(parts, f"expected an object, found {_kind(event)}")
+    kind = event.get("kind")
+    if kind == "call":
+        _check_call_event(event, parts, ends_run)
+    elif type(kind) is str and kind in _END_KINDS:
+        _object(event, parts, _END_KEYS)
+        _code(event["code"], "limit" if kind == "limit" else "runtime", (*parts, "code"))
+        _str(event["message"], (*parts, "message"))
+        if event["instructions"] is not None:
             _uint(event["instructions"], (*parts, "instructions"))
-            _location(event["location"], (*parts, "location"), False)
-        elif type(kind) is str and kind in _END_KINDS:
-            _object(event, parts, _END_KEYS)
-            _code(event["code"], "limit" if kind == "limit" else "runtime", (*parts, "code"))
-            _str(event["message"], (*parts, "message"))
-            if event["instructions"] is not None:
-                _uint(event["instructions"], (*parts, "instructions"))
-            _location(event["location"], (*parts, "location"), True)
-            if position != last and not sliced:
-                _schema(parts, f"a {kind} event ends the run, so it is the last event")
-        else:
-            _schema((*parts, "kind"), "must be call, trap or limit")
-        seq = event["seq"]
-        if type(seq) is not int or seq != first + position:
-            _schema((*parts, "seq"), f"expected {first + position} (events are numbered in order)")
+        _location(event["location"], (*parts, "location"), True)
+        if ends_run:
+            _schema(parts, f"a {kind} event ends the run, so it is the last event")
+    else:
+        _schema((*parts, "kind"), "must be call, trap or limit")
+    seq = event["seq"]
+    if type(seq) is not int or seq != first + position:
+        _schema((*parts, "seq"), f"expected {first + position} (events are numbered in order)")
+
+
+def _check_call_event(event: dict[str, Any], parts: tuple[str | int, ...], ends_run: bool) -> None:
+    keys = event.keys()
+    if keys != _CALL_RESULT and keys != _CALL_ERROR:
+        _object(event, parts, _CALL_RESULT - {"result"}, frozenset({"result", "error"}))
+        _schema(parts, "a call event has exactly one of `result` and `error`")
+    _str(event["capability"], (*parts, "capability"))
+    _values(event["args"], (*parts, "args"))
+    if "result" in event:
+        if event["result"] is not None:
+            _value(event["result"], (*parts, "result"))
+    else:
+        _check_call_error(event["error"], (*parts, "error"))
+        if ends_run:
+            _schema(parts, "a failed call ends the run, so it is the last event")
+    _uint(event["instructions"], (*parts, "instructions"))
+    _location(event["location"], (*parts, "location"), False)
+
+
+def _check_call_error(value: object, parts: tuple[str | int, ...]) -> None:
+    failure = _object(value, parts, _CALL_ERROR_KEYS, frozenset({"rule"}))
+    category = failure["category"]
+    if type(category) is not str or category not in _ERROR_CATEGORIES:
+        _schema((*parts, "category"), "must be runtime, limit or policy")
+    if "rule" in failure and not _scope_refusal(failure["rule"]):
+        _schema((*parts, "rule"), "expected an argument scope with its `check`")
+    _code(failure["code"], category, (*parts, "code"))
+    _str(failure["message"], (*parts, "message"))
 
 
 def _scope_refusal(value: object) -> bool:

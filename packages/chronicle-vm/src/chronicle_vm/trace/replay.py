@@ -24,7 +24,8 @@ from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.capabilities.scopes import BoundScope, first_violation, refusal, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Capability, Module
-from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.type_registry import row
+from chronicle_vm.core.types import TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
 from chronicle_vm.engines.reference import locate
 from chronicle_vm.errors import (
@@ -62,7 +63,6 @@ declare_codes(
     },
 )
 
-_PYTHON_TYPES: dict[BaseType, type] = {BaseType.INT: int, BaseType.BOOL: bool, BaseType.STR: str}
 #: The `result` of a call event that records a failure instead (its `error`).
 _NO_RESULT = object()
 
@@ -334,9 +334,9 @@ class _Replayer:
         # Scalar signatures (the common case) are checked inline; arrays go through import_value.  Equal
         # values of different types are possible only between ints and bools (True == 1), so the fast
         # path checks the recorded type at the int and bool positions; str positions need no check.
-        scalar = all(p.depth == 0 for p in params)
-        typed = tuple((k, _PYTHON_TYPES[p.base]) for k, p in enumerate(params) if p.base is not BaseType.STR)
-        scalar_result = _PYTHON_TYPES[result_type.base] if result_type is not None and result_type.depth == 0 else None
+        scalar = all(p.is_scalar_kind for p in params)
+        typed = tuple((k, row(p).python) for k, p in enumerate(params) if p.kind is not TypeKind.STR)
+        scalar_result = row(result_type).python if result_type is not None and result_type.is_scalar_kind else None
         max_string = self.limits.max_string_len
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
@@ -426,7 +426,7 @@ class _Replayer:
             return False
         # Type-checked first: in Python True == 1, so equality alone would let a bool stand for an int.
         for position, (value, vtype) in enumerate(zip(recorded, params, strict=True)):
-            if vtype.depth == 0 and vtype.base is BaseType.INT and type(value) is int:
+            if vtype.kind is TypeKind.INT and type(value) is int:
                 continue  # the common case, an int; equality below settles it
             try:
                 import_value(value, vtype, self.limits, f"argument {position + 1}")

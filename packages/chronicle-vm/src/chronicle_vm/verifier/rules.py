@@ -18,14 +18,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass, field
-from itertools import chain, repeat
-from operator import add, attrgetter, mul, sub
+from itertools import chain
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-from chronicle_vm.core.isa import OPCODES, Op, OperandKind, OpInfo, TypeRule
+from chronicle_vm.core.isa import OPCODES, Op, Operand, OperandKind, OpInfo, TypeRule
 from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.type_registry import ROWS, v1_types
+from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, TypeKind, ValueType
 from chronicle_vm.errors import VerifyError, declare_codes
 from chronicle_vm.limits import HARD_LIMITS
 
@@ -76,28 +77,30 @@ _INT64_MAX = 2**63 - 1
 _U32_MAX = 2**32 - 1
 _LETTERS = ("a", "b", "c")
 
-# Valid value types are interned as small ids (base-major, depth-minor), so a
-# function's register types become one `bytes` object: fixed-type checks are
-# int comparisons and a call's argument window is one `startswith` memcmp.
-_DEPTHS = MAX_ARRAY_DEPTH + 1
-
-
-def _type_id(t: ValueType) -> int:
-    return (int(t.base) - 1) * _DEPTHS + t.depth
-
-
-_TYPES: tuple[ValueType, ...] = tuple(ValueType(base, depth) for base in BaseType for depth in range(_DEPTHS))
-_INT_ID = _type_id(ValueType(BaseType.INT))
-_BOOL_ID = _type_id(ValueType(BaseType.BOOL))
-_STR_ID = _type_id(ValueType(BaseType.STR))
-_STR_ARRAY_ID = _type_id(ValueType(BaseType.STR, 1))
+# Valid value types are interned as small ids (the registry's version-1 order:
+# scalar-major, depth-minor), so a function's register types become one
+# `bytes` object: fixed-type checks are int comparisons and a call's argument
+# window is one `startswith` memcmp.
+_TYPES: tuple[ValueType, ...] = tuple(v1_types())
+_IDS: dict[ValueType, int] = {t: i for i, t in enumerate(_TYPES)}
+# The same ids by object identity: decoded modules and `array_type` share these very objects, so
+# most register lists are resolved by `id` alone.  The table's objects live as long as the module,
+# so no other live object can have one of these ids.
+_IDS_BY_IDENTITY: dict[int, int] = {id(t): i for i, t in enumerate(_TYPES)}
+_INT_ID = _IDS[INT]
+_BOOL_ID = _IDS[BOOL]
+_STR_ID = _IDS[STR]
+_STR_ARRAY_ID = _IDS[STR.array_of()]
 _FIXED_RULES = {
     TypeRule.INT: _INT_ID,
     TypeRule.BOOL: _BOOL_ID,
     TypeRule.STR: _STR_ID,
     TypeRule.STR_ARRAY: _STR_ARRAY_ID,
 }
-assert all(_type_id(t) == i for i, t in enumerate(_TYPES))
+# The generated checks use the version-1 order's arithmetic: an id is an array
+# exactly when id % _DEPTHS != 0, and an array's element is id - 1.
+_DEPTHS = MAX_ARRAY_DEPTH + 1
+assert all(_IDS[t] == (int(t.base) - 1) * _DEPTHS + t.depth for t in _TYPES)
 
 # Polymorphic rules are checked ARRAY first (it binds T to its element type),
 # then the rules that bind or test T directly, then ELEM (which needs T).
@@ -205,36 +208,56 @@ assert all(pos in (0, 1) for pos in _TARGET_POSITION.values())
 
 
 def _predicate_source(info: OpInfo) -> str:
-    letters = _LETTERS
     bounds: list[str] = []
     types: list[str] = []
     is_call = any(operand.kind is OperandKind.ARGS for operand in info.operands)
     for pos, operand in enumerate(info.operands):
-        x, kind, rule = letters[pos], operand.kind, operand.rule
-        if kind is OperandKind.NONE:
-            bounds.append(f"{x} == 0")
-        elif kind is OperandKind.REG and not is_call:
-            bounds.append(f"0 <= {x} < n")
-            if rule in _FIXED_RULES:
-                types.append(f"R[{x}] == {_FIXED_RULES[rule]}")
-        elif kind is OperandKind.PAIR:
-            bounds.append(f"0 <= {x} < n - 1")
-            types.append(f"R[{x}] == {_INT_ID} and R[{x} + 1] == {_INT_ID}")
-        elif kind is OperandKind.CONST:
-            bounds.append(f"0 <= {x} < nk")
-            if str not in _CONST_KINDS[info.op] or int not in _CONST_KINDS[info.op]:
-                wanted = _STR_ID if str in _CONST_KINDS[info.op] else _INT_ID
-                types.append(f"K[{x}] == {wanted}")
-        elif kind is OperandKind.IMM:
-            bounds.append(f"0 <= {x} <= {_IMM_MAX.get(info.op, _U32_MAX)}")
-        elif kind is OperandKind.TARGET:
-            bounds.append(f"0 <= {x} < ncode")
-        elif kind is OperandKind.FUNC:
-            bounds.append(f"0 <= {x} < nf")
-            types.append(f"call_ok(FP[{x}], FR[{x}], b, c)")
-        elif kind is OperandKind.CAP:
-            bounds.append(f"0 <= {x} < nc")
-            types.append(f"call_ok(CP[{x}], CR[{x}], b, c)")
+        _operand_checks(info, pos, operand, is_call, bounds, types)
+    types.extend(_poly_checks(info))
+    if info.op is Op.LOADK:
+        types.append("R[a] == K[b]")
+    elif info.op is Op.RET:
+        types.append("R[a] == result")
+    elif info.op is Op.RETV:
+        types.append("result < 0")
+    return f"    def accept_{info.name}(a, b, c):\n        return {' and '.join(bounds + types) or 'True'}\n"
+
+
+def _operand_checks(
+    info: OpInfo, pos: int, operand: Operand, is_call: bool, bounds: list[str], types: list[str]
+) -> None:
+    """Append one operand's bound check and, for fixed-type operands, its type check."""
+    x, kind, rule = _LETTERS[pos], operand.kind, operand.rule
+    if kind is OperandKind.NONE:
+        bounds.append(f"{x} == 0")
+    elif kind is OperandKind.REG and not is_call:
+        bounds.append(f"0 <= {x} < n")
+        if rule in _FIXED_RULES:
+            types.append(f"R[{x}] == {_FIXED_RULES[rule]}")
+    elif kind is OperandKind.PAIR:
+        bounds.append(f"0 <= {x} < n - 1")
+        types.append(f"R[{x}] == {_INT_ID} and R[{x} + 1] == {_INT_ID}")
+    elif kind is OperandKind.CONST:
+        bounds.append(f"0 <= {x} < nk")
+        if str not in _CONST_KINDS[info.op] or int not in _CONST_KINDS[info.op]:
+            wanted = _STR_ID if str in _CONST_KINDS[info.op] else _INT_ID
+            types.append(f"K[{x}] == {wanted}")
+    elif kind is OperandKind.IMM:
+        bounds.append(f"0 <= {x} <= {_IMM_MAX.get(info.op, _U32_MAX)}")
+    elif kind is OperandKind.TARGET:
+        bounds.append(f"0 <= {x} < ncode")
+    elif kind is OperandKind.FUNC:
+        bounds.append(f"0 <= {x} < nf")
+        types.append(f"call_ok(FP[{x}], FR[{x}], b, c)")
+    elif kind is OperandKind.CAP:
+        bounds.append(f"0 <= {x} < nc")
+        types.append(f"call_ok(CP[{x}], CR[{x}], b, c)")
+
+
+def _poly_checks(info: OpInfo) -> list[str]:
+    """The checks of an instruction's polymorphic operands: each binds or tests the type T."""
+    letters = _LETTERS
+    types: list[str] = []
     bound = ""
     for pos, rule in _PLANS[info.op].poly:
         r = f"R[{letters[pos]}]"
@@ -256,13 +279,7 @@ def _predicate_source(info: OpInfo) -> str:
             types.append(f"{binds} == {bound}")
         else:
             bound = f"({binds})"
-    if info.op is Op.LOADK:
-        types.append("R[a] == K[b]")
-    elif info.op is Op.RET:
-        types.append("R[a] == result")
-    elif info.op is Op.RETV:
-        types.append("result < 0")
-    return f"    def accept_{info.name}(a, b, c):\n        return {' and '.join(bounds + types) or 'True'}\n"
+    return types
 
 
 _FAST_SOURCE = (
@@ -422,22 +439,22 @@ class _Verifier:
 
     def type_id(self, t: object, what: str, **details: Any) -> int:
         """The id of a declared type, or a VerifyError naming `what` it was."""
-        if type(t) is not ValueType:
-            self.fail("type-invalid", f"{what} must be a ValueType, found {_show(t)}", **details)
-        base, depth = t.base, t.depth
-        if not isinstance(base, BaseType):
-            self.fail("type-invalid", f"{what} has base {_show(base)}, expected int, bool or str", **details)
-        if type(depth) is not int or depth < 0:
-            self.fail(
-                "type-invalid", f"{what} has array depth {_show(depth)}, expected 0..{MAX_ARRAY_DEPTH}", **details
-            )
-        if depth > MAX_ARRAY_DEPTH:
-            self.fail(
-                "type-depth",
-                f"{what} nests arrays {_show(depth)} deep, at most {MAX_ARRAY_DEPTH} allowed",
-                **details,
-            )
-        return _type_id(t)
+        node, depth = t, 0
+        while True:
+            if type(node) is not ValueType:
+                self.fail("type-invalid", f"{what} must be a ValueType, found {_show(node)}", **details)
+            kind, args = node.kind, node.args
+            if type(kind) is not TypeKind or type(args) is not tuple or len(args) != ROWS[kind].arity:
+                self.fail(
+                    "type-invalid", f"{what} has kind {_show(kind)}, expected int, bool, str or an array", **details
+                )
+            if kind is not TypeKind.ARRAY:
+                break
+            depth += 1
+            if depth > MAX_ARRAY_DEPTH:
+                self.fail("type-depth", f"{what} nests arrays too deep, at most {MAX_ARRAY_DEPTH} allowed", **details)
+            node = args[0]
+        return _IDS[t]  # type: ignore[index]  # checked above: exact classes all the way down
 
     def result_id(self, t: object, what: str, **details: Any) -> int:
         """-1 for no result, else the type id."""
@@ -608,58 +625,61 @@ class _Verifier:
             )
         nfiles = len(files)
         for function, positions in zip(functions, lists, strict=True):
-            name = function.name
-            if type(positions) is not tuple:
-                self.fail("source-map-shape", f"positions of `{name}` must be a tuple, found {_show(positions)}")
-            if positions and len(positions) != len(function.code):
-                self.fail(
-                    "source-map-shape",
-                    f"source map has {len(positions)} positions for `{name}`, "
-                    f"expected 0 or {len(function.code)} (one per instruction)",
-                    function=name,
-                )
-            if positions and set(map(type, positions)) == {SourcePos}:
-                # Fast path: C-level scans; any doubt falls through to the per-position checks.
-                in_files, lines, cols = zip(*positions, strict=True)
-                if (
-                    set(map(type, chain(in_files, lines, cols))) == {int}
-                    and min(in_files) >= 0
-                    and max(in_files) < nfiles
-                    and min(lines) >= 1
-                    and min(cols) >= 1
-                    and max(lines) <= _U32_MAX
-                    and max(cols) <= _U32_MAX
-                ):
-                    continue
-            for index, pos in enumerate(positions):
-                if not isinstance(pos, tuple) or len(pos) != 3:
-                    self.fail(
-                        "source-position",
-                        f"position {index} of `{name}` must be a (file, line, col) SourcePos, found {_show(pos)}",
-                        function=name,
-                        index=index,
-                    )
-                file, line, col = pos
-                if type(file) is not int or not 0 <= file < nfiles:
-                    self.fail(
-                        "source-position",
-                        f"position of instruction {index} of `{name}` names file {_show(file)}, "
-                        + (f"expected 0..{nfiles - 1}" if nfiles else "but the source map lists no files"),
-                        function=name,
-                        index=index,
-                    )
-                if (
-                    type(line) is not int
-                    or type(col) is not int
-                    or not (1 <= line <= _U32_MAX and 1 <= col <= _U32_MAX)
-                ):
-                    self.fail(
-                        "source-position",
-                        f"position of instruction {index} of `{name}` is line {_show(line)} col {_show(col)}, "
-                        f"expected both in 1..{_U32_MAX} (the binary format's u32)",
-                        function=name,
-                        index=index,
-                    )
+            self.check_positions(function, positions, nfiles)
+
+    def check_positions(self, function: Function, positions: object, nfiles: int) -> None:
+        """One function's source positions: none, or one valid position per instruction."""
+        name = function.name
+        if type(positions) is not tuple:
+            self.fail("source-map-shape", f"positions of `{name}` must be a tuple, found {_show(positions)}")
+        if positions and len(positions) != len(function.code):
+            self.fail(
+                "source-map-shape",
+                f"source map has {len(positions)} positions for `{name}`, "
+                f"expected 0 or {len(function.code)} (one per instruction)",
+                function=name,
+            )
+        if positions and set(map(type, positions)) == {SourcePos}:
+            # Fast path: C-level scans; any doubt falls through to the per-position checks.
+            in_files, lines, cols = zip(*positions, strict=True)
+            if (
+                set(map(type, chain(in_files, lines, cols))) == {int}
+                and min(in_files) >= 0
+                and max(in_files) < nfiles
+                and min(lines) >= 1
+                and min(cols) >= 1
+                and max(lines) <= _U32_MAX
+                and max(cols) <= _U32_MAX
+            ):
+                return
+        for index, pos in enumerate(positions):
+            self.check_position(name, index, pos, nfiles)
+
+    def check_position(self, name: str, index: int, pos: object, nfiles: int) -> None:
+        if not isinstance(pos, tuple) or len(pos) != 3:
+            self.fail(
+                "source-position",
+                f"position {index} of `{name}` must be a (file, line, col) SourcePos, found {_show(pos)}",
+                function=name,
+                index=index,
+            )
+        file, line, col = pos
+        if type(file) is not int or not 0 <= file < nfiles:
+            self.fail(
+                "source-position",
+                f"position of instruction {index} of `{name}` names file {_show(file)}, "
+                + (f"expected 0..{nfiles - 1}" if nfiles else "but the source map lists no files"),
+                function=name,
+                index=index,
+            )
+        if type(line) is not int or type(col) is not int or not (1 <= line <= _U32_MAX and 1 <= col <= _U32_MAX):
+            self.fail(
+                "source-position",
+                f"position of instruction {index} of `{name}` is line {_show(line)} col {_show(col)}, "
+                f"expected both in 1..{_U32_MAX} (the binary format's u32)",
+                function=name,
+                index=index,
+            )
 
     # -- code ------------------------------------------------------------
 
@@ -714,14 +734,6 @@ class _Verifier:
     def diagnose(self, findex: int, index: int, ins: object, windows: set[tuple[int, bytes]]) -> None:
         """The reference check of one instruction: returns if it is valid, else raises the first broken rule."""
         name = self.names[findex]
-        ncode = len(self.module.functions[findex].code)
-        regs = self.register_ids[findex]
-        nregs = len(regs)
-        result = self.func_results[findex]
-        constants = self.constants
-        nconst = len(constants)
-        nfuncs = len(self.names)
-        ncaps = len(self.cap_params)
 
         def bad(code_: str, index: int, message: str) -> NoReturn:
             raise VerifyError(code_, message, function=name, index=index)
@@ -736,111 +748,78 @@ class _Verifier:
                 index,
                 f"opcode {_show(op)} (instruction {index} of `{name}`) is not in the instruction set",
             )
-        info = plan.info
-        mnemonic = info.name
         for pos, kind in plan.bounds:
-            v = ins[pos + 1]
-            if type(v) is not int:
-                v = -1  # every range check below fails for it; the message shows the real value
-            if kind is OperandKind.REG:
-                if not 0 <= v < nregs:
-                    bad(
-                        "register-bounds",
-                        index,
-                        f"`{mnemonic}` operand {_LETTERS[pos]} is register {_show(ins[pos + 1])}, "
-                        f"but `{name}` has registers {_range(nregs)}",
-                    )
-            elif kind is OperandKind.NONE:
-                if v != 0:
-                    bad(
-                        "unused-operand",
-                        index,
-                        f"`{mnemonic}` does not use operand {_LETTERS[pos]}, so it must be 0; "
-                        f"found {_show(ins[pos + 1])}",
-                    )
-            elif kind is OperandKind.TARGET:
-                if not 0 <= v < ncode:
-                    bad(
-                        "jump-target",
-                        index,
-                        f"jump target {_show(ins[pos + 1])} is outside function `{name}` (0..{ncode - 1})",
-                    )
-            elif kind is OperandKind.CONST:
-                if not 0 <= v < nconst:
-                    bad(
-                        "const-bounds",
-                        index,
-                        f"`{mnemonic}` reads constant {_show(ins[pos + 1])}, "
-                        f"but the module has constants {_range(nconst)}",
-                    )
-                constant = constants[v]
-                if type(constant) not in plan.const_kinds:
-                    wanted = " or ".join(t.__name__ for t in plan.const_kinds)
-                    bad(
-                        "const-kind",
-                        index,
-                        f"`{mnemonic}` needs a constant of kind {wanted}; "
-                        f"constant {v} is {type(constant).__name__} {_show(constant)}",
-                    )
-            elif kind is OperandKind.IMM:
-                if not 0 <= v <= plan.imm_max:
-                    bad(
-                        "immediate",
-                        index,
-                        f"`{mnemonic}` immediate {_LETTERS[pos]} must be in 0..{plan.imm_max}, "
-                        f"found {_show(ins[pos + 1])}",
-                    )
-            elif kind is OperandKind.PAIR:
-                if not 0 <= v < nregs - 1:
-                    bad(
-                        "register-bounds",
-                        index,
-                        f"`{mnemonic}` operand {_LETTERS[pos]} names registers {_show(ins[pos + 1])} and the one "
-                        f"after it, but `{name}` has registers {_range(nregs)}",
-                    )
-            elif kind is OperandKind.FUNC:
-                if not 0 <= v < nfuncs:
-                    bad(
-                        "func-ref",
-                        index,
-                        f"`{mnemonic}` names function {_show(ins[pos + 1])}, "
-                        f"but the module has functions {_range(nfuncs)}",
-                    )
-            elif kind is OperandKind.CAP and not 0 <= v < ncaps:
-                bad(
-                    "cap-ref",
-                    index,
-                    f"`{mnemonic}` names capability {_show(ins[pos + 1])}, "
-                    f"but the module declares capabilities {_range(ncaps)}",
-                )
-
-        # Every operand is now in range: the types can be read.
-        for pos, want in plan.fixed:
-            found = regs[ins[pos + 1]]
-            if found != want:
-                bad(
-                    "register-type",
-                    index,
-                    f"`{mnemonic}` operand {_LETTERS[pos]} must be {_TYPES[want]}, "
-                    f"found r{ins[pos + 1]}: {_TYPES[found]}",
-                )
-        for pos in plan.pairs:
-            first = ins[pos + 1]
-            for r in (first, first + 1):
-                if regs[r] != _INT_ID:
-                    bad(
-                        "register-type",
-                        index,
-                        f"`{mnemonic}` reads int registers r{first} and r{first + 1}, found r{r}: {_TYPES[regs[r]]}",
-                    )
-        if plan.poly:
-            problem = _poly_problem(plan, ins, regs)
+            problem = self.bound_problem(findex, plan, pos, kind, ins[pos + 1])
             if problem is not None:
-                bad("register-type", index, problem)
+                bad(problem[0], index, problem[1])
+        # Every operand is now in range: the types can be read.
+        type_problem = _register_type_problem(plan, ins, self.register_ids[findex])
+        if type_problem is not None:
+            bad("register-type", index, type_problem)
+        self.check_special(findex, index, ins, windows, bad)
 
-        special = info.op
-        if special is Op.LOADK:
-            want = _INT_ID if type(constants[ins.b]) is int else _STR_ID
+    def bound_problem(
+        self, findex: int, plan: _Plan, pos: int, kind: OperandKind, raw: object
+    ) -> tuple[str, str] | None:
+        """The code and message of an operand out of its range (None when it is in range)."""
+        name, mnemonic, letter, shown = self.names[findex], plan.info.name, _LETTERS[pos], _show(raw)
+        v = raw if type(raw) is int else -1  # every range check below fails for it; the message shows the real value
+        nregs = len(self.register_ids[findex])
+        if kind is OperandKind.REG and not 0 <= v < nregs:
+            return "register-bounds", (
+                f"`{mnemonic}` operand {letter} is register {shown}, but `{name}` has registers {_range(nregs)}"
+            )
+        if kind is OperandKind.NONE and v != 0:
+            return "unused-operand", f"`{mnemonic}` does not use operand {letter}, so it must be 0; found {shown}"
+        ncode = len(self.module.functions[findex].code)
+        if kind is OperandKind.TARGET and not 0 <= v < ncode:
+            return "jump-target", f"jump target {shown} is outside function `{name}` (0..{ncode - 1})"
+        if kind is OperandKind.CONST:
+            return self.const_problem(plan, v, shown)
+        if kind is OperandKind.IMM and not 0 <= v <= plan.imm_max:
+            return "immediate", f"`{mnemonic}` immediate {letter} must be in 0..{plan.imm_max}, found {shown}"
+        if kind is OperandKind.PAIR and not 0 <= v < nregs - 1:
+            return "register-bounds", (
+                f"`{mnemonic}` operand {letter} names registers {shown} and the one "
+                f"after it, but `{name}` has registers {_range(nregs)}"
+            )
+        nfuncs = len(self.names)
+        if kind is OperandKind.FUNC and not 0 <= v < nfuncs:
+            return "func-ref", f"`{mnemonic}` names function {shown}, but the module has functions {_range(nfuncs)}"
+        ncaps = len(self.cap_params)
+        if kind is OperandKind.CAP and not 0 <= v < ncaps:
+            return "cap-ref", (
+                f"`{mnemonic}` names capability {shown}, but the module declares capabilities {_range(ncaps)}"
+            )
+        return None
+
+    def const_problem(self, plan: _Plan, v: int, shown: str) -> tuple[str, str] | None:
+        """A constant operand that is out of range or of a kind the instruction does not take."""
+        mnemonic, nconst = plan.info.name, len(self.constants)
+        if not 0 <= v < nconst:
+            return "const-bounds", f"`{mnemonic}` reads constant {shown}, but the module has constants {_range(nconst)}"
+        constant = self.constants[v]
+        if type(constant) not in plan.const_kinds:
+            wanted = " or ".join(t.__name__ for t in plan.const_kinds)
+            return "const-kind", (
+                f"`{mnemonic}` needs a constant of kind {wanted}; "
+                f"constant {v} is {type(constant).__name__} {_show(constant)}"
+            )
+        return None
+
+    def check_special(
+        self,
+        findex: int,
+        index: int,
+        ins: Instruction,
+        windows: set[tuple[int, bytes]],
+        bad: Callable[[str, int, str], NoReturn],
+    ) -> None:
+        """The rules of the instructions with their own: loadk's constant type, calls, returns."""
+        name, regs, result = self.names[findex], self.register_ids[findex], self.func_results[findex]
+        special = ins.op
+        if special == Op.LOADK:
+            want = _INT_ID if type(self.constants[ins.b]) is int else _STR_ID
             if regs[ins.a] != want:
                 bad(
                     "register-type",
@@ -848,9 +827,9 @@ class _Verifier:
                     f"`loadk` of constant {ins.b} (a {_TYPES[want]}) needs a destination of type {_TYPES[want]}, "
                     f"found r{ins.a}: {_TYPES[regs[ins.a]]}",
                 )
-        elif special is Op.CALL or special is Op.CAPCALL:
-            self.check_call(name, index, ins, special is Op.CAPCALL, regs, windows)
-        elif special is Op.RET:
+        elif special == Op.CALL or special == Op.CAPCALL:
+            self.check_call(name, index, ins, special == Op.CAPCALL, regs, windows)
+        elif special == Op.RET:
             if result < 0:
                 bad("return-type", index, f"`ret` returns a value, but `{name}` has no result (use `retv`)")
             if regs[ins.a] != result:
@@ -859,7 +838,7 @@ class _Verifier:
                     index,
                     f"`ret` returns r{ins.a}: {_TYPES[regs[ins.a]]}, but `{name}` returns {_TYPES[result]}",
                 )
-        elif special is Op.RETV and result >= 0:
+        elif special == Op.RETV and result >= 0:
             bad("return-type", index, f"`retv` returns nothing, but `{name}` returns {_TYPES[result]}")
 
     def check_call(
@@ -884,32 +863,10 @@ class _Verifier:
         def bad(code_: str, message: str) -> NoReturn:
             raise VerifyError(code_, message, function=name, index=index)
 
-        first, n, nregs = ins.b, len(params), len(regs)
-        if type(first) is not int:
-            first = -1
-        if n == 0:
-            if first != 0:
-                bad(
-                    "call-arity",
-                    f"{what} takes no arguments, so `{mnemonic}` operand b must be 0; found {_show(ins.b)}",
-                )
-        elif not 0 <= first <= nregs - n:
-            bad(
-                "call-arity",
-                f"{what} takes {n} argument{'s' if n > 1 else ''} in "
-                + (_window(first, n) if first >= 0 else f"registers from {_show(ins.b)}")
-                + f", but `{name}` has registers {_range(nregs)}",
-            )
-        elif (first, params) not in windows:
-            if not regs.startswith(params, first):
-                for k in range(n):
-                    if regs[first + k] != params[k]:
-                        bad(
-                            type_code,
-                            f"argument {k + 1} of {what} must be {_TYPES[params[k]]}, "
-                            f"found r{first + k}: {_TYPES[regs[first + k]]}",
-                        )
-            windows.add((first, params))
+        problem = _argument_problem(what, mnemonic, name, ins.b, params, regs, windows)
+        if problem is not None:
+            bad(type_code if problem[0] == "type" else problem[0], problem[1])
+        nregs = len(regs)
         dest = ins.c
         if result < 0:
             if type(dest) is not int or dest != 0:
@@ -922,6 +879,39 @@ class _Verifier:
             )
         if regs[dest] != result:
             bad(type_code, f"{what} returns {_TYPES[result]}, but its result goes to r{dest}: {_TYPES[regs[dest]]}")
+
+
+def _argument_problem(
+    what: str, mnemonic: str, name: str, operand: object, params: bytes, regs: bytes, windows: set[tuple[int, bytes]]
+) -> tuple[str, str] | None:
+    """A call's argument window against the callee's parameters: ("call-arity" or "type", message) or None.
+
+    A window already proved for the same parameters (`windows`) is not checked again.
+    """
+    first, n, nregs = operand if type(operand) is int else -1, len(params), len(regs)
+    if n == 0:
+        if first != 0:
+            return (
+                "call-arity",
+                f"{what} takes no arguments, so `{mnemonic}` operand b must be 0; found {_show(operand)}",
+            )
+        return None
+    if not 0 <= first <= nregs - n:
+        return "call-arity", (
+            f"{what} takes {n} argument{'s' if n > 1 else ''} in "
+            + (_window(first, n) if first >= 0 else f"registers from {_show(operand)}")
+            + f", but `{name}` has registers {_range(nregs)}"
+        )
+    if (first, params) not in windows:
+        if not regs.startswith(params, first):
+            for k in range(n):
+                if regs[first + k] != params[k]:
+                    return "type", (
+                        f"argument {k + 1} of {what} must be {_TYPES[params[k]]}, "
+                        f"found r{first + k}: {_TYPES[regs[first + k]]}"
+                    )
+        windows.add((first, params))
+    return None
 
 
 def _poly_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
@@ -969,26 +959,56 @@ def _window(first: int, n: int) -> str:
     return f"r{first}" if n == 1 else f"r{first}..r{first + n - 1}"
 
 
-_BASE = attrgetter("base")
-_DEPTH = attrgetter("depth")
+_KIND = attrgetter("kind")
+_ARGS = attrgetter("args")
 
 
 def _register_ids(types: tuple[object, ...]) -> bytes | None:
     """Type ids of many types at C speed, or None when any of them is not a valid type (the caller then explains).
 
-    Equality is not enough here (`ValueType(True, 0.0) == INT`), so the
-    Python types of the fields are checked exactly, then the id is computed
-    arithmetically: (base - 1) * depths + depth.
+    Equality alone could be fooled by look-alike objects, so the Python
+    classes are checked exactly, level by level down the trees (at most
+    MAX_ARRAY_DEPTH + 1 levels); then equality is structural and exact and
+    the id is one dict lookup.
     """
-    if not set(map(type, types)) <= {ValueType}:
+    shared = tuple(map(_IDS_BY_IDENTITY.get, map(id, types)))
+    if None not in shared:
+        return bytes(shared)  # type: ignore[arg-type]
+    level: tuple[object, ...] = types
+    for _ in range(MAX_ARRAY_DEPTH + 1):
+        if not set(map(type, level)) <= {ValueType}:
+            return None
+        if not set(map(type, map(_KIND, level))) <= {TypeKind}:
+            return None
+        args = tuple(map(_ARGS, level))
+        if not set(map(type, args)) <= {tuple}:
+            return None
+        level = tuple(chain.from_iterable(args))
+        if not level:
+            break
+    ids = tuple(map(_IDS.get, types))  # type: ignore[arg-type]
+    if None in ids:
         return None
-    bases = tuple(map(_BASE, types))
-    depths = tuple(map(_DEPTH, types))
-    if not (set(map(type, bases)) <= {BaseType} and set(map(type, depths)) <= {int}):
-        return None
-    if depths and not (min(depths) >= 0 and max(depths) <= MAX_ARRAY_DEPTH):
-        return None
-    return bytes(map(add, map(mul, map(sub, bases, repeat(1)), repeat(_DEPTHS)), depths))
+    return bytes(ids)  # type: ignore[arg-type]
+
+
+def _register_type_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
+    """The first register of the wrong type among an in-range instruction's operands, as a message."""
+    mnemonic = plan.info.name
+    for pos, want in plan.fixed:
+        found = regs[ins[pos + 1]]
+        if found != want:
+            return (
+                f"`{mnemonic}` operand {_LETTERS[pos]} must be {_TYPES[want]}, found r{ins[pos + 1]}: {_TYPES[found]}"
+            )
+    for pos in plan.pairs:
+        first = ins[pos + 1]
+        for r in (first, first + 1):
+            if regs[r] != _INT_ID:
+                return f"`{mnemonic}` reads int registers r{first} and r{first + 1}, found r{r}: {_TYPES[regs[r]]}"
+    if plan.poly:
+        return _poly_problem(plan, ins, regs)
+    return None
 
 
 def _no_enter(registers: bytes, ncode: int, result: int) -> None:

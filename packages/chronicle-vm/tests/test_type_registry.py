@@ -1,0 +1,139 @@
+"""The value-type registry: one row per kind, and every stage's view of a type read from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chronicle_vm.core.type_registry import (
+    ROWS,
+    ValueMismatch,
+    annotation_type,
+    decode_v1,
+    encode_v1,
+    is_sized,
+    json_example,
+    v1_types,
+    value_text,
+    well_formed,
+    zero_value,
+)
+from chronicle_vm.core.types import (
+    BOOL,
+    INT,
+    MAX_ARRAY_DEPTH,
+    STR,
+    BaseType,
+    TypeKind,
+    ValueType,
+    array_type,
+    parse_type,
+)
+from chronicle_vm.core.values import import_value
+from chronicle_vm.limits import Limits
+
+
+def test_every_kind_has_exactly_one_row() -> None:
+    assert set(ROWS) == set(TypeKind)
+    assert all(found.kind is kind for kind, found in ROWS.items())
+
+
+def test_types_are_trees_not_base_and_depth() -> None:
+    nested = INT.array_of().array_of()
+    assert nested == ValueType(TypeKind.ARRAY, (ValueType(TypeKind.ARRAY, (INT,)),))
+    assert nested.element().element() is INT
+    assert (nested.base, nested.depth) == (BaseType.INT, 2)
+    assert str(nested) == "[[int]]"
+
+
+def test_v1_records_round_trip_for_every_type_the_format_holds() -> None:
+    types = list(v1_types())
+    assert len(types) == len(BaseType) * (MAX_ARRAY_DEPTH + 1) == len(set(types))
+    for vtype in types:
+        assert decode_v1(*encode_v1(vtype)) == vtype
+        assert parse_type(str(vtype)) == vtype
+        assert well_formed(vtype)
+    assert decode_v1(MAX_ARRAY_DEPTH + 1, 1) is None
+    assert decode_v1(0, 4) is None
+
+
+@pytest.mark.parametrize(
+    "bogus",
+    [
+        ValueType(BaseType.INT, -1),  # type: ignore[arg-type]
+        ValueType(TypeKind.INT, (INT,)),
+        ValueType(TypeKind.ARRAY, ()),
+        ValueType(TypeKind.ARRAY, [INT]),  # type: ignore[arg-type]
+        ValueType(TypeKind.ARRAY, ("int",)),  # type: ignore[arg-type]
+        "int",
+    ],
+)
+def test_well_formed_refuses_anything_but_exact_registry_trees(bogus: object) -> None:
+    assert not well_formed(bogus)
+
+
+def test_too_deep_is_not_well_formed() -> None:
+    vtype = INT
+    for _ in range(MAX_ARRAY_DEPTH):
+        vtype = vtype.array_of()
+    assert well_formed(vtype)
+    assert not well_formed(vtype.array_of())
+
+
+def test_zero_values_are_fresh() -> None:
+    assert (zero_value(INT), zero_value(BOOL), zero_value(STR)) == (0, False, "")
+    first, second = zero_value(INT.array_of()), zero_value(INT.array_of())
+    assert first == [] and first is not second
+
+
+def test_sized_kinds() -> None:
+    assert not is_sized(INT) and not is_sized(BOOL)
+    assert is_sized(STR) and is_sized(BOOL.array_of())
+
+
+def test_host_annotations_map_to_types() -> None:
+    assert annotation_type(int) is not None and annotation_type(int) == INT
+    assert annotation_type(bool) == BOOL
+    assert annotation_type(list[list[str]]) == STR.array_of().array_of()
+    assert annotation_type(float) is None
+    assert annotation_type(dict[str, int]) is None
+    assert annotation_type(list[float]) is None
+    deep: Any = int
+    for _ in range(MAX_ARRAY_DEPTH + 1):
+        deep = list[deep]
+    assert annotation_type(deep) is None
+
+
+def test_import_goes_through_the_rows() -> None:
+    limits = Limits()
+    assert import_value((1, 2), INT.array_of(), limits) == ([1, 2], 2)
+    assert import_value([["ab"]], STR.array_of().array_of(), limits) == ([["ab"]], 4)
+    with pytest.raises(ValueMismatch, match=r"value\[1\]: expected int, found bool"):
+        import_value([1, True], INT.array_of(), limits)
+
+
+def test_texts_and_examples() -> None:
+    assert [value_text(v) for v in (42, True, "a\u00e9", [[1], []])] == ["42", "true", '"a\u00e9"', "[[1], []]"]
+    assert json_example(INT.array_of()) == "[1, 2]"
+    assert json_example(STR.array_of().array_of()) == '[["a", "b"]]'
+
+
+def test_version_1_types_are_shared_objects_and_copies_verify_alike() -> None:
+    from chronicle_testing.verify_builders import fn, ins, module
+    from chronicle_vm.core.model import Module
+    from chronicle_vm.errors import VerifyError
+    from chronicle_vm.verifier.rules import verify
+
+    shared = tuple(v1_types())
+    assert shared[0] is INT and array_type(BaseType.STR, 2) is shared[2 * (MAX_ARRAY_DEPTH + 1) + 2]
+    copy = ValueType(TypeKind.ARRAY, (ValueType(TypeKind.INT),))  # equal to [int], not the shared object
+    assert copy == INT.array_of() and all(copy is not t for t in shared)
+    built = module(fn("main", [ins("ret", 0)], registers=(INT, copy), result=INT, exported=True))
+    decoded = Module.from_bytes(built.to_bytes())
+    assert decoded.functions[0].registers[1] is array_type(BaseType.INT, 1)
+    assert verify(built).module == verify(decoded).module
+    forged = module(fn("main", [ins("ret", 0)], registers=(INT, ValueType(TypeKind.ARRAY, [INT])), result=INT))  # type: ignore[arg-type]
+    with pytest.raises(VerifyError) as caught:
+        verify(forged)
+    assert caught.value.code == "verify.type-invalid"
