@@ -20,7 +20,6 @@ from dataclasses import dataclass
 __all__ = [
     "CHARS_PER_FUEL",
     "COST_MODEL",
-    "EXTRA_COSTS",
     "OPCODES",
     "OPS_BY_NAME",
     "Op",
@@ -234,29 +233,8 @@ assert len(OPCODES) == len(_ROWS) == len(Op), "every opcode has exactly one row"
 
 # -- the cost table ------------------------------------------------------------------------------------------------
 
-#: The cost model these tables describe (recorded as `provenance.cost_model` in every trace).
+#: The cost model (recorded as `provenance.cost_model` in every trace); each opcode's extra charge is its row's
+#: `fuel` in chronicle_vm.engines.semantics, the one table of what each opcode does.
 COST_MODEL = 2
 #: Characters of work one unit of fuel pays for (a power of two: the charge is a shift).
 CHARS_PER_FUEL = 16
-
-#: Cost model 2: every instruction costs 1 unit of fuel (`max_instructions`); the opcodes below pay this
-#: extra charge too, computed from their operands before the work (chronicle_vm.engines.costs implements each
-#: formula for both engines; `//` is floor division, `n` is CHARS_PER_FUEL, `len` counts characters or
-#: items).  Every other opcode does a bounded amount of work (`tostr` writes at most 20 characters, `len`,
-#: `charat`, `push`, `pop`, `getidx`, `setidx` are O(1), `mov` of an array shares it), so it pays 1.
-EXTRA_COSTS: Mapping[int, str] = {
-    Op.EQ.value: "strings: len(b) // n when len(b) == len(c), else 0 (ints, bools: 0)",
-    Op.NE.value: "strings: len(b) // n when len(b) == len(c), else 0 (ints, bools: 0)",
-    Op.CONCAT.value: "(len(b) + len(c)) // n",
-    Op.SLICE.value: "len(result) // n",
-    Op.CONTAINS.value: "(len(b) + len(c)) // n",
-    Op.FIND.value: "(len(b) + len(c)) // n",
-    Op.PARSEINT.value: "len(b) // n",
-    Op.UPPER.value: "len(b) // n",
-    Op.LOWER.value: "len(b) // n",
-    Op.TRIM.value: "len(b) // n",
-    Op.SPLIT.value: "2 * len(b) // n (one scan to count the pieces, one to build them)",
-    Op.JOIN.value: "(4 * len(b) + min(len(result), max_string_len + 1)) // n",
-    Op.REPEAT.value: "min(len(b) * c, max_string_len + 1) // n (0 when c <= 0)",
-    Op.CAPCALL.value: "size(arguments) // n, the arguments' characters and items counted as a tree",
-}
