@@ -1,4 +1,4 @@
-"""Traces recorded before the engines were derived from the semantics table: every engine still writes them byte for byte.
+"""Traces recorded before the engines were derived from the semantics table: every engine writes them byte for byte.
 
 tests/golden/ holds, per example plugin, its compiled module (so a change to the
 compiler cannot move the goldens) and the canonical trace of each exported
@@ -23,7 +23,7 @@ from chronicle_vm.runtime import EngineName, instantiate
 from chronicle_vm.trace.document import Trace, error_trace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_replay_examples import EXAMPLES, sample, stand_in  # noqa: E402
+from test_replay_examples import EXAMPLES, sample, stand_in
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 STEMS = ("bot", "game_mod", "hello", "pricing", "runaway", "text_transform")

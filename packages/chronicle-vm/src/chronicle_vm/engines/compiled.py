@@ -113,8 +113,11 @@ from chronicle_vm.limits import Limits
 from . import faults
 from .control import FUEL_SLICE
 from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
-from .reference import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
-from .semantics import require_complete
+from .faults import OperandFault
+from .faults import quote_operand as _quote
+from .reference import Interpreter, RunOutcome, _describe, handler_table, locate, prepare_call
+from .semantics import INT_TEXT as _INT_TEXT
+from .semantics import VALUES, require_complete
 
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.engines.costs)
 _FREE = CHARS_PER_FUEL - 1  # work of at most this many characters pays no extra fuel
@@ -427,6 +430,13 @@ class CompiledEngine:
             failure[3]["instructions"] = limits.max_instructions - fuel_cell.cell_contents
             fault(failure, f, p)
 
+        def value_of(f: int, p: int, op: int, left: Any, right: Any) -> Any:
+            """A plain operation of the semantics table (a row with `value`), located where it fails."""
+            try:
+                return VALUES[op](left, right)
+            except OperandFault as exc:
+                fault(exc.failure, f, p)
+
         def divzero(f: int, p: int) -> NoReturn:
             fault(faults.division_by_zero(modulo=False), f, p)
 
@@ -559,6 +569,7 @@ class CompiledEngine:
             "_vwords": value_words,
             "_copy": export_value,
             "_nofuel": nofuel,
+            "_value": value_of,
             "_divzero": divzero,
             "_modzero": modzero,
             "_idxa": index_array,
@@ -1111,6 +1122,15 @@ class _Translator:
         self.charged = 0
         self.track(op, a, b, c)
 
+    def _op_value(self, at: _At) -> bool | None:
+        """A plain operation: a = the row's `value` of registers b and c (None for an operand that is no register)."""
+        operands = OPCODES[at.op].operands
+        left, right = (
+            f"r{r}" if o.kind is OperandKind.REG else "None" for o, r in zip(operands[1:], (at.b, at.c), strict=True)
+        )
+        at.line(f"r{at.a} = _value({at.w}, {_int(at.op)}, {left}, {right})")
+        return None
+
     def _op_nop(self, at: _At) -> bool | None:
         line = at.line
         line("pass")
@@ -1439,8 +1459,10 @@ _COMPARE = {
     Op.NE.value: "!=",
 }
 
-#: The compiled engine's template for each opcode of chronicle_vm.engines.semantics (checked complete at import).
+#: The compiled engine's template for each opcode of chronicle_vm.engines.semantics (checked complete at import):
+#: its own for every opcode below, and for a plain operation (a row with `value`) a call of that function.
 _TEMPLATES: dict[int, Callable[[_Translator, _At], bool | None]] = {
+    **dict.fromkeys(VALUES, _Translator._op_value),
     Op.NOP.value: _Translator._op_nop,
     Op.MOV.value: _Translator._op_mov,
     Op.LOADK.value: _Translator._op_loadk,

@@ -18,7 +18,6 @@ check at every instruction limit.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -28,7 +27,6 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, Op
 from chronicle_vm.core.model import Function, Module
-from chronicle_vm.core.quoting import quote_text
 from chronicle_vm.core.types import BaseType, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value
 from chronicle_vm.errors import ChronicleError, UsageError, declare_codes
@@ -37,6 +35,10 @@ from chronicle_vm.limits import Limits
 from . import faults
 from .control import FUEL_SLICE
 from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
+from .faults import OperandFault
+from .faults import quote_operand as _quote
+from .semantics import INT_TEXT as _INT_TEXT
+from .semantics import PLAIN, plain_operation, require_complete
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
@@ -53,7 +55,6 @@ declare_codes(
     },
 )
 
-_INT_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1  # extra fuel = characters >> _SHIFT (chronicle_vm.engines.costs)
 
 # Internal opcodes the pre-decoder emits besides the ISA's own.  Their numbers sit in gaps of the ISA's
@@ -68,6 +69,13 @@ _EQ_STR = 0x54  # `eq` of two strings: charged by length
 _NE_STR = 0x55  # `ne` of two strings
 _CAPCALL_SIZED = 0x28  # `capcall` with a string or array argument: charged by the arguments' export size
 _COST_OP = {_EQ_STR: Op.EQ.value, _NE_STR: Op.NE.value}  # the ISA opcode whose formula a variable form pays
+_PLAIN = 0x56  # a plain operation of the semantics table (a row with `value`): d is its function of the registers
+
+#: The ISA opcodes `_run` has its own code for; with the semantics table's plain operations (run through
+#: `_PLAIN`), exactly the ISA, checked at import: the range tests of the loop's dispatch (`else:  # NEG`) would
+#: otherwise take any new opcode in their range.
+_NATIVE = frozenset(Op) - {Op(number) for number in PLAIN}
+require_complete("the fused interpreter", {op.value for op in _NATIVE} | PLAIN)
 
 # Superinstructions: one tuple does the work of two consecutive instructions and counts as two.  Each sits
 # at the index of the first of the pair; the second keeps its own plain tuple at the next index, so a jump
@@ -222,6 +230,8 @@ class Interpreter:
                 code.append((_EQ_STR if op == Op.EQ else _NE_STR, a, b, c, 0))
             elif op == Op.TRAP:
                 code.append((op, constants[a], 0, 0, 0))
+            elif op in PLAIN:
+                code.append((_PLAIN, a, b, c, plain_operation(op)))
             else:
                 code.append((op, a, b, c, 0))
         return code
@@ -684,6 +694,11 @@ class Interpreter:
                             self._raise(faults.call_depth(max_depth), frames_at(fidx, pc - 1))
                         failure = faults.registers(self.module.functions[a].name, d[4], max_registers)
                         self._raise(failure, frames_at(fidx, pc - 1))
+                    elif op == _PLAIN:
+                        try:
+                            regs[a] = d(regs, b, c)
+                        except OperandFault as fault:
+                            self._raise(fault.failure, frames_at(fidx, pc - 1))
                     else:
                         extra = string_extra(_COST_OP.get(op) or op, regs[b], regs[c], max_string)
                         if extra:
@@ -847,11 +862,6 @@ def _describe(where: Mapping[str, Any]) -> str:
     if "file" in where:
         text += f" ({where['file']}:{where['line']}:{where['col']})"
     return text
-
-
-def _quote(value: object) -> str:
-    text = str(value)
-    return quote_text(text if len(text) <= 40 else text[:40] + "...")  # not repr(): it follows the Unicode database
 
 
 def run_entry(
