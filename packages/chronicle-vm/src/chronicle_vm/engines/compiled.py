@@ -113,9 +113,11 @@ from chronicle_vm.limits import Limits
 from . import faults
 from .control import FUEL_SLICE
 from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
+from .entry import RunOutcome, handler_table, locate, prepare_call
+from .entry import describe as _describe
 from .faults import OperandFault
 from .faults import quote_operand as _quote
-from .reference import Interpreter, RunOutcome, _describe, handler_table, locate, prepare_call
+from .reference import Interpreter
 from .semantics import INT_TEXT as _INT_TEXT
 from .semantics import VALUES, require_complete
 

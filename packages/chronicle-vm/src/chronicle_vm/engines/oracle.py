@@ -28,7 +28,7 @@ from chronicle_vm.limits import Limits
 from . import faults
 from .control import FUEL_SLICE
 from .costs import WORD, export_size, export_work_of, value_words
-from .reference import RunOutcome, _describe, _zero, handler_table, locate, prepare_call
+from .entry import RunOutcome, describe, handler_table, locate, prepare_call, zero
 from .semantics import SEMANTICS, Step, require_complete
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class _Run:
     def _frame(self, function: int, args: list[Value]) -> list[Any]:
         """Fresh registers of `function`: its arguments, then each other register's zero (a new array each)."""
         registers = self.module.functions[function].registers
-        return list(args) + [_zero(vtype) for vtype in registers[len(args) :]]
+        return list(args) + [zero(vtype) for vtype in registers[len(args) :]]
 
     # -- the Machine the steps see ------------------------------------------------------------------------------
 
@@ -258,7 +258,7 @@ class _Run:
     def _raise(self, failure: faults.Failure, frames: list[tuple[int, int]]) -> NoReturn:
         error, code, message, details = failure
         stack = [self.oracle.location(function, index) for function, index in frames]
-        raise error(code, f"{message} {_describe(stack[-1])}", location=stack[-1], stack=stack, **details)
+        raise error(code, f"{message} {describe(stack[-1])}", location=stack[-1], stack=stack, **details)
 
     def _relocate(self, exc: ChronicleError) -> NoReturn:
         """A handler's error (quota, host failure) gains the call site's location and stack."""

@@ -18,7 +18,7 @@ check at every instruction limit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -27,14 +27,17 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, Op
 from chronicle_vm.core.model import Function, Module
-from chronicle_vm.core.types import BaseType, ValueType
-from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value
-from chronicle_vm.errors import ChronicleError, UsageError, declare_codes
+from chronicle_vm.core.types import BaseType
+from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value
+from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 
 from . import faults
 from .control import FUEL_SLICE
 from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
+from .entry import RunOutcome, handler_table, locate, prepare_call
+from .entry import describe as _describe
+from .entry import zero as _zero
 from .faults import OperandFault
 from .faults import quote_operand as _quote
 from .semantics import INT_TEXT as _INT_TEXT
@@ -47,13 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Interpreter", "RunOutcome", "handler_table", "locate", "prepare_call", "run_entry"]
 
-declare_codes(
-    "usage",
-    {
-        "unknown-entry": "the entry function does not exist or is not exported",
-        "bad-arguments": "entry arguments do not match the entry's parameter types",
-    },
-)
 
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1  # extra fuel = characters >> _SHIFT (chronicle_vm.engines.costs)
 
@@ -74,7 +70,15 @@ _PLAIN = 0x56  # a plain operation of the semantics table (a row with `value`): 
 #: The ISA opcodes `_run` has its own code for; with the semantics table's plain operations (run through
 #: `_PLAIN`), exactly the ISA, checked at import: the range tests of the loop's dispatch (`else:  # NEG`) would
 #: otherwise take any new opcode in their range.
-_NATIVE = frozenset(Op) - {Op(number) for number in PLAIN}
+_NATIVE = frozenset(
+    (
+        *(Op.NOP, Op.MOV, Op.LOADK, Op.LOADB, Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.MOD, Op.NEG),
+        *(Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE, Op.NOT),
+        *(Op.JMP, Op.JMPIF, Op.JMPIFNOT, Op.CALL, Op.CAPCALL, Op.RET, Op.RETV, Op.TRAP),
+        *(Op.CONCAT, Op.TOSTR, Op.LEN, Op.SLICE, Op.CONTAINS, Op.FIND, Op.PARSEINT, Op.UPPER, Op.LOWER, Op.TRIM),
+        *(Op.SPLIT, Op.JOIN, Op.REPEAT, Op.CHARAT, Op.NEWARR, Op.PUSH, Op.POP, Op.GETIDX, Op.SETIDX),
+    )
+)
 require_complete("the fused interpreter", {op.value for op in _NATIVE} | PLAIN)
 
 # Superinstructions: one tuple does the work of two consecutive instructions and counts as two.  Each sits
@@ -89,14 +93,6 @@ _BRANCH_IF_TRUE = {compare: 0x60 + i for i, compare in enumerate(_COMPARES)}
 _BRANCH_IF_FALSE = {compare: 0x66 + i for i, compare in enumerate(_COMPARES)}
 
 Plan = tuple[Any, ...]  # one pre-decoded instruction: (op, a, b, c, d)
-
-
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
-    """A finished run: the entry's result (None for none) and the instructions executed."""
-
-    value: Value | None
-    instructions: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,16 +114,6 @@ class _FunctionPlan:
         tail = self.template[self.param_count :]
         fresh_arrays = tuple(r for r in self.array_registers if r >= self.param_count)  # parameters arrive filled
         return (self.code, tail, fresh_arrays, self.param_count, self.register_count)
-
-
-def _zero(vtype: ValueType) -> Value:
-    if vtype.depth:
-        return []
-    if vtype.base is BaseType.INT:
-        return 0
-    if vtype.base is BaseType.BOOL:
-        return False
-    return ""
 
 
 def _fuse(code: list[Plan]) -> list[Plan]:
@@ -809,59 +795,6 @@ class Interpreter:
         if alloc > self.limits.max_allocation // WORD:
             self._raise(faults.allocation(self.limits.max_allocation), frames)
         return alloc
-
-
-def handler_table(module: Module, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:
-    """One handler slot per declared capability (None where the host gave none); shared by every engine."""
-    return tuple(handlers) + (None,) * (len(module.capabilities) - len(handlers))
-
-
-def prepare_call(
-    verified: VerifiedModule, limits: Limits, entry: str, args: Sequence[object]
-) -> tuple[int, list[Value], int]:
-    """Check a host's call before anything runs: the entry's index, the imported arguments, their allocation units.
-
-    Every engine calls this, so argument checking and its errors are the same everywhere.
-    """
-    index = verified.exports.get(entry) if isinstance(entry, str) else None
-    if index is None:
-        exports = ", ".join(sorted(verified.exports)) or "none"
-        raise UsageError("usage.unknown-entry", f"no exported function `{entry}` (exports: {exports})")
-    function = verified.module.functions[index]
-    params = function.params
-    if len(args) != len(params):
-        raise UsageError(
-            "usage.bad-arguments",
-            f"`{entry}` takes {len(params)} argument(s) {function.signature()}, got {len(args)}",
-            entry=entry,
-        )
-    values: list[Value] = []
-    units = 0
-    for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
-        try:
-            value, _units = import_value(arg, vtype, limits, f"argument {position + 1} of `{entry}`")
-        except ValueMismatch as exc:
-            raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
-        values.append(value)
-        units += value_words(value)
-    return index, values, units
-
-
-def locate(module: Module, function: int, index: int) -> dict[str, Any]:
-    """JSON-safe location of instruction `index` of function `function`, with its source position if known."""
-    out: dict[str, Any] = {"function": module.functions[function].name, "index": index}
-    positions = module.source_map.functions[function] if function < len(module.source_map.functions) else ()
-    if 0 <= index < len(positions):
-        pos = positions[index]
-        out.update(file=module.source_map.files[pos.file], line=pos.line, col=pos.col)
-    return out
-
-
-def _describe(where: Mapping[str, Any]) -> str:
-    text = f"in `{where['function']}` at instruction {where['index']}"
-    if "file" in where:
-        text += f" ({where['file']}:{where['line']}:{where['col']})"
-    return text
 
 
 def run_entry(
