@@ -115,6 +115,7 @@ class Op(enum.IntEnum):
     JOIN = 0x3B
     REPEAT = 0x3C
     CHARAT = 0x3D
+    ORD = 0x3E
     NEWARR = 0x40
     PUSH = 0x41
     POP = 0x42
@@ -217,6 +218,7 @@ _ROWS: tuple[OpInfo, ...] = (
     OpInfo(Op.JOIN, "join", (_w(_S), _r(TypeRule.STR_ARRAY), _r(_S)), "a = items of b joined by c", may_trap=True),
     OpInfo(Op.REPEAT, "repeat", (_w(_S), _r(_S), _r(_I)), 'a = b repeated c times (c < 0 gives "")', may_trap=True),
     OpInfo(Op.CHARAT, "charat", (_w(_S), _r(_S), _r(_I)), "a = the character of b at index c", may_trap=True),
+    OpInfo(Op.ORD, "ord", (_w(_I), _r(_S), _N), "a = the code point of b, a one-character string", may_trap=True),
     OpInfo(Op.NEWARR, "newarr", (_w(TypeRule.ARRAY), _N, _N), "a = a new empty array", may_trap=True),
     OpInfo(Op.PUSH, "push", (_r(TypeRule.ARRAY), _r(TypeRule.ELEM), _N), "append b to array a", may_trap=True),
     OpInfo(Op.POP, "pop", (_w(TypeRule.ELEM), _r(TypeRule.ARRAY), _N), "a = remove the last item of b", may_trap=True),

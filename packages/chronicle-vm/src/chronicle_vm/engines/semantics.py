@@ -296,6 +296,12 @@ def _set(compute: Callable[[Machine, int, int], Any]) -> Step:
     return step
 
 
+def _ord(text: str, _: None) -> int:
+    if len(text) != 1:
+        raise OperandFault(faults.bad_operand("ord", "a one-character string", faults.quote_operand(text)))
+    return ord(text)
+
+
 _ALLOC = "allocation"
 _STRLEN = "string_too_long"
 _UNPAID = "unpaid"  # a cost-model-2 charge the remaining fuel cannot pay
@@ -399,6 +405,7 @@ _ROWS: tuple[Semantics, ...] = (
         step=_repeat,
     ),
     Semantics(Op.CHARAT, "a = b[c]", traps=("index_out_of_range", _STRLEN, _ALLOC), step=_charat),
+    Semantics(Op.ORD, "a = ord(b)", traps=("bad_operand",), value=_ord),
     Semantics(Op.NEWARR, "a = []", traps=(_ALLOC,), step=_newarr),
     Semantics(Op.PUSH, "a.append(b)", traps=("push_full", _ALLOC), step=_push),
     Semantics(Op.POP, "a = b.pop()", traps=("pop_empty",), step=_pop),
