@@ -345,7 +345,7 @@ class CompiledEngine:
             error.details.setdefault("instructions", self._issued - self._fuel.cell_contents - pending)
             raise error from None
         except _Bail:
-            return self._replay(entry, args, record)
+            return self._rerun_on_interpreter(entry, args, record)
         except ChronicleError as exc:
             # A capability handler's error (quota, host failure) gains the call site's location and stack.
             frames, pending = self._callers(exc.__traceback__)
@@ -358,7 +358,7 @@ class CompiledEngine:
         count = self._issued - self._fuel.cell_contents
         if type(result) is list and export_size(result) > limits.max_allocation // WORD:
             # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
-            return self._replay(entry, args, record)
+            return self._rerun_on_interpreter(entry, args, record)
         return RunOutcome(export_value(result) if result is not None else None, count)
 
     def _callers(self, tb: types.TracebackType | None) -> tuple[list[tuple[int, int]], int]:
@@ -379,8 +379,8 @@ class CompiledEngine:
             tb = tb.tb_next
         return frames, pending
 
-    def _replay(self, entry: str, args: Sequence[object], record: list[Value | None]) -> RunOutcome:
-        """Re-execute on the reference interpreter; capability calls already made are answered from `record`."""
+    def _rerun_on_interpreter(self, entry: str, args: Sequence[object], record: list[Value | None]) -> RunOutcome:
+        """Re-execute on the fused interpreter; capability calls already made are answered from `record`."""
         position = 0
 
         def wrap(handler: CapabilityHandler) -> CapabilityHandler:
@@ -403,17 +403,51 @@ class CompiledEngine:
     # -- the generated code's world -----------------------------------------------------------------------------------
 
     def _make_globals(self) -> dict[str, Any]:
-        module = self.module
+        """The globals every translated function of this engine runs with: limits, helpers and failure paths."""
         limits = self.limits
-        fuel_cell = self._fuel
-        max_array = limits.max_array_len
         max_string = limits.max_string_len
         max_alloc = limits.max_allocation
-        constants = module.constants
 
         def fault(failure: faults.Failure, f: int, p: int) -> NoReturn:
             error, code, message, details = failure
             raise _Fault(error, code, message, f, p, details)
+
+        out: dict[str, Any] = {
+            "__builtins__": {},
+            "len": len,
+            "IndexError": IndexError,
+            "str": str,
+            "type": type,
+            "list": list,
+            "CS": CallSite,
+            "_tnew": tuple.__new__,
+            "MAXI": limits.max_instructions,
+            "MAXA": max_alloc // WORD,  # allocation is counted in words (chronicle_vm.engines.costs)
+            "MAXS": max_string,
+            "MAXR": limits.max_array_len,
+            "I64MAX": I64_MAX,
+            "I64MIN": I64_MIN,
+            "_wrap": wrap_i64,
+            "_vwords": value_words,
+            "_copy": export_value,
+            "_upper": fixed_upper,
+            "_lower": fixed_lower,
+            "_trim": fixed_trim,
+            "CUTS": min(max_string, _FREE),
+            "_xwork": export_work_of,
+            "_sx": string_extra,
+            "REC": self._record.append,
+            **self._fuel_helpers(fault),
+            **self._failure_helpers(fault),
+            **self._string_helpers(fault),
+        }
+        return out
+
+    def _fuel_helpers(self, fault: Callable[[faults.Failure, int, int], NoReturn]) -> dict[str, Any]:
+        """Cost model 2 and the fuel slices: refill a slice, top it up, pay an extra charge."""
+        limits = self.limits
+        fuel_cell = self._fuel
+        max_string = limits.max_string_len
 
         def nofuel(f: int, p: int) -> None:
             control = self._control
@@ -431,93 +465,6 @@ class CompiledEngine:
             failure = faults.instructions(limits.max_instructions)
             failure[3]["instructions"] = limits.max_instructions - fuel_cell.cell_contents
             fault(failure, f, p)
-
-        def value_of(f: int, p: int, op: int, left: Any, right: Any) -> Any:
-            """A plain operation of the semantics table (a row with `value`), located where it fails."""
-            try:
-                return VALUES[op](left, right)
-            except OperandFault as exc:
-                fault(exc.failure, f, p)
-
-        def divzero(f: int, p: int) -> NoReturn:
-            fault(faults.division_by_zero(modulo=False), f, p)
-
-        def modzero(f: int, p: int) -> NoReturn:
-            fault(faults.division_by_zero(modulo=True), f, p)
-
-        def index_array(f: int, p: int, index: int, length: int) -> NoReturn:
-            fault(faults.index_out_of_range(index, length, "array"), f, p)
-
-        def index_string(f: int, p: int, index: int, length: int) -> NoReturn:
-            fault(faults.index_out_of_range(index, length, "string"), f, p)
-
-        def pop_empty(f: int, p: int) -> NoReturn:
-            fault(faults.pop_empty(), f, p)
-
-        def push_full(f: int, p: int) -> NoReturn:
-            fault(faults.push_full(max_array), f, p)
-
-        def array_fail(f: int, p: int, size: int) -> NoReturn:
-            fault(faults.array_too_long(size, max_array), f, p)
-
-        def alloc_fail(f: int, p: int) -> NoReturn:
-            fault(faults.allocation(max_alloc), f, p)
-
-        def string_fail(f: int, p: int, size: int) -> NoReturn:
-            fault(faults.string_too_long(size, max_string), f, p)
-
-        def trap(f: int, p: int, k: int) -> NoReturn:
-            message = constants[k]
-            assert isinstance(message, str)  # the verifier admits only a string constant
-            fault(faults.trap(message), f, p)
-
-        def capability_none(f: int, p: int, a: int) -> NoReturn:
-            fault(faults.capability_unavailable(module.capabilities[a].name), f, p)
-
-        def bail() -> NoReturn:
-            raise _Bail
-
-        def parse_int(text: str, f: int, p: int) -> int:
-            if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
-                fault(faults.not_decimal(_quote(text)), f, p)
-            number = int(text)
-            if not I64_MIN <= number <= I64_MAX:
-                fault(faults.outside_64_bits(_quote(text)), f, p)
-            return number
-
-        def split(text: str, separator: str, f: int, p: int) -> list[str]:
-            if not separator:
-                fault(faults.empty_separator(), f, p)
-            pieces = text.count(separator) + 1
-            if pieces > max_array:
-                array_fail(f, p, pieces)
-            return text.split(separator)
-
-        def join(items: list[str], separator: str, f: int, p: int) -> str:
-            size = sum(len(item) for item in items) + len(separator) * max(len(items) - 1, 0)
-            if size > max_string:
-                string_fail(f, p, size)
-            return separator.join(items)
-
-        def repeat(text: str, times: int, f: int, p: int) -> str:
-            size = len(text) * times if times > 0 else 0
-            if size > max_string:
-                string_fail(f, p, size)
-            return text * times if times > 0 else ""
-
-        def checked(result: str, f: int, p: int) -> str:
-            if len(result) > max_string:
-                string_fail(f, p, len(result))
-            return result
-
-        def slice_(text: str, lo: int, hi: int) -> str:
-            length = len(text)
-            lo = min(max(lo, 0), length)
-            hi = min(max(hi, 0), length)
-            return text[lo:hi] if lo < hi else ""
-
-        def stub_fail(*_args: object) -> NoReturn:
-            raise _Bail
 
         def short(f: int, p: int, extra: int, pending: int) -> None:
             if self._control is not None and self._issued < limits.max_instructions:
@@ -547,30 +494,73 @@ class CompiledEngine:
             if size > _FREE:
                 pay(f, p, size, pending)
             if size > max_string:
-                string_fail(f, p, size)
+                fault(faults.string_too_long(size, max_string), f, p)
+
+        return {
+            "_nofuel": nofuel,
+            "_short": short,
+            "_pay": pay,
+            "_bigcat": big_concat,
+        }
+
+    def _failure_helpers(self, fault: Callable[[faults.Failure, int, int], NoReturn]) -> dict[str, Any]:
+        """The traps and limit errors the generated code raises, located at (function, instruction)."""
+        limits = self.limits
+        module = self.module
+        max_array = limits.max_array_len
+        max_string = limits.max_string_len
+        max_alloc = limits.max_allocation
+        constants = module.constants
+
+        def value_of(f: int, p: int, op: int, left: Any, right: Any) -> Any:
+            """A plain operation of the semantics table (a row with `value`), located where it fails."""
+            try:
+                return VALUES[op](left, right)
+            except OperandFault as exc:
+                fault(exc.failure, f, p)
+
+        def divzero(f: int, p: int) -> NoReturn:
+            fault(faults.division_by_zero(modulo=False), f, p)
+
+        def modzero(f: int, p: int) -> NoReturn:
+            fault(faults.division_by_zero(modulo=True), f, p)
+
+        def index_array(f: int, p: int, index: int, length: int) -> NoReturn:
+            fault(faults.index_out_of_range(index, length, "array"), f, p)
+
+        def index_string(f: int, p: int, index: int, length: int) -> NoReturn:
+            fault(faults.index_out_of_range(index, length, "string"), f, p)
+
+        def pop_empty(f: int, p: int) -> NoReturn:
+            fault(faults.pop_empty(), f, p)
+
+        def push_full(f: int, p: int) -> NoReturn:
+            fault(faults.push_full(max_array), f, p)
+
+        def alloc_fail(f: int, p: int) -> NoReturn:
+            fault(faults.allocation(max_alloc), f, p)
+
+        def string_fail(f: int, p: int, size: int) -> NoReturn:
+            fault(faults.string_too_long(size, max_string), f, p)
+
+        def trap(f: int, p: int, k: int) -> NoReturn:
+            message = constants[k]
+            assert isinstance(message, str)  # the verifier admits only a string constant
+            fault(faults.trap(message), f, p)
+
+        def capability_none(f: int, p: int, a: int) -> NoReturn:
+            fault(faults.capability_unavailable(module.capabilities[a].name), f, p)
+
+        def bail() -> NoReturn:
+            raise _Bail
+
+        def stub_fail(*_args: object) -> NoReturn:
+            raise _Bail
 
         def export_fail(f: int, p: int, size: int) -> NoReturn:
             fault(faults.export_too_large(size * WORD, max_alloc), f, p)
 
-        out: dict[str, Any] = {
-            "__builtins__": {},
-            "len": len,
-            "IndexError": IndexError,
-            "str": str,
-            "type": type,
-            "list": list,
-            "CS": CallSite,
-            "_tnew": tuple.__new__,
-            "MAXI": limits.max_instructions,
-            "MAXA": max_alloc // WORD,  # allocation is counted in words (chronicle_vm.engines.costs)
-            "MAXS": max_string,
-            "MAXR": max_array,
-            "I64MAX": I64_MAX,
-            "I64MIN": I64_MIN,
-            "_wrap": wrap_i64,
-            "_vwords": value_words,
-            "_copy": export_value,
-            "_nofuel": nofuel,
+        return {
             "_value": value_of,
             "_divzero": divzero,
             "_modzero": modzero,
@@ -583,26 +573,66 @@ class CompiledEngine:
             "_trap": trap,
             "_capnone": capability_none,
             "_bail": bail,
+            "_stubfail": stub_fail,
+            "_exportfail": export_fail,
+        }
+
+    def _string_helpers(self, fault: Callable[[faults.Failure, int, int], NoReturn]) -> dict[str, Any]:
+        """The string instructions whose work is a call, checked against the limits where they fail."""
+        limits = self.limits
+        max_array = limits.max_array_len
+        max_string = limits.max_string_len
+
+        def array_fail(f: int, p: int, size: int) -> NoReturn:
+            fault(faults.array_too_long(size, max_array), f, p)
+
+        def parse_int(text: str, f: int, p: int) -> int:
+            if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
+                fault(faults.not_decimal(_quote(text)), f, p)
+            number = int(text)
+            if not I64_MIN <= number <= I64_MAX:
+                fault(faults.outside_64_bits(_quote(text)), f, p)
+            return number
+
+        def split(text: str, separator: str, f: int, p: int) -> list[str]:
+            if not separator:
+                fault(faults.empty_separator(), f, p)
+            pieces = text.count(separator) + 1
+            if pieces > max_array:
+                array_fail(f, p, pieces)
+            return text.split(separator)
+
+        def join(items: list[str], separator: str, f: int, p: int) -> str:
+            size = sum(len(item) for item in items) + len(separator) * max(len(items) - 1, 0)
+            if size > max_string:
+                fault(faults.string_too_long(size, max_string), f, p)
+            return separator.join(items)
+
+        def repeat(text: str, times: int, f: int, p: int) -> str:
+            size = len(text) * times if times > 0 else 0
+            if size > max_string:
+                fault(faults.string_too_long(size, max_string), f, p)
+            return text * times if times > 0 else ""
+
+        def checked(result: str, f: int, p: int) -> str:
+            if len(result) > max_string:
+                fault(faults.string_too_long(len(result), max_string), f, p)
+            return result
+
+        def slice_(text: str, lo: int, hi: int) -> str:
+            length = len(text)
+            lo = min(max(lo, 0), length)
+            hi = min(max(hi, 0), length)
+            return text[lo:hi] if lo < hi else ""
+
+        return {
             "_parseint": parse_int,
             "_split": split,
             "_join": join,
             "_repeat": repeat,
             "_checked": checked,
-            "_upper": fixed_upper,
-            "_lower": fixed_lower,
-            "_trim": fixed_trim,
             "_slice": slice_,
-            "_stubfail": stub_fail,
-            "_short": short,
-            "_pay": pay,
-            "_bigcat": big_concat,
-            "CUTS": min(max_string, _FREE),
-            "_exportfail": export_fail,
-            "_xwork": export_work_of,
-            "_sx": string_extra,
-            "REC": self._record.append,
         }
-        return out
 
     def _stub(self, index: int) -> Callable[..., Any]:
         def stub(*args: Any) -> Any:
@@ -945,11 +975,10 @@ class _Translator:
             writes = [a]
         return reads, writes
 
-    def _uninitialised_reads(self) -> set[int]:
-        """Registers some path may read before writing them: only these need their zero value at entry.
+    def _blocks(self) -> tuple[list[int], list[int], list[list[int]]] | None:
+        """Per basic block: the registers it reads before writing, those it writes, its successors.
 
-        A forward must-analysis over the verifier's basic blocks, with
-        register sets as int bit masks; unreachable blocks never need any.
+        None when the scan's bound is reached (see `_uninitialised_reads`).
         """
         code = self.code
         size = len(code)
@@ -968,7 +997,7 @@ class _Translator:
                 reads, writes = self._uses_defs(op, a, b, c)
                 operands -= len(reads) + len(writes)
                 if operands < 0:
-                    return set(range(self.function.param_count, len(self.function.registers)))
+                    return None
                 for r in reads:
                     if not defined >> r & 1:
                         used |= 1 << r
@@ -986,20 +1015,32 @@ class _Translator:
                 successors.append([])
             else:
                 successors.append(following)
+        return uses, defs, successors
+
+    def _uninitialised_reads(self) -> set[int]:
+        """Registers some path may read before writing them: only these need their zero value at entry.
+
+        A forward must-analysis over the verifier's basic blocks, with
+        register sets as int bit masks; unreachable blocks never need any.
+        """
+        blocks = self._blocks()
+        if blocks is None:
+            return set(range(self.function.param_count, len(self.function.registers)))
+        uses, defs, successors = blocks
         every = (1 << len(self.function.registers)) - 1
         entry = (1 << self.function.param_count) - 1
-        assigned = [every] * len(leaders)  # on entry to each block; "every" until a path says otherwise
+        assigned = [every] * len(uses)  # on entry to each block; "every" until a path says otherwise
         assigned[0] = entry
-        reached = [False] * len(leaders)
+        reached = [False] * len(uses)
         reached[0] = True
         # A worklist: a block is revisited only when what reaches it shrank.  Its work is bounded by
         # _ANALYSIS_VISITS per block; past that (a long chain of backward jumps, say) the answer is the sound
         # over-approximation below, every register some block reads before writing it, so that translation
         # time stays linear in the code whatever its shape.
         pending = [0]
-        queued = [False] * len(leaders)
+        queued = [False] * len(uses)
         queued[0] = True
-        visits = _ANALYSIS_VISITS * len(leaders)
+        visits = _ANALYSIS_VISITS * len(uses)
         while pending:
             visits -= 1
             if visits < 0:
@@ -1012,9 +1053,8 @@ class _Translator:
             queued[block] = False
             out = assigned[block] | defs[block]
             for successor in successors[block]:
+                # Block 0 starts reached with `entry`, and a merge only shrinks a set: it stays within `entry`.
                 merged = assigned[successor] & out if reached[successor] else out
-                if successor == 0:
-                    merged &= entry
                 if not reached[successor] or merged != assigned[successor]:
                     reached[successor] = True
                     assigned[successor] = merged
@@ -1022,7 +1062,7 @@ class _Translator:
                         queued[successor] = True
                         pending.append(successor)
         needed = 0
-        for block in range(len(leaders)):
+        for block in range(len(uses)):
             if reached[block]:
                 needed |= uses[block] & ~assigned[block]
         return {r for r in range(len(self.function.registers)) if needed >> r & 1}

@@ -92,31 +92,34 @@ _COMPARES = (Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE)
 _BRANCH_IF_TRUE = {compare: 0x60 + i for i, compare in enumerate(_COMPARES)}
 _BRANCH_IF_FALSE = {compare: 0x66 + i for i, compare in enumerate(_COMPARES)}
 
-Plan = tuple[Any, ...]  # one pre-decoded instruction: (op, a, b, c, d)
+Decoded = tuple[Any, ...]  # one pre-decoded instruction: (op, a, b, c, d)
+#: What a `call` tuple carries of its callee: (code, registers after the parameters, fresh array registers,
+#: parameter count, register count); see `_DecodedFunction.frame`.
+CalleeFrame = tuple[list[Decoded], tuple[Value, ...], tuple[int, ...], int, int]
 
 
 @dataclass(frozen=True, slots=True)
-class _FunctionPlan:
+class _DecodedFunction:
     """A function ready for the loop.
 
     `frame` repeats what a `call` needs as one tuple, (code, the template after the parameters, array
     registers that are not parameters, param count, register count), so the call unpacks it in one step.
     """
 
-    code: list[Plan]
+    code: list[Decoded]
     template: tuple[Value, ...]  # initial register values (arrays filled per frame)
     array_registers: tuple[int, ...]
     param_count: int
     register_count: int
 
     @property
-    def frame(self) -> tuple[list[Plan], tuple[Value, ...], tuple[int, ...], int, int]:
+    def frame(self) -> CalleeFrame:
         tail = self.template[self.param_count :]
         fresh_arrays = tuple(r for r in self.array_registers if r >= self.param_count)  # parameters arrive filled
         return (self.code, tail, fresh_arrays, self.param_count, self.register_count)
 
 
-def _fuse(code: list[Plan]) -> list[Plan]:
+def _fuse(code: list[Decoded]) -> list[Decoded]:
     """The same code with superinstructions at the start of every pair that has one."""
     fused = list(code)
     for i in range(len(code) - 1):
@@ -159,16 +162,16 @@ class Interpreter:
         self.limits = limits
         self.handlers = handler_table(self.module, handlers)
         self.superinstructions = superinstructions
-        self._plans = self._plan_all()
+        self._functions = self._decode_all()
         self._control: RunControl | None = None  # the current call's deadline and cancel handle
 
     # -- pre-decoding -------------------------------------------------------------------------------------------------
 
-    def _plan_all(self) -> tuple[_FunctionPlan, ...]:
+    def _decode_all(self) -> tuple[_DecodedFunction, ...]:
         functions = self.module.functions
         # Code lists are created first and filled after, so a call's tuple can hold its callee's frame.
-        plans = tuple(
-            _FunctionPlan(
+        decoded_functions = tuple(
+            _DecodedFunction(
                 code=[],
                 template=tuple(_zero(t) for t in function.registers),
                 array_registers=tuple(i for i, t in enumerate(function.registers) if t.depth),
@@ -177,17 +180,19 @@ class Interpreter:
             )
             for function in functions
         )
-        frames = tuple(plan.frame for plan in plans)
-        for plan, function in zip(plans, functions, strict=True):
-            code = self._predecode(function, plans, frames)
-            plan.code.extend(_fuse(code) if self.superinstructions else code)
-        return plans
+        frames = tuple(decoded.frame for decoded in decoded_functions)
+        for decoded, function in zip(decoded_functions, functions, strict=True):
+            code = self._predecode(function, decoded_functions, frames)
+            decoded.code.extend(_fuse(code) if self.superinstructions else code)
+        return decoded_functions
 
-    def _predecode(self, function: Function, plans: tuple[_FunctionPlan, ...], frames: tuple[Plan, ...]) -> list[Plan]:
+    def _predecode(
+        self, function: Function, decoded_functions: tuple[_DecodedFunction, ...], frames: tuple[CalleeFrame, ...]
+    ) -> list[Decoded]:
         module = self.module
         constants = module.constants
         registers = function.registers
-        code: list[Plan] = []
+        code: list[Decoded] = []
         for op, a, b, c in function.code:
             if op == Op.LOADK:
                 value = constants[b]
@@ -203,7 +208,7 @@ class Interpreter:
                 special = {BaseType.INT: _TOSTR_INT, BaseType.BOOL: _TOSTR_BOOL}.get(base, _TOSTR_STR)
                 code.append((special, a, b, 0, 0))
             elif op == Op.CALL:
-                callee = plans[a]
+                callee = decoded_functions[a]
                 destination = c if module.functions[a].result is not None else -1
                 wide = callee.register_count > self.limits.max_registers
                 code.append((_CALL_WIDE if wide else op, a, b, destination, frames[a]))
@@ -275,9 +280,13 @@ class Interpreter:
 
     # -- the loop ---------------------------------------------------------------------------------------------------
 
+    # The dispatch loop: one function so that registers, fuel and the opcode names stay locals (a call or an
+    # attribute per instruction costs more than the instruction); its length is the price of that speed.  It is
+    # the one named exception to PLR0912/PLR0915 in engines/ (`# noqa: PLR0912, PLR0915` once those rules are
+    # enabled in pyproject.toml; until then ruff's RUF100 removes the directive as unused).
     def _run(self, entry: int, args: list[Value], units: int) -> tuple[Value | None, int]:
         limits = self.limits
-        plans = self._plans
+        decoded_functions = self._functions
         handlers = self.handlers
         capabilities = self.module.capabilities
         max_instructions = limits.max_instructions
@@ -288,7 +297,7 @@ class Interpreter:
         max_string = limits.max_string_len
         max_alloc = limits.max_allocation // WORD  # allocation is counted in words (chronicle_vm.engines.costs)
         # saved caller frames: (code, regs, pc, function index, destination register or -1, callee's registers)
-        stack: list[tuple[list[Plan], list[Any], int, int, int, int]] = []
+        stack: list[tuple[list[Decoded], list[Any], int, int, int, int]] = []
 
         def frames_at(function: int, index: int) -> list[tuple[int, int]]:
             return [(saved[3], saved[2] - 1) for saved in stack] + [(function, index)]
@@ -298,21 +307,21 @@ class Interpreter:
             failure[3]["instructions"] = 0
             self._raise(failure, [(entry, 0)])
 
-        plan = plans[entry]
-        stack_registers = plan.register_count
-        if plan.register_count > max_registers:
-            refuse(faults.registers(self.module.functions[entry].name, plan.register_count, max_registers))
+        decoded = decoded_functions[entry]
+        stack_registers = decoded.register_count
+        if decoded.register_count > max_registers:
+            refuse(faults.registers(self.module.functions[entry].name, decoded.register_count, max_registers))
         if stack_registers > max_stack_registers:
             refuse(faults.stack_registers(stack_registers, max_stack_registers))
         if max_depth < 1:
             refuse(faults.call_depth(max_depth))
         if units > max_alloc:
             refuse(faults.arguments_allocation(units * WORD, limits.max_allocation))
-        regs: list[Any] = list(plan.template)  # typed by the verifier, not by Python
-        for r in plan.array_registers:
+        regs: list[Any] = list(decoded.template)  # typed by the verifier, not by Python
+        for r in decoded.array_registers:
             regs[r] = []
-        regs[: plan.param_count] = args
-        code = plan.code
+        regs[: decoded.param_count] = args
+        code = decoded.code
         fidx = entry
         pc = 0
         alloc = units
@@ -715,7 +724,6 @@ class Interpreter:
     def _string_op(
         self, op: int, a: int, b: int, c: int, regs: list[Any], alloc: int, frames: list[tuple[int, int]]
     ) -> int:
-        limits = self.limits
         if op == _EQ_STR:
             regs[a] = regs[b] == regs[c]
             return alloc
@@ -729,59 +737,67 @@ class Interpreter:
             regs[a] = regs[b].find(regs[c])
             return alloc
         if op == Op.PARSEINT:
-            text = regs[b]
-            if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
-                self._raise(faults.not_decimal(_quote(text)), frames)
-            number = int(text)
-            if not I64_MIN <= number <= I64_MAX:
-                self._raise(faults.outside_64_bits(_quote(text)), frames)
-            regs[a] = number
+            regs[a] = self._parse_int(regs[b], frames)
             return alloc
         if op == Op.SPLIT:
-            text = regs[b]
-            separator = regs[c]
-            assert isinstance(text, str) and isinstance(separator, str)
-            if not separator:
-                self._raise(faults.empty_separator(), frames)
-            pieces = text.count(separator) + 1
-            if pieces > limits.max_array_len:
-                self._raise(faults.array_too_long(pieces, self.limits.max_array_len), frames)
-            # The array, and each piece a string: their characters are at most the text's.
-            alloc = self._charge(alloc, LIST_WORDS + (ITEM_WORDS + STR_WORDS) * pieces + len(text), frames)
-            regs[a] = text.split(separator)
-            return alloc
+            return self._split(a, b, c, regs, alloc, frames)
+        result = self._text_result(op, regs[b], regs[c], frames)
+        regs[a] = result
+        return self._charge(alloc, STR_WORDS + len(result), frames)
+
+    def _parse_int(self, text: str, frames: list[tuple[int, int]]) -> int:
+        if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
+            self._raise(faults.not_decimal(_quote(text)), frames)
+        number = int(text)
+        if not I64_MIN <= number <= I64_MAX:
+            self._raise(faults.outside_64_bits(_quote(text)), frames)
+        return number
+
+    def _split(self, a: int, b: int, c: int, regs: list[Any], alloc: int, frames: list[tuple[int, int]]) -> int:
+        limits = self.limits
+        text = regs[b]
+        separator = regs[c]
+        assert isinstance(text, str) and isinstance(separator, str)
+        if not separator:
+            self._raise(faults.empty_separator(), frames)
+        pieces = text.count(separator) + 1
+        if pieces > limits.max_array_len:
+            self._raise(faults.array_too_long(pieces, self.limits.max_array_len), frames)
+        # The array, and each piece a string: their characters are at most the text's.
+        alloc = self._charge(alloc, LIST_WORDS + (ITEM_WORDS + STR_WORDS) * pieces + len(text), frames)
+        regs[a] = text.split(separator)
+        return alloc
+
+    def _text_result(self, op: int, left: Any, right: Any, frames: list[tuple[int, int]]) -> str:
+        """The new string of `join`, `repeat`, `upper`, `lower` or `trim`, checked against max_string_len."""
+        limits = self.limits
         result: str
         if op == Op.JOIN:
-            items = regs[b]
-            separator = regs[c]
+            items, separator = left, right
             assert isinstance(items, list) and isinstance(separator, str)
             size = sum(len(item) for item in items) + len(separator) * max(len(items) - 1, 0)
             if size > limits.max_string_len:
                 self._raise(faults.string_too_long(size, limits.max_string_len), frames)
-            result = separator.join(items)
-        elif op == Op.REPEAT:
-            text = regs[b]
-            times = regs[c]
+            return separator.join(items)
+        if op == Op.REPEAT:
+            text, times = left, right
             assert isinstance(text, str) and isinstance(times, int)
             size = len(text) * times if times > 0 else 0
             if size > limits.max_string_len:
                 self._raise(faults.string_too_long(size, limits.max_string_len), frames)
-            result = text * times if times > 0 else ""
-        else:
-            text = regs[b]
-            assert isinstance(text, str)
-            if op == Op.UPPER:  # fixed tables, not str.upper(): the same bytes on every Python (casemap)
-                result = fixed_upper(text)
-            elif op == Op.LOWER:
-                result = fixed_lower(text)
-            elif op == Op.TRIM:
-                result = fixed_trim(text)
-            else:  # pragma: no cover - the verifier admits no other opcode
-                raise AssertionError(f"unhandled opcode {op}")
-            if len(result) > limits.max_string_len:
-                self._raise(faults.string_too_long(len(result), limits.max_string_len), frames)
-        regs[a] = result
-        return self._charge(alloc, STR_WORDS + len(result), frames)
+            return text * times if times > 0 else ""
+        assert isinstance(left, str)
+        if op == Op.UPPER:  # fixed tables, not str.upper(): the same bytes on every Python (casemap)
+            result = fixed_upper(left)
+        elif op == Op.LOWER:
+            result = fixed_lower(left)
+        elif op == Op.TRIM:
+            result = fixed_trim(left)
+        else:  # pragma: no cover - the verifier admits no other opcode
+            raise AssertionError(f"unhandled opcode {op}")
+        if len(result) > limits.max_string_len:
+            self._raise(faults.string_too_long(len(result), limits.max_string_len), frames)
+        return result
 
     def _unpaid(self, extra: int, step: int, frames: list[tuple[int, int]]) -> NoReturn:
         """Stop before an instruction whose fuel (1 + `extra`) exceeds what is left after `step` units spent."""
