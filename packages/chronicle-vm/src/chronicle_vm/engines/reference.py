@@ -1,7 +1,9 @@
-"""The reference interpreter: takes a VerifiedModule, limits and handlers, gives a result or a structured error.
+"""The fused interpreter: takes a VerifiedModule, limits and handlers, gives a result or a structured error.
 
-It follows docs/isa.md exactly and is the oracle every faster engine is
-tested against.  Plugin calls use an explicit frame stack, never Python
+It gives exactly the reference interpreter's outcomes (chronicle_vm.engines.oracle,
+which the tests compare it with), faster: it is the compiled engine's fallback.
+Its coverage of the ISA is checked at import against the semantics table.
+Plugin calls use an explicit frame stack, never Python
 recursion.  Verification already guaranteed operand bounds, register types,
 jump targets and call signatures, so the loop checks none of them: it only
 checks what depends on run-time values (divisors, indexes, sizes, limits).
