@@ -69,7 +69,8 @@ def opcode_table() -> str:
 
 
 def cost_table() -> str:
-    from chronicle_vm.core.isa import CHARS_PER_FUEL, COST_MODEL, EXTRA_COSTS, OPCODES
+    from chronicle_vm.core.isa import CHARS_PER_FUEL, COST_MODEL, OPCODES
+    from chronicle_vm.engines.semantics import EXTRA_COSTS
 
     lines = [
         f"Cost model {COST_MODEL}; n = {CHARS_PER_FUEL}. Every other opcode costs 1.",

@@ -20,6 +20,7 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Module
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.oracle import Oracle
 from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError, SourceError
 from chronicle_vm.limits import Limits
@@ -71,14 +72,17 @@ class RunReport:
     host: FakeHost = field(default_factory=FakeHost)
 
 
-#: The engines every test program runs on: the reference interpreter with and without superinstructions,
-#: and the compiled engine.  Their outcomes must agree exactly (value, error, location, count, logs).
-ENGINES = ("fused", "unfused", "compiled")
+#: The engines every test program runs on: the reference interpreter (the one-step oracle of
+#: chronicle_vm.engines.oracle), the fused interpreter with and without superinstructions, and the compiled
+#: engine.  Their outcomes must agree exactly (value, error, location, count, logs).
+ENGINES = ("reference", "fused", "unfused", "compiled")
 
 
 def _engine(verified: VerifiedModule, engine: str, limits: Limits, handlers: list[CapabilityHandler | None]) -> Any:
     if engine == "compiled":
         return CompiledEngine(verified, limits, handlers)
+    if engine == "reference":
+        return Oracle(verified, limits, handlers)
     return Interpreter(verified, limits, handlers, superinstructions=engine == "fused")
 
 

@@ -20,6 +20,7 @@ from chronicle_vm.core.types import BOOL, INT, STR, ValueType, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines import compiled
 from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.oracle import Oracle
 from chronicle_vm.engines.reference import Interpreter, RunOutcome
 from chronicle_vm.errors import ChronicleError, PolicyError
 from chronicle_vm.limits import HARD_LIMITS, Limits
@@ -60,16 +61,20 @@ def same(
     limits: Limits = HARD_LIMITS,
     handlers: HandlerFactory | None = counter_handlers,
 ) -> tuple[str, Any]:
-    """Run both engines; assert they agree on everything observable; give the reference outcome."""
+    """Run every engine; assert they agree on everything observable; give the reference outcome."""
     verified = verify(mod)
     reference_log: list[tuple[Any, ...]] = []
+    fused_log: list[tuple[Any, ...]] = []
     compiled_log: list[tuple[Any, ...]] = []
-    reference = Interpreter(verified, limits, handlers(reference_log) if handlers else ())
+    reference = Oracle(verified, limits, handlers(reference_log) if handlers else ())
+    fused = Interpreter(verified, limits, handlers(fused_log) if handlers else ())
     fast = CompiledEngine(verified, limits, handlers(compiled_log) if handlers else ())
     expected = outcome(reference, entry, args)
+    assert outcome(fused, entry, args) == expected
     got = outcome(fast, entry, args)
     assert got == expected
     assert compiled_log == reference_log
+    assert fused_log == reference_log
     # A second call on the same engine starts afresh and agrees again.
     assert outcome(fast, entry, args)[0] == expected[0]
     return expected

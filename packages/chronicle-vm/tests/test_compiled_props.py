@@ -22,6 +22,7 @@ from chronicle_vm.core.model import Capability, Instruction, Module
 from chronicle_vm.core.types import BOOL, INT, STR, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.oracle import Oracle
 from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -173,7 +174,7 @@ def handlers(log: list[tuple[Any, ...]]) -> tuple[Any, Any]:
     return number, text
 
 
-def run(engine: Interpreter | CompiledEngine, args: list[int]) -> tuple[str, Any]:
+def run(engine: Oracle | Interpreter | CompiledEngine, args: list[int]) -> tuple[str, Any]:
     try:
         result = engine.call("main", args)
     except ChronicleError as exc:
@@ -187,7 +188,10 @@ def test_compiled_engine_agrees_with_the_interpreter(mod: Module, limits: Limits
     verified = verify(mod)
     reference_log: list[tuple[Any, ...]] = []
     compiled_log: list[tuple[Any, ...]] = []
-    expected = run(Interpreter(verified, limits, handlers(reference_log)), [x, y])
+    fused_log: list[tuple[Any, ...]] = []
+    expected = run(Oracle(verified, limits, handlers(reference_log)), [x, y])
+    assert run(Interpreter(verified, limits, handlers(fused_log)), [x, y]) == expected
     got = run(CompiledEngine(verified, limits, handlers(compiled_log)), [x, y])
     assert got == expected
     assert compiled_log == reference_log
+    assert fused_log == reference_log

@@ -24,6 +24,7 @@ from chronicle_vm.core.model import Capability, Instruction, Module
 from chronicle_vm.core.types import BOOL, INT, STR, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.oracle import Oracle
 from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -127,7 +128,7 @@ def handlers(log: list[tuple[Any, ...]]) -> tuple[Any]:
     return (measure,)
 
 
-def run(engine: Interpreter | CompiledEngine, args: list[int]) -> tuple[str, Any]:
+def run(engine: Oracle | Interpreter | CompiledEngine, args: list[int]) -> tuple[str, Any]:
     try:
         return "ok", engine.call("main", args)
     except ChronicleError as exc:
@@ -140,7 +141,10 @@ def test_both_engines_agree_under_every_limit(mod: Module, limits: Limits, x: in
     verified = verify(mod)
     reference_log: list[tuple[Any, ...]] = []
     compiled_log: list[tuple[Any, ...]] = []
-    expected = run(Interpreter(verified, limits, handlers(reference_log)), [x, y])
+    fused_log: list[tuple[Any, ...]] = []
+    expected = run(Oracle(verified, limits, handlers(reference_log)), [x, y])
+    assert run(Interpreter(verified, limits, handlers(fused_log)), [x, y]) == expected
     got = run(CompiledEngine(verified, limits, handlers(compiled_log)), [x, y])
     assert got == expected
     assert compiled_log == reference_log
+    assert fused_log == reference_log

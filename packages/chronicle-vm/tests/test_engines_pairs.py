@@ -12,6 +12,7 @@ import pytest
 from chronicle_asm import assemble_text
 from chronicle_vm.core.values import wrap_i64
 from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.oracle import Oracle
 from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.limits import Limits
 from chronicle_vm.verifier.rules import verify
@@ -45,6 +46,7 @@ def test_constant_pairs_agree_with_python(op: str, constant_first: bool, constan
     left, right = (constant, x) if constant_first else (x, constant)
     expected = _OPS[op](left, right)
     engines = {
+        "reference": Oracle(verified, Limits()),
         "fused": Interpreter(verified, Limits()),
         "unfused": Interpreter(verified, Limits(), superinstructions=False),
         "compiled": CompiledEngine(verified, Limits()),

@@ -1,7 +1,9 @@
-"""No function in the packages' sources is longer than 100 lines (issue 15's bar), outside the engines.
+"""No function in the packages' sources is longer than 100 lines (issue 15's bar), but one named hot loop.
 
-The engines (`chronicle_vm/engines/`) are being split by the semantics-table
-work and are exempt until it lands; generated modules hold data, not functions.
+The fused interpreter's dispatch loop keeps registers, fuel and opcode names
+as locals of one function (a call per instruction costs more than the
+instruction); it is the one exception, named here and beside its `def`.
+Generated modules hold data, not functions.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from pathlib import Path
 
 MAX_LINES = 100
 ROOT = Path(__file__).resolve().parents[3]
-EXEMPT = ("chronicle_vm/engines/",)
+#: (file, function) pairs allowed to be longer, each with the reason at its definition.
+EXEMPT = {("chronicle_vm/engines/reference.py", "_run")}
 
 
 def _long_functions(path: Path, root: Path = ROOT) -> list[str]:
@@ -21,20 +24,16 @@ def _long_functions(path: Path, root: Path = ROOT) -> list[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             length = (node.end_lineno or node.lineno) - first + 1
-            if length > MAX_LINES:
+            exempt = any(path.as_posix().endswith(file) and node.name == name for file, name in EXEMPT)
+            if length > MAX_LINES and not exempt:
                 found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({length} lines)")
     return found
 
 
-def test_no_function_over_100_lines_outside_the_engines() -> None:
+def test_no_function_over_100_lines() -> None:
     sources = sorted(ROOT.glob("packages/*/src/**/*.py"))
     assert sources, "no sources found: the test's root is wrong"
-    long = [
-        entry
-        for path in sources
-        if not any(part in path.as_posix() for part in EXEMPT)
-        for entry in _long_functions(path)
-    ]
+    long = [entry for path in sources for entry in _long_functions(path)]
     assert not long, "functions over 100 lines:\n" + "\n".join(long)
 
 

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from chronicle_testing.verify_builders import fn, ins, module
 from chronicle_vm.core.model import Instruction, Module
 from chronicle_vm.core.types import BOOL, INT
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.engines.oracle import Oracle
 from chronicle_vm.engines.reference import Interpreter
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -139,14 +141,15 @@ def _step_result(step: Step, regs: list[int | bool], constants: list[int]) -> in
 @given(programs(), INTS, INTS)
 def test_vm_agrees_with_python(program: tuple[list[Step], list[int]], x: int, y: int) -> None:
     steps, constants = program
-    interpreter = Interpreter(verify(build(steps, constants)), Limits())
+    verified = verify(build(steps, constants))
     try:
         expected: tuple[int, int] | str = evaluate(steps, constants, x, y)
     except Trap:
         expected = "runtime.division-by-zero"
-    try:
-        outcome = interpreter.call("main", [x, y])
-        actual: tuple[int, int] | str = (int(outcome.value), outcome.instructions)  # type: ignore[arg-type]
-    except ChronicleError as exc:
-        actual = exc.code
-    assert actual == expected
+    for engine in (Oracle(verified, Limits()), Interpreter(verified, Limits()), CompiledEngine(verified, Limits())):
+        try:
+            outcome = engine.call("main", [x, y])
+            actual: tuple[int, int] | str = (int(outcome.value), outcome.instructions)  # type: ignore[arg-type]
+        except ChronicleError as exc:
+            actual = exc.code
+        assert actual == expected, type(engine).__name__

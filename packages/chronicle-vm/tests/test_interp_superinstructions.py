@@ -92,12 +92,12 @@ def every_pair_loop() -> Module:
 
 def test_the_pre_decoder_fuses_every_kind_of_pair() -> None:
     engine = Interpreter(verify(every_pair_loop()), HARD_LIMITS)
-    ops = {plan[0] for plan in engine._plans[0].code}
+    ops = {decoded[0] for decoded in engine._functions[0].code}
     assert {_ADDK, _SUBK, _MULK, _MODK, _DIVK} <= ops
     assert _BRANCH_IF_TRUE[Op.GT] in ops
     assert set(_BRANCH_IF_FALSE.values()) & ops
     plain = Interpreter(verify(every_pair_loop()), HARD_LIMITS, superinstructions=False)
-    assert all(plan[0] < 0x50 for plan in plain._plans[0].code)
+    assert all(decoded[0] < 0x50 for decoded in plain._functions[0].code)
 
 
 def test_a_zero_divisor_constant_is_not_fused_and_still_traps() -> None:

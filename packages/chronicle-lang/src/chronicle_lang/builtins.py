@@ -77,6 +77,14 @@ _ROWS: tuple[Builtin, ...] = (
         'characters `lo..hi` of `s`; both bounds are clamped to `0..len(s)`, and `lo >= hi` gives `""`',
         lowering="slice",
     ),
+    _simple(
+        "ord",
+        Op.ORD,
+        (("c", STR),),
+        INT,
+        'the code point of the one-character string `c` (`ord("A") == 65`)',
+        ("runtime.bad-operand",),
+    ),
     _simple("contains", Op.CONTAINS, (("s", STR), ("sub", STR)), BOOL, "whether `sub` occurs in `s`"),
     _simple("find", Op.FIND, (("s", STR), ("sub", STR)), INT, "index of the first occurrence of `sub` in `s`, or `-1`"),
     _simple(

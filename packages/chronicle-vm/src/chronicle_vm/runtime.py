@@ -32,6 +32,7 @@ from .core.calls import CapabilityHandler
 from .core.model import Module
 from .core.values import ValueMismatch, import_value
 from .engines.control import CancelHandle, RunControl
+from .engines.oracle import Oracle
 from .engines.reference import Interpreter, RunOutcome
 from .errors import ChronicleError, DecodeError, UsageError, declare_codes
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
@@ -53,7 +54,7 @@ EngineName = Literal["auto", "compiled", "reference"]
 
 
 class Engine(Protocol):
-    """What runs calls: the reference Interpreter, or the compiled engine with identical semantics.
+    """What runs calls: the reference interpreter, the fused one or the compiled engine, all with identical semantics.
 
     `handlers` (when given) replace the engine's capability handlers from this call on, with the same
     empty slots; `control` is the call's deadline and cancel handle.
@@ -116,9 +117,12 @@ def make_engine(
     handlers: Sequence[CapabilityHandler | None],
     engine: EngineName = "auto",
 ) -> Engine:
-    """The engine for one call; "auto" is the compiled engine where it exists, else the reference interpreter."""
+    """The engine for one call; "auto" is the compiled engine where it exists, else the fused interpreter.
+
+    "reference" is the one-step oracle (chronicle_vm.engines.oracle): the same outcomes, slower.
+    """
     if engine == "reference":
-        return Interpreter(verified, limits, handlers)
+        return Oracle(verified, limits, handlers)
     if engine not in {"auto", "compiled"}:
         raise UsageError("usage.engine", f"unknown engine {engine!r}; use auto, compiled or reference")
     try:

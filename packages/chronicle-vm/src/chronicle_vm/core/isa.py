@@ -8,7 +8,8 @@ the instruction writes it.  Unused operands are `NONE` and must be 0.
 Register windows (`ARGS`, `PAIR`): a call's arguments live in consecutive
 registers starting at the operand, one per callee parameter; `slice` reads
 its bounds from registers `c` and `c + 1`.  docs/isa.md documents each
-opcode's semantics and traps; a test checks that it lists every row.
+opcode's semantics and traps; a test checks that it lists every row.  What
+each opcode does, for every engine, is its row in chronicle_vm.engines.semantics.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 __all__ = [
     "CHARS_PER_FUEL",
     "COST_MODEL",
-    "EXTRA_COSTS",
     "OPCODES",
     "OPS_BY_NAME",
     "Op",
@@ -116,6 +116,7 @@ class Op(enum.IntEnum):
     JOIN = 0x3B
     REPEAT = 0x3C
     CHARAT = 0x3D
+    ORD = 0x3E
     NEWARR = 0x40
     PUSH = 0x41
     POP = 0x42
@@ -218,6 +219,7 @@ _ROWS: tuple[OpInfo, ...] = (
     OpInfo(Op.JOIN, "join", (_w(_S), _r(TypeRule.STR_ARRAY), _r(_S)), "a = items of b joined by c", may_trap=True),
     OpInfo(Op.REPEAT, "repeat", (_w(_S), _r(_S), _r(_I)), 'a = b repeated c times (c < 0 gives "")', may_trap=True),
     OpInfo(Op.CHARAT, "charat", (_w(_S), _r(_S), _r(_I)), "a = the character of b at index c", may_trap=True),
+    OpInfo(Op.ORD, "ord", (_w(_I), _r(_S), _N), "a = the code point of b, a one-character string", may_trap=True),
     OpInfo(Op.NEWARR, "newarr", (_w(TypeRule.ARRAY), _N, _N), "a = a new empty array", may_trap=True),
     OpInfo(Op.PUSH, "push", (_r(TypeRule.ARRAY), _r(TypeRule.ELEM), _N), "append b to array a", may_trap=True),
     OpInfo(Op.POP, "pop", (_w(TypeRule.ELEM), _r(TypeRule.ARRAY), _N), "a = remove the last item of b", may_trap=True),
@@ -234,29 +236,8 @@ assert len(OPCODES) == len(_ROWS) == len(Op), "every opcode has exactly one row"
 
 # -- the cost table ------------------------------------------------------------------------------------------------
 
-#: The cost model these tables describe (recorded as `provenance.cost_model` in every trace).
+#: The cost model (recorded as `provenance.cost_model` in every trace); each opcode's extra charge is its row's
+#: `fuel` in chronicle_vm.engines.semantics, the one table of what each opcode does.
 COST_MODEL = 2
 #: Characters of work one unit of fuel pays for (a power of two: the charge is a shift).
 CHARS_PER_FUEL = 16
-
-#: Cost model 2: every instruction costs 1 unit of fuel (`max_instructions`); the opcodes below pay this
-#: extra charge too, computed from their operands before the work (chronicle_vm.engines.costs implements each
-#: formula for both engines; `//` is floor division, `n` is CHARS_PER_FUEL, `len` counts characters or
-#: items).  Every other opcode does a bounded amount of work (`tostr` writes at most 20 characters, `len`,
-#: `charat`, `push`, `pop`, `getidx`, `setidx` are O(1), `mov` of an array shares it), so it pays 1.
-EXTRA_COSTS: Mapping[int, str] = {
-    Op.EQ.value: "strings: len(b) // n when len(b) == len(c), else 0 (ints, bools: 0)",
-    Op.NE.value: "strings: len(b) // n when len(b) == len(c), else 0 (ints, bools: 0)",
-    Op.CONCAT.value: "(len(b) + len(c)) // n",
-    Op.SLICE.value: "len(result) // n",
-    Op.CONTAINS.value: "(len(b) + len(c)) // n",
-    Op.FIND.value: "(len(b) + len(c)) // n",
-    Op.PARSEINT.value: "len(b) // n",
-    Op.UPPER.value: "len(b) // n",
-    Op.LOWER.value: "len(b) // n",
-    Op.TRIM.value: "len(b) // n",
-    Op.SPLIT.value: "2 * len(b) // n (one scan to count the pieces, one to build them)",
-    Op.JOIN.value: "(4 * len(b) + min(len(result), max_string_len + 1)) // n",
-    Op.REPEAT.value: "min(len(b) * c, max_string_len + 1) // n (0 when c <= 0)",
-    Op.CAPCALL.value: "size(arguments) // n, the arguments' characters and items counted as a tree",
-}

@@ -114,7 +114,13 @@ from chronicle_vm.limits import Limits
 from . import faults
 from .control import FUEL_SLICE
 from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
-from .reference import _INT_TEXT, Interpreter, RunOutcome, _describe, _quote, handler_table, locate, prepare_call
+from .entry import RunOutcome, handler_table, locate, prepare_call
+from .entry import describe as _describe
+from .faults import OperandFault
+from .faults import quote_operand as _quote
+from .reference import Interpreter
+from .semantics import INT_TEXT as _INT_TEXT
+from .semantics import VALUES, require_complete
 
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.engines.costs)
 _FREE = CHARS_PER_FUEL - 1  # work of at most this many characters pays no extra fuel
@@ -340,7 +346,7 @@ class CompiledEngine:
             error.details.setdefault("instructions", self._issued - self._fuel.cell_contents - pending)
             raise error from None
         except _Bail:
-            return self._replay(entry, args, record)
+            return self._rerun_on_interpreter(entry, args, record)
         except ChronicleError as exc:
             # A capability handler's error (quota, host failure) gains the call site's location and stack.
             frames, pending = self._callers(exc.__traceback__)
@@ -353,7 +359,7 @@ class CompiledEngine:
         count = self._issued - self._fuel.cell_contents
         if type(result) is list and export_size(result) > limits.max_allocation // WORD:
             # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
-            return self._replay(entry, args, record)
+            return self._rerun_on_interpreter(entry, args, record)
         return RunOutcome(export_value(result) if result is not None else None, count)
 
     def _callers(self, tb: types.TracebackType | None) -> tuple[list[tuple[int, int]], int]:
@@ -374,8 +380,8 @@ class CompiledEngine:
             tb = tb.tb_next
         return frames, pending
 
-    def _replay(self, entry: str, args: Sequence[object], record: list[Value | None]) -> RunOutcome:
-        """Re-execute on the reference interpreter; capability calls already made are answered from `record`."""
+    def _rerun_on_interpreter(self, entry: str, args: Sequence[object], record: list[Value | None]) -> RunOutcome:
+        """Re-execute on the fused interpreter; capability calls already made are answered from `record`."""
         position = 0
 
         def wrap(handler: CapabilityHandler) -> CapabilityHandler:
@@ -398,17 +404,51 @@ class CompiledEngine:
     # -- the generated code's world -----------------------------------------------------------------------------------
 
     def _make_globals(self) -> dict[str, Any]:
-        module = self.module
+        """The globals every translated function of this engine runs with: limits, helpers and failure paths."""
         limits = self.limits
-        fuel_cell = self._fuel
-        max_array = limits.max_array_len
         max_string = limits.max_string_len
         max_alloc = limits.max_allocation
-        constants = module.constants
 
         def fault(failure: faults.Failure, f: int, p: int) -> NoReturn:
             error, code, message, details = failure
             raise _Fault(error, code, message, f, p, details)
+
+        out: dict[str, Any] = {
+            "__builtins__": {},
+            "len": len,
+            "IndexError": IndexError,
+            "str": str,
+            "type": type,
+            "list": list,
+            "CS": CallSite,
+            "_tnew": tuple.__new__,
+            "MAXI": limits.max_instructions,
+            "MAXA": max_alloc // WORD,  # allocation is counted in words (chronicle_vm.engines.costs)
+            "MAXS": max_string,
+            "MAXR": limits.max_array_len,
+            "I64MAX": I64_MAX,
+            "I64MIN": I64_MIN,
+            "_wrap": wrap_i64,
+            "_vwords": value_words,
+            "_copy": export_value,
+            "_upper": fixed_upper,
+            "_lower": fixed_lower,
+            "_trim": fixed_trim,
+            "CUTS": min(max_string, _FREE),
+            "_xwork": export_work_of,
+            "_sx": string_extra,
+            "REC": self._record.append,
+            **self._fuel_helpers(fault),
+            **self._failure_helpers(fault),
+            **self._string_helpers(fault),
+        }
+        return out
+
+    def _fuel_helpers(self, fault: Callable[[faults.Failure, int, int], NoReturn]) -> dict[str, Any]:
+        """Cost model 2 and the fuel slices: refill a slice, top it up, pay an extra charge."""
+        limits = self.limits
+        fuel_cell = self._fuel
+        max_string = limits.max_string_len
 
         def nofuel(f: int, p: int) -> None:
             control = self._control
@@ -426,86 +466,6 @@ class CompiledEngine:
             failure = faults.instructions(limits.max_instructions)
             failure[3]["instructions"] = limits.max_instructions - fuel_cell.cell_contents
             fault(failure, f, p)
-
-        def divzero(f: int, p: int) -> NoReturn:
-            fault(faults.division_by_zero(modulo=False), f, p)
-
-        def modzero(f: int, p: int) -> NoReturn:
-            fault(faults.division_by_zero(modulo=True), f, p)
-
-        def index_array(f: int, p: int, index: int, length: int) -> NoReturn:
-            fault(faults.index_out_of_range(index, length, "array"), f, p)
-
-        def index_string(f: int, p: int, index: int, length: int) -> NoReturn:
-            fault(faults.index_out_of_range(index, length, "string"), f, p)
-
-        def pop_empty(f: int, p: int) -> NoReturn:
-            fault(faults.pop_empty(), f, p)
-
-        def push_full(f: int, p: int) -> NoReturn:
-            fault(faults.push_full(max_array), f, p)
-
-        def array_fail(f: int, p: int, size: int) -> NoReturn:
-            fault(faults.array_too_long(size, max_array), f, p)
-
-        def alloc_fail(f: int, p: int) -> NoReturn:
-            fault(faults.allocation(max_alloc), f, p)
-
-        def string_fail(f: int, p: int, size: int) -> NoReturn:
-            fault(faults.string_too_long(size, max_string), f, p)
-
-        def trap(f: int, p: int, k: int) -> NoReturn:
-            message = constants[k]
-            assert isinstance(message, str)  # the verifier admits only a string constant
-            fault(faults.trap(message), f, p)
-
-        def capability_none(f: int, p: int, a: int) -> NoReturn:
-            fault(faults.capability_unavailable(module.capabilities[a].name), f, p)
-
-        def bail() -> NoReturn:
-            raise _Bail
-
-        def parse_int(text: str, f: int, p: int) -> int:
-            if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
-                fault(faults.not_decimal(_quote(text)), f, p)
-            number = int(text)
-            if not I64_MIN <= number <= I64_MAX:
-                fault(faults.outside_64_bits(_quote(text)), f, p)
-            return number
-
-        def split(text: str, separator: str, f: int, p: int) -> list[str]:
-            if not separator:
-                fault(faults.empty_separator(), f, p)
-            pieces = text.count(separator) + 1
-            if pieces > max_array:
-                array_fail(f, p, pieces)
-            return text.split(separator)
-
-        def join(items: list[str], separator: str, f: int, p: int) -> str:
-            size = sum(len(item) for item in items) + len(separator) * max(len(items) - 1, 0)
-            if size > max_string:
-                string_fail(f, p, size)
-            return separator.join(items)
-
-        def repeat(text: str, times: int, f: int, p: int) -> str:
-            size = len(text) * times if times > 0 else 0
-            if size > max_string:
-                string_fail(f, p, size)
-            return text * times if times > 0 else ""
-
-        def checked(result: str, f: int, p: int) -> str:
-            if len(result) > max_string:
-                string_fail(f, p, len(result))
-            return result
-
-        def slice_(text: str, lo: int, hi: int) -> str:
-            length = len(text)
-            lo = min(max(lo, 0), length)
-            hi = min(max(hi, 0), length)
-            return text[lo:hi] if lo < hi else ""
-
-        def stub_fail(*_args: object) -> NoReturn:
-            raise _Bail
 
         def short(f: int, p: int, extra: int, pending: int) -> None:
             if self._control is not None and self._issued < limits.max_instructions:
@@ -535,30 +495,74 @@ class CompiledEngine:
             if size > _FREE:
                 pay(f, p, size, pending)
             if size > max_string:
-                string_fail(f, p, size)
+                fault(faults.string_too_long(size, max_string), f, p)
+
+        return {
+            "_nofuel": nofuel,
+            "_short": short,
+            "_pay": pay,
+            "_bigcat": big_concat,
+        }
+
+    def _failure_helpers(self, fault: Callable[[faults.Failure, int, int], NoReturn]) -> dict[str, Any]:
+        """The traps and limit errors the generated code raises, located at (function, instruction)."""
+        limits = self.limits
+        module = self.module
+        max_array = limits.max_array_len
+        max_string = limits.max_string_len
+        max_alloc = limits.max_allocation
+        constants = module.constants
+
+        def value_of(f: int, p: int, op: int, left: Any, right: Any) -> Any:
+            """A plain operation of the semantics table (a row with `value`), located where it fails."""
+            try:
+                return VALUES[op](left, right)
+            except OperandFault as exc:
+                fault(exc.failure, f, p)
+
+        def divzero(f: int, p: int) -> NoReturn:
+            fault(faults.division_by_zero(modulo=False), f, p)
+
+        def modzero(f: int, p: int) -> NoReturn:
+            fault(faults.division_by_zero(modulo=True), f, p)
+
+        def index_array(f: int, p: int, index: int, length: int) -> NoReturn:
+            fault(faults.index_out_of_range(index, length, "array"), f, p)
+
+        def index_string(f: int, p: int, index: int, length: int) -> NoReturn:
+            fault(faults.index_out_of_range(index, length, "string"), f, p)
+
+        def pop_empty(f: int, p: int) -> NoReturn:
+            fault(faults.pop_empty(), f, p)
+
+        def push_full(f: int, p: int) -> NoReturn:
+            fault(faults.push_full(max_array), f, p)
+
+        def alloc_fail(f: int, p: int) -> NoReturn:
+            fault(faults.allocation(max_alloc), f, p)
+
+        def string_fail(f: int, p: int, size: int) -> NoReturn:
+            fault(faults.string_too_long(size, max_string), f, p)
+
+        def trap(f: int, p: int, k: int) -> NoReturn:
+            message = constants[k]
+            assert isinstance(message, str)  # the verifier admits only a string constant
+            fault(faults.trap(message), f, p)
+
+        def capability_none(f: int, p: int, a: int) -> NoReturn:
+            fault(faults.capability_unavailable(module.capabilities[a].name), f, p)
+
+        def bail() -> NoReturn:
+            raise _Bail
+
+        def stub_fail(*_args: object) -> NoReturn:
+            raise _Bail
 
         def export_fail(f: int, p: int, size: int) -> NoReturn:
             fault(faults.export_too_large(size * WORD, max_alloc), f, p)
 
-        out: dict[str, Any] = {
-            "__builtins__": {},
-            "len": len,
-            "IndexError": IndexError,
-            "str": str,
-            "type": type,
-            "list": list,
-            "CS": CallSite,
-            "_tnew": tuple.__new__,
-            "MAXI": limits.max_instructions,
-            "MAXA": max_alloc // WORD,  # allocation is counted in words (chronicle_vm.engines.costs)
-            "MAXS": max_string,
-            "MAXR": max_array,
-            "I64MAX": I64_MAX,
-            "I64MIN": I64_MIN,
-            "_wrap": wrap_i64,
-            "_vwords": value_words,
-            "_copy": export_value,
-            "_nofuel": nofuel,
+        return {
+            "_value": value_of,
             "_divzero": divzero,
             "_modzero": modzero,
             "_idxa": index_array,
@@ -570,26 +574,66 @@ class CompiledEngine:
             "_trap": trap,
             "_capnone": capability_none,
             "_bail": bail,
+            "_stubfail": stub_fail,
+            "_exportfail": export_fail,
+        }
+
+    def _string_helpers(self, fault: Callable[[faults.Failure, int, int], NoReturn]) -> dict[str, Any]:
+        """The string instructions whose work is a call, checked against the limits where they fail."""
+        limits = self.limits
+        max_array = limits.max_array_len
+        max_string = limits.max_string_len
+
+        def array_fail(f: int, p: int, size: int) -> NoReturn:
+            fault(faults.array_too_long(size, max_array), f, p)
+
+        def parse_int(text: str, f: int, p: int) -> int:
+            if not (isinstance(text, str) and _INT_TEXT.fullmatch(text)):
+                fault(faults.not_decimal(_quote(text)), f, p)
+            number = int(text)
+            if not I64_MIN <= number <= I64_MAX:
+                fault(faults.outside_64_bits(_quote(text)), f, p)
+            return number
+
+        def split(text: str, separator: str, f: int, p: int) -> list[str]:
+            if not separator:
+                fault(faults.empty_separator(), f, p)
+            pieces = text.count(separator) + 1
+            if pieces > max_array:
+                array_fail(f, p, pieces)
+            return text.split(separator)
+
+        def join(items: list[str], separator: str, f: int, p: int) -> str:
+            size = sum(len(item) for item in items) + len(separator) * max(len(items) - 1, 0)
+            if size > max_string:
+                fault(faults.string_too_long(size, max_string), f, p)
+            return separator.join(items)
+
+        def repeat(text: str, times: int, f: int, p: int) -> str:
+            size = len(text) * times if times > 0 else 0
+            if size > max_string:
+                fault(faults.string_too_long(size, max_string), f, p)
+            return text * times if times > 0 else ""
+
+        def checked(result: str, f: int, p: int) -> str:
+            if len(result) > max_string:
+                fault(faults.string_too_long(len(result), max_string), f, p)
+            return result
+
+        def slice_(text: str, lo: int, hi: int) -> str:
+            length = len(text)
+            lo = min(max(lo, 0), length)
+            hi = min(max(hi, 0), length)
+            return text[lo:hi] if lo < hi else ""
+
+        return {
             "_parseint": parse_int,
             "_split": split,
             "_join": join,
             "_repeat": repeat,
             "_checked": checked,
-            "_upper": fixed_upper,
-            "_lower": fixed_lower,
-            "_trim": fixed_trim,
             "_slice": slice_,
-            "_stubfail": stub_fail,
-            "_short": short,
-            "_pay": pay,
-            "_bigcat": big_concat,
-            "CUTS": min(max_string, _FREE),
-            "_exportfail": export_fail,
-            "_xwork": export_work_of,
-            "_sx": string_extra,
-            "REC": self._record.append,
         }
-        return out
 
     def _stub(self, index: int) -> Callable[..., Any]:
         def stub(*args: Any) -> Any:
@@ -722,6 +766,25 @@ def _entry_segment(function: Function) -> int:
         if op in _SEGMENT_ENDS or end in targets:
             break
     return end
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    """One instruction being translated: its opcode, operands and place, and where its lines go."""
+
+    op: int
+    a: int
+    b: int
+    c: int
+    pc: int
+    indent: int
+    pending: int  # instructions after it that the segment has already charged (refunded on a side exit)
+    prepaid: bool  # a call whose callee's first segment is paid by the caller
+    w: str  # "function, instruction", as the generated code passes it to the failure helpers
+    emit: Callable[[int, str, int], None]
+
+    def line(self, text: str, extra: int = 0) -> None:
+        self.emit(self.indent + extra, text, self.pc)
 
 
 class _Translator:
@@ -906,11 +969,10 @@ class _Translator:
             writes = [a]
         return reads, writes
 
-    def _uninitialised_reads(self) -> set[int]:
-        """Registers some path may read before writing them: only these need their zero value at entry.
+    def _blocks(self) -> tuple[list[int], list[int], list[list[int]]] | None:
+        """Per basic block: the registers it reads before writing, those it writes, its successors.
 
-        A forward must-analysis over the verifier's basic blocks, with
-        register sets as int bit masks; unreachable blocks never need any.
+        None when the scan's bound is reached (see `_uninitialised_reads`).
         """
         code = self.code
         size = len(code)
@@ -929,7 +991,7 @@ class _Translator:
                 reads, writes = self._uses_defs(op, a, b, c)
                 operands -= len(reads) + len(writes)
                 if operands < 0:
-                    return set(range(self.function.param_count, len(self.function.registers)))
+                    return None
                 for r in reads:
                     if not defined >> r & 1:
                         used |= 1 << r
@@ -947,20 +1009,32 @@ class _Translator:
                 successors.append([])
             else:
                 successors.append(following)
+        return uses, defs, successors
+
+    def _uninitialised_reads(self) -> set[int]:
+        """Registers some path may read before writing them: only these need their zero value at entry.
+
+        A forward must-analysis over the verifier's basic blocks, with
+        register sets as int bit masks; unreachable blocks never need any.
+        """
+        blocks = self._blocks()
+        if blocks is None:
+            return set(range(self.function.param_count, len(self.function.registers)))
+        uses, defs, successors = blocks
         every = (1 << len(self.function.registers)) - 1
         entry = (1 << self.function.param_count) - 1
-        assigned = [every] * len(leaders)  # on entry to each block; "every" until a path says otherwise
+        assigned = [every] * len(uses)  # on entry to each block; "every" until a path says otherwise
         assigned[0] = entry
-        reached = [False] * len(leaders)
+        reached = [False] * len(uses)
         reached[0] = True
         # A worklist: a block is revisited only when what reaches it shrank.  Its work is bounded by
         # _ANALYSIS_VISITS per block; past that (a long chain of backward jumps, say) the answer is the sound
         # over-approximation below, every register some block reads before writing it, so that translation
         # time stays linear in the code whatever its shape.
         pending = [0]
-        queued = [False] * len(leaders)
+        queued = [False] * len(uses)
         queued[0] = True
-        visits = _ANALYSIS_VISITS * len(leaders)
+        visits = _ANALYSIS_VISITS * len(uses)
         while pending:
             visits -= 1
             if visits < 0:
@@ -973,9 +1047,8 @@ class _Translator:
             queued[block] = False
             out = assigned[block] | defs[block]
             for successor in successors[block]:
+                # Block 0 starts reached with `entry`, and a merge only shrinks a set: it stays within `entry`.
                 merged = assigned[successor] & out if reached[successor] else out
-                if successor == 0:
-                    merged &= entry
                 if not reached[successor] or merged != assigned[successor]:
                     reached[successor] = True
                     assigned[successor] = merged
@@ -983,7 +1056,7 @@ class _Translator:
                         queued[successor] = True
                         pending.append(successor)
         needed = 0
-        for block in range(len(leaders)):
+        for block in range(len(uses)):
             if reached[block]:
                 needed |= uses[block] & ~assigned[block]
         return {r for r in range(len(self.function.registers)) if needed >> r & 1}
@@ -1079,191 +1152,296 @@ class _Translator:
         self.charged = pending
         op, a, b, c = self.code[pc]
         a, b, c = _int(a), _int(b), _int(c)
-        f = self.fidx
-        e = self.emit
-        w = f"{f}, {_int(pc)}"  # where: function, instruction
-
-        def line(text: str, extra: int = 0) -> None:
-            e(indent + extra, text, pc)
-
-        if op == Op.NOP:
-            line("pass")
-        elif op == Op.MOV:
-            line(f"r{a} = r{b}")
-        elif op == Op.LOADK:
-            constant = self.module.constants[b]
-            if type(constant) is str and len(constant) > self.engine.limits.max_string_len:
-                # Loading a constant over max_string_len is what the limit stops (the interpreter's rule).
-                line(f"_strfail({w}, len(k{b}))")
-            else:
-                line(f"r{a} = k{b}")
-        elif op == Op.LOADB:
-            line(f"r{a} = {'True' if b == 1 else 'False'}")
-        elif op == Op.ADD or op == Op.SUB or op == Op.MUL:
-            sign = "+" if op == Op.ADD else "-" if op == Op.SUB else "*"
-            line(f"r{a} = r{b} {sign} r{c}")
-            # Adding a known positive constant can only overflow upwards, and so on: one comparison, not two.
-            k = self.known.get(c) if op != Op.MUL else None
-            if k is not None and op == Op.SUB:
-                k = -k
-            if k is None or op == Op.MUL:
-                line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
-            elif k > 0:
-                line(f"if r{a} > 9223372036854775807: r{a} = _wrap(r{a})")
-            elif k < 0:
-                line(f"if r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
-        elif op == Op.DIV:
-            if self.known.get(c, 0) == 0:
-                line(f"if r{c} == 0: _divzero({w})")
-            line(f"r{a} = r{b} // r{c}")
-            if self.known.get(c, -1) == -1:
-                line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
-        elif op == Op.MOD:
-            if self.known.get(c, 0) == 0:
-                line(f"if r{c} == 0: _modzero({w})")
-            line(f"r{a} = r{b} % r{c}")
-        elif op == Op.NEG:
-            line(f"r{a} = -r{b}")
-            line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
-        elif op in _COMPARE:
-            operand = self.function.registers[b]
-            if operand.depth == 0 and operand.base is BaseType.STR:
-                self.pay(f"len(r{b})", indent, pc, pending, w, f"len(r{b}) > {_FREE} and len(r{b}) == len(r{c})")
-            line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
-        elif op == Op.NOT:
-            line(f"r{a} = not r{b}")
-        elif op == Op.JMP:
-            self.jump(a, indent, pc, pending)
-        elif op == Op.JMPIF or op == Op.JMPIFNOT:
-            line(f"if {'' if op == Op.JMPIF else 'not '}r{a}:")
-            self.jump(b, indent + 1, pc, pending)
-        elif op == Op.CALL:
-            callee = self.module.functions[a]
-            args = "".join(f", r{_int(r)}" for r in range(b, b + callee.param_count))
-            line("if not d: _bail()")
-            if len(callee.registers) > self.engine.limits.max_registers:
-                line("_bail()")
-            target = f"r{c} = " if callee.result is not None else ""
-            line(f"{target}F{a}(d - 1{args}{', 1' if prepaid else ''})")
-        elif op == Op.CAPCALL:
-            capability = self.module.capabilities[a]
-            if self.engine.handlers[a] is None:
-                line(f"_capnone({w}, {a})")
-                self.charged = 0
-                return
-            args = ", ".join(f"r{_int(r)}" for r in range(b, b + len(capability.params)))
-            if any(t.depth or t.base is BaseType.STR for t in capability.params):
-                line(f"_x, _y = _xwork([{args}])")
-                line(f"if _y > MAXA: _exportfail({w}, _y)")
-                self.pay("_x", indent, pc, pending, w)
-            count = f"MAXI - FUEL - {_int(pending)}" if pending else "MAXI - FUEL"
-            # tuple.__new__ builds the same CallSite without the NamedTuple's Python-level __new__.
-            line(f"_t = H{a}([{args}], _tnew(CS, ({a}, {w}, {count})))")
-            line("REC(_t if type(_t) is not list else _copy(_t))")
-            if capability.result is not None:
-                line("if type(_t) is str or type(_t) is list:")
-                line("A += _vwords(_t)", 1)
-                line(f"if A > MAXA: _allocfail({w})", 1)
-                line(f"r{c} = _t")
-        elif op == Op.RET:
-            line(f"return r{a}")
-        elif op == Op.RETV:
-            line("return None")
-        elif op == Op.TRAP:
-            line(f"_trap({w}, {a})")
-        elif op == Op.CONCAT:
-            line(f"_t = len(r{b}) + len(r{c})")
-            # One test for both the extra charge (16 characters or more) and max_string_len.
-            line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
-            line(f"A += _t + {_int(_STR)}")
-            line(f"if A > MAXA: _allocfail({w})")
-            line(f"r{a} = r{b} + r{c}")
-        elif op == Op.TOSTR:
-            base = self.function.registers[b]
-            if base.depth == 0 and base.base is BaseType.STR:
-                line(f"r{a} = r{b}")
-            else:
-                if base.base is BaseType.INT:
-                    line(f"_t = str(r{b})")
-                else:
-                    line(f'_t = "true" if r{b} else "false"')
-                line(f"if len(_t) > MAXS: _strfail({w}, len(_t))")
-                line(f"A += len(_t) + {_int(_STR)}")
-                line(f"if A > MAXA: _allocfail({w})")
-                line(f"r{a} = _t")
-        elif op == Op.LEN:
-            line(f"r{a} = len(r{b})")
-        elif op == Op.SLICE:
-            line(f"_t = _slice(r{b}, r{c}, r{c + 1})")
-            self.pay("len(_t)", indent, pc, pending, w)
-            self.charge_string(a, indent, pc, w)
-        elif op == Op.CONTAINS:
-            self.pay(f"len(r{b}) + len(r{c})", indent, pc, pending, w)
-            line(f"r{a} = r{c} in r{b}")
-        elif op == Op.FIND:
-            self.pay(f"len(r{b}) + len(r{c})", indent, pc, pending, w)
-            line(f"r{a} = r{b}.find(r{c})")
-        elif op == Op.PARSEINT:
-            self.pay(f"len(r{b})", indent, pc, pending, w)
-            line(f"r{a} = _parseint(r{b}, {w})")
-        elif op in (Op.UPPER, Op.LOWER, Op.TRIM):
-            self.pay(f"len(r{b})", indent, pc, pending, w)
-            method = {Op.UPPER: "_upper", Op.LOWER: "_lower", Op.TRIM: "_trim"}[Op(op)]  # chronicle_vm.core.casemap
-            line(f"_t = _checked({method}(r{b}), {w})")
-            self.charge_string(a, indent, pc, w)
-        elif op == Op.SPLIT:
-            self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
-            line(f"_t = _split(r{b}, r{c}, {w})")
-            line(f"A += {_int(LIST_WORDS)} + {_int(ITEM_WORDS + STR_WORDS)} * len(_t) + len(r{b})")
-            line(f"if A > MAXA: _allocfail({w})")
-            line(f"r{a} = _t")
-        elif op == Op.JOIN:
-            self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
-            line(f"_t = _join(r{b}, r{c}, {w})")
-            self.charge_string(a, indent, pc, w)
-        elif op == Op.REPEAT:
-            self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
-            line(f"_t = _repeat(r{b}, r{c}, {w})")
-            self.charge_string(a, indent, pc, w)
-        elif op == Op.CHARAT:
-            # Python's own IndexError checks the upper bound; a negative index must not wrap around.
-            line(f"if r{c} < 0: _idxs({w}, r{c}, len(r{b}))")
-            line("try:")
-            line(f"_t = r{b}[r{c}]", 1)
-            line("except IndexError:")
-            line(f"_idxs({w}, r{c}, len(r{b}))", 1)
-            line(f"if MAXS < 1: _strfail({w}, 1)")
-            line(f"A += {_int(_STR + 1)}")
-            line(f"if A > MAXA: _allocfail({w})")
-            line(f"r{a} = _t")
-        elif op == Op.NEWARR:
-            line(f"A += {_int(LIST_WORDS)}")
-            line(f"if A > MAXA: _allocfail({w})")
-            line(f"r{a} = []")
-        elif op == Op.PUSH:
-            line(f"if len(r{a}) >= MAXR: _pushfull({w})")
-            line(f"A += {_int(ITEM_WORDS)}")
-            line(f"if A > MAXA: _allocfail({w})")
-            line(f"r{a}.append(r{b})")
-        elif op == Op.POP:
-            line(f"if not r{b}: _popempty({w})")
-            line(f"r{a} = r{b}.pop()")
-        elif op == Op.GETIDX:
-            line(f"if r{c} < 0: _idxa({w}, r{c}, len(r{b}))")
-            line("try:")
-            line(f"r{a} = r{b}[r{c}]", 1)
-            line("except IndexError:")
-            line(f"_idxa({w}, r{c}, len(r{b}))", 1)
-        elif op == Op.SETIDX:
-            line(f"if r{b} < 0: _idxa({w}, r{b}, len(r{a}))")
-            line("try:")
-            line(f"r{a}[r{b}] = r{c}", 1)
-            line("except IndexError:")
-            line(f"_idxa({w}, r{b}, len(r{a}))", 1)
-        else:  # pragma: no cover - the verifier admits no other opcode
-            raise AssertionError(f"unhandled opcode {op}")
+        at = _At(op, a, b, c, pc, indent, pending, prepaid, f"{self.fidx}, {_int(pc)}", self.emit)
+        if _TEMPLATES[op](self, at) is True:
+            return
         self.charged = 0
         self.track(op, a, b, c)
+
+    def _op_value(self, at: _At) -> bool | None:
+        """A plain operation: a = the row's `value` of registers b and c (None for an operand that is no register)."""
+        operands = OPCODES[at.op].operands
+        left, right = (
+            f"r{r}" if o.kind is OperandKind.REG else "None" for o, r in zip(operands[1:], (at.b, at.c), strict=True)
+        )
+        at.line(f"r{at.a} = _value({at.w}, {_int(at.op)}, {left}, {right})")
+        return None
+
+    def _op_nop(self, at: _At) -> bool | None:
+        line = at.line
+        line("pass")
+        return None
+
+    def _op_mov(self, at: _At) -> bool | None:
+        a, b, line = at.a, at.b, at.line
+        line(f"r{a} = r{b}")
+        return None
+
+    def _op_loadk(self, at: _At) -> bool | None:
+        a, b, w, line = at.a, at.b, at.w, at.line
+        constant = self.module.constants[b]
+        if type(constant) is str and len(constant) > self.engine.limits.max_string_len:
+            # Loading a constant over max_string_len is what the limit stops (the interpreter's rule).
+            line(f"_strfail({w}, len(k{b}))")
+        else:
+            line(f"r{a} = k{b}")
+        return None
+
+    def _op_loadb(self, at: _At) -> bool | None:
+        a, b, line = at.a, at.b, at.line
+        line(f"r{a} = {'True' if b == 1 else 'False'}")
+        return None
+
+    def _op_arithmetic(self, at: _At) -> bool | None:
+        op, a, b, c, line = at.op, at.a, at.b, at.c, at.line
+        sign = "+" if op == Op.ADD else "-" if op == Op.SUB else "*"
+        line(f"r{a} = r{b} {sign} r{c}")
+        # Adding a known positive constant can only overflow upwards, and so on: one comparison, not two.
+        k = self.known.get(c) if op != Op.MUL else None
+        if k is not None and op == Op.SUB:
+            k = -k
+        if k is None or op == Op.MUL:
+            line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+        elif k > 0:
+            line(f"if r{a} > 9223372036854775807: r{a} = _wrap(r{a})")
+        elif k < 0:
+            line(f"if r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+        return None
+
+    def _op_div(self, at: _At) -> bool | None:
+        a, b, c, w, line = at.a, at.b, at.c, at.w, at.line
+        if self.known.get(c, 0) == 0:
+            line(f"if r{c} == 0: _divzero({w})")
+        line(f"r{a} = r{b} // r{c}")
+        if self.known.get(c, -1) == -1:
+            line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
+        return None
+
+    def _op_mod(self, at: _At) -> bool | None:
+        a, b, c, w, line = at.a, at.b, at.c, at.w, at.line
+        if self.known.get(c, 0) == 0:
+            line(f"if r{c} == 0: _modzero({w})")
+        line(f"r{a} = r{b} % r{c}")
+        return None
+
+    def _op_neg(self, at: _At) -> bool | None:
+        a, b, line = at.a, at.b, at.line
+        line(f"r{a} = -r{b}")
+        line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
+        return None
+
+    def _op_compare(self, at: _At) -> bool | None:
+        op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        operand = self.function.registers[b]
+        if operand.depth == 0 and operand.base is BaseType.STR:
+            self.pay(f"len(r{b})", indent, pc, pending, w, f"len(r{b}) > {_FREE} and len(r{b}) == len(r{c})")
+        line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
+        return None
+
+    def _op_not(self, at: _At) -> bool | None:
+        a, b, line = at.a, at.b, at.line
+        line(f"r{a} = not r{b}")
+        return None
+
+    def _op_jmp(self, at: _At) -> bool | None:
+        a, pc, indent, pending = at.a, at.pc, at.indent, at.pending
+        self.jump(a, indent, pc, pending)
+        return None
+
+    def _op_branch(self, at: _At) -> bool | None:
+        op, a, b, pc, indent, pending, line = at.op, at.a, at.b, at.pc, at.indent, at.pending, at.line
+        line(f"if {'' if op == Op.JMPIF else 'not '}r{a}:")
+        self.jump(b, indent + 1, pc, pending)
+        return None
+
+    def _op_call(self, at: _At) -> bool | None:
+        a, b, c, prepaid, line = at.a, at.b, at.c, at.prepaid, at.line
+        callee = self.module.functions[a]
+        args = "".join(f", r{_int(r)}" for r in range(b, b + callee.param_count))
+        line("if not d: _bail()")
+        if len(callee.registers) > self.engine.limits.max_registers:
+            line("_bail()")
+        target = f"r{c} = " if callee.result is not None else ""
+        line(f"{target}F{a}(d - 1{args}{', 1' if prepaid else ''})")
+        return None
+
+    def _op_capcall(self, at: _At) -> bool | None:
+        a, b, c, w, pc, indent, pending, line = at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        capability = self.module.capabilities[a]
+        if self.engine.handlers[a] is None:
+            line(f"_capnone({w}, {a})")
+            self.charged = 0
+            return True  # not tracked: the instruction always fails
+        args = ", ".join(f"r{_int(r)}" for r in range(b, b + len(capability.params)))
+        if any(t.depth or t.base is BaseType.STR for t in capability.params):
+            line(f"_x, _y = _xwork([{args}])")
+            line(f"if _y > MAXA: _exportfail({w}, _y)")
+            self.pay("_x", indent, pc, pending, w)
+        count = f"MAXI - FUEL - {_int(pending)}" if pending else "MAXI - FUEL"
+        # tuple.__new__ builds the same CallSite without the NamedTuple's Python-level __new__.
+        line(f"_t = H{a}([{args}], _tnew(CS, ({a}, {w}, {count})))")
+        line("REC(_t if type(_t) is not list else _copy(_t))")
+        if capability.result is not None:
+            line("if type(_t) is str or type(_t) is list:")
+            line("A += _vwords(_t)", 1)
+            line(f"if A > MAXA: _allocfail({w})", 1)
+            line(f"r{c} = _t")
+        return None
+
+    def _op_ret(self, at: _At) -> bool | None:
+        a, line = at.a, at.line
+        line(f"return r{a}")
+        return None
+
+    def _op_retv(self, at: _At) -> bool | None:
+        line = at.line
+        line("return None")
+        return None
+
+    def _op_trap(self, at: _At) -> bool | None:
+        a, w, line = at.a, at.w, at.line
+        line(f"_trap({w}, {a})")
+        return None
+
+    def _op_concat(self, at: _At) -> bool | None:
+        a, b, c, w, pending, line = at.a, at.b, at.c, at.w, at.pending, at.line
+        line(f"_t = len(r{b}) + len(r{c})")
+        # One test for both the extra charge (16 characters or more) and max_string_len.
+        line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
+        line(f"A += _t + {_int(_STR)}")
+        line(f"if A > MAXA: _allocfail({w})")
+        line(f"r{a} = r{b} + r{c}")
+        return None
+
+    def _op_tostr(self, at: _At) -> bool | None:
+        a, b, w, line = at.a, at.b, at.w, at.line
+        base = self.function.registers[b]
+        if base.depth == 0 and base.base is BaseType.STR:
+            line(f"r{a} = r{b}")
+        else:
+            if base.base is BaseType.INT:
+                line(f"_t = str(r{b})")
+            else:
+                line(f'_t = "true" if r{b} else "false"')
+            line(f"if len(_t) > MAXS: _strfail({w}, len(_t))")
+            line(f"A += len(_t) + {_int(_STR)}")
+            line(f"if A > MAXA: _allocfail({w})")
+            line(f"r{a} = _t")
+        return None
+
+    def _op_len(self, at: _At) -> bool | None:
+        a, b, line = at.a, at.b, at.line
+        line(f"r{a} = len(r{b})")
+        return None
+
+    def _op_slice(self, at: _At) -> bool | None:
+        a, b, c, w, pc, indent, pending, line = at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        line(f"_t = _slice(r{b}, r{c}, r{c + 1})")
+        self.pay("len(_t)", indent, pc, pending, w)
+        self.charge_string(a, indent, pc, w)
+        return None
+
+    def _op_contains(self, at: _At) -> bool | None:
+        a, b, c, w, pc, indent, pending, line = at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        self.pay(f"len(r{b}) + len(r{c})", indent, pc, pending, w)
+        line(f"r{a} = r{c} in r{b}")
+        return None
+
+    def _op_find(self, at: _At) -> bool | None:
+        a, b, c, w, pc, indent, pending, line = at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        self.pay(f"len(r{b}) + len(r{c})", indent, pc, pending, w)
+        line(f"r{a} = r{b}.find(r{c})")
+        return None
+
+    def _op_parseint(self, at: _At) -> bool | None:
+        a, b, w, pc, indent, pending, line = at.a, at.b, at.w, at.pc, at.indent, at.pending, at.line
+        self.pay(f"len(r{b})", indent, pc, pending, w)
+        line(f"r{a} = _parseint(r{b}, {w})")
+        return None
+
+    def _op_casemap(self, at: _At) -> bool | None:
+        op, a, b, w, pc, indent, pending, line = at.op, at.a, at.b, at.w, at.pc, at.indent, at.pending, at.line
+        self.pay(f"len(r{b})", indent, pc, pending, w)
+        method = {Op.UPPER: "_upper", Op.LOWER: "_lower", Op.TRIM: "_trim"}[Op(op)]  # chronicle_vm.core.casemap
+        line(f"_t = _checked({method}(r{b}), {w})")
+        self.charge_string(a, indent, pc, w)
+        return None
+
+    def _op_split(self, at: _At) -> bool | None:
+        op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
+        line(f"_t = _split(r{b}, r{c}, {w})")
+        line(f"A += {_int(LIST_WORDS)} + {_int(ITEM_WORDS + STR_WORDS)} * len(_t) + len(r{b})")
+        line(f"if A > MAXA: _allocfail({w})")
+        line(f"r{a} = _t")
+        return None
+
+    def _op_join(self, at: _At) -> bool | None:
+        op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
+        line(f"_t = _join(r{b}, r{c}, {w})")
+        self.charge_string(a, indent, pc, w)
+        return None
+
+    def _op_repeat(self, at: _At) -> bool | None:
+        op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        self.extra(f"_sx({_int(op)}, r{b}, r{c}, MAXS)", indent, pc, pending, w)
+        line(f"_t = _repeat(r{b}, r{c}, {w})")
+        self.charge_string(a, indent, pc, w)
+        return None
+
+    def _op_charat(self, at: _At) -> bool | None:
+        a, b, c, w, line = at.a, at.b, at.c, at.w, at.line
+        # Python's own IndexError checks the upper bound; a negative index must not wrap around.
+        line(f"if r{c} < 0: _idxs({w}, r{c}, len(r{b}))")
+        line("try:")
+        line(f"_t = r{b}[r{c}]", 1)
+        line("except IndexError:")
+        line(f"_idxs({w}, r{c}, len(r{b}))", 1)
+        line(f"if MAXS < 1: _strfail({w}, 1)")
+        line(f"A += {_int(_STR + 1)}")
+        line(f"if A > MAXA: _allocfail({w})")
+        line(f"r{a} = _t")
+        return None
+
+    def _op_newarr(self, at: _At) -> bool | None:
+        a, w, line = at.a, at.w, at.line
+        line(f"A += {_int(LIST_WORDS)}")
+        line(f"if A > MAXA: _allocfail({w})")
+        line(f"r{a} = []")
+        return None
+
+    def _op_push(self, at: _At) -> bool | None:
+        a, b, w, line = at.a, at.b, at.w, at.line
+        line(f"if len(r{a}) >= MAXR: _pushfull({w})")
+        line(f"A += {_int(ITEM_WORDS)}")
+        line(f"if A > MAXA: _allocfail({w})")
+        line(f"r{a}.append(r{b})")
+        return None
+
+    def _op_pop(self, at: _At) -> bool | None:
+        a, b, w, line = at.a, at.b, at.w, at.line
+        line(f"if not r{b}: _popempty({w})")
+        line(f"r{a} = r{b}.pop()")
+        return None
+
+    def _op_getidx(self, at: _At) -> bool | None:
+        a, b, c, w, line = at.a, at.b, at.c, at.w, at.line
+        line(f"if r{c} < 0: _idxa({w}, r{c}, len(r{b}))")
+        line("try:")
+        line(f"r{a} = r{b}[r{c}]", 1)
+        line("except IndexError:")
+        line(f"_idxa({w}, r{c}, len(r{b}))", 1)
+        return None
+
+    def _op_setidx(self, at: _At) -> bool | None:
+        a, b, c, w, line = at.a, at.b, at.c, at.w, at.line
+        line(f"if r{b} < 0: _idxa({w}, r{b}, len(r{a}))")
+        line("try:")
+        line(f"r{a}[r{b}] = r{c}", 1)
+        line("except IndexError:")
+        line(f"_idxa({w}, r{b}, len(r{a}))", 1)
+        return None
 
     def track(self, op: int, a: int, b: int, c: int) -> None:
         """Update the known int constants after instruction (op, a, b, c)."""
@@ -1316,3 +1494,54 @@ _COMPARE = {
     Op.EQ.value: "==",
     Op.NE.value: "!=",
 }
+
+#: The compiled engine's template for each opcode of chronicle_vm.engines.semantics (checked complete at import):
+#: its own for every opcode below, and for a plain operation (a row with `value`) a call of that function.
+_TEMPLATES: dict[int, Callable[[_Translator, _At], bool | None]] = {
+    **dict.fromkeys(VALUES, _Translator._op_value),
+    Op.NOP.value: _Translator._op_nop,
+    Op.MOV.value: _Translator._op_mov,
+    Op.LOADK.value: _Translator._op_loadk,
+    Op.LOADB.value: _Translator._op_loadb,
+    Op.ADD.value: _Translator._op_arithmetic,
+    Op.SUB.value: _Translator._op_arithmetic,
+    Op.MUL.value: _Translator._op_arithmetic,
+    Op.DIV.value: _Translator._op_div,
+    Op.MOD.value: _Translator._op_mod,
+    Op.NEG.value: _Translator._op_neg,
+    Op.LT.value: _Translator._op_compare,
+    Op.LE.value: _Translator._op_compare,
+    Op.GT.value: _Translator._op_compare,
+    Op.GE.value: _Translator._op_compare,
+    Op.EQ.value: _Translator._op_compare,
+    Op.NE.value: _Translator._op_compare,
+    Op.NOT.value: _Translator._op_not,
+    Op.JMP.value: _Translator._op_jmp,
+    Op.JMPIF.value: _Translator._op_branch,
+    Op.JMPIFNOT.value: _Translator._op_branch,
+    Op.CALL.value: _Translator._op_call,
+    Op.CAPCALL.value: _Translator._op_capcall,
+    Op.RET.value: _Translator._op_ret,
+    Op.RETV.value: _Translator._op_retv,
+    Op.TRAP.value: _Translator._op_trap,
+    Op.CONCAT.value: _Translator._op_concat,
+    Op.TOSTR.value: _Translator._op_tostr,
+    Op.LEN.value: _Translator._op_len,
+    Op.SLICE.value: _Translator._op_slice,
+    Op.CONTAINS.value: _Translator._op_contains,
+    Op.FIND.value: _Translator._op_find,
+    Op.PARSEINT.value: _Translator._op_parseint,
+    Op.UPPER.value: _Translator._op_casemap,
+    Op.LOWER.value: _Translator._op_casemap,
+    Op.TRIM.value: _Translator._op_casemap,
+    Op.SPLIT.value: _Translator._op_split,
+    Op.JOIN.value: _Translator._op_join,
+    Op.REPEAT.value: _Translator._op_repeat,
+    Op.CHARAT.value: _Translator._op_charat,
+    Op.NEWARR.value: _Translator._op_newarr,
+    Op.PUSH.value: _Translator._op_push,
+    Op.POP.value: _Translator._op_pop,
+    Op.GETIDX.value: _Translator._op_getidx,
+    Op.SETIDX.value: _Translator._op_setidx,
+}
+require_complete("the compiled engine", _TEMPLATES)

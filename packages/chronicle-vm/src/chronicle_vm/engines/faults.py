@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chronicle_vm.core.quoting import quote_text
 from chronicle_vm.errors import ChronicleError, ExecutionError, ResourceLimitError, declare_codes
 
-__all__ = ["Failure"]
+__all__ = ["Failure", "OperandFault", "quote_operand"]
 
 declare_codes(
     "runtime",
@@ -24,6 +25,7 @@ declare_codes(
         "empty-separator": "split with an empty separator",
         "trap": "the plugin executed a trap instruction (for example a missing return)",
         "capability-unavailable": "a capability call without a handler (the host granted nothing for it)",
+        "bad-operand": "an operand outside its instruction's domain (for example `ord` of a string not one character)",
     },
 )
 declare_codes(
@@ -41,6 +43,12 @@ declare_codes(
 
 #: (error class, code, message without location, details)
 Failure = tuple[type[ChronicleError], str, str, dict[str, Any]]
+
+
+def quote_operand(value: object) -> str:
+    """An operand's value as a message shows it: quoted, cut after 40 characters."""
+    text = str(value)
+    return quote_text(text if len(text) <= 40 else text[:40] + "...")  # not repr(): it follows the Unicode database
 
 
 def _trap(code: str, message: str, **details: Any) -> Failure:
@@ -84,6 +92,19 @@ def empty_separator() -> Failure:
 
 def trap(message: str) -> Failure:
     return _trap("runtime.trap", f"trap: {message}", trap=message)
+
+
+def bad_operand(instruction: str, expected: str, quoted: str) -> Failure:
+    """An operand a semantics row's `value` function refuses (it raises OperandFault with this)."""
+    return _trap("runtime.bad-operand", f"{instruction} expects {expected}, got {quoted}")
+
+
+class OperandFault(Exception):
+    """Raised by a semantics row's `value` function: the operands are outside the operation's domain."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure[2])
+        self.failure = failure
 
 
 def capability_unavailable(name: str) -> Failure:

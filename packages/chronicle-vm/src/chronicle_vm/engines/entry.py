@@ -1,0 +1,101 @@
+"""What every engine shares around a run: takes a host's call, gives the checked entry and arguments, and locations.
+
+Argument checking (`prepare_call`), the handler table, the outcome of a run and
+the JSON location of an instruction are the same for every engine, so that
+their errors and traces are too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chronicle_vm.core.calls import CapabilityHandler
+from chronicle_vm.core.model import Module
+from chronicle_vm.core.type_registry import zero_value
+from chronicle_vm.core.types import ValueType
+from chronicle_vm.core.values import Value, ValueMismatch, import_value
+from chronicle_vm.errors import UsageError, declare_codes
+from chronicle_vm.limits import Limits
+
+from .costs import value_words
+
+if TYPE_CHECKING:
+    from chronicle_vm.verifier.rules import VerifiedModule
+
+__all__ = ["RunOutcome", "describe", "handler_table", "locate", "prepare_call", "zero"]
+
+declare_codes(
+    "usage",
+    {
+        "unknown-entry": "the entry function does not exist or is not exported",
+        "bad-arguments": "entry arguments do not match the entry's parameter types",
+    },
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """A finished run: the entry's result (None for none) and the instructions executed."""
+
+    value: Value | None
+    instructions: int
+
+
+def zero(vtype: ValueType) -> Value:
+    """A register's value before it is written: the type's zero (the value-type registry's row)."""
+    return zero_value(vtype)  # type: ignore[no-any-return]
+
+
+def handler_table(module: Module, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:
+    """One handler slot per declared capability (None where the host gave none); shared by every engine."""
+    return tuple(handlers) + (None,) * (len(module.capabilities) - len(handlers))
+
+
+def prepare_call(
+    verified: VerifiedModule, limits: Limits, entry: str, args: Sequence[object]
+) -> tuple[int, list[Value], int]:
+    """Check a host's call before anything runs: the entry's index, the imported arguments, their allocation units.
+
+    Every engine calls this, so argument checking and its errors are the same everywhere.
+    """
+    index = verified.exports.get(entry) if isinstance(entry, str) else None
+    if index is None:
+        exports = ", ".join(sorted(verified.exports)) or "none"
+        raise UsageError("usage.unknown-entry", f"no exported function `{entry}` (exports: {exports})")
+    function = verified.module.functions[index]
+    params = function.params
+    if len(args) != len(params):
+        raise UsageError(
+            "usage.bad-arguments",
+            f"`{entry}` takes {len(params)} argument(s) {function.signature()}, got {len(args)}",
+            entry=entry,
+        )
+    values: list[Value] = []
+    units = 0
+    for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
+        try:
+            value, _units = import_value(arg, vtype, limits, f"argument {position + 1} of `{entry}`")
+        except ValueMismatch as exc:
+            raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
+        values.append(value)
+        units += value_words(value)
+    return index, values, units
+
+
+def locate(module: Module, function: int, index: int) -> dict[str, Any]:
+    """JSON-safe location of instruction `index` of function `function`, with its source position if known."""
+    out: dict[str, Any] = {"function": module.functions[function].name, "index": index}
+    positions = module.source_map.functions[function] if function < len(module.source_map.functions) else ()
+    if 0 <= index < len(positions):
+        pos = positions[index]
+        out.update(file=module.source_map.files[pos.file], line=pos.line, col=pos.col)
+    return out
+
+
+def describe(where: Mapping[str, Any]) -> str:
+    text = f"in `{where['function']}` at instruction {where['index']}"
+    if "file" in where:
+        text += f" ({where['file']}:{where['line']}:{where['col']})"
+    return text
