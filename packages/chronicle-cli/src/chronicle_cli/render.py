@@ -51,39 +51,30 @@ def _clip(text: str, width: int = 80) -> str:
 # -- errors ------------------------------------------------------------------------------------------------------
 
 
+#: How the front end's diagnostic roles (chronicle_asm.source.render_parts) look in a terminal.
+_DIAGNOSTIC_STYLES = {
+    "place": "bold",
+    "error": "bold red",
+    "code": "dim",
+    "gutter": "blue",
+    "caret": "bold red",
+    "hint": "cyan",
+}
+
+
 def render_diagnostic(console: Console, diag: Mapping[str, Any]) -> None:
-    """`file:line:col: message [code]`, the source line, a caret (and tildes) under the span, and the hint."""
-    file = str(diag.get("file") or "<input>")
-    line = diag.get("line")
-    col = diag.get("col")
-    where = file
-    if isinstance(line, int):
-        where += f":{line}"
-        if isinstance(col, int):
-            where += f":{col}"
-    head = Text()
-    head.append(where, style="bold")
-    head.append(": ")
-    head.append("error", style="bold red")
-    head.append(f": {diag.get('message', '')} ")
-    head.append(f"[{diag.get('code', 'source')}]", style="dim")
-    console.print(head)
-    source = diag.get("source_line")
-    if isinstance(source, str) and source and isinstance(col, int) and col >= 1:
-        _snippet(console, line if isinstance(line, int) else None, source, col, _span_width(diag, source))
-    hint = diag.get("hint")
-    if hint:
-        text = Text("    = hint: ", style="cyan")
-        text.append(str(hint))
+    """The front end's one rendering of a diagnostic (`render_parts`), styled: place, message, source, caret, hint."""
+    from chronicle_asm.source import render_parts
+
+    for segments in render_parts(diag):
+        text = Text()
+        for role, piece in segments:
+            # Tabs show as one space in the source line and under it; plugin text (the source line, messages
+            # quoting it) is escaped for the terminal.
+            piece = piece.replace("\t", " ")
+            shown = visible(piece) if role in ("source", "message", "hint", "place") else piece
+            text.append(shown, style=_DIAGNOSTIC_STYLES.get(role, ""))
         console.print(text)
-
-
-def _span_width(diag: Mapping[str, Any], source: str) -> int:
-    line, col = diag.get("line"), diag.get("col")
-    end_line, end_col = diag.get("end_line", line), diag.get("end_col")
-    if isinstance(col, int) and isinstance(end_col, int) and end_line == line and end_col > col:
-        return max(1, min(end_col - col, len(source) - col + 1))
-    return 1
 
 
 def _snippet(console: Console, line: int | None, source: str, col: int, width: int = 1) -> None:
