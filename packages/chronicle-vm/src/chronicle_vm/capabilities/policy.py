@@ -25,6 +25,7 @@ from chronicle_vm.inputs import MAX_POLICY_FILE_BYTES, read_capped
 from chronicle_vm.limits import HARD_LIMITS, Limits
 
 from .scopes import ArgRule, parse_args_table
+from .scopes import toml_kind as _kind
 from .tomlscan import check_key_bounds
 
 if sys.version_info >= (3, 11):
@@ -300,22 +301,6 @@ def _error_position(message: str, text: str) -> tuple[int, int]:
     # tomllib says "at end of document": point past the last character.
     lines = text.split("\n")
     return len(lines), len(lines[-1]) + 1
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a bool"
-    if isinstance(value, int):
-        return "an int"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return f"a {type(value).__name__}"
 
 
 class _Checker:

@@ -203,7 +203,7 @@ def _type_kind(vtype: ValueType) -> str:
 def parse_args_table(value: object, path: tuple[str, ...], fail: Fail) -> tuple[ArgRule, ...]:
     """The rules of one capability's `args` table, in file order; every defect raised through `fail`."""
     if not isinstance(value, Mapping):
-        raise fail("policy.type", path, f"must be a table of parameter rules, found {_toml_kind(value)}")
+        raise fail("policy.type", path, f"must be a table of parameter rules, found {toml_kind(value)}")
     rules = []
     for param, raw in value.items():
         rules.append(_parse_rule(str(param), raw, (*path, str(param)), fail))
@@ -212,7 +212,7 @@ def parse_args_table(value: object, path: tuple[str, ...], fail: Fail) -> tuple[
 
 def _parse_rule(param: str, raw: object, path: tuple[str, ...], fail: Fail) -> ArgRule:
     if not isinstance(raw, Mapping):
-        raise fail("policy.type", path, f"a parameter rule is a table, found {_toml_kind(raw)}")
+        raise fail("policy.type", path, f"a parameter rule is a table, found {toml_kind(raw)}")
     for key in raw:
         if key not in RULE_KEYS:
             raise fail(
@@ -245,7 +245,7 @@ def _parse_prefix(raw: object, path: tuple[str, ...], fail: Fail) -> tuple[str, 
     if type(raw) is str:
         return (raw,)
     if type(raw) is not list or not all(type(item) is str for item in raw):
-        raise fail("policy.type", path, f"must be a string or an array of strings, found {_toml_kind(raw)}")
+        raise fail("policy.type", path, f"must be a string or an array of strings, found {toml_kind(raw)}")
     if not raw:
         raise fail("policy.scope-empty", path, "an empty list of prefixes would refuse every call")
     if len(raw) > MAX_CHOICES:
@@ -257,7 +257,7 @@ def _parse_one_of(raw: object, path: tuple[str, ...], fail: Fail) -> tuple[Scala
     if raw is None:
         return None
     if type(raw) is not list:
-        raise fail("policy.type", path, f"must be an array of values, found {_toml_kind(raw)}")
+        raise fail("policy.type", path, f"must be an array of values, found {toml_kind(raw)}")
     if not raw:
         raise fail("policy.scope-empty", path, "an empty one_of would refuse every call")
     if len(raw) > MAX_CHOICES:
@@ -274,14 +274,15 @@ def _parse_int(raw: object, path: tuple[str, ...], low: int, high: int, fail: Fa
     if raw is None:
         return None
     if type(raw) is not int:
-        raise fail("policy.type", path, f"must be an int, found {_toml_kind(raw)}")
+        raise fail("policy.type", path, f"must be an int, found {toml_kind(raw)}")
     if not low <= raw <= high:
         shown = str(raw) if raw.bit_length() < 200 else f"an int of {raw.bit_length()} bits"
         raise fail("policy.scope-range", path, f"{shown} is outside {low}..{high}", value_range=[low, high])
     return raw
 
 
-def _toml_kind(value: object) -> str:
+def toml_kind(value: object) -> str:
+    """A TOML value's kind as policy errors name it (`an int`, `a table`, ...)."""
     if isinstance(value, bool):
         return "a bool"
     if isinstance(value, int):
