@@ -7,6 +7,14 @@ module's struct table) extend the tree without changing its shape.  What each
 kind means elsewhere (binary tag, zero value, host and JSON forms, allocation
 cost) is in `core.type_registry`, the one table every stage reads.
 
+A struct type is `ValueType(TypeKind.STRUCT, ref=i)`: `i` indexes the
+module's struct table (`Module.structs`, a tuple of `StructDef`), which names
+the struct and its typed fields.  Types stay finite trees even for recursive
+structs (`struct Node { kids: [Node] }`), because a field refers back to the
+table by index instead of holding the struct's type itself.  Comparing struct
+types across modules or with host signatures is by shape (field names, order,
+types), which needs both tables: see `core.type_registry`.
+
 `base` and `depth` are the version-1 binary format's view of a type (the
 innermost scalar and the number of array levels around it): the format encodes
 exactly that pair, and the engines' pre-decoding still reads it.
@@ -19,15 +27,20 @@ from dataclasses import dataclass
 
 __all__ = [
     "BOOL",
+    "FLOAT",
     "INT",
     "MAX_ARRAY_DEPTH",
     "SCALAR_TYPES",
     "STR",
     "BaseType",
+    "StructDef",
+    "StructField",
     "TypeKind",
     "ValueType",
     "array_type",
+    "map_type",
     "parse_type",
+    "struct_type",
 ]
 
 #: Deepest array nesting a module may declare (`[[[[int]]]]` is depth 4).
@@ -40,7 +53,10 @@ class TypeKind(enum.Enum):
     INT = "int"
     BOOL = "bool"
     STR = "str"
+    FLOAT = "float"
     ARRAY = "array"
+    MAP = "map"  # args: (key type, value type); keys are int, str or bool
+    STRUCT = "struct"  # no args; `ref` indexes the module's struct table
 
 
 class BaseType(enum.IntEnum):
@@ -63,6 +79,7 @@ class ValueType:
 
     kind: TypeKind
     args: tuple[ValueType, ...] = ()
+    ref: int = 0  # STRUCT only: index into the module's struct table
 
     @property
     def is_array(self) -> bool:
@@ -102,12 +119,44 @@ class ValueType:
     def __str__(self) -> str:
         if self.kind is TypeKind.ARRAY:
             return f"[{self.args[0]}]"
+        if self.kind is TypeKind.MAP:
+            return f"{{{self.args[0]}: {self.args[1]}}}"
+        if self.kind is TypeKind.STRUCT:
+            # without the module's table a struct has no name; `StructDef.name` is what people read
+            return f"struct#{self.ref}"
         return str(self.kind.value)
+
+
+@dataclass(frozen=True, slots=True)
+class StructField:
+    """One field of a struct: its name and type."""
+
+    name: str
+    type: ValueType
+
+
+@dataclass(frozen=True, slots=True)
+class StructDef:
+    """One entry of a module's struct table: the struct's name and its fields, in declaration order."""
+
+    name: str
+    fields: tuple[StructField, ...]
 
 
 INT = ValueType(TypeKind.INT)
 BOOL = ValueType(TypeKind.BOOL)
 STR = ValueType(TypeKind.STR)
+FLOAT = ValueType(TypeKind.FLOAT)
+
+
+def map_type(key: ValueType, value: ValueType) -> ValueType:
+    """The type `{key: value}`."""
+    return ValueType(TypeKind.MAP, (key, value))
+
+
+def struct_type(index: int) -> ValueType:
+    """The type of struct `index` of the module's struct table."""
+    return ValueType(TypeKind.STRUCT, (), index)
 
 
 def array_type(base: BaseType | ValueType, depth: int = 0) -> ValueType:
