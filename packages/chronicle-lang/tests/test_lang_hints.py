@@ -68,8 +68,50 @@ HABITS = [
         "source.syntax",
         1,
         1,
-        "a 'let' belongs inside a function",
+        "a 'let' belongs inside a function; a module-level value is a constant: 'const NAME: int = 1;'",
         id="top-level-let",
+    ),
+    pytest.param(
+        "const LIMIT: int = 10;\n" + _fn("LIMIT = 11;"),
+        "source.assign-to-const",
+        3,
+        5,
+        "copy it into a variable first: 'let limit = LIMIT;'",
+        id="assign-to-const",
+    ),
+    pytest.param(
+        'const N: int = len("abc");\n' + _fn("return N;"),
+        "source.not-constant",
+        1,
+        16,
+        "a constant's value is literals, earlier constants and operators; compute this in a function",
+        id="const-call",
+    ),
+    pytest.param(
+        "const A: int = B + 1;\nconst B: int = 2;\n" + _fn("return A;"),
+        "source.not-constant",
+        1,
+        16,
+        "declare 'B' first: a constant sees only the constants above it",
+        id="const-order",
+    ),
+    pytest.param(
+        "const H: [int] = 1;\n" + _fn("return x;"),
+        "source.type-mismatch",
+        1,
+        10,
+        "build arrays in the function that uses them",
+        id="const-array",
+    ),
+    pytest.param(_fn("if b & b { }"), "source.type-mismatch", 2, 10, "for bools write '&&'", id="bitwise-and-bools"),
+    pytest.param(_fn("if b | b { }"), "source.type-mismatch", 2, 10, "for bools write '||'", id="bitwise-or-bools"),
+    pytest.param(
+        _fn("if s < n { }", "f(s: str, n: int) -> int"),
+        "source.type-mismatch",
+        2,
+        10,
+        "'str(n) < s' or 'parse_int(s) < n'",
+        id="str-less-than-int",
     ),
     pytest.param(
         "def helper(x: int) -> int { return x; }\n" + _fn("return helper(x);"),
@@ -78,14 +120,6 @@ HABITS = [
         1,
         "functions are declared with 'fn'",
         id="def",
-    ),
-    pytest.param(
-        "const LIMIT: int = 10;\n" + _fn("return x;"),
-        "source.syntax",
-        1,
-        1,
-        "no module-level constants: declare it with 'let' in the function that uses it",
-        id="const-before-it-exists",
     ),
     pytest.param(_fn("if x === n { }"), "source.syntax", 2, 12, "there is no '==='", id="triple-equal"),
     pytest.param(_fn("if b == True { }"), "source.unknown-name", 2, 13, "written in lower case: 'true'", id="True"),
@@ -153,6 +187,12 @@ def test_capability_named_like_a_variable_method_still_reports_the_capability() 
     assert diagnostic["hint"] == "declare it first, e.g. 'cap kv.get(...);'"
 
 
+def test_a_broken_const_is_reported_once_and_its_uses_are_not_unknown() -> None:
+    source = "const N: int = ;\npub fn main() -> int { let s: str = 1; return N; }\n"
+    got = [(d["code"], d["line"]) for d in _diagnostics(source)]
+    assert got == [("source.syntax", 1), ("source.type-mismatch", 2)]
+
+
 def test_top_level_let_hint_names_const_once_the_grammar_has_it() -> None:
     assert top_level_hint("let", has_const=True) == (
         "a 'let' belongs inside a function; a module-level value is a constant: 'const NAME: int = 1;'"
@@ -165,8 +205,8 @@ def test_declarations_from_other_languages_start_items_so_the_rest_is_checked() 
     source = "def helper(x: int) -> int {\n    return x;\n}\nconst N: int = 1;\n"
     source += "pub fn main() -> int { let s: str = 1; return helper(1); }\n"
     got = [(d["code"], d["line"]) for d in _diagnostics(source)]
-    # `helper` is not reported unknown: its (foreign) declaration was reported instead.
-    assert got == [("source.syntax", 1), ("source.syntax", 4), ("source.type-mismatch", 5)]
+    # `helper` is not reported unknown: its (foreign) declaration was reported instead; the const is one.
+    assert got == [("source.syntax", 1), ("source.type-mismatch", 5)]
 
 
 # --- recovery -------------------------------------------------------------

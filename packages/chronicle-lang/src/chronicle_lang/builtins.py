@@ -72,9 +72,10 @@ _ROWS: tuple[Builtin, ...] = (
     ),
     Builtin(
         "slice",
-        "slice(s: str, lo: int, hi: int)",
-        "str",
-        'characters `lo..hi` of `s`; both bounds are clamped to `0..len(s)`, and `lo >= hi` gives `""`',
+        "slice(s: str | [T], lo: int, hi: int)",
+        "str | [T]",
+        "characters `lo..hi` of a string, or a new array of items `lo..hi`; both bounds are clamped to "
+        '`0..len(s)`, and `lo >= hi` gives `""` or `[]`',
         lowering="slice",
     ),
     _simple(
@@ -84,6 +85,25 @@ _ROWS: tuple[Builtin, ...] = (
         INT,
         'the code point of the one-character string `c` (`ord("A") == 65`)',
         ("runtime.bad-operand",),
+    ),
+    _simple(
+        "chr",
+        Op.CHR,
+        (("i", INT),),
+        STR,
+        'the one-character string of code point `i` (`chr(65) == "A"`); outside the Unicode scalar values '
+        "(negative, the surrogates 0xD800..0xDFFF, above 0x10FFFF) it traps",
+        ("runtime.bad-operand",),
+    ),
+    _simple("starts_with", Op.STARTSWITH, (("s", STR), ("prefix", STR)), BOOL, "whether `s` begins with `prefix`"),
+    _simple("ends_with", Op.ENDSWITH, (("s", STR), ("suffix", STR)), BOOL, "whether `s` ends with `suffix`"),
+    Builtin(
+        "replace",
+        "replace(s: str, old: str, new: str)",
+        "str",
+        "`s` with every occurrence of `old` replaced by `new`, left to right, without overlaps",
+        ("runtime.empty-pattern", "limit.string-len"),
+        lowering="replace",
     ),
     _simple("contains", Op.CONTAINS, (("s", STR), ("sub", STR)), BOOL, "whether `sub` occurs in `s`"),
     _simple("find", Op.FIND, (("s", STR), ("sub", STR)), INT, "index of the first occurrence of `sub` in `s`, or `-1`"),
@@ -128,6 +148,36 @@ _ROWS: tuple[Builtin, ...] = (
         STR,
         '`s` repeated `n` times; `n <= 0` gives `""`',
         ("limit.string-len",),
+    ),
+    Builtin(
+        "sort",
+        "sort(xs: [T])",
+        "[T]",
+        'a new array of the items in ascending order (`T` int or str; strings by code point, `"Z" < "a"`)',
+        lowering="sort",
+    ),
+    Builtin(
+        "insert",
+        "insert(xs: [T], i: int, x: T)",
+        "nothing",
+        "inserts `x` before index `i` (`0 <= i <= len(xs)`; `i == len(xs)` appends)",
+        ("runtime.index-out-of-range", "limit.array-len"),
+        lowering="insert",
+    ),
+    Builtin(
+        "remove_at",
+        "remove_at(xs: [T], i: int)",
+        "T",
+        "removes and returns the item at index `i` (`0 <= i < len(xs)`)",
+        ("runtime.index-out-of-range",),
+        lowering="remove_at",
+    ),
+    Builtin(
+        "copy",
+        "copy(xs: [T])",
+        "[T]",
+        "a new array of the same items (shallow: inner arrays are shared)",
+        lowering="copy",
     ),
 )
 

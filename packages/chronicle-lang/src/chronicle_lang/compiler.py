@@ -34,10 +34,12 @@ from chronicle_asm.ir import (
 )
 from chronicle_vm.core.isa import OPCODES, Op
 from chronicle_vm.core.model import Capability
+from chronicle_vm.core.type_registry import row as row_of
 from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, SCALAR_TYPES, STR, ValueType, array_type
 from chronicle_vm.verifier.rules import CAP_NAME_MAX_LEN
 
 from .builtins import BUILTINS, Builtin
+from .consts import CONST_TYPES, Folded, fold_constants
 from .diagnostics import Diagnostics, nearest_name
 from .hints import equality_hint, method_call_hint, name_hint, undeclared_assignment_hint
 from .syntax import (
@@ -49,6 +51,7 @@ from .syntax import (
     Break,
     Call,
     CapCall,
+    ConstDecl,
     Continue,
     Expr,
     ExprStmt,
@@ -97,6 +100,9 @@ _CAP_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+", re.ASCII)
 
 _ARITH = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "%": Op.MOD}
 _ORDER = {"<": Op.LT, "<=": Op.LE, ">": Op.GT, ">=": Op.GE}
+_BITWISE = {"&": Op.BAND, "|": Op.BOR, "^": Op.BXOR, "<<": Op.SHL, ">>": Op.SHR}
+#: What an author from a language with `and`/`or` on bools may mean by a bitwise operator on two bools.
+_BOOL_BITWISE = {"&": "&&", "|": "||"}
 _EQUALITY = {"==": Op.EQ, "!=": Op.NE}
 
 
@@ -165,6 +171,7 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
             continue
         sigs[fn.name] = _Sig(params, result)
 
+    consts = _constants(program.consts, sigs, caps, diags)
     module = IRModule(capabilities=capabilities, source_files=[path])
     seen: set[str] = set()
     for fn in program.functions:
@@ -173,9 +180,37 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
         seen.add(fn.name)
         if fn.name_span in program.unchecked_bodies:
             continue  # its body did not parse: only its signature counts
-        compiler = _FunctionCompiler(fn, sigs, caps, diags, path, max_registers, program.unparsed_names)
+        compiler = _FunctionCompiler(fn, sigs, caps, diags, path, max_registers, program.unparsed_names, consts)
         module.functions.append(compiler.compile())
     return module
+
+
+def _constants(
+    decls: tuple[ConstDecl, ...],
+    sigs: dict[str, _Sig],
+    caps: dict[str, tuple[_Sig, Capability | None]],
+    diags: Diagnostics,
+) -> dict[str, Folded]:
+    """The module's constants, folded (chronicle_lang.consts), after checking their names and types."""
+    declared: dict[str, ValueType | None] = {}
+    for decl in decls:
+        ty = _resolve_type(decl.type, diags)
+        if decl.name in declared:
+            diags.error("duplicate-name", f"constant '{decl.name}' is declared twice", decl.name_span)
+            continue
+        if decl.name in BUILTINS or decl.name in sigs:
+            what = "a builtin" if decl.name in BUILTINS else "a function"
+            diags.error("duplicate-name", f"'{decl.name}' is {what} and cannot also be a constant", decl.name_span)
+        if isinstance(ty, ValueType) and ty not in CONST_TYPES:
+            allowed = ", ".join(str(t) for t in CONST_TYPES)
+            diags.error(
+                "type-mismatch",
+                f"a constant is one of {allowed}, not {ty}",
+                decl.type.span,
+                hint="build arrays in the function that uses them",
+            )
+        declared[decl.name] = ty if isinstance(ty, ValueType) and ty in CONST_TYPES else None
+    return fold_constants(decls, declared, diags)
 
 
 def _resolve_type(written: TypeExpr | None, diags: Diagnostics) -> Ty:
@@ -300,8 +335,10 @@ class _FunctionCompiler:
         path: str,
         max_registers: int,
         unparsed_names: frozenset[str] = frozenset(),
+        consts: dict[str, Folded] | None = None,
     ) -> None:
         self.fn = fn
+        self.consts = consts or {}  # module-level constants, folded; locals and parameters shadow them
         # Functions and capabilities whose declarations did not parse: their calls are not reported.
         self.unparsed_names = unparsed_names
         self.sig = sigs[fn.name]
@@ -488,6 +525,15 @@ class _FunctionCompiler:
         target = stmt.target
         if isinstance(target, Name):
             var = self.lookup(target.name)
+            if var is None and target.name in self.consts:
+                self.value(stmt.value)
+                self.error(
+                    "assign-to-const",
+                    f"'{target.name}' is a constant and cannot be assigned",
+                    target.span,
+                    hint=f"copy it into a variable first: 'let {target.name.lower()} = {target.name};'",
+                )
+                return
             if var is None:
                 near = nearest_name(target.name, self.visible_names())
                 written = stmt.value.span
@@ -775,8 +821,7 @@ class _FunctionCompiler:
         if isinstance(expr, Name):
             var = self.lookup(expr.name)
             if var is None:
-                self.unknown_name(expr)
-                return ERROR, -1
+                return self.constant(expr, dst)
             return var.type, var.reg
         if isinstance(expr, ArrayLit):
             return self.array_lit(expr, expected, dst)
@@ -789,6 +834,23 @@ class _FunctionCompiler:
         if isinstance(expr, Unary):
             return self.unary(expr, dst)
         return self.binary(expr, dst)
+
+    def constant(self, expr: Name, dst: int | None) -> tuple[Ty, int]:
+        """A module-level constant: its folded value loaded like a literal (or an unknown name)."""
+        folded = self.consts.get(expr.name)
+        if folded is None:
+            if expr.name not in self.unparsed_names:  # a broken declaration was reported where it is
+                self.unknown_name(expr)
+            return ERROR, -1
+        value = folded.value
+        if value is None:
+            return ERROR, -1  # its declaration's error is reported
+        reg = self.target(folded.type, dst)
+        if type(value) is bool:
+            self.emit(Op.LOADB, expr.span, Reg(reg), Imm(1 if value else 0))
+        else:
+            self.emit(Op.LOADK, expr.span, Reg(reg), ConstValue(value))
+        return folded.type, reg
 
     def int_const(self, value: int, span: Span, dst: int | None) -> tuple[Ty, int]:
         if not INT_MIN <= value <= INT_MAX:
@@ -1067,23 +1129,106 @@ class _FunctionCompiler:
         return elem, out
 
     def builtin_slice(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
-        """slice(s, lo, hi): the bounds go in a register pair."""
+        """slice(s, lo, hi) on a string or an array: the bounds go in a register pair."""
+        args, span = expr.args, expr.span
+        if not self.check_count(args, 3, expr.name, span, row.full_signature):
+            return ERROR, -1
+        s_ty, s = self.value(args[0])
+        is_array = isinstance(s_ty, ValueType) and s_ty.is_array
+        if s_ty is not ERROR and s_ty != STR and not is_array:
+            self.error("type-mismatch", f"slice() takes a str or an array first, found {s_ty}", args[0].span)
+        base = self.args_into_window(args[1:], (INT, INT), "'slice'")
+        self.release_window(base, 2)
+        self.regs.release(s)
+        if not isinstance(s_ty, ValueType) or not (is_array or s_ty == STR):
+            return ERROR, -1
+        out = self.target(s_ty, dst)
+        self.emit(Op.ASLICE if is_array else Op.SLICE, span, Reg(out), Reg(s), Reg(base if base is not None else 0))
+        return s_ty, out
+
+    def builtin_replace(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        """replace(s, old, new): `old` and `new` go in a register pair."""
         args, span = expr.args, expr.span
         if not self.check_count(args, 3, expr.name, span, row.full_signature):
             return STR, -1
         s_ty, s = self.value(args[0], expected=STR)
-        self.expect(s_ty, STR, args[0], "argument 1 of 'slice'")
-        base = self.args_into_window(args[1:], (INT, INT), "'slice'")
+        self.expect(s_ty, STR, args[0], "argument 1 of 'replace'")
+        base = self.args_into_window(args[1:], (STR, STR), "'replace'")
         self.release_window(base, 2)
         self.regs.release(s)
         out = self.target(STR, dst)
-        self.emit(Op.SLICE, span, Reg(out), Reg(s), Reg(base if base is not None else 0))
+        self.emit(Op.REPLACE, span, Reg(out), Reg(s), Reg(base if base is not None else 0))
         return STR, out
+
+    def _whole_array(self, row: Builtin, expr: Call) -> tuple[Ty, int]:
+        """The one array argument of sort() or copy() and its type (ERROR when it is not an array)."""
+        if not self.check_count(expr.args, 1, expr.name, expr.span, row.full_signature):
+            return ERROR, -1
+        ty, array = self.value(expr.args[0])
+        self.regs.release(array)
+        if isinstance(ty, ValueType) and not ty.is_array:
+            self.error("type-mismatch", f"{expr.name}() takes an array, found {ty}", expr.args[0].span)
+            return ERROR, -1
+        return ty, array
+
+    def builtin_sort(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        ty, array = self._whole_array(row, expr)
+        if not isinstance(ty, ValueType):
+            return ERROR, -1
+        element = ty.element()
+        if element.depth or not row_of(element).orderable:  # the VM's `sort` takes ordered element types
+            self.error(
+                "type-mismatch",
+                f"sort() orders ints or strs, not the items of {ty}",
+                expr.args[0].span,
+                hint="sort by a key: keep an array of ints or strs and sort that",
+            )
+            return ERROR, -1
+        out = self.target(ty, dst)
+        self.emit(Op.SORT, expr.span, Reg(out), Reg(array))
+        return ty, out
+
+    def builtin_copy(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        ty, array = self._whole_array(row, expr)
+        if not isinstance(ty, ValueType):
+            return ERROR, -1
+        out = self.target(ty, dst)
+        self.emit(Op.COPY, expr.span, Reg(out), Reg(array))
+        return ty, out
+
+    def builtin_insert(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        args, span = expr.args, expr.span
+        if not self.check_count(args, 3, expr.name, span, row.full_signature):
+            return VOID, -1
+        elem, array = self._array_argument(expr.name, args[0])
+        index_ty, index = self.value(args[1], expected=INT)
+        self.expect(index_ty, INT, args[1], "argument 2 of 'insert'")
+        item_ty, item = self.value(args[2], expected=elem)
+        self.expect(item_ty, elem, args[2], "the array's element type")
+        self.emit(Op.INSERT, span, Reg(array), Reg(index), Reg(item))
+        for reg in (item, index, array):
+            self.regs.release(reg)
+        return VOID, -1
+
+    def builtin_remove_at(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        args, span = expr.args, expr.span
+        if not self.check_count(args, 2, expr.name, span, row.full_signature):
+            return ERROR, -1
+        elem, array = self._array_argument(expr.name, args[0])
+        index_ty, index = self.value(args[1], expected=INT)
+        self.expect(index_ty, INT, args[1], "argument 2 of 'remove_at'")
+        self.regs.release(index)
+        self.regs.release(array)
+        if not isinstance(elem, ValueType):
+            return ERROR, -1
+        out = self.target(elem, dst)
+        self.emit(Op.REMOVEAT, span, Reg(out), Reg(array), Reg(index))
+        return elem, out
 
     def unary(self, expr: Unary, dst: int | None) -> tuple[Ty, int]:
         if expr.op == "-" and isinstance(expr.operand, IntLit):
             return self.int_const(-expr.operand.value, expr.span, dst)
-        want = INT if expr.op == "-" else BOOL
+        want = BOOL if expr.op == "!" else INT
         ty, reg = self.value(expr.operand, expected=want)
         self.regs.release(reg)
         if ty is ERROR:
@@ -1092,8 +1237,68 @@ class _FunctionCompiler:
             self.error("type-mismatch", f"unary '{expr.op}' needs {want}, found {ty}", expr.operand.span)
             return ERROR, -1
         out = self.target(want, dst)
-        self.emit(Op.NEG if expr.op == "-" else Op.NOT, expr.span, Reg(out), Reg(reg))
+        code = {"-": Op.NEG, "!": Op.NOT, "~": Op.BNOT}[expr.op]
+        self.emit(code, expr.span, Reg(out), Reg(reg))
         return want, out
+
+    def operator_code(self, expr: Binary, left_ty: ValueType, right_ty: ValueType) -> tuple[Op, ValueType] | None:
+        """The instruction and result type of binary operator `expr.op` on these operand types (None: reported)."""
+        op = expr.op
+        if op in _ARITH:
+            if op == "+" and left_ty == STR and right_ty == STR:
+                code, result = Op.CONCAT, STR
+            elif left_ty == INT and right_ty == INT:
+                code, result = _ARITH[op], INT
+            else:
+                needs = "two ints or two strs" if op == "+" else "two ints"
+                hint = "convert with str(x) first" if op == "+" and STR in (left_ty, right_ty) else None
+                self.error(
+                    "type-mismatch",
+                    f"'{op}' needs {needs}, found {left_ty} and {right_ty}",
+                    expr.op_span,
+                    hint=hint,
+                )
+                return None
+        elif op in _BITWISE:
+            if left_ty != INT or right_ty != INT:
+                both_bool = left_ty == BOOL and right_ty == BOOL and op in _BOOL_BITWISE
+                self.error(
+                    "type-mismatch",
+                    f"'{op}' needs two ints, found {left_ty} and {right_ty}",
+                    expr.op_span,
+                    hint=f"for bools write '{_BOOL_BITWISE[op]}'" if both_bool else None,
+                )
+                return None
+            code, result = _BITWISE[op], INT
+        elif op in _ORDER:
+            if left_ty != right_ty or left_ty not in (INT, STR):
+                self.error(
+                    "type-mismatch",
+                    f"'{op}' compares two ints or two strs, found {left_ty} and {right_ty}",
+                    expr.op_span,
+                    hint=equality_hint(op, str(left_ty), str(right_ty)),
+                )
+                return None
+            code, result = _ORDER[op], BOOL
+        else:
+            if left_ty != right_ty:
+                self.error(
+                    "type-mismatch",
+                    f"'{op}' compares two values of one type, found {left_ty} and {right_ty}",
+                    expr.op_span,
+                    hint=equality_hint(op, str(left_ty), str(right_ty)),
+                )
+                return None
+            if isinstance(left_ty, ValueType) and left_ty.is_array:
+                self.error(
+                    "type-mismatch",
+                    f"'{op}' compares int, bool or str values, not arrays",
+                    expr.op_span,
+                    hint="compare the items in a loop",
+                )
+                return None
+            code, result = _EQUALITY[op], BOOL
+        return code, result
 
     def binary(self, expr: Binary, dst: int | None) -> tuple[Ty, int]:
         op = expr.op
@@ -1111,47 +1316,12 @@ class _FunctionCompiler:
         right_ty, right = self.value(expr.right, expected=left_ty if left_ty is not ERROR else None)
         self.regs.release(left)
         self.regs.release(right)
-        if left_ty is ERROR or right_ty is ERROR:
+        if not isinstance(left_ty, ValueType) or not isinstance(right_ty, ValueType):
+            return ERROR, -1  # an operand's error is reported
+        found = self.operator_code(expr, left_ty, right_ty)
+        if found is None:
             return ERROR, -1
-        result: ValueType
-        if op in _ARITH:
-            if op == "+" and left_ty == STR and right_ty == STR:
-                code, result = Op.CONCAT, STR
-            elif left_ty == INT and right_ty == INT:
-                code, result = _ARITH[op], INT
-            else:
-                needs = "two ints or two strs" if op == "+" else "two ints"
-                hint = "convert with str(x) first" if op == "+" and STR in (left_ty, right_ty) else None
-                self.error(
-                    "type-mismatch",
-                    f"'{op}' needs {needs}, found {left_ty} and {right_ty}",
-                    expr.op_span,
-                    hint=hint,
-                )
-                return ERROR, -1
-        elif op in _ORDER:
-            if left_ty != INT or right_ty != INT:
-                self.error("type-mismatch", f"'{op}' compares two ints, found {left_ty} and {right_ty}", expr.op_span)
-                return ERROR, -1
-            code, result = _ORDER[op], BOOL
-        else:
-            if left_ty != right_ty:
-                self.error(
-                    "type-mismatch",
-                    f"'{op}' compares two values of one type, found {left_ty} and {right_ty}",
-                    expr.op_span,
-                    hint=equality_hint(op, str(left_ty), str(right_ty)),
-                )
-                return ERROR, -1
-            if isinstance(left_ty, ValueType) and left_ty.is_array:
-                self.error(
-                    "type-mismatch",
-                    f"'{op}' compares int, bool or str values, not arrays",
-                    expr.op_span,
-                    hint="compare the items in a loop",
-                )
-                return ERROR, -1
-            code, result = _EQUALITY[op], BOOL
+        code, result = found
         out = self.target(result, dst)
         self.emit(code, expr.op_span, Reg(out), Reg(left), Reg(right))
         return result, out

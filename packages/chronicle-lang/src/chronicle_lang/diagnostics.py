@@ -52,6 +52,9 @@ declare_codes(
         "too-many-registers": "a function needing more registers than the configured maximum",
         "bad-capability-name": "a capability name that is not dotted lower-case words (like log.info)",
         "method-call": "a method call on a variable (`s.len()`): values have no methods, builtins take them",
+        "not-constant": "a `const` whose value is not a constant expression (literals, earlier constants, operators)",
+        "const-fold": "a constant expression that would trap when folded (division by zero, a bad shift count)",
+        "assign-to-const": "an assignment to a module-level constant",
     },
 )
 

@@ -37,6 +37,7 @@ from .syntax import (
     Call,
     CapCall,
     CapDecl,
+    ConstDecl,
     Continue,
     Expr,
     ExprStmt,
@@ -71,9 +72,12 @@ _TOKEN_NAMES = {
     "STRING": "a string",
     "$END": "the end of the file",
 }
-_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "EQ", "NE", "LT", "LE", "GT", "GE", "ANDAND", "OROR"}
+_OPERATORS = {
+    *("PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "EQ", "NE", "LT", "LE", "GT", "GE", "ANDAND", "OROR"),
+    *("PIPE", "AMP", "CARET", "SHL", "SHR"),
+}
 _COMPARISONS = {"EQ", "NE", "LT", "LE", "GT", "GE"}
-_EXPR_START = {"INT", "NAME", "STRING", "LPAR", "LSQB", "MINUS", "BANG", "TRUE", "FALSE"}
+_EXPR_START = {"INT", "NAME", "STRING", "LPAR", "LSQB", "MINUS", "BANG", "TILDE", "TRUE", "FALSE"}
 
 
 def _grammar() -> str:
@@ -245,7 +249,7 @@ def _report_by_item(text: str, diags: Diagnostics) -> list[tuple[int, int]]:
 
 _BLANK = re.compile(r"[^\n]")
 _DECLARED_NAME = re.compile(
-    r"\s*(?:pub\s+)?(?:fn|cap|def|function|func)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)"
+    r"\s*(?:pub\s+)?(?:fn|cap|const|def|function|func)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)"
 )
 # Any declaration inside a broken item (a missing '}' swallows the items after it).
 _INNER_DECLARATION = re.compile(r"\b(?:fn|cap)\s+([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
@@ -562,7 +566,8 @@ class _Builder(Transformer[Token, Any]):
     def start(self, children: list[Any]) -> Program:
         caps = tuple(c for c in children if isinstance(c, CapDecl))
         functions = tuple(c for c in children if isinstance(c, FnDecl))
-        return Program(caps, functions)
+        consts = tuple(c for c in children if isinstance(c, ConstDecl))
+        return Program(caps, functions, consts=consts)
 
     def dotted(self, children: list[Any]) -> _Dotted:
         names = [str(c) for c in children if isinstance(c, Token) and c.type == "NAME"]
@@ -580,6 +585,11 @@ class _Builder(Transformer[Token, Any]):
         result, body = children[7], children[8]
         node = FnDecl(pub is not None, str(name), _pos(name), params, result, body, _sp(pub or fn_kw, body))
         return self._node(node, body)  # type: ignore[no-any-return]
+
+    def const_decl(self, children: list[Any]) -> ConstDecl:
+        name, written, value = children[1], children[3], children[5]
+        node = ConstDecl(str(name), _pos(name), written, value, _sp(children[0], children[-1]))
+        return self._node(node, value)  # type: ignore[no-any-return]
 
     def params(self, children: list[Any]) -> tuple[Param, ...]:
         return tuple(c for c in children if isinstance(c, Param))

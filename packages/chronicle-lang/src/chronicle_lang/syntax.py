@@ -18,6 +18,7 @@ __all__ = [
     "Call",
     "CapCall",
     "CapDecl",
+    "ConstDecl",
     "Continue",
     "Expr",
     "ExprStmt",
@@ -246,6 +247,17 @@ class FnDecl:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class ConstDecl:
+    """`const NAME: T = expr;` at the top level: folded at compile time (chronicle_lang.consts)."""
+
+    name: str
+    name_span: Span
+    type: TypeExpr
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Program:
     caps: tuple[CapDecl, ...]
     functions: tuple[FnDecl, ...]
@@ -255,3 +267,4 @@ class Program:
     # leaves only its name, so calls of it are not reported as unknown.
     unchecked_bodies: frozenset[Span] = frozenset()
     unparsed_names: frozenset[str] = frozenset()
+    consts: tuple[ConstDecl, ...] = ()  # in declaration order

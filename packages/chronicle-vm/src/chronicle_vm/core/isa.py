@@ -7,7 +7,8 @@ the instruction writes it.  Unused operands are `NONE` and must be 0.
 
 Register windows (`ARGS`, `PAIR`): a call's arguments live in consecutive
 registers starting at the operand, one per callee parameter; `slice` reads
-its bounds from registers `c` and `c + 1`.  docs/isa.md documents each
+its bounds from registers `c` and `c + 1` (a PAIR operand's rule is the type
+of both registers: int for `slice`, str for `replace`'s old and new text).  docs/isa.md documents each
 opcode's semantics and traps; a test checks that it lists every row.  What
 each opcode does, for every engine, is its row in chronicle_vm.engines.semantics.
 """
@@ -42,7 +43,7 @@ class OperandKind(enum.Enum):
     TARGET = "target"  # an instruction index in the current function
     IMM = "imm"  # an immediate unsigned number (its meaning is the opcode's)
     ARGS = "args"  # first register of a call's argument window
-    PAIR = "pair"  # first of two consecutive int registers
+    PAIR = "pair"  # first of two consecutive registers, both of the operand's rule (int unless it says)
 
 
 class TypeRule(enum.Enum):
@@ -58,6 +59,8 @@ class TypeRule(enum.Enum):
     ARRAY = "[T]"  # an array whose element type is T
     STR_ARRAY = "[str]"
     SEQUENCE = "str or [T]"  # a string or any array
+    ORDERED = "ordered T"  # a type whose values have an order (type_registry's `orderable` kinds); binds T
+    ORDERED_ARRAY = "[ordered T]"  # an array whose element type is orderable; binds T to the element type
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,8 @@ class Operand:
             return "-"
         if self.kind is OperandKind.REG:
             return ("out " if self.write else "") + "reg:" + str(self.rule.value)
+        if self.kind is OperandKind.PAIR:  # two registers of one type; int unless the row says
+            return "pair:" + (str(self.rule.value) if self.rule is not TypeRule.NONE else "int")
         return str(self.kind.value)
 
 
@@ -122,6 +127,24 @@ class Op(enum.IntEnum):
     POP = 0x42
     GETIDX = 0x43
     SETIDX = 0x44
+    # Bitwise operators on ints (#17).
+    BAND = 0x45
+    BOR = 0x46
+    BXOR = 0x47
+    BNOT = 0x48
+    SHL = 0x49
+    SHR = 0x4A
+    # Strings (#17); string ordering is the lt/le/gt/ge rows' ORDERED rule, not new opcodes.
+    CHR = 0x4B
+    STARTSWITH = 0x4C
+    ENDSWITH = 0x4D
+    REPLACE = 0x4E
+    # Arrays (#17).  0x50-0x56 stay free: the fused interpreter's internal opcodes use those numbers.
+    SORT = 0x57
+    ASLICE = 0x58
+    INSERT = 0x59
+    REMOVEAT = 0x5A
+    COPY = 0x5B
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +175,8 @@ def _k(kind: OperandKind) -> Operand:
     return Operand(kind)
 
 
-_I, _B, _S = TypeRule.INT, TypeRule.BOOL, TypeRule.STR
+_I, _B, _S, _O = TypeRule.INT, TypeRule.BOOL, TypeRule.STR, TypeRule.ORDERED
+_ARR, _ELEM = TypeRule.ARRAY, TypeRule.ELEM
 
 _ROWS: tuple[OpInfo, ...] = (
     OpInfo(Op.NOP, "nop", (_N, _N, _N), "does nothing"),
@@ -165,10 +189,10 @@ _ROWS: tuple[OpInfo, ...] = (
     OpInfo(Op.DIV, "div", (_w(_I), _r(_I), _r(_I)), "a = floor(b / c), wrapping", may_trap=True),
     OpInfo(Op.MOD, "mod", (_w(_I), _r(_I), _r(_I)), "a = b - c * floor(b / c)", may_trap=True),
     OpInfo(Op.NEG, "neg", (_w(_I), _r(_I), _N), "a = -b, wrapping"),
-    OpInfo(Op.LT, "lt", (_w(_B), _r(_I), _r(_I)), "a = b < c"),
-    OpInfo(Op.LE, "le", (_w(_B), _r(_I), _r(_I)), "a = b <= c"),
-    OpInfo(Op.GT, "gt", (_w(_B), _r(_I), _r(_I)), "a = b > c"),
-    OpInfo(Op.GE, "ge", (_w(_B), _r(_I), _r(_I)), "a = b >= c"),
+    OpInfo(Op.LT, "lt", (_w(_B), _r(_O), _r(_O)), "a = b < c (ints by value, strings by code point)"),
+    OpInfo(Op.LE, "le", (_w(_B), _r(_O), _r(_O)), "a = b <= c"),
+    OpInfo(Op.GT, "gt", (_w(_B), _r(_O), _r(_O)), "a = b > c"),
+    OpInfo(Op.GE, "ge", (_w(_B), _r(_O), _r(_O)), "a = b >= c"),
     OpInfo(Op.EQ, "eq", (_w(_B), _r(TypeRule.SCALAR), _r(TypeRule.SCALAR)), "a = b == c"),
     OpInfo(Op.NE, "ne", (_w(_B), _r(TypeRule.SCALAR), _r(TypeRule.SCALAR)), "a = b != c"),
     OpInfo(Op.NOT, "not", (_w(_B), _r(_B), _N), "a = not b"),
@@ -205,7 +229,7 @@ _ROWS: tuple[OpInfo, ...] = (
     OpInfo(
         Op.SLICE,
         "slice",
-        (_w(_S), _r(_S), _k(OperandKind.PAIR)),
+        (_w(_S), _r(_S), Operand(OperandKind.PAIR, _I)),
         "a = b[lo:hi] with lo, hi in registers c, c+1 (clamped)",
         may_trap=True,
     ),
@@ -225,6 +249,41 @@ _ROWS: tuple[OpInfo, ...] = (
     OpInfo(Op.POP, "pop", (_w(TypeRule.ELEM), _r(TypeRule.ARRAY), _N), "a = remove the last item of b", may_trap=True),
     OpInfo(Op.GETIDX, "getidx", (_w(TypeRule.ELEM), _r(TypeRule.ARRAY), _r(_I)), "a = b[c]", may_trap=True),
     OpInfo(Op.SETIDX, "setidx", (_r(TypeRule.ARRAY), _r(_I), _r(TypeRule.ELEM)), "a[b] = c", may_trap=True),
+    OpInfo(Op.BAND, "band", (_w(_I), _r(_I), _r(_I)), "a = b & c (bitwise and)"),
+    OpInfo(Op.BOR, "bor", (_w(_I), _r(_I), _r(_I)), "a = b | c (bitwise or)"),
+    OpInfo(Op.BXOR, "bxor", (_w(_I), _r(_I), _r(_I)), "a = b ^ c (bitwise exclusive or)"),
+    OpInfo(Op.BNOT, "bnot", (_w(_I), _r(_I), _N), "a = ~b (bitwise not)"),
+    OpInfo(Op.SHL, "shl", (_w(_I), _r(_I), _r(_I)), "a = b << c, wrapping; c in 0..63", may_trap=True),
+    OpInfo(Op.SHR, "shr", (_w(_I), _r(_I), _r(_I)), "a = b >> c, arithmetic; c in 0..63", may_trap=True),
+    OpInfo(Op.CHR, "chr", (_w(_S), _r(_I), _N), "a = the one-character string of code point b", may_trap=True),
+    OpInfo(Op.STARTSWITH, "startswith", (_w(_B), _r(_S), _r(_S)), "a = b starts with c"),
+    OpInfo(Op.ENDSWITH, "endswith", (_w(_B), _r(_S), _r(_S)), "a = b ends with c"),
+    OpInfo(
+        Op.REPLACE,
+        "replace",
+        (_w(_S), _r(_S), Operand(OperandKind.PAIR, _S)),
+        "a = b with every occurrence of register c replaced by register c+1",
+        may_trap=True,
+    ),
+    OpInfo(
+        Op.SORT,
+        "sort",
+        (_w(_ARR), _r(TypeRule.ORDERED_ARRAY), _N),
+        "a = a new array of b's items, sorted",
+        may_trap=True,
+    ),
+    OpInfo(
+        Op.ASLICE,
+        "aslice",
+        (_w(_ARR), _r(_ARR), Operand(OperandKind.PAIR, _I)),
+        "a = a new array of b[lo:hi], lo, hi in registers c, c+1 (clamped)",
+        may_trap=True,
+    ),
+    OpInfo(Op.INSERT, "insert", (_r(_ARR), _r(_I), _r(_ELEM)), "insert c into array a at index b", may_trap=True),
+    OpInfo(
+        Op.REMOVEAT, "removeat", (_w(_ELEM), _r(_ARR), _r(_I)), "a = remove the item of b at index c", may_trap=True
+    ),
+    OpInfo(Op.COPY, "copy", (_w(_ARR), _r(_ARR), _N), "a = a new array of b's items (shallow)", may_trap=True),
 )
 
 #: Every opcode's row, by opcode number.

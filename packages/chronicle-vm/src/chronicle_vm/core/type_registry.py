@@ -66,7 +66,8 @@ class TypeRow:
     `examples` are two JSON texts of its values, for messages that show how
     to write one (empty for composites, whose examples are built from their
     arguments'); `text` writes a value as the language does (`true`, `"a"`,
-    `[1, 2]`), for the CLI's results and trace views.
+    `[1, 2]`), for the CLI's results and trace views.  `orderable` kinds
+    compare with `< <= > >=` and sort (ints by value, strings by code point).
     """
 
     kind: TypeKind
@@ -79,6 +80,7 @@ class TypeRow:
     sized: bool
     examples: tuple[str, ...] = ()
     text: Callable[[Any], str] = str
+    orderable: bool = False  # `< <= > >=` and `sort` take its values (the verifier's ORDERED rules read this)
 
 
 def _import_int(obj: object, vtype: ValueType, limits: Limits, what: str, items: Importer) -> tuple[Any, int]:
@@ -147,6 +149,7 @@ ROWS: dict[TypeKind, TypeRow] = {
         check=_import_int,
         sized=False,
         examples=("1", "2"),
+        orderable=True,
     ),
     TypeKind.BOOL: TypeRow(
         TypeKind.BOOL,
@@ -171,6 +174,7 @@ ROWS: dict[TypeKind, TypeRow] = {
         sized=True,
         examples=('"a"', '"b"'),
         text=_str_text,
+        orderable=True,  # by code point
     ),
     TypeKind.ARRAY: TypeRow(
         TypeKind.ARRAY,

@@ -120,7 +120,7 @@ from .faults import OperandFault
 from .faults import quote_operand as _quote
 from .reference import Interpreter
 from .semantics import INT_TEXT as _INT_TEXT
-from .semantics import VALUES, require_complete
+from .semantics import VALUES, WORKS, operand_values, require_complete, writes_a
 
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1  # cost model 2: extra fuel = characters >> _SHIFT (chronicle_vm.engines.costs)
 _FREE = CHARS_PER_FUEL - 1  # work of at most this many characters pays no extra fuel
@@ -561,8 +561,18 @@ class CompiledEngine:
         def export_fail(f: int, p: int, size: int) -> NoReturn:
             fault(faults.export_too_large(size * WORD, max_alloc), f, p)
 
+        def work_check(f: int, p: int, op: int, values: tuple[Any, ...]) -> int:
+            """A sized operation's checks (chronicle_vm.engines.semantics.Work), located where they fail."""
+            try:
+                return WORKS[op].check(values, max_string, max_array)
+            except OperandFault as exc:
+                fault(exc.failure, f, p)
+
         return {
             "_value": value_of,
+            "_wcheck": work_check,
+            "_wfuel": lambda op, values, max_s: WORKS[op].fuel(values, max_s),
+            "_wact": lambda op, values: WORKS[op].act(values),
             "_divzero": divzero,
             "_modzero": modzero,
             "_idxa": index_array,
@@ -1167,6 +1177,39 @@ class _Translator:
         at.line(f"r{at.a} = _value({at.w}, {_int(at.op)}, {left}, {right})")
         return None
 
+    def _op_bitwise(self, at: _At) -> bool | None:
+        """`band bor bxor bnot`: inline (their results stay in signed 64 bits, so nothing wraps)."""
+        op, a, b, c, line = at.op, at.a, at.b, at.c, at.line
+        if op == Op.BNOT:
+            line(f"r{a} = ~r{b}")
+        else:
+            line(f"r{a} = r{b} {_BITWISE[op]} r{c}")
+        return None
+
+    def _op_shift(self, at: _At) -> bool | None:
+        """`shl shr`: inline when the count is in 0..63 (known from a constant, else tested), else the row traps."""
+        op, a, b, c, w, line = at.op, at.a, at.b, at.c, at.w, at.line
+        known = self.known.get(c)
+        if known is None or not 0 <= known <= 63:
+            line(f"if r{c} < 0 or r{c} > 63: _value({w}, {_int(op)}, r{b}, r{c})")
+        if op == Op.SHR:
+            line(f"r{a} = r{b} >> r{c}")
+        else:
+            line(f"r{a} = r{b} << r{c}")
+            line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+        return None
+
+    def _op_work(self, at: _At) -> bool | None:
+        """A sized operation: its row's fuel, checks and effect (chronicle_vm.engines.semantics.Work), in that order."""
+        op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        registers = operand_values(op)(list(range(max(a, b, c) + 2)), a, b, c)  # the registers it reads, in order
+        line(f"_v = ({''.join(f'r{_int(r)}, ' for r in registers)})")
+        self.extra(f"_wfuel({_int(op)}, _v, MAXS)", indent, pc, pending, w)
+        line(f"A += _wcheck({w}, {_int(op)}, _v)")
+        line(f"if A > MAXA: _allocfail({w})")
+        line(f"{f'r{a} = ' if writes_a(op) else ''}_wact({_int(op)}, _v)")
+        return None
+
     def _op_nop(self, at: _At) -> bool | None:
         line = at.line
         line("pass")
@@ -1233,8 +1276,11 @@ class _Translator:
     def _op_compare(self, at: _At) -> bool | None:
         op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
         operand = self.function.registers[b]
-        if operand.depth == 0 and operand.base is BaseType.STR:
+        if operand.depth == 0 and operand.base is BaseType.STR and op in (Op.EQ, Op.NE):
             self.pay(f"len(r{b})", indent, pc, pending, w, f"len(r{b}) > {_FREE} and len(r{b}) == len(r{c})")
+        elif operand.depth == 0 and operand.base is BaseType.STR:  # code point order: the shorter string's length
+            shorter = f"(len(r{b}) if len(r{b}) < len(r{c}) else len(r{c}))"  # the generated code has no builtins
+            self.pay(shorter, indent, pc, pending, w)
         line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
         return None
 
@@ -1495,6 +1541,8 @@ _COMPARE = {
     Op.NE.value: "!=",
 }
 
+_BITWISE = {Op.BAND.value: "&", Op.BOR.value: "|", Op.BXOR.value: "^"}
+
 #: The compiled engine's template for each opcode of chronicle_vm.engines.semantics (checked complete at import):
 #: its own for every opcode below, and for a plain operation (a row with `value`) a call of that function.
 _TEMPLATES: dict[int, Callable[[_Translator, _At], bool | None]] = {
@@ -1543,5 +1591,12 @@ _TEMPLATES: dict[int, Callable[[_Translator, _At], bool | None]] = {
     Op.POP.value: _Translator._op_pop,
     Op.GETIDX.value: _Translator._op_getidx,
     Op.SETIDX.value: _Translator._op_setidx,
+    Op.BAND.value: _Translator._op_bitwise,
+    Op.BOR.value: _Translator._op_bitwise,
+    Op.BXOR.value: _Translator._op_bitwise,
+    Op.BNOT.value: _Translator._op_bitwise,
+    Op.SHL.value: _Translator._op_shift,
+    Op.SHR.value: _Translator._op_shift,
+    **dict.fromkeys(WORKS, _Translator._op_work),
 }
 require_complete("the compiled engine", _TEMPLATES)

@@ -69,6 +69,7 @@ _CONTAINS, _FIND, _PARSEINT = Op.CONTAINS.value, Op.FIND.value, Op.PARSEINT.valu
 _UPPER, _LOWER, _TRIM = Op.UPPER.value, Op.LOWER.value, Op.TRIM.value
 _SPLIT, _JOIN, _REPEAT = Op.SPLIT.value, Op.JOIN.value, Op.REPEAT.value
 _EQ, _NE = Op.EQ.value, Op.NE.value
+_ORDERS = frozenset((Op.LT.value, Op.LE.value, Op.GT.value, Op.GE.value))
 
 
 def string_extra(op: int, left: Any, right: Any, max_string: int) -> int:
@@ -77,6 +78,8 @@ def string_extra(op: int, left: Any, right: Any, max_string: int) -> int:
         return (len(left) + len(right)) >> _SHIFT
     if op == _EQ or op == _NE:  # strings of different lengths differ without a scan
         return len(left) >> _SHIFT if len(left) == len(right) else 0
+    if op in _ORDERS:  # code point order: at most the shorter string is compared
+        return min(len(left), len(right)) >> _SHIFT
     if op == _PARSEINT or op == _UPPER or op == _LOWER or op == _TRIM:
         return len(left) >> _SHIFT
     if op == _SPLIT:  # one scan to count the pieces, one to build them

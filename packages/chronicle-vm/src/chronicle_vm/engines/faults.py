@@ -26,6 +26,8 @@ declare_codes(
         "trap": "the plugin executed a trap instruction (for example a missing return)",
         "capability-unavailable": "a capability call without a handler (the host granted nothing for it)",
         "bad-operand": "an operand outside its instruction's domain (for example `ord` of a string not one character)",
+        "shift-count": "shl or shr by a count outside 0..63",
+        "empty-pattern": "replace with an empty text to replace",
     },
 )
 declare_codes(
@@ -88,6 +90,22 @@ def outside_64_bits(quoted: str) -> Failure:
 
 def empty_separator() -> Failure:
     return _trap("runtime.empty-separator", "split with an empty separator")
+
+
+def insert_position(index: int, length: int) -> Failure:
+    """`insert` at an index outside 0..len (inserting at len appends)."""
+    return _trap(
+        "runtime.index-out-of-range",
+        f"insert index {index} is outside 0..{length} for an array of length {length}",
+    )
+
+
+def shift_count(instruction: str, count: int) -> Failure:
+    return _trap("runtime.shift-count", f"{instruction} by {count}: a shift count must be in 0..63")
+
+
+def empty_pattern() -> Failure:
+    return _trap("runtime.empty-pattern", "replace with an empty text to replace")
 
 
 def trap(message: str) -> Failure:

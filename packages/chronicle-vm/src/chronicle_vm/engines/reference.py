@@ -20,6 +20,7 @@ check at every instruction limit.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -27,9 +28,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
-from chronicle_vm.core.isa import CHARS_PER_FUEL, Op
+from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op
 from chronicle_vm.core.model import Function, Module
-from chronicle_vm.core.types import BaseType
+from chronicle_vm.core.types import BaseType, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -43,7 +44,7 @@ from .entry import zero as _zero
 from .faults import OperandFault
 from .faults import quote_operand as _quote
 from .semantics import INT_TEXT as _INT_TEXT
-from .semantics import PLAIN, plain_operation, require_complete
+from .semantics import PLAIN, WORKS, operand_values, plain_operation, require_complete, writes_a
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
@@ -68,6 +69,10 @@ _NE_STR = 0x55  # `ne` of two strings
 _CAPCALL_SIZED = 0x28  # `capcall` with a string or array argument: charged by the arguments' export size
 _COST_OP = {_EQ_STR: Op.EQ.value, _NE_STR: Op.NE.value}  # the ISA opcode whose formula a variable form pays
 _PLAIN = 0x56  # a plain operation of the semantics table (a row with `value`): d is its function of the registers
+# The ISA keeps 0x5E and 0x5F free for these two (and 0x50-0x56 for the ones above).
+_ORDER_STR = 0x5E  # `lt le gt ge` of two strings: d is the comparison (operator.lt, ...); charged by length
+_WORK = 0x5F  # a sized operation (a row with `work`): d is (fuel, check, act, operand values, writes a)
+_ORDER_OPS = {Op.LT.value: operator.lt, Op.LE.value: operator.le, Op.GT.value: operator.gt, Op.GE.value: operator.ge}
 
 #: The ISA opcodes `_run` has its own code for; with the semantics table's plain operations (run through
 #: `_PLAIN`), exactly the ISA, checked at import: the range tests of the loop's dispatch (`else:  # NEG`) would
@@ -81,7 +86,8 @@ _NATIVE = frozenset(
         *(Op.SPLIT, Op.JOIN, Op.REPEAT, Op.CHARAT, Op.NEWARR, Op.PUSH, Op.POP, Op.GETIDX, Op.SETIDX),
     )
 )
-require_complete("the fused interpreter", {op.value for op in _NATIVE} | PLAIN)
+require_complete("the fused interpreter", {op.value for op in _NATIVE} | PLAIN | set(WORKS))
+assert not {_ORDER_STR, _WORK} & set(OPCODES), "the fused interpreter's internal opcodes are not ISA numbers"
 
 # Superinstructions: one tuple does the work of two consecutive instructions and counts as two.  Each sits
 # at the index of the first of the pair; the second keeps its own plain tuple at the next index, so a jump
@@ -140,6 +146,19 @@ def _fuse(code: list[Decoded]) -> list[Decoded]:
             elif b2 == temp and c2 != temp and op2 in (Op.ADD, Op.MUL):
                 fused[i] = (_WITH_CONSTANT[Op(op2)], a2, c2, constant, temp)
     return fused
+
+
+def _sized_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...]) -> Decoded | None:
+    """The variable-cost form of a comparison of strings or of a sized operation (None for any other)."""
+    strings = registers[b].depth == 0 and registers[b].base is BaseType.STR if b < len(registers) else False
+    if (op == Op.EQ or op == Op.NE) and strings:
+        return (_EQ_STR if op == Op.EQ else _NE_STR, a, b, c, 0)
+    if op in _ORDER_OPS and strings:
+        return (_ORDER_STR, a, b, c, _ORDER_OPS[op])
+    work = WORKS.get(op)
+    if work is not None:
+        return (_WORK, a, b, c, (work.fuel, work.check, work.act, operand_values(op), writes_a(op)))
+    return None
 
 
 class Interpreter:
@@ -219,10 +238,10 @@ class Interpreter:
                 sized = any(t.depth or t.base is BaseType.STR for t in capability.params)
                 destination = c if capability.result is not None else -1
                 code.append((_CAPCALL_SIZED if sized else op, a, b, destination, len(capability.params)))
-            elif (op == Op.EQ or op == Op.NE) and registers[b].depth == 0 and registers[b].base is BaseType.STR:
-                code.append((_EQ_STR if op == Op.EQ else _NE_STR, a, b, c, 0))
             elif op == Op.TRAP:
                 code.append((op, constants[a], 0, 0, 0))
+            elif (variable := _sized_form(op, a, b, c, registers)) is not None:
+                code.append(variable)
             elif op in PLAIN:
                 code.append((_PLAIN, a, b, c, plain_operation(op)))
             else:
@@ -695,6 +714,35 @@ class Interpreter:
                             regs[a] = d(regs, b, c)
                         except OperandFault as fault:
                             self._raise(fault.failure, frames_at(fidx, pc - 1))
+                    elif op == _ORDER_STR:
+                        left = regs[b]
+                        right = regs[c]
+                        extra = min(len(left), len(right)) >> SHIFT
+                        if extra:
+                            if extra > max_instructions - step - 1:
+                                self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                            step += extra
+                            draw(skip(fuel, extra - 1, None), None)
+                        regs[a] = d(left, right)
+                    elif op == _WORK:
+                        pay, check, act, read, written = d
+                        values = read(regs, a, b, c)
+                        extra = pay(values, max_string)
+                        if extra:
+                            if extra > max_instructions - step - 1:
+                                self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                            step += extra
+                            draw(skip(fuel, extra - 1, None), None)
+                        try:
+                            alloc += check(values, max_string, max_array)
+                        except OperandFault as fault:
+                            self._raise(fault.failure, frames_at(fidx, pc - 1))
+                        if alloc > max_alloc:
+                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                        if written:
+                            regs[a] = act(values)
+                        else:
+                            act(values)
                     else:
                         extra = string_extra(_COST_OP.get(op) or op, regs[b], regs[c], max_string)
                         if extra:

@@ -12,6 +12,7 @@ ISA row with no semantics row fails this module's own import).
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -30,11 +31,16 @@ __all__ = [
     "PLAIN",
     "SEMANTICS",
     "VALUES",
+    "WORKS",
     "IncompleteSemantics",
     "Machine",
     "Semantics",
+    "Work",
+    "operand_values",
     "plain_operation",
     "require_complete",
+    "sort_work",
+    "writes_a",
 ]
 
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1
@@ -80,6 +86,30 @@ Step = Callable[[Machine, int, int, int], None]
 ValueOf = Callable[[Any, Any], Value]
 
 
+#: A sized operation's parts, as functions of its operands' values (chronicle_vm.engines.semantics.operand_values):
+#: the extra fuel (values, max_string_len) -> int; the checks (values, max_string_len, max_array_len) -> the words
+#: it allocates, raising OperandFault; and the effect (values) -> a's value (ignored when `a` is not written).
+WorkFuel = Callable[[tuple[Any, ...], int], int]
+WorkCheck = Callable[[tuple[Any, ...], int, int], int]
+WorkAct = Callable[[tuple[Any, ...]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """An instruction whose work grows with its operands, stated as the order every engine follows.
+
+    An engine pays `fuel` (or stops before the instruction), then runs
+    `check` (a trap or a size limit raises OperandFault), counts the words it
+    gives against max_allocation, and only then calls `act`, which does the
+    work and cannot fail.  So the three engines share one implementation of
+    each formula and each check, and differ only in how they charge.
+    """
+
+    fuel: WorkFuel
+    check: WorkCheck
+    act: WorkAct
+
+
 @dataclass(frozen=True, slots=True)
 class Semantics:
     """One opcode's meaning, stated once for every engine."""
@@ -91,11 +121,14 @@ class Semantics:
     fuel: str | None = None  # cost model 2's extra charge beyond the base unit (None: bounded work, pays 1)
     step: Step | None = None  # the reference semantics, one instruction on a Machine
     value: ValueOf | None = None  # or: a plain operation, from which the step and the compiled code derive
+    work: Work | None = None  # or: a sized operation (charge, check, act), from which every engine derives its code
 
     def run(self) -> Step:
-        """The row's step (derived from `value` for a plain operation)."""
+        """The row's step (derived from `value` for a plain operation, from `work` for a sized one)."""
         if self.step is not None:
             return self.step
+        if self.work is not None:
+            return _work_step(self.op, self.work)
         compute = plain_operation(self.op.value)
 
         def plain(m: Machine, a: int, b: int, c: int) -> None:
@@ -302,10 +335,214 @@ def _ord(text: str, _: None) -> int:
     return ord(text)
 
 
+# -- bitwise operators (plain operations: bounded work, no allocation) --------------------------------------------
+
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def _shl(value: int, count: int) -> int:
+    if not 0 <= count <= 63:
+        raise OperandFault(faults.shift_count("shl", count))
+    return (((value << count) + 0x8000000000000000) & _MASK64) - 0x8000000000000000
+
+
+def _shr(value: int, count: int) -> int:
+    if not 0 <= count <= 63:
+        raise OperandFault(faults.shift_count("shr", count))
+    return value >> count  # Python's >> on a negative int is arithmetic
+
+
+# -- sized operations (rows with `work`) ----------------------------------------------------------------------------
+
+
+def operand_values(op: int) -> Callable[[list[Any], int, int, int], tuple[Any, ...]]:
+    """The values a sized row's functions take: its read registers in operand order (a PAIR gives two)."""
+    picks: list[tuple[int, int]] = []
+    for pos, operand in enumerate(OPCODES[op].operands):
+        if operand.kind is OperandKind.REG and not operand.write:
+            picks.append((pos, 0))
+        elif operand.kind is OperandKind.PAIR:
+            picks.extend(((pos, 0), (pos, 1)))
+    shape = tuple(picks)
+    return lambda regs, a, b, c: tuple(regs[(a, b, c)[pos] + step] for pos, step in shape)
+
+
+def writes_a(op: int) -> bool:
+    """Whether the row's operand a is a register it writes (else a sized row's `act` changes an array in place)."""
+    first = OPCODES[op].operands[0]
+    return first.kind is OperandKind.REG and first.write
+
+
+def _work_step(op: Op, work: Work) -> Step:
+    read = operand_values(op.value)
+    written = writes_a(op.value)
+
+    def step(m: Machine, a: int, b: int, c: int) -> None:
+        values = read(m.regs, a, b, c)
+        m.pay(work.fuel(values, m.max_string))
+        try:
+            words = work.check(values, m.max_string, m.max_array)
+        except OperandFault as fault:
+            m.fail(fault.failure)
+        m.allocate(words)
+        result = work.act(values)
+        if written:
+            m.regs[a] = result
+
+    return step
+
+
+def _no_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    return 0
+
+
+def _chr_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    (code,) = values
+    if not 0 <= code <= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        raise OperandFault(faults.bad_operand("chr", "a Unicode scalar value", faults.quote_operand(code)))
+    if max_string < 1:
+        raise OperandFault(faults.string_too_long(1, max_string))
+    return STR_WORDS + 1
+
+
+def _affix_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    text, affix = values
+    return min(len(text), len(affix)) >> _SHIFT  # at most the shorter string is compared
+
+
+def _no_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    return 0
+
+
+def _replaced_size(text: str, old: str, new: str) -> int:
+    """The length of `text` with every `old` replaced by `new`, computed before building it."""
+    return len(text) + text.count(old) * (len(new) - len(old))
+
+
+def _replace_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    text, old, new = values
+    if not old:
+        return 0  # it traps without scanning
+    return (len(text) + min(_replaced_size(text, old, new), max_string + 1)) >> _SHIFT
+
+
+def _replace_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    text, old, new = values
+    if not old:
+        raise OperandFault(faults.empty_pattern())
+    size = _replaced_size(text, old, new)
+    if size > max_string:
+        raise OperandFault(faults.string_too_long(size, max_string))
+    return STR_WORDS + size
+
+
+def _new_array_words(items: int) -> int:
+    return LIST_WORDS + ITEM_WORDS * items
+
+
+def sort_work(items: list[Any]) -> int:
+    """Units of work of sorting `items`: (items + characters of str items) * bit_length(len), before `>> n`."""
+    count = len(items)
+    units = count
+    if count and type(items[0]) is str:
+        units += sum(len(item) for item in items)  # a comparison reads at most the shorter string's characters
+    return units * count.bit_length()
+
+
+def _sort_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    return sort_work(values[0]) >> _SHIFT
+
+
+def _fresh_array_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    return _new_array_words(len(values[0]))  # no longer than an array that exists: within max_array_len
+
+
+def _clamp(length: int, lo: int, hi: int) -> tuple[int, int]:
+    return min(max(lo, 0), length), min(max(hi, 0), length)
+
+
+def _aslice_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    items, lo, hi = values
+    lo, hi = _clamp(len(items), lo, hi)
+    return max(hi - lo, 0) >> _SHIFT
+
+
+def _aslice_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    items, lo, hi = values
+    lo, hi = _clamp(len(items), lo, hi)
+    return _new_array_words(max(hi - lo, 0))
+
+
+def _aslice_act(values: tuple[Any, ...]) -> Any:
+    items, lo, hi = values
+    lo, hi = _clamp(len(items), lo, hi)
+    return items[lo:hi] if lo < hi else []
+
+
+def _insert_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    items, index, _ = values
+    return (len(items) - index) >> _SHIFT if 0 <= index <= len(items) else 0  # the items moved up
+
+
+def _insert_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    items, index, _ = values
+    if not 0 <= index <= len(items):
+        raise OperandFault(faults.insert_position(index, len(items)))
+    if len(items) >= max_array:
+        raise OperandFault(faults.array_too_long(len(items) + 1, max_array))
+    return ITEM_WORDS
+
+
+def _insert_act(values: tuple[Any, ...]) -> Any:
+    items, index, item = values
+    items.insert(index, item)
+
+
+def _remove_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    items, index = values
+    return (len(items) - index - 1) >> _SHIFT if 0 <= index < len(items) else 0  # the items moved down
+
+
+def _remove_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    items, index = values
+    if not 0 <= index < len(items):
+        raise OperandFault(faults.index_out_of_range(index, len(items), "array"))
+    return 0
+
+
+def _copy_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    return len(values[0]) >> _SHIFT
+
+
+_CHR = Work(_no_fuel, _chr_check, lambda v: chr(v[0]))
+_STARTS = Work(_affix_fuel, _no_check, lambda v: v[0].startswith(v[1]))
+_ENDS = Work(_affix_fuel, _no_check, lambda v: v[0].endswith(v[1]))
+_REPLACE = Work(_replace_fuel, _replace_check, lambda v: v[0].replace(v[1], v[2]))
+_SORT = Work(_sort_fuel, _fresh_array_check, lambda v: sorted(v[0]))  # Python orders str by code point
+_ASLICE = Work(_aslice_fuel, _aslice_check, _aslice_act)
+_INSERT = Work(_insert_fuel, _insert_check, _insert_act)
+_REMOVEAT = Work(_remove_fuel, _remove_check, lambda v: v[0].pop(v[1]))
+_COPY = Work(_copy_fuel, _fresh_array_check, lambda v: list(v[0]))
+
+
+def _ordering(op: Op, compare: Callable[[Any, Any], bool]) -> Step:
+    """`lt le gt ge`: ints by value, strings by code point (charged by the shorter string's length)."""
+
+    def step(m: Machine, a: int, b: int, c: int) -> None:
+        left, right = m.regs[b], m.regs[c]
+        if type(left) is str:
+            m.pay(string_extra(op.value, left, right, m.max_string))
+        m.regs[a] = compare(left, right)
+
+    return step
+
+
 _ALLOC = "allocation"
 _STRLEN = "string_too_long"
 _UNPAID = "unpaid"  # a cost-model-2 charge the remaining fuel cannot pay
+_ORDER_STRINGS = "strings: min(len(b), len(c)) // n (ints: 0)"
 _EQUAL_STRINGS = "strings: len(b) // n when len(b) == len(c), else 0 (ints, bools: 0)"
+_AFFIX = "min(len(b), len(c)) // n"
 _CASE = ("casemap.fixed_upper", "casemap.fixed_lower", "casemap.fixed_trim")
 
 
@@ -324,10 +561,10 @@ _ROWS: tuple[Semantics, ...] = (
     Semantics(Op.DIV, "a = wrap64(b // c)", traps=("division_by_zero",), step=_div),
     Semantics(Op.MOD, "a = b % c", traps=("division_by_zero",), step=_mod),
     Semantics(Op.NEG, "a = wrap64(-b)", step=_set(lambda m, b, c: _wrap(-m.regs[b]))),
-    Semantics(Op.LT, "a = b < c", step=_set(lambda m, b, c: m.regs[b] < m.regs[c])),
-    Semantics(Op.LE, "a = b <= c", step=_set(lambda m, b, c: m.regs[b] <= m.regs[c])),
-    Semantics(Op.GT, "a = b > c", step=_set(lambda m, b, c: m.regs[b] > m.regs[c])),
-    Semantics(Op.GE, "a = b >= c", step=_set(lambda m, b, c: m.regs[b] >= m.regs[c])),
+    Semantics(Op.LT, "a = b < c", (_UNPAID,), ("costs.string_extra",), _ORDER_STRINGS, _ordering(Op.LT, operator.lt)),
+    Semantics(Op.LE, "a = b <= c", (_UNPAID,), ("costs.string_extra",), _ORDER_STRINGS, _ordering(Op.LE, operator.le)),
+    Semantics(Op.GT, "a = b > c", (_UNPAID,), ("costs.string_extra",), _ORDER_STRINGS, _ordering(Op.GT, operator.gt)),
+    Semantics(Op.GE, "a = b >= c", (_UNPAID,), ("costs.string_extra",), _ORDER_STRINGS, _ordering(Op.GE, operator.ge)),
     Semantics(Op.EQ, "a = b == c", (_UNPAID,), ("costs.string_extra",), _EQUAL_STRINGS, _equality(Op.EQ)),
     Semantics(Op.NE, "a = b != c", (_UNPAID,), ("costs.string_extra",), _EQUAL_STRINGS, _equality(Op.NE)),
     Semantics(Op.NOT, "a = not b", step=_set(lambda m, b, c: not m.regs[b])),
@@ -411,6 +648,46 @@ _ROWS: tuple[Semantics, ...] = (
     Semantics(Op.POP, "a = b.pop()", traps=("pop_empty",), step=_pop),
     Semantics(Op.GETIDX, "a = b[c]", traps=("index_out_of_range",), step=_getidx),
     Semantics(Op.SETIDX, "a[b] = c", traps=("index_out_of_range",), step=_setidx),
+    Semantics(Op.BAND, "a = b & c", value=operator.and_),
+    Semantics(Op.BOR, "a = b | c", value=operator.or_),
+    Semantics(Op.BXOR, "a = b ^ c", value=operator.xor),
+    Semantics(Op.BNOT, "a = ~b", value=lambda b, _: ~b),
+    Semantics(Op.SHL, "a = wrap64(b << c)", traps=("shift_count",), value=_shl),
+    Semantics(Op.SHR, "a = b >> c", traps=("shift_count",), value=_shr),
+    Semantics(Op.CHR, "a = chr(b)", traps=("bad_operand", _STRLEN, _ALLOC), work=_CHR),
+    Semantics(Op.STARTSWITH, "a = b.startswith(c)", (_UNPAID,), fuel=_AFFIX, work=_STARTS),
+    Semantics(Op.ENDSWITH, "a = b.endswith(c)", (_UNPAID,), fuel=_AFFIX, work=_ENDS),
+    Semantics(
+        Op.REPLACE,
+        "a = b.replace(c, c + 1)",
+        traps=(_UNPAID, "empty_pattern", _STRLEN, _ALLOC),
+        fuel="(len(b) + min(len(result), max_string_len + 1)) // n (0 when c is empty: it traps)",
+        work=_REPLACE,
+    ),
+    Semantics(
+        Op.SORT,
+        "a = sorted(b)",
+        traps=(_UNPAID, _ALLOC),
+        helpers=("sort_work",),
+        fuel="(len(b) + characters of b's strings) * bit_length(len(b)) // n",
+        work=_SORT,
+    ),
+    Semantics(Op.ASLICE, "a = b[clamp(c):clamp(c + 1)]", (_UNPAID, _ALLOC), fuel="len(result) // n", work=_ASLICE),
+    Semantics(
+        Op.INSERT,
+        "a.insert(b, c)",
+        traps=(_UNPAID, "insert_position", "array_too_long", _ALLOC),
+        fuel="(len(a) - b) // n (the items moved)",
+        work=_INSERT,
+    ),
+    Semantics(
+        Op.REMOVEAT,
+        "a = b.pop(c)",
+        traps=(_UNPAID, "index_out_of_range"),
+        fuel="(len(b) - c - 1) // n (the items moved)",
+        work=_REMOVEAT,
+    ),
+    Semantics(Op.COPY, "a = list(b)", (_UNPAID, _ALLOC), fuel="len(b) // n", work=_COPY),
 )
 
 
@@ -444,13 +721,15 @@ for _row in _ROWS:
     for _fault in _row.traps:
         if not callable(getattr(faults, _fault, None)):
             raise IncompleteSemantics(f"{_row.op.name}: no fault named {_fault} in chronicle_vm.engines.faults")
-    if (_row.step is None) == (_row.value is None):
-        raise IncompleteSemantics(f"{_row.op.name}: a row has a step or a value, exactly one")
+    if sum(part is not None for part in (_row.step, _row.value, _row.work)) != 1:
+        raise IncompleteSemantics(f"{_row.op.name}: a row has a step, a value or a work, exactly one")
 
 #: The plain operations' functions, by opcode number (the engines' generic code calls them).
 VALUES: Mapping[int, ValueOf] = {number: row.value for number, row in SEMANTICS.items() if row.value is not None}
 #: The opcodes that are plain operations.
 PLAIN: frozenset[int] = frozenset(VALUES)
+#: The sized operations' parts, by opcode number (every engine's generic code for them).
+WORKS: Mapping[int, Work] = {number: row.work for number, row in SEMANTICS.items() if row.work is not None}
 
 #: Cost model 2's extra charges, by opcode number (`n` is CHARS_PER_FUEL, `len` counts characters or items): every
 #: instruction costs 1 unit of fuel and these opcodes pay this extra charge too, computed from their operands

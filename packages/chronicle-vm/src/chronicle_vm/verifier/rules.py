@@ -91,6 +91,8 @@ _INT_ID = _IDS[INT]
 _BOOL_ID = _IDS[BOOL]
 _STR_ID = _IDS[STR]
 _STR_ARRAY_ID = _IDS[STR.array_of()]
+#: Scalar types whose values are ordered (the registry's `orderable` rows): the ORDERED rules admit exactly these.
+_ORDERED_IDS: tuple[int, ...] = tuple(i for i, t in enumerate(_TYPES) if t.depth == 0 and ROWS[t.kind].orderable)
 _FIXED_RULES = {
     TypeRule.INT: _INT_ID,
     TypeRule.BOOL: _BOOL_ID,
@@ -104,8 +106,19 @@ assert all(_IDS[t] == (int(t.base) - 1) * _DEPTHS + t.depth for t in _TYPES)
 
 # Polymorphic rules are checked ARRAY first (it binds T to its element type),
 # then the rules that bind or test T directly, then ELEM (which needs T).
-_POLY_ORDER = {TypeRule.ARRAY: 0, TypeRule.ANY: 1, TypeRule.SCALAR: 1, TypeRule.SEQUENCE: 1, TypeRule.ELEM: 2}
+_POLY_ORDER = {
+    TypeRule.ARRAY: 0,
+    TypeRule.ORDERED_ARRAY: 0,
+    TypeRule.ANY: 1,
+    TypeRule.SCALAR: 1,
+    TypeRule.ORDERED: 1,
+    TypeRule.SEQUENCE: 1,
+    TypeRule.ELEM: 2,
+}
+_ORDERED_TEXT = " or ".join(str(_TYPES[i]) for i in _ORDERED_IDS)
 _RULE_TEXT = {
+    TypeRule.ORDERED: f"an ordered type ({_ORDERED_TEXT})",
+    TypeRule.ORDERED_ARRAY: f"an array of an ordered type ({_ORDERED_TEXT})",
     TypeRule.ANY: "the same type as the instruction's other T operand",
     TypeRule.SCALAR: "a scalar (int, bool or str)",
     TypeRule.ARRAY: "an array",
@@ -148,10 +161,15 @@ class _Plan:
     fixed: tuple[tuple[int, int], ...]
     #: (operand position, rule) of polymorphic register operands, in binding order.
     poly: tuple[tuple[int, TypeRule], ...]
-    #: Positions of PAIR operands (both registers int).
-    pairs: tuple[int, ...]
+    #: (operand position, type id) of PAIR operands (both registers of that type).
+    pairs: tuple[tuple[int, int], ...]
     const_kinds: tuple[type, ...]
     imm_max: int
+
+
+def _pair_id(operand: Operand) -> int:
+    """The type id of both registers of a PAIR operand (int unless its rule says)."""
+    return _FIXED_RULES.get(operand.rule, _INT_ID)
 
 
 def _compile(info: OpInfo) -> _Plan:
@@ -159,14 +177,14 @@ def _compile(info: OpInfo) -> _Plan:
     bounds: list[tuple[int, OperandKind]] = []
     fixed: list[tuple[int, int]] = []
     poly: list[tuple[int, TypeRule]] = []
-    pairs: list[int] = []
+    pairs: list[tuple[int, int]] = []
     for pos, operand in enumerate(info.operands):
         kind, rule = operand.kind, operand.rule
         if kind is OperandKind.ARGS or (is_call and kind is OperandKind.REG):
             continue  # the call check knows the callee's window and result
         bounds.append((pos, kind))
         if kind is OperandKind.PAIR:
-            pairs.append(pos)
+            pairs.append((pos, _pair_id(operand)))
         elif kind is OperandKind.REG and rule in _FIXED_RULES:
             fixed.append((pos, _FIXED_RULES[rule]))
         elif kind is OperandKind.REG and rule in _POLY_ORDER:
@@ -236,7 +254,7 @@ def _operand_checks(
             types.append(f"R[{x}] == {_FIXED_RULES[rule]}")
     elif kind is OperandKind.PAIR:
         bounds.append(f"0 <= {x} < n - 1")
-        types.append(f"R[{x}] == {_INT_ID} and R[{x} + 1] == {_INT_ID}")
+        types.append(f"R[{x}] == {_pair_id(operand)} and R[{x} + 1] == {_pair_id(operand)}")
     elif kind is OperandKind.CONST:
         bounds.append(f"0 <= {x} < nk")
         if str not in _CONST_KINDS[info.op] or int not in _CONST_KINDS[info.op]:
@@ -270,6 +288,12 @@ def _poly_checks(info: OpInfo) -> list[str]:
         elif rule is TypeRule.SCALAR:
             types.append(f"{r} % {_DEPTHS} == 0")
             binds = r
+        elif rule is TypeRule.ORDERED:
+            types.append(f"{r} in {_ORDERED_IDS}")
+            binds = r
+        elif rule is TypeRule.ORDERED_ARRAY:
+            types.append(f"{r} - 1 in {_ORDERED_IDS} and {r} % {_DEPTHS} == 1")
+            binds = f"{r} - 1"
         elif rule is TypeRule.SEQUENCE:
             types.append(f"({r} == {_STR_ID} or {r} % {_DEPTHS} != 0)")
             continue
@@ -914,6 +938,22 @@ def _argument_problem(
     return None
 
 
+def _binding(rule: TypeRule, found: int) -> tuple[bool, int]:
+    """Whether type id `found` meets `rule`, and the type T it binds (-1: none)."""
+    is_array = found % _DEPTHS != 0
+    if rule is TypeRule.ARRAY:
+        return is_array, found - 1
+    if rule is TypeRule.SCALAR:
+        return not is_array, found
+    if rule is TypeRule.ORDERED:
+        return found in _ORDERED_IDS, found
+    if rule is TypeRule.ORDERED_ARRAY:
+        return found % _DEPTHS == 1 and found - 1 in _ORDERED_IDS, found - 1
+    if rule is TypeRule.SEQUENCE:
+        return is_array or found == _STR_ID, -1
+    return True, found
+
+
 def _poly_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
     """What breaks the rules that bind a type variable T (one binding per instruction), or None."""
     mnemonic = plan.info.name
@@ -923,7 +963,6 @@ def _poly_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
         r = ins[pos + 1]
         found = regs[r]
         letter = _LETTERS[pos]
-        is_array = found % _DEPTHS != 0
         if rule is TypeRule.ELEM:
             if found != bound:
                 return (
@@ -931,14 +970,7 @@ def _poly_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
                     f"{bound_at}), found r{r}: {_TYPES[found]}"
                 )
             continue
-        if rule is TypeRule.ARRAY:
-            ok, binds = is_array, found - 1
-        elif rule is TypeRule.SCALAR:
-            ok, binds = not is_array, found
-        elif rule is TypeRule.SEQUENCE:
-            ok, binds = is_array or found == _STR_ID, -1
-        else:
-            ok, binds = True, found
+        ok, binds = _binding(rule, found)
         if not ok:
             return f"`{mnemonic}` operand {letter} must be {_RULE_TEXT[rule]}, found r{r}: {_TYPES[found]}"
         if binds < 0:
@@ -1001,11 +1033,14 @@ def _register_type_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | 
             return (
                 f"`{mnemonic}` operand {_LETTERS[pos]} must be {_TYPES[want]}, found r{ins[pos + 1]}: {_TYPES[found]}"
             )
-    for pos in plan.pairs:
+    for pos, want in plan.pairs:
         first = ins[pos + 1]
         for r in (first, first + 1):
-            if regs[r] != _INT_ID:
-                return f"`{mnemonic}` reads int registers r{first} and r{first + 1}, found r{r}: {_TYPES[regs[r]]}"
+            if regs[r] != want:
+                return (
+                    f"`{mnemonic}` reads {_TYPES[want]} registers r{first} and r{first + 1}, "
+                    f"found r{r}: {_TYPES[regs[r]]}"
+                )
     if plan.poly:
         return _poly_problem(plan, ins, regs)
     return None
