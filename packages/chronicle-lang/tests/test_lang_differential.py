@@ -1,7 +1,7 @@
 """Differential property: random well-typed programs give the same value or the same trap on the VM as in Python.
 
 The generator builds a small program tree (int and bool arithmetic with
-wrapping, floor division, comparisons, short-circuit logic, if/else, bounded
+wrapping, floor division, the bitwise operators and shifts, comparisons, short-circuit logic, if/else, bounded
 while loops, an int array with indexing, assignment and push, and a call that
 pushes onto the caller's array from inside an expression), renders it as
 `.chr`, and also evaluates it directly here with the semantics docs/language.md
@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chronicle_lang import compile_source
 from chronicle_testing.lang_run import run_chr
+from chronicle_vm.errors import SourceError
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 INT_VARS = ("a", "b", "v0", "v1")
@@ -55,8 +58,9 @@ def int_expr(depth: int, arrays: bool = True) -> st.SearchStrategy[Node]:
     sub = int_expr(depth - 1, arrays)
     return st.one_of(
         leaves,
-        st.tuples(st.just("bin"), st.sampled_from(["+", "-", "*", "/", "%"]), sub, sub),
+        st.tuples(st.just("bin"), st.sampled_from(["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"]), sub, sub),
         st.tuples(st.just("neg"), sub),
+        st.tuples(st.just("bnot"), sub),
         *([st.tuples(st.just("idx"), sub), st.tuples(st.just("bump"), sub)] if arrays else []),
     )
 
@@ -122,6 +126,8 @@ def render_expr(node: Node) -> str:
         return f"({render_expr(node[2])} {node[1]} {render_expr(node[3])})"
     if kind == "neg":
         return f"(-{render_expr(node[1])})"
+    if kind == "bnot":
+        return f"(~{render_expr(node[1])})"
     if kind == "not":
         return f"(!{render_expr(node[1])})"
     if kind == "idx":
@@ -181,6 +187,23 @@ def render(program: tuple[Any, ...]) -> str:
 
 # --- direct evaluation -------------------------------------------------------------
 
+_BITWISE = {"&": lambda x, y: x & y, "|": lambda x, y: x | y, "^": lambda x, y: x ^ y}
+
+
+def binary(op: str, left: int, right: int) -> int:
+    """An int operator as docs/language.md states it: wrapping, floor division, shifts by 0..63."""
+    if op in ("+", "-", "*"):
+        return wrap(left + right if op == "+" else left - right if op == "-" else left * right)
+    if op in _BITWISE:
+        return _BITWISE[op](left, right)
+    if op in ("<<", ">>"):
+        if not 0 <= right <= 63:
+            raise Trap("runtime.shift-count")
+        return wrap(left << right) if op == "<<" else left >> right
+    if right == 0:
+        raise Trap("runtime.division-by-zero")
+    return wrap(left // right) if op == "/" else wrap(left % right)
+
 
 class Evaluator:
     def __init__(self, a: int, b: int) -> None:
@@ -202,22 +225,14 @@ class Evaluator:
             return len(self.xs)
         if kind == "neg":
             return wrap(-self.int_(node[1]))
+        if kind == "bnot":
+            return ~self.int_(node[1])
         if kind == "idx":
             return self.xs[self.index(self.int_(node[1]))]
         if kind == "bump":
             self.xs.append(self.int_(node[1]))
             return len(self.xs)
-        left, right = self.int_(node[2]), self.int_(node[3])
-        op = node[1]
-        if op == "+":
-            return wrap(left + right)
-        if op == "-":
-            return wrap(left - right)
-        if op == "*":
-            return wrap(left * right)
-        if right == 0:
-            raise Trap("runtime.division-by-zero")
-        return wrap(left // right) if op == "/" else wrap(left % right)
+        return binary(node[1], self.int_(node[2]), self.int_(node[3]))
 
     def bool_(self, node: Node) -> bool:
         kind = node[0]
@@ -287,6 +302,23 @@ def test_lang_differential_evaluator_can_trap_and_wrap() -> None:
     trap: tuple[Any, ...] = ([], ("bin", "%", ("int", 7), ("var", "a")), [("int", 1)], 0, 0)
     assert evaluate(trap) == ("trap", "runtime.division-by-zero")
     assert run_chr(render(trap), "main", [0, 0]).error is not None
+
+
+@given(int_expr(3, arrays=False).filter(lambda node: "var" not in repr(node)))
+def test_lang_constants_fold_as_the_vm_computes(expr: Node) -> None:
+    # The same literal expression as a `const` (folded by the compiler) and in a function (run by the VM).
+    text = render_expr(expr)
+    expected = evaluate(([], expr, [], 0, 0))
+    at_run_time = run_chr(f"pub fn main() -> int {{ return {text}; }}", "main", [])
+    got = ("trap", at_run_time.error.code) if at_run_time.error is not None else ("value", at_run_time.value)
+    assert got == expected, text
+    source = f"const C: int = {text};\npub fn main() -> int {{ return C; }}"
+    if expected[0] == "value":
+        assert run_chr(source, "main", []).value == expected[1], text
+    else:
+        with pytest.raises(SourceError) as info:
+            compile_source(source, "c.chr")
+        assert info.value.code == "source.const-fold", text
 
 
 # --- strings ---------------------------------------------------------------------

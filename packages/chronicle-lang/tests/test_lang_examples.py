@@ -77,3 +77,29 @@ def test_lang_example_module_verifies_and_round_trips(path: Path) -> None:
     assert module.source_map.files == (path.name,)
     pairs = zip(module.source_map.functions, module.functions, strict=True)
     assert all(len(positions) == len(f.code) for positions, f in pairs)
+
+
+def test_lang_docs_constants_example_compiles_and_folds() -> None:
+    doc = (EXAMPLES.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    section = doc[doc.index("### Constants") :]
+    block = re.findall(r"```\n(.*?)```", section, flags=re.DOTALL)[0]
+    source = block + "pub fn main() -> str { return str(FEE_PPM) + LOUD + str(MASK); }\n"
+    report = run_chr(source, "main", [], path="consts.chr")
+    assert report.error is None, str(report.error)
+    assert report.value == "25000hi!4095"
+
+
+def test_lang_docs_operator_examples_hold() -> None:
+    # The operator table's and the precedence note's examples, as one program.
+    source = (
+        "pub fn main() -> [bool] {\n"
+        '    let checks = [1 << 63 == -9223372036854775808, -8 >> 1 == -4, -1 >> 63 == -1, ~5 == -6, "Z" < "a",\n'
+        '        "ab" < "abc", "\\u{e9}" > "z", 6 & 1 == 0, 5 & 1 == 1];\n'
+        '    push(checks, replace("aaaa", "aa", "b") == "bb");\n'
+        '    push(checks, starts_with("x", "") && ends_with("x", ""));\n'
+        "    return checks;\n"
+        "}\n"
+    )
+    report = run_chr(source, "main", [], path="ops.chr")
+    assert report.error is None, str(report.error)
+    assert report.value == [True] * 11  # `x & 1 == 0` is `(x & 1) == 0`, unlike C

@@ -107,6 +107,29 @@ def calls(n: int) -> int:
     return total
 
 
+def crc32(n: int) -> int:
+    table: list[int] = []
+    k = 0
+    while k < 256:
+        c = k
+        bit = 0
+        while bit < 8:
+            if c & 1 == 1:
+                c = 0xEDB88320 ^ (c >> 1)
+            else:
+                c = c >> 1
+            bit = bit + 1
+        table.append(c)
+        k = k + 1
+    crc = 0xFFFFFFFF
+    i = 0
+    while i < n:
+        byte = (i * 7 + 3) & 0xFF
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+        i = i + 1
+    return crc ^ 0xFFFFFFFF
+
+
 WORKLOADS: tuple[Workload, ...] = (
     Workload("fib", "fib.chr", "fib", 25, fib, "fib(25), recursive", 4.0),
     Workload("sum", "sum.chr", "sum", 2_000_000, sum_squares, "sum of i*i mod 1000003, i < 2,000,000", 3.0),
@@ -119,6 +142,15 @@ WORKLOADS: tuple[Workload, ...] = (
         build,
         "string building: 100,000 lines of concat and str(), joined",
         4.0,
+    ),
+    Workload(
+        "crc32",
+        "crc32.chr",
+        "crc32",
+        200_000,
+        crc32,
+        "CRC-32 with bitwise operators, table-driven, over 200,000 bytes",
+        3.0,
     ),
     Workload("arrays", "arrays.chr", "arrays", 100_000, arrays, "arrays: push, prefix sums, pop; 100,000 items"),
     Workload(
