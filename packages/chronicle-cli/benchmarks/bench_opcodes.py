@@ -35,10 +35,10 @@ REPEATS = 3
 MILLION = 1_000_000
 
 # Registers of every case's `main`, by role.
-#   r0, r1, r4, r9: str   r2, r6, r7: int   r3: bool   r5: [str]   r8: [int]
+#   r0, r1, r4, r9: str   r2, r6, r7: int   r3: bool   r5, r10: [str]   r8: [int]
 STRS = array_type(STR.base, 1)
 INTS = array_type(INT.base, 1)
-REGISTERS = (STR, STR, INT, BOOL, STR, STRS, INT, INT, INTS, STR)
+REGISTERS = (STR, STR, INT, BOOL, STR, STRS, INT, INT, INTS, STR, STRS)
 
 Code = tuple[tuple[str, int, int, int], ...]
 Handler = Callable[[Sequence[Value], CallSite], "Value | None"]
@@ -62,6 +62,8 @@ class Case:
 # Constants shared by the string cases: k0 = half a maximal string, k1.. as each case says.
 HALF = "a" * (MILLION // 2)
 DESERET = "\U00010428"  # lower case letter outside the BMP: upper() maps it, 4 bytes a character
+# 99,999 distinct numbers in a scrambled order, as one text to split (sort's worst operands: no runs to merge).
+UNSORTED = ",".join(str(i * 7919 % 100_003) for i in range(99_999))
 
 
 def _cases() -> list[Case]:
@@ -81,6 +83,9 @@ def _cases() -> list[Case]:
         Case("lt", cheap_ints, setup_ints, (_i("lt", 3, 6, 7),), 2000),
         Case("eq int", cheap_ints, setup_ints, (_i("eq", 3, 6, 7),), 2000),
         Case("not", cheap_ints, setup_ints, (_i("not", 3, 3),), 2000),
+        Case("band, bxor", cheap_ints, setup_ints, (_i("band", 2, 6, 7), _i("bxor", 2, 6, 7)), 1000),
+        Case("shl, shr", cheap_ints, setup_ints, (_i("shl", 2, 6, 7), _i("shr", 2, 6, 7)), 1000),  # wraps
+        Case("chr", cheap_ints, setup_ints, (_i("chr", 4, 7),), 2000),
         Case("jmpif", cheap_ints, setup_ints, (_i("jmpif", 3, -1),), 2000),  # -1: the next instruction
         Case("tostr int", cheap_ints, setup_ints, (_i("tostr", 4, 6),), 2000),
         Case("newarr", cheap_ints, setup_ints, (_i("newarr", 8),), 2000),
@@ -94,6 +99,7 @@ def _cases() -> list[Case]:
         ),
     ]
     two_halves: Code = (_i("loadk", 0, 0), _i("concat", 1, 0, 0), _i("concat", 9, 0, 0))  # r1, r9: distinct 1M
+    split_unsorted: Code = (_i("loadk", 0, 0), _i("loadk", 4, 1), _i("split", 5, 0, 4))  # r5: 99,999 strs
     periodic: list[Case] = []
     for size in (10, 100, 1000, 10_000):
         needle = "a" * size + "b"
@@ -152,6 +158,31 @@ def _cases() -> list[Case]:
             (_i("loadk", 0, 0), _i("loadk", 4, 1), _i("split", 5, 0, 4), _i("loadk", 4, 2)),
             (_i("join", 9, 5, 4),),
             10,
+        ),
+        Case("lt of 1M equal strings", (HALF,), two_halves, (_i("lt", 3, 1, 9),), 50),
+        Case("startswith 1M", (HALF,), two_halves, (_i("startswith", 3, 1, 9),), 50),
+        Case(
+            "replace every character of 1M",
+            (HALF, "a", "b"),
+            (*two_halves, _i("loadk", 0, 1), _i("loadk", 1, 2)),  # r0, r1: the pair old, new; r9: the text
+            (_i("replace", 4, 9, 0),),
+            10,
+        ),
+        Case("sort 100K distinct strs", (UNSORTED, ","), split_unsorted, (_i("sort", 10, 5),), 5),
+        Case("copy 100K items", (UNSORTED, ","), split_unsorted, (_i("copy", 10, 5),), 20),
+        Case(
+            "aslice 100K items",
+            (UNSORTED, ",", 0, MILLION),
+            (*split_unsorted, _i("loadk", 6, 2), _i("loadk", 7, 3)),
+            (_i("aslice", 10, 5, 6),),
+            20,
+        ),
+        Case(
+            "insert, removeat at 0 of 100K",
+            (UNSORTED, ",", 0),
+            (*split_unsorted, _i("loadk", 2, 2)),
+            (_i("insert", 5, 2, 0), _i("removeat", 0, 5, 2)),
+            20,
         ),
         Case("repeat to 1M", ("a", MILLION), (_i("loadk", 0, 0), _i("loadk", 2, 1)), (_i("repeat", 4, 0, 2),), 20),
         Case("parseint, 19 digits", ("-9223372036854775808",), (_i("loadk", 0, 0),), (_i("parseint", 2, 0),), 2000),

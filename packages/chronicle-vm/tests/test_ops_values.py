@@ -392,3 +392,105 @@ def test_random_bitwise_programs_agree_with_python_on_every_engine(
         expected = ("error", "runtime.shift-count")
     outcome = run_all(source, inputs)
     assert outcome[: len(expected)] == expected
+
+
+# -- a differential property: random programs of the array and string instructions, at random fuel ---------------
+# Registers: r0 [int] (the array), r1 r2 int (an index or a bound pair), r3 r4 r5 str (r4, r5: replace's pair),
+# r6 bool, r7 int (scratch), r8 [int] (scratch array).
+
+_ARRAY_OPS = (
+    "insert r0, r1, r2",
+    "removeat r7, r0, r1",
+    "aslice r8, r0, r1",
+    "sort r8, r0",
+    "copy r8, r0",
+    "mov r0, r8",
+    "push r0, r2",
+    "len r1, r0",
+    "replace r3, r3, r4",
+    "chr r5, r2",
+    "startswith r6, r3, r4",
+    "endswith r6, r3, r5",
+    "lt r6, r3, r4",
+    "ge r6, r4, r3",
+    "concat r3, r3, r5",
+    "add r2, r2, r1",
+)
+
+
+def _array_step(op: str, m: dict[str, Any]) -> str | None:
+    """One array instruction of the model on registers `m`; gives a trap's code or None."""
+    xs, r1, r2 = m["r0"], m["r1"], m["r2"]
+    if op == "insert":
+        if not 0 <= r1 <= len(xs):
+            return "runtime.index-out-of-range"
+        xs.insert(r1, r2)
+    elif op == "removeat":
+        if not 0 <= r1 < len(xs):
+            return "runtime.index-out-of-range"
+        xs.pop(r1)
+    elif op == "aslice":
+        lo, hi = (min(max(v, 0), len(xs)) for v in (r1, r2))
+        m["r8"] = xs[lo:hi]
+    elif op in ("sort", "copy"):
+        m["r8"] = sorted(xs) if op == "sort" else list(xs)
+    elif op == "mov":
+        m["r0"] = m["r8"]
+    elif op == "push":
+        xs.append(r2)
+    elif op == "len":
+        m["r1"] = len(xs)
+    return None
+
+
+def _string_step(op: str, m: dict[str, Any]) -> str | None:
+    """One string or int instruction of the model (comparisons change nothing the result shows)."""
+    if op == "replace":
+        if not m["r4"]:
+            return "runtime.empty-pattern"
+        m["r3"] = m["r3"].replace(m["r4"], m["r5"])
+    elif op == "chr":
+        if not 0 <= m["r2"] <= 0x10FFFF or 0xD800 <= m["r2"] <= 0xDFFF:
+            return "runtime.bad-operand"
+        m["r5"] = chr(m["r2"])
+    elif op == "concat":
+        m["r3"] = m["r3"] + m["r5"]
+    elif op == "add":
+        m["r2"] = wrap_i64(m["r2"] + m["r1"])
+    return None
+
+
+def _model(program: list[str], items: list[int], ints: list[int], texts: list[str]) -> tuple[Any, ...]:
+    """The same program in plain Python: ("ok", r0) or ("error", code) for a trap (limits are the default)."""
+    m: dict[str, Any] = {"r0": list(items), "r8": []}  # r8 starts as a fresh empty array
+    m.update(zip(("r1", "r2", "r3", "r4", "r5"), (*ints, *texts), strict=True))
+    for line in program:
+        op = line.split()[0]
+        trap = _array_step(op, m) or _string_step(op, m)
+        if trap is not None:
+            return ("error", trap)
+    return ("ok", m["r0"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.sampled_from(_ARRAY_OPS), max_size=14),
+    st.lists(st.integers(-50, 50), max_size=6),
+    st.lists(st.one_of(st.integers(-3, 8), st.integers(0, 0x10FFFF + 2)), min_size=2, max_size=2),
+    st.lists(st.text(alphabet="ab\u00e9\U0001f600", max_size=4), min_size=3, max_size=3),
+    st.one_of(st.none(), st.integers(1, 40)),
+)
+def test_random_array_and_string_programs_agree_on_every_engine_and_with_python(
+    program: list[str], items: list[int], ints: list[int], texts: list[str], fuel: int | None
+) -> None:
+    source = (
+        ".func main export ([int], int, int, str, str, str) -> [int]\n  .regs bool, int, [int]\n"
+        + "".join(f"    {line}\n" for line in program)
+        + "    ret r0\n.end\n"
+    )
+    limits = Limits(max_instructions=fuel) if fuel is not None else Limits()
+    outcome = run_all(source, [items, *ints, *texts], limits)  # every engine alike: value, trap, location, count
+    if fuel is None:
+        assert outcome[:2] == _model(program, items, ints, texts)
+    elif outcome[0] == "error" and outcome[1] == "limit.instructions":
+        assert outcome[4] <= fuel

@@ -490,6 +490,12 @@ class CompiledEngine:
                 short(f, p, extra, pending)
             fuel_cell.cell_contents -= extra
 
+        def pay_extra(f: int, p: int, extra: int, pending: int) -> None:
+            """Pay `extra` units (a sized operation's charge, already computed) as `pay` pays for characters."""
+            if extra > fuel_cell.cell_contents:
+                short(f, p, extra, pending)
+            fuel_cell.cell_contents -= extra
+
         def big_concat(f: int, p: int, size: int, pending: int) -> None:
             # The interpreter's order: the extra charge, then max_string_len.
             if size > _FREE:
@@ -501,6 +507,7 @@ class CompiledEngine:
             "_nofuel": nofuel,
             "_short": short,
             "_pay": pay,
+            "_payx": pay_extra,
             "_bigcat": big_concat,
         }
 
@@ -573,6 +580,7 @@ class CompiledEngine:
             "_wcheck": work_check,
             "_wfuel": lambda op, values, max_s: WORKS[op].fuel(values, max_s),
             "_wact": lambda op, values: WORKS[op].act(values),
+            "_chr": chr,
             "_divzero": divzero,
             "_modzero": modzero,
             "_idxa": index_array,
@@ -1201,10 +1209,18 @@ class _Translator:
 
     def _op_work(self, at: _At) -> bool | None:
         """A sized operation: its row's fuel, checks and effect (chronicle_vm.engines.semantics.Work), in that order."""
-        op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        op, a, b, c, w, pending, line = at.op, at.a, at.b, at.c, at.w, at.pending, at.line
         registers = operand_values(op)(list(range(max(a, b, c) + 2)), a, b, c)  # the registers it reads, in order
         line(f"_v = ({''.join(f'r{_int(r)}, ' for r in registers)})")
-        self.extra(f"_wfuel({_int(op)}, _v, MAXS)", indent, pc, pending, w)
+        if op == Op.CHR:  # bounded work, no charge: inline on the common path (base64 and tokenizers call it a lot)
+            line(f"if r{b} < 0 or r{b} > 1114111 or 55296 <= r{b} <= 57343 or MAXS < 1: _wcheck({w}, {_int(op)}, _v)")
+            line(f"A += {_int(STR_WORDS + 1)}")
+            line(f"if A > MAXA: _allocfail({w})")
+            line(f"r{a} = _chr(r{b})")
+            return None
+        # Compact (a sized row's template is written three times per segment, within the source budget).
+        line(f"_x = _wfuel({_int(op)}, _v, MAXS)")
+        line(f"if _x: _payx({w}, _x, {_int(pending)})")
         line(f"A += _wcheck({w}, {_int(op)}, _v)")
         line(f"if A > MAXA: _allocfail({w})")
         line(f"{f'r{a} = ' if writes_a(op) else ''}_wact({_int(op)}, _v)")

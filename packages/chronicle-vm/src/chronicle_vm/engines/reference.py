@@ -72,6 +72,10 @@ _PLAIN = 0x56  # a plain operation of the semantics table (a row with `value`): 
 # The ISA keeps 0x5E and 0x5F free for these two (and 0x50-0x56 for the ones above).
 _ORDER_STR = 0x5E  # `lt le gt ge` of two strings: d is the comparison (operator.lt, ...); charged by length
 _WORK = 0x5F  # a sized operation (a row with `work`): d is (fuel, check, act, operand values, writes a)
+# `band bor bxor` and `shl shr` sit in the arithmetic range, in the ISA's gap 0x16-0x17 (see `_run`).
+_BITWISE = 0x16  # d: the operator function
+_SHIFT_OP = 0x17  # d: True for shl, False for shr
+_BITWISE_OPS = {Op.BAND.value: operator.and_, Op.BOR.value: operator.or_, Op.BXOR.value: operator.xor}
 _ORDER_OPS = {Op.LT.value: operator.lt, Op.LE.value: operator.le, Op.GT.value: operator.gt, Op.GE.value: operator.ge}
 
 #: The ISA opcodes `_run` has its own code for; with the semantics table's plain operations (run through
@@ -87,7 +91,7 @@ _NATIVE = frozenset(
     )
 )
 require_complete("the fused interpreter", {op.value for op in _NATIVE} | PLAIN | set(WORKS))
-assert not {_ORDER_STR, _WORK} & set(OPCODES), "the fused interpreter's internal opcodes are not ISA numbers"
+assert not {_ORDER_STR, _WORK, _BITWISE, _SHIFT_OP} & set(OPCODES), "the fused interpreter's own opcodes are not ISA's"
 
 # Superinstructions: one tuple does the work of two consecutive instructions and counts as two.  Each sits
 # at the index of the first of the pair; the second keeps its own plain tuple at the next index, so a jump
@@ -149,12 +153,16 @@ def _fuse(code: list[Decoded]) -> list[Decoded]:
 
 
 def _sized_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...]) -> Decoded | None:
-    """The variable-cost form of a comparison of strings or of a sized operation (None for any other)."""
+    """The fused interpreter's own form of a comparison of strings, a bitwise operator or a sized operation."""
     strings = registers[b].depth == 0 and registers[b].base is BaseType.STR if b < len(registers) else False
     if (op == Op.EQ or op == Op.NE) and strings:
         return (_EQ_STR if op == Op.EQ else _NE_STR, a, b, c, 0)
     if op in _ORDER_OPS and strings:
         return (_ORDER_STR, a, b, c, _ORDER_OPS[op])
+    if op in _BITWISE_OPS:
+        return (_BITWISE, a, b, c, _BITWISE_OPS[op])
+    if op == Op.SHL or op == Op.SHR:
+        return (_SHIFT_OP, a, b, c, op == Op.SHL)
     work = WORKS.get(op)
     if work is not None:
         return (_WORK, a, b, c, (work.fuel, work.check, work.act, operand_values(op), writes_a(op)))
@@ -374,6 +382,7 @@ class Interpreter:
         # Local names for the op numbers: a comparison with a local is the cheapest dispatch test.
         ADD, SUB, MUL, DIV, MOD = Op.ADD.value, Op.SUB.value, Op.MUL.value, Op.DIV.value, Op.MOD.value
         ADDK, SUBK, MULK, MODK, DIVK = _ADDK, _SUBK, _MULK, _MODK, _DIVK
+        BITWISE, SHIFT_OP = _BITWISE, _SHIFT_OP
         LT, LE, GT, GE, EQ, NE = Op.LT.value, Op.LE.value, Op.GT.value, Op.GE.value, Op.EQ.value, Op.NE.value
         # GE_T and GE_F are the last case of their chains, so they need no name.
         LT_T, LE_T, GT_T, EQ_T, NE_T = (_BRANCH_IF_TRUE[x] for x in (Op.LT, Op.LE, Op.GT, Op.EQ, Op.NE))
@@ -466,6 +475,19 @@ class Interpreter:
                             if r > MAX or r < MIN:
                                 r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
                             regs[a] = r
+                        elif op == BITWISE:  # d: operator.and_, or_ or xor (a C call; nothing leaves 64 bits)
+                            regs[a] = d(regs[b], regs[c])
+                        elif op == SHIFT_OP:  # d: True for shl
+                            count = regs[c]
+                            if count < 0 or count > 63:
+                                self._raise(faults.shift_count("shl" if d else "shr", count), frames_at(fidx, pc - 1))
+                            if d:
+                                r = regs[b] << count
+                                if r > MAX or r < MIN:
+                                    r = ((r + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+                                regs[a] = r
+                            else:
+                                regs[a] = regs[b] >> count
                         elif op == MOD or op == DIV:
                             divisor = regs[c]
                             if divisor == 0:
