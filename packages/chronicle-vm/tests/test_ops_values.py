@@ -494,3 +494,23 @@ def test_random_array_and_string_programs_agree_on_every_engine_and_with_python(
         assert outcome[:2] == _model(program, items, ints, texts)
     elif outcome[0] == "error" and outcome[1] == "limit.instructions":
         assert outcome[4] <= fuel
+
+
+def test_array_slice_counts_its_result_against_allocation() -> None:
+    outcome = run_all(ASLICE, [list(range(500)), 0, 500], Limits(max_allocation=2000))
+    assert outcome[:2] == ("error", "limit.allocation")
+
+
+@pytest.mark.parametrize("line", ["sort r1, r0", "chr r2, r3", "insert r0, r3, r3", "band r3, r3, r3", "lt r4, r2, r2"])
+def test_long_runs_of_the_new_instructions_are_translated_not_left_to_the_interpreter(line: str) -> None:
+    # The compiled engine falls back to the interpreter for a function whose source outgrows its budget (per
+    # instruction); a template too verbose would silently lose the fast path for such functions.
+    from chronicle_vm.engines import compiled
+
+    source = (
+        ".func main export ([int]) -> int\n  .regs [int], str, int, bool\n"
+        + f"    {line}\n" * 3000
+        + "    ret r3\n.end\n"
+    )
+    engine = CompiledEngine(verify(assemble_text(source, "long.casm")), Limits())
+    assert compiled._translate(engine, 0) is not None
