@@ -340,6 +340,8 @@ def str_expr(depth: int) -> st.SearchStrategy[Node]:
         st.tuples(st.just("repeat"), sub, st.integers(-1, 3)),
         st.tuples(st.just("charat"), sub, _SMALL),
         st.tuples(st.just("join"), sub, sub, sub),
+        st.tuples(st.just("replace"), sub, sub, sub),
+        st.tuples(st.just("chr"), st.sampled_from([65, 0xE9, 0x2603, 0x1F600, 0xD800, -1, 0x110000])),
     )
 
 
@@ -364,7 +366,28 @@ def render_str(node: Node) -> str:
         return f"{render_str(node[1])}[{node[2]}]"
     if kind == "join":
         return f'join(split({render_str(node[1])}, {render_str(node[2])} + ","), {render_str(node[3])})'
+    if kind == "replace":
+        return f"replace({render_str(node[1])}, {render_str(node[2])}, {render_str(node[3])})"
+    if kind == "chr":
+        return f"chr({node[1]})"
     return f"{kind}({render_str(node[1])})"
+
+
+def eval_new_builtin(node: Node, p: str) -> str:
+    """`replace` and `chr` as docs/language.md states them."""
+    if node[0] == "replace":
+        s, old, new = eval_str(node[1], p), eval_str(node[2], p), eval_str(node[3], p)
+        if not old:
+            raise Trap("runtime.empty-pattern")
+        return s.replace(old, new)
+    if not 0 <= node[1] <= 0x10FFFF or 0xD800 <= node[1] <= 0xDFFF:
+        raise Trap("runtime.bad-operand")
+    return chr(node[1])
+
+
+def _string_facts(s: str, n: str) -> list[bool]:
+    """contains, ==, <, >=, starts_with, ends_with: strings order by code point, as Python's do."""
+    return [n in s, s == n, s < n, s >= n, s.startswith(n), s.endswith(n)]
 
 
 def eval_str(node: Node, p: str) -> str:
@@ -391,6 +414,8 @@ def eval_str(node: Node, p: str) -> str:
     if kind == "join":
         s, sep, glue = eval_str(node[1], p), eval_str(node[2], p) + ",", eval_str(node[3], p)
         return glue.join(s.split(sep))
+    if kind in ("replace", "chr"):
+        return eval_new_builtin(node, p)
     s = eval_str(node[1], p)
     return {"upper": s.upper, "lower": s.lower, "trim": s.strip}[kind]()
 
@@ -401,14 +426,15 @@ def test_lang_differential_strings_agree_with_python(expr: Node, needle: Node, p
         "pub fn main(p: str) -> [str] {\n"
         f"    let s = {render_str(expr)};\n"
         f"    let n = {render_str(needle)};\n"
-        "    return [s, str(len(s)), str(find(s, n)), str(contains(s, n)), str(s == n)];\n"
+        "    return [s, str(len(s)), str(find(s, n)), str(contains(s, n)), str(s == n), str(s < n), str(s >= n),\n"
+        "        str(starts_with(s, n)), str(ends_with(s, n))];\n"
         "}\n"
     )
     try:
         s, n = eval_str(expr, p), eval_str(needle, p)
         expected: tuple[str, Any] = (
             "value",
-            [s, str(len(s)), str(s.find(n)), str(n in s).lower(), str(s == n).lower()],
+            [s, str(len(s)), str(s.find(n)), *(str(x).lower() for x in _string_facts(s, n))],
         )
     except Trap as trap:
         expected = ("trap", trap.code)
