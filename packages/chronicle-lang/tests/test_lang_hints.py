@@ -273,3 +273,16 @@ def test_recovery_stays_bounded_and_fast_on_a_large_broken_file() -> None:
     assert len(info.value.details["diagnostics"]) == MAX_DIAGNOSTICS
     assert info.value.details["dropped"] > 0
     assert elapsed < 10
+
+
+def test_constant_strings_are_bounded_one_by_one_and_together() -> None:
+    # Doubling a string constant 21 times passes 1,048,576 characters: a const-fold error, not a huge module.
+    lines = ['const A0: str = "x";'] + [f"const A{i}: str = A{i - 1} + A{i - 1};" for i in range(1, 22)]
+    source = "\n".join(lines) + "\npub fn main() -> int { return len(A21); }\n"
+    (diagnostic,) = _diagnostics(source)
+    assert (diagnostic["code"], diagnostic["line"]) == ("source.const-fold", 22)
+    # Copies of a 524,288-character one (A19) pass the total bound (1 << 22 characters) at the sixth.
+    lines = lines[:20] + [f"const B{i}: str = A19 + {str(i)!r};".replace("'", '"') for i in range(8)]
+    source = "\n".join(lines) + "\npub fn main() -> int { return len(B7); }\n"
+    got = [(d["code"], d["line"]) for d in _diagnostics(source)]
+    assert got == [("source.const-fold", 26), ("source.const-fold", 27), ("source.const-fold", 28)]

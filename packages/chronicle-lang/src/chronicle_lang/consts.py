@@ -27,13 +27,16 @@ from chronicle_vm.engines.semantics import VALUES
 from .diagnostics import Diagnostics
 from .syntax import Binary, BoolLit, ConstDecl, Expr, IntLit, Name, Span, StrLit, Unary
 
-__all__ = ["CONST_TYPES", "MAX_CONST_STRING", "Folded", "fold_constants"]
+__all__ = ["CONST_TYPES", "MAX_CONST_STRING", "MAX_CONST_TOTAL", "Folded", "fold_constants"]
 
 #: The types a constant may have.  Hook for the float kind (#17): add FLOAT here, fold float literals in
 #: `_Folder.fold` and float arithmetic in `_Folder.binary` (with the VM's finite-only rule) when it lands.
 CONST_TYPES: tuple[ValueType, ...] = (INT, BOOL, STR)
 #: The longest string a constant expression may fold to (characters).
 MAX_CONST_STRING = 1 << 20
+#: The characters all of a module's string constants may hold together (10,000 constants each doubling a 1M
+#: string must not hold 10G characters in the compiler).
+MAX_CONST_TOTAL = 1 << 22
 
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
@@ -195,6 +198,7 @@ def fold_constants(
     known: dict[str, Folded] = {}
     order = {decl.name: i for i, decl in reversed(list(enumerate(consts)))}  # the first declaration wins
     folder = _Folder(diags, known, order)
+    total = 0
     for index, decl in enumerate(consts):
         if decl.name in known:
             continue  # a second declaration: the caller reported it
@@ -213,5 +217,16 @@ def fold_constants(
             )
             known[decl.name] = Folded(wanted, None)
             continue
+        if isinstance(folded.value, str):
+            total += len(folded.value)
+            if total > MAX_CONST_TOTAL:
+                diags.error(
+                    "const-fold",
+                    f"the module's string constants hold more than {MAX_CONST_TOTAL} characters together",
+                    decl.value.span,
+                    hint="build long strings at run time (repeat, join) in the function that uses them",
+                )
+                known[decl.name] = Folded(folded.type, None)
+                continue
         known[decl.name] = Folded(folded.type, folded.value if wanted is not None else None)
     return known
