@@ -124,7 +124,9 @@ class _Folder:
             if found.value is None:
                 raise _Fail  # its own error is reported
             return found
-        if expr.name in self.order and self.order[expr.name] >= self.index:
+        if self.order.get(expr.name) == self.index:
+            raise self.fail("not-constant", f"constant '{expr.name}' uses itself", expr.span, _NOT_CONSTANT_HINT)
+        if expr.name in self.order and self.order[expr.name] > self.index:
             raise self.fail(
                 "not-constant",
                 f"constant '{expr.name}' is declared after the constant that uses it",
