@@ -24,7 +24,15 @@ Instruction fuel is charged once per *segment* (a straight run inside an
 arm that ends at a call, a return, an unconditional jump or the arm's end;
 conditional jumps inside it are side exits that refund the instructions
 they skip).  A segment ending in a call also pays for the callee's first
-segment, and passes `c=1` so the callee skips that charge.  When the
+segment, and passes `c=1` so the callee skips that charge.  A call of a
+function from which no capability call is reachable does not end a segment:
+the caller charges what follows the call with what precedes it (fib pays one
+fuel test per call instead of three).  Only a capability call reads the fuel
+as a count on the fast path, so none can see those instructions charged
+ahead; the slow paths that can (fuel running out inside the callee, an extra
+charge that does not fit, a failure, a deadline stop) count them back from
+the callers' frames (`_CodeInfo.line_beyond`), and where the interpreter
+would still run them they hand the run to it.  When the
 remaining fuel cannot pay for a whole segment, a second copy of the segment
 runs its instructions one at a time with a check before each, so the run
 stops before instruction N+1 exactly like the interpreter.  Capability calls
