@@ -91,7 +91,8 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmark suite and print the table for docs/performance.md."""
     install_packages(session)
-    session.install("starlark-pyo3")  # the peer bench_calls.py times in the same run (only here, never a dependency)
+    # The peers timed in the same run (bench_calls.py, the VM workloads' peer columns): only here, never a dependency.
+    session.install("starlark-pyo3", "lupa")
     run_bench(session, *session.posargs)
 
 

@@ -56,6 +56,7 @@ class VmResult:
     reference_seconds: float
     compiled_seconds: float
     instructions: int
+    peers: dict[str, float | None]  # peer name -> its seconds in the same run (None: it cannot run this workload)
 
     @property
     def reference_ratio(self) -> float:
@@ -130,13 +131,18 @@ def run_workload(workload: Workload) -> VmResult:
         "compiled": CompiledEngine(verified, limits, handlers),
     }
     expected = workload.python(argument)
+    peers = _working_peers(workload, expected)
     # Interleaved repetitions, CPU time of this process: the ratios hold up when the machine is busy.
-    times: dict[str, list[float]] = {"python": [], "reference": [], "compiled": []}
+    times: dict[str, list[float]] = {"python": [], "reference": [], "compiled": [], **{p: [] for p in peers}}
     outcomes: dict[str, RunOutcome] = {}
     for _ in range(REPEATS):
         start = time.process_time()
         workload.python(argument)
         times["python"].append(time.process_time() - start)
+        for name, peer in peers.items():
+            start = time.process_time()
+            peer(argument)
+            times[name].append(time.process_time() - start)
         for name, engine in engines.items():
             start = time.process_time()
             outcome = engine.call(workload.entry, [argument])
@@ -154,7 +160,27 @@ def run_workload(workload: Workload) -> VmResult:
         results["reference"][0],
         results["compiled"][0],
         results["compiled"][1].instructions,
+        {name: statistics.median(times[name]) if name in peers else None for name in MEASURED_PEERS},
     )
+
+
+#: The peers timed in the same process when they import (installed by the `bench` nox session only).
+MEASURED_PEERS = ("lupa", "starlark-pyo3")
+
+
+def _working_peers(workload: Workload, expected: int) -> dict[str, Callable[[int], object]]:
+    """The peers that import, have this workload and give the right answer (starlark overflows on Ackermann)."""
+    from workloads.peers import peer_runners
+
+    working: dict[str, Callable[[int], object]] = {}
+    for name, runner in peer_runners(workload.name).items():
+        try:
+            value = runner(workload.argument)
+        except Exception:  # a peer's own limit (call stack) is its answer: no figure
+            continue
+        if value == expected:
+            working[name] = runner
+    return working
 
 
 def startup_module(functions: int = STARTUP_FUNCTIONS) -> Any:
@@ -299,13 +325,13 @@ def vm_table(results: Sequence[VmResult]) -> list[str]:
     return lines
 
 
-#: The peers' ratios to plain CPython, as measured on this kind of machine (2 cores, CPython 3.11, median of 3
-#: in-process runs) and given in the performance issue.  They are not re-measured here: pywasm and starlark are
-#: not dependencies of this project.  None where a peer cannot run the workload.
-PEERS: dict[str, tuple[float | None, float | None, float | None]] = {
-    "fib": (333.0, None, 0.7),
-    "sum": (None, 143.0, 3.6),
-    "sieve": (None, 128.0, 0.4),
+#: The peers that are not re-run here (pywasm and pure-Python starlark are no dependency of any session): their
+#: ratios to plain CPython as measured on this kind of machine (2 cores, CPython 3.11, median of 3 in-process runs)
+#: and given in the performance issues.  None where a peer cannot run the workload.
+RECORDED_PEERS: dict[str, tuple[float | None, float | None]] = {
+    "fib": (333.0, None),
+    "sum": (None, 143.0),
+    "sieve": (None, 128.0),
 }
 
 
@@ -313,24 +339,30 @@ def peers_table(results: Sequence[VmResult]) -> list[str]:
     def ratio(value: float | None) -> str:
         return "-" if value is None else f"{value:g}x"
 
+    def measured(r: VmResult, name: str) -> str:
+        seconds = r.peers.get(name)
+        return "-" if seconds is None else f"{seconds / r.python_seconds:.2f}x"
+
     lines = [
         "## Against the peers",
         "",
-        "Ratios to plain CPython. ChronicleVM's columns are this run's; the peers' are the figures measured on this "
-        "kind of machine when the performance work was planned (pywasm and starlark are not dependencies, so they "
-        "are not re-run here).",
+        "Ratios to plain CPython. ChronicleVM's, lupa's (Lua 5.4 with a count hook every "
+        "1,000 instructions) and starlark-pyo3's (Rust; `for` loops where the others have `while`) columns are "
+        'this run\'s, in the same process (the peers are installed by the `bench` session only; "-" when not '
+        "installed or when the peer cannot run the workload: starlark-rust's call stack overflows on Ackermann). "
+        "pywasm's and pure-Python starlark's are the figures recorded when the performance work was planned.",
         "",
-        "| workload | ChronicleVM compiled | ChronicleVM reference | pywasm (pure Python) | starlark (pure Python) "
-        "| starlark-pyo3 (Rust) |",
-        "|---|---|---|---|---|---|",
+        "| workload | ChronicleVM compiled | ChronicleVM reference | lupa | starlark-pyo3 | pywasm (pure Python, "
+        "recorded) | starlark (pure Python, recorded) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        peers = PEERS.get(r.workload.name)
-        if peers is None:
+        if r.workload.name not in (*RECORDED_PEERS, "ackermann"):
             continue
+        recorded = RECORDED_PEERS.get(r.workload.name, (None, None))
         lines.append(
             f"| {r.workload.description} | {r.compiled_ratio:.2f}x | {r.reference_ratio:.1f}x "
-            f"| {ratio(peers[0])} | {ratio(peers[1])} | {ratio(peers[2])} |"
+            f"| {measured(r, 'lupa')} | {measured(r, 'starlark-pyo3')} | {ratio(recorded[0])} | {ratio(recorded[1])} |"
         )
     return [*lines, ""]
 
@@ -368,7 +400,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(result)
             print(
                 f"vm:{workload.name:10} python {result.python_seconds:.4f}s  reference {result.reference_ratio:6.1f}x  "
-                f"compiled {result.compiled_ratio:5.2f}x",
+                f"compiled {result.compiled_ratio:5.2f}x"
+                + "".join(
+                    f"  {name} {seconds / result.python_seconds:.2f}x"
+                    for name, seconds in result.peers.items()
+                    if seconds is not None
+                ),
                 flush=True,
             )
     sections: list[tuple[str, dict[str, float] | str]] = []

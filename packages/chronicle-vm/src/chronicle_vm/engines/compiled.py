@@ -24,7 +24,15 @@ Instruction fuel is charged once per *segment* (a straight run inside an
 arm that ends at a call, a return, an unconditional jump or the arm's end;
 conditional jumps inside it are side exits that refund the instructions
 they skip).  A segment ending in a call also pays for the callee's first
-segment, and passes `c=1` so the callee skips that charge.  When the
+segment, and passes `c=1` so the callee skips that charge.  A call of a
+function from which no capability call is reachable does not end a segment:
+the caller charges what follows the call with what precedes it (fib pays one
+fuel test per call instead of three).  Only a capability call reads the fuel
+as a count on the fast path, so none can see those instructions charged
+ahead; the slow paths that can (fuel running out inside the callee, an extra
+charge that does not fit, a failure, a deadline stop) count them back from
+the callers' frames (`_CodeInfo.line_beyond`), and where the interpreter
+would still run them they hand the run to it.  When the
 remaining fuel cannot pay for a whole segment, a second copy of the segment
 runs its instructions one at a time with a check before each, so the run
 stops before instruction N+1 exactly like the interpreter.  Capability calls
@@ -50,10 +58,14 @@ depth as an argument.  Below a bound that keeps Python's recursion limit out
 of reach (the recursion limit minus the host's current stack minus a margin,
 and never more than `max_call_depth` nor more frames than
 `max_stack_registers` can hold), nothing else is checked.  A call that would
-reach the bound abandons the fast run and re-executes the call from the
-start on the reference interpreter, answering the capability calls already
-made from a record of their results (the VM is deterministic, so it makes
-the same calls in the same order) before going live.  This is exact and
+pass the bound abandons the fast run.  When the bound was Python's stack and
+not a limit, the call runs again from the start on a worker thread with a
+deep stack (chronicle_vm.engines.deep; the engine remembers the entry and
+goes there directly next time), where the bound is the limit itself; when it
+was a limit, the call re-executes on the reference interpreter, which stops
+exactly where the limit says.  Either way the capability calls already made
+are answered from a record of their results (the VM is deterministic, so it
+makes the same calls in the same order) before going live.  This is exact and
 costs nothing on the fast path; the rare deep or limit-reaching run pays one
 re-execution.  A trampoline would have put a frame push and pop on every
 call of every run instead.  The same fallback serves a function too large
@@ -112,8 +124,9 @@ from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 
 from . import faults
-from .control import FUEL_SLICE
+from .control import FUEL_SLICE, RunControl
 from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
+from .deep import run_deep
 from .entry import RunOutcome, handler_table, locate, prepare_call
 from .entry import describe as _describe
 from .faults import OperandFault
@@ -128,8 +141,6 @@ _STR = STR_WORDS  # max_allocation's estimate of a string's header, in words (wr
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
-
-    from .control import RunControl
 
 __all__ = [
     "MAX_TRANSLATED_INSTRUCTIONS",
@@ -189,7 +200,65 @@ class _Fault(Exception):
 
 
 class _Bail(Exception):
-    """The fast run cannot continue exactly: re-execute the call on the reference interpreter."""
+    """The fast run cannot continue exactly: re-execute the call on the reference interpreter.
+
+    `stop_at` > 0: a deadline or cancel stop fell due where instructions charged ahead had still to run; the
+    interpreter stops at its first fuel-slice end from that count on (`_StopFrom`).
+    """
+
+    def __init__(self, stop_at: int = 0) -> None:
+        super().__init__(stop_at)
+        self.stop_at = stop_at
+
+
+class _StopFrom(RunControl):
+    """A call's control that lets a re-execution run to instruction `target` before it may stop it."""
+
+    __slots__ = ("inner", "target")
+
+    def __init__(self, inner: RunControl, target: int) -> None:  # not RunControl's: keep the same deadline
+        self.timeout = inner.timeout
+        self.deadline = inner.deadline
+        self.cancel = inner.cancel
+        self.stopped = None
+        self.inner = inner
+        self.target = target
+
+    def check(self, instructions: int) -> faults.Failure | None:
+        return None if instructions < self.target else self.inner.check(instructions)
+
+
+class _Deep(_Bail):
+    """A call would go past the frames the run was allowed (`d` reached 0)."""
+
+
+def _python_depth() -> int:
+    """Python frames on the current thread's stack (the compiled engine's calls are Python calls)."""
+    depth = 0
+    frame: types.FrameType | None = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth
+
+
+def _replaying(
+    handlers: Sequence[CapabilityHandler | None], answers: list[Value | None]
+) -> tuple[CapabilityHandler | None, ...]:
+    """`handlers` answering the first `len(answers)` capability calls of a run (any capability) from `answers`."""
+    position = 0
+
+    def wrap(handler: CapabilityHandler) -> CapabilityHandler:
+        def answer(call_args: Sequence[Value], site: CallSite) -> Value | None:
+            nonlocal position
+            if position < len(answers):
+                position += 1
+                return answers[position - 1]
+            return handler(call_args, site)
+
+        return answer
+
+    return tuple(None if h is None else wrap(h) for h in handlers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +266,9 @@ class _CodeInfo:
     fidx: int
     line_pcs: tuple[int, ...]  # line number - 1 -> instruction index (-1 for dispatch lines)
     line_pending: tuple[int, ...]  # line number - 1 -> instructions charged ahead of the one on that line
+    # line number - 1 -> instructions of this frame charged ahead and still to run when the line is a call that has
+    # not returned (a segment that runs on past a call, see `_Translator.segment_end`); 0 for every other line
+    line_beyond: tuple[int, ...]
 
 
 def _int(value: object) -> int:
@@ -228,6 +300,8 @@ class CompiledEngine:
         self._codes: dict[types.CodeType, _CodeInfo] = {}
         self._compiled: dict[int, Callable[..., Any]] = {}
         self._uncompilable: set[int] = set()
+        self._capless: frozenset[int] | None = None
+        self._deep_entries: set[str] = set()  # entries that ran out of the caller's Python stack once
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
         self._max_frame = max((len(f.registers) for f in functions), default=1) or 1
@@ -311,17 +385,65 @@ class CompiledEngine:
 
     def _run(self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int) -> RunOutcome:
         limits = self.limits
-        depth = 0
-        frame: types.FrameType | None = sys._getframe()
-        while frame is not None:
-            depth += 1
-            frame = frame.f_back
-        python_room = sys.getrecursionlimit() - depth - _PYTHON_MARGIN
-        bound = min(limits.max_call_depth, python_room, limits.max_stack_registers // self._max_frame)
-        if python_room < 4 or bound < 1:
-            # bound < 1: max_stack_registers cannot hold the largest frame, so no call may be taken unchecked
-            # (a `d` of -1 would never reach the `if not d` guard); the reference interpreter checks each frame.
+        # The frames a run may need: max_call_depth, or fewer when max_stack_registers cannot hold that many of the
+        # largest frame (then the interpreter checks each frame beyond).
+        wanted = min(limits.max_call_depth, limits.max_stack_registers // self._max_frame)
+        if wanted < 1:
+            # max_stack_registers cannot hold the largest frame, so no call may be taken unchecked (a `d` of -1
+            # would never reach the `if not d` guard); the reference interpreter checks each frame.
             return self._reference_engine().call(entry, args, handlers=self.handlers, control=self._control)
+        self._record.clear()  # the capability results of this run's attempts (none yet)
+        if entry in self._deep_entries:  # went past the caller's Python stack before: straight to the deep thread
+            return self._run_deep(entry, args, index, values, units, wanted)
+        python_room = sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN
+        bound = min(wanted, python_room)
+        if bound < 4:
+            return self._run_deep(entry, args, index, values, units, wanted)
+        try:
+            return self._attempt(entry, args, index, values, units, bound)
+        except _Deep:
+            if bound >= wanted:  # the real max_call_depth (or stack) limit: the interpreter stops exactly there
+                return self._rerun_on_interpreter(entry, args, self._record)
+        # Out of Python stack on this thread, not out of limits: again from the start on a deep stack.
+        self._deep_entries.add(entry)
+        return self._run_deep(entry, args, index, values, units, wanted)
+
+    def _run_deep(
+        self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int, wanted: int
+    ) -> RunOutcome:
+        """The run again from the start on the deep-stack thread (chronicle_vm.engines.deep), exact as ever.
+
+        Capability calls the abandoned attempt made are answered from its record (the VM is deterministic, so
+        the run makes the same calls in the same order) before the live handlers take over.
+        """
+        answers = list(self._record)
+        names = self._globals
+        if answers:
+            for key, handler in zip(self._handler_names, _replaying(self.handlers, answers), strict=True):
+                names[key] = handler
+
+        def job() -> RunOutcome:
+            bound = min(wanted, sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN)
+            self._record.clear()
+            try:
+                return self._attempt(entry, args, index, values, units, bound)
+            except _Deep:
+                return self._rerun_on_interpreter(entry, args, self._record)
+
+        try:
+            return run_deep(job, 2 * wanted + 2 * _PYTHON_MARGIN)
+        except RuntimeError:  # no thread could be started: the interpreter has no Python recursion to run out of
+            return self._rerun_on_interpreter(entry, args, self._record)
+        finally:
+            if answers:
+                for key, handler in zip(self._handler_names, self.handlers, strict=True):
+                    names[key] = handler
+
+    def _attempt(
+        self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int, bound: int
+    ) -> RunOutcome:
+        """One run of the translation with `bound` frames allowed; raises _Deep when a call would go past them."""
+        limits = self.limits
         # Without a control all the fuel at once; with one none, so the first instruction asks for a slice.
         self._issued = limits.max_instructions if self._control is None else 0
         self._globals["MAXI"] = self._issued
@@ -329,7 +451,6 @@ class CompiledEngine:
         self._alloc.cell_contents = units
         self._bound.cell_contents = bound
         record = self._record
-        record.clear()
         self._translated = 0
         try:
             # `d` counts the frames still allowed below this one: a call needs d > 0.
@@ -345,8 +466,10 @@ class CompiledEngine:
             # Every failure says how many instructions had started, the failing one included.
             error.details.setdefault("instructions", self._issued - self._fuel.cell_contents - pending)
             raise error from None
-        except _Bail:
-            return self._rerun_on_interpreter(entry, args, record)
+        except _Deep:
+            raise
+        except _Bail as bail:
+            return self._rerun_on_interpreter(entry, args, record, bail.stop_at)
         except ChronicleError as exc:
             # A capability handler's error (quota, host failure) gains the call site's location and stack.
             frames, pending = self._callers(exc.__traceback__)
@@ -370,32 +493,45 @@ class CompiledEngine:
         exact count is `max_instructions - fuel - pending`.
         """
         frames: list[tuple[int, int]] = []
-        pending = 0
+        pending = beyond = last = 0
         codes = self._codes
         while tb is not None:
             info = codes.get(tb.tb_frame.f_code)
             if info is not None:
                 frames.append((info.fidx, info.line_pcs[tb.tb_lineno - 1]))
                 pending = info.line_pending[tb.tb_lineno - 1]
+                last = info.line_beyond[tb.tb_lineno - 1]
+                beyond += last
             tb = tb.tb_next
-        return frames, pending
+        # The callers' segments that ran on past their calls charged instructions they have still to run.
+        return frames, pending + beyond - last
 
-    def _rerun_on_interpreter(self, entry: str, args: Sequence[object], record: list[Value | None]) -> RunOutcome:
+    def _prepaid_above(self) -> int:
+        """Instructions the frames on the current Python stack have charged and still to run after their calls.
+
+        Only segments that run on past a call to a function that makes no capability call charge beyond the
+        call, so this is 0 wherever a capability call or a handler runs; the fuel-exhaustion and extra-charge
+        failure paths read it to keep their counts exact.
+        """
+        total = 0
+        codes = self._codes
+        frame: types.FrameType | None = sys._getframe(1)
+        while frame is not None:
+            info = codes.get(frame.f_code)
+            if info is not None:
+                total += info.line_beyond[frame.f_lineno - 1]
+            frame = frame.f_back
+        return total
+
+    def _rerun_on_interpreter(
+        self, entry: str, args: Sequence[object], record: list[Value | None], stop_at: int = 0
+    ) -> RunOutcome:
         """Re-execute on the fused interpreter; capability calls already made are answered from `record`."""
-        position = 0
-
-        def wrap(handler: CapabilityHandler) -> CapabilityHandler:
-            def answer(call_args: Sequence[Value], site: CallSite) -> Value | None:
-                nonlocal position
-                if position < len(record):
-                    position += 1
-                    return record[position - 1]
-                return handler(call_args, site)
-
-            return answer
-
-        handlers = tuple(None if h is None else wrap(h) for h in self.handlers)
-        return Interpreter(self.verified, self.limits, handlers).call(entry, args, control=self._control)
+        handlers = _replaying(self.handlers, list(record))
+        control = self._control
+        if control is not None and stop_at:
+            control = _StopFrom(control, stop_at)
+        return Interpreter(self.verified, self.limits, handlers).call(entry, args, control=control)
 
     def location(self, function: int, index: int) -> dict[str, Any]:
         """JSON-safe location of instruction `index` of function `function` (as `Interpreter.location`)."""
@@ -457,12 +593,18 @@ class CompiledEngine:
                 executed = self._issued - fuel_cell.cell_contents
                 stop = control.check(executed)
                 if stop is not None:
+                    if self._prepaid_above():
+                        # Callers charged instructions ahead that must run before this slice end: the interpreter
+                        # re-executes the call and stops at the slice end (a stop is always at one).
+                        raise _Bail(self._issued)
                     fault(stop, f, p)
                 grant = min(FUEL_SLICE, limits.max_instructions - self._issued)
                 self._issued += grant
                 self._globals["MAXI"] = self._issued  # the generated code's call sites count from it
                 fuel_cell.cell_contents += grant
                 return
+            if self._prepaid_above():
+                raise _Bail  # callers charged instructions ahead that the interpreter would still run
             failure = faults.instructions(limits.max_instructions)
             failure[3]["instructions"] = limits.max_instructions - fuel_cell.cell_contents
             fault(failure, f, p)
@@ -477,7 +619,8 @@ class CompiledEngine:
                 fuel_cell.cell_contents += grant
                 if extra <= fuel_cell.cell_contents:
                     return
-            left = fuel_cell.cell_contents + pending  # after this instruction's base cost
+            # After this instruction's base cost, counting what this frame and its callers charged ahead.
+            left = fuel_cell.cell_contents + pending + self._prepaid_above()
             if extra <= left:
                 raise _Bail  # payable, but an instruction prepaid after it is not: the interpreter stops there
             failure = faults.unpaid(limits.max_instructions, extra + 1, left + 1)
@@ -562,6 +705,9 @@ class CompiledEngine:
         def bail() -> NoReturn:
             raise _Bail
 
+        def deep() -> NoReturn:
+            raise _Deep
+
         def stub_fail(*_args: object) -> NoReturn:
             raise _Bail
 
@@ -592,6 +738,7 @@ class CompiledEngine:
             "_trap": trap,
             "_capnone": capability_none,
             "_bail": bail,
+            "_deep": deep,
             "_stubfail": stub_fail,
             "_exportfail": export_fail,
         }
@@ -694,6 +841,12 @@ class CompiledEngine:
         """The Python source function `index` translates to (for inspection and tests)."""
         return _Translator(self.module, self.verified.block_leaders[index], index, self).source()[0]
 
+    def capless(self) -> frozenset[int]:
+        """The module's functions that make no capability call, directly or through their callees."""
+        if self._capless is None:
+            self._capless = _capless(self.module)
+        return self._capless
+
 
 @dataclass(frozen=True, slots=True)
 class _Translation:
@@ -742,7 +895,7 @@ def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
     if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
         return None
     try:
-        source, line_pcs, line_pending = _Translator(
+        source, line_pcs, line_pending, line_beyond = _Translator(
             module, engine.verified.block_leaders[index], index, engine
         ).source()
         factory = compile(source, f"<chronicle f{index}>", "exec")
@@ -755,7 +908,7 @@ def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
     capabilities = sorted({a for op, a, _b, _c in function.code if op == Op.CAPCALL})
     return _Translation(
         code,
-        _CodeInfo(index, line_pcs, line_pending),
+        _CodeInfo(index, line_pcs, line_pending, line_beyond),
         tuple(constants),
         tuple(callees),
         tuple(capabilities),
@@ -784,6 +937,21 @@ def _entry_segment(function: Function) -> int:
         if op in _SEGMENT_ENDS or end in targets:
             break
     return end
+
+
+def _capless(module: Module) -> frozenset[int]:
+    """Functions from which no capability call is reachable (a fixpoint over the call graph)."""
+    functions = module.functions
+    calls = [{a for op, a, _b, _c in f.code if op == Op.CALL} for f in functions]
+    reaching = {i for i, f in enumerate(functions) if any(op == Op.CAPCALL for op, _a, _b, _c in f.code)}
+    changed = True
+    while changed:
+        changed = False
+        for i, callees in enumerate(calls):
+            if i not in reaching and not callees.isdisjoint(reaching):
+                reaching.add(i)
+                changed = True
+    return frozenset(range(len(functions))) - reaching
 
 
 @dataclass(frozen=True, slots=True)
@@ -823,7 +991,10 @@ class _Translator:
         self.budget = min(budget + 16_384, MAX_SOURCE_CHARS)
         self.pcs: list[int] = []
         self.pending: list[int] = []
+        self.beyond: list[int] = []
         self.charged = 0  # instructions charged ahead of the one being emitted
+        self.after_call = 0  # of those, the ones still to run when the call being emitted returns
+        self.capless = engine.capless()
         self.loop_start = -1  # start of the arm whose inner `while` we are in, or -1
         self.breakable = False  # inside an arm's breakable `while True` block (linear dispatch)
         # Registers known to hold an int constant at this point of the current segment (by register number).
@@ -837,8 +1008,9 @@ class _Translator:
         self.lines.append("    " * indent + text)
         self.pcs.append(pc)
         self.pending.append(self.charged)
+        self.beyond.append(self.after_call)
 
-    def source(self) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    def source(self) -> tuple[str, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         function = self.function
         code = self.code
         fidx = self.fidx
@@ -873,7 +1045,7 @@ class _Translator:
             self.emit(2, "while True:")
             self.tree(arms, 3)
         self.emit(1, f"return f{fidx}")
-        return "\n".join(self.lines) + "\n", tuple(self.pcs), tuple(self.pending)
+        return "\n".join(self.lines) + "\n", tuple(self.pcs), tuple(self.pending), tuple(self.beyond)
 
     def _jumps_to(self, target: int) -> bool:
         return any(
@@ -938,12 +1110,7 @@ class _Translator:
         self.breakable = True
         pc = start
         while pc < end:
-            segment_end = pc
-            while segment_end < end:
-                op = code[segment_end].op
-                segment_end += 1
-                if op in _SEGMENT_ENDS:
-                    break
+            segment_end = self.segment_end(pc, end)
             self.segment(pc, segment_end, indent + 1)
             pc = segment_end
         if code[end - 1].op not in _TERMINAL:
@@ -1094,12 +1261,7 @@ class _Translator:
             self.loop_start = start
         pc = start
         while pc < end:
-            segment_end = pc
-            while segment_end < end:
-                op = code[segment_end].op
-                segment_end += 1
-                if op in _SEGMENT_ENDS:
-                    break
+            segment_end = self.segment_end(pc, end)
             self.segment(pc, segment_end, body)
             pc = segment_end
         if code[end - 1].op not in _TERMINAL:
@@ -1113,19 +1275,42 @@ class _Translator:
             if outer:
                 self.emit(indent, "continue")
 
+    def segment_end(self, pc: int, end: int) -> int:
+        """Where the segment starting at `pc` of an arm ending at `end` ends.
+
+        At a call, a jump, a return or a trap, except that a segment runs on
+        past a call of a function from which no capability call is reachable
+        (the caller then charges what follows the call with what precedes it:
+        one fuel test instead of one per call).  Only capability calls read
+        the fuel as an instruction count on the fast path, so no count can see
+        the instructions charged ahead; the paths that can (running out of
+        fuel, an extra charge that does not fit, a failure) add them up from
+        the callers' frames (`_CodeInfo.line_beyond`).  A function's entry
+        segment still ends at its first call: callers prepay exactly it.
+        """
+        code = self.code
+        chain = pc != 0 or not self.entry_charged
+        while pc < end:
+            op, a = code[pc].op, code[pc].a
+            pc += 1
+            if op in _SEGMENT_ENDS and not (chain and op == Op.CALL and a in self.capless and pc < end):
+                break
+        return pc
+
     def segment(self, start: int, end: int, indent: int) -> None:
         """Instructions start..end-1 with one fuel charge (the slow copy charges one at a time).
 
         The entry segment of a function whose callers may pay for it is
-        skipped from charging when `c` is set.  A segment ending in a call
+        skipped from charging when `c` is set.  Every call of the segment
         whose callee accepts it also pays for the callee's entry segment.
         """
         last = end - 1
-        op, a = self.code[last].op, self.code[last].a
+        code = self.code
+        functions = self.module.functions
         self.known = {}
-        extra = 0
-        if op == Op.CALL:
-            extra = _entry_segment(self.module.functions[a])
+        # Each call's prepaid callee entry segment, by position in the segment.
+        entries = {pc: _entry_segment(functions[code[pc].a]) for pc in range(start, end) if code[pc].op == Op.CALL}
+        extra = sum(entries.values())
         entry = start == 0 and self.entry_charged
         length = _int(end - start + extra)
         if length == 1:
@@ -1134,7 +1319,7 @@ class _Translator:
             self.emit(indent + 1, "FUEL -= 1", last)
             self.instruction(last, indent, pending=0)
             return
-        shared = not extra  # a pre-paying call differs between the paths: emitted in each
+        shared = not entries.get(last, 0)  # a pre-paying call differs between the paths: emitted in each
         if entry:
             self.emit(indent, "if c:", start)
             for pc in range(start, last if shared else end):
@@ -1144,8 +1329,10 @@ class _Translator:
         else:
             self.emit(indent, f"if FUEL >= {length}:", start)
         self.emit(indent + 1, f"FUEL -= {length}", start)
+        ahead = extra  # callee entry segments charged at or after the instruction being emitted
         for pc in range(start, last if shared else end):
-            self.instruction(pc, indent + 1, pending=last - pc + extra, prepaid=bool(extra))
+            self.instruction(pc, indent + 1, pending=last - pc + ahead, prepaid=entries.get(pc, 0) > 0)
+            ahead -= entries.get(pc, 0)
         self.emit(indent, "else:", start)
         self.known = {}
         for pc in range(start, end):
@@ -1170,11 +1357,13 @@ class _Translator:
         self.charged = pending
         op, a, b, c = self.code[pc]
         a, b, c = _int(a), _int(b), _int(c)
+        if op == Op.CALL:  # what stays charged ahead in this frame while the callee runs (its prepaid entry is its)
+            self.after_call = pending - (_entry_segment(self.module.functions[a]) if prepaid else 0)
         at = _At(op, a, b, c, pc, indent, pending, prepaid, f"{self.fidx}, {_int(pc)}", self.emit)
-        if _TEMPLATES[op](self, at) is True:
-            return
-        self.charged = 0
-        self.track(op, a, b, c)
+        done = _TEMPLATES[op](self, at) is True
+        self.charged = self.after_call = 0
+        if not done:
+            self.track(op, a, b, c)
 
     def _op_value(self, at: _At) -> bool | None:
         """A plain operation: a = the row's `value` of registers b and c (None for an operand that is no register)."""
@@ -1320,7 +1509,7 @@ class _Translator:
         a, b, c, prepaid, line = at.a, at.b, at.c, at.prepaid, at.line
         callee = self.module.functions[a]
         args = "".join(f", r{_int(r)}" for r in range(b, b + callee.param_count))
-        line("if not d: _bail()")
+        line("if not d: _deep()")
         if len(callee.registers) > self.engine.limits.max_registers:
             line("_bail()")
         target = f"r{c} = " if callee.result is not None else ""
