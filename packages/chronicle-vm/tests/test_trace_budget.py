@@ -12,6 +12,7 @@ from chronicle_lang import compile_to_module
 from chronicle_vm.capabilities.host import Host
 from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.errors import ResourceLimitError
+from chronicle_vm.limits import HARD_LIMITS, Limits
 from chronicle_vm.runtime import instantiate, load_module
 from chronicle_vm.trace.budget import MAX_RECORDED_BYTES, value_bytes
 from chronicle_vm.trace.document import MAX_TRACE_BYTES, error_trace, load_trace
@@ -28,7 +29,12 @@ _MODULE = compile_to_module(_SOURCE, "bomb.chr").to_bytes()
 _POLICY = Policy.from_toml('version = 1\n[capabilities."log.info"]\nallow = true\n')
 
 
-def _run(piece: str, size: int, times: int, engine: str = "auto") -> tuple[object, bytes]:
+#: The bytes-out bound lifted, so that the trace budget is the bound these tests reach (test_output_bytes.py has
+#: the other).
+_LIMITS = Limits(max_output_bytes=HARD_LIMITS.max_output_bytes)
+
+
+def _run(piece: str, size: int, times: int, engine: str = "auto", limits: Limits = _LIMITS) -> tuple[object, bytes]:
     host = Host()
     logged: list[int] = []
 
@@ -36,7 +42,7 @@ def _run(piece: str, size: int, times: int, engine: str = "auto") -> tuple[objec
     def log_info(msg: str) -> None:
         logged.append(len(msg))
 
-    instance = instantiate(load_module(_MODULE), host=host, policy=_POLICY, engine=engine)  # type: ignore[arg-type]
+    instance = instantiate(load_module(_MODULE), host=host, policy=_POLICY, engine=engine, limits=limits)  # type: ignore[arg-type]
     try:
         result = instance.call("main", piece, size, times, trace=True)
     except ResourceLimitError as error:

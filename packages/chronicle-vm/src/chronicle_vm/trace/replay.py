@@ -24,6 +24,7 @@ from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.capabilities.scopes import BoundScope, first_violation, refusal, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Capability, Module
+from chronicle_vm.core.payload import call_plan, value_bytes
 from chronicle_vm.core.type_registry import row
 from chronicle_vm.core.types import TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
@@ -169,7 +170,7 @@ def _replay(
         raise ReplayError(
             "replay.missing-limits", "cannot replay exactly without recorded limits (provenance.limits is absent)"
         )
-    recorded_limits = Limits(**raw_limits)  # load_trace checked every field and range
+    recorded_limits = Limits.from_recorded(raw_limits)  # load_trace checked every field and range
     bounded = _replay_limits(recorded, recorded_limits, ceilings)
     stop = recorded_stop(recorded.events)  # a deadline or cancel: reproduced by instruction count, no clock
     limits = bounded if stop is None else stop_ceiling(bounded, stop)
@@ -184,7 +185,11 @@ def _replay(
         raise ReplayError("replay.entry", f"the recorded entry `{entry['function'][:100]}` is not exported")
     args = entry["args"]
 
-    state = _Replayer(loaded.module, recorded.events, limits, provenance["capabilities"])
+    # Bytes out are checked against the recorded bound itself: replay sends nothing out, so the replayer's own
+    # ceiling on them bounds nothing of its own, and the record says exactly which call (if any) passed it.
+    state = _Replayer(
+        loaded.module, recorded.events, limits, provenance["capabilities"], recorded_limits.max_output_bytes
+    )
     handlers = state.handlers() if stop is None else stopping_handlers(state.handlers(), stop, loaded.module)
     runner = make_engine(loaded.verified, limits, handlers, engine)
     try:
@@ -199,6 +204,10 @@ def _replay(
         return state.finish_error(recorded, error, actual_digest, trace_digest)
     return state.finish_returned(recorded, outcome.value, outcome.instructions, actual_digest, trace_digest)
 
+
+#: The codes of a call stopped before the live handler's bytes-out check: outside its scope, over its quota,
+#: or by the recorder's trace budget (before the call, or after its result, when bytes out had been checked).
+_BEFORE_OUTPUT = frozenset({"policy.scope", "limit.capability-quota", "limit.trace-bytes"})
 
 #: The limit each `limit.*` stop of the engines is the bound of.
 _LIMIT_FIELDS = {
@@ -299,8 +308,12 @@ class _Replayer:
         events: Sequence[Mapping[str, Any]],
         limits: Limits,
         decisions: Sequence[Mapping[str, Any]],
+        max_output_bytes: int | None = None,
     ) -> None:
         self.module = module
+        #: The recorded bound on bytes out, and the bytes the replayed calls have sent so far.
+        self.max_output = limits.max_output_bytes if max_output_bytes is None else max_output_bytes
+        self.sent = [0]
         self.events: list[Mapping[str, Any]] = events if type(events) is list else list(events)
         self.cursor: Iterator[Mapping[str, Any]] = iter(self.events)
         self.limits = limits
@@ -338,6 +351,8 @@ class _Replayer:
         typed = tuple((k, row(p).python) for k, p in enumerate(params) if p.kind is not TypeKind.STR)
         scalar_result = row(result_type).python if result_type is not None and result_type.is_scalar_kind else None
         max_string = self.limits.max_string_len
+        fixed, sized = call_plan(params)
+        sent, max_output = self.sent, self.max_output
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
             nonlocal calls
@@ -358,8 +373,10 @@ class _Replayer:
             if scopes:
                 self._check_scope(event, name, scopes, args, site)
             calls += 1
-            if quota is not None or "error" in event:
+            sent[0] += fixed + (sum([value_bytes(args[k]) for k in sized]) if sized else 0)
+            if quota is not None or sent[0] > max_output or "error" in event:  # a stop recorded or due here
                 self._check_quota(event, name, calls, quota, site)
+                self._check_output(event, name, sent[0], max_output, site)
             if event["location"] != locations.get((site[1], site[2])):
                 self._check_location(event, site, locations)
             result = event.get("result", _NO_RESULT)
@@ -379,7 +396,10 @@ class _Replayer:
     def _check_quota(self, event: Mapping[str, Any], name: str, calls: int, quota: int | None, site: CallSite) -> None:
         """Call `calls` of `name` is a quota stop exactly when it is the first beyond the recorded `max_calls`."""
         error = event.get("error")
-        stopped = isinstance(error, Mapping) and error.get("code") == "limit.capability-quota"
+        code = error.get("code") if isinstance(error, Mapping) else None
+        if code == "limit.trace-bytes":
+            return  # the recorder's stop comes before the live handler counts the call (or after it returned)
+        stopped = code == "limit.capability-quota"
         over = quota is not None and calls > quota
         if stopped == over:
             return
@@ -390,6 +410,30 @@ class _Replayer:
             allowed = "no quota" if quota is None else f"a quota of {quota} {_calls(quota)}"
             why = f"the trace records a quota stop at call {calls} of {name}, which has {allowed}"
         self._fail("replay.divergence", event, f"replay diverged at event {event['seq']}: {why}", site, max_calls=quota)
+
+    def _check_output(self, event: Mapping[str, Any], name: str, sent: int, ceiling: int, site: CallSite) -> None:
+        """A call is recorded as the `limit.output-bytes` stop exactly when its arguments take bytes out past the
+        recorded `max_output_bytes` (the live handler checks after the scopes and the quota, before the host)."""
+        error = event.get("error")
+        code = error.get("code") if isinstance(error, Mapping) else None
+        if code in _BEFORE_OUTPUT:
+            return  # the run stopped at this call before the bytes-out check was reached
+        stopped = code == "limit.output-bytes"
+        over = sent > ceiling
+        if stopped == over:
+            return
+        if over:
+            why = f"the arguments of this call of {name} take bytes out to {sent:,}, past the recorded {ceiling:,}"
+        else:
+            why = f"the trace records a bytes-out stop at a call of {name}, at {sent:,} of the recorded {ceiling:,}"
+        self._fail(
+            "replay.divergence",
+            event,
+            f"replay diverged at event {event['seq']}: {why}",
+            site,
+            max_output_bytes=ceiling,
+            sent=sent,
+        )
 
     def _check_location(
         self, event: Mapping[str, Any], site: CallSite, locations: dict[tuple[int, int], dict[str, Any]]
