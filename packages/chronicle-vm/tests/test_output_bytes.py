@@ -239,3 +239,37 @@ def test_a_kv_set_of_1mb_values_stops_at_the_bound() -> None:
         instance.call("main")
     assert caught.value.code == "limit.output-bytes"
     assert len(stored) == DEFAULT_LIMITS.max_output_bytes // (_MEGA + 3)  # each call: the value and "k" (3 bytes)
+
+
+def test_concurrent_calls_of_one_instance_count_separately() -> None:
+    import threading
+
+    barrier = threading.Barrier(2, timeout=10)
+    host = Host()
+
+    @host.capability("log.info")
+    def log_info(msg: str) -> None:
+        pass
+
+    @host.capability("num.next")
+    def num_next(i: int, flag: bool) -> int:
+        if i == 0:
+            barrier.wait()  # both runs are in flight here, each past its first call's charge
+        return i
+
+    limits = Limits(max_output_bytes=3 * 25)
+    instance = instantiate(load_module(_MODULE), host=host, policy=_POLICY, limits=limits)
+    results: list[object] = []
+
+    def run() -> None:
+        try:
+            results.append(instance.call("count", 3).value)
+        except ChronicleError as error:
+            results.append(error.code)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [3, 3]
