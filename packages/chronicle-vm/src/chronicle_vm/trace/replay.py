@@ -41,6 +41,7 @@ from chronicle_vm.errors import (
 from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 from chronicle_vm.runtime import EngineName, LoadedModule, load_module, make_engine
 
+from .budget import TraceBudget
 from .document import (
     MAX_TRACE_BYTES,
     Trace,
@@ -187,9 +188,10 @@ def _replay(
 
     # Bytes out are checked against the recorded bound itself: replay sends nothing out, so the replayer's own
     # ceiling on them bounds nothing of its own, and the record says exactly which call (if any) passed it.
-    state = _Replayer(
-        loaded.module, recorded.events, limits, provenance["capabilities"], recorded_limits.max_output_bytes
-    )
+    # The trace budget is re-run only when the trace records it: a trace that predates the field may predate the
+    # budget itself.
+    budget = raw_limits.get("max_trace_bytes")
+    state = _Replayer(loaded.module, recorded.events, limits, provenance["capabilities"], recorded_limits, budget)
     handlers = state.handlers() if stop is None else stopping_handlers(state.handlers(), stop, loaded.module)
     runner = make_engine(loaded.verified, limits, handlers, engine)
     try:
@@ -308,12 +310,16 @@ class _Replayer:
         events: Sequence[Mapping[str, Any]],
         limits: Limits,
         decisions: Sequence[Mapping[str, Any]],
-        max_output_bytes: int | None = None,
+        recorded: Limits | None = None,
+        trace_budget: int | None = None,
     ) -> None:
         self.module = module
+        own = limits if recorded is None else recorded
         #: The recorded bound on bytes out, and the bytes the replayed calls have sent so far.
-        self.max_output = limits.max_output_bytes if max_output_bytes is None else max_output_bytes
+        self.max_output = own.max_output_bytes
         self.sent = [0]
+        #: The recorder's trace budget, charged again call by call (None: the trace does not record one).
+        self.budget = None if trace_budget is None else TraceBudget.for_run(module, trace_budget, own.max_instructions)
         self.events: list[Mapping[str, Any]] = events if type(events) is list else list(events)
         self.cursor: Iterator[Mapping[str, Any]] = iter(self.events)
         self.limits = limits
@@ -353,6 +359,12 @@ class _Replayer:
         max_string = self.limits.max_string_len
         fixed, sized = call_plan(params)
         sent, max_output = self.sent, self.max_output
+        budget = self.budget
+        spent = budget.meter if budget is not None else [0]
+        trace_max = budget.max_bytes if budget is not None else 2**63
+        per_call = budget.per_call[index] if budget is not None else 0
+        traced_sized = budget.sized_params[index] if budget is not None else ()
+        traced_result = budget is not None and budget.sized_result[index]
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
             nonlocal calls
@@ -370,13 +382,14 @@ class _Replayer:
                         self._diverge(event, name, args, site)
             elif not self._same_args(event, params, args):
                 self._diverge(event, name, args, site)
-            if scopes:
-                self._check_scope(event, name, scopes, args, site)
             calls += 1
+            # The recorder charged its budget first, then the live handler checked scopes, quota and bytes out.
+            spent[0] += per_call + (sum([value_bytes(args[k]) for k in traced_sized]) if traced_sized else 0)
             sent[0] += fixed + (sum([value_bytes(args[k]) for k in sized]) if sized else 0)
-            if quota is not None or sent[0] > max_output or "error" in event:  # a stop recorded or due here
-                self._check_quota(event, name, calls, quota, site)
-                self._check_output(event, name, sent[0], max_output, site)
+            if scopes or quota is not None or spent[0] > trace_max or sent[0] > max_output or "error" in event:
+                self._check_stops(event, index, args, calls, site)  # a stop recorded or due here
+            elif traced_result and "result" in event:
+                self._check_trace(event, index, site)  # the result's share of the trace budget
             if event["location"] != locations.get((site[1], site[2])):
                 self._check_location(event, site, locations)
             result = event.get("result", _NO_RESULT)
@@ -392,6 +405,48 @@ class _Replayer:
             return self._result(event, result, name, result_type, site)
 
         return answer
+
+    def _check_stops(
+        self, event: Mapping[str, Any], index: int, args: Sequence[Value], calls: int, site: CallSite
+    ) -> None:
+        """Every stop a call can meet, in the order recording meets them: each recorded exactly where it is due."""
+        name = self.module.capabilities[index].name
+        self._check_trace(event, index, site)
+        if self.scopes[index]:
+            self._check_scope(event, name, self.scopes[index], args, site)
+        self._check_quota(event, name, calls, self.quotas[index], site)
+        self._check_output(event, name, self.sent[0], self.max_output, site)
+
+    def _check_trace(self, event: Mapping[str, Any], index: int, site: CallSite) -> None:
+        """A call is the recorded `limit.trace-bytes` stop exactly when the recorder's budget, charged again,
+        passes the recorded `max_trace_bytes` with its arguments, or (a result not recorded) may with its result."""
+        budget = self.budget
+        if budget is None:
+            return
+        error = event.get("error")
+        stopped = isinstance(error, Mapping) and error.get("code") == "limit.trace-bytes"
+        over = budget.meter[0] > budget.max_bytes
+        if not over and "result" in event and budget.sized_result[index]:
+            budget.meter[0] += value_bytes(event["result"])
+            over = budget.meter[0] > budget.max_bytes
+        # A stop at a call within the budget is the recorder's after-result check: only a text or array
+        # result (which a failed call does not record) can have passed it.
+        plausible = over or (stopped and budget.sized_result[index])
+        if stopped == over or (stopped and plausible):
+            return
+        name = self.module.capabilities[index].name
+        if over:
+            why = f"this call of {name} takes the trace past its recorded max_trace_bytes, and the trace records it"
+        else:
+            why = f"the trace records a trace-budget stop at a call of {name} within the recorded max_trace_bytes"
+        self._fail(
+            "replay.divergence",
+            event,
+            f"replay diverged at event {event['seq']}: {why}",
+            site,
+            max_trace_bytes=budget.max_bytes,
+            spent=budget.meter[0],
+        )
 
     def _check_quota(self, event: Mapping[str, Any], name: str, calls: int, quota: int | None, site: CallSite) -> None:
         """Call `calls` of `name` is a quota stop exactly when it is the first beyond the recorded `max_calls`."""
@@ -542,8 +597,10 @@ class _Replayer:
         self, event: Mapping[str, Any], name: str, scopes: tuple[BoundScope, ...], args: Sequence[Value], site: CallSite
     ) -> None:
         """The recorded decision on this call must be the one the recorded scopes give: a result or that refusal."""
-        refused = first_violation(scopes, args)
         failure = event.get("error")
+        if failure is not None and failure["code"] == "limit.trace-bytes":
+            return  # the recorder's stop comes before the scopes are checked (_check_trace decides it)
+        refused = first_violation(scopes, args)
         recorded_rule = failure.get("rule") if failure is not None and failure["code"] == "policy.scope" else None
         expected_rule = refusal(*refused) if refused is not None else None
         if canonical_json(recorded_rule) == canonical_json(expected_rule):
