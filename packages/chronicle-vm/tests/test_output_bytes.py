@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chronicle_lang import compile_to_module
 from chronicle_vm.capabilities.host import Host
@@ -273,3 +275,33 @@ def test_concurrent_calls_of_one_instance_count_separately() -> None:
     for thread in threads:
         thread.join()
     assert results == [3, 3]
+
+
+@given(
+    st.lists(st.text(max_size=30) | st.integers(-(2**63), 2**63 - 1), max_size=12),
+    st.integers(0, 400),
+)
+def test_the_live_handlers_stop_at_the_first_call_past_the_bound(values: list[object], bound: int) -> None:
+    """Against plain Python: prefix sums of the documented charge (a str its estimate, num.next 25 bytes)."""
+    from chronicle_vm.core.calls import CallSite
+
+    loaded = load_module(_MODULE)
+    seen: list[int] = []
+    log_info, num_next = negotiate(loaded.verified, _POLICY, _host(seen)).handlers(Limits(max_output_bytes=bound))
+    total, expected = 0, 0
+    for value in values:
+        total += value_bytes(value) if isinstance(value, str) else 25
+        if total > bound:
+            break
+        expected += 1
+    made = 0
+    try:
+        for value in values:
+            if isinstance(value, str):
+                log_info([value], CallSite(0, 0, 0, made))
+            else:
+                num_next([value, False], CallSite(1, 0, 0, made))
+            made += 1
+    except ResourceLimitError as error:
+        assert error.code == "limit.output-bytes" and made < len(values)
+    assert made == expected == len(seen)
