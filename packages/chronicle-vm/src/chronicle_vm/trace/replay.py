@@ -363,8 +363,9 @@ class _Replayer:
         spent = budget.meter if budget is not None else [0]
         trace_max = budget.max_bytes if budget is not None else 2**63
         per_call = budget.per_call[index] if budget is not None else 0
-        traced_sized = budget.sized_params[index] if budget is not None else ()
-        traced_result = budget is not None and budget.sized_result[index]
+        assert budget is None or budget.sized_params[index] == sized
+        # Scopes and quotas decide every call again, and a text or array result is charged to the trace budget.
+        always = bool(scopes) or quota is not None or (budget is not None and budget.sized_result[index])
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
             nonlocal calls
@@ -384,12 +385,13 @@ class _Replayer:
                 self._diverge(event, name, args, site)
             calls += 1
             # The recorder charged its budget first, then the live handler checked scopes, quota and bytes out.
-            spent[0] += per_call + (sum([value_bytes(args[k]) for k in traced_sized]) if traced_sized else 0)
-            sent[0] += fixed + (sum([value_bytes(args[k]) for k in sized]) if sized else 0)
-            if scopes or quota is not None or spent[0] > trace_max or sent[0] > max_output or "error" in event:
-                self._check_stops(event, index, args, calls, site)  # a stop recorded or due here
-            elif traced_result and "result" in event:
-                self._check_trace(event, index, site)  # the result's share of the trace budget
+            payload = 0
+            for k in sized:  # the text and array arguments, charged to both meters (the same positions)
+                payload += value_bytes(args[k])
+            spent[0] += per_call + payload
+            sent[0] += fixed + payload
+            if always or spent[0] > trace_max or sent[0] > max_output or "error" in event:  # a stop recorded or due
+                self._check_stops(event, index, args, calls, site)
             if event["location"] != locations.get((site[1], site[2])):
                 self._check_location(event, site, locations)
             result = event.get("result", _NO_RESULT)
