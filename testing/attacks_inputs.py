@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from chronicle_vm.capabilities.host import Host
 from chronicle_vm.errors import ChronicleError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,34 +41,76 @@ pub fn main(piece: str, size: int, times: int) -> int {
 """
 
 
-def _log_bomb(piece: str, size: int, times: int) -> str:
-    from chronicle_vm.capabilities.host import Host
-    from chronicle_vm.capabilities.policy import Policy
-    from chronicle_vm.runtime import instantiate, load_module
-    from chronicle_vm.trace.document import error_trace
-    from chronicle_vm.trace.replay import replay
+def _log_host(store: bool = False) -> tuple[Host, dict[str, int]]:
+    """A host without bounds of its own: log.info counts its calls, kv.set keeps value sizes in memory."""
 
-    module = _module_bytes(_LOG_BOMB)
     host = Host()
+    kept: dict[str, int] = {}
 
     @host.capability("log.info")
     def log_info(msg: str) -> None:
-        pass
+        kept["log"] = kept.get("log", 0) + 1
 
-    policy = Policy.from_toml('version = 1\n[capabilities."log.info"]\nallow = true\n')
-    instance = instantiate(load_module(module), host=host, policy=policy)
+    if store:
+
+        @host.capability("kv.set")
+        def kv_set(key: str, value: str) -> None:
+            kept[key] = len(value)  # an in-memory store: the bound must stop the run, not the host's disk
+            kept["kv"] = kept.get("kv", 0) + 1
+
+    return host, kept
+
+
+def _api_bomb(source: str, grants: str, args: tuple[object, ...], *, traced: bool, limits: object = None) -> str:
+    """Run a bomb through the embedding API (no host bounds); a stopped traced run's trace is replayed, loaded
+    (what inspect reads) and diffed against itself."""
+    from chronicle_vm.capabilities.policy import Policy
+    from chronicle_vm.limits import Limits
+    from chronicle_vm.runtime import instantiate, load_module
+    from chronicle_vm.trace.document import diff_traces, error_trace, load_trace
+    from chronicle_vm.trace.replay import replay
+
+    module = _module_bytes(source)
+    policy = Policy.from_toml("version = 1\n" + grants)
+    host, kept = _log_host(store="kv.set" in source)
+    given = limits if isinstance(limits, Limits) else None
+    instance = instantiate(load_module(module), host=host, policy=policy, limits=given)
     try:
-        trace = instance.call("main", piece, size, times, trace=True).trace
-        assert trace is not None
+        result = instance.call("main", *args, trace=traced)
     except ChronicleError as error:
         stopped = error_trace(error)
         if stopped is None:
-            raise
+            if traced:
+                raise
+            received = kept.get("log", 0) + kept.get("kv", 0)
+            return f"{error.code}, {received} calls reached the host"
         data = stopped.to_json()
         report = replay(data, module)
-        return f"{error.code}, {len(data) // 1_000_000} MB trace, replayed exactly: {report.exact}"
-    data = trace.to_json()
+        events = len(load_trace(data).events)
+        same = diff_traces(data, data)["equal"]
+        return (
+            f"{error.code} at call {events}, {len(data) // 1_000_000} MB trace, replayed exactly: {report.exact}, "
+            f"inspected and diffed: {same}"
+        )
+    if result.trace is None:
+        return "returned"
+    data = result.trace.to_json()
     return f"returned, {len(data) // 1_000_000} MB trace, replayed exactly: {replay(data, module).exact}"
+
+
+_LOG_GRANT = '[capabilities."log.info"]\nallow = true\n'
+_KV_BOMB = """cap kv.set(key: str, value: str);
+pub fn main(size: int, times: int) -> int {
+    let v = repeat("v", size);
+    for i in 0..times { kv.set("k", v); }
+    return times;
+}
+"""
+_KV_GRANT = '[capabilities."kv.set"]\nallow = true\n'
+
+
+def _log_bomb(piece: str, size: int, times: int) -> str:
+    return _api_bomb(_LOG_BOMB, _LOG_GRANT, (piece, size, times), traced=True)
 
 
 def log_bomb_1m_x1000() -> str:
@@ -75,9 +118,28 @@ def log_bomb_1m_x1000() -> str:
     return _log_bomb("x", 1_000_000, 1_000)
 
 
+def log_bomb_1m_x2000_untraced() -> str:
+    """2,000 such calls, untraced (a MemoryError traced before the trace budget; unbounded untraced before
+    max_output_bytes): the host receives 33 of them."""
+    return _api_bomb(_LOG_BOMB, _LOG_GRANT, ("x", 1_000_000, 2_000), traced=False)
+
+
+def log_bomb_trace_budget() -> str:
+    """The traced log bomb with max_output_bytes lifted to its ceiling: the trace budget (max_trace_bytes) stops it."""
+    from chronicle_vm.limits import HARD_LIMITS, Limits
+
+    lifted = Limits(max_output_bytes=HARD_LIMITS.max_output_bytes)
+    return _api_bomb(_LOG_BOMB, _LOG_GRANT, ("x", 1_000_000, 2_000), traced=True, limits=lifted)
+
+
 def log_brackets_1m_x5() -> str:
     """5 log.info calls of 1M `[`: a trace that replay, inspect and diff used to refuse."""
     return _log_bomb("[", 1_000_000, 5)
+
+
+def kv_set_1mb_values() -> str:
+    """kv.set of 1 MB values in a loop of 1,000, traced, through the API with a store that keeps everything."""
+    return _api_bomb(_KV_BOMB, _KV_GRANT, (1_000_000, 1_000), traced=True)
 
 
 def cli_log_bomb() -> str:
@@ -97,6 +159,63 @@ def cli_log_bomb() -> str:
         size = os.path.getsize(Path(folder, "t.json"))
         bound = "log_max_chars" if "log_max_chars" in error.get("host_message", "") else "?"
         return f"exit {done.returncode}, {error['code']} ({bound}), {size // 1_000_000} MB trace"
+
+
+#: The CLI host's own bounds lifted by the policy, so that the VM's bytes-out bounds are what stops a bomb.
+_NO_HOST_BOUNDS = "[host]\nlog_max_chars = 100000000\nlog_max_total_chars = 100000000000\n"
+
+
+def _cli(folder: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chronicle_cli.vm", *argv], cwd=folder, capture_output=True, text=True, check=False
+    )
+
+
+def _cli_bomb(args: list[str], policy: str, source: str = _LOG_BOMB) -> str:
+    """`trace` a bomb through the CLI, then `replay`, `inspect` and `diff` its trace: their exit codes."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "bomb.cmod").write_bytes(_module_bytes(source))
+        Path(folder, "bomb.toml").write_text(policy, encoding="utf-8")
+        done = _cli(folder, "trace", "bomb.cmod", *args, "--policy", "bomb.toml", "--json", "-o", "t.json")
+        error = json.loads(done.stdout).get("error") or {}
+        size = os.path.getsize(Path(folder, "t.json"))
+        replayed = _cli(folder, "replay", "t.json", "--module", "bomb.cmod", "--json")
+        inspected = _cli(folder, "inspect", "t.json", "--json")
+        diffed = _cli(folder, "diff", "t.json", "t.json", "--json")
+        reproduced = json.loads(replayed.stdout).get("replay", {}).get("reproduced") if replayed.stdout else None
+        bound = next((n for n in ("log_max_chars", "kv_max_value_chars") if n in error.get("host_message", "")), "")
+        code = error.get("code", "returned") + (f" ({bound})" if bound else "")
+        return (
+            f"exit {done.returncode}, {code}, {size // 1_000_000} MB trace; "
+            f"replay exit {replayed.returncode} ({reproduced}), inspect exit {inspected.returncode}, "
+            f"diff exit {diffed.returncode}"
+        )
+
+
+def cli_log_bomb_output_bytes() -> str:
+    """2,000 log.info calls of 1M characters through the CLI with the host's log bounds lifted by the policy:
+    the CLI's default max_output_bytes stops the run, and the trace replays, inspects and diffs."""
+    args = ["--arg", "x", "--arg", "1000000", "--arg", "2000"]
+    return _cli_bomb(args, "version = 1\n" + _NO_HOST_BOUNDS + _LOG_GRANT)
+
+
+def cli_log_bomb_trace_bytes() -> str:
+    """The same with --unbounded (max_output_bytes lifted; max_trace_bytes kept): the trace budget stops it."""
+    args = ["--arg", "x", "--arg", "1000000", "--arg", "2000", "--unbounded", "--timeout", "60"]
+    return _cli_bomb(args, "version = 1\n" + _NO_HOST_BOUNDS + _LOG_GRANT)
+
+
+def cli_log_brackets_1m_x5() -> str:
+    """5 log.info calls of 1M `[` through the CLI (host bounds lifted): the trace replays, inspects and diffs."""
+    args = ["--arg", "[", "--arg", "1000000", "--arg", "5"]
+    return _cli_bomb(args, "version = 1\n" + _NO_HOST_BOUNDS + _LOG_GRANT)
+
+
+def cli_kv_set_1mb_values() -> str:
+    """kv.set of 1 MB values through the CLI: the host's kv_max_value_chars refuses the first call."""
+    args = ["--arg", "1000000", "--arg", "1000"]
+    policy = 'version = 1\n[host]\nkv_path = "kv.sqlite"\n' + _KV_GRANT
+    return _cli_bomb(args, policy, _KV_BOMB)
 
 
 def _forged(change: Callable[[dict[str, object]], None], source: str) -> str:
@@ -200,9 +319,41 @@ def dev_zero_as_module() -> str:
 
 
 ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
-    "log-bomb-1m-x1000": (log_bomb_1m_x1000, "limit.trace-bytes, 59 MB trace, replayed exactly: True"),
+    "log-bomb-1m-x1000": (
+        log_bomb_1m_x1000,
+        "limit.output-bytes at call 34, 34 MB trace, replayed exactly: True, inspected and diffed: True",
+    ),
+    "log-bomb-1m-x2000-untraced": (
+        log_bomb_1m_x2000_untraced,
+        "limit.output-bytes, 33 calls reached the host",
+    ),
+    "log-bomb-trace-budget": (
+        log_bomb_trace_budget,
+        "limit.trace-bytes at call 59, 59 MB trace, replayed exactly: True, inspected and diffed: True",
+    ),
     "log-brackets-1m-x5": (log_brackets_1m_x5, "returned, 5 MB trace, replayed exactly: True"),
+    "kv-set-1mb-values": (
+        kv_set_1mb_values,
+        "limit.output-bytes at call 34, 34 MB trace, replayed exactly: True, inspected and diffed: True",
+    ),
     "cli-log-bomb": (cli_log_bomb, "exit 1, runtime.capability-failed (log_max_chars), 1 MB trace"),
+    "cli-log-bomb-output-bytes": (
+        cli_log_bomb_output_bytes,
+        "exit 14, limit.output-bytes, 34 MB trace; replay exit 0 (limit), inspect exit 0, diff exit 0",
+    ),
+    "cli-log-bomb-trace-bytes": (
+        cli_log_bomb_trace_bytes,
+        "exit 14, limit.trace-bytes, 59 MB trace; replay exit 0 (limit), inspect exit 0, diff exit 0",
+    ),
+    "cli-log-brackets-1m-x5": (
+        cli_log_brackets_1m_x5,
+        "exit 0, returned, 5 MB trace; replay exit 0 (returned), inspect exit 0, diff exit 0",
+    ),
+    "cli-kv-set-1mb-values": (
+        cli_kv_set_1mb_values,
+        "exit 1, runtime.capability-failed (kv_max_value_chars), 1 MB trace; replay exit 0 (capability-error), "
+        "inspect exit 0, diff exit 0",
+    ),
     "forged-trace-runaway": (forged_trace_runaway, "replay.limits"),
     "forged-trace-doubling": (forged_trace_doubling, "replay.limits"),
     "trace-5gb-sparse": (trace_5gb_sparse, "replay.too-large"),

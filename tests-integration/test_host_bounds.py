@@ -76,3 +76,36 @@ def test_an_unknown_or_mistyped_bound_is_a_policy_error(cli_at: Any, tmp_path: P
     result = cli_at(tmp_path, "chronicle-vm", "run", "bomb.cmod", "--arg", "1", "--arg", "1", "--policy", "bomb.toml")
     assert result.returncode == 13
     assert "policy.host-setting-type" in result.stderr
+
+
+def test_the_vm_bounds_bytes_out_under_the_host_bounds_by_flag_and_by_policy(cli_at: Any, tmp_path: Path) -> None:
+    """`--max-output-bytes` and `[limits] max_output_bytes`: each 1,000-character message costs 1,002 bytes out."""
+    _setup(tmp_path, _LOG_BOMB, "log.info")
+    args = ("--arg", "1000", "--arg", "10", "--policy", "bomb.toml")
+    flagged = cli_at(
+        tmp_path, "chronicle-vm", "trace", "bomb.cmod", *args, "--max-output-bytes", "3010", "-o", "t.json"
+    )
+    assert flagged.returncode == 14
+    assert flagged.stdout.count("[info]") == 3  # the fourth would pass 3,010 bytes
+    assert "limit.output-bytes" in flagged.stderr
+    replayed = cli_at(tmp_path, "chronicle-vm", "replay", "t.json", "--module", "bomb.cmod", "--json")
+    assert replayed.returncode == 0 and replayed.json()["replay"]["reproduced"] == "limit"
+    assert cli_at(tmp_path, "chronicle-vm", "diff", "t.json", "t.json").returncode == 0
+    doc = json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))
+    assert doc["provenance"]["limits"]["max_output_bytes"] == 3010
+    big = ("--arg", "10000", "--arg", "100", "--policy", "bomb.toml")
+    budget = cli_at(tmp_path, "chronicle-vm", "trace", "bomb.cmod", *big, "--max-trace-bytes", "30000", "-o", "u.json")
+    assert budget.returncode == 14 and "limit.trace-bytes" in budget.stderr
+    assert budget.stdout.count("[info]") == 2  # about 10,200 bytes of trace a call
+    replayed = cli_at(tmp_path, "chronicle-vm", "replay", "u.json", "--module", "bomb.cmod", "--json")
+    assert replayed.returncode == 0 and replayed.json()["replay"]["reproduced"] == "limit"
+    (tmp_path / "bomb.toml").write_text(
+        'version = 1\n[limits]\nmax_output_bytes = 2004\nmax_trace_bytes = 100000\n[capabilities."log.info"]\n'
+        "allow = true\n",
+        encoding="utf-8",
+    )
+    capped = cli_at(tmp_path, "chronicle-vm", "run", "bomb.cmod", *args, "--unbounded", "--json")
+    assert capped.returncode == 14  # the policy's limits hold under --unbounded
+    payload = capped.json()
+    assert payload["error"]["code"] == "limit.output-bytes"
+    assert payload["limits"]["max_output_bytes"] == 2004 and payload["limits"]["max_trace_bytes"] == 100_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -90,8 +91,17 @@ def test_base_limits_are_the_defaults_lowered_by_flags() -> None:
 
 
 def test_unbounded_means_the_hard_ceilings_still_lowered_by_flags() -> None:
-    assert base_limits(_namespace(unbounded=True)) == HARD_LIMITS
+    lifted = base_limits(_namespace(unbounded=True))
+    # max_trace_bytes keeps its default: a larger trace would be one the CLI's own replay refuses (64 MiB).
+    assert lifted == replace(HARD_LIMITS, max_trace_bytes=DEFAULT_LIMITS.max_trace_bytes)
+    assert lifted.max_output_bytes == HARD_LIMITS.max_output_bytes
     assert base_limits(_namespace(unbounded=True, max_registers=8)).max_registers == 8
+    assert base_limits(_namespace(unbounded=True, max_trace_bytes=1000)).max_trace_bytes == 1000
+
+
+def test_the_bytes_limits_are_flags() -> None:
+    limits = base_limits(_namespace(max_output_bytes=1_000, max_trace_bytes=2_000))
+    assert (limits.max_output_bytes, limits.max_trace_bytes) == (1_000, 2_000)
 
 
 _TYPES = st.builds(array_type, st.sampled_from([INT.base, BOOL.base, STR.base]), st.integers(0, 3))

@@ -66,6 +66,25 @@ def test_trace_is_byte_identical_to_the_golden(stem: str, engine: EngineName) ->
     assert record(stem, engine) == golden
 
 
+#: Traces recorded before `max_output_bytes` and `max_trace_bytes` were limits (their provenance lacks both),
+#: kept as they were written: they still load and replay exactly, under the behaviour of their runtime.
+BEFORE_BYTES = GOLDEN / "before-bytes"
+
+
+@pytest.mark.parametrize("stem", ["bot", "pricing"])
+def test_traces_recorded_before_the_bytes_limits_still_replay(stem: str) -> None:
+    from chronicle_vm.limits import RECORDED_BEFORE
+    from chronicle_vm.trace.replay import replay
+
+    module = (GOLDEN / f"{stem}.cvm").read_bytes()
+    traces = json.loads((BEFORE_BYTES / f"{stem}.traces.json").read_text(encoding="utf-8"))
+    assert traces
+    for text in traces.values():
+        assert not set(RECORDED_BEFORE) & set(json.loads(text)["provenance"]["limits"])
+        for engine in ENGINES:
+            assert replay(text, module, engine=engine).exact
+
+
 def _write() -> None:
     import chronicle_lang
 

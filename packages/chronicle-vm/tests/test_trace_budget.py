@@ -12,6 +12,7 @@ from chronicle_lang import compile_to_module
 from chronicle_vm.capabilities.host import Host
 from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.errors import ResourceLimitError
+from chronicle_vm.limits import HARD_LIMITS, Limits
 from chronicle_vm.runtime import instantiate, load_module
 from chronicle_vm.trace.budget import MAX_RECORDED_BYTES, value_bytes
 from chronicle_vm.trace.document import MAX_TRACE_BYTES, error_trace, load_trace
@@ -28,7 +29,12 @@ _MODULE = compile_to_module(_SOURCE, "bomb.chr").to_bytes()
 _POLICY = Policy.from_toml('version = 1\n[capabilities."log.info"]\nallow = true\n')
 
 
-def _run(piece: str, size: int, times: int, engine: str = "auto") -> tuple[object, bytes]:
+#: The bytes-out bound lifted, so that the trace budget is the bound these tests reach (test_output_bytes.py has
+#: the other).
+_LIMITS = Limits(max_output_bytes=HARD_LIMITS.max_output_bytes)
+
+
+def _run(piece: str, size: int, times: int, engine: str = "auto", limits: Limits = _LIMITS) -> tuple[object, bytes]:
     host = Host()
     logged: list[int] = []
 
@@ -36,7 +42,7 @@ def _run(piece: str, size: int, times: int, engine: str = "auto") -> tuple[objec
     def log_info(msg: str) -> None:
         logged.append(len(msg))
 
-    instance = instantiate(load_module(_MODULE), host=host, policy=_POLICY, engine=engine)  # type: ignore[arg-type]
+    instance = instantiate(load_module(_MODULE), host=host, policy=_POLICY, engine=engine, limits=limits)  # type: ignore[arg-type]
     try:
         result = instance.call("main", piece, size, times, trace=True)
     except ResourceLimitError as error:
@@ -118,3 +124,48 @@ def test_containers_are_counted_outside_strings_escapes_included(monkeypatch: py
     with pytest.raises(ReplayError) as caught:
         load_trace(data)
     assert caught.value.code == "replay.too-large"
+
+
+def _edited(data: bytes, name: str, value: int) -> bytes:
+    import json
+
+    from chronicle_vm.trace.document import canonical_json
+
+    doc = json.loads(data)
+    doc["provenance"]["limits"][name] = value
+    return canonical_json(doc)
+
+
+def test_replay_charges_the_trace_budget_again() -> None:
+    from chronicle_vm.errors import ReplayError
+
+    error, data = _run("x", 10_000, 100, limits=Limits(max_trace_bytes=50_000))
+    assert isinstance(error, ResourceLimitError) and error.code == "limit.trace-bytes"
+    assert replay(data, _MODULE).exact
+    for forged in (10**9, 20_000):  # a stop within the budget (log.info has no result to blame); a call past it
+        with pytest.raises(ReplayError) as caught:
+            replay(_edited(data, "max_trace_bytes", forged), _MODULE)
+        assert caught.value.code == "replay.divergence", forged
+
+
+def test_a_stop_caused_by_a_result_replays() -> None:
+    source = (
+        "cap kv.get(k: str) -> str;\n"
+        'pub fn main() -> int { let t = 0; for i in 0..10 { t = t + len(kv.get("k")); } return t; }\n'
+    )
+    module = compile_to_module(source, "get.chr").to_bytes()
+    host = Host()
+
+    @host.capability("kv.get")
+    def kv_get(k: str) -> str:
+        return "v" * 20_000
+
+    policy = Policy.from_toml('version = 1\n[capabilities."kv.get"]\nallow = true\n')
+    instance = instantiate(load_module(module), host=host, policy=policy, limits=Limits(max_trace_bytes=50_000))
+    with pytest.raises(ResourceLimitError) as caught:
+        instance.call("main", trace=True)
+    trace = error_trace(caught.value)
+    assert trace is not None and len(trace.events) == 3  # two results kept; the third passes the budget
+    assert "result" not in trace.events[-1]
+    report = replay(trace.to_json(), module)
+    assert report.exact and report.outcome["error"]["code"] == "limit.trace-bytes"

@@ -6,8 +6,9 @@ it is), an array as JSON (`[1, 2]`).  A text that does not fit its type is
 `usage.bad-argument` (exit 2) naming the argument and the type; the values
 are then checked again by the runtime (ranges, nested types, sizes).
 The base limits are the CLI's safe defaults (`DEFAULT_LIMITS`), or the hard
-ceilings with `--unbounded`, lowered by each `--max-...` flag given; the
-policy's ceilings are applied on top by the runtime.
+ceilings with `--unbounded` (but `max_trace_bytes`, see `KEPT_BY_UNBOUNDED`),
+lowered by each `--max-...` flag given; the policy's ceilings are applied on
+top by the runtime.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, LIMIT_DOCS, Limits
 if TYPE_CHECKING:
     from chronicle_vm.core.types import ValueType
 
-__all__ = ["add_limit_options", "base_limits", "limits_epilog", "parse_entry_args"]
+__all__ = ["KEPT_BY_UNBOUNDED", "add_limit_options", "base_limits", "limits_epilog", "parse_entry_args"]
+
+#: Defaults `--unbounded` keeps: the CLI reads traces of at most trace.MAX_TRACE_BYTES (64 MiB), and a larger
+#: trace budget would let a run write a trace its own replay, inspect and diff then refuse.
+KEPT_BY_UNBOUNDED = ("max_trace_bytes",)
 
 _INT = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F](?:_?[0-9a-fA-F])*|[0-9](?:_?[0-9])*)")
 
@@ -48,17 +53,19 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--unbounded",
         action="store_true",
-        help="lift the CLI's safe default limits (up to the hard ceilings); the policy's limits still hold",
+        help="lift the CLI's safe default limits (up to the hard ceilings; not max_trace_bytes, which the CLI's "
+        "trace reader caps); the policy's limits still hold",
     )
     for name in Limits.names():
         default = getattr(DEFAULT_LIMITS, name)
+        kept = ", kept by --unbounded" if name in KEPT_BY_UNBOUNDED else ""
         group.add_argument(
             _flag(name),
             dest=name,
             metavar="N",
             type=_count,
             default=None,
-            help=f"{LIMIT_DOCS.get(name, name)} (default {default:,})",
+            help=f"{LIMIT_DOCS.get(name, name)} (default {default:,}{kept})",
         )
 
 
@@ -71,8 +78,10 @@ def limits_epilog() -> str:
 
 
 def base_limits(namespace: argparse.Namespace) -> Limits:
-    """The defaults (or the hard ceilings with --unbounded) lowered by the flags given."""
-    base = HARD_LIMITS if getattr(namespace, "unbounded", False) else DEFAULT_LIMITS
+    """The defaults (or the hard ceilings but KEPT_BY_UNBOUNDED with --unbounded) lowered by the flags given."""
+    base = DEFAULT_LIMITS
+    if getattr(namespace, "unbounded", False):
+        base = HARD_LIMITS.tightened({name: getattr(DEFAULT_LIMITS, name) for name in KEPT_BY_UNBOUNDED})
     lowered = {name: value for name in Limits.names() if (value := getattr(namespace, name, None)) is not None}
     return base.tightened(lowered)
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import UsageError, declare_codes
 
-__all__ = ["DEFAULT_LIMITS", "HARD_LIMITS", "LIMIT_DOCS", "Limits"]
+__all__ = ["DEFAULT_LIMITS", "HARD_LIMITS", "LIMIT_DOCS", "RECORDED_BEFORE", "Limits"]
 
 declare_codes("usage", {"limits": "a Limits field is not an int within 0..its hard ceiling"})
 
@@ -26,6 +26,16 @@ _CEILINGS: Mapping[str, int] = {
     "max_array_len": 2**31 - 1,
     "max_string_len": 2**31 - 1,
     "max_allocation": 2**62,
+    "max_output_bytes": 2**62,
+    "max_trace_bytes": 2**62,
+}
+
+#: What a trace recorded before a field existed ran under (its `provenance.limits` lacks the field): the
+#: behaviour of the runtime that recorded it.  Capability arguments were not bounded in bytes (the hard
+#: ceiling), and a traced run's calls had the fixed 56 MiB trace budget.  `Limits.from_recorded` fills these.
+RECORDED_BEFORE: Mapping[str, int] = {
+    "max_output_bytes": 2**62,
+    "max_trace_bytes": 56 * 1024 * 1024,
 }
 
 
@@ -49,6 +59,16 @@ class Limits:
     #: Bytes of strings and arrays allocated over the whole run, by a fixed estimate (chronicle_vm.engines.costs):
     #: 76 + 4 per character for a string, 56 + 8 per item for an array.
     max_allocation: int = 268_435_456
+    #: Bytes out: the capability arguments of the whole run together, by the per-value estimate of their JSON
+    #: text that the trace budget uses (chronicle_vm.core.payload: a printable ASCII string its length plus 2
+    #: and its escapes, other text 6 bytes a character, 20 an int, 5 a bool, an array its items plus 1 each
+    #: and 2).  Checked before the host sees a call's arguments: the call that would pass it stops the run
+    #: with `limit.output-bytes` at that call, traced or not.
+    max_output_bytes: int = 33_554_432
+    #: Bytes of trace a traced run's capability calls may take (chronicle_vm.trace.budget): the call that
+    #: would pass it is recorded as failed with `limit.trace-bytes`.  Untraced runs write no trace.  The
+    #: default leaves room under the 64 MiB a trace reader accepts, so every trace a run writes replays.
+    max_trace_bytes: int = 58_720_256
 
     def __post_init__(self) -> None:
         # Checked at construction, so a bad number (2**70, "10", -5) is the host's usage error here and
@@ -90,6 +110,11 @@ class Limits:
         return cls(**values)
 
     @classmethod
+    def from_recorded(cls, values: Mapping[str, int]) -> Limits:
+        """A trace's `provenance.limits`, the fields it predates read as `RECORDED_BEFORE` says."""
+        return cls.from_dict({**{k: v for k, v in RECORDED_BEFORE.items() if k not in values}, **values})
+
+    @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
@@ -97,6 +122,7 @@ class Limits:
 _NAMES = tuple(f.name for f in fields(Limits))
 # Every field needs its ceiling above (the construction check and HARD_LIMITS come from it).
 assert set(_NAMES) == set(_CEILINGS), "each Limits field needs an entry in _CEILINGS"
+assert set(RECORDED_BEFORE) <= set(_NAMES)
 
 #: The hard ceilings: what `--unbounded` means (the largest Limits there is).
 HARD_LIMITS = Limits(**_CEILINGS)
@@ -113,4 +139,6 @@ LIMIT_DOCS: Mapping[str, str] = {
     "max_array_len": "items in one array",
     "max_string_len": "characters in one string",
     "max_allocation": "bytes of strings and arrays allocated over the run (estimated)",
+    "max_output_bytes": "bytes of capability arguments the run may send out (estimated as JSON text)",
+    "max_trace_bytes": "bytes of trace a traced run's capability calls may take (estimated)",
 }

@@ -134,6 +134,18 @@ def make_engine(
     return CompiledEngine(verified, limits, handlers)
 
 
+class _Slot:
+    """What one call at a time uses: an engine (None until its first run), the live handlers kept with it
+    (None when they hold per-call state: quotas, context) and the bytes-out meter those handlers share."""
+
+    __slots__ = ("engine", "handlers", "sent")
+
+    def __init__(self, handlers: tuple[CapabilityHandler, ...] | None, sent: list[int]) -> None:
+        self.engine: Engine | None = None
+        self.handlers = handlers
+        self.sent = sent
+
+
 class Instance:
     """A module negotiated against one host and policy, ready to call under fixed limits.
 
@@ -156,16 +168,18 @@ class Instance:
         self.engine: EngineName = engine
         #: Whether `call` records a trace when its `trace` argument is not given.
         self.trace = trace
-        self._idle: list[Engine] = []  # list.pop and list.append are atomic: no lock needed
+        self._idle: list[_Slot] = []  # list.pop and list.append are atomic: no lock needed
         host = negotiation.host
         offered = [host.get(declared.name) for declared in negotiation.declared]
         self._async = sorted(c.name for c in offered if c is not None and c.async_)
         self._wants_context = any(c is not None and c.context for c in offered)
         self._decisions = [decision.to_dict() for decision in negotiation.decisions]
-        # Live handlers hold per-call state only for quotas (their counters) and context: without either,
-        # one set serves every call, and the engines skip re-binding handlers they already hold.
-        stateless = not self._wants_context and all(d.max_calls is None for d in negotiation.decisions)
-        self._shared_handlers = negotiation.handlers(limits) if stateless and negotiation.ok else None
+        # Live handlers hold per-call state for quotas (their counters), context and the bytes-out meter.  The
+        # meter is reset at the start of each call, so without quotas and context one set of handlers serves
+        # every call of the engine it is kept with (one call at a time), and the engine skips re-binding it.
+        self._stateless = (
+            not self._wants_context and all(d.max_calls is None for d in negotiation.decisions) and negotiation.ok
+        )
 
     @property
     def exports(self) -> dict[str, str]:
@@ -248,15 +262,17 @@ class Instance:
             from .capabilities.host import CallContext
 
             call_context = CallContext(context, self.negotiation.settings, entry)
+        slot = self._slot()
+        slot.sent[0] = 0  # bytes out are counted per run (max_output_bytes)
         handlers: Sequence[CapabilityHandler | None]
-        if self._shared_handlers is not None and awaiter is None:
-            handlers = self._shared_handlers
+        if slot.handlers is not None and awaiter is None:
+            handlers = slot.handlers
         else:
-            handlers = self.negotiation.handlers(self.limits, context=call_context, awaiter=awaiter)
+            handlers = self.negotiation.handlers(self.limits, context=call_context, awaiter=awaiter, sent=slot.sent)
         if not (self.trace if trace is None else trace):
             if control is not None:
                 handlers = control.wrap(handlers)
-            outcome = self._run(entry, args, handlers, control)
+            outcome = self._run(slot, entry, args, handlers, control)
             return RunResult(outcome.value, outcome.instructions)
         checked_meta = None if meta is None else check_meta(meta)
         entry_args = self._entry_args(entry, args)
@@ -273,7 +289,7 @@ class Instance:
         if control is not None:
             recording = control.wrap(recording)  # outside the recorder: the call is recorded before a stop
         try:
-            outcome = self._run(entry, args, recording, control)
+            outcome = self._run(slot, entry, args, recording, control)
         except UsageError:
             raise  # the entry or its arguments were refused before any instruction ran: nothing to trace
         except ChronicleError as exc:
@@ -285,23 +301,32 @@ class Instance:
             recorded = recorder.returned(entry, entry_args, outcome.value, outcome.instructions)
         return RunResult(outcome.value, outcome.instructions, recorded)
 
+    def _slot(self) -> _Slot:
+        """An idle engine with its handlers and meter, or a fresh slot when all are busy."""
+        try:
+            return self._idle.pop()
+        except IndexError:
+            sent = [0]
+            shared = self.negotiation.handlers(self.limits, sent=sent) if self._stateless else None
+            return _Slot(shared, sent)
+
     def _run(
         self,
+        slot: _Slot,
         entry: str,
         args: Sequence[object],
         handlers: Sequence[CapabilityHandler | None],
         control: RunControl | None,
     ) -> RunOutcome:
-        """One run on an idle engine (or a new one when all are busy), given back afterwards."""
-        try:
-            engine = self._idle.pop()
-        except IndexError:
-            engine = make_engine(self.loaded.verified, self.limits, handlers, self.engine)
+        """One run on the slot's engine (built on its first run), the slot given back afterwards."""
+        engine = slot.engine
+        if engine is None:
+            engine = slot.engine = make_engine(self.loaded.verified, self.limits, handlers, self.engine)
         try:
             return engine.call(entry, args, handlers=handlers, control=control)
         finally:
             if len(self._idle) < _KEPT_ENGINES:
-                self._idle.append(engine)
+                self._idle.append(slot)
 
     def _entry_args(self, entry: str, args: Sequence[object]) -> list[object] | None:
         """The entry arguments as JSON values, None when the engine will refuse them anyway."""

@@ -5,8 +5,9 @@ module declares gets exactly one `Decision`, decided in a fixed order:
 `unknown` (the host lacks it), `type-invalid` (signatures differ), then the
 policy (`denied` when allow = false, `missing` when silent), else `granted`.
 Only a fully granted negotiation gives handlers; each handler keeps the
-boundary typed both ways, counts the policy's quota, and turns every host
-failure into a structured error, so no host exception escapes raw.
+boundary typed both ways, counts the policy's quota and the run's bytes out
+(`Limits.max_output_bytes`), and turns every host failure into a structured
+error, so no host exception escapes raw.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Capability
+from chronicle_vm.core.payload import call_plan, value_bytes
 from chronicle_vm.core.values import Value, ValueMismatch, export_value, import_value
 from chronicle_vm.errors import ExecutionError, PolicyError, ResourceLimitError, declare_codes
 from chronicle_vm.limits import Limits
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 #: Runs an async capability's awaitable to its result (on the caller's event loop) and returns it.
 Awaiter = Callable[[Awaitable[Any]], Any]
 
-__all__ = ["DECISIONS", "Decision", "DecisionKind", "Negotiation", "negotiate"]
+__all__ = ["DECISIONS", "Decision", "DecisionKind", "Negotiation", "negotiate", "output_limit"]
 
 declare_codes(
     "runtime",
@@ -41,7 +43,13 @@ declare_codes(
         "capability-result": "a host capability returned a value that does not fit its declared result type or limits",
     },
 )
-declare_codes("limit", {"capability-quota": "a capability was called more often than its policy `max_calls` allows"})
+declare_codes(
+    "limit",
+    {
+        "capability-quota": "a capability was called more often than its policy `max_calls` allows",
+        "output-bytes": "a capability call's arguments would take the run past its max_output_bytes of bytes out",
+    },
+)
 
 DecisionKind = Literal["granted", "denied", "missing", "unknown", "type-invalid"]
 
@@ -117,22 +125,32 @@ class Negotiation:
         )
 
     def handlers(
-        self, limits: Limits, *, context: CallContext | None = None, awaiter: Awaiter | None = None
+        self,
+        limits: Limits,
+        *,
+        context: CallContext | None = None,
+        awaiter: Awaiter | None = None,
+        sent: list[int] | None = None,
     ) -> tuple[CapabilityHandler, ...]:
         """Fresh live handlers, indexed like `module.capabilities`; quota counters start at zero.
 
         `limits` are the run's effective limits, which bound the values a
-        host function may return.  `context` goes to the capabilities that
+        host function may return and the bytes its arguments may take
+        (`max_output_bytes`).  `context` goes to the capabilities that
         ask for it; `awaiter` runs an async capability's coroutine to its
-        result (`Instance.call_async` passes one).  Raises `policy.refused` unless `ok`.
+        result (`Instance.call_async` passes one).  `sent` is the run's
+        bytes-out meter, one int shared by the handlers (a fresh `[0]` when
+        None; a caller reusing the handlers for another run resets it to 0).
+        Raises `policy.refused` unless `ok`.
         """
         self.require()
+        meter = [0] if sent is None else sent
         built: list[CapabilityHandler] = []
         for declared, decision in zip(self.declared, self.decisions, strict=True):
             offered = self.host.get(declared.name)
             assert offered is not None  # granted implies the host has it
             built.append(
-                _live_handler(declared, offered, decision.max_calls, limits, decision.scopes, context, awaiter)
+                _live_handler(declared, offered, decision.max_calls, limits, meter, decision.scopes, context, awaiter)
             )
         return tuple(built)
 
@@ -244,11 +262,14 @@ def _live_handler(
     offered: HostCapability,
     quota: int | None,
     limits: Limits,
+    sent: list[int],
     scopes: tuple[BoundScope, ...] = (),
     context: CallContext | None = None,
     awaiter: Awaiter | None = None,
 ) -> CapabilityHandler:
     name = declared.name
+    fixed, sized = call_plan(declared.params)  # bytes out: a constant for the scalars, text and arrays measured
+    max_output = limits.max_output_bytes
     result_type = declared.result
     func = offered.func
     calls = 0
@@ -271,6 +292,12 @@ def _live_handler(
                 instructions=site.instructions,
             )
         calls += 1
+        charge = fixed
+        for k in sized:  # usually one text argument: a loop is cheaper than sum() of a list
+            charge += value_bytes(args[k])
+        sent[0] += charge
+        if sent[0] > max_output:  # before the host sees the arguments: nothing past the bound leaves the run
+            raise output_limit(name, max_output, site.instructions)
         host_args = [export_value(arg) for arg in args]
         try:
             returned = func(*host_args, **keywords)
@@ -308,6 +335,18 @@ def _live_handler(
         return value
 
     return handler
+
+
+def output_limit(name: str, max_output: int, instructions: int) -> ResourceLimitError:
+    """The `limit.output-bytes` stop of a call of `name` whose arguments would pass `max_output`."""
+    return ResourceLimitError(
+        "limit.output-bytes",
+        f"the arguments of this call of {name} would take the run's bytes out past its max_output_bytes of "
+        f"{max_output:,}; the host function was not called",
+        capability=name,
+        max_output_bytes=max_output,
+        instructions=instructions,
+    )
 
 
 def _host_message(exc: BaseException) -> str:

@@ -4,16 +4,19 @@ A run of the default limits may make millions of capability calls with
 strings of up to a million characters each: 1,000 `log.info` calls of a
 1M-character string made a 1.0 GB trace (18 s, 2.96 GB RSS), and 5 calls
 logging 1M `[` made a trace that replay, inspect and diff then refused.
-So the recorder charges every call against a per-run budget of trace bytes
-before the host function runs (the arguments, the call's own fields and its
-location) and after it returns (the result); the call that would pass the
-budget is recorded as failed with `limit.trace-bytes` and the run ends
-there.  The trace keeps that call's arguments (one call over at most: the
-budget leaves room under `MAX_TRACE_BYTES`), so it still replays (the
-failure is answered from the record like a quota stop) and inspects.
+So the recorder charges every call against a per-run budget of trace bytes,
+`Limits.max_trace_bytes` (56 MiB by default, a policy `[limits]` key and a
+CLI flag like every limit, recorded in provenance), before the host function
+runs (the arguments, the call's own fields and its location) and after it
+returns (the result); the call that would pass the budget is recorded as
+failed with `limit.trace-bytes` and the run ends there.  The trace keeps
+that call's arguments (one call over at most: the default budget leaves
+room under `MAX_TRACE_BYTES`), so it still replays (the failure is answered
+from the record like a quota stop) and inspects.
 
 The charge is an upper bound of the canonical JSON text, cheap to compute
-and the same on every Python: each capability's calls cost a fixed part
+and the same on every Python (values by chronicle_vm.core.payload, the
+estimate `max_output_bytes` uses too): each capability's calls cost a fixed part
 (the event's fields and numbers, the name, 21 bytes for each int or bool
 value), each call site its location's exact length, a string of printable
 ASCII its length plus its quotes and escapes, any other string 6 bytes a
@@ -23,23 +26,26 @@ character (a `\\u00XX` escape), an array the sum of its items.
 from __future__ import annotations
 
 import json
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.model import Module
+from chronicle_vm.core.payload import value_bytes
 from chronicle_vm.core.type_registry import is_sized
 from chronicle_vm.errors import ResourceLimitError, declare_codes
+from chronicle_vm.limits import DEFAULT_LIMITS
 
-__all__ = ["MAX_RECORDED_BYTES", "TraceBudget"]
+__all__ = ["MAX_RECORDED_BYTES", "TraceBudget", "value_bytes"]
 
 declare_codes(
     "limit",
-    {"trace-bytes": "a traced run's capability calls would pass MAX_RECORDED_BYTES (56 MiB) of trace"},
+    {"trace-bytes": "a traced run's capability calls would pass its max_trace_bytes (56 MiB by default) of trace"},
 )
 
-#: The trace bytes a traced run's capability calls may take: 56 MiB, under trace.MAX_TRACE_BYTES (64 MiB), so the
-#: stopping call's own arguments (6 MB at most at the default max_string_len) still fit under what replay reads.
-MAX_RECORDED_BYTES = 56 * 1024 * 1024
+#: The default `Limits.max_trace_bytes`: 56 MiB, under trace.MAX_TRACE_BYTES (64 MiB), so the stopping call's own
+#: arguments (6 MB at most at the default max_string_len) still fit under what replay reads.
+MAX_RECORDED_BYTES = DEFAULT_LIMITS.max_trace_bytes
+assert MAX_RECORDED_BYTES == 56 * 1024 * 1024
 
 #: Budgets worked out per (module, max_bytes, max_instructions), oldest dropped first (`TraceBudget.for_run`).
 _PROTOTYPES: dict[tuple[int, int, int], tuple[Module, TraceBudget]] = {}
@@ -51,25 +57,6 @@ _EVENT_FIELDS = 85
 _LOCATION_FIELDS = 41 + 30
 #: The longest JSON text of an int (-9223372036854775808) or a bool, with its comma.
 _SCALAR = 21
-
-
-def value_bytes(value: Any) -> int:
-    """An upper bound of the canonical JSON text of a VM value (see the module docstring)."""
-    kind = type(value)
-    if kind is str:
-        if value.isascii() and value.isprintable():  # `"` and `\\` are escaped with one more byte each
-            size: int = len(value) + value.count('"') + value.count("\\") + 2
-            return size
-        return 6 * len(value) + 2
-    if kind is bool:
-        return 5
-    if kind is int:
-        return 20
-    if kind is list:
-        return 2 + sum(value_bytes(item) + 1 for item in value)
-    if value is None:
-        return 4
-    return 6 * len(str(value)) + 2  # not a VM value the recorder writes today: still counted, generously
 
 
 class TraceBudget:

@@ -34,9 +34,9 @@ from chronicle_vm.core.types import MAX_ARRAY_DEPTH
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value
 from chronicle_vm.engines.reference import locate
 from chronicle_vm.errors import ChronicleError, ReplayError, ResourceLimitError, UsageError, declare_codes
-from chronicle_vm.limits import HARD_LIMITS, Limits
+from chronicle_vm.limits import HARD_LIMITS, RECORDED_BEFORE, Limits
 
-from .budget import MAX_RECORDED_BYTES, TraceBudget, value_bytes
+from .budget import TraceBudget, value_bytes
 from .meta import check_recorded_meta
 
 __all__ = [
@@ -247,13 +247,12 @@ class Recorder:
         decisions: Sequence[Mapping[str, Any]],
         runtime_version: str,
         meta: Mapping[str, Any] | None = None,
-        max_trace_bytes: int = MAX_RECORDED_BYTES,
     ) -> None:
         self.module = module
         #: The host's own JSON values for the trace's `meta` (checked by trace_meta.check_meta), or None.
         self.meta = meta
-        #: Bytes out: the calls' share of the trace is bounded (tracebudget; `limit.trace-bytes`).
-        self.budget = TraceBudget.for_run(module, max_trace_bytes, limits.max_instructions)
+        #: Bytes out: the calls' share of the trace is bounded by `limits.max_trace_bytes` (`limit.trace-bytes`).
+        self.budget = TraceBudget.for_run(module, limits.max_trace_bytes, limits.max_instructions)
         # The provenance is the same for every traced call of one instance: built and written once, then shared
         # by its traces (a Trace's `doc` is read-only; `to_dict()` gives a private copy).
         key = (module_digest, policy_digest, limits, runtime_version, id(decisions))
@@ -887,9 +886,10 @@ def _check_provenance(value: object) -> None:
         )
     limits = provenance.get("limits")
     if limits is not None:
-        names = frozenset(Limits.names())
-        checked = _object(limits, (*parts, "limits"), names)
-        for name in sorted(names):
+        # A field added after version 1 (RECORDED_BEFORE) may be absent: the trace predates it.
+        later = frozenset(RECORDED_BEFORE)
+        checked = _object(limits, (*parts, "limits"), frozenset(Limits.names()) - later, later)
+        for name in sorted(checked):
             _uint(checked[name], (*parts, "limits", name), getattr(HARD_LIMITS, name))
     capabilities = provenance["capabilities"]
     if type(capabilities) is not list:

@@ -21,6 +21,7 @@ from typing import Any
 
 from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.errors import ReplayError, declare_codes
+from chronicle_vm.limits import RECORDED_BEFORE
 
 __all__ = ["check_recorded_policy", "policy_decision"]
 
@@ -85,7 +86,8 @@ def check_recorded_policy(provenance: Mapping[str, Any], policy: Policy) -> None
                 expected=expected,
                 actual=actual,
             )
-    limits = provenance.get("limits") or {}
+    # A field the trace predates counts at what its recording runtime enforced (limits.RECORDED_BEFORE).
+    limits = {**RECORDED_BEFORE, **provenance["limits"]} if provenance.get("limits") else {}
     for name, ceiling in policy.limits.items():
         if name in limits and limits[name] > ceiling:
             raise ReplayError(

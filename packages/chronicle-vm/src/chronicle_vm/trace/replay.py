@@ -24,6 +24,7 @@ from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.capabilities.scopes import BoundScope, first_violation, refusal, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Capability, Module
+from chronicle_vm.core.payload import call_plan, value_bytes
 from chronicle_vm.core.type_registry import row
 from chronicle_vm.core.types import TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
@@ -40,6 +41,7 @@ from chronicle_vm.errors import (
 from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 from chronicle_vm.runtime import EngineName, LoadedModule, load_module, make_engine
 
+from .budget import TraceBudget
 from .document import (
     MAX_TRACE_BYTES,
     Trace,
@@ -169,7 +171,7 @@ def _replay(
         raise ReplayError(
             "replay.missing-limits", "cannot replay exactly without recorded limits (provenance.limits is absent)"
         )
-    recorded_limits = Limits(**raw_limits)  # load_trace checked every field and range
+    recorded_limits = Limits.from_recorded(raw_limits)  # load_trace checked every field and range
     bounded = _replay_limits(recorded, recorded_limits, ceilings)
     stop = recorded_stop(recorded.events)  # a deadline or cancel: reproduced by instruction count, no clock
     limits = bounded if stop is None else stop_ceiling(bounded, stop)
@@ -184,7 +186,12 @@ def _replay(
         raise ReplayError("replay.entry", f"the recorded entry `{entry['function'][:100]}` is not exported")
     args = entry["args"]
 
-    state = _Replayer(loaded.module, recorded.events, limits, provenance["capabilities"])
+    # Bytes out are checked against the recorded bound itself: replay sends nothing out, so the replayer's own
+    # ceiling on them bounds nothing of its own, and the record says exactly which call (if any) passed it.
+    # The trace budget is re-run only when the trace records it: a trace that predates the field may predate the
+    # budget itself.
+    budget = raw_limits.get("max_trace_bytes")
+    state = _Replayer(loaded.module, recorded.events, limits, provenance["capabilities"], recorded_limits, budget)
     handlers = state.handlers() if stop is None else stopping_handlers(state.handlers(), stop, loaded.module)
     runner = make_engine(loaded.verified, limits, handlers, engine)
     try:
@@ -199,6 +206,10 @@ def _replay(
         return state.finish_error(recorded, error, actual_digest, trace_digest)
     return state.finish_returned(recorded, outcome.value, outcome.instructions, actual_digest, trace_digest)
 
+
+#: The codes of a call stopped before the live handler's bytes-out check: outside its scope, over its quota,
+#: or by the recorder's trace budget (before the call, or after its result, when bytes out had been checked).
+_BEFORE_OUTPUT = frozenset({"policy.scope", "limit.capability-quota", "limit.trace-bytes"})
 
 #: The limit each `limit.*` stop of the engines is the bound of.
 _LIMIT_FIELDS = {
@@ -299,8 +310,16 @@ class _Replayer:
         events: Sequence[Mapping[str, Any]],
         limits: Limits,
         decisions: Sequence[Mapping[str, Any]],
+        recorded: Limits | None = None,
+        trace_budget: int | None = None,
     ) -> None:
         self.module = module
+        own = limits if recorded is None else recorded
+        #: The recorded bound on bytes out, and the bytes the replayed calls have sent so far.
+        self.max_output = own.max_output_bytes
+        self.sent = [0]
+        #: The recorder's trace budget, charged again call by call (None: the trace does not record one).
+        self.budget = None if trace_budget is None else TraceBudget.for_run(module, trace_budget, own.max_instructions)
         self.events: list[Mapping[str, Any]] = events if type(events) is list else list(events)
         self.cursor: Iterator[Mapping[str, Any]] = iter(self.events)
         self.limits = limits
@@ -338,6 +357,15 @@ class _Replayer:
         typed = tuple((k, row(p).python) for k, p in enumerate(params) if p.kind is not TypeKind.STR)
         scalar_result = row(result_type).python if result_type is not None and result_type.is_scalar_kind else None
         max_string = self.limits.max_string_len
+        fixed, sized = call_plan(params)
+        sent, max_output = self.sent, self.max_output
+        budget = self.budget
+        spent = budget.meter if budget is not None else [0]
+        trace_max = budget.max_bytes if budget is not None else 2**63
+        per_call = budget.per_call[index] if budget is not None else 0
+        assert budget is None or budget.sized_params[index] == sized
+        # Scopes and quotas decide every call again, and a text or array result is charged to the trace budget.
+        always = bool(scopes) or quota is not None or (budget is not None and budget.sized_result[index])
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
             nonlocal calls
@@ -355,11 +383,15 @@ class _Replayer:
                         self._diverge(event, name, args, site)
             elif not self._same_args(event, params, args):
                 self._diverge(event, name, args, site)
-            if scopes:
-                self._check_scope(event, name, scopes, args, site)
             calls += 1
-            if quota is not None or "error" in event:
-                self._check_quota(event, name, calls, quota, site)
+            # The recorder charged its budget first, then the live handler checked scopes, quota and bytes out.
+            payload = 0
+            for k in sized:  # the text and array arguments, charged to both meters (the same positions)
+                payload += value_bytes(args[k])
+            spent[0] += per_call + payload
+            sent[0] += fixed + payload
+            if always or spent[0] > trace_max or sent[0] > max_output or "error" in event:  # a stop recorded or due
+                self._check_stops(event, index, args, calls, site)
             if event["location"] != locations.get((site[1], site[2])):
                 self._check_location(event, site, locations)
             result = event.get("result", _NO_RESULT)
@@ -376,10 +408,55 @@ class _Replayer:
 
         return answer
 
+    def _check_stops(
+        self, event: Mapping[str, Any], index: int, args: Sequence[Value], calls: int, site: CallSite
+    ) -> None:
+        """Every stop a call can meet, in the order recording meets them: each recorded exactly where it is due."""
+        name = self.module.capabilities[index].name
+        self._check_trace(event, index, site)
+        if self.scopes[index]:
+            self._check_scope(event, name, self.scopes[index], args, site)
+        self._check_quota(event, name, calls, self.quotas[index], site)
+        self._check_output(event, name, self.sent[0], self.max_output, site)
+
+    def _check_trace(self, event: Mapping[str, Any], index: int, site: CallSite) -> None:
+        """A call is the recorded `limit.trace-bytes` stop exactly when the recorder's budget, charged again,
+        passes the recorded `max_trace_bytes` with its arguments, or (a result not recorded) may with its result."""
+        budget = self.budget
+        if budget is None:
+            return
+        error = event.get("error")
+        stopped = isinstance(error, Mapping) and error.get("code") == "limit.trace-bytes"
+        over = budget.meter[0] > budget.max_bytes
+        if not over and "result" in event and budget.sized_result[index]:
+            budget.meter[0] += value_bytes(event["result"])
+            over = budget.meter[0] > budget.max_bytes
+        # A stop at a call within the budget is the recorder's after-result check: only a text or array
+        # result (which a failed call does not record) can have passed it.
+        plausible = over or (stopped and budget.sized_result[index])
+        if stopped == over or (stopped and plausible):
+            return
+        name = self.module.capabilities[index].name
+        if over:
+            why = f"this call of {name} takes the trace past its recorded max_trace_bytes, and the trace records it"
+        else:
+            why = f"the trace records a trace-budget stop at a call of {name} within the recorded max_trace_bytes"
+        self._fail(
+            "replay.divergence",
+            event,
+            f"replay diverged at event {event['seq']}: {why}",
+            site,
+            max_trace_bytes=budget.max_bytes,
+            spent=budget.meter[0],
+        )
+
     def _check_quota(self, event: Mapping[str, Any], name: str, calls: int, quota: int | None, site: CallSite) -> None:
         """Call `calls` of `name` is a quota stop exactly when it is the first beyond the recorded `max_calls`."""
         error = event.get("error")
-        stopped = isinstance(error, Mapping) and error.get("code") == "limit.capability-quota"
+        code = error.get("code") if isinstance(error, Mapping) else None
+        if code == "limit.trace-bytes":
+            return  # the recorder's stop comes before the live handler counts the call (or after it returned)
+        stopped = code == "limit.capability-quota"
         over = quota is not None and calls > quota
         if stopped == over:
             return
@@ -390,6 +467,30 @@ class _Replayer:
             allowed = "no quota" if quota is None else f"a quota of {quota} {_calls(quota)}"
             why = f"the trace records a quota stop at call {calls} of {name}, which has {allowed}"
         self._fail("replay.divergence", event, f"replay diverged at event {event['seq']}: {why}", site, max_calls=quota)
+
+    def _check_output(self, event: Mapping[str, Any], name: str, sent: int, ceiling: int, site: CallSite) -> None:
+        """A call is recorded as the `limit.output-bytes` stop exactly when its arguments take bytes out past the
+        recorded `max_output_bytes` (the live handler checks after the scopes and the quota, before the host)."""
+        error = event.get("error")
+        code = error.get("code") if isinstance(error, Mapping) else None
+        if code in _BEFORE_OUTPUT:
+            return  # the run stopped at this call before the bytes-out check was reached
+        stopped = code == "limit.output-bytes"
+        over = sent > ceiling
+        if stopped == over:
+            return
+        if over:
+            why = f"the arguments of this call of {name} take bytes out to {sent:,}, past the recorded {ceiling:,}"
+        else:
+            why = f"the trace records a bytes-out stop at a call of {name}, at {sent:,} of the recorded {ceiling:,}"
+        self._fail(
+            "replay.divergence",
+            event,
+            f"replay diverged at event {event['seq']}: {why}",
+            site,
+            max_output_bytes=ceiling,
+            sent=sent,
+        )
 
     def _check_location(
         self, event: Mapping[str, Any], site: CallSite, locations: dict[tuple[int, int], dict[str, Any]]
@@ -498,8 +599,10 @@ class _Replayer:
         self, event: Mapping[str, Any], name: str, scopes: tuple[BoundScope, ...], args: Sequence[Value], site: CallSite
     ) -> None:
         """The recorded decision on this call must be the one the recorded scopes give: a result or that refusal."""
-        refused = first_violation(scopes, args)
         failure = event.get("error")
+        if failure is not None and failure["code"] == "limit.trace-bytes":
+            return  # the recorder's stop comes before the scopes are checked (_check_trace decides it)
+        refused = first_violation(scopes, args)
         recorded_rule = failure.get("rule") if failure is not None and failure["code"] == "policy.scope" else None
         expected_rule = refusal(*refused) if refused is not None else None
         if canonical_json(recorded_rule) == canonical_json(expected_rule):
