@@ -41,7 +41,7 @@ _Case = tuple[str, Callable[[], Module], str, "str | None", "int | None"]
 
 CASES: list[_Case] = [
     # -- module level
-    ("version", lambda: dataclasses.replace(one(ins("ret", 0)), version=2), "verify.version", None, None),
+    ("version", lambda: dataclasses.replace(one(ins("ret", 0)), version=3), "verify.version", None, None),
     ("version-type", lambda: dataclasses.replace(one(ins("ret", 0)), version="1"), "verify.version", None, None),  # type: ignore[arg-type]
     (
         "functions-list",

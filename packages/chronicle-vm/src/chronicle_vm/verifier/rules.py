@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from chronicle_vm.core.isa import OPCODES, Op, Operand, OperandKind, OpInfo, TypeRule
-from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.model import FORMAT_VERSIONS, Capability, Function, Instruction, Module, SourceMap, SourcePos
 from chronicle_vm.core.type_registry import ROWS, v1_types
 from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, TypeKind, ValueType
 from chronicle_vm.errors import VerifyError, declare_codes
@@ -35,7 +35,7 @@ __all__ = ["CAP_NAME_MAX_LEN", "VerifiedModule", "verify", "verify_bytes"]
 declare_codes(
     "verify",
     {
-        "version": "the module's format version is not the one this runtime runs",
+        "version": "the module's format version is not one this runtime runs (1 or 2)",
         "malformed": "a module field does not have the Python type the model prescribes",
         "const-kind": "a constant is not an int or a str, or not the kind its instruction needs",
         "const-range": "an int constant is outside the signed 64-bit range",
@@ -491,8 +491,9 @@ class _Verifier:
         if type(module) is not Module:
             self.fail("malformed", f"expected a Module, found {_show(module)}")
         version = module.version
-        if type(version) is not int or version != FORMAT_VERSION:
-            self.fail("version", f"module format version is {_show(version)}, this runtime runs {FORMAT_VERSION}")
+        if type(version) is not int or version not in FORMAT_VERSIONS:
+            runs = " and ".join(str(v) for v in FORMAT_VERSIONS)
+            self.fail("version", f"module format version is {_show(version)}, this runtime runs {runs}")
         for name in ("constants", "capabilities", "functions"):
             if type(getattr(module, name)) is not tuple:
                 self.fail("malformed", f"Module.{name} must be a tuple, found {_show(getattr(module, name))}")
