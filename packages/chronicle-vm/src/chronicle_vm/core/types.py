@@ -50,6 +50,7 @@ __all__ = [
     "parse_type",
     "struct_type",
     "type_depth",
+    "type_fault",
     "type_nodes",
     "type_problem",
     "type_text",
@@ -229,34 +230,43 @@ _NAMED_KINDS = {kind.value: kind for kind in (TypeKind.INT, TypeKind.BOOL, TypeK
 V1_INTERNED: dict[ValueType, ValueType] = {vtype: vtype for vtype in _CANONICAL.values()}
 
 
-def type_problem(vtype: object, struct_count: int) -> str | None:
+def type_fault(vtype: object, struct_count: int) -> tuple[str, str] | None:
     """What makes `vtype` not a valid type of a module with `struct_count` structs, or None when it is one.
 
-    Checks exact classes, each kind's arity, map keys (int, str or bool), struct refs in range, `ref` 0
-    on other kinds, and nesting up to MAX_TYPE_DEPTH; iterative, so any in-memory object is safe.
+    Gives (what, message), `what` one of "invalid" (not a ValueType of exact classes, wrong arity, a `ref`
+    on a kind other than struct), "depth" (arrays and maps nested deeper than MAX_TYPE_DEPTH), "map-key"
+    (a key that is not int, str or bool) and "struct-ref" (outside the struct table).  Iterative and
+    bounded by MAX_TYPE_DEPTH, so any in-memory object is safe to check.
     """
     stack: list[tuple[object, int]] = [(vtype, 0)]
     while stack:
         node, depth = stack.pop()
         if type(node) is not ValueType or type(node.kind) is not TypeKind or type(node.args) is not tuple:
-            return f"a {type(node).__name__} is not a ValueType (or its kind or args are not a TypeKind and a tuple)"
+            return "invalid", f"a {type(node).__name__} is not a ValueType of a TypeKind and a tuple of arguments"
         if len(node.args) != _ARITY[node.kind]:
-            return f"a {node.kind.value} type takes {_ARITY[node.kind]} type arguments, not {len(node.args)}"
+            return "invalid", f"a {node.kind.value} type takes {_ARITY[node.kind]} type arguments, not {len(node.args)}"
         if type(node.ref) is not int:
-            return f"struct ref {node.ref!r} is not an int"
+            return "invalid", "a type's struct ref is not an int"
         if node.kind is TypeKind.STRUCT:
             if not 0 <= node.ref < struct_count:
-                return f"struct ref {node.ref} is outside the struct table (0..{struct_count - 1})"
+                shown = node.ref if -(10**12) < node.ref < 10**12 else "out of range"
+                return "struct-ref", f"struct type #{shown} is outside the struct table ({struct_count} structs)"
         elif node.ref != 0:
-            return f"a {node.kind.value} type has struct ref {node.ref} (only struct types have one)"
+            return "invalid", f"a {node.kind.value} type has a struct ref (only struct types have one)"
         if node.args and depth >= MAX_TYPE_DEPTH:
-            return f"the type nests composites deeper than {MAX_TYPE_DEPTH} levels"
+            return "depth", f"the type nests arrays and maps deeper than {MAX_TYPE_DEPTH} levels"
         if node.kind is TypeKind.MAP:
             key = node.args[0]
             if type(key) is ValueType and type(key.kind) is TypeKind and key.kind not in MAP_KEY_KINDS:
-                return f"a map key must be int, str or bool, not {key.kind.value}"
+                return "map-key", f"a map key must be int, str or bool, not {key.kind.value}"
         stack.extend((arg, depth + 1) for arg in node.args)
     return None
+
+
+def type_problem(vtype: object, struct_count: int) -> str | None:
+    """`type_fault`'s message alone: None when `vtype` is a valid type."""
+    fault = type_fault(vtype, struct_count)
+    return None if fault is None else fault[1]
 
 
 def type_depth(vtype: ValueType) -> int:
