@@ -305,7 +305,7 @@ def type_text(vtype: ValueType, structs: Sequence[StructDef] = ()) -> str:
     return str(vtype)
 
 
-_TYPE_TOKEN = re.compile(r"\s*(?:([\[\]{}:])|([A-Za-z_][A-Za-z0-9_]*))", re.ASCII)
+_TYPE_TOKEN = re.compile(r"\s*(?:([\[\]{}:])|(struct#[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_]*))", re.ASCII)
 
 
 class _TypeReader:
@@ -324,6 +324,7 @@ class _TypeReader:
             pos = found.end()
         self.at = 0
         self.structs = structs
+        self.by_index = False
 
     def take(self) -> str:
         if self.at >= len(self.tokens):
@@ -355,6 +356,8 @@ class _TypeReader:
             return _intern(ValueType(_NAMED_KINDS[token]))
         if token in self.structs:
             return struct_type(self.structs[token])
+        if token.startswith("struct#") and self.by_index:
+            return struct_type(int(token[7:]))
         raise ValueError(token)
 
 
@@ -366,10 +369,13 @@ def parse_type(text: str, structs: Mapping[str, int] | None = None) -> ValueType
     """Read the text form (`int`, `float`, `[str]`, `{str: [int]}`, a struct's name); None when it is not one.
 
     `structs` maps struct names to their index in the module's struct table; without it no name is a
-    struct.  Nesting is bounded by MAX_TYPE_DEPTH (arrays by MAX_ARRAY_DEPTH, the same bound).
+    struct.  Given a table, `struct#N` (what `str` writes) is struct N of it, so a struct whose name is not
+    unique can still be written; the index is not range-checked here.  Nesting is bounded by
+    MAX_TYPE_DEPTH (arrays by MAX_ARRAY_DEPTH, the same bound).
     """
     try:
         reader = _TypeReader(text, structs or {})
+        reader.by_index = structs is not None
         vtype = reader.read(0)
     except (ValueError, RecursionError):
         return None
