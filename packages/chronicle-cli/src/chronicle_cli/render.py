@@ -174,6 +174,15 @@ def render_verify(console: Console, summary: Mapping[str, Any]) -> None:
         )
     )
     console.print(Text(f"  sha256 {summary.get('sha256', '')}", style="dim"))
+    structs = summary.get("structs", [])
+    if structs:
+        table = Table(title="structs", title_justify="left", show_edge=False)
+        table.add_column("name", style="bold")
+        table.add_column("fields")
+        for item in structs:
+            fields = ", ".join(f"{field['name']}: {field['type']}" for field in item.get("fields", []))
+            table.add_row(Text(str(item["name"])), Text(f"{{ {fields} }}" if fields else "{}"))
+        console.print(table)
     entries = Table(title="entry points", title_justify="left", show_edge=False)
     entries.add_column("name", style="bold")
     entries.add_column("signature")

@@ -252,9 +252,12 @@ def _refusal_hint(error: Any, policy_path: str | None, host: CliHost | CustomHos
 
 
 def _module_summary(path: str, data: bytes, loaded: LoadedModule) -> dict[str, Any]:
+    from chronicle_vm.core.types import type_text
+
     module = loaded.module
     exports = loaded.verified.exports
-    return {
+    structs = module.structs
+    summary: dict[str, Any] = {
         "path": path,
         "sha256": loaded.digest,
         "size": len(data),
@@ -263,10 +266,17 @@ def _module_summary(path: str, data: bytes, loaded: LoadedModule) -> dict[str, A
         "constants": len(module.constants),
         "instructions": sum(len(function.code) for function in module.functions),
         "entry_points": [
-            {"name": name, "signature": module.functions[index].signature()} for name, index in sorted(exports.items())
+            {"name": name, "signature": module.functions[index].signature(structs)}
+            for name, index in sorted(exports.items())
         ],
-        "capabilities": [{"name": cap.name, "signature": cap.signature()} for cap in module.capabilities],
+        "capabilities": [{"name": cap.name, "signature": cap.signature(structs)} for cap in module.capabilities],
     }
+    if structs:  # a version-1 module's summary keeps exactly its old keys
+        summary["structs"] = [
+            {"name": s.name, "fields": [{"name": f.name, "type": type_text(f.type, structs)} for f in s.fields]}
+            for s in structs
+        ]
+    return summary
 
 
 # -- commands ----------------------------------------------------------------------------------------------------

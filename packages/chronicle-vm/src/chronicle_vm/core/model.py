@@ -9,10 +9,11 @@ the verifier (`chronicle_vm.verifier.rules`) decides whether a module may run.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .types import StructDef, TypeKind, ValueType
+from .types import StructDef, TypeKind, ValueType, type_text
 
 __all__ = [
     "AUTO_VERSION",
@@ -67,9 +68,10 @@ class Capability:
     params: tuple[ValueType, ...]
     result: ValueType | None
 
-    def signature(self) -> str:
-        params = ", ".join(str(p) for p in self.params)
-        result = "" if self.result is None else f" -> {self.result}"
+    def signature(self, structs: Sequence[StructDef] = ()) -> str:
+        """`(str, int) -> Item`: struct types by name from `structs` (the module's table), else `struct#N`."""
+        params = ", ".join(type_text(p, structs) for p in self.params)
+        result = "" if self.result is None else f" -> {type_text(self.result, structs)}"
         return f"({params}){result}"
 
 
@@ -91,9 +93,10 @@ class Function:
     def params(self) -> tuple[ValueType, ...]:
         return self.registers[: self.param_count]
 
-    def signature(self) -> str:
-        params = ", ".join(str(p) for p in self.params)
-        result = "" if self.result is None else f" -> {self.result}"
+    def signature(self, structs: Sequence[StructDef] = ()) -> str:
+        """`(str, int) -> Item`: struct types by name from `structs` (the module's table), else `struct#N`."""
+        params = ", ".join(type_text(p, structs) for p in self.params)
+        result = "" if self.result is None else f" -> {type_text(self.result, structs)}"
         return f"({params}){result}"
 
 
