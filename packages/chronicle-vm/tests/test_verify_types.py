@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chronicle_testing.strategies import v2_modules
 from chronicle_testing.verify_builders import fn, ins, module
 from chronicle_vm import Module
 from chronicle_vm.core.model import Capability, SourceMap
@@ -16,6 +17,7 @@ from chronicle_vm.core.types import (
     STR,
     StructDef,
     StructField,
+    TypeKind,
     ValueType,
     map_type,
     struct_type,
@@ -194,3 +196,38 @@ def test_loading_a_module_of_a_kind_without_a_registry_row_is_a_verify_error() -
         with pytest.raises(VerifyError) as caught:
             load_module(mod.to_bytes())
         assert caught.value.code == "verify.type-invalid"
+
+
+def _outcome(mod: object, fast: bool) -> tuple[str, object, object]:
+    try:
+        _verify(mod, 256, fast=fast)  # type: ignore[arg-type]
+    except VerifyError as error:
+        return error.code, error.details.get("function"), error.details.get("index")
+    return "ok", None, None
+
+
+_GARBAGE = st.sampled_from([None, 0, "x", (), [], ValueType(TypeKind.MAP, (INT,)), object()])
+
+
+@given(v2_modules(), st.data())
+def test_random_v2_modules_and_their_mutations_verify_or_fail_cleanly(module: Module, data: st.DataObject) -> None:
+    assert _outcome(module, True) == _outcome(module, False)
+    structs = list(module.structs)
+    if structs and data.draw(st.booleans()):
+        at = data.draw(st.integers(0, len(structs) - 1))
+        choice = data.draw(st.integers(0, 2))
+        if choice == 0:
+            structs[at] = data.draw(_GARBAGE)  # type: ignore[call-overload]
+        elif choice == 1:
+            structs[at] = StructDef(data.draw(_GARBAGE), structs[at].fields)  # type: ignore[arg-type]
+        else:
+            structs[at] = StructDef(structs[at].name, (StructField("f", data.draw(_GARBAGE)),))  # type: ignore[arg-type]
+    mutated = Module(
+        constants=module.constants,
+        capabilities=module.capabilities,
+        functions=module.functions,
+        source_map=module.source_map,
+        version=2,
+        structs=tuple(structs) if data.draw(st.booleans()) else structs,  # type: ignore[arg-type]
+    )
+    assert _outcome(mutated, True) == _outcome(mutated, False)
