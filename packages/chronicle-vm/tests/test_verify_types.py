@@ -231,3 +231,24 @@ def test_random_v2_modules_and_their_mutations_verify_or_fail_cleanly(module: Mo
         structs=tuple(structs) if data.draw(st.booleans()) else structs,  # type: ignore[arg-type]
     )
     assert _outcome(mutated, True) == _outcome(mutated, False)
+
+
+@pytest.mark.parametrize(
+    "mod",
+    [
+        Module(constants=(1.5,), version=1),
+        Module(functions=(fn("main", (ins("ret", 0),), registers=(FLOAT,), result=FLOAT),), version=1),
+        Module(capabilities=(Capability("a.b", (map_type(STR, INT),), None),), version=1),
+    ],
+)
+def test_a_version_one_module_holding_version_two_things_is_refused(mod: Module) -> None:
+    mod = Module(
+        constants=mod.constants,
+        capabilities=mod.capabilities,
+        functions=mod.functions,
+        source_map=SourceMap((), tuple(() for _ in mod.functions)),
+        version=1,
+    )
+    with pytest.raises(VerifyError) as caught:
+        verify(mod)
+    assert caught.value.code == "verify.version"

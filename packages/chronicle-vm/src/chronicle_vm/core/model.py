@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .types import StructDef, TypeKind, ValueType, type_text
+from .types import V1_INTERNED, StructDef, TypeKind, ValueType, type_text
 
 __all__ = [
     "AUTO_VERSION",
@@ -143,6 +143,8 @@ class Module:
 
 
 _V1_KINDS = frozenset({TypeKind.INT, TypeKind.BOOL, TypeKind.STR, TypeKind.ARRAY})
+# The shared objects live as long as the module `types`, so no other live object has one of these ids.
+_V1_IDS = frozenset(id(vtype) for vtype in V1_INTERNED)
 
 
 def module_types(module: Module) -> list[ValueType]:
@@ -177,6 +179,10 @@ def fitting_version(module: Module) -> int:
             return 2
         if any(type(value) is float for value in module.constants):
             return 2
-        return 1 if all(_fits_v1(vtype) for vtype in module_types(module)) else 2
+        types = module_types(module)
+        # Most types are the shared objects of the version-1 types: recognised by identity at C speed.
+        if _V1_IDS.issuperset(map(id, types)):
+            return 1
+        return 1 if all(_fits_v1(vtype) for vtype in types) else 2
     except (TypeError, AttributeError):
         return FORMAT_VERSION

@@ -33,7 +33,6 @@ from chronicle_vm.core.model import (
     Module,
     SourceMap,
     SourcePos,
-    fitting_version,
 )
 from chronicle_vm.core.type_registry import ROWS, v1_types
 from chronicle_vm.core.types import (
@@ -43,6 +42,7 @@ from chronicle_vm.core.types import (
     MAX_ARRAY_DEPTH,
     MAX_STRUCT_FIELDS,
     MAX_STRUCTS,
+    MAX_TYPE_NODES,
     STR,
     StructDef,
     StructField,
@@ -359,12 +359,13 @@ def _poly_checks(info: OpInfo) -> list[str]:
 _FAST_SOURCE = (
     "def make(K, nk, FP, FR, nf, CP, CR, nc):\n"
     "    R = ()\n"
+    "    S = ''\n"
     "    n = ncode = 0\n"
     "    result = -1\n"
     "    windows = set()\n"
-    "    def enter(R_, ncode_, result_):\n"
-    "        nonlocal R, n, ncode, result\n"
-    "        R, n, ncode, result = R_, len(R_), ncode_, result_\n"
+    "    def enter(R_, S_, ncode_, result_):\n"
+    "        nonlocal R, S, n, ncode, result\n"
+    "        R, S, n, ncode, result = R_, S_, len(R_), ncode_, result_\n"
     "        windows.clear()\n"
     "    def call_ok(P, res, b, c):\n"
     "        k = len(P)\n"
@@ -372,7 +373,7 @@ _FAST_SOURCE = (
     "            if b != 0:\n"
     "                return False\n"
     "        elif (b, P) not in windows:\n"
-    "            if not (0 <= b <= n - k and R[b : b + k] == P):\n"
+    "            if not (0 <= b <= n - k and S.startswith(P, b)):\n"
     "                return False\n"
     "            windows.add((b, P))\n"
     "        return c == 0 if res < 0 else 0 <= c < n and R[c] == res\n"
@@ -384,9 +385,12 @@ _FAST_SOURCE = (
 
 _Predicate = Callable[[int, int, int], bool]
 _Ids = tuple[int, ...]
-_Enter = Callable[[_Ids, int, int], None]
+#: Type ids as the characters of a str (`chr(id)`): a call's argument window is one `startswith` (a memcmp)
+#: and a window's parameters hash once, as the version-1 `bytes` did, for ids of any size.
+_Sig = str
+_Enter = Callable[[_Ids, _Sig, int, int], None]
 _Make = Callable[
-    [_Ids, int, tuple[_Ids, ...], tuple[int, ...], int, tuple[_Ids, ...], tuple[int, ...], int],
+    [_Ids, int, tuple[_Sig, ...], tuple[int, ...], int, tuple[_Sig, ...], tuple[int, ...], int],
     tuple[_Enter, dict[int, _Predicate]],
 ]
 
@@ -491,8 +495,10 @@ class _Verifier:
         "names",
         "predicates",
         "register_ids",
+        "register_sigs",
         "struct_count",
         "type_names",
+        "v2_types",
     )
 
     def __init__(self, module: Module, max_registers: int, *, fast: bool = True) -> None:
@@ -504,13 +510,15 @@ class _Verifier:
         self.constants: tuple[object, ...] = ()
         self.names: list[str] = []
         self.register_ids: list[_Ids] = []
-        self.func_params: list[_Ids] = []
+        self.register_sigs: list[_Sig] = []
+        self.func_params: list[_Sig] = []
         self.func_results: list[int] = []
-        self.cap_params: list[_Ids] = []
+        self.cap_params: list[_Sig] = []
         self.cap_results: list[int] = []
         self.struct_count = 0
         self.blocks: dict[ValueType, int] = {}
         self.type_names: dict[int, str] = dict(_BASE_NAMES)
+        self.v2_types = False  # some declared type is one only format version 2 holds
 
     # -- helpers ---------------------------------------------------------
 
@@ -536,7 +544,11 @@ class _Verifier:
             return _IDS[vtype]
         else:
             block = self.blocks.setdefault(inner, _FIRST_MODULE_BLOCK + len(self.blocks))
+            if len(self.blocks) > MAX_TYPE_NODES:
+                problem = f"the module uses more than {MAX_TYPE_NODES} distinct types"
+                self.fail("type-invalid", f"{what}: {problem}", **details)
             base = block * _DEPTHS
+        self.v2_types = True
         if base + depth not in self.type_names:
             self.type_names[base + depth] = type_text(vtype, self.module.structs)
         return base + depth
@@ -558,15 +570,16 @@ class _Verifier:
         for name in ("constants", "capabilities", "functions"):
             if type(getattr(module, name)) is not tuple:
                 self.fail("malformed", f"Module.{name} must be a tuple, found {_show(getattr(module, name))}")
-        if version == 1 and fitting_version(module) != 1:
-            self.fail(
-                "version",
-                "module says format version 1 but has structs, float or map types or float constants (version 2)",
-            )
         self.check_structs()
         self.check_constants()
         self.check_capabilities()
         self.check_function_headers()
+        needs_v2 = self.struct_count or self.v2_types or float in set(map(type, module.constants))
+        if version == 1 and needs_v2:
+            self.fail(
+                "version",
+                "module says format version 1 but has structs, float or map types or float constants (version 2)",
+            )
         self.check_source_map()
         self.prepare_fast_path()
         leaders = tuple(self.check_code(index, function) for index, function in enumerate(module.functions))
@@ -703,7 +716,7 @@ class _Verifier:
                 self.type_id(p, f"parameter {k + 1} of capability `{name}`", capability=name)
                 for k, p in enumerate(params)
             )
-            self.cap_params.append(ids)
+            self.cap_params.append(_signature(ids))
             self.cap_results.append(self.result_id(cap.result, f"result of capability `{name}`", capability=name))
 
     def check_function_headers(self) -> None:
@@ -756,7 +769,9 @@ class _Verifier:
                     self.type_id(t, f"register r{k} of `{name}`", function=name) for k, t in enumerate(registers)
                 )
             self.register_ids.append(ids)
-            self.func_params.append(ids[:param_count])
+            sig = _signature(ids)
+            self.register_sigs.append(sig)
+            self.func_params.append(sig[:param_count])
             self.func_results.append(self.result_id(function.result, f"result of `{name}`", function=name))
             if not code:
                 self.fail(
@@ -851,12 +866,12 @@ class _Verifier:
         leaders = {0}
         splits = _SPLITS
         targets = _TARGET_POSITION
-        windows: set[tuple[int, _Ids]] = set()
+        windows: set[tuple[int, _Sig]] = set()
         diagnose = self.diagnose
         # Only a body of Instructions of exact ints can take the fast path: the
         # predicates compare and index with the operands as they are.
         if self.fast and set(map(type, code)) == {Instruction} and set(map(type, chain.from_iterable(code))) == {int}:
-            self.enter(self.register_ids[findex], ncode, self.func_results[findex])
+            self.enter(self.register_ids[findex], self.register_sigs[findex], ncode, self.func_results[findex])
             predicates = self.predicates
             for index, (op, a, b, c) in enumerate(code):
                 accept = predicates.get(op)
@@ -887,7 +902,7 @@ class _Verifier:
             )
         return tuple(sorted(leaders))
 
-    def diagnose(self, findex: int, index: int, ins: object, windows: set[tuple[int, _Ids]]) -> None:
+    def diagnose(self, findex: int, index: int, ins: object, windows: set[tuple[int, _Sig]]) -> None:
         """The reference check of one instruction: returns if it is valid, else raises the first broken rule."""
         name = self.names[findex]
 
@@ -968,7 +983,7 @@ class _Verifier:
         findex: int,
         index: int,
         ins: Instruction,
-        windows: set[tuple[int, _Ids]],
+        windows: set[tuple[int, _Sig]],
         bad: Callable[[str, int, str], NoReturn],
     ) -> None:
         """The rules of the instructions with their own: loadk's constant type, calls, returns."""
@@ -985,7 +1000,7 @@ class _Verifier:
                     f"found r{ins.a}: {tn[regs[ins.a]]}",
                 )
         elif special == Op.CALL or special == Op.CAPCALL:
-            self.check_call(name, index, ins, special == Op.CAPCALL, regs, windows)
+            self.check_call(name, index, ins, special == Op.CAPCALL, regs, self.register_sigs[findex], windows)
         elif special == Op.RET:
             if result < 0:
                 bad("return-type", index, f"`ret` returns a value, but `{name}` has no result (use `retv`)")
@@ -1005,7 +1020,8 @@ class _Verifier:
         ins: Instruction,
         is_cap: bool,
         regs: _Ids,
-        windows: set[tuple[int, _Ids]],
+        sig: _Sig,
+        windows: set[tuple[int, _Sig]],
     ) -> None:
         """A call's argument window and destination against the callee's signature."""
         callee = ins.a
@@ -1020,7 +1036,7 @@ class _Verifier:
         def bad(code_: str, message: str) -> NoReturn:
             raise VerifyError(code_, message, function=name, index=index)
 
-        problem = _argument_problem(what, mnemonic, name, ins.b, params, regs, self.type_names, windows)
+        problem = _argument_problem(what, mnemonic, name, ins.b, params, regs, sig, self.type_names, windows)
         if problem is not None:
             bad(type_code if problem[0] == "type" else problem[0], problem[1])
         nregs = len(regs)
@@ -1044,10 +1060,11 @@ def _argument_problem(
     mnemonic: str,
     name: str,
     operand: object,
-    params: _Ids,
+    params: _Sig,
     regs: _Ids,
+    sig: _Sig,
     tn: Mapping[int, str],
-    windows: set[tuple[int, _Ids]],
+    windows: set[tuple[int, _Sig]],
 ) -> tuple[str, str] | None:
     """A call's argument window against the callee's parameters: ("call-arity" or "type", message) or None.
 
@@ -1068,11 +1085,12 @@ def _argument_problem(
             + f", but `{name}` has registers {_range(nregs)}"
         )
     if (first, params) not in windows:
-        if regs[first : first + n] != params:
+        if not sig.startswith(params, first):
             for k in range(n):
-                if regs[first + k] != params[k]:
+                want = ord(params[k])
+                if regs[first + k] != want:
                     return "type", (
-                        f"argument {k + 1} of {what} must be {tn[params[k]]}, found r{first + k}: {tn[regs[first + k]]}"
+                        f"argument {k + 1} of {what} must be {tn[want]}, found r{first + k}: {tn[regs[first + k]]}"
                     )
         windows.add((first, params))
     return None
@@ -1171,6 +1189,11 @@ _KIND = attrgetter("kind")
 _ARGS = attrgetter("args")
 
 
+def _signature(ids: _Ids) -> _Sig:
+    """Type ids as a str of `chr(id)` (ids stay below MAX_TYPE_NODES blocks, far below 0x110000)."""
+    return "".join(map(chr, ids))
+
+
 def _register_ids(types: tuple[object, ...]) -> _Ids | None:
     """Type ids of many types at C speed, or None when any of them is not a valid type (the caller then explains).
 
@@ -1217,7 +1240,7 @@ def _register_type_problem(plan: _Plan, ins: Instruction, regs: _Ids, tn: Mappin
     return None
 
 
-def _no_enter(registers: _Ids, ncode: int, result: int) -> None:
+def _no_enter(registers: _Ids, sig: _Sig, ncode: int, result: int) -> None:
     """Placeholder until the module-level facts exist."""
 
 
