@@ -15,6 +15,7 @@ The version-1 binary format stores a type as (array depth, scalar tag);
 from __future__ import annotations
 
 import json
+import math
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ __all__ = [
     "annotation_type",
     "decode_v1",
     "encode_v1",
+    "float_text",
     "is_plain_scalar",
     "json_example",
     "is_sized",
@@ -44,6 +46,7 @@ __all__ = [
 
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
+_FLOAT_INT_BOUND = 2**1024  # ints at or beyond this have no float at all (float() would overflow)
 
 #: The importer a row calls back for a composite's items: (object, type, limits, what) -> (value, units).
 Importer = Callable[[object, ValueType, Limits, str], tuple[Any, int]]
@@ -110,6 +113,25 @@ def _import_str(obj: object, vtype: ValueType, limits: Limits, what: str, items:
     return obj, len(obj)
 
 
+def _import_float(obj: object, vtype: ValueType, limits: Limits, what: str, items: Importer) -> tuple[Any, int]:
+    """A finite Python float; or an int (never a bool) that a float represents exactly (CONTRACT.md 3.1)."""
+    if type(obj) is float:
+        if not math.isfinite(obj):
+            raise ValueMismatch(f"{what}: float {obj!r} is not finite (floats in the VM are always finite)")
+        return obj, 0
+    if type(obj) is int:
+        exact = float(obj) if -_FLOAT_INT_BOUND < obj < _FLOAT_INT_BOUND else None
+        if exact is None or exact != obj:
+            raise ValueMismatch(f"{what}: int {_short(obj)} has no exact float (give a float)")
+        return exact, 0
+    raise ValueMismatch(f"{what}: expected float, found {kind_name(obj)}")
+
+
+def float_text(value: Any) -> str:
+    """A float's one text: Python's `repr` (the shortest that reads back to the same float; `-0.0`, `1e+16`)."""
+    return repr(float(value))
+
+
 def _import_array(obj: object, vtype: ValueType, limits: Limits, what: str, items: Importer) -> tuple[Any, int]:
     if not isinstance(obj, (list, tuple)):
         raise ValueMismatch(f"{what}: expected {vtype}, found {kind_name(obj)}")
@@ -137,7 +159,7 @@ def _array_text(value: Any) -> str:
     return "[" + ", ".join(value_text(item) for item in value) + "]"
 
 
-#: The registry: one row per kind.  #17 adds FLOAT, MAP and STRUCT rows here.
+#: The registry: one row per kind.  #17 adds FLOAT (here), MAP and STRUCT rows.
 ROWS: dict[TypeKind, TypeRow] = {
     TypeKind.INT: TypeRow(
         TypeKind.INT,
@@ -175,6 +197,19 @@ ROWS: dict[TypeKind, TypeRow] = {
         examples=('"a"', '"b"'),
         text=_str_text,
         orderable=True,  # by code point
+    ),
+    TypeKind.FLOAT: TypeRow(
+        TypeKind.FLOAT,
+        None,  # version 2 only: the version-1 format has no tag for it
+        0,
+        python=float,
+        annotation=float,
+        zero=float,  # 0.0
+        check=_import_float,
+        sized=False,  # a register holds it, like an int: no allocation, a fixed-size JSON text
+        examples=("1.5", "-0.25"),
+        text=float_text,
+        orderable=True,  # IEEE order (all values are finite: a total order except -0.0 == 0.0)
     ),
     TypeKind.ARRAY: TypeRow(
         TypeKind.ARRAY,
@@ -294,6 +329,8 @@ def kind_name(obj: object) -> str:
         return "bool"
     if isinstance(obj, int):
         return "int"
+    if isinstance(obj, float):
+        return "float"
     if isinstance(obj, str):
         return "str"
     if isinstance(obj, (list, tuple)):

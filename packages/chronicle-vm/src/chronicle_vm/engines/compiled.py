@@ -117,8 +117,8 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.model import Function, Module
-from chronicle_vm.core.type_registry import zero_value
-from chronicle_vm.core.types import BaseType
+from chronicle_vm.core.type_registry import is_sized, zero_value
+from chronicle_vm.core.types import TypeKind
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -1481,9 +1481,9 @@ class _Translator:
     def _op_compare(self, at: _At) -> bool | None:
         op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
         operand = self.function.registers[b]
-        if operand.depth == 0 and operand.base is BaseType.STR and op in (Op.EQ, Op.NE):
+        if operand.kind is TypeKind.STR and op in (Op.EQ, Op.NE):
             self.pay(f"len(r{b})", indent, pc, pending, w, f"len(r{b}) > {_FREE} and len(r{b}) == len(r{c})")
-        elif operand.depth == 0 and operand.base is BaseType.STR:  # code point order: the shorter string's length
+        elif operand.kind is TypeKind.STR:  # code point order: the shorter string's length
             shorter = f"(len(r{b}) if len(r{b}) < len(r{c}) else len(r{c}))"  # the generated code has no builtins
             self.pay(shorter, indent, pc, pending, w)
         line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
@@ -1524,7 +1524,7 @@ class _Translator:
             self.charged = 0
             return True  # not tracked: the instruction always fails
         args = ", ".join(f"r{_int(r)}" for r in range(b, b + len(capability.params)))
-        if any(t.depth or t.base is BaseType.STR for t in capability.params):
+        if any(is_sized(t) for t in capability.params):
             line(f"_x, _y = _xwork([{args}])")
             line(f"if _y > MAXA: _exportfail({w}, _y)")
             self.pay("_x", indent, pc, pending, w)
@@ -1567,10 +1567,10 @@ class _Translator:
     def _op_tostr(self, at: _At) -> bool | None:
         a, b, w, line = at.a, at.b, at.w, at.line
         base = self.function.registers[b]
-        if base.depth == 0 and base.base is BaseType.STR:
+        if base.kind is TypeKind.STR:
             line(f"r{a} = r{b}")
         else:
-            if base.base is BaseType.INT:
+            if base.kind is TypeKind.INT or base.kind is TypeKind.FLOAT:  # str of a float is its repr
                 line(f"_t = str(r{b})")
             else:
                 line(f'_t = "true" if r{b} else "false"')

@@ -30,7 +30,8 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op
 from chronicle_vm.core.model import Function, Module
-from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.type_registry import is_sized
+from chronicle_vm.core.types import TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -154,7 +155,7 @@ def _fuse(code: list[Decoded]) -> list[Decoded]:
 
 def _sized_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...]) -> Decoded | None:
     """The fused interpreter's own form of a comparison of strings, a bitwise operator or a sized operation."""
-    strings = registers[b].depth == 0 and registers[b].base is BaseType.STR if b < len(registers) else False
+    strings = registers[b].kind is TypeKind.STR if b < len(registers) else False
     if (op == Op.EQ or op == Op.NE) and strings:
         return (_EQ_STR if op == Op.EQ else _NE_STR, a, b, c, 0)
     if op in _ORDER_OPS and strings:
@@ -233,8 +234,10 @@ class Interpreter:
             elif op == Op.LOADB:
                 code.append((op, a, b == 1, 0, 0))
             elif op == Op.TOSTR:
-                base = registers[b].base
-                special = {BaseType.INT: _TOSTR_INT, BaseType.BOOL: _TOSTR_BOOL}.get(base, _TOSTR_STR)
+                kind = registers[b].kind  # a float's text is str(f), its repr, like an int's
+                special = {TypeKind.INT: _TOSTR_INT, TypeKind.FLOAT: _TOSTR_INT, TypeKind.BOOL: _TOSTR_BOOL}.get(
+                    kind, _TOSTR_STR
+                )
                 code.append((special, a, b, 0, 0))
             elif op == Op.CALL:
                 callee = decoded_functions[a]
@@ -243,7 +246,7 @@ class Interpreter:
                 code.append((_CALL_WIDE if wide else op, a, b, destination, frames[a]))
             elif op == Op.CAPCALL:
                 capability = module.capabilities[a]
-                sized = any(t.depth or t.base is BaseType.STR for t in capability.params)
+                sized = any(is_sized(t) for t in capability.params)
                 destination = c if capability.result is not None else -1
                 code.append((_CAPCALL_SIZED if sized else op, a, b, destination, len(capability.params)))
             elif op == Op.TRAP:

@@ -15,6 +15,7 @@ index where they apply, and says what was expected and what was found.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass, field
@@ -26,7 +27,7 @@ from typing import Any, NoReturn
 from chronicle_vm.core.isa import OPCODES, Op, Operand, OperandKind, OpInfo, TypeRule
 from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
 from chronicle_vm.core.type_registry import ROWS, v1_types
-from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, TypeKind, ValueType
+from chronicle_vm.core.types import BOOL, FLOAT, INT, MAX_ARRAY_DEPTH, STR, TypeKind, ValueType, array_type
 from chronicle_vm.errors import VerifyError, declare_codes
 from chronicle_vm.limits import HARD_LIMITS
 
@@ -37,7 +38,7 @@ declare_codes(
     {
         "version": "the module's format version is not the one this runtime runs",
         "malformed": "a module field does not have the Python type the model prescribes",
-        "const-kind": "a constant is not an int or a str, or not the kind its instruction needs",
+        "const-kind": "a constant is not an int, a str or a finite float, or not the kind its instruction needs",
         "const-range": "an int constant is outside the signed 64-bit range",
         "const-bounds": "a constant index is outside the constant pool",
         "type-invalid": "a declared type is not a valid value type",
@@ -81,7 +82,8 @@ _LETTERS = ("a", "b", "c")
 # scalar-major, depth-minor), so a function's register types become one
 # `bytes` object: fixed-type checks are int comparisons and a call's argument
 # window is one `startswith` memcmp.
-_TYPES: tuple[ValueType, ...] = tuple(v1_types())
+# Floats (format version 2) follow as a fourth scalar block: `float`, `[float]`, ... (same arithmetic).
+_TYPES: tuple[ValueType, ...] = (*v1_types(), *(array_type(FLOAT, depth) for depth in range(MAX_ARRAY_DEPTH + 1)))
 _IDS: dict[ValueType, int] = {t: i for i, t in enumerate(_TYPES)}
 # The same ids by object identity: decoded modules and `array_type` share these very objects, so
 # most register lists are resolved by `id` alone.  The table's objects live as long as the module,
@@ -91,18 +93,21 @@ _INT_ID = _IDS[INT]
 _BOOL_ID = _IDS[BOOL]
 _STR_ID = _IDS[STR]
 _STR_ARRAY_ID = _IDS[STR.array_of()]
+_FLOAT_ID = _IDS[FLOAT]
 #: Scalar types whose values are ordered (the registry's `orderable` rows): the ORDERED rules admit exactly these.
 _ORDERED_IDS: tuple[int, ...] = tuple(i for i, t in enumerate(_TYPES) if t.depth == 0 and ROWS[t.kind].orderable)
 _FIXED_RULES = {
     TypeRule.INT: _INT_ID,
     TypeRule.BOOL: _BOOL_ID,
     TypeRule.STR: _STR_ID,
+    TypeRule.FLOAT: _FLOAT_ID,
     TypeRule.STR_ARRAY: _STR_ARRAY_ID,
 }
 # The generated checks use the version-1 order's arithmetic: an id is an array
 # exactly when id % _DEPTHS != 0, and an array's element is id - 1.
 _DEPTHS = MAX_ARRAY_DEPTH + 1
-assert all(_IDS[t] == (int(t.base) - 1) * _DEPTHS + t.depth for t in _TYPES)
+assert all(_IDS[t] == (i // _DEPTHS) * _DEPTHS + t.depth for i, t in enumerate(_TYPES))
+assert len(_TYPES) < 256, "a function's register types are one bytes object"
 
 # Polymorphic rules are checked ARRAY first (it binds T to its element type),
 # then the rules that bind or test T directly, then ELEM (which needs T).
@@ -115,18 +120,21 @@ _POLY_ORDER = {
     TypeRule.SEQUENCE: 1,
     TypeRule.ELEM: 2,
 }
-_ORDERED_TEXT = " or ".join(str(_TYPES[i]) for i in _ORDERED_IDS)
+_ORDERED_NAMES = [str(_TYPES[i]) for i in _ORDERED_IDS]
+_ORDERED_TEXT = ", ".join(_ORDERED_NAMES[:-1]) + " or " + _ORDERED_NAMES[-1]
 _RULE_TEXT = {
     TypeRule.ORDERED: f"an ordered type ({_ORDERED_TEXT})",
     TypeRule.ORDERED_ARRAY: f"an array of an ordered type ({_ORDERED_TEXT})",
     TypeRule.ANY: "the same type as the instruction's other T operand",
-    TypeRule.SCALAR: "a scalar (int, bool or str)",
+    TypeRule.SCALAR: "a scalar (int, bool, str or float)",
     TypeRule.ARRAY: "an array",
     TypeRule.SEQUENCE: "a str or an array",
 }
 
 #: Kinds of constant each opcode that reads a constant accepts.
-_CONST_KINDS: Mapping[Op, tuple[type, ...]] = {Op.LOADK: (int, str), Op.TRAP: (str,)}
+_CONST_KINDS: Mapping[Op, tuple[type, ...]] = {Op.LOADK: (int, str, float), Op.TRAP: (str,)}
+#: The type id of a constant of each kind (what `loadk` writes).
+_CONST_IDS: Mapping[type, int] = {int: _INT_ID, str: _STR_ID, float: _FLOAT_ID}
 #: Largest immediate per opcode; an IMM operand is otherwise any unsigned 32-bit number.
 _IMM_MAX: Mapping[Op, int] = {Op.LOADB: 1}
 
@@ -513,7 +521,7 @@ class _Verifier:
 
     def prepare_fast_path(self) -> None:
         """Build the acceptance predicates over this module's constants and signatures."""
-        kinds = bytes(_INT_ID if type(value) is int else _STR_ID for value in self.constants)
+        kinds = bytes(_CONST_IDS[type(value)] for value in self.constants)
         self.enter, self.predicates = _MAKE_PREDICATES(
             kinds,
             len(kinds),
@@ -538,9 +546,16 @@ class _Verifier:
             elif type(value) is str:
                 if not _encodable(value):
                     self.fail("const-kind", f"constant {index} is a str that is not valid Unicode text", constant=index)
+            elif type(other := _as_object(value)) is float:  # format version 2
+                if not math.isfinite(other):
+                    self.fail(
+                        "const-kind", f"constant {index} is the float {value!r}: floats are finite", constant=index
+                    )
             else:
                 self.fail(
-                    "const-kind", f"constant {index} must be an int or a str, found {_show(value)}", constant=index
+                    "const-kind",
+                    f"constant {index} must be an int, a str or a float, found {_show(value)}",
+                    constant=index,
                 )
         self.constants = constants
 
@@ -843,7 +858,7 @@ class _Verifier:
         name, regs, result = self.names[findex], self.register_ids[findex], self.func_results[findex]
         special = ins.op
         if special == Op.LOADK:
-            want = _INT_ID if type(self.constants[ins.b]) is int else _STR_ID
+            want = _CONST_IDS[type(self.constants[ins.b])]
             if regs[ins.a] != want:
                 bad(
                     "register-type",
@@ -1052,6 +1067,11 @@ def _no_enter(registers: bytes, ncode: int, result: int) -> None:
 
 def _range(n: int) -> str:
     return f"0..{n - 1}" if n > 0 else "(none)"
+
+
+def _as_object(value: object) -> object:
+    """`value` typed as any object (a module built in memory may hold anything where a constant goes)."""
+    return value
 
 
 def _encodable(text: str) -> bool:
