@@ -115,7 +115,13 @@ def run_workload(workload: Workload) -> VmResult:
     from chronicle_vm.limits import HARD_LIMITS
     from chronicle_vm.verifier.rules import verify
 
-    verified = verify(compile_to_module(workload.path().read_text(encoding="utf-8"), workload.source))
+    text = workload.path().read_text(encoding="utf-8")
+    if workload.source.endswith(".casm"):
+        from chronicle_asm import assemble_text
+
+        verified = verify(assemble_text(text, workload.source))
+    else:
+        verified = verify(compile_to_module(text, workload.source))
     # Generous limits, but every limit is still checked: metering stays exact.
     limits = replace(HARD_LIMITS, max_instructions=10**12, max_call_depth=10_000)
 

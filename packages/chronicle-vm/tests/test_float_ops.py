@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -468,3 +469,27 @@ def test_random_float_programs_agree_on_every_engine_and_with_python(
     else:
         assert (outcome[0], outcome[1], outcome[4]) == expected
         assert outcome[3]["index"] == expected[2] - 1
+
+
+# -- the benchmark suite's dot product --------------------------------------------------------------------------------
+
+
+def test_the_dot_product_benchmark_agrees_with_its_python() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    workloads = Path(__file__).resolve().parents[2] / "chronicle-cli" / "benchmarks" / "workloads"
+    spec = importlib.util.spec_from_file_location("bench_programs", workloads / "programs.py")
+    assert spec is not None and spec.loader is not None
+    programs = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = programs  # its dataclasses look their module up
+    spec.loader.exec_module(programs)
+    source = (workloads / "dot.casm").read_text(encoding="utf-8")
+    verified = verify(assemble_text(source, "dot.casm"))
+    outcomes = {name: _outcome_of(engine, "dot", [1_500]) for name, engine in _engines(verified, Limits()).items()}
+    assert set(outcomes.values()) == {("ok", _bits(programs.dot(1_500)))}
+
+
+def _outcome_of(engine: Any, entry: str, args: list[Any]) -> tuple[Any, ...]:
+    outcome = engine.call(entry, args)
+    return ("ok", _bits(outcome.value))
