@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -29,7 +30,9 @@ from chronicle_vm.core.types import (
     TypeKind,
     ValueType,
     array_type,
+    map_type,
     parse_type,
+    struct_type,
 )
 from chronicle_vm.core.values import import_value
 from chronicle_vm.limits import Limits
@@ -142,3 +145,137 @@ def test_version_1_types_are_shared_objects_and_copies_verify_alike() -> None:
     with pytest.raises(VerifyError) as caught:
         verify(forged)
     assert caught.value.code == "verify.type-invalid"
+
+
+# -- JSON forms (the registry's to_json/from_json columns) -------------------------------------------------
+
+
+def test_every_row_has_a_json_form_and_round_trips() -> None:
+    from chronicle_vm.core.type_registry import from_json, to_json
+
+    assert all(found.to_json is not None and found.from_json is not None for found in ROWS.values())
+    cases: list[tuple[Any, ValueType]] = [
+        (-(2**63), INT),
+        (True, BOOL),
+        ('a\u00e9"\\', STR),
+        ([[1, 2], []], INT.array_of().array_of()),
+        ([["x"]], STR.array_of().array_of()),
+    ]
+    for value, vtype in cases:
+        written = to_json(value, vtype)
+        assert written == value
+        assert from_json(written, vtype) == value
+    nested = [[1]]
+    written = to_json(nested, INT.array_of().array_of())
+    assert written is not nested and written[0] is not nested[0]  # a fresh tree, never the VM's lists
+
+
+@pytest.mark.parametrize(
+    ("obj", "vtype", "message"),
+    [
+        (True, INT, "args[0]: expected int, found a bool"),
+        (2**63, INT, "args[0]: int 9223372036854775808 is outside signed 64 bits"),
+        (1, BOOL, "args[0]: expected bool, found an int"),
+        (None, STR, "args[0]: expected str, found null"),
+        ({"a": 1}, INT.array_of(), "args[0]: expected [int] (a JSON array), found an object"),
+        ([[1], [2, "x"]], INT.array_of().array_of(), "args[0][1][1]: expected int, found a string"),
+        (1.5, INT, "args[0]: expected int, found a number with a fraction or exponent"),
+    ],
+)
+def test_from_json_names_the_path_inside_the_value(obj: object, vtype: ValueType, message: str) -> None:
+    from chronicle_vm.core.type_registry import from_json
+
+    with pytest.raises(ValueMismatch) as caught:
+        from_json(obj, vtype, what="args[0]")
+    assert str(caught.value) == message
+
+
+def test_json_forms_refuse_nesting_beyond_the_bound_without_recursing() -> None:
+    from chronicle_vm.core.type_registry import JsonForm, from_json, to_json
+
+    deep = array_type(BaseType.INT, MAX_ARRAY_DEPTH)
+    value: Any = [1]
+    for _ in range(MAX_ARRAY_DEPTH - 1):
+        value = [value]
+    assert from_json(to_json(value, deep), deep) == value
+    shallow = JsonForm(max_depth=3)
+    with pytest.raises(ValueMismatch, match="deeper than 3"):
+        from_json(value, deep, shallow)
+    with pytest.raises(ValueMismatch, match="deeper than 3"):
+        to_json(value, deep, shallow)
+
+
+def test_a_kind_without_a_row_has_no_json_form_yet() -> None:
+    from chronicle_vm.core.type_registry import from_json, to_json
+
+    examples = {TypeKind.FLOAT: FLOAT, TypeKind.MAP: map_type(STR, INT), TypeKind.STRUCT: struct_type(0)}
+    for kind in TypeKind:
+        if kind in ROWS:
+            continue
+        with pytest.raises(ValueMismatch, match="no JSON form"):
+            from_json(1, examples[kind])
+        with pytest.raises(ValueMismatch, match="no JSON form"):
+            to_json(1, examples[kind])
+
+
+# -- the FLOAT row -------------------------------------------------------------------------------------------------
+
+
+def test_float_json_form_is_a_number_written_as_repr() -> None:
+    from chronicle_vm.core.type_registry import from_json, to_json
+
+    for value in (1.0, -0.0, 0.1, 1e16, 5e-324, -1.7976931348623157e308):
+        written = to_json(value, FLOAT)
+        assert type(written) is float and json.dumps(written) == repr(value)
+        back = from_json(json.loads(json.dumps(written)), FLOAT)
+        assert type(back) is float and back.hex() == value.hex()
+    assert from_json(3, FLOAT) == 3.0 and type(from_json(3, FLOAT)) is float  # an int a float holds exactly
+    assert to_json([1.5, -0.0], FLOAT.array_of()) == [1.5, -0.0]
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        (True, "args[0]: expected float, found a bool"),
+        ("1.5", "args[0]: expected float, found a string"),
+        (float("nan"), "args[0]: float nan is not finite"),
+        (float("inf"), "args[0]: float inf is not finite"),
+        (2**53 + 1, "args[0]: int 9007199254740993 has no exact float"),
+        (10**400, "args[0]: int of 1329 bits has no exact float"),
+    ],
+)
+def test_float_json_refuses_what_is_not_a_finite_number(obj: object, message: str) -> None:
+    from chronicle_vm.core.type_registry import from_json
+
+    with pytest.raises(ValueMismatch) as caught:
+        from_json(obj, FLOAT, what="args[0]")
+    assert str(caught.value) == message
+
+
+def test_float_host_values_are_finite_floats_or_exact_ints() -> None:
+    limits = Limits()
+    assert import_value(1.5, FLOAT, limits) == (1.5, 0)
+    value, units = import_value(-(2**63), FLOAT, limits)
+    assert type(value) is float and value == -(2.0**63) and units == 0
+    assert import_value([1, 2.5], FLOAT.array_of(), limits)[0] == [1.0, 2.5]
+    for bad, why in [
+        (float("nan"), "not finite"),
+        (float("-inf"), "not finite"),
+        (True, "expected float, found bool"),
+        ("1.5", "expected float, found str"),
+        (2**63 + 1, "has no exact float"),
+        (None, "expected float, found nothing"),
+    ]:
+        with pytest.raises(ValueMismatch, match=why):
+            import_value(bad, FLOAT, limits)
+
+
+def test_float_row_text_zero_and_order() -> None:
+    from chronicle_vm.core.type_registry import value_text, zero_value
+
+    assert value_text(-0.0) == "-0.0" and value_text(1e16) == "1e+16" and value_text([0.5]) == "[0.5]"
+    zero = zero_value(FLOAT)
+    assert type(zero) is float and zero.hex() == (0.0).hex()
+    assert ROWS[TypeKind.FLOAT].orderable and not ROWS[TypeKind.FLOAT].sized
+    assert parse_type("float") == FLOAT and parse_type("[[float]]") == FLOAT.array_of().array_of()
+    assert str(FLOAT.array_of()) == "[float]" and FLOAT.is_scalar_kind
