@@ -45,7 +45,7 @@ from .entry import zero as _zero
 from .faults import OperandFault
 from .faults import quote_operand as _quote
 from .semantics import INT_TEXT as _INT_TEXT
-from .semantics import PLAIN, SEMANTICS, WORKS, operand_values, plain_operation, require_complete, writes_a
+from .semantics import PLAIN, VALUES, WORKS, operand_values, plain_operation, require_complete, writes_a
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
@@ -172,8 +172,7 @@ def _sized_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...
 
 def _float_arithmetic(op: Op, compute: Any) -> Any:
     """A `_PLAIN` function for fadd, fsub or fmul: the IEEE operation inline, the row's `value` only when it traps."""
-    value = SEMANTICS[op.value].value
-    assert value is not None
+    value = VALUES[op.value]
 
     def run(regs: list[Any], b: int, c: int) -> Any:
         r = compute(regs[b], regs[c])
@@ -190,11 +189,8 @@ def _fdiv(regs: list[Any], b: int, c: int) -> Any:
         r = regs[b] / divisor
         if not r - r:
             return r
-    return _FDIV_VALUE(regs[b], divisor)  # zero divisor or a result that is not finite: the row's fault
+    return VALUES[Op.FDIV.value](regs[b], divisor)  # zero divisor or a result that is not finite: the row's fault
 
-
-_FDIV_VALUE = SEMANTICS[Op.FDIV.value].value
-assert _FDIV_VALUE is not None
 #: One Python call per instruction for the float operations a loop of numeric code runs most (the row's own
 #: `value` would be three: the register read, the operation, the finite check); the rest go through the row.
 _FAST_FLOAT: dict[int, Any] = {
