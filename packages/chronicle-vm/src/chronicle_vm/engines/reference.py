@@ -191,6 +191,7 @@ def _fdiv(regs: list[Any], b: int, c: int) -> Any:
             return r
     return VALUES[Op.FDIV.value](regs[b], divisor)  # zero divisor or a result that is not finite: the row's fault
 
+
 #: One Python call per instruction for the float operations a loop of numeric code runs most (the row's own
 #: `value` would be three: the register read, the operation, the finite check); the rest go through the row.
 _FAST_FLOAT: dict[int, Any] = {
