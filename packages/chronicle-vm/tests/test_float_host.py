@@ -146,3 +146,16 @@ def test_results_are_copies(engine: str) -> None:
     given = [1.5, 2.5]
     result = _instance(1.0, engine=engine).call("echo", given)
     assert result.value == given and result.value is not given
+
+
+def test_traces_of_float_runs_are_the_same_bytes_on_both_engines() -> None:
+    texts = set()
+    for engine in ENGINES:
+        result = _instance(0.1, [1e16, -0.0], engine=engine).call("convert", 3.0, "USD", trace=True)
+        texts.add(result.trace.to_json())
+        many = _instance(0.1, [1e16, -0.0], engine=engine).call("many", trace=True)
+        texts.add(many.trace.to_json())
+    assert len(texts) == 2
+    joined = b"".join(sorted(texts))
+    assert b'"result":0.1' in joined and b'"value":0.30000000000000004' in joined  # repr: the one text of a float
+    assert b'"result":[1e+16,-0.0]' in joined
