@@ -263,6 +263,7 @@ def load_stage(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"chronicle_bench_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a stage's dataclasses look their module up while they are made
     spec.loader.exec_module(module)
     return module
 
