@@ -118,8 +118,10 @@ def run_workload(workload: Workload) -> VmResult:
     text = workload.path().read_text(encoding="utf-8")
     if workload.source.endswith(".casm"):
         from chronicle_asm import assemble_text
+        from chronicle_vm.core.model import fitting_version
 
-        verified = verify(assemble_text(text, workload.source))
+        module = assemble_text(text, workload.source)
+        verified = verify(replace(module, version=fitting_version(module)))  # floats: format version 2
     else:
         verified = verify(compile_to_module(text, workload.source))
     # Generous limits, but every limit is still checked: metering stays exact.

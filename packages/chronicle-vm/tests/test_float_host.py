@@ -7,6 +7,7 @@ errors for the entry's arguments, `runtime.capability-result` for what a capabil
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from chronicle_asm import assemble_text
 from chronicle_vm import ChronicleError, Host, Policy, instantiate
 from chronicle_vm.capabilities.negotiation import negotiate
+from chronicle_vm.core.model import fitting_version
 from chronicle_vm.core.types import FLOAT, INT, STR
 from chronicle_vm.runtime import LoadedModule
 from chronicle_vm.verifier.rules import verify
@@ -51,7 +53,8 @@ allow = true
 
 def _loaded() -> LoadedModule:
     # built in memory: float registers need binary format version 2 for bytes (the digest is only a label here)
-    return LoadedModule(verify(assemble_text(SOURCE, "fx.casm")), "0" * 64)
+    module = assemble_text(SOURCE, "fx.casm")
+    return LoadedModule(verify(dataclasses.replace(module, version=fitting_version(module))), "0" * 64)
 
 
 def _instance(rate: object, many: object = (), engine: str = "auto") -> Any:

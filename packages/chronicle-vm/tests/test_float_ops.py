@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chronicle_asm import assemble_text
-from chronicle_vm.core.model import Module
+from chronicle_vm.core.model import Module, fitting_version
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.oracle import Oracle
 from chronicle_vm.engines.reference import Interpreter
@@ -73,10 +73,17 @@ def run_module(module: Module, args: list[Any], limits: Limits | None = None) ->
     return first
 
 
-def run_all(source: str, args: list[Any], limits: Limits | None = None, constants: tuple[Any, ...] = ()) -> Any:
+def assemble(source: str, constants: tuple[Any, ...] = ()) -> Module:
+    """`.casm` as a module of the format version that holds it (version 2 for float registers and constants)."""
     module = assemble_text(source, "floats.casm")
-    if constants:  # float constants (the .casm literal comes with binary format version 2): put in the pool here
+    if constants:  # float constants put in the pool here (the .casm float literal is the format branch's)
         module = dataclasses.replace(module, constants=constants)
+    return dataclasses.replace(module, version=fitting_version(module))
+
+
+def run_all(source: str, args: list[Any], limits: Limits | None = None, constants: tuple[Any, ...] = ()) -> Any:
+    module = assemble(source, constants)
+    assert Module.from_bytes(module.to_bytes()) == module  # every float module here fits binary format version 2
     return run_module(module, args, limits)
 
 
@@ -379,15 +386,14 @@ def test_parsefloat_pays_by_length() -> None:
 )
 def test_the_verifier_refuses_float_operands_of_the_wrong_type(source: str, message: str) -> None:
     with pytest.raises(VerifyError) as caught:
-        verify(assemble_text(source, "floats.casm"))
+        verify(assemble(source))
     assert caught.value.code == "verify.register-type"
     assert message in str(caught.value)
 
 
 def test_loadk_of_a_float_constant_needs_a_float_register() -> None:
     source = ".func main export () -> int\n  .regs int\n    loadk r0, 0\n    ret r0\n.end\n"
-    pool: Any = (1.5,)
-    module = dataclasses.replace(assemble_text(source, "floats.casm"), constants=pool)
+    module = assemble(source, (1.5,))
     with pytest.raises(VerifyError) as caught:
         verify(module)
     assert caught.value.code == "verify.register-type"
@@ -485,7 +491,8 @@ def test_the_dot_product_benchmark_agrees_with_its_python() -> None:
     sys.modules[spec.name] = programs  # its dataclasses look their module up
     spec.loader.exec_module(programs)
     source = (workloads / "dot.casm").read_text(encoding="utf-8")
-    verified = verify(assemble_text(source, "dot.casm"))
+    module = assemble_text(source, "dot.casm")
+    verified = verify(dataclasses.replace(module, version=fitting_version(module)))
     outcomes = {name: _outcome_of(engine, "dot", [1_500]) for name, engine in _engines(verified, Limits()).items()}
     assert set(outcomes.values()) == {("ok", _bits(programs.dot(1_500)))}
 

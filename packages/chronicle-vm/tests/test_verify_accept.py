@@ -20,14 +20,10 @@ from chronicle_vm.core.types import BOOL, INT, STR, BaseType, array_type
 from chronicle_vm.errors import VerifyError
 from chronicle_vm.verifier.rules import VerifiedModule, verify, verify_bytes
 
-#: The float opcodes join every_opcode.casm once binary format version 2 (float registers) is on this branch;
-#: until then tests/test_float_ops.py runs each of them on every engine.
-_NOT_YET_IN_BYTES = frozenset(op for op in OPCODES if 0x70 <= op <= 0x7F)
-
 
 def test_every_opcode_module_uses_every_opcode() -> None:
     used = {instruction.op for function in every_opcode_module().functions for instruction in function.code}
-    assert used == set(OPCODES) - _NOT_YET_IN_BYTES
+    assert used == set(OPCODES)
 
 
 def test_every_opcode_module_verifies() -> None:
@@ -42,7 +38,7 @@ def test_every_opcode_module_verifies() -> None:
     check_accepted(verified)
 
 
-@pytest.mark.parametrize("mnemonic", sorted(info.name for info in OPCODES.values() if info.op not in _NOT_YET_IN_BYTES))
+@pytest.mark.parametrize("mnemonic", sorted(info.name for info in OPCODES.values()))
 def test_each_opcode_alone(mnemonic: str) -> None:
     """Each opcode in a minimal function of its own, so a rule that wrongly rejects one is pinned to it."""
     mod = every_opcode_module()
