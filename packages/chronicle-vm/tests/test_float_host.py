@@ -24,6 +24,7 @@ from chronicle_vm.verifier.rules import verify
 SOURCE = """
 .cap fx.rate (str, str) -> float
 .cap fx.many () -> [float]
+.cap fx.put (float, [float])
 .func convert export (float, str) -> float
   .regs str, str, float
     loadk r2, "EUR"
@@ -40,6 +41,10 @@ SOURCE = """
 .func echo export ([float]) -> [float]
     ret r0
 .end
+.func put export (float, [float]) -> [float]
+    capcall fx.put, r0, r0
+    ret r1
+.end
 """
 
 POLICY = """
@@ -48,6 +53,8 @@ version = 1
 allow = true
 [capabilities."fx.many"]
 allow = true
+[capabilities."fx.put"]
+allow = true
 """
 
 
@@ -55,6 +62,9 @@ def _loaded() -> LoadedModule:
     # built in memory: float registers need binary format version 2 for bytes (the digest is only a label here)
     module = assemble_text(SOURCE, "fx.casm")
     return LoadedModule(verify(dataclasses.replace(module, version=fitting_version(module))), "0" * 64)
+
+
+seen: list[tuple[float, list[float]]] = []
 
 
 def _instance(rate: object, many: object = (), engine: str = "auto") -> Any:
@@ -68,6 +78,11 @@ def _instance(rate: object, many: object = (), engine: str = "auto") -> Any:
     def fx_many() -> list[float]:
         return many  # type: ignore[return-value]
 
+    @host.capability("fx.put")
+    def fx_put(amount: float, amounts: list[float]) -> None:
+        seen.append((amount, amounts))
+        amounts.append(99.0)  # the host's copy: the plugin's array does not change
+
     return instantiate(_loaded(), host=host, policy=Policy.from_toml(POLICY), engine=engine)
 
 
@@ -78,10 +93,12 @@ def test_negotiation_grants_float_signatures() -> None:
     host = Host()
     host.register("fx.rate", lambda a, b: 1.0, params=(STR, STR), result=FLOAT)
     host.register("fx.many", list, params=(), result=FLOAT.array_of())
+    host.register("fx.put", lambda a, b: None, params=(FLOAT, FLOAT.array_of()), result=None)
     decisions = negotiate(_loaded().verified, Policy.from_toml(POLICY), host)
     assert {d.name: str(getattr(d.decision, "value", d.decision)) for d in decisions.decisions} == {
         "fx.rate": "granted",
         "fx.many": "granted",
+        "fx.put": "granted",
     }
 
 
@@ -89,10 +106,12 @@ def test_a_float_signature_differs_from_an_int_one() -> None:
     host = Host()
     host.register("fx.rate", lambda a, b: 1, params=(STR, STR), result=INT)
     host.register("fx.many", list, params=(), result=INT.array_of())
+    host.register("fx.put", lambda a, b: None, params=(INT, FLOAT.array_of()), result=None)
     decisions = negotiate(_loaded().verified, Policy.from_toml(POLICY), host)
     assert {d.name: str(getattr(d.decision, "value", d.decision)) for d in decisions.decisions} == {
         "fx.rate": "type-invalid",
         "fx.many": "type-invalid",
+        "fx.put": "type-invalid",
     }
 
 
@@ -162,3 +181,12 @@ def test_traces_of_float_runs_are_the_same_bytes_on_both_engines() -> None:
     joined = b"".join(sorted(texts))
     assert b'"result":0.1' in joined and b'"value":0.30000000000000004' in joined  # repr: the one text of a float
     assert b'"result":[1e+16,-0.0]' in joined
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_float_capability_arguments_are_copies(engine: str) -> None:
+    seen.clear()
+    result = _instance(1.0, engine=engine).call("put", -0.0, [0.5, 1e300])
+    [(amount, amounts)] = seen
+    assert type(amount) is float and math.copysign(1.0, amount) < 0
+    assert amounts == [0.5, 1e300, 99.0] and result.value == [0.5, 1e300]
