@@ -500,3 +500,48 @@ def test_the_dot_product_benchmark_agrees_with_its_python() -> None:
 def _outcome_of(engine: Any, entry: str, args: list[Any]) -> tuple[Any, ...]:
     outcome = engine.call(entry, args)
     return ("ok", _bits(outcome.value))
+
+
+@given(programs(), st.integers(min_value=1, max_value=40))
+@settings(max_examples=100, deadline=None)
+def test_random_float_programs_stop_at_the_same_instruction_on_every_engine(
+    program: tuple[list[tuple[str, int, int, int]], list[float], int], budget: int
+) -> None:
+    steps, floats, n = program
+    outcome = run_all(_source(steps), [*floats, n], Limits(max_instructions=budget))  # asserts the engines agree
+    expected = _expected(steps, floats, n)
+    if expected[0] == "error" and expected[2] <= budget:
+        assert (outcome[1], outcome[4]) == (expected[1], expected[2])
+    elif expected[0] == "ok" and expected[2] <= budget:
+        assert outcome == expected
+    else:
+        assert outcome[1] == "limit.instructions"
+
+
+def _looping_source(op: str) -> str:
+    """A loop that applies `op` to an accumulator n times: jumps, fused compare-and-branch, prepaid segments."""
+    return (
+        ".func main export (float, float, int) -> float\n  .regs int, int, bool\n"
+        "    loadk r3, 0\n    loadk r4, 1\n"
+        "top:\n    lt r5, r3, r2\n    jmpifnot r5, out\n"
+        f"    {op} r0, r0, r1\n    add r3, r3, r4\n    jmp top\n"
+        "out:\n    ret r0\n.end\n"
+    )
+
+
+@given(op=st.sampled_from(("fadd", "fsub", "fmul", "fdiv", "fmod", "fmin", "fmax")), x=FLOATS, y=FLOATS)
+@settings(max_examples=100, deadline=None)
+def test_float_loops_agree_with_python(op: str, x: float, y: float) -> None:
+    n = 30
+    outcome = run_all(_looping_source(op), [x, y, n])
+    acc, expected = x, None
+    for i in range(n):
+        found = model(op, acc, y)
+        if found[0] == "error":
+            expected = ("error", found[1], 2 + 5 * i + 3)  # the failing instruction's count
+            break
+        acc = MODEL[op](acc, y)
+    if expected is None:
+        assert outcome == ("ok", _bits(acc), 2 + 5 * n + 3)
+    else:
+        assert (outcome[0], outcome[1], outcome[4]) == expected
