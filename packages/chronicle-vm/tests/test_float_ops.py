@@ -545,3 +545,43 @@ def test_float_loops_agree_with_python(op: str, x: float, y: float) -> None:
         assert outcome == ("ok", _bits(acc), 2 + 5 * n + 3)
     else:
         assert (outcome[0], outcome[1], outcome[4]) == expected
+
+
+def _decimal_literal(text: str) -> bool:
+    """docs/isa.md's parsefloat grammar by hand (no regex): sign? digits ('.' digits)? ([eE] sign? digits)?"""
+    at = 0
+
+    def digits() -> bool:
+        nonlocal at
+        start = at
+        while at < len(text) and text[at] in "0123456789":
+            at += 1
+        return at > start
+
+    if at < len(text) and text[at] in "+-":
+        at += 1
+    if not digits():
+        return False
+    if at < len(text) and text[at] == ".":
+        at += 1
+        if not digits():
+            return False
+    if at < len(text) and text[at] in "eE":
+        at += 1
+        if at < len(text) and text[at] in "+-":
+            at += 1
+        if not digits():
+            return False
+    return at == len(text)
+
+
+@given(st.text(alphabet="0123456789.eE+-_ xni\u0663", max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_parsefloat_accepts_exactly_the_documented_grammar(text: str) -> None:
+    outcome = run_all(unary("parsefloat", "str", "float"), [text])
+    if not _decimal_literal(text):
+        assert outcome[:2] == ("error", "runtime.parse-float")
+    elif math.isinf(float(text)):
+        assert outcome[:2] == ("error", "runtime.float-nonfinite")
+    else:
+        assert short(outcome) == ("ok", _bits(float(text)))
