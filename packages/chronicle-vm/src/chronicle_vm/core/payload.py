@@ -7,7 +7,7 @@ writes: trace/budget.py).  It is an upper bound of the canonical JSON text
 (trace.document.canonical_json), cheap to compute and the same on every
 Python: a string of printable ASCII its length plus its quotes and escapes,
 any other string 6 bytes a character (a `\\u00XX` escape), an int 20 bytes
-(-9223372036854775808), a bool 5, an array 2 plus each item and a comma.
+(-9223372036854775808), a bool 5, a float 24 (its longest repr), an array 2 plus each item and a comma.
 A fixed-size parameter is charged its longest text whatever its value, so
 the charge of a scalar-only call is a constant per capability.
 """
@@ -44,6 +44,8 @@ def value_bytes(value: Any) -> int:
         return BOOL_BYTES
     if kind is int:
         return INT_BYTES
+    if kind is float:  # its repr: at most 24 characters (-2.2250738585072014e-308)
+        return _OTHER_SCALAR_BYTES
     if kind is list:
         return 2 + sum(value_bytes(item) + 1 for item in value)
     if value is None:

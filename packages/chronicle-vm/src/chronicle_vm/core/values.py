@@ -28,7 +28,7 @@ __all__ = [
     "wrap_i64",
 ]
 
-#: A VM value: int (signed 64-bit), bool, str, or an array (list) of values.
+#: A VM value: int (signed 64-bit), bool, str, float (always finite), or an array (list) of values.
 Value: TypeAlias = int | bool | str | float | list["Value"]
 
 

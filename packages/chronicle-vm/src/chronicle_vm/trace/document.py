@@ -526,6 +526,8 @@ def _value_json(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
+    if kind is float:  # always finite in the VM; repr is json.dumps's text of a float
+        return float.__repr__(value)
     return "[" + ",".join([_value_json(item) for item in value]) + "]"
 
 
