@@ -20,9 +20,10 @@ from typing import Any
 from chronicle_vm.core import type_registry
 from chronicle_vm.core.type_registry import ROWS, JsonForm, JsonReader, JsonWriter, TypeRow, ValueMismatch, json_kind
 from chronicle_vm.core.types import StructDef, TypeKind, ValueType
-from chronicle_vm.limits import Limits
+from chronicle_vm.limits import DEFAULT_LIMITS, Limits
+from chronicle_vm.trace.typed import TraceTypes, structs_record
 
-__all__ = ["TABLE", "structured_rows"]
+__all__ = ["TABLE", "structured_rows", "trace_types", "v2_document"]
 
 #: The struct table the stand-in STRUCT row imports dicts by (a test sets it).
 TABLE: list[StructDef] = []
@@ -173,3 +174,51 @@ def structured_rows() -> Iterator[None]:
         for kind in added:
             del ROWS[kind]
         assert type_registry.ROWS is ROWS
+
+
+# -- version-2 trace documents built by hand (as the recorder writes them) ---------------------------------------
+
+
+def _header(vtype: ValueType, structs: Sequence[StructDef]) -> dict[str, Any]:
+    signature = f"({vtype}) -> {vtype}"
+    decision = {"name": "data.echo", "signature": signature, "decision": "granted", "reason": "", "max_calls": None}
+    return {
+        "provenance": {
+            "runtime": {"name": "chronicle-vm", "version": "0"},
+            "module_sha256": "0" * 64,
+            "policy_sha256": None,
+            "cost_model": 2,
+            "limits": DEFAULT_LIMITS.to_dict(),
+            "capabilities": [decision],
+            "structs": structs_record(structs),
+        },
+        "entry": {"function": "main", "signature": signature},
+    }
+
+
+def trace_types(vtype: ValueType, structs: Sequence[StructDef]) -> TraceTypes:
+    """The declared types of `v2_document(vtype, structs, ...)`, read from its header."""
+    header = _header(vtype, structs)
+    return TraceTypes.from_header(header["provenance"], header["entry"])
+
+
+def v2_document(vtype: ValueType, structs: Sequence[StructDef], arg: Any, result: Any, returned: Any) -> dict[str, Any]:
+    """A version-2 trace of `main(arg) -> returned` that called data.echo(arg) -> result once (JSON forms)."""
+    doc = _header(vtype, structs)
+    doc["entry"]["args"] = [arg]
+    event = {
+        "seq": 0,
+        "kind": "call",
+        "capability": "data.echo",
+        "args": [arg],
+        "result": result,
+        "instructions": 3,
+        "location": {"function": "main", "index": 3},
+    }
+    doc.update(
+        format="chronicle-trace",
+        version=2,
+        events=[event],
+        outcome={"status": "returned", "value": returned, "instructions": 9},
+    )
+    return doc

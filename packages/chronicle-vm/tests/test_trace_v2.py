@@ -43,7 +43,6 @@ from chronicle_vm.trace.typed import (
     TraceTypes,
     parse_signature,
     parse_type_text,
-    structs_record,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -72,50 +71,12 @@ def _rows() -> Iterator[None]:
 
 
 def types_for(vtype: ValueType) -> TraceTypes:
-    header = _header(vtype)
-    return TraceTypes.from_header(header["provenance"], header["entry"])
-
-
-def _header(vtype: ValueType) -> dict[str, Any]:
-    signature = f"({vtype}) -> {vtype}"
-    return {
-        "provenance": {
-            "runtime": {"name": "chronicle-vm", "version": "0"},
-            "module_sha256": "0" * 64,
-            "policy_sha256": None,
-            "cost_model": 2,
-            "limits": DEFAULT_LIMITS.to_dict(),
-            "capabilities": [
-                {"name": "data.echo", "signature": signature, "decision": "granted", "reason": "", "max_calls": None}
-            ],
-            "structs": structs_record(STRUCTS),
-        },
-        "entry": {"function": "main", "signature": signature},
-    }
+    return rows.trace_types(vtype, STRUCTS)
 
 
 def document(vtype: ValueType, arg: Any, result: Any, returned: Any) -> dict[str, Any]:
     """A version-2 trace of `main(arg) -> returned` that called data.echo(arg) -> result once (JSON forms)."""
-    doc = _header(vtype)
-    doc["entry"]["args"] = [arg]
-    location = {"function": "main", "index": 3}
-    doc.update(
-        format="chronicle-trace",
-        version=2,
-        events=[
-            {
-                "seq": 0,
-                "kind": "call",
-                "capability": "data.echo",
-                "args": [arg],
-                "result": result,
-                "instructions": 3,
-                "location": location,
-            }
-        ],
-        outcome={"status": "returned", "value": returned, "instructions": 9},
-    )
-    return doc
+    return rows.v2_document(vtype, STRUCTS, arg, result, returned)
 
 
 def load(doc: dict[str, Any]) -> Any:
