@@ -78,6 +78,8 @@ class JsonForm:
     structs: Sequence[StructDef] = ()
     lenient: bool = False
     max_depth: int = MAX_JSON_DEPTH
+    #: Most arrays, maps and structs one written JSON form holds (the trace reader's MAX_TRACE_CONTAINERS).
+    max_items: int = 4_000_000
 
 
 #: Writes one item of a composite in its JSON form: (VM value, its type) -> JSON value.
@@ -332,6 +334,7 @@ def to_json(value: Any, vtype: ValueType, form: JsonForm | None = None) -> Any:
     """
     use = _DEFAULT_FORM if form is None else form
     limit = use.max_depth
+    budget = [use.max_items]  # a VM value may share one array many times over: its JSON form writes each copy
 
     def write(item: Any, item_type: ValueType, depth: int = 0) -> Any:
         found = ROWS.get(item_type.kind)
@@ -341,6 +344,9 @@ def to_json(value: Any, vtype: ValueType, form: JsonForm | None = None) -> Any:
             return found.to_json(item, item_type, use, _no_items)
         if depth >= limit:
             raise ValueMismatch(f"the value nests composites deeper than {limit}")
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ValueMismatch(f"the value's JSON form holds more than {use.max_items} arrays, maps and structs")
         return found.to_json(item, item_type, use, lambda inner, inner_type: write(inner, inner_type, depth + 1))
 
     return write(value, vtype)
