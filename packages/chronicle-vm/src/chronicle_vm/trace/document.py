@@ -308,19 +308,19 @@ class Recorder:
         append, extend = calls.append, calls.extend
         # Bytes out (tracebudget): each call adds its fixed cost and the size of its text and arrays.
         budget = self.budget
-        meter, ceiling, per_call = budget.meter, budget.max_bytes, budget.per_call[index]
+        meter, ceiling, per_call, item = budget.meter, budget.max_bytes, budget.per_call[index], budget.per_item
         sized, sized_result = budget.sized_params[index], budget.sized_result[index]
 
         if not (copy_args or copy_result):
             # The common case, scalars only: three appends in place, no tuple or list built per call.
             def recording(args: Sequence[Value], site: CallSite) -> Value | None:
                 try:
-                    meter[0] += per_call + (sum([value_bytes(args[k]) for k in sized]) if sized else 0)
+                    meter[0] += per_call + (sum([value_bytes(args[k], item) for k in sized]) if sized else 0)
                     if meter[0] > ceiling:
                         budget.stop(site)
                     result = live(args, site)
                     if sized_result:
-                        meter[0] += value_bytes(result)
+                        meter[0] += value_bytes(result, item)
                         if meter[0] > ceiling:
                             budget.stop(site)
                 except ChronicleError as exc:
@@ -340,12 +340,12 @@ class Recorder:
             # Arrays are copied: the plugin may mutate them after the call.
             kept_args = [export_value(arg) for arg in args] if copy_args else args
             try:
-                meter[0] += per_call + sum([value_bytes(kept_args[k]) for k in sized])
+                meter[0] += per_call + sum([value_bytes(kept_args[k], item) for k in sized])
                 if meter[0] > ceiling:
                     budget.stop(site)
                 result = live(args, site)
                 if sized_result:
-                    meter[0] += value_bytes(result)
+                    meter[0] += value_bytes(result, item)
                     if meter[0] > ceiling:
                         budget.stop(site)
             except ChronicleError as exc:

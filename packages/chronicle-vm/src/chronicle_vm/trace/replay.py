@@ -419,6 +419,7 @@ class _Replayer:
         spent = budget.meter if budget is not None else [0]
         trace_max = budget.max_bytes if budget is not None else 2**63
         per_call = budget.per_call[index] if budget is not None else 0
+        item = budget.per_item if budget is not None else 0
         assert budget is None or budget.sized_params[index] == sized
         # Scopes and quotas decide every call again, and a text or array result is charged to the trace budget.
         always = bool(scopes) or quota is not None or (budget is not None and budget.sized_result[index])
@@ -444,7 +445,8 @@ class _Replayer:
             payload = 0
             for k in sized:  # the text and array arguments, charged to both meters (the same positions)
                 payload += value_bytes(args[k])
-            spent[0] += per_call + payload
+            # a module with structs charges its trace budget for field names too (trace/budget.py)
+            spent[0] += per_call + (sum([value_bytes(args[k], item) for k in sized]) if item else payload)
             sent[0] += fixed + payload
             if always or spent[0] > trace_max or sent[0] > max_output or "error" in event:  # a stop recorded or due
                 self._check_stops(event, index, args, calls, site)
@@ -473,6 +475,7 @@ class _Replayer:
         fixed, sized = call_plan(params)
         budget = self.budget
         per_call = budget.per_call[index] if budget is not None else 0
+        item = budget.per_item if budget is not None else 0
         spent = budget.meter if budget is not None else [0]
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
@@ -488,9 +491,8 @@ class _Replayer:
             ):
                 self._diverge(event, name, shown, site)
             calls += 1
-            payload = sum(value_bytes(args[k]) for k in sized)
-            spent[0] += per_call + payload
-            self.sent[0] += fixed + payload
+            spent[0] += per_call + sum(value_bytes(args[k], item) for k in sized)
+            self.sent[0] += fixed + sum(value_bytes(args[k]) for k in sized)
             result = self._typed_result(event, name, result_type, site, types)
             self._check_stops(event, index, args, calls, site, result)
             if event["location"] != self.locations.get((site[1], site[2])):
@@ -556,7 +558,7 @@ class _Replayer:
         stopped = isinstance(error, Mapping) and error.get("code") == "limit.trace-bytes"
         over = budget.meter[0] > budget.max_bytes
         if not over and "result" in event and budget.sized_result[index]:
-            budget.meter[0] += value_bytes(event["result"] if result is _NO_RESULT else result)
+            budget.meter[0] += value_bytes(event["result"] if result is _NO_RESULT else result, budget.per_item)
             over = budget.meter[0] > budget.max_bytes
         # A stop at a call within the budget is the recorder's after-result check: only a text or array
         # result (which a failed call does not record) can have passed it.

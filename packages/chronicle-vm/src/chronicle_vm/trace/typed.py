@@ -78,9 +78,8 @@ class Signature(NamedTuple):
 
 
 def module_structs(module: Module) -> tuple[StructDef, ...]:
-    """The module's struct table (empty for a module of a runtime without structs)."""
-    structs: tuple[StructDef, ...] = getattr(module, "structs", ())
-    return structs
+    """The module's struct table."""
+    return module.structs
 
 
 def structured(module: Module) -> bool:
