@@ -509,8 +509,14 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
 
     def human(console: Any) -> None:
         from .render import render_replay
+        from .trace_view import typed_document
 
-        render_replay(console, cleaned(result))
+        shown = cleaned(result)
+        doc = trace.doc
+        if doc.get("version") == 2:  # the returned value shown by its declared type (trace_view.py)
+            header = {"version": 2, "provenance": cleaned(doc["provenance"]), "entry": cleaned(doc["entry"])}
+            shown["outcome"] = typed_document({**header, "outcome": shown["outcome"]})["outcome"]
+        render_replay(console, shown)
 
     out.ok({"replay": result}, human)
     return 0
