@@ -60,8 +60,8 @@ def value_bytes(value: Any, per_item: int = 0) -> int:
         return BOOL_BYTES
     if kind is int:
         return INT_BYTES
-    if kind is float:
-        return len(repr(value))
+    if kind is float:  # its repr: at most 24 characters (-2.2250738585072014e-308)
+        return _OTHER_SCALAR_BYTES
     if kind is list or isinstance(value, dict):
         return _composite_bytes(value, per_item)
     if value is None:

@@ -28,7 +28,7 @@ __all__ = [
     "wrap_i64",
 ]
 
-#: A VM value: int (signed 64-bit), bool, str, float, an array or a struct (a list), or a map (a dict).
+#: A VM value: int (signed 64-bit), bool, str, float (always finite), an array or a struct (a list), or a map (a dict).
 Value: TypeAlias = int | bool | str | float | list["Value"] | dict[Any, "Value"]
 
 
