@@ -81,7 +81,7 @@ def test_every_bit_of_a_recorded_float_counts() -> None:
     with pytest.raises(ReplayError) as caught:
         replay(changed, module)
     assert caught.value.code == "replay.outcome"  # the plugin returned what it was given: a different float
-    sign = edited(record("reference", 0.0)[1], lambda d: d["entry"]["args"].__setitem__(1, -0.0))
+    sign = edited(record("reference", 1.0, amount=0.0)[1], lambda d: d["entry"]["args"].__setitem__(1, -0.0))
     with pytest.raises(ReplayError) as caught:
         replay(sign, module)
     assert caught.value.code == "replay.divergence"  # the call's argument is -0.0 now, the record says 0.0
