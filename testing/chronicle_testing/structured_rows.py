@@ -40,6 +40,8 @@ def _float_to_json(value: Any, vtype: ValueType, form: JsonForm, write: JsonWrit
 
 
 def _float_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
+    if type(obj) is int and -(2**1024) < obj < 2**1024 and float(obj) == obj:
+        return float(obj)  # an int a float holds exactly, as at the host boundary
     if type(obj) is not float:
         raise ValueMismatch(f"{what}: expected float, found {json_kind(obj)}")
     if not math.isfinite(obj):

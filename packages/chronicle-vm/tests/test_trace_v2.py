@@ -224,7 +224,8 @@ def _zero(vtype: ValueType) -> Any:
         (map_type(INT, INT), {"1": 2}, "$.events[0].result"),  # an object is the command line's form, not a trace's
         (ITEM, {"sku": "a", "qty": 1}, "$.events[0].result"),  # missing field
         (ITEM, {"sku": "a", "qty": 1, "unit": 1.0, "extra": 0}, "$.events[0].result"),  # extra field
-        (ITEM, {"sku": "a", "qty": 1, "unit": 1}, "$.events[0].result.unit"),  # an int for a float
+        (ITEM, {"sku": "a", "qty": 1, "unit": 2**53 + 1}, "$.events[0].result.unit"),  # an int no float holds
+        (ITEM, {"sku": "a", "qty": 1, "unit": True}, "$.events[0].result.unit"),  # a bool for a float
         (ITEM, ["a", 1, 1.0], "$.events[0].result"),  # a struct as a list
         (INT.array_of(), [[1]], "$.events[0].result[0]"),  # wrong nesting
         (FLOAT, True, "$.events[0].result"),
@@ -235,6 +236,13 @@ def test_ill_typed_values_are_bad_values_naming_the_path(vtype: ValueType, resul
     error = bad_result(vtype, result)
     assert (error.code, error.details["seq"], error.details["path"]) == ("replay.bad-value", 0, "$.events[0].result")
     assert error.message.startswith(where + ":"), error.message
+
+
+def test_an_int_a_float_holds_exactly_reads_as_that_float() -> None:
+    loaded = load(document(FLOAT, 1, 2, -3))  # as at the host boundary; the recorder itself writes 1.0
+    types = types_for(FLOAT)
+    assert [types.from_json(v, FLOAT, "v") for v in (1, 2, -3)] == [1.0, 2.0, -3.0]
+    assert loaded.outcome["value"] == -3
 
 
 def test_non_finite_float_texts_are_refused() -> None:
