@@ -13,6 +13,8 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chronicle_vm.capabilities.host import Host
 from chronicle_vm.capabilities.policy import Policy
@@ -20,7 +22,7 @@ from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
 from chronicle_vm.core.type_registry import ROWS
 from chronicle_vm.core.types import FLOAT, STR, TypeKind
-from chronicle_vm.errors import ReplayError
+from chronicle_vm.errors import ChronicleError, ReplayError
 from chronicle_vm.runtime import instantiate, load_module
 from chronicle_vm.trace.document import canonical_json, load_trace
 from chronicle_vm.trace.replay import replay
@@ -122,3 +124,18 @@ def test_a_version_1_trace_of_a_version_2_module_is_refused() -> None:
     with pytest.raises(ReplayError) as caught:
         replay(loaded, module)
     assert caught.value.code == "replay.version"
+
+
+@given(st.binary(max_size=32), st.integers(0, 10_000), st.sampled_from(["reference", "compiled"]))
+@settings(max_examples=150, deadline=None)
+def test_mutated_version_2_traces_replay_or_fail_with_a_replay_error(noise: bytes, at: int, engine: str) -> None:
+    module, trace = _SAMPLE
+    at %= len(trace)
+    mutated = trace[:at] + noise + trace[at + len(noise) :]
+    try:
+        replay(mutated, module, engine=engine)  # type: ignore[arg-type]
+    except ChronicleError as error:
+        assert isinstance(error, ReplayError), error
+
+
+_SAMPLE = record("reference", 0.1, "E\u00e9R", -2.5) if TypeKind.FLOAT in ROWS else (b"", b"")
