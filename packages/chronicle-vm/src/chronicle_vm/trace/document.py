@@ -22,6 +22,7 @@ import contextlib
 import gc
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
@@ -1034,8 +1035,14 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
     if type(value) is not list:
         _schema(("events",), f"expected an array, found {_kind(value)}")
     last = len(value) - 1
-    if types is not None:  # version 2: every value by its declared type, no untyped fast path
+    if types is not None:  # version 2: every value by its declared type
+        plans = _scalar_plans(types)
         for position, event in enumerate(value):
+            # A call of scalar types (the common case), checked inline; anything else takes the detailed path.
+            if type(event) is dict and event.keys() == _CALL_RESULT:
+                plan = plans.get(event["capability"])
+                if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
+                    continue
             _check_event(event, position, first, position != last and not sliced, types)
         return
     for position, event in enumerate(value):
@@ -1072,6 +1079,67 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
             ):
                 continue
         _check_event(event, position, first, ends_run=position != last and not sliced)
+
+
+#: The exact Python type of a JSON scalar of each scalar kind (a float's JSON may also be an int: the slow path).
+_JSON_SCALARS = {TypeKind.INT: int, TypeKind.BOOL: bool, TypeKind.STR: str, TypeKind.FLOAT: float}
+
+
+def _scalar_plans(types: TraceTypes) -> dict[str, tuple[tuple[type, ...], type | None]]:
+    """For each capability whose parameters and result are scalars: their JSON types (the fast check's plan)."""
+    plans: dict[str, tuple[tuple[type, ...], type | None]] = {}
+    for name, signature in types.capabilities.items():
+        declared = (*signature.params, *(() if signature.result is None else (signature.result,)))
+        if all(vtype.kind in _JSON_SCALARS for vtype in declared):
+            result = None if signature.result is None else _JSON_SCALARS[signature.result.kind]
+            plans[name] = (tuple(_JSON_SCALARS[vtype.kind] for vtype in signature.params), result)
+    return plans
+
+
+def _plain_event(event: dict[str, Any], seq: int) -> bool:
+    """A call event's fields other than its values are well-formed (the fast check; False: the detailed one)."""
+    location = event["location"]
+    instructions = event["instructions"]
+    return (
+        event["kind"] == "call"
+        and type(event["seq"]) is int
+        and event["seq"] == seq
+        and type(instructions) is int
+        and 0 <= instructions <= _U63
+        and type(location) is dict
+        and location.keys() == _LOCATION_FULL
+        and type(location["function"]) is str
+        and type(location["file"]) is str
+        and type(location["index"]) is int
+        and type(location["line"]) is int
+        and type(location["col"]) is int
+        and 0 <= location["index"] <= _U63
+        and 0 <= location["line"] <= _U63
+        and 0 <= location["col"] <= _U63
+    )
+
+
+def _fits(event: dict[str, Any], plan: tuple[tuple[type, ...], type | None]) -> bool:
+    """The event's arguments and result are JSON scalars of exactly the planned types, ints within 64 bits."""
+    kinds, result_kind = plan
+    args = event["args"]
+    result = event["result"]
+    if type(args) is not list or len(args) != len(kinds):
+        return False
+    if result_kind is None:
+        if result is not None:
+            return False
+    elif not _scalar_fits(result, result_kind):
+        return False
+    return all(_scalar_fits(item, kind) for item, kind in zip(args, kinds, strict=True))
+
+
+def _scalar_fits(item: Any, kind: type) -> bool:
+    if kind is int:
+        return type(item) is int and I64_MIN <= item <= I64_MAX
+    if kind is float:
+        return type(item) is float and math.isfinite(item)
+    return type(item) is kind
 
 
 def _check_event(event: object, position: int, first: int, ends_run: bool, types: TraceTypes | None = None) -> None:
