@@ -279,3 +279,35 @@ def test_float_row_text_zero_and_order() -> None:
     assert ROWS[TypeKind.FLOAT].orderable and not ROWS[TypeKind.FLOAT].sized
     assert parse_type("float") == FLOAT and parse_type("[[float]]") == FLOAT.array_of().array_of()
     assert str(FLOAT.array_of()) == "[float]" and FLOAT.is_scalar_kind
+
+
+def test_to_json_of_a_value_sharing_one_array_many_times_is_bounded() -> None:
+    from chronicle_vm.core.type_registry import JsonForm, to_json
+
+    shared: Any = [1]
+    vtype = INT.array_of()
+    for _ in range(MAX_ARRAY_DEPTH - 1):
+        shared = [shared, shared]  # 2**7 arrays written from 8 objects
+        vtype = vtype.array_of()
+    assert len(json.dumps(to_json(shared, vtype))) > 2**7
+    with pytest.raises(ValueMismatch, match="more than 100 arrays"):
+        to_json(shared, vtype, JsonForm(max_items=100))
+
+
+def test_export_value_copies_linearly_and_keeps_sharing_and_cycles() -> None:
+    from chronicle_vm.core.values import export_value, value_units
+
+    chain: Any = [1]
+    for _ in range(500):
+        chain = [chain, chain]  # 2**500 paths, 501 objects: copied once each
+    copy = export_value(chain)
+    assert copy is not chain and copy[0] is copy[1] and copy[0] is not chain[0]
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    again = export_value(cyclic)
+    assert again[0] is again and again is not cyclic
+    mapped = {"k": [1, 2]}
+    out = export_value([mapped])
+    assert isinstance(out, list) and out[0] == mapped and out[0] is not mapped and out[0]["k"] is not mapped["k"]
+    assert value_units(chain) == 2 * 500 + 1 and value_units(cyclic) == 1
+    assert value_units({"ab": "cde"}) == 1 + 2 + 3

@@ -81,6 +81,8 @@ class JsonForm:
     structs: Sequence[StructDef] = ()
     lenient: bool = False
     max_depth: int = MAX_JSON_DEPTH
+    #: Most arrays, maps and structs one written JSON form holds (the trace reader's MAX_TRACE_CONTAINERS).
+    max_items: int = 4_000_000
 
 
 #: Writes one item of a composite in its JSON form: (VM value, its type) -> JSON value.
@@ -117,10 +119,14 @@ class TypeRow:
     examples: tuple[str, ...] = ()
     text: Callable[[Any], str] = str
     orderable: bool = False  # `< <= > >=` and `sort` take its values (the verifier's ORDERED rules read this)
-    #: The JSON form of a VM value (traces, `"value"`): (value, type, form, writer for items) -> JSON value.
+    #: The JSON form of a VM value (traces, `"value"`): (VM value, type, form, writer for items) -> JSON value.
+    #: It takes the VM's own representation (a struct is the list of its fields; a map a dict) and writes a map
+    #: as `[[key, value], ...]` in insertion order, a struct as `{field: value}`, a float as itself (JSON: repr).
     to_json: Callable[[Any, ValueType, JsonForm, JsonWriter], Any] | None = None
-    #: A VM value read from its JSON form (raising `ValueMismatch` naming `what`): (JSON, type, form, what,
-    #: reader for items) -> VM value.  Sizes against the limits are the importer's (`check`), not this.
+    #: A value read from its JSON form (raising `ValueMismatch` naming `what` and the path inside): (JSON, type,
+    #: form, what, reader for items) -> the HOST form, what `check`/`import_value` then takes: a list for an
+    #: array, a dict in pair order for a map, a dict by field name in declared order for a struct.  Sizes
+    #: against the limits are the importer's (`check`), not this.  `form.lenient`: the CLI's shorter forms too.
     from_json: Callable[[object, ValueType, JsonForm, str, JsonReader], Any] | None = None
 
 
@@ -384,6 +390,7 @@ def to_json(value: Any, vtype: ValueType, form: JsonForm | None = None) -> Any:
     """
     use = _DEFAULT_FORM if form is None else form
     limit = use.max_depth
+    budget = [use.max_items]  # a VM value may share one array many times over: its JSON form writes each copy
 
     def write(item: Any, item_type: ValueType, depth: int = 0) -> Any:
         found = ROWS.get(item_type.kind)
@@ -393,13 +400,16 @@ def to_json(value: Any, vtype: ValueType, form: JsonForm | None = None) -> Any:
             return found.to_json(item, item_type, use, _no_items)
         if depth >= limit:
             raise ValueMismatch(f"the value nests composites deeper than {limit}")
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ValueMismatch(f"the value's JSON form holds more than {use.max_items} arrays, maps and structs")
         return found.to_json(item, item_type, use, lambda inner, inner_type: write(inner, inner_type, depth + 1))
 
     return write(value, vtype)
 
 
 def from_json(obj: object, vtype: ValueType, form: JsonForm | None = None, what: str = "value") -> Any:
-    """The VM value a JSON form holds for the declared `vtype`; `ValueMismatch` naming the path when it does not fit.
+    """The host form of the value a JSON form holds for `vtype` (for `import_value`); `ValueMismatch` naming the path.
 
     The path is `what` followed by indexes, `.field` names and `{key}` map entries (e.g. `args[0].items[3].unit`).
     Checks the form only; the run's size limits are the importer's (`core.values.import_value`).
