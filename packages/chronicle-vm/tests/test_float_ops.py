@@ -585,3 +585,14 @@ def test_parsefloat_accepts_exactly_the_documented_grammar(text: str) -> None:
         assert outcome[:2] == ("error", "runtime.float-nonfinite")
     else:
         assert short(outcome) == ("ok", _bits(float(text)))
+
+
+def test_casm_float_literals_load_bit_for_bit() -> None:
+    source = (
+        ".func main export () -> [float]\n  .regs [float], float\n    newarr r0\n"
+        + "".join(f"    loadk r1, {text}\n    push r0, r1\n" for text in ("-0.0", "0.1", "1e+16", "5e-324", "-2.5"))
+        + "    ret r0\n.end\n"
+    )
+    module = assemble_text(source, "floats.casm")
+    assert module.version == 2 and Module.from_bytes(module.to_bytes()) == module
+    assert short(run_module(module, [])) == ("ok", _bits([-0.0, 0.1, 1e16, 5e-324, -2.5]))

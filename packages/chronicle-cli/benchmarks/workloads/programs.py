@@ -152,14 +152,12 @@ def crc32(n: int) -> int:
 def dot(n: int) -> float:
     xs: list[float] = []
     ys: list[float] = []
-    quarter = float(1) / float(4)
-    three_and_a_half = float(7) / float(2)
     i = 0
     while i < n:
-        xs.append(float(i % 1000) * quarter)
-        ys.append(float(i % 777) - three_and_a_half)
+        xs.append(float(i % 1000) * 0.25)
+        ys.append(float(i % 777) - 3.5)
         i = i + 1
-    s = float(0)
+    s = 0.0
     i = 0
     while i < n:
         s = s + xs[i] * ys[i]
