@@ -31,18 +31,16 @@ from . import __version__
 from .core.calls import CapabilityHandler
 from .core.model import Module
 from .core.values import ValueMismatch, import_value
+from .engines import semantics as _semantics  # noqa: F401  # every engine's table, checked complete at import
 from .engines.control import CancelHandle, RunControl
-from .engines.oracle import Oracle
-from .engines.reference import Interpreter, RunOutcome
 from .errors import ChronicleError, DecodeError, UsageError, declare_codes
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
-from .trace.document import Recorder, attach_trace  # at import, not per call: a traced call is a few µs
-from .trace.meta import check_meta
 
 if TYPE_CHECKING:
     from .capabilities.host import Host
     from .capabilities.negotiation import Awaiter, Negotiation
     from .capabilities.policy import Policy
+    from .engines.entry import RunOutcome
     from .trace.document import Trace
     from .verifier.rules import VerifiedModule
 
@@ -121,7 +119,10 @@ def make_engine(
 
     "reference" is the one-step oracle (chronicle_vm.engines.oracle): the same outcomes, slower.
     """
+    # Each engine is imported when first asked for, so start-up pays only for the one a run uses.
     if engine == "reference":
+        from .engines.oracle import Oracle
+
         return Oracle(verified, limits, handlers)
     if engine not in {"auto", "compiled"}:
         raise UsageError("usage.engine", f"unknown engine {engine!r}; use auto, compiled or reference")
@@ -130,8 +131,23 @@ def make_engine(
     except ImportError:
         if engine == "compiled":
             raise UsageError("usage.engine", "the compiled engine is not available in this build") from None
+        from .engines.reference import Interpreter
+
         return Interpreter(verified, limits, handlers)
     return CompiledEngine(verified, limits, handlers)
+
+
+_TRACING: list[Any] = []
+
+
+def _tracing() -> Any:
+    """The trace recorder's API, imported by the first traced call (an untraced run never loads it)."""
+    if not _TRACING:
+        from .trace.document import Recorder, attach_trace
+        from .trace.meta import check_meta
+
+        _TRACING.extend((Recorder, attach_trace, check_meta))
+    return _TRACING
 
 
 class _Slot:
@@ -274,9 +290,10 @@ class Instance:
                 handlers = control.wrap(handlers)
             outcome = self._run(slot, entry, args, handlers, control)
             return RunResult(outcome.value, outcome.instructions)
+        recorder_class, attach_trace, check_meta = _tracing()
         checked_meta = None if meta is None else check_meta(meta)
         entry_args = self._entry_args(entry, args)
-        recorder = Recorder(
+        recorder = recorder_class(
             self.loaded.module,
             module_digest=self.loaded.digest,
             policy_digest=self.policy.digest,
