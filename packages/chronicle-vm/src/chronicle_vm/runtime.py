@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .capabilities.negotiation import Awaiter, Negotiation
     from .capabilities.policy import Policy
     from .engines.entry import RunOutcome
-    from .trace.document import Trace
+    from .trace.document import Recorder, Trace
     from .verifier.rules import VerifiedModule
 
 __all__ = ["Engine", "Instance", "LoadedModule", "RunResult", "instantiate", "load_module", "make_engine"]
@@ -154,12 +154,15 @@ class _Slot:
     """What one call at a time uses: an engine (None until its first run), the live handlers kept with it
     (None when they hold per-call state: quotas, context) and the bytes-out meter those handlers share."""
 
-    __slots__ = ("engine", "handlers", "sent")
+    __slots__ = ("engine", "handlers", "recorder", "recording", "sent")
 
     def __init__(self, handlers: tuple[CapabilityHandler, ...] | None, sent: list[int]) -> None:
         self.engine: Engine | None = None
         self.handlers = handlers
         self.sent = sent
+        #: With kept handlers, the recorder of the slot's traced runs and the handlers it wrapped around them.
+        self.recorder: Recorder | None = None
+        self.recording: tuple[CapabilityHandler | None, ...] = ()
 
 
 class Instance:
@@ -185,6 +188,7 @@ class Instance:
         #: Whether `call` records a trace when its `trace` argument is not given.
         self.trace = trace
         self._idle: list[_Slot] = []  # list.pop and list.append are atomic: no lock needed
+        self._recorder: Recorder | None = None  # the first traced call's, which later ones start from
         host = negotiation.host
         offered = [host.get(declared.name) for declared in negotiation.declared]
         self._async = sorted(c.name for c in offered if c is not None and c.async_)
@@ -293,16 +297,7 @@ class Instance:
         recorder_class, attach_trace, check_meta = _tracing()
         checked_meta = None if meta is None else check_meta(meta)
         entry_args = self._entry_args(entry, args)
-        recorder = recorder_class(
-            self.loaded.module,
-            module_digest=self.loaded.digest,
-            policy_digest=self.policy.digest,
-            limits=self.limits,
-            decisions=self._decisions,
-            runtime_version=__version__,
-            meta=checked_meta,
-        )
-        recording = recorder.wrap(handlers)
+        recorder, recording = self._recording(recorder_class, slot, handlers, checked_meta)
         if control is not None:
             recording = control.wrap(recording)  # outside the recorder: the call is recorded before a stop
         try:
@@ -317,6 +312,34 @@ class Instance:
         if entry_args is not None:
             recorded = recorder.returned(entry, entry_args, outcome.value, outcome.instructions)
         return RunResult(outcome.value, outcome.instructions, recorded)
+
+    def _recording(
+        self,
+        recorder_class: type[Recorder],
+        slot: _Slot,
+        handlers: Sequence[CapabilityHandler | None],
+        meta: Mapping[str, object] | None,
+    ) -> tuple[Recorder, tuple[CapabilityHandler | None, ...]]:
+        """A recorder for this run and the recording handlers around `handlers`."""
+        template = self._recorder
+        if template is None:
+            template = self._recorder = recorder_class(
+                self.loaded.module,
+                module_digest=self.loaded.digest,
+                policy_digest=self.policy.digest,
+                limits=self.limits,
+                decisions=self._decisions,
+                runtime_version=__version__,
+            )
+        if handlers is not slot.handlers:
+            recorder = template.again(meta)
+            return recorder, recorder.wrap(handlers)
+        # Handlers kept with the engine: so is a recorder wrapped around them, restarted for each run.
+        if slot.recorder is None:
+            slot.recorder = template.again()
+            slot.recording = slot.recorder.wrap(handlers)
+        slot.recorder.restart(meta)
+        return slot.recorder, slot.recording
 
     def _slot(self) -> _Slot:
         """An idle engine with its handlers and meter, or a fresh slot when all are busy."""
