@@ -189,6 +189,8 @@ class Instance:
         self.trace = trace
         self._idle: list[_Slot] = []  # list.pop and list.append are atomic: no lock needed
         self._recorder: Recorder | None = None  # the first traced call's, which later ones start from
+        functions = loaded.module.functions
+        self._params = {name: functions[index].params for name, index in loaded.verified.exports.items()}
         host = negotiation.host
         offered = [host.get(declared.name) for declared in negotiation.declared]
         self._async = sorted(c.name for c in offered if c is not None and c.async_)
@@ -228,7 +230,7 @@ class Instance:
         `context` reaches the capabilities that ask for it (never the plugin,
         never the trace); `meta` is a JSON object recorded as the trace's `meta`.
         """
-        control = RunControl.of(timeout, cancel)
+        control = None if timeout is None and cancel is None else RunControl.of(timeout, cancel)
         if self._async:
             raise UsageError(
                 "usage.capability-async",
@@ -370,12 +372,11 @@ class Instance:
 
     def _entry_args(self, entry: str, args: Sequence[object]) -> list[object] | None:
         """The entry arguments as JSON values, None when the engine will refuse them anyway."""
-        index = self.loaded.verified.exports.get(entry) if isinstance(entry, str) else None
-        if index is None:
+        params = self._params.get(entry) if isinstance(entry, str) else None
+        if params is None or len(params) != len(args):
             return None
-        params = self.loaded.module.functions[index].params
-        if len(params) != len(args):
-            return None
+        if not params:
+            return []
         values: list[object] = []
         for arg, vtype in zip(args, params, strict=True):
             try:

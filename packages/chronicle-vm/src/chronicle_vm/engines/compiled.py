@@ -302,9 +302,13 @@ class CompiledEngine:
         self._uncompilable: set[int] = set()
         self._capless: frozenset[int] | None = None
         self._deep_entries: set[str] = set()  # entries that ran out of the caller's Python stack once
+        self._fits_units: dict[int, int] = {}  # entry index -> its arguments' allowed units (see `_fits`)
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
         self._max_frame = max((len(f.registers) for f in functions), default=1) or 1
+        # The frames a run may need: max_call_depth, or fewer when max_stack_registers cannot hold that many of the
+        # largest frame (then the interpreter checks each frame beyond).
+        self._wanted = min(limits.max_call_depth, limits.max_stack_registers // self._max_frame)
         # Per-run state lives in cells shared by every generated function (fast `nonlocal` access).
         self._fuel = types.CellType(0)
         self._alloc = types.CellType(0)
@@ -352,7 +356,10 @@ class CompiledEngine:
                 if key in names:  # bound by a translation that calls it
                     names[key] = handler
         self._control = control
-        if not self._fits(function, units):
+        room = self._fits_units.get(index)
+        if room is None:
+            room = self._fits_units[index] = self._fits(function)
+        if units > room:
             return self._reference_engine().call(entry, args, handlers=self.handlers, control=control)
         self._busy = True
         try:
@@ -360,16 +367,15 @@ class CompiledEngine:
         finally:
             self._busy = False
 
-    def _fits(self, function: Function, units: int) -> bool:
-        """Whether the entry frame passes every check the interpreter makes before the first instruction."""
+    def _fits(self, function: Function) -> int:
+        """The allocation units the entry's arguments may take and still pass every check the interpreter makes
+        before the first instruction; -1 when its frame itself does not pass them (kept per entry: the limits
+        and the frame do not change between calls, only the arguments' units)."""
         limits = self.limits
         size = len(function.registers)
-        return (
-            size <= limits.max_registers
-            and size <= limits.max_stack_registers
-            and limits.max_call_depth >= 1
-            and units <= limits.max_allocation // WORD
-        )
+        if size <= limits.max_registers and size <= limits.max_stack_registers and limits.max_call_depth >= 1:
+            return limits.max_allocation // WORD
+        return -1
 
     def _charge_translation(self, size: int) -> None:
         """Count `size` instructions of new translation against the run's budget; abandon the fast run beyond it."""
@@ -384,10 +390,7 @@ class CompiledEngine:
         return self._reference
 
     def _run(self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int) -> RunOutcome:
-        limits = self.limits
-        # The frames a run may need: max_call_depth, or fewer when max_stack_registers cannot hold that many of the
-        # largest frame (then the interpreter checks each frame beyond).
-        wanted = min(limits.max_call_depth, limits.max_stack_registers // self._max_frame)
+        wanted = self._wanted
         if wanted < 1:
             # max_stack_registers cannot hold the largest frame, so no call may be taken unchecked (a `d` of -1
             # would never reach the `if not d` guard); the reference interpreter checks each frame.
@@ -395,8 +398,8 @@ class CompiledEngine:
         self._record.clear()  # the capability results of this run's attempts (none yet)
         if entry in self._deep_entries:  # went past the caller's Python stack before: straight to the deep thread
             return self._run_deep(entry, args, index, values, units, wanted)
-        python_room = sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN
-        bound = min(wanted, python_room)
+        bound = sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN  # the room on this thread's stack
+        bound = min(bound, wanted)
         if bound < 4:
             return self._run_deep(entry, args, index, values, units, wanted)
         try:

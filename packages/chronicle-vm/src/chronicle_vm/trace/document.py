@@ -441,13 +441,15 @@ class _Recording:
         end: dict[str, Any] | None,
         outcome: dict[str, Any],
     ) -> None:
-        self.module = recorder.module
-        self.provenance = recorder.provenance
-        self.provenance_text = recorder.provenance_text
+        self.module, self.provenance, self.provenance_text, self.arity, self.failure, self.meta = (
+            recorder.module,
+            recorder.provenance,
+            recorder.provenance_text,
+            recorder.arity,
+            recorder.failure,
+            recorder.meta,
+        )
         self.calls = recorder.calls.copy()  # a recorder may be restarted for the next run
-        self.arity = recorder.arity
-        self.failure = recorder.failure
-        self.meta = recorder.meta
         self.entry = {"function": entry, "args": args}
         self.end = end
         self.outcome = outcome
