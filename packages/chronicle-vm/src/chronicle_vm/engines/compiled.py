@@ -125,7 +125,17 @@ from chronicle_vm.limits import Limits
 
 from . import faults
 from .control import FUEL_SLICE, RunControl
-from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
+from .costs import (
+    ITEM_WORDS,
+    LIST_WORDS,
+    STR_WORDS,
+    WORD,
+    export_size,
+    export_work_of,
+    private_appends,
+    string_extra,
+    value_words,
+)
 from .deep import run_deep
 from .entry import RunOutcome, handler_table, locate, prepare_call
 from .entry import describe as _describe
@@ -1003,6 +1013,8 @@ class _Translator:
         # Registers known to hold an int constant at this point of the current segment (by register number).
         # Only the constant's sign and zero-ness choose a template; the value never enters the source.
         self.known: dict[int, int] = {}
+        # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
+        self.appends = private_appends(self.function, module)
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
         self.size += 4 * indent + len(text) + 1
@@ -1562,7 +1574,10 @@ class _Translator:
         line(f"_t = len(r{b}) + len(r{c})")
         # One test for both the extra charge (16 characters or more) and max_string_len.
         line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
-        line(f"A += _t + {_int(_STR)}")
+        if at.pc in self.appends:  # s = s + x on a private local: the run holds only len(x) more characters
+            line(f"A += len(r{c})")
+        else:
+            line(f"A += _t + {_int(_STR)}")
         line(f"if A > MAXA: _allocfail({w})")
         line(f"r{a} = r{b} + r{c}")
         return None
