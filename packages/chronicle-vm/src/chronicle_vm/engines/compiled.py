@@ -457,8 +457,14 @@ class CompiledEngine:
     ) -> RunOutcome:
         """One run of the translation with `bound` frames allowed; raises _Deep when a call would go past them."""
         limits = self.limits
-        # Without a control all the fuel at once; with one none, so the first instruction asks for a slice.
-        self._issued = limits.max_instructions if self._control is None else 0
+        # Without a control all the fuel at once.  With one, the first slice after the check a first instruction
+        # would make when it asks for it (no stop due: the same slice ends; a stop: none, so that instruction asks
+        # and stops exactly as before).
+        control = self._control
+        if control is None:
+            self._issued = limits.max_instructions
+        else:
+            self._issued = min(FUEL_SLICE, limits.max_instructions) if control.check(0) is None else 0
         self._globals["MAXI"] = self._issued
         self._fuel.cell_contents = self._issued
         self._alloc.cell_contents = units
