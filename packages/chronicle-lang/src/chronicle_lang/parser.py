@@ -26,10 +26,10 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from chronicle_asm.source import ESCAPE_HINT, parse_int_literal, unescape
 
 from . import literals
-
 from .diagnostics import Diagnostics
 from .hints import compound_assignment_hint, syntax_word_hint, top_level_hint, unexpected_character_hint
 from .syntax import (
+    MAP_BASE,
     ArrayLit,
     Assign,
     Binary,
@@ -67,7 +67,6 @@ from .syntax import (
     Unary,
     While,
 )
-from .syntax import MAP_BASE
 
 __all__ = ["MAX_DEPTH", "parse_program"]
 

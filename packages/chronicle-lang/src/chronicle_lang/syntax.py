@@ -187,7 +187,20 @@ class Binary:
 
 
 Expr = (
-    IntLit | FloatLit | BoolLit | StrLit | Name | ArrayLit | MapLit | StructLit | Field | Index | Call | CapCall | Unary | Binary
+    IntLit
+    | FloatLit
+    | BoolLit
+    | StrLit
+    | Name
+    | ArrayLit
+    | MapLit
+    | StructLit
+    | Field
+    | Index
+    | Call
+    | CapCall
+    | Unary
+    | Binary
 )
 
 
