@@ -1084,7 +1084,7 @@ class _FunctionCompiler:
         if type(value) is bool:
             self.emit(Op.LOADB, expr.span, Reg(reg), Imm(1 if value else 0))
         else:
-            self.emit(Op.LOADK, expr.span, Reg(reg), ConstValue(value))
+            self.emit(Op.LOADK, expr.span, Reg(reg), ConstValue(cast(Any, value)))
         return folded.type, reg
 
     def int_const(self, value: int, span: Span, dst: int | None) -> tuple[Ty, int]:
@@ -1681,7 +1681,7 @@ class _FunctionCompiler:
             if base_ty is not ERROR:
                 self.error(
                     "type-mismatch",
-                    f"only a struct has fields, and this is a {self.show(base_ty)}",
+                    f"only a struct has fields; this is {self.show(base_ty)}",
                     base_span,
                     hint="values have no methods: call builtins with the value, e.g. len(xs)"
                     if isinstance(base_ty, ValueType) and base_ty.kind is not TypeKind.STRUCT
