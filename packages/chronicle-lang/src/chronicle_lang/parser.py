@@ -463,6 +463,11 @@ def _token_hint(token: Token, expected: list[str], chunk: str) -> str | None:
     elif "RBRACE" in expected and token.type == "$END":
         hint = "is a '}' missing?"
     before = chunk[token.start_pos - 1] if token.type != "$END" and token.start_pos else ""
+    if token.type == "COLON" and token.start_pos:
+        literal = _HEADER_LITERAL.search(chunk, max(0, token.start_pos - 200), token.start_pos)
+        if literal is not None:
+            name = literal.group(1)
+            return f"a struct literal in an if, while or for header needs parentheses: ({name} {{ ... }})"
     habit = None if token.type == "$END" else _habit_hint(token, expected, chunk, before)
     if habit is not None:
         return habit
@@ -481,6 +486,8 @@ def _token_hint(token: Token, expected: list[str], chunk: str) -> str | None:
     return hint
 
 
+# `Name { field` just before a ':' that the parser did not take: a struct literal read as a block.
+_HEADER_LITERAL = re.compile(r"([A-Z][A-Za-z0-9_]*)[ \t]*\{[ \t\n]*[A-Za-z_][A-Za-z0-9_]*[ \t]*$")
 _WORD_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")
 
 
