@@ -21,6 +21,7 @@ from chronicle_vm.core.type_registry import (
 )
 from chronicle_vm.core.types import (
     BOOL,
+    FLOAT,
     INT,
     MAX_ARRAY_DEPTH,
     STR,
@@ -28,7 +29,9 @@ from chronicle_vm.core.types import (
     TypeKind,
     ValueType,
     array_type,
+    map_type,
     parse_type,
+    struct_type,
 )
 from chronicle_vm.core.values import import_value
 from chronicle_vm.limits import Limits
@@ -138,3 +141,74 @@ def test_version_1_types_are_shared_objects_and_copies_verify_alike() -> None:
     with pytest.raises(VerifyError) as caught:
         verify(forged)
     assert caught.value.code == "verify.type-invalid"
+
+
+# -- JSON forms (the registry's to_json/from_json columns) -------------------------------------------------
+
+
+def test_every_row_has_a_json_form_and_round_trips() -> None:
+    from chronicle_vm.core.type_registry import from_json, to_json
+
+    assert all(found.to_json is not None and found.from_json is not None for found in ROWS.values())
+    cases: list[tuple[Any, ValueType]] = [
+        (-(2**63), INT),
+        (True, BOOL),
+        ('a\u00e9"\\', STR),
+        ([[1, 2], []], INT.array_of().array_of()),
+        ([["x"]], STR.array_of().array_of()),
+    ]
+    for value, vtype in cases:
+        written = to_json(value, vtype)
+        assert written == value
+        assert from_json(written, vtype) == value
+    nested = [[1]]
+    written = to_json(nested, INT.array_of().array_of())
+    assert written is not nested and written[0] is not nested[0]  # a fresh tree, never the VM's lists
+
+
+@pytest.mark.parametrize(
+    ("obj", "vtype", "message"),
+    [
+        (True, INT, "args[0]: expected int, found a bool"),
+        (2**63, INT, "args[0]: int 9223372036854775808 is outside signed 64 bits"),
+        (1, BOOL, "args[0]: expected bool, found an int"),
+        (None, STR, "args[0]: expected str, found null"),
+        ({"a": 1}, INT.array_of(), "args[0]: expected [int] (a JSON array), found an object"),
+        ([[1], [2, "x"]], INT.array_of().array_of(), "args[0][1][1]: expected int, found a string"),
+        (1.5, INT, "args[0]: expected int, found a number with a fraction or exponent"),
+    ],
+)
+def test_from_json_names_the_path_inside_the_value(obj: object, vtype: ValueType, message: str) -> None:
+    from chronicle_vm.core.type_registry import from_json
+
+    with pytest.raises(ValueMismatch) as caught:
+        from_json(obj, vtype, what="args[0]")
+    assert str(caught.value) == message
+
+
+def test_json_forms_refuse_nesting_beyond_the_bound_without_recursing() -> None:
+    from chronicle_vm.core.type_registry import JsonForm, from_json, to_json
+
+    deep = array_type(BaseType.INT, MAX_ARRAY_DEPTH)
+    value: Any = [1]
+    for _ in range(MAX_ARRAY_DEPTH - 1):
+        value = [value]
+    assert from_json(to_json(value, deep), deep) == value
+    shallow = JsonForm(max_depth=3)
+    with pytest.raises(ValueMismatch, match="deeper than 3"):
+        from_json(value, deep, shallow)
+    with pytest.raises(ValueMismatch, match="deeper than 3"):
+        to_json(value, deep, shallow)
+
+
+def test_a_kind_without_a_row_has_no_json_form_yet() -> None:
+    from chronicle_vm.core.type_registry import from_json, to_json
+
+    examples = {TypeKind.FLOAT: FLOAT, TypeKind.MAP: map_type(STR, INT), TypeKind.STRUCT: struct_type(0)}
+    for kind in TypeKind:
+        if kind in ROWS:
+            continue
+        with pytest.raises(ValueMismatch, match="no JSON form"):
+            from_json(1, examples[kind])
+        with pytest.raises(ValueMismatch, match="no JSON form"):
+            to_json(1, examples[kind])

@@ -3,7 +3,8 @@
 One row per `TypeKind`: its version-1 binary tag, its Python form at the host
 boundary (import checks and export copies), its zero value in a fresh
 register, its JSON check in traces and on the command line, and its
-allocation cost.  The decoder, encoder, verifier, host boundary, trace,
+allocation cost, and its JSON form (`to_json`/`from_json`: traces, `--arg`
+and `"value"`).  The decoder, encoder, verifier, host boundary, trace,
 replay, CLI and front ends read these rows instead of keeping their own
 copies, so a new kind (#17: float, maps, structs) is one row here plus the
 code where its behaviour genuinely differs.
@@ -16,26 +17,33 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from chronicle_vm.limits import Limits
 
-from .types import MAX_ARRAY_DEPTH, BaseType, TypeKind, ValueType, array_type
+from .types import MAX_ARRAY_DEPTH, BaseType, StructDef, TypeKind, ValueType, array_type
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "ROWS",
+    "JsonForm",
+    "JsonReader",
+    "JsonWriter",
     "TypeRow",
     "ValueMismatch",
     "annotation_type",
     "decode_v1",
     "encode_v1",
+    "from_json",
     "is_plain_scalar",
     "json_example",
     "is_sized",
+    "json_kind",
     "kind_name",
     "row",
+    "to_json",
     "v1_types",
     "value_text",
     "well_formed",
@@ -51,6 +59,31 @@ Importer = Callable[[object, ValueType, Limits, str], tuple[Any, int]]
 
 class ValueMismatch(Exception):
     """A host value does not fit its declared type or the limits; callers turn it into a ChronicleError."""
+
+
+#: Deepest nesting of composites (arrays, maps, structs) a JSON form is read or written with: a recursive
+#: struct (`struct Node { kids: [Node] }`) bounds no depth by its type, and JSON readers and writers recurse.
+MAX_JSON_DEPTH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class JsonForm:
+    """What a JSON form is read and written with: the module's struct table, and which forms are accepted.
+
+    `structs` is the table `ValueType(TypeKind.STRUCT, ref=i)` indexes (`Module.structs`).  A trace reads
+    only the canonical form (`lenient` False); the command line (`lenient` True) also takes the shorter
+    forms CONTRACT.md section 4 allows (a map with str keys as a JSON object, a float as an exact int).
+    """
+
+    structs: Sequence[StructDef] = ()
+    lenient: bool = False
+    max_depth: int = MAX_JSON_DEPTH
+
+
+#: Writes one item of a composite in its JSON form: (VM value, its type) -> JSON value.
+JsonWriter = Callable[[Any, ValueType], Any]
+#: Reads one item of a composite: (JSON value, its type, what, for messages: `args[0].items[3]`) -> VM value.
+JsonReader = Callable[[object, ValueType, str], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +114,11 @@ class TypeRow:
     examples: tuple[str, ...] = ()
     text: Callable[[Any], str] = str
     orderable: bool = False  # `< <= > >=` and `sort` take its values (the verifier's ORDERED rules read this)
+    #: The JSON form of a VM value (traces, `"value"`): (value, type, form, writer for items) -> JSON value.
+    to_json: Callable[[Any, ValueType, JsonForm, JsonWriter], Any] | None = None
+    #: A VM value read from its JSON form (raising `ValueMismatch` naming `what`): (JSON, type, form, what,
+    #: reader for items) -> VM value.  Sizes against the limits are the importer's (`check`), not this.
+    from_json: Callable[[object, ValueType, JsonForm, str, JsonReader], Any] | None = None
 
 
 def _import_int(obj: object, vtype: ValueType, limits: Limits, what: str, items: Importer) -> tuple[Any, int]:
@@ -125,6 +163,43 @@ def _import_array(obj: object, vtype: ValueType, limits: Limits, what: str, item
     return values, units
 
 
+def _same_json(value: Any, vtype: ValueType, form: JsonForm, write: JsonWriter) -> Any:
+    """Ints, bools and strings are their own JSON form."""
+    return value
+
+
+def _int_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
+    if type(obj) is not int:
+        raise ValueMismatch(f"{what}: expected int, found {json_kind(obj)}")
+    if not I64_MIN <= obj <= I64_MAX:
+        raise ValueMismatch(f"{what}: int {_short(obj)} is outside signed 64 bits")
+    return obj
+
+
+def _bool_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
+    if type(obj) is not bool:
+        raise ValueMismatch(f"{what}: expected bool, found {json_kind(obj)}")
+    return obj
+
+
+def _str_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
+    if type(obj) is not str:
+        raise ValueMismatch(f"{what}: expected str, found {json_kind(obj)}")
+    return obj
+
+
+def _array_to_json(value: Any, vtype: ValueType, form: JsonForm, write: JsonWriter) -> Any:
+    element = vtype.args[0]
+    return [write(item, element) for item in value]
+
+
+def _array_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
+    if type(obj) is not list:
+        raise ValueMismatch(f"{what}: expected {vtype} (a JSON array), found {json_kind(obj)}")
+    element = vtype.args[0]
+    return [read(item, element, f"{what}[{index}]") for index, item in enumerate(obj)]
+
+
 def _bool_text(value: Any) -> str:
     return "true" if value else "false"
 
@@ -150,6 +225,8 @@ ROWS: dict[TypeKind, TypeRow] = {
         sized=False,
         examples=("1", "2"),
         orderable=True,
+        to_json=_same_json,
+        from_json=_int_from_json,
     ),
     TypeKind.BOOL: TypeRow(
         TypeKind.BOOL,
@@ -162,6 +239,8 @@ ROWS: dict[TypeKind, TypeRow] = {
         sized=False,
         examples=("true", "false"),
         text=_bool_text,
+        to_json=_same_json,
+        from_json=_bool_from_json,
     ),
     TypeKind.STR: TypeRow(
         TypeKind.STR,
@@ -175,6 +254,8 @@ ROWS: dict[TypeKind, TypeRow] = {
         examples=('"a"', '"b"'),
         text=_str_text,
         orderable=True,  # by code point
+        to_json=_same_json,
+        from_json=_str_from_json,
     ),
     TypeKind.ARRAY: TypeRow(
         TypeKind.ARRAY,
@@ -186,6 +267,8 @@ ROWS: dict[TypeKind, TypeRow] = {
         check=_import_array,
         sized=True,
         text=_array_text,
+        to_json=_array_to_json,
+        from_json=_array_from_json,
     ),
 }
 
@@ -231,6 +314,86 @@ def is_plain_scalar(vtype: ValueType, kind: TypeKind | None = None) -> bool:
     if kind is not None:
         return vtype.kind is kind
     return not ROWS[vtype.kind].sized
+
+
+# --- JSON forms (traces, the command line) ----------------------------------------
+
+
+def to_json(value: Any, vtype: ValueType, form: JsonForm | None = None) -> Any:
+    """The JSON form of a VM value of the declared `vtype` (a fresh JSON tree, never sharing the value's lists).
+
+    Read by the declared type, never by the value's Python type: a struct (a list of its fields) is written
+    as an object by field name, a map as `[key, value]` pairs in insertion order.  Raises `ValueMismatch`
+    when composites nest deeper than `form.max_depth` or a row has no JSON form.
+    """
+    use = _DEFAULT_FORM if form is None else form
+    limit = use.max_depth
+
+    def write(item: Any, item_type: ValueType, depth: int = 0) -> Any:
+        found = ROWS.get(item_type.kind)
+        if found is None or found.to_json is None:
+            raise ValueMismatch(f"a value of type {item_type} has no JSON form")
+        if found.arity == 0 and item_type.kind is not TypeKind.STRUCT:
+            return found.to_json(item, item_type, use, _no_items)
+        if depth >= limit:
+            raise ValueMismatch(f"the value nests composites deeper than {limit}")
+        return found.to_json(item, item_type, use, lambda inner, inner_type: write(inner, inner_type, depth + 1))
+
+    return write(value, vtype)
+
+
+def from_json(obj: object, vtype: ValueType, form: JsonForm | None = None, what: str = "value") -> Any:
+    """The VM value a JSON form holds for the declared `vtype`; `ValueMismatch` naming the path when it does not fit.
+
+    The path is `what` followed by indexes, `.field` names and `{key}` map entries (e.g. `args[0].items[3].unit`).
+    Checks the form only; the run's size limits are the importer's (`core.values.import_value`).
+    """
+    use = _DEFAULT_FORM if form is None else form
+    limit = use.max_depth
+
+    def read(item: object, item_type: ValueType, where: str, depth: int = 0) -> Any:
+        found = ROWS.get(item_type.kind)
+        if found is None or found.from_json is None:
+            raise ValueMismatch(f"{where}: a value of type {item_type} has no JSON form")
+        if found.arity == 0 and item_type.kind is not TypeKind.STRUCT:
+            return found.from_json(item, item_type, use, where, _no_reads)
+        if depth >= limit:
+            raise ValueMismatch(f"{where}: the value nests composites deeper than {limit}")
+        return found.from_json(
+            item, item_type, use, where, lambda inner, inner_type, at: read(inner, inner_type, at, depth + 1)
+        )
+
+    return read(obj, vtype, what)
+
+
+_DEFAULT_FORM = JsonForm()
+
+
+def _no_items(value: Any, vtype: ValueType) -> Any:
+    raise AssertionError("a scalar row has no items")  # pragma: no cover
+
+
+def _no_reads(obj: object, vtype: ValueType, what: str) -> Any:
+    raise AssertionError("a scalar row has no items")  # pragma: no cover
+
+
+def json_kind(obj: object) -> str:
+    """The JSON name of a parsed JSON value's kind, for mismatch messages."""
+    if obj is None:
+        return "null"
+    if type(obj) is bool:
+        return "a bool"
+    if type(obj) is int:
+        return "an int"
+    if type(obj) is float:
+        return "a number with a fraction or exponent"
+    if type(obj) is str:
+        return "a string"
+    if type(obj) is list:
+        return "an array"
+    if type(obj) is dict:
+        return "an object"
+    return type(obj).__name__
 
 
 # --- the version-1 binary form ------------------------------------------------
