@@ -100,7 +100,7 @@ HABITS = [
         "source.type-mismatch",
         1,
         10,
-        "build arrays in the function that uses them",
+        "build arrays, maps and structs in the function that uses them",
         id="const-array",
     ),
     pytest.param(_fn("if b & b { }"), "source.type-mismatch", 2, 10, "for bools write '&&'", id="bitwise-and-bools"),

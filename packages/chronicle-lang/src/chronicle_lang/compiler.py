@@ -197,7 +197,7 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
             continue
         sigs[fn.name] = _Sig(params, result)
 
-    consts = _constants(program.consts, sigs, caps, diags)
+    consts = _constants(program.consts, sigs, names, diags)
     module = _new_module(capabilities, path, table.defs)
     seen: set[str] = set()
     for fn in program.functions:
@@ -303,13 +303,13 @@ def _check_struct_cycles(defs: tuple[StructDef, ...], decls: list[StructDecl], d
 def _constants(
     decls: tuple[ConstDecl, ...],
     sigs: dict[str, _Sig],
-    caps: dict[str, tuple[_Sig, Capability | None]],
+    structs: Mapping[str, int],
     diags: Diagnostics,
 ) -> dict[str, Folded]:
     """The module's constants, folded (chronicle_lang.consts), after checking their names and types."""
     declared: dict[str, ValueType | None] = {}
     for decl in decls:
-        ty = _resolve_type(decl.type, diags, _NO_STRUCTS)
+        ty = _resolve_type(decl.type, diags, structs)
         if decl.name in declared:
             diags.error("duplicate-name", f"constant '{decl.name}' is declared twice", decl.name_span)
             continue
@@ -322,7 +322,7 @@ def _constants(
                 "type-mismatch",
                 f"a constant is one of {allowed}, not {ty}",
                 decl.type.span,
-                hint="build arrays in the function that uses them",
+                hint="build arrays, maps and structs in the function that uses them",
             )
         declared[decl.name] = ty if isinstance(ty, ValueType) and ty in CONST_TYPES else None
     return fold_constants(decls, declared, diags)
@@ -395,9 +395,6 @@ def _nesting(ty: ValueType) -> int:
     while node.kind in (TypeKind.ARRAY, TypeKind.MAP):
         depth, node = depth + 1, node.args[-1]
     return depth
-
-
-_NO_STRUCTS: Mapping[str, int] = {}
 
 
 def _check_duplicate_params(params: tuple[object, ...], diags: Diagnostics) -> None:
