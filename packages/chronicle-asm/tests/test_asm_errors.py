@@ -52,7 +52,7 @@ CASES: list[tuple[str, str, int, int]] = [
     ("asm-int-range", F + "    jmp #4294967296\n" + E, 3, 9),
     ("asm-bool-constant", F + "    loadk r0, true\n" + E, 3, 15),
     ("asm-bool-constant", ".const b false\n", 1, 10),
-    ("asm-bad-type", ".func f (float) -> int\n.end\n", 1, 10),
+    ("asm-bad-type", ".func f (decimal) -> int\n.end\n", 1, 10),
     ("asm-bad-type", ".func f (" + "[" * 9 + "int" + "]" * 9 + ")\n.end\n", 1, 10),
     ("asm-unknown-label", F + "    jmp nowhere\n" + E, 3, 9),
     ("asm-duplicate-label", F + "here:\nhere:\n    retv\n" + E, 4, 1),

@@ -116,7 +116,7 @@ def test_short_header_is_truncated(data: bytes) -> None:
     assert error.details["offset"] == (0 if len(data) < 4 else 4)
 
 
-@pytest.mark.parametrize(("version", "age"), [(0, "older"), (2, "newer"), (3, "newer"), (0xFFFF, "newer")])
+@pytest.mark.parametrize(("version", "age"), [(0, "older"), (3, "newer"), (4, "newer"), (0xFFFF, "newer")])
 def test_old_and_new_versions_are_refused(version: int, age: str) -> None:
     error = decode_error(raw_module(version=version))
     assert error.code == "decode.unsupported-version"

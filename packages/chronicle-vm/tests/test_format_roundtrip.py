@@ -189,7 +189,9 @@ UNENCODABLE = {
     "int too big": (Module(constants=(2**63,)), "constants[0]"),
     "int too small": (Module(constants=(-(2**63) - 1,)), "constants[0]"),
     "bool constant": (Module(constants=(1, True)), "constants[1]"),
-    "float constant": (Module(constants=(1.5,)), "constants[0]"),  # type: ignore[arg-type]
+    "float constant in version 1": (Module(constants=(1.5,), version=1), "version"),
+    "nan constant": (Module(constants=(float("nan"),)), "constants[0]"),
+    "infinite constant": (Module(constants=(1.0, float("-inf"))), "constants[1]"),
     "surrogate constant": (Module(constants=("ok", "\ud800")), "constants[1]"),
     "surrogate capability name": (Module(capabilities=(Capability("a\udfff", (), None),)), "capabilities[0].name"),
     "depth too deep": (Module(capabilities=(Capability("c", (array_type(BaseType.INT, 9),), None),)), "params[0]"),
@@ -208,7 +210,8 @@ UNENCODABLE = {
         Module(functions=(_fn((Instruction(0),)),), source_map=SourceMap(functions=((SourcePos(0, 2**32, 1),),))),
         "source_map.functions[0][0].line",
     ),
-    "other version": (Module(version=2), "version"),
+    "other version": (Module(version=3), "version"),
+    "bool version": (Module(version=True), "version"),
 }
 
 

@@ -10,7 +10,19 @@ import pytest
 
 from chronicle_testing.verify_builders import every_opcode_module, fn, ins, module, positions
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, BaseType, ValueType, array_type
+from chronicle_vm.core.types import (
+    BOOL,
+    FLOAT,
+    INT,
+    STR,
+    BaseType,
+    StructDef,
+    StructField,
+    ValueType,
+    array_type,
+    map_type,
+    struct_type,
+)
 from chronicle_vm.errors import VerifyError, declared_codes
 from chronicle_vm.verifier.rules import verify
 
@@ -18,6 +30,18 @@ INT_ARRAY = array_type(BaseType.INT, 1)
 STR_ARRAY = array_type(BaseType.STR, 1)
 LOG = Capability("log.info", (STR,), None)
 NOW = Capability("clock.now", (), INT)
+
+
+def v2(*structs: StructDef, registers: tuple[ValueType, ...] = (INT, INT, INT)) -> Module:
+    """`one` (returning r0) with a struct table, written as version 2."""
+    return dataclasses.replace(one(ins("ret", 0), registers=registers), structs=structs, version=2)
+
+
+def _nested_maps(levels: int) -> ValueType:
+    vtype = INT
+    for _ in range(levels):
+        vtype = map_type(STR, vtype)
+    return vtype
 
 
 def one(
@@ -41,7 +65,7 @@ _Case = tuple[str, Callable[[], Module], str, "str | None", "int | None"]
 
 CASES: list[_Case] = [
     # -- module level
-    ("version", lambda: dataclasses.replace(one(ins("ret", 0)), version=2), "verify.version", None, None),
+    ("version", lambda: dataclasses.replace(one(ins("ret", 0)), version=3), "verify.version", None, None),
     ("version-type", lambda: dataclasses.replace(one(ins("ret", 0)), version="1"), "verify.version", None, None),  # type: ignore[arg-type]
     (
         "functions-list",
@@ -59,7 +83,7 @@ CASES: list[_Case] = [
     ),
     # -- constants
     ("const-bool", lambda: one(ins("ret", 0), constants=(1, True)), "verify.const-kind", None, None),
-    ("const-float", lambda: one(ins("ret", 0), constants=(1.5,)), "verify.const-kind", None, None),  # type: ignore[arg-type]
+    ("const-float-nan", lambda: one(ins("ret", 0), constants=(float("nan"),)), "verify.const-kind", None, None),
     ("const-surrogate", lambda: one(ins("ret", 0), constants=("\ud800",)), "verify.const-kind", None, None),
     ("const-trap-int", lambda: one(ins("nop"), ins("trap", 0)), "verify.const-kind", "main", 1),
     ("const-range-high", lambda: one(ins("ret", 0), constants=(2**63,)), "verify.const-range", None, None),
@@ -433,6 +457,66 @@ CASES += [
         "verify.source-position",
         "main",
         1,
+    ),
+    # -- version 2 types and the struct table (#17)
+    (
+        "version-1-with-structs",
+        lambda: dataclasses.replace(one(ins("ret", 0)), structs=(StructDef("A", ()),)),
+        "verify.version",
+        None,
+        None,
+    ),
+    (
+        "map-float-key",
+        lambda: one(ins("ret", 0), registers=(INT, map_type(FLOAT, INT))),
+        "verify.map-key",
+        "main",
+        None,
+    ),
+    ("map-struct-key", lambda: v2(registers=(INT, map_type(struct_type(0), INT))), "verify.map-key", "main", None),
+    ("struct-ref", lambda: one(ins("ret", 0), registers=(INT, struct_type(0))), "verify.struct-ref", "main", None),
+    ("map-too-deep", lambda: one(ins("ret", 0), registers=(INT, _nested_maps(9))), "verify.type-depth", "main", None),
+    ("struct-name-twice", lambda: v2(StructDef("A", ()), StructDef("A", ())), "verify.struct-name", None, None),
+    ("struct-name-builtin", lambda: v2(StructDef("float", ())), "verify.struct-name", None, None),
+    ("struct-name-not-identifier", lambda: v2(StructDef("a.b", ())), "verify.struct-name", None, None),
+    (
+        "struct-field-twice",
+        lambda: v2(StructDef("A", (StructField("x", INT), StructField("x", STR)))),
+        "verify.struct-field",
+        None,
+        None,
+    ),
+    ("struct-field-empty-name", lambda: v2(StructDef("A", (StructField("", INT),))), "verify.struct-field", None, None),
+    ("struct-limit", lambda: v2(*[StructDef(f"S{i}", ()) for i in range(1025)]), "verify.struct-limit", None, None),
+    (
+        "struct-fields-limit",
+        lambda: v2(StructDef("A", tuple(StructField(f"f{i}", INT) for i in range(257)))),
+        "verify.struct-limit",
+        None,
+        None,
+    ),
+    (
+        "struct-cycle",
+        lambda: v2(
+            StructDef("A", (StructField("b", struct_type(1)),)), StructDef("B", (StructField("a", struct_type(0)),))
+        ),
+        "verify.struct-cycle",
+        None,
+        None,
+    ),
+    (
+        "struct-self",
+        lambda: v2(StructDef("A", (StructField("me", struct_type(0)),))),
+        "verify.struct-cycle",
+        None,
+        None,
+    ),
+    (
+        "struct-field-type",
+        lambda: v2(StructDef("A", (StructField("m", map_type(FLOAT, INT)),))),
+        "verify.map-key",
+        None,
+        None,
     ),
 ]
 

@@ -35,9 +35,9 @@ def _signature(params: Sequence[ValueType], result: ValueType | None) -> str:
     return text if result is None else f"{text} -> {result}"
 
 
-def _const_note(value: int | str) -> str:
-    if isinstance(value, int):
-        return str(value)
+def _const_note(value: int | str | float) -> str:
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
     text = format_string(value)
     return text if len(text) <= 40 else text[:36] + '..."'
 
@@ -68,7 +68,10 @@ class _Writer:
         if module.constants:
             out.append("")
         for index, value in enumerate(module.constants):
-            literal = str(value) if isinstance(value, int) else format_string(value)
+            if isinstance(value, str):
+                literal = format_string(value)
+            else:  # a float's repr always has a point or an exponent, so it reads back as a float
+                literal = repr(value) if isinstance(value, float) else str(value)
             out.append(f".const k{index} {literal}")
         if module.capabilities:
             out.append("")

@@ -34,7 +34,7 @@ from .core.values import ValueMismatch, import_value
 from .engines.control import CancelHandle, RunControl
 from .engines.oracle import Oracle
 from .engines.reference import Interpreter, RunOutcome
-from .errors import ChronicleError, DecodeError, UsageError, declare_codes
+from .errors import ChronicleError, DecodeError, UsageError, VerifyError, declare_codes
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 from .trace.document import Recorder, attach_trace  # at import, not per call: a traced call is a few µs
 from .trace.meta import check_meta
@@ -108,7 +108,31 @@ def load_module(data: bytes, *, max_registers: int = HARD_LIMITS.max_registers) 
     raw = bytes(data)
     module = decode_module(raw)
     verified = verify(module, max_registers=max_registers)
+    _require_runnable_kinds(module)
     return LoadedModule(verified, hashlib.sha256(raw).hexdigest())
+
+
+def _require_runnable_kinds(module: Module) -> None:
+    """Refuse (verify.type-invalid) a module declaring a kind of value the type registry has no row for.
+
+    Format version 2 describes float, map and struct types before every stage can run them; a module
+    using a kind without its registry row (its zero value, host and JSON forms) is refused here with a
+    structured error instead of failing inside an engine.  Once every kind has its row this never fires.
+    """
+    from .core.model import module_types
+    from .core.type_registry import ROWS
+
+    if module.version < 2:
+        return
+    for vtype in module_types(module):
+        stack = [vtype]
+        while stack:
+            node = stack.pop()
+            if node.kind not in ROWS:
+                raise VerifyError(
+                    "type-invalid", f"this runtime cannot run {node.kind.value} values yet (no type-registry row)"
+                )
+            stack.extend(node.args)
 
 
 def make_engine(

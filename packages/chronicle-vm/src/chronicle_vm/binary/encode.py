@@ -2,21 +2,40 @@
 
 Before the `MODULE` schema's compiled writer builds the bytes, the module
 is checked for what the format cannot hold (an int constant outside signed
-64 bits, a bool constant, an unknown opcode, an operand or number outside
-u32, a string that is not encodable UTF-8, a bad type, a source map whose
-entry count differs from the function count); each is a `UsageError` with code
+64 bits, a bool constant, a non-finite float, an unknown opcode, an operand or
+number outside u32, a string that is not encodable UTF-8, a bad type or struct
+table, more structs, fields or type nodes than the bounds, a source map whose
+entry count differs from the function count, a version-1 module holding what
+only version 2 can); each is a `UsageError` with code
 `usage.unencodable-module` naming what and where.  Meaning (register
 indexes, jump targets...) is not checked: that is the verifier's job.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 
 from chronicle_vm.core.isa import OPCODES
-from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Module, SourceMap, SourcePos
-from chronicle_vm.core.type_registry import well_formed
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH, ValueType
+from chronicle_vm.core.model import (
+    FORMAT_VERSIONS,
+    Capability,
+    Function,
+    Module,
+    SourceMap,
+    SourcePos,
+    fitting_version,
+    module_types,
+)
+from chronicle_vm.core.types import (
+    MAX_STRUCT_FIELDS,
+    MAX_STRUCTS,
+    MAX_TYPE_NODES,
+    StructDef,
+    StructField,
+    type_nodes,
+    type_problem,
+)
 from chronicle_vm.errors import UsageError, declare_codes
 
 from .schema import I64_MAX, I64_MIN, SUPPORTED_VERSIONS, U32_MAX, WRITE_MODULE
@@ -61,27 +80,25 @@ def _check_count(items: object, where: str) -> tuple[object, ...]:
     return items
 
 
-def _check_type(value: object, where: str) -> None:
-    if not isinstance(value, ValueType):
-        raise _refuse(where, f"{value!r} is not a ValueType")
-    if not well_formed(value):
-        problem = f"is not a type the version-1 format holds (at most {MAX_ARRAY_DEPTH} arrays deep)"
-        raise _refuse(where, f"{value!r} {problem}")
+def _check_type(value: object, where: str, structs: int) -> None:
+    problem = type_problem(value, structs)
+    if problem is not None:
+        raise _refuse(where, f"not a type the format holds: {problem}")
 
 
-def _check_types(values: object, where: str) -> None:
+def _check_types(values: object, where: str, structs: int) -> None:
     for index, value in enumerate(_check_count(values, where)):
-        _check_type(value, f"{where}[{index}]")
+        _check_type(value, f"{where}[{index}]", structs)
 
 
-def _check_result(value: object, where: str) -> None:
+def _check_result(value: object, where: str, structs: int) -> None:
     if value is not None:
-        _check_type(value, where)
+        _check_type(value, where, structs)
 
 
 def _check_constant(value: object, where: str) -> None:
     if isinstance(value, bool):
-        raise _refuse(where, f"bool {value!r} cannot be a constant (the pool holds int and str; use loadb)")
+        raise _refuse(where, f"bool {value!r} cannot be a constant (the pool holds int, str and float; use loadb)")
     if _is_int(value):
         if not I64_MIN <= value <= I64_MAX:  # type: ignore[operator]
             raise _refuse(where, f"int {value} is outside signed 64-bit ({I64_MIN}..{I64_MAX})")
@@ -89,7 +106,55 @@ def _check_constant(value: object, where: str) -> None:
     if isinstance(value, str):
         _check_text(value, where)
         return
-    raise _refuse(where, f"{type(value).__name__} {value!r} cannot be a constant (int or str only)")
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise _refuse(where, f"float {value!r} is not finite (constants are finite floats)")
+        return
+    raise _refuse(where, f"{type(value).__name__} {value!r} cannot be a constant (int, str or float only)")
+
+
+def _check_structs(structs: object) -> int:
+    items = _check_count(structs, "structs")
+    if len(items) > MAX_STRUCTS:
+        raise _refuse("structs", f"{len(items)} structs is more than {MAX_STRUCTS}")
+    for index, struct_def in enumerate(items):
+        where = f"structs[{index}]"
+        if not isinstance(struct_def, StructDef):
+            raise _refuse(where, f"{struct_def!r} is not a StructDef")
+        _check_text(struct_def.name, f"{where}.name")
+        fields = _check_count(struct_def.fields, f"{where}.fields")
+        if len(fields) > MAX_STRUCT_FIELDS:
+            raise _refuse(f"{where}.fields", f"{len(fields)} fields is more than {MAX_STRUCT_FIELDS}")
+        for number, item in enumerate(fields):
+            at = f"struct {struct_def.name!r} field {number}"
+            if not isinstance(item, StructField):
+                raise _refuse(at, f"{item!r} is not a StructField")
+            _check_text(item.name, f"{at} name")
+            _check_type(item.type, f"{at} ({item.name}) type", len(items))
+    return len(items)
+
+
+def _check_version_number(version: object) -> None:
+    if type(version) is not int or version not in FORMAT_VERSIONS:
+        raise _refuse(
+            "version",
+            f"this runtime writes format versions {', '.join(str(v) for v in FORMAT_VERSIONS)}, not {version!r} "
+            f"(it reads {', '.join(str(v) for v in SUPPORTED_VERSIONS)})",
+        )
+
+
+def _check_version(module: Module) -> None:
+    version = module.version
+    if version == 1 and fitting_version(module) != 1:
+        raise _refuse(
+            "version",
+            "the module has structs, float or map types or float constants, which need format version 2; "
+            "it says version 1 (leave Module.version out to get the fitting version)",
+        )
+    if version >= 2:
+        count = len(type_nodes(module_types(module)))
+        if count > MAX_TYPE_NODES:
+            raise _refuse("types", f"the module uses {count} distinct types, more than {MAX_TYPE_NODES}")
 
 
 def _check_code(code: object, where: str) -> None:
@@ -134,12 +199,8 @@ def check_encodable(module: Module) -> None:
     """Raise `usage.unencodable-module` for the first thing in `module` the format cannot hold."""
     if not isinstance(module, Module):
         raise _refuse("module", f"{type(module).__name__} is not a Module")
-    if module.version != FORMAT_VERSION:
-        raise _refuse(
-            "version",
-            f"this runtime writes format version {FORMAT_VERSION}, not {module.version!r} "
-            f"(it reads {', '.join(str(v) for v in SUPPORTED_VERSIONS)})",
-        )
+    _check_version_number(module.version)
+    structs = _check_structs(module.structs)
     _check_count(module.constants, "constants")
     for index, value in enumerate(module.constants):
         _check_constant(value, f"constants[{index}]")
@@ -150,8 +211,8 @@ def check_encodable(module: Module) -> None:
             raise _refuse(where, f"{cap!r} is not a Capability")
         _check_text(cap.name, f"{where}.name")
         where = f"capability {cap.name!r}"
-        _check_types(cap.params, f"{where} params")
-        _check_result(cap.result, f"{where} result")
+        _check_types(cap.params, f"{where} params", structs)
+        _check_result(cap.result, f"{where} result", structs)
     _check_count(module.functions, "functions")
     for index, fn in enumerate(module.functions):
         if not isinstance(fn, Function):
@@ -161,10 +222,11 @@ def check_encodable(module: Module) -> None:
         if not isinstance(fn.exported, bool):
             raise _refuse(f"{where} exported", f"{fn.exported!r} is not a bool")
         _check_u32(fn.param_count, f"{where} param_count")
-        _check_types(fn.registers, f"{where} registers")
-        _check_result(fn.result, f"{where} result")
+        _check_types(fn.registers, f"{where} registers", structs)
+        _check_result(fn.result, f"{where} result", structs)
         _check_code(fn.code, f"{where} code")
     _check_source_map(module.source_map, len(module.functions))
+    _check_version(module)
 
 
 def encode_module(module: Module) -> bytes:

@@ -30,6 +30,22 @@ any byte below changes meaning, and the decoder then refuses the old one):
     optional type = flag u8 (0 = none, 1 = present), then type when 1
     string      = byte length u32, UTF-8 bytes (strict: no surrogates)
 
+Format version 2 (`MODULE_V2`) writes section(0, types) first, then the
+same four sections, with every type a u32 index into the type nodes:
+
+    types       = node count u32 (<= MAX_TYPE_NODES), node * count,
+                  struct count u32 (<= MAX_STRUCTS), struct * count
+    node        = kind u8 (1 int, 2 bool, 3 str, 4 float, 5 array, 6 map,
+                  7 struct), a u32, b u32   (9 bytes; array a = element,
+                  map a = key, b = value, struct a = struct index; unused 0)
+    struct      = name string, field count u32 (<= MAX_STRUCT_FIELDS),
+                  (field name string, type index u32) * count
+    constant    = kind 3: f64 (finite IEEE-754 binary64, bit-exact)
+
+A node refers only to earlier nodes, and the node table must be the
+canonical one derived from the module (`types.type_nodes`), so decoding
+never recurses on input and `encode(decode(b)) == b` in both versions.
+
 All integers are big-endian; counts and lengths are u32.  Every count is
 checked against the bytes that remain in its section before anything is
 read or allocated, using the smallest size one element can have (derived
@@ -50,6 +66,7 @@ decoder turns it into `DecodeError`.
 from __future__ import annotations
 
 import io
+import math
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
@@ -57,6 +74,7 @@ from typing import Any
 
 from construct import (
     Construct,
+    Float64b,
     FormatField,
     Int8ub,
     Int16ub,
@@ -68,9 +86,33 @@ from construct import (
 )
 
 from chronicle_vm.core.isa import OPCODES
-from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.model import (
+    FORMAT_VERSIONS,
+    Capability,
+    Function,
+    Instruction,
+    Module,
+    SourceMap,
+    SourcePos,
+    module_types,
+)
 from chronicle_vm.core.type_registry import encode_v1, v1_types
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType
+from chronicle_vm.core.types import (
+    MAP_KEY_KINDS,
+    MAX_ARRAY_DEPTH,
+    MAX_STRUCT_FIELDS,
+    MAX_STRUCTS,
+    MAX_TYPE_DEPTH,
+    MAX_TYPE_NODES,
+    V1_INTERNED,
+    BaseType,
+    StructDef,
+    StructField,
+    TypeKind,
+    ValueType,
+    type_depth,
+    type_nodes,
+)
 
 __all__ = [
     "CAPABILITY",
@@ -99,10 +141,14 @@ __all__ = [
 ]
 
 MAGIC = b"CHRM"
-#: Versions this runtime reads; it writes `FORMAT_VERSION`.
-SUPPORTED_VERSIONS: tuple[int, ...] = (FORMAT_VERSION,)
-#: Section tags in the order they must appear, with their titles.
+#: Versions this runtime reads and writes (a module is written as its `Module.version`).
+SUPPORTED_VERSIONS: tuple[int, ...] = FORMAT_VERSIONS
+#: Section tags of version 1 in the order they must appear, with their titles.
 SECTIONS: Mapping[int, str] = {1: "constants", 2: "capabilities", 3: "functions", 4: "source map"}
+#: Version 2 puts the type section (tag 0) before the four sections of version 1.
+SECTIONS_V2: Mapping[int, str] = {0: "types", **SECTIONS}
+#: Bytes of one version-2 type node: kind u8, a u32, b u32.
+TYPE_NODE_SIZE = 9
 
 U32_MAX = 2**32 - 1
 I64_MIN = -(2**63)
@@ -111,8 +157,9 @@ I64_MAX = 2**63 - 1
 #: A compiled parser: `read(data, pos, end, ctx)` gives the value at `pos` and the position after it.
 #: It never reads at or past `end`; `ctx` holds values that later fields depend on.
 ReadFn = Callable[[bytes, int, int, dict[str, Any]], tuple[Any, int]]
-#: A compiled builder: `write(value, out)` appends the value's bytes to `out`.
-WriteFn = Callable[[Any, list[bytes]], None]
+#: A compiled builder: `write(value, out, ctx)` appends the value's bytes to `out`; `ctx` holds what
+#: later fields need (version 2: the type table and each type's index).
+WriteFn = Callable[[Any, list[bytes], dict[str, Any]], None]
 
 
 class FormatFault(Exception):
@@ -169,7 +216,7 @@ class _Compiled:
 
     def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
         out: list[bytes] = []
-        self.writer()(obj, out)
+        self.writer()(obj, out, {})
         stream.write(b"".join(out))
         return obj
 
@@ -214,7 +261,7 @@ def _field_reader(con: Any) -> ReadFn:
 def _field_writer(con: Any) -> WriteFn:
     pack = struct.Struct(_field(con).fmtstr).pack
 
-    def write(value: Any, out: list[bytes]) -> None:
+    def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
         out.append(pack(value))
 
     return write
@@ -301,7 +348,7 @@ class Record(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
     def make_writer(self) -> WriteFn:
         pack, encode = self.packer.pack, self.encode_one
 
-        def write(value: Any, out: list[bytes]) -> None:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             out.append(pack(*encode(value)))
 
         return write
@@ -345,8 +392,8 @@ class Checked(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is un
     def make_writer(self) -> WriteFn:
         inner, fixed = compile_writer(self.subcon), self.fixed
 
-        def write(value: Any, out: list[bytes]) -> None:
-            inner(fixed if value is None else value, out)
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
+            inner(fixed if value is None else value, out, ctx)
 
         return write
 
@@ -375,7 +422,7 @@ class Magic(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     def make_writer(self) -> WriteFn:
         magic = self.magic
 
-        def write(value: Any, out: list[bytes]) -> None:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             out.append(magic)
 
         return write
@@ -419,7 +466,7 @@ class Utf8(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     def make_writer(self) -> WriteFn:
         pack = struct.Struct(_field(self.LENGTH).fmtstr).pack
 
-        def write(value: Any, out: list[bytes]) -> None:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             raw = value.encode("utf-8")
             out.append(pack(len(raw)))
             out.append(raw)
@@ -495,17 +542,17 @@ class Counted(_Compiled, Construct):  # type: ignore[misc]  # construct is untyp
         if isinstance(self.subcon, Record):
             pack, encode = self.subcon.packer.pack, self.subcon.encode_one
 
-            def write_records(value: Any, out: list[bytes]) -> None:
+            def write_records(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
                 out.append(pack_count(len(value)))
                 out.append(b"".join([pack(*encode(item)) for item in value]))
 
             return write_records
         element = compile_writer(self.subcon)
 
-        def write(value: Any, out: list[bytes]) -> None:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             out.append(pack_count(len(value)))
             for item in value:
-                element(item, out)
+                element(item, out, ctx)
 
         return write
 
@@ -541,12 +588,12 @@ class Optional(_Compiled, Construct):  # type: ignore[misc]  # construct is unty
         pack, inner = struct.Struct(_field(self.FLAG).fmtstr).pack, compile_writer(self.subcon)
         absent, present = pack(0), pack(1)
 
-        def write(value: Any, out: list[bytes]) -> None:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             if value is None:
                 out.append(absent)
             else:
                 out.append(present)
-                inner(value, out)
+                inner(value, out, ctx)
 
         return write
 
@@ -586,10 +633,10 @@ class Tagged(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
         # A value's exact Python type picks its kind (so a bool is no int here).
         cases = {pytype: (pack(kind), compile_writer(self.cases[kind])) for pytype, kind in self.kinds.items()}
 
-        def write(value: Any, out: list[bytes]) -> None:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             tag, inner = cases[type(value)]
             out.append(tag)
-            inner(value, out)
+            inner(value, out, ctx)
 
         return write
 
@@ -599,20 +646,22 @@ class Section(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is un
 
     HEADER = Struct("tag" / Int8ub, "length" / Int32ub)
 
-    def __init__(self, tag: int, subcon: Any) -> None:
+    def __init__(self, tag: int, subcon: Any, sections: Mapping[int, str] = SECTIONS) -> None:
         super().__init__(subcon)
         self.tag = tag
-        self.title = SECTIONS[tag]
+        self.sections = sections  # the sections of this format version, in order
+        self.title = sections[tag]
 
     def _order_fault(self, tag: int, at: int) -> FormatFault:
         expected = f"section {self.tag} ({self.title})"
-        if tag not in SECTIONS:
+        known = self.sections
+        if tag not in known:
             return FormatFault("bad-section", f"section tag {tag} is unknown; expected {expected}", at)
         if tag < self.tag:
             return FormatFault(
-                "duplicate-section", f"section {tag} ({SECTIONS[tag]}) appears again; expected {expected}", at
+                "duplicate-section", f"section {tag} ({known[tag]}) appears again; expected {expected}", at
             )
-        return FormatFault("section-order", f"section {tag} ({SECTIONS[tag]}) comes too early; expected {expected}", at)
+        return FormatFault("section-order", f"section {tag} ({known[tag]}) comes too early; expected {expected}", at)
 
     def make_reader(self) -> ReadFn:
         head = _packer(self.HEADER)
@@ -659,9 +708,9 @@ class Section(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is un
     def make_writer(self) -> WriteFn:
         head, inner, tag = _packer(self.HEADER), compile_writer(self.subcon), self.tag
 
-        def write(value: Any, out: list[bytes]) -> None:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             parts: list[bytes] = []
-            inner(value, parts)
+            inner(value, parts, ctx)
             payload = b"".join(parts)
             out.append(head.pack(tag, len(payload)))
             out.append(payload)
@@ -685,7 +734,7 @@ class End(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
         return read
 
     def make_writer(self) -> WriteFn:
-        def write(value: Any, out: list[bytes]) -> None:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             return None
 
         return write
@@ -727,22 +776,322 @@ class Model(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is unty
     def make_writer(self) -> WriteFn:
         # Straight-line, like the reader; fields outside the dataclass (magic, end) write a fixed value.
         scope: dict[str, Any] = {}
-        lines = ["def write(obj, out):"]
+        lines = ["def write(obj, out, ctx):"]
         for index, sc in enumerate(self.subcon.subcons):
             scope[f"w{index}"] = compile_writer(sc)
             value = f"obj.{sc.name}" if sc.name in self.names else "None"
-            lines.append(f"    w{index}({value}, out)")
+            lines.append(f"    w{index}({value}, out, ctx)")
         exec("\n".join(lines), scope)
         write: WriteFn = scope["write"]
         return write
+
+
+class Absent(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
+    """A model field a format version does not store: reads as `value` from no bytes, writes nothing."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__()
+        self.value = value
+        self.flagbuildnone = True
+
+    def make_reader(self) -> ReadFn:
+        value = self.value
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            return value, pos
+
+        return read
+
+    def make_writer(self) -> WriteFn:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
+            return None
+
+        return write
+
+
+def _count_at(data: bytes, pos: int, end: int, what: str, least: int, bound: int, code: str) -> tuple[int, int]:
+    """A u32 count at `pos`, checked against `bound` (fault `code`) and the bytes that remain; (count, after)."""
+    if pos + 4 > end:
+        raise _short(pos, 4, end)
+    (count,) = _U32.unpack_from(data, pos)
+    if count > bound:
+        raise FormatFault(code, f"{what} count {count} exceeds the maximum {bound}", pos, count=count)
+    if count * least > end - pos - 4:
+        raise FormatFault(
+            "count-too-large",
+            f"{what} count {count} needs at least {count * least} bytes but {end - pos - 4} remain",
+            pos,
+            count=count,
+        )
+    return count, pos + 4
+
+
+_U32 = struct.Struct(">L")
+_NODE = struct.Struct(">BLL")
+#: Version-2 type node kinds: scalars take no operand, array (a = element), map (a = key, b = value),
+#: struct (a = index into the struct table).
+NODE_KINDS: Mapping[int, TypeKind] = {
+    1: TypeKind.INT,
+    2: TypeKind.BOOL,
+    3: TypeKind.STR,
+    4: TypeKind.FLOAT,
+    5: TypeKind.ARRAY,
+    6: TypeKind.MAP,
+    7: TypeKind.STRUCT,
+}
+_KIND_TAGS = {kind: tag for tag, kind in NODE_KINDS.items()}
+
+
+def _node(index: int, record: tuple[int, int, int], nodes: list[ValueType], depths: list[int], at: int) -> ValueType:
+    """Type node `index` from its record; its arguments are earlier nodes, so nothing here recurses."""
+    tag, a, b = record
+    kind = NODE_KINDS.get(tag)
+    if kind is None:
+        raise FormatFault("bad-type", f"type node {index}: kind {tag} is unknown (known: 1..7)", at, index=index)
+    used = {TypeKind.ARRAY: 1, TypeKind.MAP: 2, TypeKind.STRUCT: 1}.get(kind, 0)
+    if (used < 1 and a) or (used < 2 and b):
+        raise FormatFault("bad-type", f"type node {index} ({kind.value}): an unused operand is not 0", at, index=index)
+    if kind is TypeKind.STRUCT:
+        return ValueType(kind, (), a)
+    args = (a, b)[:used]
+    for arg in args:
+        if arg >= index:
+            raise FormatFault(
+                "bad-type-index",
+                f"type node {index} ({kind.value}) refers to node {arg}; a node refers only to earlier nodes",
+                at,
+                index=index,
+            )
+    depth = 1 + max((depths[arg] for arg in args), default=-1)
+    if depth > MAX_TYPE_DEPTH:
+        raise FormatFault(
+            "type-too-deep", f"type node {index} nests {depth} composite levels (at most {MAX_TYPE_DEPTH})", at
+        )
+    if kind is TypeKind.MAP and nodes[a].kind not in MAP_KEY_KINDS:
+        raise FormatFault(
+            "bad-map-key", f"type node {index}: a map key must be int, str or bool, not {nodes[a]}", at, index=index
+        )
+    vtype = ValueType(kind, tuple(nodes[arg] for arg in args))
+    return V1_INTERNED.get(vtype, vtype)
+
+
+class TypeTable(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
+    """The version-2 type section: type nodes (children first), then the struct table; gives the structs.
+
+    Puts the nodes in `ctx["type_nodes"]` (and where they start in `ctx["type_nodes_at"]`) for the
+    type references of later sections.  Writing reads `ctx["type_nodes"]` and `ctx["type_index"]`.
+    """
+
+    def make_reader(self) -> ReadFn:
+        name = compile_reader(Utf8("struct name"))
+        field_name = compile_reader(Utf8("field name"))
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            count, pos = _count_at(data, pos, end, "type node", TYPE_NODE_SIZE, MAX_TYPE_NODES, "too-many-type-nodes")
+            nodes: list[ValueType] = []
+            depths: list[int] = []
+            seen: set[ValueType] = set()
+            ctx["type_nodes_at"] = pos
+            for index, record in enumerate(_NODE.iter_unpack(data[pos : pos + count * TYPE_NODE_SIZE])):
+                at = pos + index * TYPE_NODE_SIZE
+                vtype = _node(index, record, nodes, depths, at)
+                if vtype in seen:
+                    raise FormatFault("type-table-order", f"type node {index} ({vtype}) appears twice", at, index=index)
+                seen.add(vtype)
+                nodes.append(vtype)
+                depths.append(type_depth(vtype))
+            pos += count * TYPE_NODE_SIZE
+            structs: list[StructDef] = []
+            count, pos = _count_at(data, pos, end, "struct", 8, MAX_STRUCTS, "too-many-structs")
+            for _ in range(count):
+                struct_name, pos = name(data, pos, end, ctx)
+                fields = []
+                number, pos = _count_at(data, pos, end, "struct field", 8, MAX_STRUCT_FIELDS, "too-many-fields")
+                for _ in range(number):
+                    label, pos = field_name(data, pos, end, ctx)
+                    if pos + 4 > end:
+                        raise _short(pos, 4, end)
+                    (ref,) = _U32.unpack_from(data, pos)
+                    if ref >= len(nodes):
+                        problem = f"field {label!r} has type {ref}, outside the {len(nodes)} type nodes"
+                        raise FormatFault("bad-type-index", problem, pos)
+                    fields.append(StructField(label, nodes[ref]))
+                    pos += 4
+                structs.append(StructDef(struct_name, tuple(fields)))
+            for index, vtype in enumerate(nodes):
+                if vtype.kind is TypeKind.STRUCT and vtype.ref >= len(structs):
+                    raise FormatFault(
+                        "bad-struct-ref",
+                        f"type node {index} refers to struct {vtype.ref}, outside the {len(structs)} structs",
+                        ctx["type_nodes_at"] + index * TYPE_NODE_SIZE,
+                        index=index,
+                    )
+            ctx["type_nodes"] = tuple(nodes)
+            return tuple(structs), pos
+
+        return read
+
+    def make_writer(self) -> WriteFn:
+        name = compile_writer(Utf8("struct name"))
+
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
+            nodes: list[ValueType] = ctx["type_nodes"]
+            index: dict[ValueType, int] = ctx["type_index"]
+            out.append(_U32.pack(len(nodes)))
+            for vtype in nodes:
+                if vtype.kind is TypeKind.STRUCT:
+                    operands = (vtype.ref, 0)
+                else:
+                    refs = [*[index[arg] for arg in vtype.args], 0, 0]
+                    operands = (refs[0], refs[1])
+                out.append(_NODE.pack(_KIND_TAGS[vtype.kind], *operands))
+            out.append(_U32.pack(len(value)))
+            for struct_def in value:
+                name(struct_def.name, out, ctx)
+                out.append(_U32.pack(len(struct_def.fields)))
+                for item in struct_def.fields:
+                    name(item.name, out, ctx)
+                    out.append(_U32.pack(index[item.type]))
+
+        return write
+
+
+def _bad_ref(ref: int, count: int, what: str, at: int) -> FormatFault:
+    return FormatFault("bad-type-index", f"{what} type {ref} is outside the {count} type nodes", at)
+
+
+class TypeRef(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
+    """A version-2 type: a u32 index into the type section's nodes."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def make_reader(self) -> ReadFn:
+        what = self.what
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            if pos + 4 > end:
+                raise _short(pos, 4, end)
+            (ref,) = _U32.unpack_from(data, pos)
+            nodes = ctx["type_nodes"]
+            if ref >= len(nodes):
+                raise _bad_ref(ref, len(nodes), what, pos)
+            return nodes[ref], pos + 4
+
+        return read
+
+    def make_writer(self) -> WriteFn:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
+            out.append(_U32.pack(ctx["type_index"][value]))
+
+        return write
+
+
+class TypeRefs(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
+    """A u32 count, then that many version-2 types (u32 node indexes), unpacked in one call."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def make_reader(self) -> ReadFn:
+        what = self.what
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            count, start = _count_at(data, pos, end, what, 4, U32_MAX, "count-too-large")
+            nodes = ctx["type_nodes"]
+            refs = struct.unpack_from(f">{count}L", data, start)
+            try:
+                return tuple(map(nodes.__getitem__, refs)), start + 4 * count
+            except IndexError:
+                index = next(i for i, ref in enumerate(refs) if ref >= len(nodes))
+                raise _bad_ref(refs[index], len(nodes), what, start + 4 * index) from None
+
+        return read
+
+    def make_writer(self) -> WriteFn:
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
+            index = ctx["type_index"]
+            out.append(struct.pack(f">L{len(value)}L", len(value), *[index[vtype] for vtype in value]))
+
+        return write
+
+
+class Versioned(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
+    """The whole file: reads the magic and version, then the schema of that version (`bodies`).
+
+    A version-2 file's type table must be the canonical one (`types.type_nodes` of `module_types`),
+    so that every module has one encoding; writing derives it the same way.
+    """
+
+    def __init__(self, bodies: Mapping[int, Any]) -> None:
+        super().__init__()
+        self.bodies = bodies
+
+    def make_reader(self) -> ReadFn:
+        magic = compile_reader(Magic(MAGIC))
+        readers = {version: compile_reader(body) for version, body in self.bodies.items()}
+
+        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
+            _, after = magic(data, pos, end, ctx)
+            if after + 2 > end:
+                raise _short(after, 2, end)
+            version = int.from_bytes(data[after : after + 2], "big")
+            body = readers.get(version)
+            if body is None:
+                raise FormatFault("unsupported-version", _version_problem(version), after)
+            module, stop = body(data, pos, end, ctx)
+            if version >= 2:
+                _check_canonical(module, ctx)
+            return module, stop
+
+        return read
+
+    def make_writer(self) -> WriteFn:
+        writers = {version: compile_writer(body) for version, body in self.bodies.items()}
+
+        def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
+            if value.version >= 2:
+                nodes = type_nodes(module_types(value))
+                ctx = {**ctx, "type_nodes": nodes, "type_index": {vtype: i for i, vtype in enumerate(nodes)}}
+            writers[value.version](value, out, ctx)
+
+        return write
+
+
+def _check_canonical(module: Module, ctx: dict[str, Any]) -> None:
+    found: tuple[ValueType, ...] = ctx["type_nodes"]
+    expected = type_nodes(module_types(module))
+    if list(found) == expected:
+        return
+    index = next(
+        (i for i, (a, b) in enumerate(zip(found, expected, strict=False)) if a != b), min(len(found), len(expected))
+    )
+    if index < len(found):
+        want = f"expected {expected[index]}" if index < len(expected) else "expected no more nodes (it is unused)"
+        problem = f"type node {index} is {found[index]}, {want}"
+    else:
+        problem = f"the table ends after {len(found)} nodes but the module uses {expected[index]}"
+    raise FormatFault(
+        "type-table-order",
+        f"the type table is not the canonical one ({problem}): nodes are listed children first, "
+        "in order of first use (struct fields, capabilities, functions), each once, none unused",
+        ctx["type_nodes_at"] + index * TYPE_NODE_SIZE,
+        index=index,
+    )
 
 
 def min_size(con: Any) -> int:
     """The fewest bytes one value of `con` can take (for count checks before allocation)."""
     if isinstance(con, Record):
         return con.size
-    if isinstance(con, (Utf8, Counted)):
+    if isinstance(con, (Utf8, Counted, TypeRef, TypeRefs)):
         return 4
+    if isinstance(con, TypeTable):
+        return 8
+    if isinstance(con, Absent):
+        return 0
     if isinstance(con, Optional):
         return 1
     if isinstance(con, Tagged):
@@ -874,22 +1223,84 @@ def _version_problem(version: int) -> str:
     return f"format version {version} is {age} than this runtime reads (supported: {supported})"
 
 
-MODULE = Model(
+def _version_field(version: int) -> Any:
+    return Checked(Int16ub, lambda v: v == version, "unsupported-version", _version_problem)
+
+
+MODULE_V1 = Model(
     Struct(
         Magic(MAGIC),
-        "version" / Checked(Int16ub, lambda v: v in SUPPORTED_VERSIONS, "unsupported-version", _version_problem),
+        "version" / _version_field(1),
         "constants" / Section(1, Counted(CONSTANT, "constant")),
         "capabilities" / Section(2, Counted(CAPABILITY, "capability")),
         "functions" / Section(3, Counted(FUNCTION, "function")),
         "source_map" / Section(4, SOURCE_MAP),
+        "structs" / Absent(()),
         End(),
     ),
     Module,
     publish=True,
 )
 
+# --- version 2: the type section, types as node indexes, float constants -------------------------
+
+
+def _float_problem(value: float) -> str:
+    return f"float constant {value!r} is not finite (constants are finite floats)"
+
+
+FLOAT = Checked(Float64b, math.isfinite, "bad-float", _float_problem)
+CONSTANT_V2 = Tagged(
+    {1: (int, Int64sb), 2: (str, Utf8("string constant")), 3: (float, FLOAT)}, "constant", "bad-constant-kind"
+)
+TYPE_REF = TypeRef("type")
+RESULT_V2 = Optional(TypeRef("result"), "result type", "bad-type")
+
+CAPABILITY_V2 = Model(
+    Struct(
+        "name" / Utf8("capability name"),
+        "params" / TypeRefs("parameter"),
+        "result" / RESULT_V2,
+    ),
+    Capability,
+)
+
+FUNCTION_V2 = Model(
+    Struct(
+        "name" / Utf8("function name"),
+        "exported" / FLAGS,
+        "param_count" / Int32ub,
+        "registers" / TypeRefs("register"),
+        "result" / RESULT_V2,
+        "code" / Counted(INSTRUCTION, "instruction"),
+    ),
+    Function,
+)
+
+MODULE_V2 = Model(
+    Struct(
+        Magic(MAGIC),
+        "version" / _version_field(2),
+        "structs" / Section(0, TypeTable(), SECTIONS_V2),
+        "constants" / Section(1, Counted(CONSTANT_V2, "constant"), SECTIONS_V2),
+        "capabilities" / Section(2, Counted(CAPABILITY_V2, "capability"), SECTIONS_V2),
+        "functions" / Section(3, Counted(FUNCTION_V2, "function"), SECTIONS_V2),
+        "source_map" / Section(4, SOURCE_MAP, SECTIONS_V2),
+        End(),
+    ),
+    Module,
+    publish=True,
+)
+
+#: The whole file, by its version.
+MODULE = Versioned({1: MODULE_V1, 2: MODULE_V2})
+
 
 #: The compiled parser of a whole file: `READ_MODULE(data, 0, len(data), {})`.
 READ_MODULE: ReadFn = compile_reader(MODULE)
-#: The compiled builder of a whole file: `WRITE_MODULE(module, out)` appends its bytes to `out`.
-WRITE_MODULE: WriteFn = compile_writer(MODULE)
+_WRITE_MODULE: WriteFn = compile_writer(MODULE)
+
+
+def WRITE_MODULE(module: Module, out: list[bytes]) -> None:  # the compiled writer's public name
+    """The compiled builder of a whole file: appends `module`'s bytes (as its `version`) to `out`."""
+    _WRITE_MODULE(module, out, {})

@@ -12,10 +12,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .types import ValueType
+from .types import StructDef, TypeKind, ValueType
 
 __all__ = [
+    "AUTO_VERSION",
     "FORMAT_VERSION",
+    "FORMAT_VERSIONS",
     "Capability",
     "Constant",
     "Function",
@@ -23,14 +25,21 @@ __all__ = [
     "Module",
     "SourceMap",
     "SourcePos",
+    "fitting_version",
+    "module_types",
 ]
 
-#: Version of the binary format this runtime reads and writes.  Bump it when
-#: the bytes change; older and newer versions are refused by the decoder.
+#: Version 1 of the binary format: what every module without structs, floats
+#: and maps is written as (byte for byte as before version 2 existed).
 FORMAT_VERSION = 1
+#: The versions this runtime reads and writes: 1, and 2 (the type section,
+#: structs, float and map types, float constants).  Anything else is refused.
+FORMAT_VERSIONS: tuple[int, ...] = (1, 2)
+#: `Module(version=AUTO_VERSION)` (the default) becomes `fitting_version(module)`.
+AUTO_VERSION = 0
 
-#: A constant pool entry: a 64-bit signed int or a string (never a bool).
-Constant = int | str
+#: A constant pool entry: a 64-bit signed int, a string or a finite float (never a bool).
+Constant = int | str | float
 
 
 class Instruction(NamedTuple):
@@ -104,7 +113,13 @@ class Module:
     capabilities: tuple[Capability, ...] = ()
     functions: tuple[Function, ...] = ()
     source_map: SourceMap = field(default_factory=SourceMap)
-    version: int = FORMAT_VERSION
+    version: int = AUTO_VERSION
+    structs: tuple[StructDef, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Left out, the version is the oldest one that holds the module (1 unless it needs 2).
+        if self.version is AUTO_VERSION or (type(self.version) is int and self.version == AUTO_VERSION):
+            object.__setattr__(self, "version", fitting_version(self))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Module:
@@ -122,3 +137,43 @@ class Module:
     def digest(self) -> str:
         """sha256 of the encoded module, as hex."""
         return hashlib.sha256(self.to_bytes()).hexdigest()
+
+
+_V1_KINDS = frozenset({TypeKind.INT, TypeKind.BOOL, TypeKind.STR, TypeKind.ARRAY})
+
+
+def module_types(module: Module) -> list[ValueType]:
+    """Every type the module declares, in the order the version-2 type table is derived from.
+
+    Struct fields (struct by struct), then capabilities (parameters, result), then functions
+    (registers, result).
+    """
+    types = [f.type for struct in module.structs for f in struct.fields]
+    for cap in module.capabilities:
+        types.extend(cap.params)
+        if cap.result is not None:
+            types.append(cap.result)
+    for fn in module.functions:
+        types.extend(fn.registers)
+        if fn.result is not None:
+            types.append(fn.result)
+    return types
+
+
+def _fits_v1(vtype: object) -> bool:
+    while isinstance(vtype, ValueType) and vtype.kind is TypeKind.ARRAY and len(vtype.args) == 1:
+        vtype = vtype.args[0]
+    return isinstance(vtype, ValueType) and vtype.kind in _V1_KINDS and vtype.kind is not TypeKind.ARRAY
+
+
+def fitting_version(module: Module) -> int:
+    """The oldest format version that holds `module`: 1 without structs, float/map/struct types and float
+    constants, else 2.  Never raises, whatever the fields hold (the encoder reports what is wrong)."""
+    try:
+        if module.structs:
+            return 2
+        if any(type(value) is float for value in module.constants):
+            return 2
+        return 1 if all(_fits_v1(vtype) for vtype in module_types(module)) else 2
+    except (TypeError, AttributeError):
+        return FORMAT_VERSION

@@ -23,15 +23,23 @@ exactly that pair, and the engines' pre-decoding still reads it.
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "BOOL",
     "FLOAT",
     "INT",
+    "MAP_KEY_KINDS",
     "MAX_ARRAY_DEPTH",
+    "MAX_STRUCTS",
+    "MAX_STRUCT_FIELDS",
+    "MAX_TYPE_DEPTH",
+    "MAX_TYPE_NODES",
     "SCALAR_TYPES",
     "STR",
+    "V1_INTERNED",
     "BaseType",
     "StructDef",
     "StructField",
@@ -41,10 +49,25 @@ __all__ = [
     "map_type",
     "parse_type",
     "struct_type",
+    "type_depth",
+    "type_fault",
+    "type_nodes",
+    "type_problem",
+    "type_text",
 ]
 
 #: Deepest array nesting a module may declare (`[[[[int]]]]` is depth 4).
 MAX_ARRAY_DEPTH = 8
+#: Deepest nesting of composite types (arrays and maps) a module may declare: `{str: [int]}` is depth 2.
+#: A struct type is a leaf (its fields are in the struct table), so recursion through structs is unbounded
+#: in values but not in types.
+MAX_TYPE_DEPTH = 8
+#: Most structs one module's struct table may hold.
+MAX_STRUCTS = 1024
+#: Most fields one struct may have.
+MAX_STRUCT_FIELDS = 256
+#: Most nodes the version-2 type table may hold (every distinct type and sub-type the module names).
+MAX_TYPE_NODES = 4096
 
 
 class TypeKind(enum.Enum):
@@ -66,6 +89,9 @@ class BaseType(enum.IntEnum):
     BOOL = 2
     STR = 3
 
+
+#: The kinds a map's key may have.
+MAP_KEY_KINDS = frozenset({TypeKind.INT, TypeKind.STR, TypeKind.BOOL})
 
 #: Kinds that take no type arguments, and the version-1 tag of each.
 _SCALAR_TAGS = {TypeKind.INT: BaseType.INT, TypeKind.BOOL: BaseType.BOOL, TypeKind.STR: BaseType.STR}
@@ -190,14 +216,163 @@ _CANONICAL = _canonical()
 SCALAR_TYPES: dict[str, ValueType] = {kind.value: ValueType(kind) for kind in _SCALAR_TAGS}
 
 
-def parse_type(text: str) -> ValueType | None:
-    """Read the text form (`int`, `[str]`, `[[bool]]`); None when it is not one."""
-    text = text.strip()
-    depth = 0
-    while text.startswith("[") and text.endswith("]") and depth <= MAX_ARRAY_DEPTH:
-        text = text[1:-1].strip()
-        depth += 1
-    kind = _NAME_KINDS.get(text)
-    if kind is None or depth > MAX_ARRAY_DEPTH:
+_ARITY = {
+    TypeKind.INT: 0,
+    TypeKind.BOOL: 0,
+    TypeKind.STR: 0,
+    TypeKind.FLOAT: 0,
+    TypeKind.ARRAY: 1,
+    TypeKind.MAP: 2,
+    TypeKind.STRUCT: 0,
+}
+_NAMED_KINDS = {kind.value: kind for kind in (TypeKind.INT, TypeKind.BOOL, TypeKind.STR, TypeKind.FLOAT)}
+#: The shared object of each type the version-1 format holds, by value (so decoders can intern).
+V1_INTERNED: dict[ValueType, ValueType] = {vtype: vtype for vtype in _CANONICAL.values()}
+
+
+def type_fault(vtype: object, struct_count: int) -> tuple[str, str] | None:
+    """What makes `vtype` not a valid type of a module with `struct_count` structs, or None when it is one.
+
+    Gives (what, message), `what` one of "invalid" (not a ValueType of exact classes, wrong arity, a `ref`
+    on a kind other than struct), "depth" (arrays and maps nested deeper than MAX_TYPE_DEPTH), "map-key"
+    (a key that is not int, str or bool) and "struct-ref" (outside the struct table).  Iterative and
+    bounded by MAX_TYPE_DEPTH, so any in-memory object is safe to check.
+    """
+    stack: list[tuple[object, int]] = [(vtype, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if type(node) is not ValueType or type(node.kind) is not TypeKind or type(node.args) is not tuple:
+            return "invalid", f"a {type(node).__name__} is not a ValueType of a TypeKind and a tuple of arguments"
+        if len(node.args) != _ARITY[node.kind]:
+            return "invalid", f"a {node.kind.value} type takes {_ARITY[node.kind]} type arguments, not {len(node.args)}"
+        if type(node.ref) is not int:
+            return "invalid", "a type's struct ref is not an int"
+        if node.kind is TypeKind.STRUCT:
+            if not 0 <= node.ref < struct_count:
+                shown = node.ref if -(10**12) < node.ref < 10**12 else "out of range"
+                return "struct-ref", f"struct type #{shown} is outside the struct table ({struct_count} structs)"
+        elif node.ref != 0:
+            return "invalid", f"a {node.kind.value} type has a struct ref (only struct types have one)"
+        if node.args and depth >= MAX_TYPE_DEPTH:
+            return "depth", f"the type nests arrays and maps deeper than {MAX_TYPE_DEPTH} levels"
+        if node.kind is TypeKind.MAP:
+            key = node.args[0]
+            if type(key) is ValueType and type(key.kind) is TypeKind and key.kind not in MAP_KEY_KINDS:
+                return "map-key", f"a map key must be int, str or bool, not {key.kind.value}"
+        stack.extend((arg, depth + 1) for arg in node.args)
+    return None
+
+
+def type_problem(vtype: object, struct_count: int) -> str | None:
+    """`type_fault`'s message alone: None when `vtype` is a valid type."""
+    fault = type_fault(vtype, struct_count)
+    return None if fault is None else fault[1]
+
+
+def type_depth(vtype: ValueType) -> int:
+    """Composite levels (arrays and maps) around the deepest leaf: 0 for `int` and struct types."""
+    return 1 + max(type_depth(arg) for arg in vtype.args) if vtype.args else 0
+
+
+def type_nodes(types: Iterable[ValueType]) -> list[ValueType]:
+    """The canonical version-2 type table of `types`: every type and sub-type, children first, by first use.
+
+    Deduplicated by value; a node's arguments always come before it.  The types must be well formed
+    (`type_problem` is None): the walk recurses at most MAX_TYPE_DEPTH levels.
+    """
+    seen: dict[ValueType, int] = {}
+
+    def visit(vtype: ValueType) -> None:
+        if vtype in seen:
+            return
+        for arg in vtype.args:
+            visit(arg)
+        seen[vtype] = len(seen)
+
+    for vtype in types:
+        visit(vtype)
+    return list(seen)
+
+
+def type_text(vtype: ValueType, structs: Sequence[StructDef] = ()) -> str:
+    """The text form with struct types named from `structs` (`Item`, `[Item]`); `str(vtype)` without a table."""
+    if vtype.kind is TypeKind.ARRAY:
+        return f"[{type_text(vtype.args[0], structs)}]"
+    if vtype.kind is TypeKind.MAP:
+        return f"{{{type_text(vtype.args[0], structs)}: {type_text(vtype.args[1], structs)}}}"
+    if vtype.kind is TypeKind.STRUCT and 0 <= vtype.ref < len(structs):
+        return structs[vtype.ref].name
+    return str(vtype)
+
+
+_TYPE_TOKEN = re.compile(r"\s*(?:([\[\]{}:])|([A-Za-z_][A-Za-z0-9_]*))", re.ASCII)
+
+
+class _TypeReader:
+    """Recursive descent over the text of one type; every failure is None at the top."""
+
+    def __init__(self, text: str, structs: Mapping[str, int]) -> None:
+        self.tokens: list[str] = []
+        pos = 0
+        while pos < len(text):
+            if text[pos:].strip() == "":
+                break
+            found = _TYPE_TOKEN.match(text, pos)
+            if found is None:
+                raise ValueError(text)
+            self.tokens.append(found.group(1) or found.group(2))
+            pos = found.end()
+        self.at = 0
+        self.structs = structs
+
+    def take(self) -> str:
+        if self.at >= len(self.tokens):
+            raise ValueError("end")
+        self.at += 1
+        return self.tokens[self.at - 1]
+
+    def expect(self, token: str) -> None:
+        if self.take() != token:
+            raise ValueError(token)
+
+    def read(self, depth: int) -> ValueType:
+        token = self.take()
+        if token in ("[", "{") and depth >= MAX_TYPE_DEPTH:
+            raise ValueError("too deep")
+        if token == "[":
+            element = self.read(depth + 1)
+            self.expect("]")
+            return _intern(element.array_of())
+        if token == "{":
+            key = self.read(depth + 1)
+            self.expect(":")
+            value = self.read(depth + 1)
+            self.expect("}")
+            if key.kind not in MAP_KEY_KINDS:
+                raise ValueError("key")
+            return map_type(key, value)
+        if token in _NAMED_KINDS:
+            return _intern(ValueType(_NAMED_KINDS[token]))
+        if token in self.structs:
+            return struct_type(self.structs[token])
+        raise ValueError(token)
+
+
+def _intern(vtype: ValueType) -> ValueType:
+    return V1_INTERNED.get(vtype, vtype)
+
+
+def parse_type(text: str, structs: Mapping[str, int] | None = None) -> ValueType | None:
+    """Read the text form (`int`, `float`, `[str]`, `{str: [int]}`, a struct's name); None when it is not one.
+
+    `structs` maps struct names to their index in the module's struct table; without it no name is a
+    struct.  Nesting is bounded by MAX_TYPE_DEPTH (arrays by MAX_ARRAY_DEPTH, the same bound).
+    """
+    try:
+        reader = _TypeReader(text, structs or {})
+        vtype = reader.read(0)
+    except (ValueError, RecursionError):
         return None
-    return array_type(ValueType(kind), depth)
+    if reader.at != len(reader.tokens):
+        return None
+    return vtype

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: A VM value: int (signed 64-bit), bool, str, or an array (list) of values.
-Value: TypeAlias = int | bool | str | list["Value"]
+Value: TypeAlias = int | bool | str | float | list["Value"]
 
 
 def wrap_i64(value: int) -> int:

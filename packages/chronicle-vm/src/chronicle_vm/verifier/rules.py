@@ -15,6 +15,7 @@ index where they apply, and says what was expected and what was found.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass, field
@@ -24,9 +25,33 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from chronicle_vm.core.isa import OPCODES, Op, Operand, OperandKind, OpInfo, TypeRule
-from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
+from chronicle_vm.core.model import (
+    FORMAT_VERSIONS,
+    Capability,
+    Function,
+    Instruction,
+    Module,
+    SourceMap,
+    SourcePos,
+    fitting_version,
+)
 from chronicle_vm.core.type_registry import ROWS, v1_types
-from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, STR, TypeKind, ValueType
+from chronicle_vm.core.types import (
+    BOOL,
+    FLOAT,
+    INT,
+    MAX_ARRAY_DEPTH,
+    MAX_STRUCT_FIELDS,
+    MAX_STRUCTS,
+    STR,
+    StructDef,
+    StructField,
+    TypeKind,
+    ValueType,
+    array_type,
+    type_fault,
+    type_text,
+)
 from chronicle_vm.errors import VerifyError, declare_codes
 from chronicle_vm.limits import HARD_LIMITS
 
@@ -35,13 +60,19 @@ __all__ = ["CAP_NAME_MAX_LEN", "VerifiedModule", "verify", "verify_bytes"]
 declare_codes(
     "verify",
     {
-        "version": "the module's format version is not the one this runtime runs",
+        "version": "the module's format version is not one this runtime runs (1 or 2)",
         "malformed": "a module field does not have the Python type the model prescribes",
         "const-kind": "a constant is not an int or a str, or not the kind its instruction needs",
         "const-range": "an int constant is outside the signed 64-bit range",
         "const-bounds": "a constant index is outside the constant pool",
         "type-invalid": "a declared type is not a valid value type",
-        "type-depth": "a declared type nests arrays deeper than the maximum depth",
+        "type-depth": "a declared type nests arrays and maps deeper than the maximum depth (8)",
+        "map-key": "a map type's key type is not int, str or bool",
+        "struct-ref": "a struct type refers to a struct outside the module's struct table",
+        "struct-name": "a struct's name is not an identifier, is a builtin type's name, or is used twice",
+        "struct-field": "a struct field's name is not an identifier or is used twice in its struct",
+        "struct-limit": "the module has more than 1024 structs or a struct has more than 256 fields",
+        "struct-cycle": "a struct contains itself by value (through fields that are structs, not arrays or maps)",
         "cap-name": "a capability name is not a well-formed dotted name of at most 128 characters",
         "cap-duplicate": "two capabilities are declared with the same name",
         "cap-ref": "a capability index is outside the capability table",
@@ -79,8 +110,11 @@ _LETTERS = ("a", "b", "c")
 
 # Valid value types are interned as small ids (the registry's version-1 order:
 # scalar-major, depth-minor), so a function's register types become one
-# `bytes` object: fixed-type checks are int comparisons and a call's argument
-# window is one `startswith` memcmp.
+# tuple of ints: fixed-type checks are int comparisons and a call's argument
+# window is one slice comparison.  Version 2's types extend the same blocks
+# of `_DEPTHS` ids (a block is an innermost non-array type, the id within it
+# its array depth): block 3 is `float`, and each module numbers its other
+# innermost types (maps, structs) from block 4 on, in order of first use.
 _TYPES: tuple[ValueType, ...] = tuple(v1_types())
 _IDS: dict[ValueType, int] = {t: i for i, t in enumerate(_TYPES)}
 # The same ids by object identity: decoded modules and `array_type` share these very objects, so
@@ -91,6 +125,8 @@ _INT_ID = _IDS[INT]
 _BOOL_ID = _IDS[BOOL]
 _STR_ID = _IDS[STR]
 _STR_ARRAY_ID = _IDS[STR.array_of()]
+#: The first id after the version-1 types: `float`'s block, then each module's own blocks.
+_V1_ID_END = len(_TYPES)
 #: Scalar types whose values are ordered (the registry's `orderable` rows): the ORDERED rules admit exactly these.
 _ORDERED_IDS: tuple[int, ...] = tuple(i for i, t in enumerate(_TYPES) if t.depth == 0 and ROWS[t.kind].orderable)
 _FIXED_RULES = {
@@ -103,6 +139,18 @@ _FIXED_RULES = {
 # exactly when id % _DEPTHS != 0, and an array's element is id - 1.
 _DEPTHS = MAX_ARRAY_DEPTH + 1
 assert all(_IDS[t] == (int(t.base) - 1) * _DEPTHS + t.depth for t in _TYPES)
+assert _V1_ID_END == 3 * _DEPTHS
+_FLOAT_ID = _V1_ID_END
+_FIRST_MODULE_BLOCK = _FLOAT_ID // _DEPTHS + 1
+_V1_SCALARS = frozenset({TypeKind.INT, TypeKind.BOOL, TypeKind.STR})
+#: Names of the ids every module shares: the version-1 types and `float`'s block.
+_BASE_NAMES: Mapping[int, str] = {
+    **{i: str(t) for i, t in enumerate(_TYPES)},
+    **{_FLOAT_ID + depth: str(array_type(FLOAT, depth)) for depth in range(_DEPTHS)},
+}
+#: A struct may not take a builtin type's name (its text would be ambiguous).
+SCALAR_NAMES = frozenset({"int", "bool", "str", "float"})
+_TYPE_FAULT_CODES = {"invalid": "type-invalid", "depth": "type-depth", "map-key": "map-key", "struct-ref": "struct-ref"}
 
 # Polymorphic rules are checked ARRAY first (it binds T to its element type),
 # then the rules that bind or test T directly, then ELEM (which needs T).
@@ -125,8 +173,10 @@ _RULE_TEXT = {
     TypeRule.SEQUENCE: "a str or an array",
 }
 
+#: The type id of each kind of constant.
+_CONST_IDS: Mapping[type, int] = {int: _INT_ID, str: _STR_ID, float: _FLOAT_ID}
 #: Kinds of constant each opcode that reads a constant accepts.
-_CONST_KINDS: Mapping[Op, tuple[type, ...]] = {Op.LOADK: (int, str), Op.TRAP: (str,)}
+_CONST_KINDS: Mapping[Op, tuple[type, ...]] = {Op.LOADK: (int, str, float), Op.TRAP: (str,)}
 #: Largest immediate per opcode; an IMM operand is otherwise any unsigned 32-bit number.
 _IMM_MAX: Mapping[Op, int] = {Op.LOADB: 1}
 
@@ -286,7 +336,7 @@ def _poly_checks(info: OpInfo) -> list[str]:
             types.append(f"{r} % {_DEPTHS} != 0")
             binds = f"{r} - 1"
         elif rule is TypeRule.SCALAR:
-            types.append(f"{r} % {_DEPTHS} == 0")
+            types.append(f"{r} % {_DEPTHS} == 0 and {r} < {_V1_ID_END}")
             binds = r
         elif rule is TypeRule.ORDERED:
             types.append(f"{r} in {_ORDERED_IDS}")
@@ -308,7 +358,7 @@ def _poly_checks(info: OpInfo) -> list[str]:
 
 _FAST_SOURCE = (
     "def make(K, nk, FP, FR, nf, CP, CR, nc):\n"
-    "    R = b''\n"
+    "    R = ()\n"
     "    n = ncode = 0\n"
     "    result = -1\n"
     "    windows = set()\n"
@@ -322,7 +372,7 @@ _FAST_SOURCE = (
     "            if b != 0:\n"
     "                return False\n"
     "        elif (b, P) not in windows:\n"
-    "            if not (0 <= b <= n - k and R.startswith(P, b)):\n"
+    "            if not (0 <= b <= n - k and R[b : b + k] == P):\n"
     "                return False\n"
     "            windows.add((b, P))\n"
     "        return c == 0 if res < 0 else 0 <= c < n and R[c] == res\n"
@@ -333,9 +383,10 @@ _FAST_SOURCE = (
 )
 
 _Predicate = Callable[[int, int, int], bool]
-_Enter = Callable[[bytes, int, int], None]
+_Ids = tuple[int, ...]
+_Enter = Callable[[_Ids, int, int], None]
 _Make = Callable[
-    [bytes, int, tuple[bytes, ...], tuple[int, ...], int, tuple[bytes, ...], tuple[int, ...], int],
+    [_Ids, int, tuple[_Ids, ...], tuple[int, ...], int, tuple[_Ids, ...], tuple[int, ...], int],
     tuple[_Enter, dict[int, _Predicate]],
 ]
 
@@ -427,6 +478,7 @@ class _Verifier:
     """One verification run; holds the module-level facts every function check needs."""
 
     __slots__ = (
+        "blocks",
         "cap_params",
         "cap_results",
         "constants",
@@ -439,6 +491,8 @@ class _Verifier:
         "names",
         "predicates",
         "register_ids",
+        "struct_count",
+        "type_names",
     )
 
     def __init__(self, module: Module, max_registers: int, *, fast: bool = True) -> None:
@@ -449,11 +503,14 @@ class _Verifier:
         self.predicates: dict[int, _Predicate] = {}
         self.constants: tuple[object, ...] = ()
         self.names: list[str] = []
-        self.register_ids: list[bytes] = []
-        self.func_params: list[bytes] = []
+        self.register_ids: list[_Ids] = []
+        self.func_params: list[_Ids] = []
         self.func_results: list[int] = []
-        self.cap_params: list[bytes] = []
+        self.cap_params: list[_Ids] = []
         self.cap_results: list[int] = []
+        self.struct_count = 0
+        self.blocks: dict[ValueType, int] = {}
+        self.type_names: dict[int, str] = dict(_BASE_NAMES)
 
     # -- helpers ---------------------------------------------------------
 
@@ -463,22 +520,26 @@ class _Verifier:
 
     def type_id(self, t: object, what: str, **details: Any) -> int:
         """The id of a declared type, or a VerifyError naming `what` it was."""
-        node, depth = t, 0
-        while True:
-            if type(node) is not ValueType:
-                self.fail("type-invalid", f"{what} must be a ValueType, found {_show(node)}", **details)
-            kind, args = node.kind, node.args
-            if type(kind) is not TypeKind or type(args) is not tuple or len(args) != ROWS[kind].arity:
-                self.fail(
-                    "type-invalid", f"{what} has kind {_show(kind)}, expected int, bool, str or an array", **details
-                )
-            if kind is not TypeKind.ARRAY:
-                break
-            depth += 1
-            if depth > MAX_ARRAY_DEPTH:
-                self.fail("type-depth", f"{what} nests arrays too deep, at most {MAX_ARRAY_DEPTH} allowed", **details)
-            node = args[0]
-        return _IDS[t]  # type: ignore[index]  # checked above: exact classes all the way down
+        known = _IDS_BY_IDENTITY.get(id(t))
+        if known is not None:
+            return known
+        fault = type_fault(t, self.struct_count)
+        if fault is not None:
+            self.fail(_TYPE_FAULT_CODES[fault[0]], f"{what}: {fault[1]}", **details)
+        vtype: ValueType = t  # type: ignore[assignment]  # checked above: exact classes all the way down
+        depth, inner = 0, vtype
+        while inner.kind is TypeKind.ARRAY:
+            depth, inner = depth + 1, inner.args[0]
+        if inner.kind is TypeKind.FLOAT:
+            base = _FLOAT_ID
+        elif inner.kind in _V1_SCALARS:
+            return _IDS[vtype]
+        else:
+            block = self.blocks.setdefault(inner, _FIRST_MODULE_BLOCK + len(self.blocks))
+            base = block * _DEPTHS
+        if base + depth not in self.type_names:
+            self.type_names[base + depth] = type_text(vtype, self.module.structs)
+        return base + depth
 
     def result_id(self, t: object, what: str, **details: Any) -> int:
         """-1 for no result, else the type id."""
@@ -491,11 +552,18 @@ class _Verifier:
         if type(module) is not Module:
             self.fail("malformed", f"expected a Module, found {_show(module)}")
         version = module.version
-        if type(version) is not int or version != FORMAT_VERSION:
-            self.fail("version", f"module format version is {_show(version)}, this runtime runs {FORMAT_VERSION}")
+        if type(version) is not int or version not in FORMAT_VERSIONS:
+            runs = " and ".join(str(v) for v in FORMAT_VERSIONS)
+            self.fail("version", f"module format version is {_show(version)}, this runtime runs {runs}")
         for name in ("constants", "capabilities", "functions"):
             if type(getattr(module, name)) is not tuple:
                 self.fail("malformed", f"Module.{name} must be a tuple, found {_show(getattr(module, name))}")
+        if version == 1 and fitting_version(module) != 1:
+            self.fail(
+                "version",
+                "module says format version 1 but has structs, float or map types or float constants (version 2)",
+            )
+        self.check_structs()
         self.check_constants()
         self.check_capabilities()
         self.check_function_headers()
@@ -513,7 +581,7 @@ class _Verifier:
 
     def prepare_fast_path(self) -> None:
         """Build the acceptance predicates over this module's constants and signatures."""
-        kinds = bytes(_INT_ID if type(value) is int else _STR_ID for value in self.constants)
+        kinds = tuple(_CONST_IDS[type(value)] for value in self.constants)
         self.enter, self.predicates = _MAKE_PREDICATES(
             kinds,
             len(kinds),
@@ -524,6 +592,64 @@ class _Verifier:
             tuple(self.cap_results),
             len(self.cap_params),
         )
+
+    def check_structs(self) -> None:
+        """The struct table: names, fields, bounds, field types, and no struct containing itself by value."""
+        structs = self.module.structs
+        if type(structs) is not tuple:
+            self.fail("malformed", f"Module.structs must be a tuple, found {_show(structs)}")
+        if len(structs) > MAX_STRUCTS:
+            self.fail("struct-limit", f"the module has {len(structs)} structs, at most {MAX_STRUCTS} allowed")
+        for index, struct_def in enumerate(structs):
+            if type(struct_def) is not StructDef or type(struct_def.fields) is not tuple:
+                self.fail("malformed", f"struct {index} must be a StructDef with a tuple of fields", struct=index)
+            if len(struct_def.fields) > MAX_STRUCT_FIELDS:
+                self.fail(
+                    "struct-limit",
+                    f"struct {index} has {len(struct_def.fields)} fields, at most {MAX_STRUCT_FIELDS} allowed",
+                    struct=index,
+                )
+        self.struct_count = len(structs)
+        seen: dict[str, int] = {}
+        for index, struct_def in enumerate(structs):
+            name = struct_def.name
+            if type(name) is not str or not _FUNC_NAME.fullmatch(name) or name in SCALAR_NAMES:
+                self.fail(
+                    "struct-name",
+                    f"struct {index} is named {_show(name)}, expected an identifier that is not a builtin type",
+                    struct=index,
+                )
+            if name in seen:
+                self.fail("struct-name", f"struct `{name}` is declared twice (structs {seen[name]} and {index})")
+            seen[name] = index
+            self.check_fields(index, struct_def)
+        cycle = _by_value_cycle(structs)
+        if cycle is not None:
+            path = " -> ".join(f"{structs[s].name}.{structs[s].fields[f].name}" for s, f in cycle)
+            self.fail(
+                "struct-cycle",
+                f"struct `{structs[cycle[0][0]].name}` contains itself by value ({path} -> "
+                f"{structs[cycle[0][0]].name}); a recursive field must be an array or a map",
+                struct=cycle[0][0],
+            )
+
+    def check_fields(self, index: int, struct_def: StructDef) -> None:
+        names: set[str] = set()
+        for number, item in enumerate(struct_def.fields):
+            if type(item) is not StructField:
+                problem = f"field {number} of struct `{struct_def.name}` is not a StructField"
+                self.fail("malformed", problem, struct=index)
+            label = item.name
+            if type(label) is not str or not _FUNC_NAME.fullmatch(label) or label in names:
+                problem = "is used twice" if label in names else "is not an identifier"
+                self.fail(
+                    "struct-field",
+                    f"field {number} of struct `{struct_def.name}` is named {_show(label)}, which {problem}",
+                    struct=index,
+                    field=number,
+                )
+            names.add(label)
+            self.type_id(item.type, f"field `{label}` of struct `{struct_def.name}`", struct=index, field=number)
 
     def check_constants(self) -> None:
         constants = self.module.constants
@@ -538,9 +664,15 @@ class _Verifier:
             elif type(value) is str:
                 if not _encodable(value):
                     self.fail("const-kind", f"constant {index} is a str that is not valid Unicode text", constant=index)
+            elif type(value) is float:
+                if not math.isfinite(value):
+                    problem = f"constant {index} is {value!r}; float constants are finite"
+                    self.fail("const-kind", problem, constant=index)
             else:
                 self.fail(
-                    "const-kind", f"constant {index} must be an int or a str, found {_show(value)}", constant=index
+                    "const-kind",
+                    f"constant {index} must be an int, a str or a float, found {_show(value)}",
+                    constant=index,
                 )
         self.constants = constants
 
@@ -567,7 +699,7 @@ class _Verifier:
             params = cap.params
             if type(params) is not tuple:
                 self.fail("malformed", f"capability `{name}` params must be a tuple, found {_show(params)}")
-            ids = bytes(
+            ids = tuple(
                 self.type_id(p, f"parameter {k + 1} of capability `{name}`", capability=name)
                 for k, p in enumerate(params)
             )
@@ -620,7 +752,7 @@ class _Verifier:
                 )
             ids = _register_ids(registers)
             if ids is None:  # some register type is invalid: find it and say which
-                ids = bytes(
+                ids = tuple(
                     self.type_id(t, f"register r{k} of `{name}`", function=name) for k, t in enumerate(registers)
                 )
             self.register_ids.append(ids)
@@ -719,7 +851,7 @@ class _Verifier:
         leaders = {0}
         splits = _SPLITS
         targets = _TARGET_POSITION
-        windows: set[tuple[int, bytes]] = set()
+        windows: set[tuple[int, _Ids]] = set()
         diagnose = self.diagnose
         # Only a body of Instructions of exact ints can take the fast path: the
         # predicates compare and index with the operands as they are.
@@ -755,7 +887,7 @@ class _Verifier:
             )
         return tuple(sorted(leaders))
 
-    def diagnose(self, findex: int, index: int, ins: object, windows: set[tuple[int, bytes]]) -> None:
+    def diagnose(self, findex: int, index: int, ins: object, windows: set[tuple[int, _Ids]]) -> None:
         """The reference check of one instruction: returns if it is valid, else raises the first broken rule."""
         name = self.names[findex]
 
@@ -777,7 +909,7 @@ class _Verifier:
             if problem is not None:
                 bad(problem[0], index, problem[1])
         # Every operand is now in range: the types can be read.
-        type_problem = _register_type_problem(plan, ins, self.register_ids[findex])
+        type_problem = _register_type_problem(plan, ins, self.register_ids[findex], self.type_names)
         if type_problem is not None:
             bad("register-type", index, type_problem)
         self.check_special(findex, index, ins, windows, bad)
@@ -836,20 +968,21 @@ class _Verifier:
         findex: int,
         index: int,
         ins: Instruction,
-        windows: set[tuple[int, bytes]],
+        windows: set[tuple[int, _Ids]],
         bad: Callable[[str, int, str], NoReturn],
     ) -> None:
         """The rules of the instructions with their own: loadk's constant type, calls, returns."""
         name, regs, result = self.names[findex], self.register_ids[findex], self.func_results[findex]
+        tn = self.type_names
         special = ins.op
         if special == Op.LOADK:
-            want = _INT_ID if type(self.constants[ins.b]) is int else _STR_ID
+            want = _CONST_IDS[type(self.constants[ins.b])]
             if regs[ins.a] != want:
                 bad(
                     "register-type",
                     index,
-                    f"`loadk` of constant {ins.b} (a {_TYPES[want]}) needs a destination of type {_TYPES[want]}, "
-                    f"found r{ins.a}: {_TYPES[regs[ins.a]]}",
+                    f"`loadk` of constant {ins.b} (a {tn[want]}) needs a destination of type {tn[want]}, "
+                    f"found r{ins.a}: {tn[regs[ins.a]]}",
                 )
         elif special == Op.CALL or special == Op.CAPCALL:
             self.check_call(name, index, ins, special == Op.CAPCALL, regs, windows)
@@ -860,10 +993,10 @@ class _Verifier:
                 bad(
                     "return-type",
                     index,
-                    f"`ret` returns r{ins.a}: {_TYPES[regs[ins.a]]}, but `{name}` returns {_TYPES[result]}",
+                    f"`ret` returns r{ins.a}: {tn[regs[ins.a]]}, but `{name}` returns {tn[result]}",
                 )
         elif special == Op.RETV and result >= 0:
-            bad("return-type", index, f"`retv` returns nothing, but `{name}` returns {_TYPES[result]}")
+            bad("return-type", index, f"`retv` returns nothing, but `{name}` returns {tn[result]}")
 
     def check_call(
         self,
@@ -871,8 +1004,8 @@ class _Verifier:
         index: int,
         ins: Instruction,
         is_cap: bool,
-        regs: bytes,
-        windows: set[tuple[int, bytes]],
+        regs: _Ids,
+        windows: set[tuple[int, _Ids]],
     ) -> None:
         """A call's argument window and destination against the callee's signature."""
         callee = ins.a
@@ -887,7 +1020,7 @@ class _Verifier:
         def bad(code_: str, message: str) -> NoReturn:
             raise VerifyError(code_, message, function=name, index=index)
 
-        problem = _argument_problem(what, mnemonic, name, ins.b, params, regs, windows)
+        problem = _argument_problem(what, mnemonic, name, ins.b, params, regs, self.type_names, windows)
         if problem is not None:
             bad(type_code if problem[0] == "type" else problem[0], problem[1])
         nregs = len(regs)
@@ -902,11 +1035,19 @@ class _Verifier:
                 f"`{mnemonic}` result goes to register {_show(dest)}, but `{name}` has registers {_range(nregs)}",
             )
         if regs[dest] != result:
-            bad(type_code, f"{what} returns {_TYPES[result]}, but its result goes to r{dest}: {_TYPES[regs[dest]]}")
+            tn = self.type_names
+            bad(type_code, f"{what} returns {tn[result]}, but its result goes to r{dest}: {tn[regs[dest]]}")
 
 
 def _argument_problem(
-    what: str, mnemonic: str, name: str, operand: object, params: bytes, regs: bytes, windows: set[tuple[int, bytes]]
+    what: str,
+    mnemonic: str,
+    name: str,
+    operand: object,
+    params: _Ids,
+    regs: _Ids,
+    tn: Mapping[int, str],
+    windows: set[tuple[int, _Ids]],
 ) -> tuple[str, str] | None:
     """A call's argument window against the callee's parameters: ("call-arity" or "type", message) or None.
 
@@ -927,12 +1068,11 @@ def _argument_problem(
             + f", but `{name}` has registers {_range(nregs)}"
         )
     if (first, params) not in windows:
-        if not regs.startswith(params, first):
+        if regs[first : first + n] != params:
             for k in range(n):
                 if regs[first + k] != params[k]:
                     return "type", (
-                        f"argument {k + 1} of {what} must be {_TYPES[params[k]]}, "
-                        f"found r{first + k}: {_TYPES[regs[first + k]]}"
+                        f"argument {k + 1} of {what} must be {tn[params[k]]}, found r{first + k}: {tn[regs[first + k]]}"
                     )
         windows.add((first, params))
     return None
@@ -944,7 +1084,7 @@ def _binding(rule: TypeRule, found: int) -> tuple[bool, int]:
     if rule is TypeRule.ARRAY:
         return is_array, found - 1
     if rule is TypeRule.SCALAR:
-        return not is_array, found
+        return not is_array and found < _V1_ID_END, found
     if rule is TypeRule.ORDERED:
         return found in _ORDERED_IDS, found
     if rule is TypeRule.ORDERED_ARRAY:
@@ -954,7 +1094,7 @@ def _binding(rule: TypeRule, found: int) -> tuple[bool, int]:
     return True, found
 
 
-def _poly_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
+def _poly_problem(plan: _Plan, ins: Instruction, regs: _Ids, tn: Mapping[int, str]) -> str | None:
     """What breaks the rules that bind a type variable T (one binding per instruction), or None."""
     mnemonic = plan.info.name
     bound = -1
@@ -966,13 +1106,13 @@ def _poly_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
         if rule is TypeRule.ELEM:
             if found != bound:
                 return (
-                    f"`{mnemonic}` operand {letter} must be {_TYPES[bound]} (the element type of operand "
-                    f"{bound_at}), found r{r}: {_TYPES[found]}"
+                    f"`{mnemonic}` operand {letter} must be {tn[bound]} (the element type of operand "
+                    f"{bound_at}), found r{r}: {tn[found]}"
                 )
             continue
         ok, binds = _binding(rule, found)
         if not ok:
-            return f"`{mnemonic}` operand {letter} must be {_RULE_TEXT[rule]}, found r{r}: {_TYPES[found]}"
+            return f"`{mnemonic}` operand {letter} must be {_RULE_TEXT[rule]}, found r{r}: {tn[found]}"
         if binds < 0:
             continue
         if bound < 0:
@@ -980,8 +1120,44 @@ def _poly_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
         elif binds != bound:
             return (
                 f"`{mnemonic}` operands {bound_at} and {letter} must agree on T: "
-                f"operand {bound_at} gives T = {_TYPES[bound]}, found r{r}: {_TYPES[found]}"
+                f"operand {bound_at} gives T = {tn[bound]}, found r{r}: {tn[found]}"
             )
+    return None
+
+
+def _by_value_cycle(structs: tuple[StructDef, ...]) -> list[tuple[int, int]] | None:
+    """A cycle of struct fields whose types are structs (by value), as (struct, field) steps, or None.
+
+    Iterative depth-first search over at most MAX_STRUCTS structs and their fields.
+    """
+    edges = [
+        [(number, f.type.ref) for number, f in enumerate(s.fields) if f.type.kind is TypeKind.STRUCT] for s in structs
+    ]
+    state = [0] * len(structs)  # 0 new, 1 on the path, 2 done
+    for root in range(len(structs)):
+        if state[root]:
+            continue
+        path: list[tuple[int, int]] = []
+        stack: list[tuple[int, int]] = [(root, 0)]
+        state[root] = 1
+        while stack:
+            node, at = stack[-1]
+            if at == len(edges[node]):
+                stack.pop()
+                state[node] = 2
+                if path:
+                    path.pop()
+                continue
+            stack[-1] = (node, at + 1)
+            number, target = edges[node][at]
+            if state[target] == 1:
+                steps = [*path, (node, number)]
+                start = next(i for i, (s, _) in enumerate(steps) if s == target)
+                return steps[start:]
+            if state[target] == 0:
+                state[target] = 1
+                path.append((node, number))
+                stack.append((target, 0))
     return None
 
 
@@ -995,7 +1171,7 @@ _KIND = attrgetter("kind")
 _ARGS = attrgetter("args")
 
 
-def _register_ids(types: tuple[object, ...]) -> bytes | None:
+def _register_ids(types: tuple[object, ...]) -> _Ids | None:
     """Type ids of many types at C speed, or None when any of them is not a valid type (the caller then explains).
 
     Equality alone could be fooled by look-alike objects, so the Python
@@ -1005,7 +1181,7 @@ def _register_ids(types: tuple[object, ...]) -> bytes | None:
     """
     shared = tuple(map(_IDS_BY_IDENTITY.get, map(id, types)))
     if None not in shared:
-        return bytes(shared)  # type: ignore[arg-type]
+        return shared  # type: ignore[return-value]  # no None in it
     level: tuple[object, ...] = types
     for _ in range(MAX_ARRAY_DEPTH + 1):
         if not set(map(type, level)) <= {ValueType}:
@@ -1021,32 +1197,27 @@ def _register_ids(types: tuple[object, ...]) -> bytes | None:
     ids = tuple(map(_IDS.get, types))  # type: ignore[arg-type]
     if None in ids:
         return None
-    return bytes(ids)  # type: ignore[arg-type]
+    return ids  # type: ignore[return-value]  # no None in it
 
 
-def _register_type_problem(plan: _Plan, ins: Instruction, regs: bytes) -> str | None:
+def _register_type_problem(plan: _Plan, ins: Instruction, regs: _Ids, tn: Mapping[int, str]) -> str | None:
     """The first register of the wrong type among an in-range instruction's operands, as a message."""
     mnemonic = plan.info.name
     for pos, want in plan.fixed:
         found = regs[ins[pos + 1]]
         if found != want:
-            return (
-                f"`{mnemonic}` operand {_LETTERS[pos]} must be {_TYPES[want]}, found r{ins[pos + 1]}: {_TYPES[found]}"
-            )
+            return f"`{mnemonic}` operand {_LETTERS[pos]} must be {tn[want]}, found r{ins[pos + 1]}: {tn[found]}"
     for pos, want in plan.pairs:
         first = ins[pos + 1]
         for r in (first, first + 1):
             if regs[r] != want:
-                return (
-                    f"`{mnemonic}` reads {_TYPES[want]} registers r{first} and r{first + 1}, "
-                    f"found r{r}: {_TYPES[regs[r]]}"
-                )
+                return f"`{mnemonic}` reads {tn[want]} registers r{first} and r{first + 1}, found r{r}: {tn[regs[r]]}"
     if plan.poly:
-        return _poly_problem(plan, ins, regs)
+        return _poly_problem(plan, ins, regs, tn)
     return None
 
 
-def _no_enter(registers: bytes, ncode: int, result: int) -> None:
+def _no_enter(registers: _Ids, ncode: int, result: int) -> None:
     """Placeholder until the module-level facts exist."""
 
 
