@@ -264,7 +264,8 @@ _FLOAT_ROWS: tuple[Builtin, ...] = (
         "PARSEFLOAT",
         (("s", STR),),
         FLOAT,
-        '`s` read as a decimal float (`parse_float("2.5e-3")`); not finite or not a number: it traps',
+        '`s` read as a decimal float (`parse_float("2.5e-3")`); text that is no float traps, as does one whose '
+        "value is not finite",
         (),  # runtime.parse-float once the float rows are on main
     ),
 )

@@ -1359,11 +1359,12 @@ class _FunctionCompiler:
                 self.regs.release(reg)
             return ERROR, -1
         (value,) = regs
-        out = self.target(ty, dst)
-        self.regs.release(value)
         if ty == FLOAT:
+            self.regs.release(value)
+            out = self.target(ty, dst)
             self.vm("FABS", expr.span, Reg(out), Reg(value))
             return FLOAT, out
+        out = self.target(ty, dst)  # taken before `value` is released: the two never share a register
         # An int: `out = x; if x < 0 { out = -x; }` (two's complement: the most negative int stays itself).
         zero = self.regs.temp(INT)
         self.emit(Op.LOADK, expr.span, Reg(zero), ConstValue(0))
@@ -1375,8 +1376,8 @@ class _FunctionCompiler:
         self.emit(Op.JMPIFNOT, expr.span, Reg(negative), Label(done))
         self.emit(Op.NEG, expr.span, Reg(out), Reg(value))
         self.place(done, expr.span)
-        self.regs.release(negative)
-        self.regs.release(zero)
+        for reg in (negative, zero, value):
+            self.regs.release(reg)
         return INT, out
 
     def builtin_minmax(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
