@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.isa import CHARS_PER_FUEL
 from chronicle_vm.core.model import Module
-from chronicle_vm.core.types import BaseType
+from chronicle_vm.core.type_registry import is_sized
 from chronicle_vm.core.values import Value, export_value
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -215,7 +215,7 @@ class _Run:
         if handler is None:
             self.fail(faults.capability_unavailable(declared.name))
         args = self.regs[first : first + len(declared.params)]
-        if any(vtype.depth or vtype.base is BaseType.STR for vtype in declared.params):
+        if any(is_sized(vtype) for vtype in declared.params):
             size, words = export_work_of(args)
             if words > self.max_words:
                 self.fail(faults.export_too_large(words * WORD, self.limits.max_allocation))
