@@ -76,7 +76,12 @@ def test_lang_non_finite_float_literals_are_source_errors(literal: str) -> None:
 
 
 def test_lang_float_literal_with_a_thousand_digits() -> None:
-    digits = "0." + "3" * 1000
-    assert "source.float-literal" not in _outcome(f"pub fn main() {{ let x = {digits}; }}")
+    # The shared literal lexer reads literals of up to 400 characters; a longer one is a clear source error.
+    assert _outcome(f"pub fn main() {{ let x = {'0.' + '3' * 390}; }}") == []
+    with pytest.raises(SourceError) as info:
+        compile_source(f"pub fn main() {{ let x = {'0.' + '3' * 1000}; }}", "long.chr")
+    (diagnostic,) = info.value.details["diagnostics"]
+    assert diagnostic["code"] == "source.float-literal"
+    assert "longer than 400 characters" in diagnostic["message"]
     huge = "1" + "0" * 100_000 + ".5"
     assert _outcome(f"pub fn main() {{ let x = {huge}; }}") == ["source.float-literal"]

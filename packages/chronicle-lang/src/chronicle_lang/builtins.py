@@ -75,7 +75,7 @@ def _named(
     )
 
 
-_RANGE: tuple[str, ...] = ()  # runtime.float-range once the float rows are on main
+_RANGE = ("runtime.float-range",)
 _MAP_FIRST = "m: {K: V}"
 
 
@@ -236,7 +236,7 @@ _FLOAT_ROWS: tuple[Builtin, ...] = (
         (("f", FLOAT),),
         FLOAT,
         "the correctly rounded square root; of a negative it traps (`sqrt(-0.0) == -0.0`)",
-        (),  # runtime.float-nonfinite once the float rows are on main
+        ("runtime.float-nonfinite",),
     ),
     Builtin(
         "abs",
@@ -266,7 +266,7 @@ _FLOAT_ROWS: tuple[Builtin, ...] = (
         FLOAT,
         '`s` read as a decimal float (`parse_float("2.5e-3")`); text that is no float traps, as does one whose '
         "value is not finite",
-        (),  # runtime.parse-float once the float rows are on main
+        ("runtime.parse-float", "runtime.float-nonfinite"),
     ),
 )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from chronicle_asm.ir import (
@@ -214,13 +214,8 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
 
 
 def _new_module(capabilities: list[Capability], path: str, structs: tuple[StructDef, ...]) -> IRModule:
-    """The IR module, with the struct table when there is one (a module without structs stays version 1)."""
-    if not structs:
-        return IRModule(capabilities=capabilities, source_files=[path])
-    if "structs" not in {f.name for f in fields(IRModule)}:  # pragma: no cover - until the assembler has structs
-        return IRModule(capabilities=capabilities, source_files=[path])
-    extra: dict[str, Any] = {"structs": structs}
-    return IRModule(capabilities=capabilities, source_files=[path], **extra)
+    """The IR module; it is written as version 1 when everything in it fits version 1 (no structs, ...)."""
+    return IRModule(capabilities=capabilities, source_files=[path], structs=list(structs))
 
 
 @dataclass(frozen=True, slots=True)
