@@ -490,9 +490,9 @@ def test_the_dot_product_benchmark_agrees_with_its_python() -> None:
     programs = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = programs  # its dataclasses look their module up
     spec.loader.exec_module(programs)
-    source = (workloads / "dot.casm").read_text(encoding="utf-8")
-    module = assemble_text(source, "dot.casm")
-    verified = verify(dataclasses.replace(module, version=fitting_version(module)))
+    chronicle_lang = pytest.importorskip("chronicle_lang")
+    source = (workloads / "dot.chr").read_text(encoding="utf-8")
+    verified = verify(chronicle_lang.compile_to_module(source, "dot.chr"))
     outcomes = {name: _outcome_of(engine, "dot", [1_500]) for name, engine in _engines(verified, Limits()).items()}
     assert set(outcomes.values()) == {("ok", _bits(programs.dot(1_500)))}
 

@@ -249,11 +249,11 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "dot",
-        "dot.casm",
+        "dot.chr",
         "dot",
         200_000,
         dot,
-        "float dot product of two 200,000-item arrays (built first), in .casm",
+        "float dot product of two 200,000-item arrays (built first)",
         3.0,
     ),
     Workload("arrays", "arrays.chr", "arrays", 100_000, arrays, "arrays: push, prefix sums, pop; 100,000 items"),
