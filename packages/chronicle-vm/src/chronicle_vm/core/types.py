@@ -96,7 +96,9 @@ MAP_KEY_KINDS = frozenset({TypeKind.INT, TypeKind.STR, TypeKind.BOOL})
 #: Kinds that take no type arguments, and the version-1 tag of each.
 _SCALAR_TAGS = {TypeKind.INT: BaseType.INT, TypeKind.BOOL: BaseType.BOOL, TypeKind.STR: BaseType.STR}
 _TAG_KINDS = {tag: kind for kind, tag in _SCALAR_TAGS.items()}
-_NAME_KINDS = {kind.value: kind for kind in _SCALAR_TAGS}
+#: Kinds without type arguments: the version-1 scalars and `float` (version 2 only, so it has no version-1 tag).
+_SCALAR_KINDS = frozenset((*_SCALAR_TAGS, TypeKind.FLOAT))
+_NAME_KINDS = {kind.value: kind for kind in (*_SCALAR_TAGS, TypeKind.FLOAT)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +115,8 @@ class ValueType:
 
     @property
     def is_scalar_kind(self) -> bool:
-        """True for a kind without type arguments (int, bool, str)."""
-        return self.kind in _SCALAR_TAGS
+        """True for a kind without type arguments (int, bool, str, float)."""
+        return self.kind in _SCALAR_KINDS
 
     def element(self) -> ValueType:
         """The element type of an array type."""
@@ -213,7 +215,7 @@ _CANONICAL = _canonical()
 
 
 #: The scalar types by their name in the text form: the front ends' names of the builtin types.
-SCALAR_TYPES: dict[str, ValueType] = {kind.value: ValueType(kind) for kind in _SCALAR_TAGS}
+SCALAR_TYPES: dict[str, ValueType] = {kind.value: ValueType(kind) for kind in _NAME_KINDS.values()}
 
 
 _ARITY = {

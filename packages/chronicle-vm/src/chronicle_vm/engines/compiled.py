@@ -106,6 +106,7 @@ An engine is not thread-safe; use one engine per thread.
 
 from __future__ import annotations
 
+import math
 import sys
 import types
 from collections import OrderedDict
@@ -117,15 +118,25 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.model import Function, Module
-from chronicle_vm.core.type_registry import zero_value
-from chronicle_vm.core.types import BaseType
+from chronicle_vm.core.type_registry import is_sized, zero_value
+from chronicle_vm.core.types import TypeKind
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 
 from . import faults
 from .control import FUEL_SLICE, RunControl
-from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
+from .costs import (
+    ITEM_WORDS,
+    LIST_WORDS,
+    STR_WORDS,
+    WORD,
+    export_size,
+    export_work_of,
+    private_appends,
+    string_extra,
+    value_words,
+)
 from .deep import run_deep
 from .entry import RunOutcome, handler_table, locate, prepare_call
 from .entry import describe as _describe
@@ -302,9 +313,13 @@ class CompiledEngine:
         self._uncompilable: set[int] = set()
         self._capless: frozenset[int] | None = None
         self._deep_entries: set[str] = set()  # entries that ran out of the caller's Python stack once
+        self._fits_units: dict[int, int] = {}  # entry index -> its arguments' allowed units (see `_fits`)
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
         self._max_frame = max((len(f.registers) for f in functions), default=1) or 1
+        # The frames a run may need: max_call_depth, or fewer when max_stack_registers cannot hold that many of the
+        # largest frame (then the interpreter checks each frame beyond).
+        self._wanted = min(limits.max_call_depth, limits.max_stack_registers // self._max_frame)
         # Per-run state lives in cells shared by every generated function (fast `nonlocal` access).
         self._fuel = types.CellType(0)
         self._alloc = types.CellType(0)
@@ -352,7 +367,10 @@ class CompiledEngine:
                 if key in names:  # bound by a translation that calls it
                     names[key] = handler
         self._control = control
-        if not self._fits(function, units):
+        room = self._fits_units.get(index)
+        if room is None:
+            room = self._fits_units[index] = self._fits(function)
+        if units > room:
             return self._reference_engine().call(entry, args, handlers=self.handlers, control=control)
         self._busy = True
         try:
@@ -360,16 +378,15 @@ class CompiledEngine:
         finally:
             self._busy = False
 
-    def _fits(self, function: Function, units: int) -> bool:
-        """Whether the entry frame passes every check the interpreter makes before the first instruction."""
+    def _fits(self, function: Function) -> int:
+        """The allocation units the entry's arguments may take and still pass every check the interpreter makes
+        before the first instruction; -1 when its frame itself does not pass them (kept per entry: the limits
+        and the frame do not change between calls, only the arguments' units)."""
         limits = self.limits
         size = len(function.registers)
-        return (
-            size <= limits.max_registers
-            and size <= limits.max_stack_registers
-            and limits.max_call_depth >= 1
-            and units <= limits.max_allocation // WORD
-        )
+        if size <= limits.max_registers and size <= limits.max_stack_registers and limits.max_call_depth >= 1:
+            return limits.max_allocation // WORD
+        return -1
 
     def _charge_translation(self, size: int) -> None:
         """Count `size` instructions of new translation against the run's budget; abandon the fast run beyond it."""
@@ -384,10 +401,7 @@ class CompiledEngine:
         return self._reference
 
     def _run(self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int) -> RunOutcome:
-        limits = self.limits
-        # The frames a run may need: max_call_depth, or fewer when max_stack_registers cannot hold that many of the
-        # largest frame (then the interpreter checks each frame beyond).
-        wanted = min(limits.max_call_depth, limits.max_stack_registers // self._max_frame)
+        wanted = self._wanted
         if wanted < 1:
             # max_stack_registers cannot hold the largest frame, so no call may be taken unchecked (a `d` of -1
             # would never reach the `if not d` guard); the reference interpreter checks each frame.
@@ -395,8 +409,8 @@ class CompiledEngine:
         self._record.clear()  # the capability results of this run's attempts (none yet)
         if entry in self._deep_entries:  # went past the caller's Python stack before: straight to the deep thread
             return self._run_deep(entry, args, index, values, units, wanted)
-        python_room = sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN
-        bound = min(wanted, python_room)
+        bound = sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN  # the room on this thread's stack
+        bound = min(bound, wanted)
         if bound < 4:
             return self._run_deep(entry, args, index, values, units, wanted)
         try:
@@ -444,8 +458,14 @@ class CompiledEngine:
     ) -> RunOutcome:
         """One run of the translation with `bound` frames allowed; raises _Deep when a call would go past them."""
         limits = self.limits
-        # Without a control all the fuel at once; with one none, so the first instruction asks for a slice.
-        self._issued = limits.max_instructions if self._control is None else 0
+        # Without a control all the fuel at once.  With one, the first slice after the check a first instruction
+        # would make when it asks for it (no stop due: the same slice ends; a stop: none, so that instruction asks
+        # and stops exactly as before).
+        control = self._control
+        if control is None:
+            self._issued = limits.max_instructions
+        else:
+            self._issued = min(FUEL_SLICE, limits.max_instructions) if control.check(0) is None else 0
         self._globals["MAXI"] = self._issued
         self._fuel.cell_contents = self._issued
         self._alloc.cell_contents = units
@@ -565,6 +585,7 @@ class CompiledEngine:
             "I64MAX": I64_MAX,
             "I64MIN": I64_MIN,
             "_wrap": wrap_i64,
+            **_FLOAT_GLOBALS,
             "_vwords": value_words,
             "_copy": export_value,
             "_upper": fixed_upper,
@@ -1000,6 +1021,8 @@ class _Translator:
         # Registers known to hold an int constant at this point of the current segment (by register number).
         # Only the constant's sign and zero-ness choose a template; the value never enters the source.
         self.known: dict[int, int] = {}
+        # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
+        self.appends = private_appends(self.function, module)
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
         self.size += 4 * indent + len(text) + 1
@@ -1415,6 +1438,44 @@ class _Translator:
         line(f"{f'r{a} = ' if writes_a(op) else ''}_wact({_int(op)}, _v)")
         return None
 
+    def _op_float(self, at: _At) -> bool | None:
+        """A float operation inline: the common path is Python's own float arithmetic, one test for the finite rule.
+
+        Any operand the row refuses (a zero divisor, a result that is not finite, a float outside the int range, a
+        negative square root) goes to the row's own `value` through `_value`, which raises its trap: the check here
+        only decides that the row must be asked, so every message and code comes from the semantics table.
+        """
+        op, a, b, c, w, line = at.op, at.a, at.b, at.c, at.w, at.line
+        ask = f"_value({w}, {_int(op)}, r{b}, {f'r{c}' if op in _FLOAT_BINARY else 'None'})"
+        if op in _FLOAT_ARITHMETIC:  # inf - inf and nan - nan are nan (true); x - x is 0.0 for every finite x
+            line(f"_t = r{b} {_FLOAT_ARITHMETIC[op]} r{c}")
+            line(f"if _t - _t: {ask}")
+            line(f"r{a} = _t")
+        elif op == Op.FDIV:
+            line(f"if not r{c}: {ask}")  # 0.0 and -0.0
+            line(f"_t = r{b} / r{c}")
+            line(f"if _t - _t: {ask}")
+            line(f"r{a} = _t")
+        elif op == Op.FMOD:  # Python's floor remainder is always finite
+            line(f"if not r{c}: {ask}")
+            line(f"r{a} = r{b} % r{c}")
+        elif op in _FLOAT_TO_INT:
+            line(f"if not -9223372036854775808.0 <= r{b} < 9223372036854775808.0: {ask}")
+            line(f"r{a} = {_FLOAT_TO_INT[op]}(r{b})")
+        elif op == Op.SQRT:
+            line(f"if r{b} < 0.0: {ask}")
+            line(f"r{a} = _fsqrt(r{b})")
+        elif op == Op.FNEG:
+            line(f"r{a} = -r{b}")
+        elif op == Op.FABS:
+            line(f"r{a} = _fabs(r{b})")
+        elif op == Op.ITOF:
+            line(f"r{a} = _ffloat(r{b})")
+        else:  # FMIN, FMAX: only two equal operands (0.0 and -0.0) need the row's sign rule
+            less = "<" if op == Op.FMIN else ">"
+            line(f"r{a} = r{b} if r{b} {less} r{c} else r{c} if r{c} {less} r{b} else {ask}")
+        return None
+
     def _op_nop(self, at: _At) -> bool | None:
         line = at.line
         line("pass")
@@ -1481,9 +1542,9 @@ class _Translator:
     def _op_compare(self, at: _At) -> bool | None:
         op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
         operand = self.function.registers[b]
-        if operand.depth == 0 and operand.base is BaseType.STR and op in (Op.EQ, Op.NE):
+        if operand.kind is TypeKind.STR and op in (Op.EQ, Op.NE):
             self.pay(f"len(r{b})", indent, pc, pending, w, f"len(r{b}) > {_FREE} and len(r{b}) == len(r{c})")
-        elif operand.depth == 0 and operand.base is BaseType.STR:  # code point order: the shorter string's length
+        elif operand.kind is TypeKind.STR:  # code point order: the shorter string's length
             shorter = f"(len(r{b}) if len(r{b}) < len(r{c}) else len(r{c}))"  # the generated code has no builtins
             self.pay(shorter, indent, pc, pending, w)
         line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
@@ -1524,7 +1585,7 @@ class _Translator:
             self.charged = 0
             return True  # not tracked: the instruction always fails
         args = ", ".join(f"r{_int(r)}" for r in range(b, b + len(capability.params)))
-        if any(t.depth or t.base is BaseType.STR for t in capability.params):
+        if any(is_sized(t) for t in capability.params):
             line(f"_x, _y = _xwork([{args}])")
             line(f"if _y > MAXA: _exportfail({w}, _y)")
             self.pay("_x", indent, pc, pending, w)
@@ -1559,7 +1620,10 @@ class _Translator:
         line(f"_t = len(r{b}) + len(r{c})")
         # One test for both the extra charge (16 characters or more) and max_string_len.
         line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
-        line(f"A += _t + {_int(_STR)}")
+        if at.pc in self.appends:  # s = s + x on a private local: the run holds only len(x) more characters
+            line(f"A += len(r{c})")
+        else:
+            line(f"A += _t + {_int(_STR)}")
         line(f"if A > MAXA: _allocfail({w})")
         line(f"r{a} = r{b} + r{c}")
         return None
@@ -1567,10 +1631,10 @@ class _Translator:
     def _op_tostr(self, at: _At) -> bool | None:
         a, b, w, line = at.a, at.b, at.w, at.line
         base = self.function.registers[b]
-        if base.depth == 0 and base.base is BaseType.STR:
+        if base.kind is TypeKind.STR:
             line(f"r{a} = r{b}")
         else:
-            if base.base is BaseType.INT:
+            if base.kind is TypeKind.INT or base.kind is TypeKind.FLOAT:  # str of a float is its repr
                 line(f"_t = str(r{b})")
             else:
                 line(f'_t = "true" if r{b} else "false"')
@@ -1748,6 +1812,21 @@ _COMPARE = {
 
 _BITWISE = {Op.BAND.value: "&", Op.BOR.value: "|", Op.BXOR.value: "^"}
 
+_FLOAT_ARITHMETIC = {Op.FADD.value: "+", Op.FSUB.value: "-", Op.FMUL.value: "*"}
+_FLOAT_BINARY = frozenset((*_FLOAT_ARITHMETIC, Op.FDIV.value, Op.FMOD.value, Op.FMIN.value, Op.FMAX.value))
+_FLOAT_TO_INT = {Op.FTOI.value: "_ftoi", Op.FLOOR.value: "_ffloor", Op.CEIL.value: "_fceil", Op.ROUND.value: "_fround"}
+#: The functions the float templates call by name (the generated code has no builtins).
+_FLOAT_GLOBALS: dict[str, Any] = {
+    "_ftoi": int,
+    "_ffloor": math.floor,
+    "_fceil": math.ceil,
+    "_fround": round,
+    "_fsqrt": math.sqrt,
+    "_fabs": math.fabs,
+    "_ffloat": float,
+}
+_FLOAT_OPS = (Op.FADD, Op.FSUB, Op.FMUL, Op.FDIV, Op.FMOD, Op.FNEG, Op.ITOF, Op.FTOI, Op.FLOOR, Op.CEIL, Op.ROUND)
+
 #: The compiled engine's template for each opcode of chronicle_vm.engines.semantics (checked complete at import):
 #: its own for every opcode below, and for a plain operation (a row with `value`) a call of that function.
 _TEMPLATES: dict[int, Callable[[_Translator, _At], bool | None]] = {
@@ -1803,5 +1882,6 @@ _TEMPLATES: dict[int, Callable[[_Translator, _At], bool | None]] = {
     Op.SHL.value: _Translator._op_shift,
     Op.SHR.value: _Translator._op_shift,
     **dict.fromkeys(WORKS, _Translator._op_work),
+    **{op.value: _Translator._op_float for op in (*_FLOAT_OPS, Op.SQRT, Op.FABS, Op.FMIN, Op.FMAX)},
 }
 require_complete("the compiled engine", _TEMPLATES)

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.isa import CHARS_PER_FUEL
 from chronicle_vm.core.model import Module
-from chronicle_vm.core.types import BaseType
+from chronicle_vm.core.type_registry import is_sized
 from chronicle_vm.core.values import Value, export_value
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 
 from . import faults
 from .control import FUEL_SLICE
-from .costs import WORD, export_size, export_work_of, value_words
+from .costs import WORD, export_size, export_work_of, private_appends, value_words
 from .entry import RunOutcome, describe, handler_table, locate, prepare_call, zero
 from .semantics import SEMANTICS, Step, require_complete
 
@@ -66,6 +66,8 @@ class Oracle:
         self.module: Module = verified.module
         self.limits = limits
         self.handlers = handler_table(self.module, handlers)
+        #: Per function, its appends to private string registers (costs.private_appends), found on first use.
+        self.appends: dict[int, frozenset[int]] = {}
 
     def call(
         self,
@@ -181,6 +183,13 @@ class _Run:
             self.fail(failure)
         self.used += extra
 
+    def private_append(self) -> bool:
+        known = self.oracle.appends
+        appends = known.get(self.function)
+        if appends is None:
+            appends = known[self.function] = private_appends(self.module.functions[self.function], self.module)
+        return self.at in appends
+
     def allocate(self, words: int) -> None:
         self.alloc += words
         if self.alloc > self.max_words:
@@ -215,7 +224,7 @@ class _Run:
         if handler is None:
             self.fail(faults.capability_unavailable(declared.name))
         args = self.regs[first : first + len(declared.params)]
-        if any(vtype.depth or vtype.base is BaseType.STR for vtype in declared.params):
+        if any(is_sized(vtype) for vtype in declared.params):
             size, words = export_work_of(args)
             if words > self.max_words:
                 self.fail(faults.export_too_large(words * WORD, self.limits.max_allocation))

@@ -30,21 +30,32 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op
 from chronicle_vm.core.model import Function, Module
-from chronicle_vm.core.types import BaseType, ValueType
+from chronicle_vm.core.type_registry import is_sized
+from chronicle_vm.core.types import TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 
 from . import faults
 from .control import FUEL_SLICE
-from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
+from .costs import (
+    ITEM_WORDS,
+    LIST_WORDS,
+    STR_WORDS,
+    WORD,
+    export_size,
+    export_work_of,
+    private_appends,
+    string_extra,
+    value_words,
+)
 from .entry import RunOutcome, handler_table, locate, prepare_call
 from .entry import describe as _describe
 from .entry import zero as _zero
 from .faults import OperandFault
 from .faults import quote_operand as _quote
 from .semantics import INT_TEXT as _INT_TEXT
-from .semantics import PLAIN, WORKS, operand_values, plain_operation, require_complete, writes_a
+from .semantics import PLAIN, VALUES, WORKS, operand_values, plain_operation, require_complete, writes_a
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
@@ -154,7 +165,7 @@ def _fuse(code: list[Decoded]) -> list[Decoded]:
 
 def _sized_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...]) -> Decoded | None:
     """The fused interpreter's own form of a comparison of strings, a bitwise operator or a sized operation."""
-    strings = registers[b].depth == 0 and registers[b].base is BaseType.STR if b < len(registers) else False
+    strings = registers[b].kind is TypeKind.STR if b < len(registers) else False
     if (op == Op.EQ or op == Op.NE) and strings:
         return (_EQ_STR if op == Op.EQ else _NE_STR, a, b, c, 0)
     if op in _ORDER_OPS and strings:
@@ -167,6 +178,38 @@ def _sized_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...
     if work is not None:
         return (_WORK, a, b, c, (work.fuel, work.check, work.act, operand_values(op), writes_a(op)))
     return None
+
+
+def _float_arithmetic(op: Op, compute: Any) -> Any:
+    """A `_PLAIN` function for fadd, fsub or fmul: the IEEE operation inline, the row's `value` only when it traps."""
+    value = VALUES[op.value]
+
+    def run(regs: list[Any], b: int, c: int) -> Any:
+        r = compute(regs[b], regs[c])
+        if r - r:  # inf or nan: the row raises its fault
+            return value(regs[b], regs[c])
+        return r
+
+    return run
+
+
+def _fdiv(regs: list[Any], b: int, c: int) -> Any:
+    divisor = regs[c]
+    if divisor:
+        r = regs[b] / divisor
+        if not r - r:
+            return r
+    return VALUES[Op.FDIV.value](regs[b], divisor)  # zero divisor or a result that is not finite: the row's fault
+
+
+#: One Python call per instruction for the float operations a loop of numeric code runs most (the row's own
+#: `value` would be three: the register read, the operation, the finite check); the rest go through the row.
+_FAST_FLOAT: dict[int, Any] = {
+    Op.FADD.value: _float_arithmetic(Op.FADD, operator.add),
+    Op.FSUB.value: _float_arithmetic(Op.FSUB, operator.sub),
+    Op.FMUL.value: _float_arithmetic(Op.FMUL, operator.mul),
+    Op.FDIV.value: _fdiv,
+}
 
 
 class Interpreter:
@@ -212,6 +255,9 @@ class Interpreter:
         frames = tuple(decoded.frame for decoded in decoded_functions)
         for decoded, function in zip(decoded_functions, functions, strict=True):
             code = self._predecode(function, decoded_functions, frames)
+            # d = 1 marks an append to a private register: max_allocation counts its growth only (costs.py).
+            for pc in private_appends(function, self.module):
+                code[pc] = (*code[pc][:4], 1)
             decoded.code.extend(_fuse(code) if self.superinstructions else code)
         return decoded_functions
 
@@ -233,8 +279,10 @@ class Interpreter:
             elif op == Op.LOADB:
                 code.append((op, a, b == 1, 0, 0))
             elif op == Op.TOSTR:
-                base = registers[b].base
-                special = {BaseType.INT: _TOSTR_INT, BaseType.BOOL: _TOSTR_BOOL}.get(base, _TOSTR_STR)
+                kind = registers[b].kind  # a float's text is str(f), its repr, like an int's
+                special = {TypeKind.INT: _TOSTR_INT, TypeKind.FLOAT: _TOSTR_INT, TypeKind.BOOL: _TOSTR_BOOL}.get(
+                    kind, _TOSTR_STR
+                )
                 code.append((special, a, b, 0, 0))
             elif op == Op.CALL:
                 callee = decoded_functions[a]
@@ -243,7 +291,7 @@ class Interpreter:
                 code.append((_CALL_WIDE if wide else op, a, b, destination, frames[a]))
             elif op == Op.CAPCALL:
                 capability = module.capabilities[a]
-                sized = any(t.depth or t.base is BaseType.STR for t in capability.params)
+                sized = any(is_sized(t) for t in capability.params)
                 destination = c if capability.result is not None else -1
                 code.append((_CAPCALL_SIZED if sized else op, a, b, destination, len(capability.params)))
             elif op == Op.TRAP:
@@ -251,7 +299,7 @@ class Interpreter:
             elif (variable := _sized_form(op, a, b, c, registers)) is not None:
                 code.append(variable)
             elif op in PLAIN:
-                code.append((_PLAIN, a, b, c, plain_operation(op)))
+                code.append((_PLAIN, a, b, c, _FAST_FLOAT.get(op) or plain_operation(op)))
             else:
                 code.append((op, a, b, c, 0))
         return code
@@ -664,7 +712,7 @@ class Interpreter:
                                 draw(skip(fuel, extra - 1, None), None)
                             if size > max_string:
                                 self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
-                        alloc += STR + size
+                        alloc += len(right) if d else STR + size
                         if alloc > max_alloc:
                             self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                         regs[a] = left + right

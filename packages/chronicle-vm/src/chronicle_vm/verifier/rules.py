@@ -24,6 +24,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+from chronicle_vm.core.codecache import compile_cached
 from chronicle_vm.core.isa import OPCODES, Op, Operand, OperandKind, OpInfo, TypeRule
 from chronicle_vm.core.model import (
     FORMAT_VERSIONS,
@@ -62,7 +63,7 @@ declare_codes(
     {
         "version": "the module's format version is not one this runtime runs (1 or 2)",
         "malformed": "a module field does not have the Python type the model prescribes",
-        "const-kind": "a constant is not an int or a str, or not the kind its instruction needs",
+        "const-kind": "a constant is not an int, a str or a finite float, or not the kind its instruction needs",
         "const-range": "an int constant is outside the signed 64-bit range",
         "const-bounds": "a constant index is outside the constant pool",
         "type-invalid": "a declared type is not a valid value type",
@@ -127,12 +128,19 @@ _STR_ID = _IDS[STR]
 _STR_ARRAY_ID = _IDS[STR.array_of()]
 #: The first id after the version-1 types: `float`'s block, then each module's own blocks.
 _V1_ID_END = len(_TYPES)
+_FLOAT_ID = _V1_ID_END
+#: Ids below this that are not arrays are the scalars (int, bool, str, float): the SCALAR rule's types.
+_SCALAR_END = _FLOAT_ID + 1
 #: Scalar types whose values are ordered (the registry's `orderable` rows): the ORDERED rules admit exactly these.
-_ORDERED_IDS: tuple[int, ...] = tuple(i for i, t in enumerate(_TYPES) if t.depth == 0 and ROWS[t.kind].orderable)
+_ORDERED_IDS: tuple[int, ...] = (
+    *(i for i, t in enumerate(_TYPES) if t.depth == 0 and ROWS[t.kind].orderable),
+    *((_FLOAT_ID,) if ROWS[TypeKind.FLOAT].orderable else ()),
+)
 _FIXED_RULES = {
     TypeRule.INT: _INT_ID,
     TypeRule.BOOL: _BOOL_ID,
     TypeRule.STR: _STR_ID,
+    TypeRule.FLOAT: _FLOAT_ID,
     TypeRule.STR_ARRAY: _STR_ARRAY_ID,
 }
 # The generated checks use the version-1 order's arithmetic: an id is an array
@@ -140,7 +148,6 @@ _FIXED_RULES = {
 _DEPTHS = MAX_ARRAY_DEPTH + 1
 assert all(_IDS[t] == (int(t.base) - 1) * _DEPTHS + t.depth for t in _TYPES)
 assert _V1_ID_END == 3 * _DEPTHS
-_FLOAT_ID = _V1_ID_END
 _FIRST_MODULE_BLOCK = _FLOAT_ID // _DEPTHS + 1
 _V1_SCALARS = frozenset({TypeKind.INT, TypeKind.BOOL, TypeKind.STR})
 #: Names of the ids every module shares: the version-1 types and `float`'s block.
@@ -163,12 +170,13 @@ _POLY_ORDER = {
     TypeRule.SEQUENCE: 1,
     TypeRule.ELEM: 2,
 }
-_ORDERED_TEXT = " or ".join(str(_TYPES[i]) for i in _ORDERED_IDS)
+_ORDERED_NAMES = [_BASE_NAMES[i] for i in _ORDERED_IDS]
+_ORDERED_TEXT = ", ".join(_ORDERED_NAMES[:-1]) + " or " + _ORDERED_NAMES[-1]
 _RULE_TEXT = {
     TypeRule.ORDERED: f"an ordered type ({_ORDERED_TEXT})",
     TypeRule.ORDERED_ARRAY: f"an array of an ordered type ({_ORDERED_TEXT})",
     TypeRule.ANY: "the same type as the instruction's other T operand",
-    TypeRule.SCALAR: "a scalar (int, bool or str)",
+    TypeRule.SCALAR: "a scalar (int, bool, str or float)",
     TypeRule.ARRAY: "an array",
     TypeRule.SEQUENCE: "a str or an array",
 }
@@ -336,7 +344,7 @@ def _poly_checks(info: OpInfo) -> list[str]:
             types.append(f"{r} % {_DEPTHS} != 0")
             binds = f"{r} - 1"
         elif rule is TypeRule.SCALAR:
-            types.append(f"{r} % {_DEPTHS} == 0 and {r} < {_V1_ID_END}")
+            types.append(f"{r} % {_DEPTHS} == 0 and {r} < {_SCALAR_END}")
             binds = r
         elif rule is TypeRule.ORDERED:
             types.append(f"{r} in {_ORDERED_IDS}")
@@ -398,7 +406,9 @@ _Make = Callable[
 def _compile_fast() -> _Make:
     namespace: dict[str, Any] = {}
     # The source is generated above from the opcode table alone, never from input.
-    exec(compile(_FAST_SOURCE, "<chronicle_vm.verifier.rules fast path>", "exec"), namespace)
+    # Compiled once per installation and kept beside this module's bytecode (start-up pays only a read).
+    code = compile_cached(_FAST_SOURCE, "<chronicle_vm.verifier.rules fast path>", __file__, "fast-path")
+    exec(code, namespace)
     make: _Make = namespace["make"]
     return make
 
@@ -1102,7 +1112,7 @@ def _binding(rule: TypeRule, found: int) -> tuple[bool, int]:
     if rule is TypeRule.ARRAY:
         return is_array, found - 1
     if rule is TypeRule.SCALAR:
-        return not is_array and found < _V1_ID_END, found
+        return not is_array and found < _SCALAR_END, found
     if rule is TypeRule.ORDERED:
         return found in _ORDERED_IDS, found
     if rule is TypeRule.ORDERED_ARRAY:
