@@ -1021,6 +1021,11 @@ class _Translator:
         # Registers known to hold an int constant at this point of the current segment (by register number).
         # Only the constant's sign and zero-ness choose a template; the value never enters the source.
         self.known: dict[int, int] = {}
+        # Registers known to be >= an int (range analysis: facts from a guard that every way into an arm passed,
+        # see `_guard_bounds`); a write drops the register's fact.  Only chooses templates (drops overflow checks).
+        self.bounds = self._guard_bounds()
+        self.lower: dict[int, int] = {}
+        self.depth_checked = False  # the fast copy of the current segment tested `d` once, before its calls
         # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
         self.appends = private_appends(self.function, module)
 
@@ -1069,6 +1074,53 @@ class _Translator:
             self.tree(arms, 3)
         self.emit(1, f"return f{fidx}")
         return "\n".join(self.lines) + "\n", tuple(self.pcs), tuple(self.pending), tuple(self.beyond)
+
+    def _guard_bounds(self) -> dict[int, dict[int, int]]:
+        """Per jump target: int registers with a lower bound every way into it guarantees (range analysis).
+
+        A target qualifies only when control cannot fall into it (the instruction before it returns, traps or
+        jumps) and every jump to it is a `jmpifnot` (`jmpif`) right after `lt`/`le` (`gt`/`ge`) of an int register
+        x against a register loaded with an int constant k right before, with no way into the middle of those
+        three instructions: then x >= k (x > k) there.  A register bounded on every incoming jump keeps the
+        smallest bound.
+        """
+        code = self.code
+        size = len(code)
+        registers = self.function.registers
+        leaders = set(self.leaders)
+        constants = self.module.constants
+        found: dict[int, dict[int, int] | None] = {}
+        for pc, (op, a, b, _c) in enumerate(code):
+            target = a if op == Op.JMP else b if op == Op.JMPIF or op == Op.JMPIFNOT else -1
+            if target < 0:
+                continue
+            fact: dict[int, int] | None = None
+            if pc >= 2 and pc not in leaders and pc - 1 not in leaders:
+                cmp_op, ca, cb, cc = code[pc - 1]
+                k_op, ka, kb, _kc = code[pc - 2]
+                constant = constants[kb] if k_op == Op.LOADK and 0 <= kb < len(constants) else None
+                falls = {Op.JMPIFNOT.value: (Op.LT.value, Op.LE.value), Op.JMPIF.value: (Op.GE.value, Op.GT.value)}
+                pair = falls.get(op)
+                if (
+                    pair is not None
+                    and cmp_op in pair
+                    and ca == a
+                    and cc == ka
+                    and type(constant) is int
+                    and len({ca, cb, cc}) == 3
+                    and registers[cb].kind is TypeKind.INT
+                ):
+                    # jmpifnot after lt / jmpif after ge: x >= k; after le / gt: x > k.
+                    fact = {cb: constant if cmp_op == pair[0] else constant + 1}
+            if target in found:
+                previous = found[target]
+                if previous is None or fact is None:
+                    found[target] = None
+                else:
+                    found[target] = {r: min(v, fact[r]) for r, v in previous.items() if r in fact}
+            else:
+                found[target] = fact
+        return {t: f for t, f in found.items() if f and 0 < t < size and code[t - 1].op in _TERMINAL}
 
     def _jumps_to(self, target: int) -> bool:
         return any(
@@ -1132,6 +1184,7 @@ class _Translator:
         self.loop_start = start if loops else -1
         self.breakable = True
         pc = start
+        self.lower = dict(self.bounds.get(start, {}))
         while pc < end:
             segment_end = self.segment_end(pc, end)
             self.segment(pc, segment_end, indent + 1)
@@ -1283,6 +1336,7 @@ class _Translator:
             body = indent + 1
             self.loop_start = start
         pc = start
+        self.lower = dict(self.bounds.get(start, {}))
         while pc < end:
             segment_end = self.segment_end(pc, end)
             self.segment(pc, segment_end, body)
@@ -1331,6 +1385,7 @@ class _Translator:
         code = self.code
         functions = self.module.functions
         self.known = {}
+        lower = dict(self.lower)  # every copy of the segment starts from the same facts
         # Each call's prepaid callee entry segment, by position in the segment.
         entries = {pc: _entry_segment(functions[code[pc].a]) for pc in range(start, end) if code[pc].op == Op.CALL}
         extra = sum(entries.values())
@@ -1347,17 +1402,27 @@ class _Translator:
             self.emit(indent, "if c:", start)
             for pc in range(start, last if shared else end):
                 self.instruction(pc, indent + 1, pending=last - pc)
-            self.emit(indent, f"elif FUEL >= {length}:", start)
+        # A fast copy making two calls or more tests `d` (constant in a frame) once with the fuel; d = 0 takes the
+        # slow copy, which stops at the call like the fast one would (a _Deep re-runs the call from the start).
+        fast = range(start, last if shared else end)
+        checked = sum(1 for pc in fast if code[pc].op == Op.CALL) >= 2
+        depth = " and d" if checked else ""
+        if entry:
+            self.emit(indent, f"elif FUEL >= {length}{depth}:", start)
             self.known = {}
+            self.lower = dict(lower)
         else:
-            self.emit(indent, f"if FUEL >= {length}:", start)
+            self.emit(indent, f"if FUEL >= {length}{depth}:", start)
         self.emit(indent + 1, f"FUEL -= {length}", start)
         ahead = extra  # callee entry segments charged at or after the instruction being emitted
-        for pc in range(start, last if shared else end):
+        self.depth_checked = checked
+        for pc in fast:
             self.instruction(pc, indent + 1, pending=last - pc + ahead, prepaid=entries.get(pc, 0) > 0)
             ahead -= entries.get(pc, 0)
+        self.depth_checked = False
         self.emit(indent, "else:", start)
         self.known = {}
+        self.lower = dict(lower)
         for pc in range(start, end):
             self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(pc)})", pc)
             self.emit(indent + 1, "FUEL -= 1", pc)
@@ -1509,8 +1574,11 @@ class _Translator:
         k = self.known.get(c) if op != Op.MUL else None
         if k is not None and op == Op.SUB:
             k = -k
+        low = self.lower.get(b)
         if k is None or op == Op.MUL:
             line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+        elif k < 0 and low is not None and low + k >= I64_MIN:
+            pass  # range analysis: b >= low, so b + k cannot go below the 64-bit range (nor above it, k < 0)
         elif k > 0:
             line(f"if r{a} > 9223372036854775807: r{a} = _wrap(r{a})")
         elif k < 0:
@@ -1570,7 +1638,8 @@ class _Translator:
         a, b, c, prepaid, line = at.a, at.b, at.c, at.prepaid, at.line
         callee = self.module.functions[a]
         args = "".join(f", r{_int(r)}" for r in range(b, b + callee.param_count))
-        line("if not d: _deep()")
+        if not self.depth_checked:
+            line("if not d: _deep()")
         if len(callee.registers) > self.engine.limits.max_registers:
             line("_bail()")
         target = f"r{c} = " if callee.result is not None else ""
@@ -1763,6 +1832,7 @@ class _Translator:
         _reads, writes = self._uses_defs(op, a, b, c)
         for register in writes:
             self.known.pop(register, None)
+            self.lower.pop(register, None)
         if op == Op.LOADK:
             constant = self.module.constants[b]
             if type(constant) is int:

@@ -1,0 +1,194 @@
+"""Range analysis and the once-per-segment depth test of the compiled engine, against the other engines.
+
+The compiled engine drops the overflow check of `x - k` (k a positive constant) where a guard every way into the
+arm passed says x >= lo and lo - k stays in 64 bits (engines/compiled.py, `_Translator._guard_bounds`).  Each
+program here is built so that a wrong bound shows: the value overflows exactly at the edge the guard allows, on
+the last iteration of a loop, or through a second way into the arm with a weaker guard.  Every case runs on the
+oracle, the fused interpreter and the compiled engine (`agree`), and also checks the translation dropped or
+kept the check, so the tests fail if the analysis stops applying as well as if it applies wrongly.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from chronicle_testing.verify_builders import fn, ins, module
+from chronicle_vm.core.model import Module
+from chronicle_vm.core.types import BOOL, INT
+from chronicle_vm.core.values import I64_MAX, I64_MIN
+from chronicle_vm.engines.compiled import CompiledEngine
+from chronicle_vm.limits import Limits
+from chronicle_vm.verifier.rules import verify
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_compiled_chains import agree, fib_module
+
+_CHECK = "< -9223372036854775808"  # the one-sided overflow check of subtracting a positive constant
+
+
+def guarded_sub(bound: int, k: int, compare: str = "lt") -> Module:
+    """main(x) = x if x < bound (x <= bound) else x - k."""
+    code = (
+        ins("loadk", 1, 0),
+        ins(compare, 2, 0, 1),
+        ins("jmpifnot", 2, 4),
+        ins("ret", 0),
+        ins("loadk", 1, 1),  # 4: x >= bound (x > bound) here
+        ins("sub", 3, 0, 1),
+        ins("ret", 3),
+    )
+    main = fn("main", code, registers=(INT, INT, BOOL, INT), params=1, result=INT, exported=True)
+    return module(main, constants=(bound, k))
+
+
+def source(mod: Module) -> str:
+    return CompiledEngine(verify(mod), Limits()).translated_source(0)
+
+
+@pytest.mark.parametrize(
+    ("bound", "k", "compare", "dropped"),
+    [
+        (2, 1, "lt", True),  # fib's n - 1 after n < 2
+        (I64_MIN + 3, 3, "lt", True),  # x >= MIN + 3: x - 3 >= MIN exactly
+        (I64_MIN + 2, 3, "lt", False),  # x = MIN + 2 passes the guard and x - 3 wraps
+        (I64_MIN + 2, 3, "le", True),  # x > MIN + 2: x - 3 >= MIN
+        (I64_MIN + 1, 3, "le", False),
+        (I64_MAX, I64_MAX, "lt", True),
+    ],
+)
+def test_a_guard_bounds_the_subtraction_after_it(bound: int, k: int, compare: str, dropped: bool) -> None:
+    mod = guarded_sub(bound, k, compare)
+    assert (_CHECK not in source(mod)) is dropped
+    for x in {bound - 1, bound, bound + 1, I64_MIN, I64_MIN + 1, I64_MIN + 2, I64_MIN + 3, I64_MAX, 0}:
+        if I64_MIN <= x <= I64_MAX:
+            agree(mod, "main", [x], Limits())
+
+
+def two_ways_in(strong: int, weak: int) -> Module:
+    """main(x, y): if y, guard x < strong, else guard x < weak; both guards' failure goes to `x - 3`."""
+    code = (
+        ins("jmpifnot", 1, 5),
+        ins("loadk", 2, 0),
+        ins("lt", 3, 0, 2),
+        ins("jmpifnot", 3, 9),
+        ins("ret", 0),
+        ins("loadk", 2, 1),  # 5
+        ins("lt", 3, 0, 2),
+        ins("jmpifnot", 3, 9),
+        ins("ret", 0),
+        ins("loadk", 2, 2),  # 9: x >= min(strong, weak)
+        ins("sub", 4, 0, 2),
+        ins("ret", 4),
+    )
+    main = fn("main", code, registers=(INT, BOOL, INT, BOOL, INT), params=2, result=INT, exported=True)
+    return module(main, constants=(strong, weak, 3))
+
+
+def test_the_weakest_guard_into_an_arm_decides() -> None:
+    strong, weak = I64_MIN + 10, I64_MIN + 1
+    mod = two_ways_in(strong, weak)
+    assert _CHECK in source(mod)  # MIN + 1 - 3 would wrap
+    for x in (weak, weak + 1, weak + 2, strong, strong + 1, 0, I64_MAX):
+        for y in (True, False):
+            agree(mod, "main", [x, y], Limits())
+    assert _CHECK not in source(two_ways_in(I64_MIN + 10, I64_MIN + 4))
+
+
+def test_no_bound_through_a_fall_through_or_after_a_write() -> None:
+    # 4 is reached by falling through from 3 as well as by the jump: no fact.
+    falls = (
+        ins("loadk", 1, 0),
+        ins("lt", 2, 0, 1),
+        ins("jmpifnot", 2, 4),
+        ins("nop"),
+        ins("loadk", 1, 1),  # 4
+        ins("sub", 3, 0, 1),
+        ins("ret", 3),
+    )
+    # The guarded register is overwritten (x = MIN) before the subtraction.
+    written = (
+        ins("loadk", 1, 0),
+        ins("lt", 2, 0, 1),
+        ins("jmpifnot", 2, 4),
+        ins("ret", 0),
+        ins("loadk", 0, 2),  # 4
+        ins("loadk", 1, 1),
+        ins("sub", 3, 0, 1),
+        ins("ret", 3),
+    )
+    for code, arg in ((falls, I64_MIN), (written, 5)):
+        main = fn("main", code, registers=(INT, INT, BOOL, INT), params=1, result=INT, exported=True)
+        mod = module(main, constants=(2, 1, I64_MIN))
+        assert _CHECK in source(mod)
+        kind, outcome = agree(mod, "main", [arg], Limits())
+        assert kind == "ok" and outcome.value == I64_MAX  # MIN - 1 wraps
+
+
+def countdown(floor: int) -> Module:
+    """main(x): do { x = x - 1 } while x >= floor; the guard at the bottom bounds the body at the top."""
+    code = (
+        ins("jmp", 4),
+        ins("loadk", 1, 1),  # 1: the body, x >= floor here
+        ins("sub", 0, 0, 1),
+        ins("nop"),
+        ins("loadk", 2, 0),  # 4
+        ins("ge", 3, 0, 2),
+        ins("jmpif", 3, 1),
+        ins("ret", 0),
+    )
+    main = fn("main", code, registers=(INT, INT, INT, BOOL), params=1, result=INT, exported=True)
+    return module(main, constants=(floor, 1))
+
+
+def test_a_loop_that_overflows_only_on_its_last_iteration() -> None:
+    safe = countdown(I64_MIN + 1)
+    assert _CHECK not in source(safe)
+    kind, outcome = agree(safe, "main", [I64_MIN + 5], Limits())
+    assert kind == "ok" and outcome.value == I64_MIN
+    # floor = MIN: the guard lets x = MIN into the body, whose x - 1 wraps to MAX on that iteration only; the
+    # loop then runs on until max_instructions stops it, at the same instruction on every engine.
+    edge = countdown(I64_MIN)
+    assert _CHECK in source(edge)
+    for limit in range(60):
+        agree(edge, "main", [I64_MIN + 3], Limits(max_instructions=limit))
+
+
+def changing_trip_count() -> Module:
+    """main(n): i = 0; while i < n { if i == 3 { n = n + 4 }; i = i + 1 }; return i (the bound moves inside)."""
+    code = (
+        ins("loadk", 1, 0),  # i = 0
+        ins("lt", 2, 1, 0),  # 1
+        ins("jmpifnot", 2, 11),
+        ins("loadk", 3, 1),
+        ins("eq", 2, 1, 3),
+        ins("jmpifnot", 2, 8),
+        ins("loadk", 3, 2),
+        ins("add", 0, 0, 3),
+        ins("loadk", 3, 3),  # 8
+        ins("add", 1, 1, 3),
+        ins("jmp", 1),
+        ins("ret", 1),  # 11
+    )
+    main = fn("main", code, registers=(INT, INT, BOOL, INT), params=1, result=INT, exported=True)
+    return module(main, constants=(0, 3, 4, 1))
+
+
+def test_a_loop_whose_trip_count_changes_inside_it() -> None:
+    mod = changing_trip_count()
+    kind, outcome = agree(mod, "main", [5], Limits())
+    assert kind == "ok" and outcome.value == 9
+    for limit in range(outcome.instructions + 2):
+        agree(mod, "main", [5], Limits(max_instructions=limit))
+
+
+def test_recursion_exactly_at_max_call_depth() -> None:
+    # fib's recursive segment makes two calls: its fast copy tests the depth once, with the fuel.
+    assert "and d:" in source(fib_module())
+    for depth in range(1, 12):
+        kind, outcome = agree(fib_module(), "main", [9], Limits(max_call_depth=depth))
+        assert (kind == "ok") is (depth >= 9)
+        if kind == "error":
+            assert outcome[1] == "limit.call-depth"
