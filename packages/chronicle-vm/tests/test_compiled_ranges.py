@@ -192,3 +192,49 @@ def test_recursion_exactly_at_max_call_depth() -> None:
         assert (kind == "ok") is (depth >= 9)
         if kind == "error":
             assert outcome[1] == "limit.call-depth"
+
+
+def folding(read_later: int) -> Module:
+    """main(x): k = 5; c = x < k; if not c: return 2 * x; return r{read_later} (k, c or x)."""
+    code = (
+        ins("loadk", 1, 0),
+        ins("lt", 2, 0, 1),
+        ins("jmpifnot", 2, 4),
+        ins("ret", read_later),
+        ins("loadk", 3, 1),  # 4
+        ins("mul", 3, 0, 3),
+        ins("ret", 3),
+    )
+    result = BOOL if read_later == 2 else INT
+    main = fn("main", code, registers=(INT, INT, BOOL, INT), params=1, result=INT, exported=True)
+    if read_later == 2:
+        code = (*code[:3], ins("ret", 2), *code[4:])
+        main = fn("main", code, registers=(INT, INT, BOOL, BOOL), params=1, result=result, exported=True)
+        code = (*code[:4], ins("loadb", 3, 1), ins("ret", 3))
+        main = fn("main", code, registers=(INT, INT, BOOL, BOOL), params=1, result=result, exported=True)
+    return module(main, constants=(5, 2))
+
+
+@pytest.mark.parametrize(("read_later", "stored"), [(0, ()), (1, ("r1 = k0",)), (2, ("r2 = r0 < ",))])
+def test_a_value_read_later_is_stored_and_one_read_once_is_folded(read_later: int, stored: tuple[str, ...]) -> None:
+    mod = folding(read_later)
+    text = source(mod)
+    for line in ("r1 = k0", "r2 = r0 < "):
+        assert (line in text) is (line in stored), (line, text)
+    if read_later != 2:
+        assert "r0 * k1" in text  # the loadk before the mul folds into it
+    for x in (I64_MIN, -1, 4, 5, 6, I64_MAX):
+        agree(mod, "main", [x], Limits())
+        for limit in range(6):
+            agree(mod, "main", [x], Limits(max_instructions=limit))
+
+
+@pytest.mark.parametrize("op", ["div", "mod"])
+@pytest.mark.parametrize("divisor", [0, -1, 7])
+def test_a_constant_divisor_folds_and_still_traps_on_zero(op: str, divisor: int) -> None:
+    code = (ins("loadk", 1, 0), ins(op, 2, 0, 1), ins("ret", 2))
+    main = fn("main", code, registers=(INT, INT, INT), params=1, result=INT, exported=True)
+    mod = module(main, constants=(divisor,))
+    assert "r1 = k0" not in source(mod)
+    for x in (I64_MIN, -8, 0, 9, I64_MAX):
+        agree(mod, "main", [x], Limits())

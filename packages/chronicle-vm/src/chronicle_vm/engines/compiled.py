@@ -1026,6 +1026,10 @@ class _Translator:
         self.bounds = self._guard_bounds()
         self.lower: dict[int, int] = {}
         self.depth_checked = False  # the fast copy of the current segment tested `d` once, before its calls
+        # Folding: a value used once by the next instruction and dead after it is not stored; `alias` gives the
+        # text the next instruction reads for that register (`k3`, `r0 < k3`; see `_fold`).
+        self.live_after = self._liveness()
+        self.alias: dict[int, str] = {}
         # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
         self.appends = private_appends(self.function, module)
 
@@ -1074,6 +1078,83 @@ class _Translator:
             self.tree(arms, 3)
         self.emit(1, f"return f{fidx}")
         return "\n".join(self.lines) + "\n", tuple(self.pcs), tuple(self.pending), tuple(self.beyond)
+
+    def _liveness(self) -> list[int] | None:
+        """Per instruction: the registers (a bit mask) some path may read after it before writing them.
+
+        A backward may-analysis over the verifier's basic blocks, bounded like `_uninitialised_reads`; None
+        past the bound (then nothing is folded).
+        """
+        blocks = self._blocks()
+        if blocks is None:
+            return None
+        uses, defs, successors = blocks
+        count = len(uses)
+        live_in = [0] * count
+        live_out = [0] * count
+        visits = _ANALYSIS_VISITS * count
+        changed = True
+        while changed:
+            changed = False
+            for block in reversed(range(count)):
+                visits -= 1
+                if visits < 0:
+                    return None
+                out = 0
+                for successor in successors[block]:
+                    out |= live_in[successor]
+                live_out[block] = out
+                new = uses[block] | (out & ~defs[block])
+                if new != live_in[block]:
+                    live_in[block] = new
+                    changed = True
+        code = self.code
+        size = len(code)
+        leaders = [leader for leader in self.leaders if 0 <= leader < size] or [0]
+        ends = [*leaders[1:], size]
+        after = [0] * size
+        for block, (start, end) in enumerate(zip(leaders, ends, strict=True)):
+            live = live_out[block]
+            for pc in reversed(range(start, end)):
+                after[pc] = live
+                reads, writes = self._uses_defs(*code[pc])
+                for r in writes:
+                    live &= ~(1 << r)
+                for r in reads:
+                    live |= 1 << r
+        return after
+
+    def _fold(self, pc: int) -> str | None:
+        """The text the next instruction may read instead of instruction `pc`'s result, which then is not stored.
+
+        Only where nothing can tell: `pc + 1` is reached from `pc` alone, reads the result once and no path reads
+        it after (or `pc + 1` overwrites it).  An int `loadk` read as the right operand of an int `add sub mul div
+        mod` or comparison folds into it (`r1 = r0 - k1`); an int comparison read by the branch after it folds into
+        the branch (`if not (r0 < k0)`).
+        """
+        live = self.live_after
+        code = self.code
+        nxt = pc + 1
+        if live is None or nxt >= len(code) or nxt in self.leaders:
+            return None
+        op, a, b, _c = code[pc]
+        use_op, ua, ub, uc = code[nxt]
+        registers = self.function.registers
+        if live[nxt] >> a & 1 and a not in self._uses_defs(use_op, ua, ub, uc)[1]:
+            return None  # read after the next instruction (unless that one writes it anew)
+        if op == Op.LOADK and type(self.module.constants[b]) is int:
+            consumers = (Op.ADD.value, Op.SUB.value, Op.MUL.value, Op.DIV.value, Op.MOD.value, *_COMPARE)
+            if use_op in consumers and uc == a and ub != a and registers[ub].kind is TypeKind.INT:
+                return f"k{_int(b)}"
+        elif op in _COMPARE and (use_op == Op.JMPIF or use_op == Op.JMPIFNOT) and ua == a:
+            left, right = code[pc].b, code[pc].c
+            if registers[left].kind is TypeKind.INT and registers[right].kind is TypeKind.INT:
+                return f"({self.operand(left)} {_COMPARE[op]} {self.operand(right)})"
+        return None
+
+    def operand(self, register: int) -> str:
+        """What the instruction being emitted reads for `register`: its local, or a folded value."""
+        return self.alias.get(register) or f"r{_int(register)}"
 
     def _guard_bounds(self) -> dict[int, dict[int, int]]:
         """Per jump target: int registers with a lower bound every way into it guarantees (range analysis).
@@ -1385,6 +1466,7 @@ class _Translator:
         code = self.code
         functions = self.module.functions
         self.known = {}
+        self.alias = {}
         lower = dict(self.lower)  # every copy of the segment starts from the same facts
         # Each call's prepaid callee entry segment, by position in the segment.
         entries = {pc: _entry_segment(functions[code[pc].a]) for pc in range(start, end) if code[pc].op == Op.CALL}
@@ -1447,8 +1529,15 @@ class _Translator:
         a, b, c = _int(a), _int(b), _int(c)
         if op == Op.CALL:  # what stays charged ahead in this frame while the callee runs (its prepaid entry is its)
             self.after_call = pending - (_entry_segment(self.module.functions[a]) if prepaid else 0)
+        folded = self._fold(pc)
+        if folded is not None:  # not stored: the next instruction reads `folded` instead
+            self.alias = {a: folded}
+            self.charged = self.after_call = 0
+            self.track(op, a, b, c)
+            return
         at = _At(op, a, b, c, pc, indent, pending, prepaid, f"{self.fidx}, {_int(pc)}", self.emit)
         done = _TEMPLATES[op](self, at) is True
+        self.alias = {}
         self.charged = self.after_call = 0
         if not done:
             self.track(op, a, b, c)
@@ -1569,7 +1658,7 @@ class _Translator:
     def _op_arithmetic(self, at: _At) -> bool | None:
         op, a, b, c, line = at.op, at.a, at.b, at.c, at.line
         sign = "+" if op == Op.ADD else "-" if op == Op.SUB else "*"
-        line(f"r{a} = r{b} {sign} r{c}")
+        line(f"r{a} = r{b} {sign} {self.operand(c)}")
         # Adding a known positive constant can only overflow upwards, and so on: one comparison, not two.
         k = self.known.get(c) if op != Op.MUL else None
         if k is not None and op == Op.SUB:
@@ -1587,18 +1676,20 @@ class _Translator:
 
     def _op_div(self, at: _At) -> bool | None:
         a, b, c, w, line = at.a, at.b, at.c, at.w, at.line
+        divisor = self.operand(c)
         if self.known.get(c, 0) == 0:
-            line(f"if r{c} == 0: _divzero({w})")
-        line(f"r{a} = r{b} // r{c}")
+            line(f"if {divisor} == 0: _divzero({w})")
+        line(f"r{a} = r{b} // {divisor}")
         if self.known.get(c, -1) == -1:
             line(f"if r{a} > 9223372036854775807: r{a} = -9223372036854775808")
         return None
 
     def _op_mod(self, at: _At) -> bool | None:
         a, b, c, w, line = at.a, at.b, at.c, at.w, at.line
+        divisor = self.operand(c)
         if self.known.get(c, 0) == 0:
-            line(f"if r{c} == 0: _modzero({w})")
-        line(f"r{a} = r{b} % r{c}")
+            line(f"if {divisor} == 0: _modzero({w})")
+        line(f"r{a} = r{b} % {divisor}")
         return None
 
     def _op_neg(self, at: _At) -> bool | None:
@@ -1615,7 +1706,7 @@ class _Translator:
         elif operand.kind is TypeKind.STR:  # code point order: the shorter string's length
             shorter = f"(len(r{b}) if len(r{b}) < len(r{c}) else len(r{c}))"  # the generated code has no builtins
             self.pay(shorter, indent, pc, pending, w)
-        line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
+        line(f"r{a} = r{b} {_COMPARE[op]} {self.operand(c)}")
         return None
 
     def _op_not(self, at: _At) -> bool | None:
@@ -1630,7 +1721,7 @@ class _Translator:
 
     def _op_branch(self, at: _At) -> bool | None:
         op, a, b, pc, indent, pending, line = at.op, at.a, at.b, at.pc, at.indent, at.pending, at.line
-        line(f"if {'' if op == Op.JMPIF else 'not '}r{a}:")
+        line(f"if {'' if op == Op.JMPIF else 'not '}{self.operand(a)}:")
         self.jump(b, indent + 1, pc, pending)
         return None
 
