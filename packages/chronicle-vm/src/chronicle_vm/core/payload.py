@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .structured import VMap
 from .type_registry import is_sized
 from .types import TypeKind, ValueType
 
@@ -46,6 +47,8 @@ def value_bytes(value: Any) -> int:
         return INT_BYTES
     if kind is list:
         return 2 + sum(value_bytes(item) + 1 for item in value)
+    if kind is VMap:  # as `[key, value]` pairs
+        return 2 + sum(value_bytes(key) + value_bytes(item) + 4 for key, item in value.items())
     if value is None:
         return 4
     return 6 * len(str(value)) + 2  # not a VM value the recorder writes today: still counted, generously

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from chronicle_vm.core.calls import CapabilityHandler
 from chronicle_vm.core.model import Module
 from chronicle_vm.core.type_registry import zero_value
-from chronicle_vm.core.types import ValueType
+from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import Value, ValueMismatch, import_value
 from chronicle_vm.errors import UsageError, declare_codes
 from chronicle_vm.limits import Limits
@@ -24,7 +24,7 @@ from .costs import value_words
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
 
-__all__ = ["RunOutcome", "describe", "handler_table", "locate", "prepare_call", "zero"]
+__all__ = ["FRESH_KINDS", "RunOutcome", "describe", "handler_table", "locate", "prepare_call", "structs_of", "zero"]
 
 declare_codes(
     "usage",
@@ -43,9 +43,18 @@ class RunOutcome:
     instructions: int
 
 
-def zero(vtype: ValueType) -> Value:
+def zero(vtype: ValueType, structs: Sequence[StructDef] = ()) -> Value:
     """A register's value before it is written: the type's zero (the value-type registry's row)."""
-    return zero_value(vtype)  # type: ignore[no-any-return]
+    return zero_value(vtype, structs)  # type: ignore[no-any-return]
+
+
+def structs_of(module: Module) -> tuple[StructDef, ...]:
+    """The module's struct table."""
+    return getattr(module, "structs", ())
+
+
+#: The kinds whose zero is a fresh mutable object in every frame (the others' zeros can be shared).
+FRESH_KINDS = frozenset((TypeKind.ARRAY, TypeKind.MAP, TypeKind.STRUCT))
 
 
 def handler_table(module: Module, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:
@@ -76,7 +85,8 @@ def prepare_call(
     units = 0
     for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
         try:
-            value, _units = import_value(arg, vtype, limits, f"argument {position + 1} of `{entry}`")
+            what = f"argument {position + 1} of `{entry}`"
+            value, _units = import_value(arg, vtype, limits, what, structs_of(verified.module))
         except ValueMismatch as exc:
             raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
         values.append(value)
