@@ -280,3 +280,17 @@ def test_registry_json_columns_for_maps_and_structs() -> None:
     with pytest.raises(ValueMismatch, match=r"args\[0\]\.items\[0\]\.qty"):
         bad = {"id": "o1", "items": [{"sku": "x", "qty": "2", "tags": []}]}
         row_from_json(bad, struct_type(1), form, "args[0]")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(max_size=6), max_size=10), st.lists(st.integers(-5, 5), max_size=10))
+def test_argument_words_without_a_second_walk_match_value_words(texts: list[str], ints: list[int]) -> None:
+    from chronicle_vm.engines.costs import value_words
+    from chronicle_vm.engines.entry import _words
+
+    for obj, vtype in ((texts, STR.array_of()), (ints, INT.array_of()), ([texts], STR.array_of().array_of())):
+        try:
+            value, imported = import_value(obj, vtype, LIMITS)
+        except ValueMismatch:
+            continue  # a lone surrogate: refused either way
+        assert _words(value, vtype, imported) == value_words(value)

@@ -261,14 +261,16 @@ def _scalar_items(obj: list[Any] | tuple[Any, ...], element: ValueType, limits: 
     if kind is TypeKind.STR:
         if not obj or set(map(type, obj)) != {str}:
             return None
-        sizes = list(map(len, obj))
-        if max(sizes) > limits.max_string_len:
+        joined = "".join(obj)  # one string: its length is the characters, its scan the Unicode check
+        total = len(joined)
+        if total > limits.max_string_len and max(map(len, obj)) > limits.max_string_len:
             return None
-        try:
-            "".join(obj).encode("utf-8")
-        except UnicodeEncodeError:
-            return None
-        return list(obj), len(obj) + sum(sizes)
+        if not joined.isascii():
+            try:
+                joined.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+        return list(obj), len(obj) + total
     if kind is TypeKind.INT:
         if not obj or set(map(type, obj)) != {int} or min(obj) < I64_MIN or max(obj) > I64_MAX:
             return None

@@ -19,7 +19,7 @@ from chronicle_vm.core.values import Value, ValueMismatch, import_value
 from chronicle_vm.errors import UsageError, declare_codes
 from chronicle_vm.limits import Limits
 
-from .costs import value_words
+from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, value_words
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
@@ -86,12 +86,23 @@ def prepare_call(
     for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
         try:
             what = f"argument {position + 1} of `{entry}`"
-            value, _units = import_value(arg, vtype, limits, what, structs_of(verified.module))
+            value, imported = import_value(arg, vtype, limits, what, structs_of(verified.module))
         except ValueMismatch as exc:
             raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
         values.append(value)
-        units += value_words(value)
+        units += _words(value, vtype, imported)
     return index, values, units
+
+
+def _words(value: Value, vtype: ValueType, imported: int) -> int:
+    """`value_words(value)`, without a second walk for the flat arrays whose import counted their characters."""
+    if vtype.kind is TypeKind.ARRAY and type(value) is list:
+        element = vtype.args[0].kind
+        if element is TypeKind.STR:  # imported = items + characters
+            return LIST_WORDS + (ITEM_WORDS + STR_WORDS) * len(value) + imported - len(value)
+        if element is TypeKind.INT or element is TypeKind.BOOL:
+            return LIST_WORDS + ITEM_WORDS * len(value)
+    return value_words(value)
 
 
 def locate(module: Module, function: int, index: int) -> dict[str, Any]:
