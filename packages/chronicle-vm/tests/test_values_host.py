@@ -12,7 +12,7 @@ from chronicle_vm import ExecutionError, Host, Policy, instantiate, load_module
 from chronicle_vm.core.isa import OPS_BY_NAME
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
 from chronicle_vm.core.types import INT, STR, StructDef, StructField, map_type, struct_type
-from chronicle_vm.errors import PolicyError
+from chronicle_vm.errors import PolicyError, UsageError
 
 ENGINES = ("reference", "compiled")
 # the module's table: Item first (the host's may order or name its structs otherwise)
@@ -143,3 +143,39 @@ def test_negotiation_accepts_the_same_shape_under_another_name() -> None:
     host, _ = _host(Product("x", 1, {}), Product)
     instance = instantiate(load_module(_module()), host=host, policy=POLICY)
     assert instance.call("main", "x", trace=False).value == Product("x", 2, {"eur": 5})
+
+
+def _audit_module() -> bytes:
+    """`main(item: Item) -> int`: sends the item to `audit.log(Item)`, then returns its qty."""
+    registers = (struct_type(0), INT)
+    code = (_ins("capcall", 0, 0, 0), _ins("getfield", 1, 0, 1), _ins("ret", 1))
+    main = Function("main", True, 1, INT, registers, code)
+    mod = Module(
+        capabilities=(Capability("audit.log", (struct_type(0),), None),),
+        functions=(main,),
+        source_map=SourceMap((), ((),)),
+        structs=(ITEM,),
+    )
+    return mod.to_bytes()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_struct_arguments_reach_the_host_as_its_dataclass_and_entry_arguments_take_dataclasses(engine: str) -> None:
+    host = Host()
+    seen: list[Any] = []
+
+    @host.capability("audit.log")
+    def log(item: Item) -> None:
+        seen.append(item)
+        item.prices["stolen"] = 1  # the host's copy: the plugin's map is not this dict
+
+    policy = Policy.from_toml('version = 1\n[capabilities."audit.log"]\nallow = true\n')
+    instance = instantiate(load_module(_audit_module()), host=host, policy=policy, engine=engine)  # type: ignore[arg-type]
+    given = Item("x", 3, {"usd": 1})
+    assert instance.call("main", given, trace=False).value == 3
+    assert seen == [Item("x", 3, {"usd": 1, "stolen": 1})] and type(seen[0]) is Item
+    assert given.prices == {"usd": 1}  # the entry argument was copied in
+    assert instance.call("main", {"sku": "y", "qty": 4, "prices": {}}, trace=False).value == 4
+    with pytest.raises(UsageError) as caught:
+        instance.call("main", {"sku": "y", "qty": True, "prices": {}}, trace=False)
+    assert "qty" in caught.value.message

@@ -401,3 +401,53 @@ def test_random_map_programs_agree_with_python(program: list[tuple[str, int, int
         assert outcome[1] == "runtime.key-missing"
     else:
         assert outcome[:2] == ("ok", acc)
+
+
+# -- differential: random struct and map programs, with aliasing, against plain Python lists and dicts -----------
+
+_STRUCT_OPS = st.sampled_from(["new", "setx", "sety", "sum", "store", "load", "alias", "count"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_STRUCT_OPS, st.integers(0, 3), st.integers(-4, 4)), min_size=1, max_size=25))
+def test_random_struct_programs_agree_with_python(program: list[tuple[str, int, int]]) -> None:
+    # r0 p, r1 q, r2 x, r3 y, r4 acc, r5 points {int: Point}, r6 key, r7 tmp, r8 has
+    rows: list[Row] = [("mapnew", 5, 0, 0)]
+    constants: list[int] = []
+    p: list[int] = [0, 0]  # the zero Point
+    q: list[int] = [0, 0]
+    points: dict[int, list[int]] = {}
+    acc = 0
+
+    def const(value: int) -> int:
+        constants.append(value)
+        return len(constants) - 1
+
+    for op, key, value in program:
+        rows += [("loadk", 6, const(key), 0), ("loadk", 2, const(value), 0), ("loadk", 3, const(-value), 0)]
+        if op == "new":
+            rows.append(("structnew", 0, 2, 0))
+            p = [value, -value]
+        elif op in ("setx", "sety"):
+            rows.append(("setfield", 0, 0 if op == "setx" else 1, 2))
+            p[0 if op == "setx" else 1] = value
+        elif op == "sum":
+            rows += [("getfield", 7, 0, 0), ("add", 4, 4, 7), ("getfield", 7, 1, 1), ("add", 4, 4, 7)]
+            acc += p[0] + q[1]
+        elif op == "store":
+            rows.append(("mapset", 5, 6, 0))
+            points[key] = p  # by reference: a later setfield on p shows through the map
+        elif op == "load":
+            rows += [("maphas", 8, 5, 6), ("jmpifnot", 8, len(rows) + 3, 0), ("mapget", 1, 5, 6), ("nop", 0, 0, 0)]
+            if key in points:
+                q = points[key]
+        elif op == "alias":
+            rows.append(("mov", 1, 0, 0))
+            q = p
+        else:
+            rows += [("maplen", 7, 5, 0), ("add", 4, 4, 7)]
+            acc += len(points)
+    rows.append(("ret", 4, 0, 0))
+    registers = (struct_type(0), struct_type(0), INT, INT, INT, map_type(INT, struct_type(0)), INT, INT, BOOL)
+    outcome = run_all(module(registers, tuple(rows), constants=tuple(constants)))
+    assert outcome[:2] == ("ok", acc)
