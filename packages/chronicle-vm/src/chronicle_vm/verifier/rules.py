@@ -502,6 +502,7 @@ class _Verifier:
         "register_ids",
         "struct_count",
         "type_names",
+        "zero_sizes",
     )
 
     def __init__(self, module: Module, max_registers: int, *, fast: bool = True) -> None:
@@ -521,6 +522,7 @@ class _Verifier:
         self.blocks: dict[ValueType, int] = {}
         self.type_names: dict[int, str] = dict(_BASE_NAMES)
         self.current: tuple[ValueType, ...] = ()  # the register types of the function being checked
+        self.zero_sizes: dict[int, int] = {}  # fields of each struct's zero value (verifier.structured)
 
     # -- helpers ---------------------------------------------------------
 
@@ -909,7 +911,7 @@ class _Verifier:
     def enter_function(self, findex: int, function: Function) -> None:
         """The map and struct rules' view of the function about to be checked; its struct registers' zeros."""
         self.current = function.registers
-        zero = structured.zero_problem(function.registers, function.param_count, self.structs())
+        zero = structured.zero_problem(function.registers, function.param_count, self.structs(), self.zero_sizes)
         if zero is not None:
             raise VerifyError("zero-size", zero[1], function=self.names[findex], register=zero[0])
 

@@ -137,11 +137,19 @@ def _structnew(
     return None
 
 
-def zero_problem(registers: Sequence[ValueType], param_count: int, structs: Structs) -> tuple[int, str] | None:
-    """A struct register whose zero value would be too big: (register, message), or None."""
+def zero_problem(
+    registers: Sequence[ValueType], param_count: int, structs: Structs, sizes: dict[int, int] | None = None
+) -> tuple[int, str] | None:
+    """A struct register whose zero value would be too big: (register, message), or None.
+
+    `sizes` remembers each struct's zero size across the module's functions (by struct index).
+    """
+    known = {} if sizes is None else sizes
     for index, vtype in enumerate(registers):
         if index >= param_count and vtype.kind is TypeKind.STRUCT:
-            size = zero_items(vtype, structs)
+            size = known.get(vtype.ref)
+            if size is None:
+                size = known[vtype.ref] = zero_items(vtype, structs)
             if size > MAX_ZERO_ITEMS:
                 return index, (
                     f"register r{index}: a fresh {type_text(vtype, structs)} would hold more than {MAX_ZERO_ITEMS} "
