@@ -451,3 +451,30 @@ def test_random_struct_programs_agree_with_python(program: list[tuple[str, int, 
     registers = (struct_type(0), struct_type(0), INT, INT, INT, map_type(INT, struct_type(0)), INT, INT, BOOL)
     outcome = run_all(module(registers, tuple(rows), constants=tuple(constants)))
     assert outcome[:2] == ("ok", acc)
+
+
+def test_a_wide_structnew_pays_for_its_fields() -> None:
+    wide = StructDef("Wide", tuple(StructField(f"f{k}", INT) for k in range(40)))
+    registers = (struct_type(0), *([INT] * 40))
+    mod = module(registers, (("structnew", 0, 1, 0), ("getfield", 1, 0, 39), ("ret", 1, 0, 0)), structs=(wide,))
+    assert run_all(mod) == ("ok", 0, 3 + 40 // 16)
+
+
+def test_listing_a_map_pays_for_its_entries_and_keys_pay_for_their_length() -> None:
+    # main(m: {str: int}, k: str) -> int: keys, values, has, get with default, delete
+    mod = module(
+        (SI, STR, STR.array_of(), INT.array_of(), BOOL, INT),
+        (
+            ("mapkeys", 2, 0, 0),
+            ("mapvalues", 3, 0, 0),
+            ("maphas", 4, 0, 1),
+            ("mapgetd", 5, 0, 1),
+            ("mapdel", 0, 1, 0),
+            ("maplen", 5, 0, 0),
+            ("ret", 5, 0, 0),
+        ),
+        params=2,
+    )
+    entries = {f"k{n}": n for n in range(40)}
+    key = "x" * 48
+    assert run_all(mod, [entries, key]) == ("ok", 40, 7 + 2 * (40 // 16) + 3 * (48 // 16))
