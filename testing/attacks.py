@@ -383,6 +383,20 @@ def backward_jump_chain() -> str:
     return f"finished, {result.instructions} instructions"
 
 
+def parsefloat_1m_loop() -> str:
+    """`parsefloat` of a 1,000,000-character decimal in a loop: paid by length (62,500 fuel each), so bounded."""
+    from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.core.types import FLOAT, STR
+    from chronicle_vm.runtime import instantiate, load_module
+
+    code = (Instruction(0x02, 0, 0), Instruction(0x7F, 1, 0), Instruction(0x20, 1))  # loadk; parsefloat; jmp 1
+    main = Function("main", True, 0, None, (STR, FLOAT), code)
+    digits = "0." + "1" * 999_998
+    module = Module(constants=(digits,), functions=(main,), source_map=SourceMap((), ((),)), version=2)
+    result = instantiate(load_module(module.to_bytes())).call("main")
+    return f"finished, {result.instructions} instructions"
+
+
 ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
     "huge-counts": (huge_counts, "decode.count-too-large"),
     "registers-65536": (registers_65536, "verify.register-count"),
@@ -407,6 +421,7 @@ ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
     "split-non-latin1-pieces": (split_non_latin1_pieces, "limit.allocation"),
     "wide-call-4095-params": (wide_call_4095_params, "finished*"),
     "backward-jump-chain": (backward_jump_chain, "finished*"),
+    "parsefloat-1m-loop": (parsefloat_1m_loop, "limit.instructions"),
 }
 
 

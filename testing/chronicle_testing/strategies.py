@@ -13,7 +13,20 @@ from hypothesis import strategies as st
 
 from chronicle_vm.core.isa import OPCODES
 from chronicle_vm.core.model import Capability, Constant, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH, BaseType, ValueType, array_type
+from chronicle_vm.core.types import (
+    BOOL,
+    FLOAT,
+    INT,
+    MAX_ARRAY_DEPTH,
+    STR,
+    BaseType,
+    StructDef,
+    StructField,
+    ValueType,
+    array_type,
+    map_type,
+    struct_type,
+)
 
 __all__ = [
     "capabilities",
@@ -25,6 +38,8 @@ __all__ = [
     "names",
     "source_positions",
     "u32s",
+    "v2_modules",
+    "v2_value_types",
     "value_types",
 ]
 
@@ -120,3 +135,77 @@ def modules(
 def module_bytes(**bounds: int) -> st.SearchStrategy[bytes]:
     """The encoded bytes of `modules(**bounds)`."""
     return modules(**bounds).map(Module.to_bytes)
+
+
+# --- version 2: float, map and struct types, float constants, a struct table ---------------------------
+
+
+def v2_value_types(struct_count: int, max_depth: int = 3) -> st.SearchStrategy[ValueType]:
+    """Any version-2 type over a table of `struct_count` structs: arrays and maps nesting at most
+    `max_depth` levels, or a version-1 type of any depth up to MAX_ARRAY_DEPTH."""
+    return st.one_of(_nested_types(struct_count, max_depth), value_types())
+
+
+def _nested_types(struct_count: int, max_depth: int) -> st.SearchStrategy[ValueType]:
+    leaves = [st.sampled_from([INT, BOOL, STR, FLOAT])]
+    if struct_count:
+        leaves.append(st.integers(0, struct_count - 1).map(struct_type))
+    leaf = st.one_of(*leaves)
+    if max_depth == 0:
+        return leaf
+    inner = st.deferred(lambda: _nested_types(struct_count, max_depth - 1))
+    keys = st.sampled_from([INT, STR, BOOL])
+    return st.one_of(leaf, inner.map(ValueType.array_of), st.builds(map_type, keys, inner))
+
+
+def v2_constants() -> st.SearchStrategy[Constant]:
+    """Pool entries of version 2: ints, strings and finite floats (-0.0 and the extremes included)."""
+    floats = st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.sampled_from([0.0, -0.0, 5e-324, -1.7976931348623157e308, 0.1, 1e16]),
+    )
+    return st.one_of(constants(), floats)
+
+
+@st.composite
+def v2_modules(draw: st.DrawFn, max_structs: int = 4, max_functions: int = 3, max_code: int = 8) -> Module:
+    """A random module using what version 2 adds (it may still fit version 1; then it is sometimes
+    written as version 2 anyway): a struct table, version-2 types everywhere types appear, float constants."""
+    count = draw(st.integers(0, max_structs))
+    types = v2_value_types(count)
+    field = st.builds(StructField, names(), types)
+    structs = tuple(StructDef(draw(names()), tuple(draw(st.lists(field, max_size=4)))) for _ in range(count))
+    function_list = []
+    for _ in range(draw(st.integers(0, max_functions))):
+        registers = tuple(draw(st.lists(types, max_size=6)))
+        function_list.append(
+            Function(
+                name=draw(names()),
+                exported=draw(st.booleans()),
+                param_count=draw(st.integers(0, len(registers))),
+                result=draw(st.none() | types),
+                registers=registers,
+                code=tuple(draw(st.lists(instructions(), max_size=max_code))),
+            )
+        )
+    caps = st.builds(Capability, names(), st.lists(types, max_size=3).map(tuple), st.none() | types)
+    files = tuple(draw(st.lists(st.text(max_size=8), max_size=2)))
+    entries = tuple(
+        draw(source_positions(len(f.code), len(files))) if draw(st.booleans()) else () for f in function_list
+    )
+    module = Module(
+        constants=tuple(draw(st.lists(v2_constants(), max_size=6))),
+        capabilities=tuple(draw(st.lists(caps, max_size=3))),
+        functions=tuple(function_list),
+        source_map=SourceMap(files=files, functions=entries),
+        structs=structs,
+    )
+    if module.version == 1 and draw(st.booleans()):
+        module = Module(
+            constants=module.constants,
+            capabilities=module.capabilities,
+            functions=module.functions,
+            source_map=module.source_map,
+            version=2,
+        )
+    return module

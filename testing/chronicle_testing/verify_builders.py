@@ -18,8 +18,18 @@ from dataclasses import replace
 from pathlib import Path
 
 from chronicle_vm.core.isa import OPCODES, OPS_BY_NAME
-from chronicle_vm.core.model import Capability, Constant, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.model import (
+    Capability,
+    Constant,
+    Function,
+    Instruction,
+    Module,
+    SourceMap,
+    SourcePos,
+    fitting_version,
+)
+from chronicle_vm.core.type_registry import zero_value
+from chronicle_vm.core.types import ValueType
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 from chronicle_vm.verifier.rules import VerifiedModule
@@ -100,7 +110,7 @@ def every_opcode_module() -> Module:
         files=("plugin.chr", "lib.chr"),
         functions=(positions(main), positions(add2, 1, 10), (), positions(helper)),
     )
-    return replace(assembled, source_map=source)
+    return replace(assembled, source_map=source, version=fitting_version(assembled))  # floats: version 2
 
 
 def _marked_leaders() -> tuple[tuple[int, ...], ...]:
@@ -142,9 +152,7 @@ SMALL_LIMITS = Limits(
 
 
 def _zero_argument(vtype: ValueType) -> object:
-    if vtype.depth:
-        return []
-    return {INT.base: 0, BOOL.base: False, STR.base: ""}[vtype.base]
+    return zero_value(vtype)  # 0, False, "", 0.0 or a new empty array
 
 
 def run_exports(verified: VerifiedModule) -> None:

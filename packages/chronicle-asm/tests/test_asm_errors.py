@@ -54,6 +54,17 @@ CASES: list[tuple[str, str, int, int]] = [
     ("asm-bool-constant", ".const b false\n", 1, 10),
     ("asm-bad-type", ".func f (decimal) -> int\n.end\n", 1, 10),
     ("asm-bad-type", ".func f (" + "[" * 9 + "int" + "]" * 9 + ")\n.end\n", 1, 10),
+    ("asm-bad-literal", F + "    loadk r0, 1e999\n" + E, 3, 15),
+    ("asm-bad-literal", ".const k -2.5e400\n", 1, 10),
+    ("asm-bad-type", ".struct A (x: Nope)\n", 1, 15),
+    ("asm-bad-type", ".func f ({float: int})\n.end\n", 1, 10),
+    ("asm-bad-type", ".func f ({str: " + "[" * 8 + "int" + "]" * 8 + "})\n.end\n", 1, 10),
+    ("asm-syntax", ".struct A x: int\n", 1, 11),
+    ("asm-syntax", ".struct A (x int)\n", 1, 12),
+    ("asm-syntax", ".struct A (x: int\n", 1, 15),
+    ("asm-duplicate-definition", ".struct A (x: int)\n.struct A (y: int)\n", 2, 9),
+    ("asm-int-range", ".version 1\n.const k 1.5\n", 1, 10),
+    ("asm-int-range", ".version 3\n", 1, 10),
     ("asm-unknown-label", F + "    jmp nowhere\n" + E, 3, 9),
     ("asm-duplicate-label", F + "here:\nhere:\n    retv\n" + E, 4, 1),
     ("asm-undefined-function", F + "    call g, r0, r0\n" + E, 3, 10),
@@ -79,7 +90,7 @@ CASES: list[tuple[str, str, int, int]] = [
     ("asm-bad-position", F + "    retv @0:1\n" + E, 3, 10),
     ("asm-bad-position", F + "    retv @0:1:1\n  .pos @0:1:1\n" + E, 3, 5),
     ("asm-int-range", F + "    retv @0:1:4294967296\n" + E, 3, 15),
-    ("asm-int-range", ".version 2\n", 1, 10),
+    ("asm-int-range", ".version 0\n", 1, 10),
 ]
 
 

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_asm import IRModule, assemble, assemble_text, disassemble, parse_casm
-from chronicle_testing.strategies import modules, source_positions, u32s
+from chronicle_testing.strategies import modules, source_positions, u32s, v2_modules
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
 from chronicle_vm.errors import SourceError
@@ -219,3 +219,15 @@ def test_damaged_listings_end_in_ir_or_source_error(module: Module, data: st.Dat
 )
 def test_extreme_inputs_end_in_ir_or_source_error(text: str) -> None:
     _outcome(text)
+
+
+@given(v2_modules())
+def test_roundtrip_v2_modules_is_byte_identical(module: Module) -> None:
+    """Structs (any names, duplicates included), float/map/struct types and float constants survive."""
+    again = _round_trip(module)
+    assert again.version == module.version
+    assert again.structs == module.structs
+    assert [k.hex() if type(k) is float else k for k in again.constants] == [
+        k.hex() if type(k) is float else k for k in module.constants
+    ]
+    _same(module, again)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.isa import OPS_BY_NAME
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType, array_type
+from chronicle_vm.core.types import BOOL, FLOAT, INT, STR, ValueType, array_type
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.reference import Interpreter
@@ -35,10 +35,10 @@ REPEATS = 3
 MILLION = 1_000_000
 
 # Registers of every case's `main`, by role.
-#   r0, r1, r4, r9: str   r2, r6, r7: int   r3: bool   r5, r10: [str]   r8: [int]
+#   r0, r1, r4, r9: str   r2, r6, r7: int   r3: bool   r5, r10: [str]   r8: [int]   r11, r12, r13: float
 STRS = array_type(STR.base, 1)
 INTS = array_type(INT.base, 1)
-REGISTERS = (STR, STR, INT, BOOL, STR, STRS, INT, INT, INTS, STR, STRS)
+REGISTERS = (STR, STR, INT, BOOL, STR, STRS, INT, INT, INTS, STR, STRS, FLOAT, FLOAT, FLOAT)
 
 Code = tuple[tuple[str, int, int, int], ...]
 Handler = Callable[[Sequence[Value], CallSite], "Value | None"]
@@ -53,7 +53,7 @@ class Case:
     """Setup instructions, then `copies` of `body` (which may be a few instructions), then `ret`."""
 
     name: str
-    constants: tuple[int | str, ...]
+    constants: tuple[int | str | float, ...]
     setup: Code
     body: Code
     copies: int
@@ -90,6 +90,7 @@ def _cases() -> list[Case]:
         Case("tostr int", cheap_ints, setup_ints, (_i("tostr", 4, 6),), 2000),
         Case("newarr", cheap_ints, setup_ints, (_i("newarr", 8),), 2000),
         Case("push, pop", cheap_ints, setup_ints, (_i("push", 8, 6), _i("pop", 2, 8)), 1000),
+        *_float_cases(cheap_ints, setup_ints),
         Case(
             "getidx, setidx",
             (*cheap_ints, 0),  # k3 = 0: index 0 of a one-item array
@@ -197,6 +198,27 @@ def _cases() -> list[Case]:
     return cases
 
 
+def _float_cases(cheap_ints: tuple[int, ...], setup_ints: Code) -> list[Case]:
+    """The float opcodes (#17): bounded work each, so the cheap operands are also the worst ones."""
+    constants = (*cheap_ints, 1.5, -2.5e300)  # k3, k4
+    setup = (*setup_ints, _i("loadk", 11, 3), _i("loadk", 12, 4))
+    return [
+        Case("fadd, fmul", constants, setup, (_i("fadd", 13, 11, 12), _i("fmul", 13, 11, 11)), 1000),
+        Case("fdiv, fmod", constants, setup, (_i("fdiv", 13, 12, 11), _i("fmod", 13, 12, 11)), 1000),
+        Case("itof, ftoi", constants, setup, (_i("itof", 13, 6), _i("ftoi", 2, 11)), 1000),
+        Case("floor, round", constants, setup, (_i("floor", 2, 11), _i("round", 2, 11)), 1000),
+        Case("sqrt, fmin", constants, setup, (_i("sqrt", 13, 11), _i("fmin", 13, 11, 12)), 1000),
+        Case("tostr float", constants, setup, (_i("tostr", 4, 12),), 2000),
+        Case(
+            "parsefloat, 1M characters",
+            ("0." + "1" * (MILLION - 2),),
+            (_i("loadk", 0, 0),),
+            (_i("parsefloat", 13, 0),),
+            20,
+        ),
+    ]
+
+
 def _module(case: Case) -> Module:
     setup = [Instruction(OPS_BY_NAME[n].op.value, a, b, c) for n, a, b, c in case.setup]
     code = list(setup)
@@ -207,7 +229,7 @@ def _module(case: Case) -> Module:
             code.append(Instruction(OPS_BY_NAME[name].op.value, a, b, c))
     code.append(Instruction(OPS_BY_NAME["ret"].op.value, 2, 0, 0))
     main = Function("main", True, 0, INT, REGISTERS, tuple(code))
-    return Module(case.constants, (), (main,), SourceMap((), ((),)))
+    return Module(case.constants, (), (main,), SourceMap((), ((),)))  # type: ignore[arg-type]  # floats: format v2
 
 
 def _wide_call_module() -> Module:

@@ -115,7 +115,15 @@ def run_workload(workload: Workload) -> VmResult:
     from chronicle_vm.limits import HARD_LIMITS
     from chronicle_vm.verifier.rules import verify
 
-    verified = verify(compile_to_module(workload.path().read_text(encoding="utf-8"), workload.source))
+    text = workload.path().read_text(encoding="utf-8")
+    if workload.source.endswith(".casm"):
+        from chronicle_asm import assemble_text
+        from chronicle_vm.core.model import fitting_version
+
+        module = assemble_text(text, workload.source)
+        verified = verify(replace(module, version=fitting_version(module)))  # floats: format version 2
+    else:
+        verified = verify(compile_to_module(text, workload.source))
     # Generous limits, but every limit is still checked: metering stays exact.
     limits = replace(HARD_LIMITS, max_instructions=10**12, max_call_depth=10_000)
 
@@ -257,6 +265,7 @@ def load_stage(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"chronicle_bench_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # a stage's dataclasses look their module up while they are made
     spec.loader.exec_module(module)
     return module
 

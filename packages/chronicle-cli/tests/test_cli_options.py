@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_cli.options import base_limits, parse_entry_args
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType, array_type
+from chronicle_vm.core.types import BOOL, FLOAT, INT, STR, ValueType, array_type
 from chronicle_vm.errors import UsageError
 from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 
@@ -43,6 +43,27 @@ def test_bad_ints_are_usage_errors_naming_the_argument(text: str) -> None:
     assert caught.value.code == "usage.bad-argument"
     assert "argument 2 of `main` is int" in caught.value.message
     assert caught.value.details["position"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1.5", 1.5), ("-2", -2.0), ("6.02e23", 6.02e23), ("-0.0", -0.0), (" 0.1 ", 0.1), ("1e-400", 0.0)],
+)
+def test_floats(text: str, value: float) -> None:
+    [read] = parse_entry_args([text], [FLOAT], "main")
+    assert type(read) is float and read.hex() == value.hex()
+
+
+@pytest.mark.parametrize("text", ["", "nan", "inf", "-Infinity", "1e999", "1.", ".5", "1_0", "0x10", "true", "1,5"])
+def test_bad_floats_are_usage_errors_naming_the_argument(text: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_entry_args([text], [FLOAT], "main")
+    assert caught.value.code == "usage.bad-argument"
+    assert "argument 1 of `main` is float" in caught.value.message
+
+
+def test_float_arrays_are_json() -> None:
+    assert parse_entry_args(["[1.5, -0.25, 2]"], [FLOAT.array_of()], "main") == [[1.5, -0.25, 2]]
 
 
 def test_bools_strings_and_arrays() -> None:

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_testing.builders import header, i64, section, text, u8, u32
+from chronicle_testing.strategies import v2_modules
 from chronicle_vm import DecodeError, Module
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Instruction, SourceMap, fitting_version
@@ -400,3 +401,41 @@ def test_version_one_goldens_decode_verify_and_re_encode_byte_for_byte(path: Pat
     assert module.structs == ()
     assert module.to_bytes() == data
     verify(module)
+
+
+# --- properties over random version-2 modules -------------------------------------------------------
+
+
+@given(v2_modules())
+def test_random_v2_modules_round_trip_byte_for_byte(module: Module) -> None:
+    data = module.to_bytes()
+    decoded = Module.from_bytes(data)
+    assert decoded == module
+    assert decoded.version == module.version
+    assert [struct.pack(">d", k) if type(k) is float else k for k in decoded.constants] == [
+        struct.pack(">d", k) if type(k) is float else k for k in module.constants
+    ]
+    assert decoded.to_bytes() == data
+
+
+@given(v2_modules(), st.integers(0, 10_000), st.binary(min_size=1, max_size=3))
+def test_corrupted_random_v2_modules_fail_cleanly_or_stay_canonical(module: Module, at: int, junk: bytes) -> None:
+    data = bytearray(module.to_bytes())
+    at %= len(data)
+    data[at : at + len(junk)] = junk
+    try:
+        decoded = Module.from_bytes(bytes(data))
+    except DecodeError as error:
+        assert error.code != "decode.malformed", error.message
+        assert 0 <= error.details["offset"] <= len(data)
+    else:
+        assert decoded.to_bytes() == bytes(data)
+
+
+@given(v2_modules(), st.integers(0, 10_000))
+def test_truncated_random_v2_modules_are_decode_errors(module: Module, cut: int) -> None:
+    data = module.to_bytes()
+    cut %= len(data)
+    with pytest.raises(DecodeError) as caught:
+        Module.from_bytes(data[:cut])
+    assert caught.value.code != "decode.malformed"

@@ -44,8 +44,9 @@ def _seeds(name: str) -> list[bytes]:
         return [p.read_bytes() for p in sorted(ROOT.glob("packages/chronicle-asm/tests/golden/*.casm"))]
     if name == "policy":
         return [p.read_bytes() for p in sorted(ROOT.glob("examples/*.toml"))] + [targets.SAMPLE_POLICY.encode()]
-    if name == "module":
-        return [targets.sample_module_bytes()]
+    if name == "module":  # a compiled version-1 module and a version-2 one (structs, floats, maps)
+        v2 = ROOT / "testing" / "fuzz" / "regressions" / "module" / "corpus-v2-handled"
+        return [targets.sample_module_bytes(), v2.read_bytes()]
     return [targets.sample_trace_bytes()]
 
 

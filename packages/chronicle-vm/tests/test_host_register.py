@@ -99,7 +99,7 @@ def usage_error(action: typing.Callable[[], object]) -> UsageError:
 def test_unsupported_annotations() -> None:
     host = Host()
 
-    def floats(x: float) -> int:
+    def complexes(x: complex) -> int:
         return 0
 
     def optional(x: typing.Optional[int]) -> int:  # noqa: UP045 - the point is that Optional is refused
@@ -117,8 +117,8 @@ def test_unsupported_annotations() -> None:
     def no_return(x: int):  # type: ignore[no-untyped-def]
         return 0
 
-    def bad_return(x: int) -> float:
-        return 0.0
+    def bad_return(x: int) -> complex:
+        return 0j
 
     def star_args(*xs: int) -> int:
         return 0
@@ -133,7 +133,7 @@ def test_unsupported_annotations() -> None:
         return 0
 
     cases: list[typing.Callable[..., object]] = [
-        floats,
+        complexes,
         optional,
         float_keys,
         bare_list,
@@ -153,6 +153,20 @@ def test_unsupported_annotations() -> None:
         assert error.details["capability"] == f"cap.c{index}"
         assert error.message.startswith(f"capability cap.c{index}: ")
     assert len(host) == 0
+
+
+def test_float_annotations_declare_floats() -> None:
+    from chronicle_vm.core.types import FLOAT
+
+    host = Host()
+
+    def rate(source: str, amounts: list[float]) -> float:
+        return 1.0
+
+    host.capability("fx.rate")(rate)
+    cap = host.get("fx.rate")
+    assert cap is not None
+    assert cap.params == (array_type(BaseType.STR, 0), FLOAT.array_of()) and cap.result == FLOAT
 
 
 def test_eight_levels_of_arrays_are_the_deepest() -> None:

@@ -306,7 +306,7 @@ def test_copy_is_shallow_and_new() -> None:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        (binary("lt", "bool", "bool", "bool"), "must be an ordered type (int or str)"),
+        (binary("lt", "bool", "bool", "bool"), "must be an ordered type (int, str or float)"),
         (binary("ge", "[int]", "[int]", "bool"), "must be an ordered type"),
         (binary("lt", "int", "str", "bool"), "must agree on T"),
         (_unary("sort", "[bool]", "[bool]"), "must be an array of an ordered type"),

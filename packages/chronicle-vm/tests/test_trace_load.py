@@ -74,7 +74,7 @@ def test_recorded_traces_load() -> None:
         (b"[]", "replay.format"),
         (b"null", "replay.format"),
         (b'{"format": "other"}', "replay.format"),
-        (b'{"format": "chronicle-trace", "version": 2}', "replay.version"),
+        (b'{"format": "chronicle-trace", "version": 3}', "replay.version"),
         (b'{"format": "chronicle-trace", "version": true}', "replay.version"),
         (b'{"format": "chronicle-trace", "version": 1}', "replay.schema"),
     ],

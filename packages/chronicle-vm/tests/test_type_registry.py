@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -38,8 +39,7 @@ from chronicle_vm.limits import Limits
 
 
 def test_every_kind_has_exactly_one_row() -> None:
-    # FLOAT gets its row with #17's float branch; then this is exact again
-    assert set(ROWS) >= set(TypeKind) - {TypeKind.FLOAT}
+    assert set(ROWS) == set(TypeKind)
     assert all(found.kind is kind for kind, found in ROWS.items())
 
 
@@ -100,10 +100,12 @@ def test_host_annotations_map_to_types() -> None:
     assert annotation_type(int) is not None and annotation_type(int) == INT
     assert annotation_type(bool) == BOOL
     assert annotation_type(list[list[str]]) == STR.array_of().array_of()
-    assert annotation_type(float) is None
+    assert annotation_type(float) == FLOAT
+    assert annotation_type(list[float]) == FLOAT.array_of()
+    assert annotation_type(complex) is None
     assert annotation_type(dict[str, int]) == ValueType(TypeKind.MAP, (STR, INT))  # maps (#17)
     assert annotation_type(dict[list[int], int]) is None  # map keys are int, str or bool
-    assert annotation_type(list[float]) is None
+    assert annotation_type(list[complex]) is None
     deep: Any = int
     for _ in range(MAX_ARRAY_DEPTH + 1):
         deep = list[deep]
@@ -213,3 +215,98 @@ def test_a_kind_without_a_row_has_no_json_form_yet() -> None:
             from_json(1, examples[kind])
         with pytest.raises(ValueMismatch, match="no JSON form"):
             to_json(1, examples[kind])
+
+
+# -- the FLOAT row -------------------------------------------------------------------------------------------------
+
+
+def test_float_json_form_is_a_number_written_as_repr() -> None:
+    from chronicle_vm.core.type_registry import from_json, to_json
+
+    for value in (1.0, -0.0, 0.1, 1e16, 5e-324, -1.7976931348623157e308):
+        written = to_json(value, FLOAT)
+        assert type(written) is float and json.dumps(written) == repr(value)
+        back = from_json(json.loads(json.dumps(written)), FLOAT)
+        assert type(back) is float and back.hex() == value.hex()
+    assert from_json(3, FLOAT) == 3.0 and type(from_json(3, FLOAT)) is float  # an int a float holds exactly
+    assert to_json([1.5, -0.0], FLOAT.array_of()) == [1.5, -0.0]
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        (True, "args[0]: expected float, found a bool"),
+        ("1.5", "args[0]: expected float, found a string"),
+        (float("nan"), "args[0]: float nan is not finite"),
+        (float("inf"), "args[0]: float inf is not finite"),
+        (2**53 + 1, "args[0]: int 9007199254740993 has no exact float"),
+        (10**400, "args[0]: int of 1329 bits has no exact float"),
+    ],
+)
+def test_float_json_refuses_what_is_not_a_finite_number(obj: object, message: str) -> None:
+    from chronicle_vm.core.type_registry import from_json
+
+    with pytest.raises(ValueMismatch) as caught:
+        from_json(obj, FLOAT, what="args[0]")
+    assert str(caught.value) == message
+
+
+def test_float_host_values_are_finite_floats_or_exact_ints() -> None:
+    limits = Limits()
+    assert import_value(1.5, FLOAT, limits) == (1.5, 0)
+    value, units = import_value(-(2**63), FLOAT, limits)
+    assert type(value) is float and value == -(2.0**63) and units == 0
+    assert import_value([1, 2.5], FLOAT.array_of(), limits)[0] == [1.0, 2.5]
+    for bad, why in [
+        (float("nan"), "not finite"),
+        (float("-inf"), "not finite"),
+        (True, "expected float, found bool"),
+        ("1.5", "expected float, found str"),
+        (2**63 + 1, "has no exact float"),
+        (None, "expected float, found nothing"),
+    ]:
+        with pytest.raises(ValueMismatch, match=why):
+            import_value(bad, FLOAT, limits)
+
+
+def test_float_row_text_zero_and_order() -> None:
+    from chronicle_vm.core.type_registry import value_text, zero_value
+
+    assert value_text(-0.0) == "-0.0" and value_text(1e16) == "1e+16" and value_text([0.5]) == "[0.5]"
+    zero = zero_value(FLOAT)
+    assert type(zero) is float and zero.hex() == (0.0).hex()
+    assert ROWS[TypeKind.FLOAT].orderable and not ROWS[TypeKind.FLOAT].sized
+    assert parse_type("float") == FLOAT and parse_type("[[float]]") == FLOAT.array_of().array_of()
+    assert str(FLOAT.array_of()) == "[float]" and FLOAT.is_scalar_kind
+
+
+def test_to_json_of_a_value_sharing_one_array_many_times_is_bounded() -> None:
+    from chronicle_vm.core.type_registry import JsonForm, to_json
+
+    shared: Any = [1]
+    vtype = INT.array_of()
+    for _ in range(MAX_ARRAY_DEPTH - 1):
+        shared = [shared, shared]  # 2**7 arrays written from 8 objects
+        vtype = vtype.array_of()
+    assert len(json.dumps(to_json(shared, vtype))) > 2**7
+    with pytest.raises(ValueMismatch, match="more than 100 arrays"):
+        to_json(shared, vtype, JsonForm(max_items=100))
+
+
+def test_export_value_copies_linearly_and_keeps_sharing_and_cycles() -> None:
+    from chronicle_vm.core.values import export_value, value_units
+
+    chain: Any = [1]
+    for _ in range(500):
+        chain = [chain, chain]  # 2**500 paths, 501 objects: copied once each
+    copy = export_value(chain)
+    assert copy is not chain and copy[0] is copy[1] and copy[0] is not chain[0]
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    again = export_value(cyclic)
+    assert again[0] is again and again is not cyclic
+    mapped = {"k": [1, 2]}
+    out = export_value([mapped])
+    assert isinstance(out, list) and out[0] == mapped and out[0] is not mapped and out[0]["k"] is not mapped["k"]
+    assert value_units(chain) == 2 * 500 + 1 and value_units(cyclic) == 1
+    assert value_units({"ab": "cde"}) == 1 + 2 + 3

@@ -23,7 +23,7 @@ from chronicle_vm.verifier.rules import VerifiedModule, verify, verify_bytes
 
 def test_every_opcode_module_uses_every_opcode() -> None:
     used = {instruction.op for function in every_opcode_module().functions for instruction in function.code}
-    assert used == set(OPCODES) - _NOT_YET_IN_CASM
+    assert used == set(OPCODES)
 
 
 def test_every_opcode_module_verifies() -> None:
@@ -38,12 +38,7 @@ def test_every_opcode_module_verifies() -> None:
     check_accepted(verified)
 
 
-# The map and struct opcodes (0x80-0x92) join every_opcode.casm once the assembler writes version-2 modules
-# (`.struct`, the fitting version); until then test_values_ops.py covers each of them on every engine.
-_NOT_YET_IN_CASM = frozenset(op for op in OPCODES if 0x80 <= op <= 0x92)
-
-
-@pytest.mark.parametrize("mnemonic", sorted(info.name for op, info in OPCODES.items() if op not in _NOT_YET_IN_CASM))
+@pytest.mark.parametrize("mnemonic", sorted(info.name for info in OPCODES.values()))
 def test_each_opcode_alone(mnemonic: str) -> None:
     """Each opcode in a minimal function of its own, so a rule that wrongly rejects one is pinned to it."""
     mod = every_opcode_module()

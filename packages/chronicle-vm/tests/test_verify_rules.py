@@ -84,6 +84,8 @@ CASES: list[_Case] = [
     # -- constants
     ("const-bool", lambda: one(ins("ret", 0), constants=(1, True)), "verify.const-kind", None, None),
     ("const-float-nan", lambda: one(ins("ret", 0), constants=(float("nan"),)), "verify.const-kind", None, None),
+    ("const-float-inf", lambda: one(ins("ret", 0), constants=(float("-inf"),)), "verify.const-kind", None, None),
+    ("const-none", lambda: one(ins("ret", 0), constants=(None,)), "verify.const-kind", None, None),  # type: ignore[arg-type]
     ("const-surrogate", lambda: one(ins("ret", 0), constants=("\ud800",)), "verify.const-kind", None, None),
     ("const-trap-int", lambda: one(ins("nop"), ins("trap", 0)), "verify.const-kind", "main", 1),
     ("const-range-high", lambda: one(ins("ret", 0), constants=(2**63,)), "verify.const-range", None, None),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chronicle_testing.strategies import v2_modules
 from chronicle_testing.verify_builders import fn, ins, module
 from chronicle_vm import Module
 from chronicle_vm.core.model import Capability, SourceMap
@@ -16,6 +19,7 @@ from chronicle_vm.core.types import (
     STR,
     StructDef,
     StructField,
+    TypeKind,
     ValueType,
     map_type,
     struct_type,
@@ -188,9 +192,67 @@ def test_loading_a_module_of_a_kind_without_a_registry_row_is_a_verify_error() -
 
     for vtype in (FLOAT, map_type(STR, INT), struct_type(0)):
         mod = _v2(fn("main", (ins("ret", 0),), registers=(vtype,), result=vtype, exported=True))
-        if vtype.kind in ROWS:  # the kind's row has landed: it loads
-            load_module(mod.to_bytes())
+        if vtype.kind in ROWS:  # the kind's row has landed: a module of it alone (a struct with its table) loads
+            alone = module(fn("main", (ins("ret", 0),), registers=(vtype,), result=vtype, exported=True))
+            table = (StructDef("S", ()),) if vtype.kind is TypeKind.STRUCT else ()
+            load_module(dataclasses.replace(alone, version=2, structs=table).to_bytes())
             continue
         with pytest.raises(VerifyError) as caught:
             load_module(mod.to_bytes())
         assert caught.value.code == "verify.type-invalid"
+
+
+def _outcome(mod: object, fast: bool) -> tuple[str, object, object]:
+    try:
+        _verify(mod, 256, fast=fast)  # type: ignore[arg-type]
+    except VerifyError as error:
+        return error.code, error.details.get("function"), error.details.get("index")
+    return "ok", None, None
+
+
+_GARBAGE = st.sampled_from([None, 0, "x", (), [], ValueType(TypeKind.MAP, (INT,)), object()])
+
+
+@given(v2_modules(), st.data())
+def test_random_v2_modules_and_their_mutations_verify_or_fail_cleanly(module: Module, data: st.DataObject) -> None:
+    assert _outcome(module, True) == _outcome(module, False)
+    structs = list(module.structs)
+    if structs and data.draw(st.booleans()):
+        at = data.draw(st.integers(0, len(structs) - 1))
+        choice = data.draw(st.integers(0, 2))
+        if choice == 0:
+            structs[at] = data.draw(_GARBAGE)  # type: ignore[call-overload]
+        elif choice == 1:
+            structs[at] = StructDef(data.draw(_GARBAGE), structs[at].fields)  # type: ignore[arg-type]
+        else:
+            structs[at] = StructDef(structs[at].name, (StructField("f", data.draw(_GARBAGE)),))  # type: ignore[arg-type]
+    mutated = Module(
+        constants=module.constants,
+        capabilities=module.capabilities,
+        functions=module.functions,
+        source_map=module.source_map,
+        version=2,
+        structs=tuple(structs) if data.draw(st.booleans()) else structs,  # type: ignore[arg-type]
+    )
+    assert _outcome(mutated, True) == _outcome(mutated, False)
+
+
+@pytest.mark.parametrize(
+    "mod",
+    [
+        Module(constants=(1.5,), version=1),
+        Module(functions=(fn("main", (ins("ret", 0),), registers=(FLOAT,), result=FLOAT),), version=1),
+        Module(capabilities=(Capability("a.b", (map_type(STR, INT),), None),), version=1),
+    ],
+)
+def test_a_version_one_module_holding_version_two_things_is_refused(mod: Module) -> None:
+    mod = Module(
+        constants=mod.constants,
+        capabilities=mod.capabilities,
+        functions=mod.functions,
+        source_map=SourceMap((), tuple(() for _ in mod.functions)),
+        version=1,
+    )
+    with pytest.raises(VerifyError) as caught:
+        verify(mod)
+    assert caught.value.code == "verify.version"

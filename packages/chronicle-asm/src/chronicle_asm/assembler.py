@@ -17,11 +17,22 @@ position per instruction.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from chronicle_vm.core.isa import OPCODES, Op, OperandKind, OpInfo
-from chronicle_vm.core.model import FORMAT_VERSION, Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.type_registry import well_formed
+from chronicle_vm.core.model import (
+    AUTO_VERSION,
+    FORMAT_VERSIONS,
+    Capability,
+    Function,
+    Instruction,
+    Module,
+    SourceMap,
+    SourcePos,
+    fitting_version,
+)
+from chronicle_vm.core.types import StructDef, StructField, type_problem
 
 from .diagnostics import Diagnostic, raise_if_any, show
 from .ir import (
@@ -148,9 +159,10 @@ class _Assembler:
         self.ir = ir
         self.loc = _Locator(sources)
         self.diags: list[Diagnostic] = []
-        self.pool: list[int | str] = []
+        self.pool: list[int | str | float] = []
         self.const_names: dict[str, int] = {}
         self.const_values: dict[tuple[type, int | str], int] = {}
+        self.struct_count = 0
         self.func_names: dict[str, int] = {}
         self.cap_names: dict[str, int] = {}
         self.files: list[str] = []
@@ -179,12 +191,19 @@ class _Assembler:
             else:
                 self.const_names[name] = index
             if checked is not None:
-                self.const_values.setdefault((type(checked), checked), index)
+                self.const_values.setdefault(_pool_key(checked), index)
 
-    def const_value(self, value: object, where: Pos | None) -> int | str | None:
+    def const_value(self, value: object, where: Pos | None) -> int | str | float | None:
         if isinstance(value, bool):
-            self.error("asm-bool-constant", f"{value} cannot be a pool constant: constants are int or str", where)
+            self.error(
+                "asm-bool-constant", f"{value} cannot be a pool constant: constants are int, str or float", where
+            )
             return None
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                self.error("asm-bad-literal", f"float constant {value!r} is not finite", where)
+                return None
+            return float(value)
         if isinstance(value, int):
             if not I64_MIN <= value <= I64_MAX:
                 self.error("asm-int-range", f"constant {value} is outside signed 64-bit", where)
@@ -195,15 +214,51 @@ class _Assembler:
                 self.error("asm-bad-literal", "a string constant holds a lone surrogate (not UTF-8)", where)
                 return None
             return str(value)
-        self.error("asm-bool-constant", f"{type(value).__name__} cannot be a pool constant: int or str only", where)
+        self.error(
+            "asm-bool-constant", f"{type(value).__name__} cannot be a pool constant: int, str or float only", where
+        )
         return None
+
+    def structs(self) -> tuple[StructDef, ...]:
+        """The struct table: each entry a StructDef of encodable names and valid field types."""
+        out: list[StructDef] = []
+        origins = self.ir.struct_origins
+        names: dict[str, int] = {}
+        items: list[object] = list(self.ir.structs)
+        self.struct_count = len(items)
+        for index, item in enumerate(items):
+            where = origins[index] if index < len(origins) else None
+            if not (isinstance(item, StructDef) and isinstance(item.name, str) and isinstance(item.fields, tuple)):
+                self.error("asm-invalid-ir", f"struct {index} is not a StructDef", where)
+                out.append(StructDef(f"S{index}", ()))
+                continue
+            if not _encodable(item.name):
+                self.error("asm-bad-literal", f"struct name {show(item.name)} holds a lone surrogate", where)
+            self.claim(names, item.name, index, "asm-duplicate-definition", "struct", where)
+            fields: tuple[object, ...] = item.fields
+            for field in fields:
+                if not isinstance(field, StructField) or not isinstance(field.name, str):
+                    self.error("asm-invalid-ir", f"struct {show(item.name)}: a field is not a StructField", where)
+                elif not _encodable(field.name):
+                    self.error("asm-bad-literal", f"field name {show(field.name)} holds a lone surrogate", where)
+                elif not self.type_ok(field.type):
+                    problem = type_problem(field.type, self.struct_count)
+                    self.error("asm-bad-type", f"field {show(field.name)} of {show(item.name)}: {problem}", where)
+            out.append(item)
+        return tuple(out)
+
+    def type_ok(self, value: object) -> bool:
+        return type_problem(value, self.struct_count) is None
+
+    def types_ok(self, types: Sequence[object], result: object) -> bool:
+        return all(self.type_ok(t) for t in types) and (result is None or self.type_ok(result))
 
     def capabilities(self) -> list[Capability]:
         out: list[Capability] = []
         origins = self.ir.capability_origins
         for index, cap in enumerate(self.ir.capabilities):
             where = origins[index] if index < len(origins) else None
-            if not isinstance(cap, Capability) or not _types_ok(cap.params, cap.result):
+            if not isinstance(cap, Capability) or not self.types_ok(cap.params, cap.result):
                 self.error("asm-invalid-ir", f"capability {index} is not a well-typed Capability", where)
                 out.append(Capability(f"<invalid {index}>", (), None))
                 continue
@@ -254,7 +309,7 @@ class _Assembler:
             self.error("asm-invalid-ir", f"function {show(name)}: param_count is not a count", where)
             param_count = 0
         registers = tuple(func.registers)
-        if not _types_ok(registers, func.result):
+        if not self.types_ok(registers, func.result):
             self.error("asm-invalid-ir", f"function {show(name)}: a register or result type is not a ValueType", where)
             registers = ()
         labels: dict[str, int] = {}
@@ -379,13 +434,13 @@ class _Assembler:
         """A constant written in place: its index in the pool, added on first use."""
         value: object = operand.value
         if not (type(value) is int and I64_MIN <= value <= I64_MAX):
-            key = (type(value), value)
+            key = _pool_key(value)
             if key not in self.const_values:  # only new strings need the (costlier) full check
                 value = self.const_value(value, _at_operand(instr, slot))
         if value is None:
             return 0
-        assert isinstance(value, (int, str))
-        key = (type(value), value)
+        assert isinstance(value, (int, str, float))
+        key = _pool_key(value)
         index = self.const_values.get(key)
         if index is None:
             index = self.const_values[key] = len(self.pool)
@@ -468,13 +523,15 @@ class _Assembler:
             self.files.append(path)
         self.loc.files = self.files
         version = ir.version
-        if version != FORMAT_VERSION or type(version) is not int:
+        if type(version) is not int or (version != AUTO_VERSION and version not in FORMAT_VERSIONS):
+            written = ", ".join(str(v) for v in FORMAT_VERSIONS)
             self.error(
                 "asm-int-range",
-                f"format version {show(version)} cannot be written: this runtime writes {FORMAT_VERSION}",
+                f"format version {show(version)} cannot be written: this runtime writes {written}",
                 None,
             )
-            version = FORMAT_VERSION
+            version = AUTO_VERSION
+        structs = self.structs()
         self.constants()
         capabilities = self.capabilities()
         funcs: list[object] = list(ir.functions)
@@ -492,13 +549,22 @@ class _Assembler:
             function, where = self.function(item)
             functions.append(function)
             positions.append(where)
-        return Module(
+        module = Module(
             constants=tuple(self.pool),
             capabilities=tuple(capabilities),
             functions=tuple(functions),
             source_map=SourceMap(files=tuple(self.files), functions=tuple(positions)),
             version=version,
+            structs=structs,
         )
+        if module.version == 1 and fitting_version(module) != 1:
+            self.error(
+                "asm-int-range",
+                ".version 1 cannot hold this module: it has structs, float or map types or float constants "
+                "(format version 2; leave .version out to get the fitting one)",
+                ir.version_origin,
+            )
+        return module
 
 
 def _at_operand(instr: IRInstr, slot: int) -> Pos | None:
@@ -510,12 +576,11 @@ def _at_operand(instr: IRInstr, slot: int) -> Pos | None:
     return Pos(origin.file, origin.line, cols[slot])
 
 
-def _type_ok(value: object) -> bool:
-    return well_formed(value)
-
-
-def _types_ok(types: Sequence[object], result: object) -> bool:
-    return all(_type_ok(t) for t in types) and (result is None or _type_ok(result))
+def _pool_key(value: object) -> tuple[type, int | str]:
+    """What makes two pool constants the same entry: kind and value, a float by its exact bits (-0.0 != 0.0)."""
+    if type(value) is float:
+        return (float, value.hex())
+    return (type(value), value)  # type: ignore[return-value]  # an int or a str here
 
 
 def _encodable(text: str) -> bool:

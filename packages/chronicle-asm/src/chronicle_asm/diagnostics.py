@@ -29,7 +29,7 @@ CODES: dict[str, str] = {
     "asm-bad-literal": "a malformed literal: bad escape, unterminated string, unreadable number",
     "asm-int-range": "a number outside its range (constants: signed 64-bit; operands, positions: unsigned 32-bit)",
     "asm-bool-constant": "a bool (or other non-int, non-str value) used as a pool constant",
-    "asm-bad-type": "a value type that is not int, bool, str or an array of them (depth <= 8)",
+    "asm-bad-type": "a value type that is not int, bool, str, float, an array, a map or a declared struct (depth <= 8)",
     "asm-unknown-label": "a jump to a label not defined in the same function",
     "asm-duplicate-label": "a label defined twice in one function",
     "asm-undefined-function": "a call to a function the module does not define",

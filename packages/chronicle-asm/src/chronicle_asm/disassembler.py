@@ -13,14 +13,15 @@ for a module the decoder produced.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 
 from chronicle_vm.core.isa import OPCODES, OperandKind
-from chronicle_vm.core.model import FORMAT_VERSION, Function, Instruction, Module, SourcePos
-from chronicle_vm.core.types import ValueType
+from chronicle_vm.core.model import Function, Instruction, Module, SourcePos, fitting_version
+from chronicle_vm.core.types import TypeKind, ValueType
 
-from .syntax import format_name, format_string
+from .syntax import format_float, format_name, format_string
 
 __all__ = ["disassemble"]
 
@@ -30,14 +31,14 @@ _REGS_PER_LINE = 8
 _REGLIKE = (OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR, OperandKind.FIELDS)
 
 
-def _signature(params: Sequence[ValueType], result: ValueType | None) -> str:
-    text = "(" + ", ".join(str(p) for p in params) + ")"
-    return text if result is None else f"{text} -> {result}"
+#: A struct name a type can refer to bare: an identifier that is no builtin type's name.
+_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_BUILTIN_TYPE_NAMES = frozenset({"int", "bool", "str", "float"})
 
 
 def _const_note(value: int | str | float) -> str:
     if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
+        return format_float(value) if isinstance(value, float) else str(value)
     text = format_string(value)
     return text if len(text) <= 40 else text[:36] + '..."'
 
@@ -51,6 +52,29 @@ class _Writer:
         self.duplicates = any(n > 1 for n in func_counts.values()) or any(n > 1 for n in cap_counts.values())
         self.func_refs = [format_name(f.name) if func_counts[f.name] == 1 else None for f in module.functions]
         self.cap_refs = [format_name(c.name) if cap_counts[c.name] == 1 else None for c in module.capabilities]
+        struct_counts = Counter(s.name for s in module.structs)
+        # A struct type is written by its name when that reads back as exactly it, else as `struct#N`.
+        self.struct_refs = [
+            s.name
+            if struct_counts[s.name] == 1 and _TYPE_NAME.fullmatch(s.name) and s.name not in _BUILTIN_TYPE_NAMES
+            else f"struct#{i}"
+            for i, s in enumerate(module.structs)
+        ]
+        self.duplicates = self.duplicates or any(n > 1 for n in struct_counts.values())
+
+    def type(self, vtype: ValueType) -> str:
+        """A type's text, structs by name (or `struct#N`)."""
+        if vtype.kind is TypeKind.ARRAY:
+            return f"[{self.type(vtype.args[0])}]"
+        if vtype.kind is TypeKind.MAP:
+            return f"{{{self.type(vtype.args[0])}: {self.type(vtype.args[1])}}}"
+        if vtype.kind is TypeKind.STRUCT and 0 <= vtype.ref < len(self.struct_refs):
+            return self.struct_refs[vtype.ref]
+        return str(vtype)
+
+    def signature(self, params: Sequence[ValueType], result: ValueType | None) -> str:
+        text = "(" + ", ".join(self.type(p) for p in params) + ")"
+        return text if result is None else f"{text} -> {self.type(result)}"
 
     def run(self) -> str:
         module = self.module
@@ -59,24 +83,30 @@ class _Writer:
             f"; ChronicleVM module: {len(module.constants)} constants, {len(module.capabilities)} capabilities,"
             f" {len(module.functions)} functions"
         )
-        if module.version != FORMAT_VERSION:
+        if module.version != fitting_version(module):
             out.append(f".version {module.version}")
         if self.duplicates:
             out.append(".allow duplicate-names")
         for index, path in enumerate(module.source_map.files):
             out.append(f"{'.file ' + format_string(path):<{_INSTR_WIDTH - 1}} ; file {index}")
+        if module.structs:
+            out.append("")
+        for index, struct_def in enumerate(module.structs):
+            fields = ", ".join(f"{format_name(f.name)}: {self.type(f.type)}" for f in struct_def.fields)
+            line = f".struct {format_name(struct_def.name)} ({fields})"
+            out.append(f"{line:<{_INSTR_WIDTH - 1}} ; struct {index}")
         if module.constants:
             out.append("")
         for index, value in enumerate(module.constants):
             if isinstance(value, str):
                 literal = format_string(value)
             else:  # a float's repr always has a point or an exponent, so it reads back as a float
-                literal = repr(value) if isinstance(value, float) else str(value)
+                literal = format_float(value) if isinstance(value, float) else str(value)
             out.append(f".const k{index} {literal}")
         if module.capabilities:
             out.append("")
         for index, cap in enumerate(module.capabilities):
-            line = f".cap {format_name(cap.name)} {_signature(cap.params, cap.result)}"
+            line = f".cap {format_name(cap.name)} {self.signature(cap.params, cap.result)}"
             out.append(f"{line:<{_INSTR_WIDTH - 1}} ; cap {index}")
         position_lists = module.source_map.functions
         for index, function in enumerate(module.functions):
@@ -90,11 +120,11 @@ class _Writer:
         out = self.out
         params = function.registers[: function.param_count]
         header = f".func {format_name(function.name)}{' export' if function.exported else ''} "
-        header += _signature(params, function.result)
+        header += self.signature(params, function.result)
         out.append(f"{header:<{_INSTR_WIDTH - 1}} ; func {index}")
         for start in range(len(params), len(function.registers), _REGS_PER_LINE):
             chunk = function.registers[start : start + _REGS_PER_LINE]
-            line = "  .regs " + ", ".join(str(t) for t in chunk)
+            line = "  .regs " + ", ".join(self.type(t) for t in chunk)
             last = start + len(chunk) - 1
             span = f"r{start}" if last == start else f"r{start}..r{last}"
             out.append(f"{line:<{_INSTR_WIDTH - 1}} ; {span}")

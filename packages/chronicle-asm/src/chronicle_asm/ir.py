@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chronicle_vm.core.isa import Op
-from chronicle_vm.core.model import FORMAT_VERSION, Capability
-from chronicle_vm.core.types import ValueType
+from chronicle_vm.core.model import AUTO_VERSION, Capability
+from chronicle_vm.core.types import StructDef, ValueType
 
 __all__ = [
     "ConstName",
@@ -65,7 +65,7 @@ class Label:
 class ConstValue:
     """A constant by value; the assembler finds or appends its pool entry."""
 
-    value: int | str
+    value: int | str | float
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +170,12 @@ class IRModule:
 
     capabilities: list[Capability] = field(default_factory=list)
     functions: list[IRFunction] = field(default_factory=list)
-    constants: list[tuple[str, int | str]] = field(default_factory=list)
+    constants: list[tuple[str, int | str | float]] = field(default_factory=list)
     source_files: list[str] = field(default_factory=list)
     allow_duplicate_names: bool = False
-    version: int = FORMAT_VERSION
+    version: int = AUTO_VERSION
     constant_origins: list[Pos | None] = field(default_factory=list)
     capability_origins: list[Pos | None] = field(default_factory=list)
+    structs: list[StructDef] = field(default_factory=list)
+    struct_origins: list[Pos | None] = field(default_factory=list)
+    version_origin: Pos | None = None

@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable
 
 from chronicle_vm.core.isa import OPCODES, OPS_BY_NAME, OperandKind, OpInfo
-from chronicle_vm.core.model import FORMAT_VERSION, Capability, Module
-from chronicle_vm.core.types import ValueType, parse_type
+from chronicle_vm.core.model import FORMAT_VERSIONS, Capability, Module
+from chronicle_vm.core.types import StructDef, StructField, ValueType, parse_type
 
 from .assembler import check_and_assemble
 from .diagnostics import Diagnostic, raise_if_any, show
@@ -45,6 +45,7 @@ from .syntax import (
     U32_MAX,
     Token,
     is_register,
+    parse_float,
     parse_int,
     parse_string,
     tokenize,
@@ -61,7 +62,7 @@ _KIND_WORDS = {
     OperandKind.ARGS: "a register (the first argument)",
     OperandKind.PAIR: "a register (the first of a pair)",
     OperandKind.FIELDS: "a register (the first field)",
-    OperandKind.CONST: "a constant (name, int or string literal)",
+    OperandKind.CONST: "a constant (name, int, float or string literal)",
     OperandKind.FUNC: "a function name",
     OperandKind.CAP: "a capability name",
     OperandKind.TARGET: "a label",
@@ -141,6 +142,8 @@ class _Parser:
         self.version_seen = False
         self.operand_cache: dict[tuple[str, str], IROperand] = {}
         self.allow_seen = False
+        #: Struct names by index, from every `.struct` line (types may name a struct declared further down).
+        self.struct_names: dict[str, int] = {}
 
     # -- diagnostics --------------------------------------------------------
 
@@ -158,7 +161,24 @@ class _Parser:
 
     # -- lines --------------------------------------------------------------
 
+    def scan_structs(self) -> None:
+        """Number the structs before reading anything, so a type may name a struct declared later."""
+        count = 0
+        for line in self.lines:
+            stripped = line.lstrip()
+            if not stripped.startswith(".struct"):
+                continue
+            tokens = tokenize(stripped)
+            if tokens[0][1] != ".struct":
+                continue
+            if len(tokens) > 1 and tokens[1][0] in "sw":
+                name = tokens[1][1] if tokens[1][0] == "w" else parse_string(tokens[1][1])[0]
+                if name is not None:
+                    self.struct_names.setdefault(name, count)
+            count += 1
+
     def run(self) -> None:
+        self.scan_structs()
         for lineno, line in enumerate(self.lines, 1):
             stripped = line.strip()
             if not stripped or stripped[0] == ";":
@@ -219,16 +239,18 @@ class _Parser:
 
     def d_version(self, args: list[Token], col: int) -> None:
         value = self.single_int(args, col, ".version N")
-        if value != FORMAT_VERSION:
+        if value not in FORMAT_VERSIONS:
+            written = ", ".join(str(v) for v in FORMAT_VERSIONS)
             raise _Error(
                 "asm-int-range",
-                f"format version {value} cannot be written: this runtime writes {FORMAT_VERSION}",
+                f"format version {value} cannot be written: this runtime writes {written}",
                 args[0][2],
             )
         if self.version_seen:
             raise _Error("asm-duplicate-definition", ".version is given twice", col)
         self.version_seen = True
         self.ir.version = value
+        self.ir.version_origin = self.here(args[0][2])
 
     def d_file(self, args: list[Token], col: int) -> None:
         if len(args) != 1 or args[0][0] not in "sw":
@@ -249,16 +271,19 @@ class _Parser:
         name_tok, value_tok = args
         if NAME_RE.fullmatch(name_tok[1]) is None or is_register(name_tok[1]):
             raise _Error("asm-syntax", f"{show(name_tok[1])} is not a constant name", name_tok[2])
-        value: int | str
+        value: int | str | float
         if value_tok[0] == "s":
             value = self.text_value(value_tok)
         else:
             word = value_tok[1]
             if word in ("true", "false"):
                 raise _Error(
-                    "asm-bool-constant", f"{word} cannot be a pool constant: constants are int or str", value_tok[2]
+                    "asm-bool-constant",
+                    f"{word} cannot be a pool constant: constants are int, str or float",
+                    value_tok[2],
                 )
-            value = self.int_value(value_tok, I64_MIN, I64_MAX, "a constant")
+            number = self.float_value(value_tok)
+            value = number if number is not None else self.int_value(value_tok, I64_MIN, I64_MAX, "a constant")
         self.ir.constants.append((name_tok[1], value))
         self.ir.constant_origins.append(self.here(name_tok[2]))
 
@@ -271,6 +296,29 @@ class _Parser:
             raise _Error("asm-syntax", "unexpected text after the signature", rest[0][2])
         self.ir.capabilities.append(Capability(name, params, result))
         self.ir.capability_origins.append(self.here(args[0][2]))
+
+    def d_struct(self, args: list[Token], col: int) -> None:
+        # A broken line still takes its place in the table, so later structs keep their indexes.
+        struct_def = StructDef(f"<invalid struct at line {self.lineno}>", ())
+        self.ir.structs.append(struct_def)
+        self.ir.struct_origins.append(self.here(col))
+        usage = ".struct takes a name and its fields: .struct Item (sku: str, qty: int)"
+        if not args or args[0][0] not in "sw":
+            raise _Error("asm-syntax", usage, col)
+        name = self.name_value(args[0])
+        self.ir.struct_origins[-1] = self.here(args[0][2])
+        rest = args[1:]
+        if not rest or rest[0][0] != "p" or rest[0][1] != "(":
+            raise _Error("asm-syntax", usage, rest[0][2] if rest else col)
+        if rest[-1][0] != "p" or rest[-1][1] != ")":
+            raise _Error("asm-syntax", "the field list has no closing ) at the end of the line", rest[-1][2])
+        fields: list[StructField] = []
+        for group in _comma_groups(rest[1:-1]):
+            if len(group) < 3 or group[0][0] not in "sw" or group[1][0] != "p" or group[1][1] != ":":
+                where = group[0][2] if group else rest[0][2]
+                raise _Error("asm-syntax", "a field is NAME: TYPE, e.g. qty: int", where)
+            fields.append(StructField(self.name_value(group[0]), self.type_of(group[2:], group[2][2])))
+        self.ir.structs[-1] = StructDef(name, tuple(fields))
 
     def d_func(self, args: list[Token], col: int) -> None:
         # A broken header still opens a function, so that its body is not
@@ -363,6 +411,13 @@ class _Parser:
             raise _Error("asm-int-range", f"{show(token[1])} is outside the range of {what} ({low}..{high})", token[2])
         return value
 
+    def float_value(self, token: Token) -> float | None:
+        """The value of a float literal token, None when it is not one; an error when it is not finite."""
+        value, problem = parse_float(token[1])
+        if problem is not None:
+            raise _Error("asm-bad-literal", problem, token[2])
+        return value
+
     def text_value(self, token: Token) -> str:
         if token[0] == "w":
             return token[1]
@@ -378,11 +433,12 @@ class _Parser:
         return self.text_value(token)
 
     def type_of(self, tokens: list[Token], col: int) -> ValueType:
-        text = "".join(t[1] for t in tokens)
-        parsed = parse_type(text) if len(text) < 100 else None
+        text = " ".join(t[1] for t in tokens)
+        parsed = parse_type(text, self.struct_names) if len(text) < 2000 else None
         if parsed is None or not tokens:
             shown = text if len(text) < 40 else text[:40] + "..."
-            raise _Error("asm-bad-type", f"{shown!r} is not a type (int, bool, str, [T]; at most 8 levels)", col)
+            kinds = "int, bool, str, float, [T], {K: V}, a struct's name; at most 8 levels"
+            raise _Error("asm-bad-type", f"{shown!r} is not a type ({kinds})", col)
         return parsed
 
     def type_list(self, tokens: list[Token], col: int) -> list[ValueType]:
@@ -526,6 +582,9 @@ class _Parser:
                 raise _Error("asm-bool-constant", f"{text} cannot be a pool constant (use loadb)", col)
             return None, text
         if kind is OperandKind.CONST:
+            number = self.float_value(token)
+            if number is not None:
+                return ConstValue(number), text
             return ConstValue(self.int_value(token, I64_MIN, I64_MAX, "an int constant")), text
         if kind is OperandKind.IMM:
             return Imm(self.int_value(token, 0, U32_MAX, "an immediate")), text
@@ -579,8 +638,15 @@ _FROM_NAME: dict[OperandKind, Callable[[str], IROperand]] = {
     OperandKind.TARGET: Label,
 }
 
+
+def _comma_groups(tokens: list[Token]) -> list[list[Token]]:
+    """Tokens split at commas (no groups for no tokens)."""
+    return _operand_groups(tokens)
+
+
 _DIRECTIVES = {
     ".version": _Parser.d_version,
+    ".struct": _Parser.d_struct,
     ".file": _Parser.d_file,
     ".allow": _Parser.d_allow,
     ".const": _Parser.d_const,

@@ -3,8 +3,8 @@ diagnostics and their one rendering.
 
 Both source languages read text by the same rule (`decode_source`: strict
 UTF-8, no lone surrogates, a leading byte-order mark dropped), read literals
-with the same lexer (`unescape`, `parse_int_literal`: one escape grammar, one
-integer syntax), report problems as the same `Diagnostic` (a span, a stable
+with the same lexer (`unescape`, `parse_int_literal`, `parse_float_literal`:
+one escape grammar, one integer syntax, one float syntax), report problems as the same `Diagnostic` (a span, a stable
 code, a message, an optional hint) and raise one `SourceError` whose code is
 the first problem's (`source_error`).  `render_parts` is the one renderer: it
 gives styled segments that the CLI colours and `render_text` joins plainly.
@@ -12,6 +12,7 @@ gives styled segments that the CLI colours and `render_text` joins plainly.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ __all__ = [
     "Diagnostic",
     "decode_source",
     "echo_line",
+    "format_float",
     "format_string",
+    "parse_float_literal",
     "parse_int_literal",
     "render_parts",
     "render_text",
@@ -106,6 +109,9 @@ _WRITE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r
 #: What every "unknown escape" diagnostic suggests.
 ESCAPE_HINT = "known escapes: \\n \\t \\r \\0 \\\\ \\\" \\' \\u{hex}"
 _INT_LITERAL = re.compile(r"-?(0[xX][0-9a-fA-F](_?[0-9a-fA-F])*|[0-9](_?[0-9])*)")
+# A float literal: digits on both sides of the point, or an exponent, or both (`1.0`, `2.5e-3`, `1e+16`).
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_FLOAT_LITERAL = re.compile(rf"-?{_DIGITS}(?:\.{_DIGITS}(?:[eE][+-]?{_DIGITS})?|[eE][+-]?{_DIGITS})")
 
 
 def unescape(body: str) -> tuple[str, list[tuple[int, int, str]]]:
@@ -167,6 +173,27 @@ def parse_int_literal(text: str) -> int | None:
     sign = -1 if digits[0] == "-" else 1
     digits = digits.lstrip("-")
     return sign * (int(digits[2:], 16) if digits[:2] in ("0x", "0X") else int(digits, 10))
+
+
+def parse_float_literal(text: str) -> tuple[float | None, str | None]:
+    """A float literal's value: `(value, None)`; `(None, None)` when `text` is not a float literal; `(None, why)`
+    when it is one whose value is not a finite float (`1e999`).
+
+    One syntax for both languages: an optional `-`, digits (with `_` between them), then a point and digits,
+    an exponent (`e`/`E`, an optional sign, digits), or both.  `1.` and `.5` are not literals.  The value
+    is the nearest binary64 (as Python's `float`); `-0.0` keeps its sign.
+    """
+    if len(text) > 400 or not _FLOAT_LITERAL.fullmatch(text):
+        return None, None
+    value = float(text.replace("_", ""))
+    if not math.isfinite(value):
+        return None, f"{text[:40]} is outside the range of a float (floats are finite, at most about 1.8e308)"
+    return value, None
+
+
+def format_float(value: float) -> str:
+    """The literal `parse_float_literal` reads back as exactly `value` (Python's shortest `repr`)."""
+    return repr(value)
 
 
 # -- diagnostics --------------------------------------------------------------------------------------------------

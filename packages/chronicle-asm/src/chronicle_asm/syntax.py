@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .source import ESCAPE_HINT, format_string, parse_int_literal, unescape
+from .source import ESCAPE_HINT, format_float, format_string, parse_float_literal, parse_int_literal, unescape
 
 __all__ = [
     "I64_MAX",
@@ -19,9 +19,11 @@ __all__ = [
     "NAME_RE",
     "U32_MAX",
     "Token",
+    "format_float",
     "format_name",
     "format_string",
     "is_plain_name",
+    "parse_float",
     "parse_int",
     "parse_string",
     "tokenize",
@@ -70,6 +72,12 @@ def tokenize(line: str) -> list[Token]:
 def parse_int(text: str) -> int | None:
     """A decimal or `0x` int with optional `-` and `_` separators; None when the text is not one."""
     return parse_int_literal(text)
+
+
+def parse_float(text: str) -> tuple[float | None, str | None]:
+    """A float literal (the shared lexer's `parse_float_literal`): (value, None), (None, None) when the text is
+    not one, (None, message) when its value is not a finite float."""
+    return parse_float_literal(text)
 
 
 def parse_string(token: str) -> tuple[str, None] | tuple[None, tuple[str, int]]:

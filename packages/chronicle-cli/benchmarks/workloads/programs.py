@@ -22,10 +22,10 @@ class Workload:
     """One VM benchmark: a `.chr` file, its entry and argument, and the equivalent plain Python."""
 
     name: str
-    source: str  # file name in this folder
+    source: str  # file name in this folder: a `.chr` program, or `.casm` for what `.chr` cannot say yet
     entry: str
     argument: int
-    python: Callable[[int], int]
+    python: Callable[[int], int | float]
     description: str
     target: float | None = None  # the issue's ratio target, if any
     capability: bool = False  # the plugin calls `num.next(i) -> int`
@@ -149,6 +149,24 @@ def crc32(n: int) -> int:
     return crc ^ 0xFFFFFFFF
 
 
+def dot(n: int) -> float:
+    xs: list[float] = []
+    ys: list[float] = []
+    quarter = float(1) / float(4)
+    three_and_a_half = float(7) / float(2)
+    i = 0
+    while i < n:
+        xs.append(float(i % 1000) * quarter)
+        ys.append(float(i % 777) - three_and_a_half)
+        i = i + 1
+    s = float(0)
+    i = 0
+    while i < n:
+        s = s + xs[i] * ys[i]
+        i = i + 1
+    return s
+
+
 WORKLOADS: tuple[Workload, ...] = (
     Workload("fib", "fib.chr", "fib", 25, fib, "fib(25), recursive", 3.0),
     Workload("sum", "sum.chr", "sum", 2_000_000, sum_squares, "sum of i*i mod 1000003, i < 2,000,000", 2.5),
@@ -170,6 +188,15 @@ WORKLOADS: tuple[Workload, ...] = (
         200_000,
         crc32,
         "CRC-32 with bitwise operators, table-driven, over 200,000 bytes",
+        3.0,
+    ),
+    Workload(
+        "dot",
+        "dot.casm",
+        "dot",
+        200_000,
+        dot,
+        "float dot product of two 200,000-item arrays (built first), in .casm",
         3.0,
     ),
     Workload("arrays", "arrays.chr", "arrays", 100_000, arrays, "arrays: push, prefix sums, pop; 100,000 items"),

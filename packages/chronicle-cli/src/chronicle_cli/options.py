@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from chronicle_vm.errors import UsageError
@@ -99,6 +100,18 @@ def parse_entry_args(
     return values
 
 
+def _read_float(text: str, fail: Callable[[str], UsageError]) -> float:
+    """A float argument: the `parse_float` grammar (docs/isa.md), finite."""
+    from chronicle_vm.engines.semantics import FLOAT_TEXT
+
+    if len(text) > 400 or not FLOAT_TEXT.fullmatch(text):
+        raise fail("write a decimal number such as 1.5, -2 or 6.02e23")
+    number = float(text)
+    if math.isinf(number):
+        raise fail("it is too large for a float (floats are finite)")
+    return number
+
+
 def _read(text: str, vtype: ValueType, position: int, entry: str, structs: Sequence[Any] = ()) -> object:
     from chronicle_vm.core.type_registry import json_example
     from chronicle_vm.core.types import TypeKind
@@ -128,6 +141,8 @@ def _read(text: str, vtype: ValueType, position: int, entry: str, structs: Seque
         if text in {"true", "false"}:
             return text == "true"
         raise fail("write true or false")
+    if vtype.kind is TypeKind.FLOAT:
+        return _read_float(text.strip(), fail)
     stripped = text.strip()
     if len(stripped) > 80 or not _INT.fullmatch(stripped):
         raise fail("write a decimal or 0x integer such as 42")

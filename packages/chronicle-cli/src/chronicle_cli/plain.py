@@ -16,13 +16,21 @@ from chronicle_vm.core.type_registry import value_text
 from .colors import enabled
 from .common import visible
 
-__all__ = ["print_run", "show_value"]
+__all__ = ["Shown", "print_run", "show_value"]
+
+
+class Shown(str):
+    """A value already written for people by its declared type (trace_view.py): `show_value` prints it as it is."""
+
+    __slots__ = ()
 
 
 def show_value(value: object) -> str:
     """A result value as the language writes it: 42, true, "text", [1, 2]; `none` for no value."""
     if value is None:
         return "none"
+    if type(value) is Shown:
+        return str(value)
     return value_text(value)
 
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .common import visible
-from .plain import show_value
+from .plain import Shown, show_value
 from .sources import quoted_source_line
 
 __all__ = [
@@ -174,6 +174,15 @@ def render_verify(console: Console, summary: Mapping[str, Any]) -> None:
         )
     )
     console.print(Text(f"  sha256 {summary.get('sha256', '')}", style="dim"))
+    structs = summary.get("structs", [])
+    if structs:
+        table = Table(title="structs", title_justify="left", show_edge=False)
+        table.add_column("name", style="bold")
+        table.add_column("fields")
+        for item in structs:
+            fields = ", ".join(f"{field['name']}: {field['type']}" for field in item.get("fields", []))
+            table.add_row(Text(str(item["name"])), Text(f"{{ {fields} }}" if fields else "{}"))
+        console.print(table)
     entries = Table(title="entry points", title_justify="left", show_edge=False)
     entries.add_column("name", style="bold")
     entries.add_column("signature")
@@ -376,6 +385,25 @@ def _event_summary(event: object) -> str:
     return _clip(text + (f" ({where})" if where else ""), 200)
 
 
+def _has_shown(value: object) -> bool:
+    if isinstance(value, Mapping):
+        return any(_has_shown(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_shown(item) for item in value)
+    return type(value) is Shown
+
+
+def _part_text(value: object) -> str:
+    """An entry or outcome whose values are `Shown`: `args: [{"a": 1.5}], function: "main"`."""
+    if type(value) is Shown:
+        return str(value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key}: {_part_text(value[key])}" for key in sorted(value))
+    if isinstance(value, list):
+        return "[" + ", ".join(_part_text(item) for item in value) + "]"
+    return _scalar(value)
+
+
 def render_diff(console: Console, diff: Mapping[str, Any]) -> None:
     """Where two traces part ways, or that they agree."""
     if diff.get("equal"):
@@ -395,7 +423,12 @@ def render_diff(console: Console, diff: Mapping[str, Any]) -> None:
         console.print(Text("  note: the traces were recorded with different modules", style="cyan"))
     for side in ("a", "b"):
         value = diff.get(side)
-        shown = _event_summary(value) if where == "events" else _clip(_scalar(value), 200)
+        if where == "events":
+            shown = _event_summary(value)
+        elif _has_shown(value):  # a version-2 entry or outcome, its values written by their types (trace_view.py)
+            shown = _clip(_part_text(value), 200)
+        else:
+            shown = _clip(_scalar(value), 200)
         line = Text(f"  {side.upper()}: ", style="bold")
         line.append(shown)
         console.print(line)

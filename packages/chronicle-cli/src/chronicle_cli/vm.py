@@ -261,9 +261,12 @@ def _refusal_hint(error: Any, policy_path: str | None, host: CliHost | CustomHos
 
 
 def _module_summary(path: str, data: bytes, loaded: LoadedModule) -> dict[str, Any]:
+    from chronicle_vm.core.types import type_text
+
     module = loaded.module
     exports = loaded.verified.exports
-    return {
+    structs = module.structs
+    summary: dict[str, Any] = {
         "path": path,
         "sha256": loaded.digest,
         "size": len(data),
@@ -272,10 +275,17 @@ def _module_summary(path: str, data: bytes, loaded: LoadedModule) -> dict[str, A
         "constants": len(module.constants),
         "instructions": sum(len(function.code) for function in module.functions),
         "entry_points": [
-            {"name": name, "signature": module.functions[index].signature()} for name, index in sorted(exports.items())
+            {"name": name, "signature": module.functions[index].signature(structs)}
+            for name, index in sorted(exports.items())
         ],
-        "capabilities": [{"name": cap.name, "signature": cap.signature()} for cap in module.capabilities],
+        "capabilities": [{"name": cap.name, "signature": cap.signature(structs)} for cap in module.capabilities],
     }
+    if structs:  # a version-1 module's summary keeps exactly its old keys
+        summary["structs"] = [
+            {"name": s.name, "fields": [{"name": f.name, "type": type_text(f.type, structs)} for f in s.fields]}
+            for s in structs
+        ]
+    return summary
 
 
 # -- commands ----------------------------------------------------------------------------------------------------
@@ -519,8 +529,14 @@ def cmd_replay(ns: argparse.Namespace, out: Output) -> int:
 
     def human(console: Any) -> None:
         from .render import render_replay
+        from .trace_view import typed_document
 
-        render_replay(console, cleaned(result))
+        shown = cleaned(result)
+        doc = trace.doc
+        if doc.get("version") == 2:  # the returned value shown by its declared type (trace_view.py)
+            header = {"version": 2, "provenance": cleaned(doc["provenance"]), "entry": cleaned(doc["entry"])}
+            shown["outcome"] = typed_document({**header, "outcome": shown["outcome"]})["outcome"]
+        render_replay(console, shown)
 
     out.ok({"replay": result}, human)
     return 0
@@ -560,8 +576,9 @@ def cmd_inspect(ns: argparse.Namespace, out: Output) -> int:
         from rich.text import Text
 
         from .render import render_trace
+        from .trace_view import typed_document
 
-        render_trace(console, cleaned(document), visible(ns.trace))
+        render_trace(console, typed_document(cleaned(document)), visible(ns.trace))
         if ns.output is not None:
             console.print(Text(f"slice written to {ns.output} (inspection only: replay refuses it)", style="dim"))
 
@@ -586,11 +603,12 @@ def _inspect_view(ns: argparse.Namespace, out: Output, document: dict[str, Any])
 
     def human(console: Any) -> None:
         from .render import render_trace
+        from .trace_view import typed_document
 
         if ns.summary:
-            render_summary(console, cleaned(payload["summary"]), visible(ns.trace))
+            render_summary(console, summarize(typed_document(cleaned(document))), visible(ns.trace))
         else:
-            render_trace(console, cleaned(document), visible(ns.trace))
+            render_trace(console, typed_document(cleaned(document)), visible(ns.trace))
 
     out.ok(payload, human)
     return 0
@@ -608,8 +626,9 @@ def cmd_diff(ns: argparse.Namespace, out: Output) -> int:
 
     def human(console: Any) -> None:
         from .render import render_diff
+        from .trace_view import typed_diff
 
-        render_diff(console, cleaned(result))
+        render_diff(console, typed_diff(cleaned(result), cleaned(first.doc), cleaned(second.doc)))
 
     out.ok({"diff": result}, human)
     # like diff(1) and `git diff --exit-code`: 0 when the traces agree, 1 when they differ (2+ for errors)

@@ -56,8 +56,9 @@ class TypeRule(enum.Enum):
     INT = "int"
     BOOL = "bool"
     STR = "str"
+    FLOAT = "float"
     ANY = "T"  # any type; all ANY operands of one instruction are equal
-    SCALAR = "scalar T"  # int, bool or str; binds T
+    SCALAR = "scalar T"  # int, bool, str or float; binds T
     ELEM = "T (element)"  # the element type of the ARRAY operand
     ARRAY = "[T]"  # an array whose element type is T
     STR_ARRAY = "[str]"
@@ -162,6 +163,23 @@ class Op(enum.IntEnum):
     INSERT = 0x59
     REMOVEAT = 0x5A
     COPY = 0x5B
+    # Floats (#17): IEEE binary64, finite only (a result that would be inf or NaN traps runtime.float-nonfinite).
+    FADD = 0x70
+    FSUB = 0x71
+    FMUL = 0x72
+    FDIV = 0x73
+    FMOD = 0x74
+    FNEG = 0x75
+    ITOF = 0x76
+    FTOI = 0x77
+    FLOOR = 0x78
+    CEIL = 0x79
+    ROUND = 0x7A
+    SQRT = 0x7B
+    FABS = 0x7C
+    FMIN = 0x7D
+    FMAX = 0x7E
+    PARSEFLOAT = 0x7F
     # Maps (#17): a map is a dict in insertion order; MAPSTAMP/MAPCHECK guard iteration against key-set changes.
     MAPNEW = 0x80
     MAPGET = 0x81
@@ -209,13 +227,14 @@ def _k(kind: OperandKind) -> Operand:
 
 
 _I, _B, _S, _O = TypeRule.INT, TypeRule.BOOL, TypeRule.STR, TypeRule.ORDERED
+_F = TypeRule.FLOAT
 _ARR, _ELEM = TypeRule.ARRAY, TypeRule.ELEM
 _MAP, _KEY, _VAL = TypeRule.MAP, TypeRule.KEY, TypeRule.VALUE
 
 _ROWS: tuple[OpInfo, ...] = (
     OpInfo(Op.NOP, "nop", (_N, _N, _N), "does nothing"),
     OpInfo(Op.MOV, "mov", (_w(TypeRule.ANY), _r(TypeRule.ANY), _N), "a = b (arrays: the same array)"),
-    OpInfo(Op.LOADK, "loadk", (_w(TypeRule.NONE), _k(OperandKind.CONST), _N), "a = constant b (int or str)"),
+    OpInfo(Op.LOADK, "loadk", (_w(TypeRule.NONE), _k(OperandKind.CONST), _N), "a = constant b (int, str or float)"),
     OpInfo(Op.LOADB, "loadb", (_w(_B), _k(OperandKind.IMM), _N), "a = (b != 0); b is 0 or 1"),
     OpInfo(Op.ADD, "add", (_w(_I), _r(_I), _r(_I)), "a = b + c, wrapping"),
     OpInfo(Op.SUB, "sub", (_w(_I), _r(_I), _r(_I)), "a = b - c, wrapping"),
@@ -223,7 +242,7 @@ _ROWS: tuple[OpInfo, ...] = (
     OpInfo(Op.DIV, "div", (_w(_I), _r(_I), _r(_I)), "a = floor(b / c), wrapping", may_trap=True),
     OpInfo(Op.MOD, "mod", (_w(_I), _r(_I), _r(_I)), "a = b - c * floor(b / c)", may_trap=True),
     OpInfo(Op.NEG, "neg", (_w(_I), _r(_I), _N), "a = -b, wrapping"),
-    OpInfo(Op.LT, "lt", (_w(_B), _r(_O), _r(_O)), "a = b < c (ints by value, strings by code point)"),
+    OpInfo(Op.LT, "lt", (_w(_B), _r(_O), _r(_O)), "a = b < c (ints, floats by value, strings by code point)"),
     OpInfo(Op.LE, "le", (_w(_B), _r(_O), _r(_O)), "a = b <= c"),
     OpInfo(Op.GT, "gt", (_w(_B), _r(_O), _r(_O)), "a = b > c"),
     OpInfo(Op.GE, "ge", (_w(_B), _r(_O), _r(_O)), "a = b >= c"),
@@ -258,7 +277,7 @@ _ROWS: tuple[OpInfo, ...] = (
         may_trap=True,
     ),
     OpInfo(Op.CONCAT, "concat", (_w(_S), _r(_S), _r(_S)), "a = b + c", may_trap=True),
-    OpInfo(Op.TOSTR, "tostr", (_w(_S), _r(TypeRule.SCALAR), _N), "a = text of b (42, true, or b itself)"),
+    OpInfo(Op.TOSTR, "tostr", (_w(_S), _r(TypeRule.SCALAR), _N), "a = text of b (42, true, 1.5, or b itself)"),
     OpInfo(Op.LEN, "len", (_w(_I), _r(TypeRule.SEQUENCE), _N), "a = length of string or array b"),
     OpInfo(
         Op.SLICE,
@@ -318,6 +337,22 @@ _ROWS: tuple[OpInfo, ...] = (
         Op.REMOVEAT, "removeat", (_w(_ELEM), _r(_ARR), _r(_I)), "a = remove the item of b at index c", may_trap=True
     ),
     OpInfo(Op.COPY, "copy", (_w(_ARR), _r(_ARR), _N), "a = a new array of b's items (shallow)", may_trap=True),
+    OpInfo(Op.FADD, "fadd", (_w(_F), _r(_F), _r(_F)), "a = b + c (finite)", may_trap=True),
+    OpInfo(Op.FSUB, "fsub", (_w(_F), _r(_F), _r(_F)), "a = b - c (finite)", may_trap=True),
+    OpInfo(Op.FMUL, "fmul", (_w(_F), _r(_F), _r(_F)), "a = b * c (finite)", may_trap=True),
+    OpInfo(Op.FDIV, "fdiv", (_w(_F), _r(_F), _r(_F)), "a = b / c (finite; c != 0)", may_trap=True),
+    OpInfo(Op.FMOD, "fmod", (_w(_F), _r(_F), _r(_F)), "a = b % c, floor remainder, sign of c", may_trap=True),
+    OpInfo(Op.FNEG, "fneg", (_w(_F), _r(_F), _N), "a = -b"),
+    OpInfo(Op.ITOF, "itof", (_w(_F), _r(_I), _N), "a = float(b), rounded to nearest even"),
+    OpInfo(Op.FTOI, "ftoi", (_w(_I), _r(_F), _N), "a = int(b), toward zero (in 64 bits)", may_trap=True),
+    OpInfo(Op.FLOOR, "floor", (_w(_I), _r(_F), _N), "a = floor(b) as an int (in 64 bits)", may_trap=True),
+    OpInfo(Op.CEIL, "ceil", (_w(_I), _r(_F), _N), "a = ceil(b) as an int (in 64 bits)", may_trap=True),
+    OpInfo(Op.ROUND, "round", (_w(_I), _r(_F), _N), "a = round(b), half to even (in 64 bits)", may_trap=True),
+    OpInfo(Op.SQRT, "sqrt", (_w(_F), _r(_F), _N), "a = the square root of b (b >= 0)", may_trap=True),
+    OpInfo(Op.FABS, "fabs", (_w(_F), _r(_F), _N), "a = |b| (fabs(-0.0) = 0.0)"),
+    OpInfo(Op.FMIN, "fmin", (_w(_F), _r(_F), _r(_F)), "a = the smaller of b, c (-0.0 below 0.0)"),
+    OpInfo(Op.FMAX, "fmax", (_w(_F), _r(_F), _r(_F)), "a = the larger of b, c (0.0 above -0.0)"),
+    OpInfo(Op.PARSEFLOAT, "parsefloat", (_w(_F), _r(_S), _N), "a = b read as a decimal float", may_trap=True),
     OpInfo(Op.MAPNEW, "mapnew", (_w(_MAP), _N, _N), "a = a new empty map (its types are a's)", may_trap=True),
     OpInfo(Op.MAPGET, "mapget", (_w(_VAL), _r(_MAP), _r(_KEY)), "a = b[c]; traps when c is absent", may_trap=True),
     OpInfo(

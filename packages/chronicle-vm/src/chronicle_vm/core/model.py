@@ -9,10 +9,11 @@ the verifier (`chronicle_vm.verifier.rules`) decides whether a module may run.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .types import StructDef, TypeKind, ValueType
+from .types import V1_INTERNED, StructDef, TypeKind, ValueType, type_text
 
 __all__ = [
     "AUTO_VERSION",
@@ -67,9 +68,10 @@ class Capability:
     params: tuple[ValueType, ...]
     result: ValueType | None
 
-    def signature(self) -> str:
-        params = ", ".join(str(p) for p in self.params)
-        result = "" if self.result is None else f" -> {self.result}"
+    def signature(self, structs: Sequence[StructDef] = ()) -> str:
+        """`(str, int) -> Item`: struct types by name from `structs` (the module's table), else `struct#N`."""
+        params = ", ".join(type_text(p, structs) for p in self.params)
+        result = "" if self.result is None else f" -> {type_text(self.result, structs)}"
         return f"({params}){result}"
 
 
@@ -91,9 +93,10 @@ class Function:
     def params(self) -> tuple[ValueType, ...]:
         return self.registers[: self.param_count]
 
-    def signature(self) -> str:
-        params = ", ".join(str(p) for p in self.params)
-        result = "" if self.result is None else f" -> {self.result}"
+    def signature(self, structs: Sequence[StructDef] = ()) -> str:
+        """`(str, int) -> Item`: struct types by name from `structs` (the module's table), else `struct#N`."""
+        params = ", ".join(type_text(p, structs) for p in self.params)
+        result = "" if self.result is None else f" -> {type_text(self.result, structs)}"
         return f"({params}){result}"
 
 
@@ -140,6 +143,8 @@ class Module:
 
 
 _V1_KINDS = frozenset({TypeKind.INT, TypeKind.BOOL, TypeKind.STR, TypeKind.ARRAY})
+# The shared objects live as long as the module `types`, so no other live object has one of these ids.
+_V1_IDS = frozenset(id(vtype) for vtype in V1_INTERNED)
 
 
 def module_types(module: Module) -> list[ValueType]:
@@ -174,6 +179,10 @@ def fitting_version(module: Module) -> int:
             return 2
         if any(type(value) is float for value in module.constants):
             return 2
-        return 1 if all(_fits_v1(vtype) for vtype in module_types(module)) else 2
+        types = module_types(module)
+        # Most types are the shared objects of the version-1 types: recognised by identity at C speed.
+        if _V1_IDS.issuperset(map(id, types)):
+            return 1
+        return 1 if all(_fits_v1(vtype) for vtype in types) else 2
     except (TypeError, AttributeError):
         return FORMAT_VERSION

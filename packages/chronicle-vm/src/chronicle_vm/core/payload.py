@@ -17,11 +17,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .structured import VMap
 from .type_registry import is_sized
 from .types import TypeKind, ValueType
 
-__all__ = ["INT_BYTES", "BOOL_BYTES", "call_plan", "scalar_bytes", "value_bytes"]
+__all__ = [
+    "BOOL_BYTES",
+    "INT_BYTES",
+    "MAX_WALK",
+    "UNBOUNDED",
+    "call_plan",
+    "scalar_bytes",
+    "struct_item_bytes",
+    "value_bytes",
+]
 
 #: The longest JSON text of a signed 64-bit int.
 INT_BYTES = 20
@@ -31,8 +39,15 @@ BOOL_BYTES = 5
 _OTHER_SCALAR_BYTES = 24
 
 
-def value_bytes(value: Any) -> int:
-    """An upper bound of the canonical JSON text of a VM value (see the module docstring)."""
+def value_bytes(value: Any, per_item: int = 0) -> int:
+    """An upper bound of the canonical JSON text of a VM value (see the module docstring).
+
+    `per_item` is added for every item of every array or struct (a list): a module with structs passes the
+    longest `"field":` text of its struct table (`struct_item_bytes`), since a struct, a list of its fields in
+    the VM, is written as an object by field name.  Composites are walked iteratively; a value whose walk
+    passes MAX_WALK items (a cycle, or one array shared many times over: its JSON text repeats every copy)
+    is charged UNBOUNDED, above every limit, so the call that would send or record it stops there.
+    """
     kind = type(value)
     if kind is str:
         if value.isascii() and value.isprintable():
@@ -45,13 +60,59 @@ def value_bytes(value: Any) -> int:
         return BOOL_BYTES
     if kind is int:
         return INT_BYTES
-    if kind is list:
-        return 2 + sum(value_bytes(item) + 1 for item in value)
-    if kind is VMap:  # as `[key, value]` pairs
-        return 2 + sum(value_bytes(key) + value_bytes(item) + 4 for key, item in value.items())
+    if kind is float:  # its repr: at most 24 characters (-2.2250738585072014e-308)
+        return _OTHER_SCALAR_BYTES
+    if kind is list or isinstance(value, dict):
+        return _composite_bytes(value, per_item)
     if value is None:
         return 4
     return 6 * len(str(value)) + 2  # not a VM value the recorder writes today: still counted, generously
+
+
+#: Most items one value's charge walks; past them the value is charged UNBOUNDED.
+MAX_WALK = 8_000_000
+#: The charge of a value too large (or cyclic) to walk: above every limit (they are at most 2**62).
+UNBOUNDED = 2**62 + 1
+
+
+def _composite_bytes(value: Any, per_item: int) -> int:
+    """Arrays and structs: 2 + each item and a comma; maps (`[[k,v],...]`): 2 + each key and value and 5."""
+    total = 0
+    walked = 0
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if type(node) is list:
+            walked += len(node) + 1
+            total += 2 + (1 + per_item) * len(node)
+            items: Any = node
+        elif isinstance(node, dict):
+            walked += 2 * len(node) + 1
+            total += 2 + 5 * len(node)
+            items = [*node.keys(), *node.values()]
+        else:
+            total += value_bytes(node)
+            continue
+        if walked > MAX_WALK:
+            return UNBOUNDED
+        for item in items:
+            kind = type(item)
+            if kind is int:
+                total += INT_BYTES
+            elif kind is list or isinstance(item, dict):
+                pending.append(item)
+            else:
+                total += value_bytes(item)
+    return total
+
+
+def struct_item_bytes(structs: Sequence[Any]) -> int:
+    """The `per_item` charge of a module's struct table: its longest `"name":` field text, 0 without structs."""
+    longest = 0
+    for struct in structs:
+        for field in struct.fields:
+            longest = max(longest, value_bytes(field.name) + 1)
+    return longest
 
 
 def scalar_bytes(vtype: ValueType) -> int:

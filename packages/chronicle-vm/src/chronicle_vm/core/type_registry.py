@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ __all__ = [
     "annotation_type",
     "decode_v1",
     "encode_v1",
+    "float_text",
     "from_json",
     "is_plain_scalar",
     "json_example",
@@ -55,6 +57,7 @@ __all__ = [
 
 I64_MIN = -(2**63)
 I64_MAX = 2**63 - 1
+_FLOAT_INT_BOUND = 2**1024  # ints at or beyond this have no float at all (float() would overflow)
 
 #: The importer a row calls back for a composite's items: (object, type, limits, what) -> (value, units).
 Importer = Callable[[object, ValueType, Limits, str], tuple[Any, int]]
@@ -81,6 +84,8 @@ class JsonForm:
     structs: Sequence[StructDef] = ()
     lenient: bool = False
     max_depth: int = MAX_JSON_DEPTH
+    #: Most arrays, maps and structs one written JSON form holds (the trace reader's MAX_TRACE_CONTAINERS).
+    max_items: int = 4_000_000
 
 
 #: Writes one item of a composite in its JSON form: (VM value, its type) -> JSON value.
@@ -117,10 +122,14 @@ class TypeRow:
     examples: tuple[str, ...] = ()
     text: Callable[[Any], str] = str
     orderable: bool = False  # `< <= > >=` and `sort` take its values (the verifier's ORDERED rules read this)
-    #: The JSON form of a VM value (traces, `"value"`): (value, type, form, writer for items) -> JSON value.
+    #: The JSON form of a VM value (traces, `"value"`): (VM value, type, form, writer for items) -> JSON value.
+    #: It takes the VM's own representation (a struct is the list of its fields; a map a dict) and writes a map
+    #: as `[[key, value], ...]` in insertion order, a struct as `{field: value}`, a float as itself (JSON: repr).
     to_json: Callable[[Any, ValueType, JsonForm, JsonWriter], Any] | None = None
-    #: A VM value read from its JSON form (raising `ValueMismatch` naming `what`): (JSON, type, form, what,
-    #: reader for items) -> VM value.  Sizes against the limits are the importer's (`check`), not this.
+    #: A value read from its JSON form (raising `ValueMismatch` naming `what` and the path inside): (JSON, type,
+    #: form, what, reader for items) -> the HOST form, what `check`/`import_value` then takes: a list for an
+    #: array, a dict in pair order for a map, a dict by field name in declared order for a struct.  Sizes
+    #: against the limits are the importer's (`check`), not this.  `form.lenient`: the CLI's shorter forms too.
     from_json: Callable[[object, ValueType, JsonForm, str, JsonReader], Any] | None = None
 
 
@@ -149,6 +158,25 @@ def _import_str(obj: object, vtype: ValueType, limits: Limits, what: str, items:
     except UnicodeEncodeError:
         raise ValueMismatch(f"{what}: string is not valid Unicode (lone surrogate)") from None
     return obj, len(obj)
+
+
+def _import_float(obj: object, vtype: ValueType, limits: Limits, what: str, items: Importer) -> tuple[Any, int]:
+    """A finite Python float; or an int (never a bool) that a float represents exactly (CONTRACT.md 3.1)."""
+    if type(obj) is float:
+        if not math.isfinite(obj):
+            raise ValueMismatch(f"{what}: float {obj!r} is not finite (floats in the VM are always finite)")
+        return obj, 0
+    if type(obj) is int:
+        exact = float(obj) if -_FLOAT_INT_BOUND < obj < _FLOAT_INT_BOUND else None
+        if exact is None or exact != obj:
+            raise ValueMismatch(f"{what}: int {_short(obj)} has no exact float (give a float)")
+        return exact, 0
+    raise ValueMismatch(f"{what}: expected float, found {kind_name(obj)}")
+
+
+def float_text(value: Any) -> str:
+    """A float's one text: Python's `repr` (the shortest that reads back to the same float; `-0.0`, `1e+16`)."""
+    return repr(float(value))
 
 
 def _import_array(obj: object, vtype: ValueType, limits: Limits, what: str, items: Importer) -> tuple[Any, int]:
@@ -191,6 +219,25 @@ def _bool_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, re
 def _str_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
     if type(obj) is not str:
         raise ValueMismatch(f"{what}: expected str, found {json_kind(obj)}")
+    return obj
+
+
+def _float_to_json(value: Any, vtype: ValueType, form: JsonForm, write: JsonWriter) -> Any:
+    """A JSON number; the canonical writer gives it as `repr` (`1.0`, never `1`; `-0.0`; `1e+16`)."""
+    return float(value)
+
+
+def _float_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
+    """A finite JSON number: a float, or an int a float holds exactly (never a bool)."""
+    if type(obj) is int:
+        exact = float(obj) if -_FLOAT_INT_BOUND < obj < _FLOAT_INT_BOUND else None
+        if exact is None or exact != obj:
+            raise ValueMismatch(f"{what}: int {_short(obj)} has no exact float")
+        return exact
+    if type(obj) is not float:
+        raise ValueMismatch(f"{what}: expected float, found {json_kind(obj)}")
+    if not math.isfinite(obj):
+        raise ValueMismatch(f"{what}: float {obj!r} is not finite")
     return obj
 
 
@@ -290,24 +337,27 @@ def _map_to_json(value: Any, vtype: ValueType, form: JsonForm, write: JsonWriter
 def _map_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
     """A map's JSON form read into the host form `import_value` takes: a dict in the pairs' order."""
     key_type, value_type = vtype.args
-    pairs: list[tuple[object, object]] = []
+    # (key, value, the key's path, the value's path): JSON paths into the pairs, or by key into an object
+    pairs: list[tuple[object, object, str, str]] = []
     if type(obj) is dict and form.lenient and key_type.kind is TypeKind.STR:
-        pairs = list(obj.items())
+        pairs = [
+            (key, item, f"{what} key {_short_key(key)}", f"{what}[{_short_key(key)}]") for key, item in obj.items()
+        ]
     elif type(obj) is list:
         for index, pair in enumerate(obj):
             if type(pair) is not list or len(pair) != 2:
                 raise ValueMismatch(f"{what}[{index}]: expected a [key, value] pair, found {json_kind(pair)}")
-            pairs.append((pair[0], pair[1]))
+            pairs.append((pair[0], pair[1], f"{what}[{index}][0]", f"{what}[{index}][1]"))
     else:
         lenient = form.lenient and key_type.kind is TypeKind.STR
         wanted = "an array of [key, value] pairs" + (" or an object" if lenient else "")
         raise ValueMismatch(f"{what}: expected {vtype} ({wanted}), found {json_kind(obj)}")
     made: dict[Any, Any] = {}
-    for key, item in pairs:
-        checked = read(key, key_type, f"{what} key {_short_key(key)}")
+    for key, item, key_path, item_path in pairs:
+        checked = read(key, key_type, key_path)
         if checked in made:
-            raise ValueMismatch(f"{what}: key {_short_key(key)} appears twice")
-        made[checked] = read(item, value_type, f"{what}{{{_short_key(key)}}}")
+            raise ValueMismatch(f"{key_path}: key {_short_key(key)} appears twice")
+        made[checked] = read(item, value_type, item_path)
     return made
 
 
@@ -347,7 +397,7 @@ def _array_text(value: Any) -> str:
     return "[" + ", ".join(value_text(item) for item in value) + "]"
 
 
-#: The registry: one row per kind.  #17 adds FLOAT, MAP and STRUCT rows here.
+#: The registry: one row per kind.  #17 adds FLOAT (here), MAP and STRUCT rows.
 ROWS: dict[TypeKind, TypeRow] = {
     TypeKind.INT: TypeRow(
         TypeKind.INT,
@@ -391,6 +441,21 @@ ROWS: dict[TypeKind, TypeRow] = {
         orderable=True,  # by code point
         to_json=_same_json,
         from_json=_str_from_json,
+    ),
+    TypeKind.FLOAT: TypeRow(
+        TypeKind.FLOAT,
+        None,  # version 2 only: the version-1 format has no tag for it
+        0,
+        python=float,
+        annotation=float,
+        zero=float,  # 0.0
+        check=_import_float,
+        sized=False,  # a register holds it, like an int: no allocation, a fixed-size JSON text
+        examples=("1.5", "-0.25"),
+        text=float_text,
+        orderable=True,  # IEEE order (all values are finite: a total order except -0.0 == 0.0)
+        to_json=_float_to_json,
+        from_json=_float_from_json,
     ),
     TypeKind.ARRAY: TypeRow(
         TypeKind.ARRAY,
@@ -494,6 +559,7 @@ def to_json(value: Any, vtype: ValueType, form: JsonForm | None = None) -> Any:
     """
     use = _DEFAULT_FORM if form is None else form
     limit = use.max_depth
+    budget = [use.max_items]  # a VM value may share one array many times over: its JSON form writes each copy
 
     def write(item: Any, item_type: ValueType, depth: int = 0) -> Any:
         found = ROWS.get(item_type.kind)
@@ -503,13 +569,16 @@ def to_json(value: Any, vtype: ValueType, form: JsonForm | None = None) -> Any:
             return found.to_json(item, item_type, use, _no_items)
         if depth >= limit:
             raise ValueMismatch(f"the value nests composites deeper than {limit}")
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ValueMismatch(f"the value's JSON form holds more than {use.max_items} arrays, maps and structs")
         return found.to_json(item, item_type, use, lambda inner, inner_type: write(inner, inner_type, depth + 1))
 
     return write(value, vtype)
 
 
 def from_json(obj: object, vtype: ValueType, form: JsonForm | None = None, what: str = "value") -> Any:
-    """The VM value a JSON form holds for the declared `vtype`; `ValueMismatch` naming the path when it does not fit.
+    """The host form of the value a JSON form holds for `vtype` (for `import_value`); `ValueMismatch` naming the path.
 
     The path is `what` followed by indexes, `.field` names and `{key}` map entries (e.g. `args[0].items[3].unit`).
     Checks the form only; the run's size limits are the importer's (`core.values.import_value`).
@@ -644,6 +713,8 @@ def kind_name(obj: object) -> str:
         return "bool"
     if isinstance(obj, int):
         return "int"
+    if isinstance(obj, float):
+        return "float"
     if isinstance(obj, str):
         return "str"
     if isinstance(obj, (list, tuple)):

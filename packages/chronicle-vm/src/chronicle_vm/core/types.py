@@ -96,7 +96,9 @@ MAP_KEY_KINDS = frozenset({TypeKind.INT, TypeKind.STR, TypeKind.BOOL})
 #: Kinds that take no type arguments, and the version-1 tag of each.
 _SCALAR_TAGS = {TypeKind.INT: BaseType.INT, TypeKind.BOOL: BaseType.BOOL, TypeKind.STR: BaseType.STR}
 _TAG_KINDS = {tag: kind for kind, tag in _SCALAR_TAGS.items()}
-_NAME_KINDS = {kind.value: kind for kind in _SCALAR_TAGS}
+#: Kinds without type arguments: the version-1 scalars and `float` (version 2 only, so it has no version-1 tag).
+_SCALAR_KINDS = frozenset((*_SCALAR_TAGS, TypeKind.FLOAT))
+_NAME_KINDS = {kind.value: kind for kind in (*_SCALAR_TAGS, TypeKind.FLOAT)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +115,8 @@ class ValueType:
 
     @property
     def is_scalar_kind(self) -> bool:
-        """True for a kind without type arguments (int, bool, str)."""
-        return self.kind in _SCALAR_TAGS
+        """True for a kind without type arguments (int, bool, str, float)."""
+        return self.kind in _SCALAR_KINDS
 
     def element(self) -> ValueType:
         """The element type of an array type."""
@@ -213,7 +215,7 @@ _CANONICAL = _canonical()
 
 
 #: The scalar types by their name in the text form: the front ends' names of the builtin types.
-SCALAR_TYPES: dict[str, ValueType] = {kind.value: ValueType(kind) for kind in _SCALAR_TAGS}
+SCALAR_TYPES: dict[str, ValueType] = {kind.value: ValueType(kind) for kind in _NAME_KINDS.values()}
 
 
 _ARITY = {
@@ -305,7 +307,7 @@ def type_text(vtype: ValueType, structs: Sequence[StructDef] = ()) -> str:
     return str(vtype)
 
 
-_TYPE_TOKEN = re.compile(r"\s*(?:([\[\]{}:])|([A-Za-z_][A-Za-z0-9_]*))", re.ASCII)
+_TYPE_TOKEN = re.compile(r"\s*(?:([\[\]{}:])|(struct#[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_]*))", re.ASCII)
 
 
 class _TypeReader:
@@ -324,6 +326,7 @@ class _TypeReader:
             pos = found.end()
         self.at = 0
         self.structs = structs
+        self.by_index = False
 
     def take(self) -> str:
         if self.at >= len(self.tokens):
@@ -355,6 +358,8 @@ class _TypeReader:
             return _intern(ValueType(_NAMED_KINDS[token]))
         if token in self.structs:
             return struct_type(self.structs[token])
+        if token.startswith("struct#") and self.by_index:
+            return struct_type(int(token[7:]))
         raise ValueError(token)
 
 
@@ -366,10 +371,13 @@ def parse_type(text: str, structs: Mapping[str, int] | None = None) -> ValueType
     """Read the text form (`int`, `float`, `[str]`, `{str: [int]}`, a struct's name); None when it is not one.
 
     `structs` maps struct names to their index in the module's struct table; without it no name is a
-    struct.  Nesting is bounded by MAX_TYPE_DEPTH (arrays by MAX_ARRAY_DEPTH, the same bound).
+    struct.  Given a table, `struct#N` (what `str` writes) is struct N of it, so a struct whose name is not
+    unique can still be written; the index is not range-checked here.  Nesting is bounded by
+    MAX_TYPE_DEPTH (arrays by MAX_ARRAY_DEPTH, the same bound).
     """
     try:
         reader = _TypeReader(text, structs or {})
+        reader.by_index = structs is not None
         vtype = reader.read(0)
     except (ValueError, RecursionError):
         return None

@@ -14,7 +14,7 @@ from typing import Any, TypeAlias
 
 from chronicle_vm.limits import Limits
 
-from .structured import MAX_VALUE_DEPTH, Structs, VMap
+from .structured import MAX_VALUE_DEPTH, Structs
 from .type_registry import I64_MAX, I64_MIN, ROWS, ValueMismatch
 from .types import TypeKind, ValueType
 
@@ -29,8 +29,8 @@ __all__ = [
     "wrap_i64",
 ]
 
-#: A VM value: int (signed 64-bit), bool, str, float, an array or a struct (list), or a map (VMap).
-Value: TypeAlias = int | bool | str | float | list["Value"] | VMap  # VMap: a map (#17); a struct is a list
+#: A VM value: int (signed 64-bit), bool, str, float (always finite), an array or a struct (a list), or a map (a dict).
+Value: TypeAlias = int | bool | str | float | list["Value"] | dict[Any, "Value"]
 
 
 def wrap_i64(value: int) -> int:
@@ -88,24 +88,67 @@ def import_value(
 
 
 def value_units(value: Value) -> int:
-    """Allocation units a value holds: characters of strings plus items of arrays, nested."""
+    """Allocation units a value holds: characters of strings plus items of arrays, entries of maps (each key and
+    value counted), nested.  Iterative, and each shared or cyclic part is counted once."""
     if type(value) is str:
         return len(value)
-    if type(value) is list:
-        return len(value) + sum(value_units(item) for item in value)
-    if type(value) is VMap:
-        return len(value) + sum(value_units(key) + value_units(item) for key, item in value.items())
-    return 0
+    total = 0
+    seen: set[int] = set()
+    pending: list[Any] = [value]
+    while pending:
+        node = pending.pop()
+        kind = type(node)
+        if kind is str:
+            total += len(node)
+        elif kind is list or isinstance(node, dict):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            total += len(node)
+            pending.extend(node if kind is list else [*node.keys(), *node.values()])
+    return total
 
 
-def export_value(value: Value) -> Any:
-    """A copy safe to hand to a host or write as JSON: arrays (and structs) are copied, maps become dicts, nested.
+def export_value(value: Value) -> Value:
+    """A copy safe to hand to a host or to keep in a trace: arrays and structs (lists) and maps (dicts) are copied,
+    nested; ints, floats, bools and strings are immutable and shared.
 
-    The engines measure a value before it leaves (`costs.export_size`), which
-    refuses cyclic values and nesting beyond MAX_VALUE_DEPTH, so this recursion is bounded.
+    Iterative, in time linear in the value's objects: a part shared twice (`[xs, xs]`) is copied once and shared
+    again in the copy, and a cycle (a struct that holds itself through an array) stays a cycle, so neither a deep
+    chain nor a doubling chain of references (`x = [x, x]` a hundred times) can recurse or blow up here.  A map
+    comes out a plain `dict`.
     """
     if type(value) is list:
-        return [export_value(item) for item in value]
-    if type(value) is VMap:
-        return {key: export_value(item) for key, item in value.items()}
-    return value
+        if _SCALAR_KINDS.issuperset(map(type, value)):  # at C speed: a list of scalars, the common case
+            return value.copy()
+    elif not isinstance(value, dict):
+        return value
+    copies: dict[int, Any] = {}
+    top = _shell(value, copies)
+    pending: list[Any] = [value]
+    while pending:
+        source = pending.pop()
+        target = copies[id(source)]
+        items = enumerate(source) if type(source) is list else source.items()
+        for key, item in items:
+            if type(item) is list or isinstance(item, dict):
+                known = copies.get(id(item))
+                if known is None:
+                    if type(item) is list and _SCALAR_KINDS.issuperset(map(type, item)):
+                        known = copies[id(item)] = item.copy()
+                    else:
+                        known = _shell(item, copies)
+                        pending.append(item)
+                target[key] = known
+    return top  # type: ignore[no-any-return]
+
+
+#: The immutable kinds of VM values: never copied.
+_SCALAR_KINDS = frozenset({int, bool, str, float})
+
+
+def _shell(value: Any, copies: dict[int, Any]) -> Any:
+    """A shallow copy of one list or dict, registered by the original's id (its composite items fixed up later)."""
+    shell = value.copy() if type(value) is list else dict(value)
+    copies[id(value)] = shell
+    return shell

@@ -106,6 +106,7 @@ An engine is not thread-safe; use one engine per thread.
 
 from __future__ import annotations
 
+import math
 import sys
 import types
 from collections import OrderedDict
@@ -119,7 +120,7 @@ from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.model import Function, Module
 from chronicle_vm.core.structured import VMap, struct_fields
 from chronicle_vm.core.type_registry import is_sized, zero_value
-from chronicle_vm.core.types import BaseType, StructDef, TypeKind, ValueType
+from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -578,6 +579,7 @@ class CompiledEngine:
             "I64MAX": I64_MAX,
             "I64MIN": I64_MIN,
             "_wrap": wrap_i64,
+            **_FLOAT_GLOBALS,
             "_vwords": value_words,
             "_VMap": VMap,
             "_copy": export_value,
@@ -1432,6 +1434,44 @@ class _Translator:
         line(f"{f'r{a} = ' if writes_a(op) else ''}_wact({_int(op)}, _v)")
         return None
 
+    def _op_float(self, at: _At) -> bool | None:
+        """A float operation inline: the common path is Python's own float arithmetic, one test for the finite rule.
+
+        Any operand the row refuses (a zero divisor, a result that is not finite, a float outside the int range, a
+        negative square root) goes to the row's own `value` through `_value`, which raises its trap: the check here
+        only decides that the row must be asked, so every message and code comes from the semantics table.
+        """
+        op, a, b, c, w, line = at.op, at.a, at.b, at.c, at.w, at.line
+        ask = f"_value({w}, {_int(op)}, r{b}, {f'r{c}' if op in _FLOAT_BINARY else 'None'})"
+        if op in _FLOAT_ARITHMETIC:  # inf - inf and nan - nan are nan (true); x - x is 0.0 for every finite x
+            line(f"_t = r{b} {_FLOAT_ARITHMETIC[op]} r{c}")
+            line(f"if _t - _t: {ask}")
+            line(f"r{a} = _t")
+        elif op == Op.FDIV:
+            line(f"if not r{c}: {ask}")  # 0.0 and -0.0
+            line(f"_t = r{b} / r{c}")
+            line(f"if _t - _t: {ask}")
+            line(f"r{a} = _t")
+        elif op == Op.FMOD:  # Python's floor remainder is always finite
+            line(f"if not r{c}: {ask}")
+            line(f"r{a} = r{b} % r{c}")
+        elif op in _FLOAT_TO_INT:
+            line(f"if not -9223372036854775808.0 <= r{b} < 9223372036854775808.0: {ask}")
+            line(f"r{a} = {_FLOAT_TO_INT[op]}(r{b})")
+        elif op == Op.SQRT:
+            line(f"if r{b} < 0.0: {ask}")
+            line(f"r{a} = _fsqrt(r{b})")
+        elif op == Op.FNEG:
+            line(f"r{a} = -r{b}")
+        elif op == Op.FABS:
+            line(f"r{a} = _fabs(r{b})")
+        elif op == Op.ITOF:
+            line(f"r{a} = _ffloat(r{b})")
+        else:  # FMIN, FMAX: only two equal operands (0.0 and -0.0) need the row's sign rule
+            less = "<" if op == Op.FMIN else ">"
+            line(f"r{a} = r{b} if r{b} {less} r{c} else r{c} if r{c} {less} r{b} else {ask}")
+        return None
+
     def _op_nop(self, at: _At) -> bool | None:
         line = at.line
         line("pass")
@@ -1498,9 +1538,9 @@ class _Translator:
     def _op_compare(self, at: _At) -> bool | None:
         op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
         operand = self.function.registers[b]
-        if operand.depth == 0 and operand.base is BaseType.STR and op in (Op.EQ, Op.NE):
+        if operand.kind is TypeKind.STR and op in (Op.EQ, Op.NE):
             self.pay(f"len(r{b})", indent, pc, pending, w, f"len(r{b}) > {_FREE} and len(r{b}) == len(r{c})")
-        elif operand.depth == 0 and operand.base is BaseType.STR:  # code point order: the shorter string's length
+        elif operand.kind is TypeKind.STR:  # code point order: the shorter string's length
             shorter = f"(len(r{b}) if len(r{b}) < len(r{c}) else len(r{c}))"  # the generated code has no builtins
             self.pay(shorter, indent, pc, pending, w)
         line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
@@ -1584,10 +1624,10 @@ class _Translator:
     def _op_tostr(self, at: _At) -> bool | None:
         a, b, w, line = at.a, at.b, at.w, at.line
         base = self.function.registers[b]
-        if base.depth == 0 and base.base is BaseType.STR:
+        if base.kind is TypeKind.STR:
             line(f"r{a} = r{b}")
         else:
-            if base.base is BaseType.INT:
+            if base.kind is TypeKind.INT or base.kind is TypeKind.FLOAT:  # str of a float is its repr
                 line(f"_t = str(r{b})")
             else:
                 line(f'_t = "true" if r{b} else "false"')
@@ -1842,6 +1882,21 @@ _COMPARE = {
 
 _BITWISE = {Op.BAND.value: "&", Op.BOR.value: "|", Op.BXOR.value: "^"}
 
+_FLOAT_ARITHMETIC = {Op.FADD.value: "+", Op.FSUB.value: "-", Op.FMUL.value: "*"}
+_FLOAT_BINARY = frozenset((*_FLOAT_ARITHMETIC, Op.FDIV.value, Op.FMOD.value, Op.FMIN.value, Op.FMAX.value))
+_FLOAT_TO_INT = {Op.FTOI.value: "_ftoi", Op.FLOOR.value: "_ffloor", Op.CEIL.value: "_fceil", Op.ROUND.value: "_fround"}
+#: The functions the float templates call by name (the generated code has no builtins).
+_FLOAT_GLOBALS: dict[str, Any] = {
+    "_ftoi": int,
+    "_ffloor": math.floor,
+    "_fceil": math.ceil,
+    "_fround": round,
+    "_fsqrt": math.sqrt,
+    "_fabs": math.fabs,
+    "_ffloat": float,
+}
+_FLOAT_OPS = (Op.FADD, Op.FSUB, Op.FMUL, Op.FDIV, Op.FMOD, Op.FNEG, Op.ITOF, Op.FTOI, Op.FLOOR, Op.CEIL, Op.ROUND)
+
 #: The compiled engine's template for each opcode of chronicle_vm.engines.semantics (checked complete at import):
 #: its own for every opcode below, and for a plain operation (a row with `value`) a call of that function.
 _TEMPLATES: dict[int, Callable[[_Translator, _At], bool | None]] = {
@@ -1897,6 +1952,7 @@ _TEMPLATES: dict[int, Callable[[_Translator, _At], bool | None]] = {
     Op.SHL.value: _Translator._op_shift,
     Op.SHR.value: _Translator._op_shift,
     **dict.fromkeys(WORKS, _Translator._op_work),
+    **{op.value: _Translator._op_float for op in (*_FLOAT_OPS, Op.SQRT, Op.FABS, Op.FMIN, Op.FMAX)},
     Op.MAPGET.value: _Translator._op_mapget,
     Op.MAPGETD.value: _Translator._op_mapgetd,
     Op.MAPSET.value: _Translator._op_mapset,

@@ -33,6 +33,14 @@ declare_codes(
     },
 )
 declare_codes(
+    "runtime",
+    {
+        "float-nonfinite": "a float operation whose IEEE result would be an infinity or a NaN (floats stay finite)",
+        "float-range": "int, floor, ceil or round of a float outside the signed 64-bit range",
+        "parse-float": "parse_float on text that is not a decimal float literal",
+    },
+)
+declare_codes(
     "limit",
     {
         "instructions": "max_instructions reached: the run stopped before the next instruction",
@@ -108,6 +116,19 @@ def shift_count(instruction: str, count: int) -> Failure:
 
 def empty_pattern() -> Failure:
     return _trap("runtime.empty-pattern", "replace with an empty text to replace")
+
+
+def float_nonfinite(instruction: str, operands: str) -> Failure:
+    """A float result that would be inf or NaN: `operands` shows the inputs (`1e+308 * 10.0`, `sqrt(-1.0)`)."""
+    return _trap("runtime.float-nonfinite", f"{instruction} {operands}: the result is not a finite float")
+
+
+def float_range(instruction: str, value: float) -> Failure:
+    return _trap("runtime.float-range", f"{instruction} of {value!r}: the result is outside signed 64 bits")
+
+
+def parse_float(quoted: str) -> Failure:
+    return _trap("runtime.parse-float", f"{quoted} is not a decimal float")
 
 
 def key_missing(quoted: str) -> Failure:

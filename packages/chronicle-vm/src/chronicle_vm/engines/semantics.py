@@ -12,6 +12,7 @@ ISA row with no semantics row fails this module's own import).
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +29,7 @@ from chronicle_vm.engines.faults import OperandFault
 
 __all__ = [
     "EXTRA_COSTS",
+    "FLOAT_TEXT",
     "INT_TEXT",
     "PLAIN",
     "SEMANTICS",
@@ -47,6 +49,9 @@ __all__ = [
 _SHIFT = CHARS_PER_FUEL.bit_length() - 1
 #: The text `parseint` reads: an optional sign and 1 to 19 decimal digits (then checked against 64 bits).
 INT_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
+#: The text `parsefloat` reads: an optional sign, digits, an optional fraction (a digit on both sides of the point)
+#: and an optional exponent; ASCII digits only, no white space, no `_`, no `inf` or `nan` (docs/isa.md).
+FLOAT_TEXT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 class IncompleteSemantics(RuntimeError):
@@ -356,6 +361,109 @@ def _shr(value: int, count: int) -> int:
     return value >> count  # Python's >> on a negative int is arithmetic
 
 
+# -- floats (plain operations: bounded work, no allocation; finite in, finite out or a trap) ------------------------
+#
+# Every float in the VM is finite.  An operation whose IEEE binary64 result would be an infinity or a NaN traps
+# `runtime.float-nonfinite`; `x - x` is 0.0 for every finite x and NaN for inf and NaN, so `if r - r:` is the test.
+
+#: Floats in [-2**63, 2**63) are the ones whose int, floor, ceil and round lie in signed 64 bits.
+F64_LOW = -9223372036854775808.0
+F64_HIGH = 9223372036854775808.0
+
+
+def _finite(instruction: str, symbol: str, b: float, c: float, result: float) -> float:
+    if result - result:
+        raise OperandFault(faults.float_nonfinite(instruction, f"{b!r} {symbol} {c!r}"))
+    return result
+
+
+def _fadd(b: float, c: float) -> float:
+    return _finite("fadd", "+", b, c, b + c)
+
+
+def _fsub(b: float, c: float) -> float:
+    return _finite("fsub", "-", b, c, b - c)
+
+
+def _fmul(b: float, c: float) -> float:
+    return _finite("fmul", "*", b, c, b * c)
+
+
+def _fdiv(b: float, c: float) -> float:
+    if c == 0.0:
+        raise OperandFault(faults.division_by_zero(modulo=False))
+    return _finite("fdiv", "/", b, c, b / c)
+
+
+def _fmod(b: float, c: float) -> float:
+    """Python's `%`: b - c * floor(b / c), with c's sign; a zero result is 0.0 or -0.0 by c's sign.  Always finite."""
+    if c == 0.0:
+        raise OperandFault(faults.division_by_zero(modulo=True))
+    return b % c
+
+
+def _to_int(instruction: str, convert: Callable[[float], int]) -> Callable[[float, None], int]:
+    def value(b: float, _: None) -> int:
+        if not F64_LOW <= b < F64_HIGH:
+            raise OperandFault(faults.float_range(instruction, b))
+        return convert(b)
+
+    return value
+
+
+def _sqrt(b: float, _: None) -> float:
+    if b < 0.0:
+        raise OperandFault(faults.float_nonfinite("sqrt", f"of {b!r}"))
+    return math.sqrt(b)  # correctly rounded (IEEE 754), so the same bits on every platform; sqrt(-0.0) is -0.0
+
+
+def negative(value: float) -> bool:
+    """Whether a float's sign bit is set (True for -0.0)."""
+    return math.copysign(1.0, value) < 0.0
+
+
+def fmin(b: float, c: float) -> float:
+    """The smaller; of two equal values b unless c is -0.0 and b is 0.0 (so fmin(0.0, -0.0) is -0.0 either way)."""
+    if b < c:
+        return b
+    if c < b:
+        return c
+    return c if negative(c) else b
+
+
+def fmax(b: float, c: float) -> float:
+    """The larger; of two equal values b unless b is -0.0 and c is 0.0 (so fmax(-0.0, 0.0) is 0.0 either way)."""
+    if b > c:
+        return b
+    if c > b:
+        return c
+    return b if not negative(b) else c
+
+
+def parse_float_value(text: str) -> float | faults.Failure:
+    """The float `text` reads as (FLOAT_TEXT), or the failure: parse-float, or float-nonfinite when it overflows."""
+    if not FLOAT_TEXT.fullmatch(text):
+        return faults.parse_float(faults.quote_operand(text))
+    number = float(text)
+    if number - number:
+        return faults.float_nonfinite("parsefloat", f"of {faults.quote_operand(text)}")
+    return number
+
+
+def _parsefloat_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    return len(values[0]) >> _SHIFT
+
+
+def _parsefloat_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    found = parse_float_value(values[0])
+    if type(found) is tuple:
+        raise OperandFault(found)
+    return 0
+
+
+_PARSEFLOAT = Work(_parsefloat_fuel, _parsefloat_check, lambda v: float(v[0]))
+
+
 # -- sized operations (rows with `work`) ----------------------------------------------------------------------------
 
 
@@ -650,6 +758,8 @@ def _ordering(op: Op, compare: Callable[[Any, Any], bool]) -> Step:
 _ALLOC = "allocation"
 _STRLEN = "string_too_long"
 _UNPAID = "unpaid"  # a cost-model-2 charge the remaining fuel cannot pay
+_NONFINITE = "float_nonfinite"
+_FRANGE = "float_range"
 _ORDER_STRINGS = "strings: min(len(b), len(c)) // n (ints: 0)"
 _EQUAL_STRINGS = "strings: len(b) // n when len(b) == len(c), else 0 (ints, bools: 0)"
 _AFFIX = "min(len(b), len(c)) // n"
@@ -800,6 +910,29 @@ _ROWS: tuple[Semantics, ...] = (
         work=_REMOVEAT,
     ),
     Semantics(Op.COPY, "a = list(b)", (_UNPAID, _ALLOC), fuel="len(b) // n", work=_COPY),
+    Semantics(Op.FADD, "a = b + c (finite)", traps=(_NONFINITE,), value=_fadd),
+    Semantics(Op.FSUB, "a = b - c (finite)", traps=(_NONFINITE,), value=_fsub),
+    Semantics(Op.FMUL, "a = b * c (finite)", traps=(_NONFINITE,), value=_fmul),
+    Semantics(Op.FDIV, "a = b / c (finite)", traps=("division_by_zero", _NONFINITE), value=_fdiv),
+    Semantics(Op.FMOD, "a = b % c (Python's floor remainder)", traps=("division_by_zero",), value=_fmod),
+    Semantics(Op.FNEG, "a = -b", value=lambda b, _: -b),
+    Semantics(Op.ITOF, "a = float(b)", value=lambda b, _: float(b)),
+    Semantics(Op.FTOI, "a = int(b) (toward zero)", traps=(_FRANGE,), value=_to_int("ftoi", int)),
+    Semantics(Op.FLOOR, "a = math.floor(b)", traps=(_FRANGE,), value=_to_int("floor", math.floor)),
+    Semantics(Op.CEIL, "a = math.ceil(b)", traps=(_FRANGE,), value=_to_int("ceil", math.ceil)),
+    Semantics(Op.ROUND, "a = round(b) (half to even)", traps=(_FRANGE,), value=_to_int("round", round)),
+    Semantics(Op.SQRT, "a = math.sqrt(b)", traps=(_NONFINITE,), value=_sqrt),
+    Semantics(Op.FABS, "a = abs(b)", value=lambda b, _: abs(b)),
+    Semantics(Op.FMIN, "a = fmin(b, c) (-0.0 < 0.0)", helpers=("fmin",), value=fmin),
+    Semantics(Op.FMAX, "a = fmax(b, c) (-0.0 < 0.0)", helpers=("fmax",), value=fmax),
+    Semantics(
+        Op.PARSEFLOAT,
+        "a = float(b) (FLOAT_TEXT only)",
+        traps=(_UNPAID, "parse_float", _NONFINITE),
+        helpers=("parse_float_value",),
+        fuel="len(b) // n",
+        work=_PARSEFLOAT,
+    ),
     Semantics(Op.MAPNEW, "a = {}", traps=(_ALLOC,), work=_MAPNEW),
     Semantics(Op.MAPGET, "a = b[c]", traps=(_UNPAID, "key_missing"), helpers=("key_fuel",), fuel=_KEY, work=_MAPGET),
     Semantics(Op.MAPGETD, "if c in b: a = b[c]", traps=(_UNPAID,), helpers=("key_fuel",), fuel=_KEY, step=_mapgetd),

@@ -20,7 +20,9 @@ estimate `max_output_bytes` uses too): each capability's calls cost a fixed part
 (the event's fields and numbers, the name, 21 bytes for each int or bool
 value), each call site its location's exact length, a string of printable
 ASCII its length plus its quotes and escapes, any other string 6 bytes a
-character (a `\\u00XX` escape), an array the sum of its items.
+character (a `\\u00XX` escape), an array the sum of its items; in a module with
+structs every array or struct item also its longest `"field":` text (a struct
+is a list of its fields in the VM and an object by field name in the trace).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import NoReturn
 
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.model import Module
-from chronicle_vm.core.payload import value_bytes
+from chronicle_vm.core.payload import struct_item_bytes, value_bytes
 from chronicle_vm.core.type_registry import is_sized
 from chronicle_vm.errors import ResourceLimitError, declare_codes
 from chronicle_vm.limits import DEFAULT_LIMITS
@@ -69,11 +71,13 @@ class TraceBudget:
     parameters, `sized_result[k]` whether its result is text or an array.
     """
 
-    __slots__ = ("max_bytes", "meter", "per_call", "sized_params", "sized_result")
+    __slots__ = ("max_bytes", "meter", "per_call", "per_item", "sized_params", "sized_result")
 
     def __init__(self, module: Module, max_bytes: int = MAX_RECORDED_BYTES, max_instructions: int = 2**62) -> None:
         self.max_bytes = max_bytes
         self.meter = [0]
+        #: Added for every array or struct item: a struct is written as an object by field name (0 without structs).
+        self.per_item = struct_item_bytes(module.structs)
         digits = len(str(max_instructions))  # the call's instruction count and its seq are no larger
         files = max(
             (len(json.dumps(name, ensure_ascii=False).encode("utf-8")) for name in module.source_map.files), default=0
@@ -112,6 +116,7 @@ class TraceBudget:
         budget.max_bytes = max_bytes
         budget.meter = [0]
         budget.per_call = prototype.per_call  # read only after construction: shared by the runs of one module
+        budget.per_item = prototype.per_item
         budget.sized_params = prototype.sized_params
         budget.sized_result = prototype.sized_result
         return budget

@@ -22,6 +22,7 @@ import contextlib
 import gc
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
@@ -30,7 +31,7 @@ from chronicle_vm.capabilities.scopes import RULE_KEYS, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.isa import COST_MODEL
 from chronicle_vm.core.model import Module
-from chronicle_vm.core.types import MAX_ARRAY_DEPTH
+from chronicle_vm.core.types import MAX_ARRAY_DEPTH, TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value
 from chronicle_vm.engines.reference import locate
 from chronicle_vm.errors import ChronicleError, ReplayError, ResourceLimitError, UsageError, declare_codes
@@ -38,6 +39,7 @@ from chronicle_vm.limits import HARD_LIMITS, RECORDED_BEFORE, Limits
 
 from .budget import TraceBudget, value_bytes
 from .meta import check_recorded_meta
+from .typed import HeaderError, TraceTypes, ValueMismatch, module_structs, structs_record, structured
 
 __all__ = [
     "COST_MODEL_VERSION",
@@ -45,6 +47,7 @@ __all__ = [
     "MAX_TRACE_CONTAINERS",
     "TRACE_FORMAT",
     "TRACE_VERSION",
+    "TRACE_VERSIONS",
     "Recorder",
     "Trace",
     "canonical_json",
@@ -64,14 +67,15 @@ declare_codes(
         "too-deep": "the trace nests arrays or objects deeper than the JSON reader allows",
         "schema": "a trace field is missing, unexpected, or of the wrong type or range (details: path)",
         "format": "the document is not a chronicle-trace (its `format` is missing or different)",
-        "version": "the trace format version is not one this runtime reads (1)",
+        "version": "the trace format version is not one this runtime reads (1 and 2), or not its module's",
         "cost-model": "the trace was recorded under an instruction cost model this runtime does not implement",
         "sliced": "the trace is an inspection-only slice; exact replay needs the full trace",
         "module-digest": "the module bytes are not the ones the trace was recorded with",
         "provenance": "the recorded capability decisions do not match the module's declared capabilities",
         "missing-limits": "the trace lacks its recorded limits, so it cannot be replayed exactly",
         "entry": "the recorded entry is not an exported function of the module, or its arguments do not fit",
-        "bad-value": "a recorded capability argument or result does not fit the declared type or limits",
+        "bad-value": "a recorded value (a capability argument or result, the returned value) does not fit its "
+        "declared type or the limits (details: seq, path)",
         "divergence": "the replayed run made a call whose capability, arguments or instruction count differ",
         "leftover-events": "the replayed run ended while recorded events remained",
         "missing-event": "the replayed run made a capability call the trace does not record",
@@ -79,11 +83,18 @@ declare_codes(
     },
 )
 declare_codes("usage", {"slice-range": "a trace slice range is not within 0..number of events"})
+declare_codes(
+    "limit",
+    {"trace-depth": "a traced value nests composites deeper than MAX_JSON_DEPTH (100): no trace can hold it"},
+)
 
 #: The `format` field of every trace.
 TRACE_FORMAT = "chronicle-trace"
-#: Version of the trace document; bump it when fields change meaning.
+#: Version of the trace document of a version-1 module (ints, bools, strings and arrays): unchanged byte for byte.
 TRACE_VERSION = 1
+#: The versions this runtime reads and writes: 2 is the trace of a version-2 module (floats, maps, structs),
+#: whose values are written by their declared types (trace/typed.py).
+TRACE_VERSIONS = (1, 2)
 #: Instruction cost model (isa.COST_MODEL): 2 charges each instruction by its work (docs/isa.md).
 COST_MODEL_VERSION = COST_MODEL
 #: Largest trace accepted from outside (bytes of UTF-8 JSON).  A 100,000-call trace is about 20 MB.
@@ -266,6 +277,8 @@ class Recorder:
                 "cost_model": COST_MODEL_VERSION,
                 "capabilities": [_decision_record(decision) for decision in decisions],
             }
+            if structured(module):  # version 2: what reading its values needs (trace/typed.py)
+                provenance["structs"] = structs_record(module_structs(module))
             known = _PROVENANCES[key] = (decisions, provenance, _canonical_text(provenance))
             while len(_PROVENANCES) > _MAX_PROVENANCES:
                 del _PROVENANCES[next(iter(_PROVENANCES))]
@@ -286,8 +299,8 @@ class Recorder:
                 wrapped.append(None)
                 continue
             declared = self.module.capabilities[index]
-            copy_args = any(param.is_array for param in declared.params)
-            copy_result = declared.result is not None and declared.result.is_array
+            copy_args = any(_mutable(param) for param in declared.params)
+            copy_result = declared.result is not None and _mutable(declared.result)
             wrapped.append(self._wrap(live, copy_args, copy_result, index))
         return tuple(wrapped)
 
@@ -296,19 +309,19 @@ class Recorder:
         append, extend = calls.append, calls.extend
         # Bytes out (tracebudget): each call adds its fixed cost and the size of its text and arrays.
         budget = self.budget
-        meter, ceiling, per_call = budget.meter, budget.max_bytes, budget.per_call[index]
+        meter, ceiling, per_call, item = budget.meter, budget.max_bytes, budget.per_call[index], budget.per_item
         sized, sized_result = budget.sized_params[index], budget.sized_result[index]
 
         if not (copy_args or copy_result):
             # The common case, scalars only: three appends in place, no tuple or list built per call.
             def recording(args: Sequence[Value], site: CallSite) -> Value | None:
                 try:
-                    meter[0] += per_call + (sum([value_bytes(args[k]) for k in sized]) if sized else 0)
+                    meter[0] += per_call + (sum([value_bytes(args[k], item) for k in sized]) if sized else 0)
                     if meter[0] > ceiling:
                         budget.stop(site)
                     result = live(args, site)
                     if sized_result:
-                        meter[0] += value_bytes(result)
+                        meter[0] += value_bytes(result, item)
                         if meter[0] > ceiling:
                             budget.stop(site)
                 except ChronicleError as exc:
@@ -328,12 +341,12 @@ class Recorder:
             # Arrays are copied: the plugin may mutate them after the call.
             kept_args = [export_value(arg) for arg in args] if copy_args else args
             try:
-                meter[0] += per_call + sum([value_bytes(kept_args[k]) for k in sized])
+                meter[0] += per_call + sum([value_bytes(kept_args[k], item) for k in sized])
                 if meter[0] > ceiling:
                     budget.stop(site)
                 result = live(args, site)
                 if sized_result:
-                    meter[0] += value_bytes(result)
+                    meter[0] += value_bytes(result, item)
                     if meter[0] > ceiling:
                         budget.stop(site)
             except ChronicleError as exc:
@@ -370,6 +383,11 @@ class Recorder:
                 "location": error.details.get("location"),
             }
         return Trace._recorded(_Recording(self, entry, list(args), end, error_outcome(error, instructions)))
+
+
+def _mutable(vtype: ValueType) -> bool:
+    """Arrays, maps and structs: values the plugin may change after a call, so the recorder keeps a copy."""
+    return vtype.kind in (TypeKind.ARRAY, TypeKind.MAP, TypeKind.STRUCT)
 
 
 def _decision_record(decision: Mapping[str, Any]) -> dict[str, Any]:
@@ -422,6 +440,39 @@ class _Recording:
         self.outcome = outcome
 
     def document(self) -> dict[str, Any]:
+        if structured(self.module):
+            try:
+                return self._typed_document()
+            except ValueMismatch as exc:
+                raise ResourceLimitError("limit.trace-depth", f"the trace cannot be written: {exc}") from None
+        return self._document()
+
+    def _typed_document(self) -> dict[str, Any]:
+        """The version-2 document: every value written by its declared type (trace/typed.py)."""
+        doc = self._document(typed=True)
+        doc["version"] = 2
+        module = self.module
+        function = next(f for f in module.functions if f.exported and f.name == self.entry["function"])
+        types = TraceTypes.for_module(module, function)
+        write = types.to_json
+        doc["entry"] = {
+            "function": function.name,
+            "args": [write(arg, vtype) for arg, vtype in zip(self.entry["args"], function.params, strict=True)],
+            "signature": function.signature(),
+        }
+        capabilities = module.capabilities
+        for event in doc["events"]:
+            if event["kind"] != "call":
+                continue
+            declared = capabilities[event.pop("index")]
+            event["args"] = [write(arg, vtype) for arg, vtype in zip(event["args"], declared.params, strict=True)]
+            if event.get("result") is not None and declared.result is not None:
+                event["result"] = write(event["result"], declared.result)
+        if self.outcome["status"] == "returned" and self.outcome["value"] is not None and function.result is not None:
+            doc["outcome"] = dict(self.outcome, value=write(self.outcome["value"], function.result))
+        return doc
+
+    def _document(self, typed: bool = False) -> dict[str, Any]:
         names = [capability.name for capability in self.module.capabilities]
         where: dict[tuple[int, int], dict[str, Any]] = {}
         events: list[dict[str, Any]] = []
@@ -442,6 +493,8 @@ class _Recording:
                 event["result"] = result
             else:
                 event["error"] = self._failure()
+            if typed:
+                event["index"] = index  # the capability's declared types; _typed_document takes it out again
             events.append(event)
         if self.end is not None:
             events.append(self.end)
@@ -467,6 +520,8 @@ class _Recording:
 
     def canonical(self) -> bytes:
         """The same bytes as canonical_json(self.document()), written directly (several times faster)."""
+        if structured(self.module):
+            return canonical_json(self.document())
         names = [_encode_str(capability.name) for capability in self.module.capabilities]
         where: dict[tuple[int, int], str] = {}
         parts: list[str] = []
@@ -526,6 +581,8 @@ def _value_json(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
+    if kind is float:  # always finite in the VM; repr is json.dumps's text of a float
+        return float.__repr__(value)
     return "[" + ",".join([_value_json(item) for item in value]) + "]"
 
 
@@ -830,18 +887,21 @@ def _check_document(doc: object) -> None:
     if doc.get("format") != TRACE_FORMAT:
         raise ReplayError("replay.format", f"the document's `format` is not {TRACE_FORMAT!r}")
     version = doc.get("version")
-    if type(version) is not int or version != TRACE_VERSION:
+    if type(version) is not int or version not in TRACE_VERSIONS:
         shown = version if type(version) is int and abs(version) < 10**9 else _kind(version)
-        raise ReplayError(
-            "replay.version", f"trace version {shown} is not supported (this runtime reads {TRACE_VERSION})"
-        )
+        raise ReplayError("replay.version", f"trace version {shown} is not supported (this runtime reads 1 and 2)")
     top = _object(doc, (), _TOP_KEYS, frozenset({"slice", "meta"}))
     if "meta" in top:
         check_recorded_meta(top["meta"])  # the host's values: bounded, never compared by replay
-    _check_provenance(top["provenance"])
-    entry = _object(top["entry"], ("entry",), frozenset({"function", "args"}))
+    _check_provenance(top["provenance"], version)
+    entry = _object(top["entry"], ("entry",), _ENTRY_KEYS[version])
     _str(entry["function"], ("entry", "function"))
-    _values(entry["args"], ("entry", "args"))
+    types = None
+    if version == 1:
+        _values(entry["args"], ("entry", "args"))
+    else:
+        types = _header_types(top["provenance"], entry)
+        _typed_entry(entry["args"], types)
     first = 0
     if "slice" in top:
         record = _object(top["slice"], ("slice",), frozenset({"range", "full_digest", "full_events"}))
@@ -857,8 +917,66 @@ def _check_document(doc: object) -> None:
             _schema(("slice", "full_digest"), "expected 64 lowercase hex digits")
         if len(top["events"]) != end - first if type(top["events"]) is list else False:
             _schema(("events",), "a slice holds exactly the events of its range")
-    _check_events(top["events"], first, "slice" in top)
-    _check_outcome(top["outcome"])
+    _check_events(top["events"], first, "slice" in top, types)
+    _check_outcome(top["outcome"], types)
+
+
+def _header_types(provenance: Mapping[str, Any], entry: Mapping[str, Any]) -> TraceTypes:
+    """The declared types a version-2 trace records (its struct table and signatures)."""
+    try:
+        return TraceTypes.from_header(provenance, entry)
+    except HeaderError as exc:
+        _schema(exc.parts, exc.message)
+
+
+def _typed(obj: object, vtype: ValueType, parts: tuple[str | int, ...], types: TraceTypes, **details: Any) -> None:
+    """A recorded value must be a JSON form of its declared type: `replay.bad-value` naming the path inside it."""
+    path = _path(parts)
+    try:
+        types.check(obj, vtype, path)
+    except ValueMismatch as exc:
+        raise ReplayError(details.pop("code", "replay.bad-value"), str(exc), path=path, **details) from None
+
+
+def _typed_entry(args: object, types: TraceTypes) -> None:
+    assert types.entry is not None
+    params = types.entry.params
+    if type(args) is not list:
+        _schema(("entry", "args"), f"expected an array, found {_kind(args)}")
+    if len(args) != len(params):
+        raise ReplayError(
+            "replay.entry", f"the trace records {len(args)} entry arguments; the entry takes {len(params)}"
+        )
+    for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
+        _typed(arg, vtype, ("entry", "args", position), types, code="replay.entry")
+
+
+def _typed_call(event: dict[str, Any], parts: tuple[str | int, ...], seq: int, types: TraceTypes) -> None:
+    """The values of a version-2 call event, checked by its capability's recorded signature."""
+    signature = types.capabilities.get(event["capability"])
+    if signature is None:
+        _schema((*parts, "capability"), "names no capability of provenance.capabilities")
+    args = event["args"]
+    if type(args) is not list:
+        _schema((*parts, "args"), f"expected an array, found {_kind(args)}")
+    if len(args) != len(signature.params):
+        path = _path((*parts, "args"))
+        message = f"{path}: the trace records {len(args)} arguments; the capability takes {len(signature.params)}"
+        raise ReplayError("replay.bad-value", message, path=path, seq=seq)
+    for position, (arg, vtype) in enumerate(zip(args, signature.params, strict=True)):
+        _typed(arg, vtype, (*parts, "args", position), types, seq=seq)
+    if "result" not in event:
+        return
+    result = event["result"]
+    if (result is None) != (signature.result is None):
+        path = _path((*parts, "result"))
+        said = "declares no result, the trace records one" if result is not None else "has a result, the trace none"
+        raise ReplayError("replay.bad-value", f"{path}: the capability {said}", path=path, seq=seq)
+    if signature.result is not None:
+        _typed(result, signature.result, (*parts, "result"), types, seq=seq)
+
+
+_ENTRY_KEYS = {1: frozenset({"function", "args"}), 2: frozenset({"function", "args", "signature"})}
 
 
 _TOP_KEYS = frozenset({"format", "version", "provenance", "entry", "events", "outcome"})
@@ -866,9 +984,10 @@ _PROVENANCE_KEYS = frozenset({"runtime", "module_sha256", "policy_sha256", "cost
 _DECISION_KEYS = frozenset({"name", "signature", "decision", "reason", "max_calls"})
 
 
-def _check_provenance(value: object) -> None:
+def _check_provenance(value: object, version: int) -> None:
     parts: tuple[str | int, ...] = ("provenance",)
-    provenance = _object(value, parts, _PROVENANCE_KEYS, frozenset({"limits"}))
+    required = _PROVENANCE_KEYS if version == 1 else _PROVENANCE_KEYS | {"structs"}  # v2: its struct table
+    provenance = _object(value, parts, required, frozenset({"limits"}))
     runtime = _object(provenance["runtime"], (*parts, "runtime"), frozenset({"name", "version"}))
     _str(runtime["name"], (*parts, "runtime", "name"))
     _str(runtime["version"], (*parts, "runtime", "version"))
@@ -914,10 +1033,20 @@ _END_KEYS = frozenset({"seq", "kind", "code", "message", "instructions", "locati
 _CALL_ERROR_KEYS = frozenset({"category", "code", "message"})
 
 
-def _check_events(value: object, first: int, sliced: bool) -> None:
+def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | None = None) -> None:
     if type(value) is not list:
         _schema(("events",), f"expected an array, found {_kind(value)}")
     last = len(value) - 1
+    if types is not None:  # version 2: every value by its declared type
+        plans = _scalar_plans(types)
+        for position, event in enumerate(value):
+            # A call of scalar types (the common case), checked inline; anything else takes the detailed path.
+            if type(event) is dict and event.keys() == _CALL_RESULT:
+                plan = plans.get(event["capability"])
+                if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
+                    continue
+            _check_event(event, position, first, position != last and not sliced, types)
+        return
     for position, event in enumerate(value):
         # The common event, checked inline; anything else takes the detailed path below, which names the defect.
         if type(event) is dict and event.keys() == _CALL_RESULT:
@@ -954,14 +1083,75 @@ def _check_events(value: object, first: int, sliced: bool) -> None:
         _check_event(event, position, first, ends_run=position != last and not sliced)
 
 
-def _check_event(event: object, position: int, first: int, ends_run: bool) -> None:
+#: The exact Python type of a JSON scalar of each scalar kind (a float's JSON may also be an int: the slow path).
+_JSON_SCALARS = {TypeKind.INT: int, TypeKind.BOOL: bool, TypeKind.STR: str, TypeKind.FLOAT: float}
+
+
+def _scalar_plans(types: TraceTypes) -> dict[str, tuple[tuple[type, ...], type | None]]:
+    """For each capability whose parameters and result are scalars: their JSON types (the fast check's plan)."""
+    plans: dict[str, tuple[tuple[type, ...], type | None]] = {}
+    for name, signature in types.capabilities.items():
+        declared = (*signature.params, *(() if signature.result is None else (signature.result,)))
+        if all(vtype.kind in _JSON_SCALARS for vtype in declared):
+            result = None if signature.result is None else _JSON_SCALARS[signature.result.kind]
+            plans[name] = (tuple(_JSON_SCALARS[vtype.kind] for vtype in signature.params), result)
+    return plans
+
+
+def _plain_event(event: dict[str, Any], seq: int) -> bool:
+    """A call event's fields other than its values are well-formed (the fast check; False: the detailed one)."""
+    location = event["location"]
+    instructions = event["instructions"]
+    return (
+        event["kind"] == "call"
+        and type(event["seq"]) is int
+        and event["seq"] == seq
+        and type(instructions) is int
+        and 0 <= instructions <= _U63
+        and type(location) is dict
+        and location.keys() == _LOCATION_FULL
+        and type(location["function"]) is str
+        and type(location["file"]) is str
+        and type(location["index"]) is int
+        and type(location["line"]) is int
+        and type(location["col"]) is int
+        and 0 <= location["index"] <= _U63
+        and 0 <= location["line"] <= _U63
+        and 0 <= location["col"] <= _U63
+    )
+
+
+def _fits(event: dict[str, Any], plan: tuple[tuple[type, ...], type | None]) -> bool:
+    """The event's arguments and result are JSON scalars of exactly the planned types, ints within 64 bits."""
+    kinds, result_kind = plan
+    args = event["args"]
+    result = event["result"]
+    if type(args) is not list or len(args) != len(kinds):
+        return False
+    if result_kind is None:
+        if result is not None:
+            return False
+    elif not _scalar_fits(result, result_kind):
+        return False
+    return all(_scalar_fits(item, kind) for item, kind in zip(args, kinds, strict=True))
+
+
+def _scalar_fits(item: Any, kind: type) -> bool:
+    if kind is int:
+        return type(item) is int and I64_MIN <= item <= I64_MAX
+    if kind is float:
+        return type(item) is float and math.isfinite(item)
+    return type(item) is kind
+
+
+def _check_event(event: object, position: int, first: int, ends_run: bool, types: TraceTypes | None = None) -> None:
     """The detailed check of one event, naming its defect; `ends_run` when a run-ending event here is misplaced."""
     parts: tuple[str | int, ...] = ("events", position)
     if type(event) is not dict:
         _schema(parts, f"expected an object, found {_kind(event)}")
     kind = event.get("kind")
     if kind == "call":
-        _check_call_event(event, parts, ends_run)
+        _check_call_event(event, parts, ends_run, first + position, types)
     elif type(kind) is str and kind in _END_KINDS:
         _object(event, parts, _END_KEYS)
         _code(event["code"], "limit" if kind == "limit" else "runtime", (*parts, "code"))
@@ -978,15 +1168,20 @@ def _check_event(event: object, position: int, first: int, ends_run: bool) -> No
         _schema((*parts, "seq"), f"expected {first + position} (events are numbered in order)")
 
 
-def _check_call_event(event: dict[str, Any], parts: tuple[str | int, ...], ends_run: bool) -> None:
+def _check_call_event(
+    event: dict[str, Any], parts: tuple[str | int, ...], ends_run: bool, seq: int, types: TraceTypes | None
+) -> None:
     keys = event.keys()
     if keys != _CALL_RESULT and keys != _CALL_ERROR:
         _object(event, parts, _CALL_RESULT - {"result"}, frozenset({"result", "error"}))
         _schema(parts, "a call event has exactly one of `result` and `error`")
     _str(event["capability"], (*parts, "capability"))
-    _values(event["args"], (*parts, "args"))
+    if types is not None:
+        _typed_call(event, parts, seq, types)
+    else:
+        _values(event["args"], (*parts, "args"))
     if "result" in event:
-        if event["result"] is not None:
+        if event["result"] is not None and types is None:
             _value(event["result"], (*parts, "result"))
     else:
         _check_call_error(event["error"], (*parts, "error"))
@@ -1014,14 +1209,20 @@ def _scope_refusal(value: object) -> bool:
     return rules_from_json([{key: item for key, item in value.items() if key != "check"}]) is not None
 
 
-def _check_outcome(value: object) -> None:
+def _check_outcome(value: object, types: TraceTypes | None = None) -> None:
     parts: tuple[str | int, ...] = ("outcome",)
     if type(value) is not dict:
         _schema(parts, f"expected an object, found {_kind(value)}")
     status = value.get("status")
     if status == "returned":
         outcome = _object(value, parts, frozenset({"status", "value", "instructions"}))
-        if outcome["value"] is not None:
+        if types is not None and types.entry is not None:
+            declared = types.entry.result
+            if (outcome["value"] is None) != (declared is None):
+                _schema((*parts, "value"), "must be null exactly when the entry returns nothing")
+            if declared is not None:
+                _typed(outcome["value"], declared, (*parts, "value"), types)
+        elif outcome["value"] is not None:
             _value(outcome["value"], (*parts, "value"))
         _uint(outcome["instructions"], (*parts, "instructions"))
     elif status == "error":

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.capabilities.scopes import BoundScope, first_violation, refusal, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
-from chronicle_vm.core.model import Capability, Module
+from chronicle_vm.core.model import Capability, Function, Module
 from chronicle_vm.core.payload import call_plan, value_bytes
 from chronicle_vm.core.type_registry import row
 from chronicle_vm.core.types import TypeKind, ValueType
@@ -54,6 +54,7 @@ from .document import (
 )
 from .policy_check import check_recorded_policy
 from .replay_stop import as_recorded_stop, recorded_stop, stop_ceiling, stopping_handlers
+from .typed import TraceTypes, module_structs, plain_json, structs_record, structured
 
 __all__ = ["ReplayReport", "replay"]
 
@@ -184,14 +185,17 @@ def _replay(
     function = loaded.verified.function(entry["function"])
     if entry["function"] not in loaded.verified.exports or function is None:
         raise ReplayError("replay.entry", f"the recorded entry `{entry['function'][:100]}` is not exported")
-    args = entry["args"]
+    types = _trace_types(recorded, loaded.module, function)
+    args = entry["args"] if types is None else _entry_args(types, function, entry["args"])
 
     # Bytes out are checked against the recorded bound itself: replay sends nothing out, so the replayer's own
     # ceiling on them bounds nothing of its own, and the record says exactly which call (if any) passed it.
     # The trace budget is re-run only when the trace records it: a trace that predates the field may predate the
     # budget itself.
     budget = raw_limits.get("max_trace_bytes")
-    state = _Replayer(loaded.module, recorded.events, limits, provenance["capabilities"], recorded_limits, budget)
+    state = _Replayer(
+        loaded.module, recorded.events, limits, provenance["capabilities"], recorded_limits, budget, types, function
+    )
     handlers = state.handlers() if stop is None else stopping_handlers(state.handlers(), stop, loaded.module)
     runner = make_engine(loaded.verified, limits, handlers, engine)
     try:
@@ -221,6 +225,45 @@ _LIMIT_FIELDS = {
     "limit.string-len": "max_string_len",
     "limit.allocation": "max_allocation",
 }
+
+
+def _trace_types(recorded: Trace, module: Module, function: Function) -> TraceTypes | None:
+    """A version-2 trace's declared types, checked against the module's own; None for a version-1 trace."""
+    version = recorded.doc["version"]
+    expected = 2 if structured(module) else 1
+    if version != expected:
+        raise ReplayError(
+            "replay.version",
+            f"the trace is version {version}, but a trace of this module is version {expected}",
+            expected=expected,
+            actual=version,
+        )
+    if version == 1:
+        return None
+    provenance, entry = recorded.provenance, recorded.entry
+    own = structs_record(module_structs(module))
+    if canonical_json(provenance["structs"]) != canonical_json(own):
+        raise ReplayError(
+            "replay.provenance", "the recorded struct table is not the module's", expected=own[:100], actual=None
+        )
+    if entry["signature"] != function.signature():
+        raise ReplayError(
+            "replay.entry",
+            f"the trace records the entry's signature {_clip(entry['signature'])}; the module's is "
+            f"{function.signature()}",
+        )
+    return TraceTypes.from_header(provenance, entry)  # load_trace (or checked) read it already
+
+
+def _entry_args(types: TraceTypes, function: Function, args: Sequence[object]) -> list[object]:
+    """The recorded entry arguments in the host's forms (maps as dicts, structs as dicts by field name)."""
+    try:
+        return [
+            types.from_json(arg, vtype, f"entry.args[{position}]")
+            for position, (arg, vtype) in enumerate(zip(args, function.params, strict=True))
+        ]
+    except (ValueMismatch, ValueError) as exc:  # checked by load_trace already; kept for hand-built documents
+        raise ReplayError("replay.entry", f"the recorded entry arguments do not fit: {exc}") from None
 
 
 def _replay_limits(recorded: Trace, recorded_limits: Limits, ceilings: Limits) -> Limits:
@@ -312,8 +355,13 @@ class _Replayer:
         decisions: Sequence[Mapping[str, Any]],
         recorded: Limits | None = None,
         trace_budget: int | None = None,
+        types: TraceTypes | None = None,
+        entry: Function | None = None,
     ) -> None:
         self.module = module
+        #: A version-2 trace's declared types (values compared and imported by them), None for version 1.
+        self.types = types
+        self.entry_result = None if entry is None else entry.result
         own = limits if recorded is None else recorded
         #: The recorded bound on bytes out, and the bytes the replayed calls have sent so far.
         self.max_output = own.max_output_bytes
@@ -338,7 +386,15 @@ class _Replayer:
         return len(self.events) - operator.length_hint(self.cursor)
 
     def handlers(self) -> tuple[CapabilityHandler, ...]:
-        return tuple(self._handler(index, capability) for index, capability in enumerate(self.module.capabilities))
+        return tuple(self._answering(index, capability) for index, capability in enumerate(self.module.capabilities))
+
+    def _answering(self, index: int, capability: Capability) -> CapabilityHandler:
+        """The handler of one capability: by declared type when floats, maps or structs cross (version 2)."""
+        if self.types is not None:
+            declared = (*capability.params, *(() if capability.result is None else (capability.result,)))
+            if not all(plain_json(vtype) for vtype in declared):
+                return self._typed_handler(index, capability, self.types)
+        return self._handler(index, capability)
 
     def _handler(self, index: int, capability: Capability) -> CapabilityHandler:
         cursor = self.cursor
@@ -363,6 +419,7 @@ class _Replayer:
         spent = budget.meter if budget is not None else [0]
         trace_max = budget.max_bytes if budget is not None else 2**63
         per_call = budget.per_call[index] if budget is not None else 0
+        item = budget.per_item if budget is not None else 0
         assert budget is None or budget.sized_params[index] == sized
         # Scopes and quotas decide every call again, and a text or array result is charged to the trace budget.
         always = bool(scopes) or quota is not None or (budget is not None and budget.sized_result[index])
@@ -388,7 +445,8 @@ class _Replayer:
             payload = 0
             for k in sized:  # the text and array arguments, charged to both meters (the same positions)
                 payload += value_bytes(args[k])
-            spent[0] += per_call + payload
+            # a module with structs charges its trace budget for field names too (trace/budget.py)
+            spent[0] += per_call + (sum([value_bytes(args[k], item) for k in sized]) if item else payload)
             sent[0] += fixed + payload
             if always or spent[0] > trace_max or sent[0] > max_output or "error" in event:  # a stop recorded or due
                 self._check_stops(event, index, args, calls, site)
@@ -408,18 +466,89 @@ class _Replayer:
 
         return answer
 
+    def _typed_handler(self, index: int, capability: Capability, types: TraceTypes) -> CapabilityHandler:
+        """A version-2 capability with floats, maps or structs: arguments compared by their canonical JSON forms
+        (bit-exact floats, ordered maps), the recorded result read by its declared type."""
+        cursor = self.cursor
+        name, params, result_type = capability.name, capability.params, capability.result
+        calls = 0
+        fixed, sized = call_plan(params)
+        budget = self.budget
+        per_call = budget.per_call[index] if budget is not None else 0
+        item = budget.per_item if budget is not None else 0
+        spent = budget.meter if budget is not None else [0]
+
+        def answer(args: Sequence[Value], site: CallSite) -> Value | None:
+            nonlocal calls
+            event = next(cursor, None)
+            shown = self._shown(args, params)
+            if event is None:
+                self._missing(name, shown, site)
+            if (
+                event.get("capability") != name
+                or event["instructions"] != site[3]
+                or canonical_json(event.get("args")) != canonical_json(shown)
+            ):
+                self._diverge(event, name, shown, site)
+            calls += 1
+            spent[0] += per_call + sum(value_bytes(args[k], item) for k in sized)
+            self.sent[0] += fixed + sum(value_bytes(args[k]) for k in sized)
+            result = self._typed_result(event, name, result_type, site, types)
+            self._check_stops(event, index, args, calls, site, result)
+            if event["location"] != self.locations.get((site[1], site[2])):
+                self._check_location(event, site, self.locations)
+            if result is _NO_RESULT:
+                self._raise_recorded(event, event["error"], name, site)
+            return result  # type: ignore[no-any-return]
+
+        return answer
+
+    def _shown(self, args: Sequence[Value], params: Sequence[ValueType]) -> list[Any]:
+        """The JSON forms of a call's actual arguments (compared with the record, shown in divergences)."""
+        assert self.types is not None
+        try:
+            return [self.types.to_json(arg, vtype) for arg, vtype in zip(args, params, strict=True)]
+        except ValueMismatch as exc:  # deeper than any trace holds: it cannot be the recorded call
+            return [f"<{exc}>"]
+
+    def _typed_result(
+        self, event: Mapping[str, Any], name: str, result_type: ValueType | None, site: CallSite, types: TraceTypes
+    ) -> Any:
+        """The recorded result as a VM value (read by its declared type, then imported within the limits)."""
+        if "result" not in event:
+            return _NO_RESULT
+        result = event["result"]
+        if result_type is None or result is None:
+            if result is not None or result_type is not None:
+                self._bad_value(event, f"{name}'s result does not fit its declared signature", site)
+            return None
+        try:
+            host = types.from_json(result, result_type, f"result of {name}")
+            value, _units = import_value(host, result_type, self.limits, f"result of {name}", self.module.structs)
+        except ValueMismatch as exc:
+            self._bad_value(event, str(exc), site)
+        return value
+
     def _check_stops(
-        self, event: Mapping[str, Any], index: int, args: Sequence[Value], calls: int, site: CallSite
+        self,
+        event: Mapping[str, Any],
+        index: int,
+        args: Sequence[Value],
+        calls: int,
+        site: CallSite,
+        result: object = _NO_RESULT,
     ) -> None:
-        """Every stop a call can meet, in the order recording meets them: each recorded exactly where it is due."""
+        """Every stop a call can meet, in the order recording meets them: each recorded exactly where it is due.
+
+        `result` is the recorded result as the VM value the recorder charged (version 2), else the event's own."""
         name = self.module.capabilities[index].name
-        self._check_trace(event, index, site)
+        self._check_trace(event, index, site, result)
         if self.scopes[index]:
             self._check_scope(event, name, self.scopes[index], args, site)
         self._check_quota(event, name, calls, self.quotas[index], site)
         self._check_output(event, name, self.sent[0], self.max_output, site)
 
-    def _check_trace(self, event: Mapping[str, Any], index: int, site: CallSite) -> None:
+    def _check_trace(self, event: Mapping[str, Any], index: int, site: CallSite, result: object = _NO_RESULT) -> None:
         """A call is the recorded `limit.trace-bytes` stop exactly when the recorder's budget, charged again,
         passes the recorded `max_trace_bytes` with its arguments, or (a result not recorded) may with its result."""
         budget = self.budget
@@ -429,7 +558,7 @@ class _Replayer:
         stopped = isinstance(error, Mapping) and error.get("code") == "limit.trace-bytes"
         over = budget.meter[0] > budget.max_bytes
         if not over and "result" in event and budget.sized_result[index]:
-            budget.meter[0] += value_bytes(event["result"])
+            budget.meter[0] += value_bytes(event["result"] if result is _NO_RESULT else result, budget.per_item)
             over = budget.meter[0] > budget.max_bytes
         # A stop at a call within the budget is the recorder's after-result check: only a text or array
         # result (which a failed call does not record) can have passed it.
@@ -530,7 +659,7 @@ class _Replayer:
             if vtype.kind is TypeKind.INT and type(value) is int:
                 continue  # the common case, an int; equality below settles it
             try:
-                import_value(value, vtype, self.limits, f"argument {position + 1}")
+                import_value(value, vtype, self.limits, f"argument {position + 1}", self.module.structs)
             except ValueMismatch:
                 return False
         return bool(recorded == list(args))
@@ -544,7 +673,7 @@ class _Replayer:
         if result_type is None:
             self._bad_value(event, f"{name} declares no result, the trace records one", site)
         try:
-            value, _units = import_value(result, result_type, self.limits, f"result of {name}")
+            value, _units = import_value(result, result_type, self.limits, f"result of {name}", self.module.structs)
         except ValueMismatch as exc:
             self._bad_value(event, str(exc), site)
         return value
@@ -692,6 +821,11 @@ class _Replayer:
         self, recorded: Trace, value: Value | None, instructions: int, digest: str, trace_digest: str
     ) -> ReplayReport:
         self._leftover()
+        if self.types is not None and value is not None and self.entry_result is not None:
+            try:
+                value = self.types.to_json(value, self.entry_result)  # compared with the record's JSON form
+            except ValueMismatch as exc:
+                value = f"<{exc}>"  # deeper than any trace holds: it cannot be the recorded value
         outcome = {"status": "returned", "value": value, "instructions": instructions}
         if self.position < len(self.events):
             event = self.events[self.position]

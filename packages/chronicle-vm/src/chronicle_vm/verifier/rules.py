@@ -33,7 +33,6 @@ from chronicle_vm.core.model import (
     Module,
     SourceMap,
     SourcePos,
-    fitting_version,
 )
 from chronicle_vm.core.type_registry import ROWS, v1_types
 from chronicle_vm.core.types import (
@@ -43,6 +42,7 @@ from chronicle_vm.core.types import (
     MAX_ARRAY_DEPTH,
     MAX_STRUCT_FIELDS,
     MAX_STRUCTS,
+    MAX_TYPE_NODES,
     STR,
     StructDef,
     StructField,
@@ -64,7 +64,7 @@ declare_codes(
     {
         "version": "the module's format version is not one this runtime runs (1 or 2)",
         "malformed": "a module field does not have the Python type the model prescribes",
-        "const-kind": "a constant is not an int or a str, or not the kind its instruction needs",
+        "const-kind": "a constant is not an int, a str or a finite float, or not the kind its instruction needs",
         "const-range": "an int constant is outside the signed 64-bit range",
         "const-bounds": "a constant index is outside the constant pool",
         "type-invalid": "a declared type is not a valid value type",
@@ -129,12 +129,19 @@ _STR_ID = _IDS[STR]
 _STR_ARRAY_ID = _IDS[STR.array_of()]
 #: The first id after the version-1 types: `float`'s block, then each module's own blocks.
 _V1_ID_END = len(_TYPES)
+_FLOAT_ID = _V1_ID_END
+#: Ids below this that are not arrays are the scalars (int, bool, str, float): the SCALAR rule's types.
+_SCALAR_END = _FLOAT_ID + 1
 #: Scalar types whose values are ordered (the registry's `orderable` rows): the ORDERED rules admit exactly these.
-_ORDERED_IDS: tuple[int, ...] = tuple(i for i, t in enumerate(_TYPES) if t.depth == 0 and ROWS[t.kind].orderable)
+_ORDERED_IDS: tuple[int, ...] = (
+    *(i for i, t in enumerate(_TYPES) if t.depth == 0 and ROWS[t.kind].orderable),
+    *((_FLOAT_ID,) if ROWS[TypeKind.FLOAT].orderable else ()),
+)
 _FIXED_RULES = {
     TypeRule.INT: _INT_ID,
     TypeRule.BOOL: _BOOL_ID,
     TypeRule.STR: _STR_ID,
+    TypeRule.FLOAT: _FLOAT_ID,
     TypeRule.STR_ARRAY: _STR_ARRAY_ID,
 }
 # The generated checks use the version-1 order's arithmetic: an id is an array
@@ -142,7 +149,6 @@ _FIXED_RULES = {
 _DEPTHS = MAX_ARRAY_DEPTH + 1
 assert all(_IDS[t] == (int(t.base) - 1) * _DEPTHS + t.depth for t in _TYPES)
 assert _V1_ID_END == 3 * _DEPTHS
-_FLOAT_ID = _V1_ID_END
 _FIRST_MODULE_BLOCK = _FLOAT_ID // _DEPTHS + 1
 _V1_SCALARS = frozenset({TypeKind.INT, TypeKind.BOOL, TypeKind.STR})
 #: Names of the ids every module shares: the version-1 types and `float`'s block.
@@ -165,12 +171,13 @@ _POLY_ORDER = {
     TypeRule.SEQUENCE: 1,
     TypeRule.ELEM: 2,
 }
-_ORDERED_TEXT = " or ".join(str(_TYPES[i]) for i in _ORDERED_IDS)
+_ORDERED_NAMES = [_BASE_NAMES[i] for i in _ORDERED_IDS]
+_ORDERED_TEXT = ", ".join(_ORDERED_NAMES[:-1]) + " or " + _ORDERED_NAMES[-1]
 _RULE_TEXT = {
     TypeRule.ORDERED: f"an ordered type ({_ORDERED_TEXT})",
     TypeRule.ORDERED_ARRAY: f"an array of an ordered type ({_ORDERED_TEXT})",
     TypeRule.ANY: "the same type as the instruction's other T operand",
-    TypeRule.SCALAR: "a scalar (int, bool or str)",
+    TypeRule.SCALAR: "a scalar (int, bool, str or float)",
     TypeRule.ARRAY: "an array",
     TypeRule.SEQUENCE: "a str or an array",
 }
@@ -343,7 +350,7 @@ def _poly_checks(info: OpInfo) -> list[str]:
             types.append(f"{r} % {_DEPTHS} != 0")
             binds = f"{r} - 1"
         elif rule is TypeRule.SCALAR:
-            types.append(f"{r} % {_DEPTHS} == 0 and {r} < {_V1_ID_END}")
+            types.append(f"{r} % {_DEPTHS} == 0 and {r} < {_SCALAR_END}")
             binds = r
         elif rule is TypeRule.ORDERED:
             types.append(f"{r} in {_ORDERED_IDS}")
@@ -366,12 +373,13 @@ def _poly_checks(info: OpInfo) -> list[str]:
 _FAST_SOURCE = (
     "def make(K, nk, FP, FR, nf, CP, CR, nc, V):\n"
     "    R = ()\n"
+    "    S = ''\n"
     "    n = ncode = 0\n"
     "    result = -1\n"
     "    windows = set()\n"
-    "    def enter(R_, ncode_, result_):\n"
-    "        nonlocal R, n, ncode, result\n"
-    "        R, n, ncode, result = R_, len(R_), ncode_, result_\n"
+    "    def enter(R_, S_, ncode_, result_):\n"
+    "        nonlocal R, S, n, ncode, result\n"
+    "        R, S, n, ncode, result = R_, S_, len(R_), ncode_, result_\n"
     "        windows.clear()\n"
     "    def call_ok(P, res, b, c):\n"
     "        k = len(P)\n"
@@ -379,7 +387,7 @@ _FAST_SOURCE = (
     "            if b != 0:\n"
     "                return False\n"
     "        elif (b, P) not in windows:\n"
-    "            if not (0 <= b <= n - k and R[b : b + k] == P):\n"
+    "            if not (0 <= b <= n - k and S.startswith(P, b)):\n"
     "                return False\n"
     "            windows.add((b, P))\n"
     "        return c == 0 if res < 0 else 0 <= c < n and R[c] == res\n"
@@ -391,10 +399,13 @@ _FAST_SOURCE = (
 
 _Predicate = Callable[[int, int, int], bool]
 _Ids = tuple[int, ...]
+#: Type ids as the characters of a str (`chr(id)`): a call's argument window is one `startswith` (a memcmp)
+#: and a window's parameters hash once, as the version-1 `bytes` did, for ids of any size.
+_Sig = str
 _Structured = Callable[[int, int, int, int], bool]  # the map and struct rules (verifier.structured)
-_Enter = Callable[[_Ids, int, int], None]
+_Enter = Callable[[_Ids, _Sig, int, int], None]
 _Make = Callable[
-    [_Ids, int, tuple[_Ids, ...], tuple[int, ...], int, tuple[_Ids, ...], tuple[int, ...], int, _Structured],
+    [_Ids, int, tuple[_Sig, ...], tuple[int, ...], int, tuple[_Sig, ...], tuple[int, ...], int, _Structured],
     tuple[_Enter, dict[int, _Predicate]],
 ]
 
@@ -500,8 +511,10 @@ class _Verifier:
         "names",
         "predicates",
         "register_ids",
+        "register_sigs",
         "struct_count",
         "type_names",
+        "v2_types",
         "zero_sizes",
     )
 
@@ -514,15 +527,17 @@ class _Verifier:
         self.constants: tuple[object, ...] = ()
         self.names: list[str] = []
         self.register_ids: list[_Ids] = []
-        self.func_params: list[_Ids] = []
+        self.register_sigs: list[_Sig] = []
+        self.func_params: list[_Sig] = []
         self.func_results: list[int] = []
-        self.cap_params: list[_Ids] = []
+        self.cap_params: list[_Sig] = []
         self.cap_results: list[int] = []
         self.struct_count = 0
         self.blocks: dict[ValueType, int] = {}
         self.type_names: dict[int, str] = dict(_BASE_NAMES)
         self.current: tuple[ValueType, ...] = ()  # the register types of the function being checked
         self.zero_sizes: dict[int, int] = {}  # fields of each struct's zero value (verifier.structured)
+        self.v2_types = False  # some declared type is one only format version 2 holds
 
     # -- helpers ---------------------------------------------------------
 
@@ -548,7 +563,11 @@ class _Verifier:
             return _IDS[vtype]
         else:
             block = self.blocks.setdefault(inner, _FIRST_MODULE_BLOCK + len(self.blocks))
+            if len(self.blocks) > MAX_TYPE_NODES:
+                problem = f"the module uses more than {MAX_TYPE_NODES} distinct types"
+                self.fail("type-invalid", f"{what}: {problem}", **details)
             base = block * _DEPTHS
+        self.v2_types = True
         if base + depth not in self.type_names:
             self.type_names[base + depth] = type_text(vtype, self.module.structs)
         return base + depth
@@ -570,15 +589,16 @@ class _Verifier:
         for name in ("constants", "capabilities", "functions"):
             if type(getattr(module, name)) is not tuple:
                 self.fail("malformed", f"Module.{name} must be a tuple, found {_show(getattr(module, name))}")
-        if version == 1 and fitting_version(module) != 1:
-            self.fail(
-                "version",
-                "module says format version 1 but has structs, float or map types or float constants (version 2)",
-            )
         self.check_structs()
         self.check_constants()
         self.check_capabilities()
         self.check_function_headers()
+        needs_v2 = self.struct_count or self.v2_types or float in set(map(type, module.constants))
+        if version == 1 and needs_v2:
+            self.fail(
+                "version",
+                "module says format version 1 but has structs, float or map types or float constants (version 2)",
+            )
         self.check_source_map()
         self.prepare_fast_path()
         leaders = tuple(self.check_code(index, function) for index, function in enumerate(module.functions))
@@ -723,7 +743,7 @@ class _Verifier:
                 self.type_id(p, f"parameter {k + 1} of capability `{name}`", capability=name)
                 for k, p in enumerate(params)
             )
-            self.cap_params.append(ids)
+            self.cap_params.append(_signature(ids))
             self.cap_results.append(self.result_id(cap.result, f"result of capability `{name}`", capability=name))
 
     def check_function_headers(self) -> None:
@@ -776,7 +796,9 @@ class _Verifier:
                     self.type_id(t, f"register r{k} of `{name}`", function=name) for k, t in enumerate(registers)
                 )
             self.register_ids.append(ids)
-            self.func_params.append(ids[:param_count])
+            sig = _signature(ids)
+            self.register_sigs.append(sig)
+            self.func_params.append(sig[:param_count])
             self.func_results.append(self.result_id(function.result, f"result of `{name}`", function=name))
             if not code:
                 self.fail(
@@ -871,13 +893,13 @@ class _Verifier:
         leaders = {0}
         splits = _SPLITS
         targets = _TARGET_POSITION
-        windows: set[tuple[int, _Ids]] = set()
+        windows: set[tuple[int, _Sig]] = set()
         diagnose = self.diagnose
         self.enter_function(findex, function)
         # Only a body of Instructions of exact ints can take the fast path: the
         # predicates compare and index with the operands as they are.
         if self.fast and set(map(type, code)) == {Instruction} and set(map(type, chain.from_iterable(code))) == {int}:
-            self.enter(self.register_ids[findex], ncode, self.func_results[findex])
+            self.enter(self.register_ids[findex], self.register_sigs[findex], ncode, self.func_results[findex])
             predicates = self.predicates
             for index, (op, a, b, c) in enumerate(code):
                 accept = predicates.get(op)
@@ -915,7 +937,7 @@ class _Verifier:
         if zero is not None:
             raise VerifyError("zero-size", zero[1], function=self.names[findex], register=zero[0])
 
-    def diagnose(self, findex: int, index: int, ins: object, windows: set[tuple[int, _Ids]]) -> None:
+    def diagnose(self, findex: int, index: int, ins: object, windows: set[tuple[int, _Sig]]) -> None:
         """The reference check of one instruction: returns if it is valid, else raises the first broken rule."""
         name = self.names[findex]
 
@@ -1000,7 +1022,7 @@ class _Verifier:
         findex: int,
         index: int,
         ins: Instruction,
-        windows: set[tuple[int, _Ids]],
+        windows: set[tuple[int, _Sig]],
         bad: Callable[[str, int, str], NoReturn],
     ) -> None:
         """The rules of the instructions with their own: loadk's constant type, calls, returns."""
@@ -1017,7 +1039,7 @@ class _Verifier:
                     f"found r{ins.a}: {tn[regs[ins.a]]}",
                 )
         elif special == Op.CALL or special == Op.CAPCALL:
-            self.check_call(name, index, ins, special == Op.CAPCALL, regs, windows)
+            self.check_call(name, index, ins, special == Op.CAPCALL, regs, self.register_sigs[findex], windows)
         elif special == Op.RET:
             if result < 0:
                 bad("return-type", index, f"`ret` returns a value, but `{name}` has no result (use `retv`)")
@@ -1037,7 +1059,8 @@ class _Verifier:
         ins: Instruction,
         is_cap: bool,
         regs: _Ids,
-        windows: set[tuple[int, _Ids]],
+        sig: _Sig,
+        windows: set[tuple[int, _Sig]],
     ) -> None:
         """A call's argument window and destination against the callee's signature."""
         callee = ins.a
@@ -1052,7 +1075,7 @@ class _Verifier:
         def bad(code_: str, message: str) -> NoReturn:
             raise VerifyError(code_, message, function=name, index=index)
 
-        problem = _argument_problem(what, mnemonic, name, ins.b, params, regs, self.type_names, windows)
+        problem = _argument_problem(what, mnemonic, name, ins.b, params, regs, sig, self.type_names, windows)
         if problem is not None:
             bad(type_code if problem[0] == "type" else problem[0], problem[1])
         nregs = len(regs)
@@ -1076,10 +1099,11 @@ def _argument_problem(
     mnemonic: str,
     name: str,
     operand: object,
-    params: _Ids,
+    params: _Sig,
     regs: _Ids,
+    sig: _Sig,
     tn: Mapping[int, str],
-    windows: set[tuple[int, _Ids]],
+    windows: set[tuple[int, _Sig]],
 ) -> tuple[str, str] | None:
     """A call's argument window against the callee's parameters: ("call-arity" or "type", message) or None.
 
@@ -1100,11 +1124,12 @@ def _argument_problem(
             + f", but `{name}` has registers {_range(nregs)}"
         )
     if (first, params) not in windows:
-        if regs[first : first + n] != params:
+        if not sig.startswith(params, first):
             for k in range(n):
-                if regs[first + k] != params[k]:
+                want = ord(params[k])
+                if regs[first + k] != want:
                     return "type", (
-                        f"argument {k + 1} of {what} must be {tn[params[k]]}, found r{first + k}: {tn[regs[first + k]]}"
+                        f"argument {k + 1} of {what} must be {tn[want]}, found r{first + k}: {tn[regs[first + k]]}"
                     )
         windows.add((first, params))
     return None
@@ -1116,7 +1141,7 @@ def _binding(rule: TypeRule, found: int) -> tuple[bool, int]:
     if rule is TypeRule.ARRAY:
         return is_array, found - 1
     if rule is TypeRule.SCALAR:
-        return not is_array and found < _V1_ID_END, found
+        return not is_array and found < _SCALAR_END, found
     if rule is TypeRule.ORDERED:
         return found in _ORDERED_IDS, found
     if rule is TypeRule.ORDERED_ARRAY:
@@ -1203,6 +1228,11 @@ _KIND = attrgetter("kind")
 _ARGS = attrgetter("args")
 
 
+def _signature(ids: _Ids) -> _Sig:
+    """Type ids as a str of `chr(id)` (ids stay below MAX_TYPE_NODES blocks, far below 0x110000)."""
+    return "".join(map(chr, ids))
+
+
 def _register_ids(types: tuple[object, ...]) -> _Ids | None:
     """Type ids of many types at C speed, or None when any of them is not a valid type (the caller then explains).
 
@@ -1249,7 +1279,7 @@ def _register_type_problem(plan: _Plan, ins: Instruction, regs: _Ids, tn: Mappin
     return None
 
 
-def _no_enter(registers: _Ids, ncode: int, result: int) -> None:
+def _no_enter(registers: _Ids, sig: _Sig, ncode: int, result: int) -> None:
     """Placeholder until the module-level facts exist."""
 
 
