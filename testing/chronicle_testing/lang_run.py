@@ -1,8 +1,12 @@
 """Test helper: takes `.chr` source, gives the result of compiling and running it on the VM with fake capabilities.
 
 The fake host is deterministic: `log.info` records messages, `clock.now`
-returns 1_700_000_000_000, `random.int(lo, hi)` returns `lo`, and `kv` is an
-in-memory dict.  Modules go through their bytes, as the CLI does.
+returns 1_700_000_000_000, `random.int(lo, hi)` returns `lo`, `kv` is an
+in-memory dict, `catalog.lookup(sku)` gives the struct `{sku, name: upper(sku),
+unit: 0.25 per letter of sku}` (a struct value: its fields in declaration
+order) and `fx.rate(from, to)` gives 1.25.  Modules go through their bytes,
+as the CLI does.  Arguments and results of programs are compared in their
+JSON forms (CONTRACT 3.1: a map is `[key, value]` pairs, a struct an object).
 """
 
 from __future__ import annotations
@@ -11,13 +15,14 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from chronicle_lang import compile_source, compile_to_module
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Module
+from chronicle_vm.core.type_registry import JsonForm, from_json, to_json
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.oracle import Oracle
@@ -54,7 +59,16 @@ class FakeHost:
             self.kv[str(args[0])] = str(args[1])
             return None
 
+        def catalog_lookup(args: Sequence[Value], site: CallSite) -> Value | None:
+            sku = str(args[0])
+            return cast(Value, [sku, sku.upper(), 0.25 * len(sku)])
+
+        def fx_rate(args: Sequence[Value], site: CallSite) -> Value | None:
+            return cast(Value, 1.25)
+
         table: dict[str, CapabilityHandler] = {
+            "catalog.lookup": catalog_lookup,
+            "fx.rate": fx_rate,
             "log.info": log_info,
             "clock.now": clock_now,
             "random.int": random_int,
@@ -95,10 +109,17 @@ def run_chr(
     limits: Limits | None = None,
     host: FakeHost | None = None,
     engine: str = "fused",
+    json_args: bool = False,
 ) -> RunReport:
     """Compile, encode, decode, verify and run on `engine`; compile errors propagate, run errors are reported."""
     module = compile_to_module(source, path)
     decoded = Module.from_bytes(module.to_bytes())
+    form = JsonForm(getattr(decoded, "structs", ()), lenient=True)
+    exported = {fn.name: fn for fn in decoded.functions}
+    function = exported.get(entry)
+    if function is not None and json_args and len(args) == len(function.params):
+        pairs = enumerate(zip(args, function.params, strict=True))
+        args = [from_json(arg, vtype, form, f"args[{i}]") for i, (arg, vtype) in pairs]
     verified = verify(decoded)
     host = host if host is not None else FakeHost()
     handlers = [host.handler(cap.name) for cap in decoded.capabilities]
@@ -110,6 +131,8 @@ def run_chr(
         report.error = err
         return report
     report.value = outcome.value
+    if json_args and function is not None and function.result is not None:
+        report.value = to_json(outcome.value, function.result, form)
     report.instructions = outcome.instructions
     return report
 
@@ -167,7 +190,7 @@ def check_program(text: str, path: str, *, limits: Limits | None = None) -> RunR
         return None
     assert "value" in want or "trap" in want, f"{path} states no expectation"
     reports = {
-        engine: run_chr(text, want["entry"], want["args"], path=path, limits=limits, engine=engine)
+        engine: run_chr(text, want["entry"], want["args"], path=path, limits=limits, engine=engine, json_args=True)
         for engine in ENGINES
     }
     report = reports["fused"]

@@ -100,7 +100,7 @@ HABITS = [
         "source.type-mismatch",
         1,
         10,
-        "build arrays in the function that uses them",
+        "build arrays, maps and structs in the function that uses them",
         id="const-array",
     ),
     pytest.param(_fn("if b & b { }"), "source.type-mismatch", 2, 10, "for bools write '&&'", id="bitwise-and-bools"),
@@ -139,6 +139,33 @@ HABITS = [
         10,
         "'str(n) != s' or 'parse_int(s) != n'",
         id="int-differs-str",
+    ),
+    pytest.param(
+        "struct P { x: int }\n" + _fn("if x == P { x: 1 }.x { }"),
+        "source.syntax",
+        3,
+        18,
+        "a struct literal in an if, while or for header needs parentheses: (P { ... })",
+        id="struct-literal-in-header",
+    ),
+    pytest.param(
+        _fn("let y = n + 1.5;"),
+        "source.mixed-numbers",
+        2,
+        15,
+        "convert the int: float(n)",
+        id="int-plus-float",
+    ),
+    pytest.param(
+        _fn("let y: float = 2;"), "source.mixed-numbers", 2, 20, "write it as a float: 2.0", id="int-for-float"
+    ),
+    pytest.param(
+        "struct Item { qty: int }\n" + _fn("return it.qtty;", "f(it: Item) -> int"),
+        "source.unknown-field",
+        3,
+        15,
+        "did you mean 'qty'?",
+        id="unknown-field",
     ),
 ]
 

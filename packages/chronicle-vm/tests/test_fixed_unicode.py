@@ -93,3 +93,14 @@ def test_the_generated_tables_are_current() -> None:
         [sys.executable, str(ROOT / "testing" / "gen_casemap.py"), "--check"], capture_output=True, check=False
     )
     assert done.returncode == 0, done.stdout
+
+
+def test_lazy_tables_agree_with_the_generated_data() -> None:
+    """casemap reads its tables on first use: its version and its ASCII shortcut for trim match the data."""
+    from chronicle_vm.core import casemap_data
+
+    assert UNICODE_VERSION == casemap_data.UNICODE_VERSION
+    ascii_space = {c for c in casemap_data.WHITESPACE if c.isascii()}
+    assert ascii_space == {chr(i) for i in range(128) if chr(i).isspace()}
+    every_ascii = "".join(chr(i) for i in range(128))
+    assert fixed_trim(every_ascii) == every_ascii.strip(casemap_data.WHITESPACE)

@@ -294,3 +294,34 @@ def test_both_engines_record_byte_identical_traces(
         assert trace is not None
         traces.append(trace.to_json())
     assert traces[0] == traces[1]
+
+
+@pytest.mark.parametrize("engine", ["auto", "reference"])
+def test_traced_calls_of_one_instance_keep_their_own_records(engine: str) -> None:
+    """An instance reuses one recorder per kept engine (issue 19): each trace stays what its run recorded."""
+
+    def wobbly(i: int) -> int:
+        if i == 2:
+            raise KeyError("two")
+        return i * 10
+
+    inst = instance(engine=engine, next_value=wobbly)
+    fresh = instance(engine=engine, next_value=wobbly)
+    first = inst.call("main", 2, trace=True, meta={"n": 1})
+    assert first.trace is not None
+    first_bytes = first.trace.to_json()
+    error, failed = failing(inst, "boom", 2)
+    assert error.code == "runtime.capability-failed"  # type: ignore[attr-defined]
+    third = inst.call("main", 1, trace=True)
+    untraced = inst.call("main", 2)
+    fourth = inst.call("main", 2, trace=True, meta={"n": 4})
+    assert first.trace.to_json() == first_bytes  # later runs did not touch the first trace
+    assert len(failed.events) == 1 and failed.events[0]["error"]["code"] == "runtime.capability-failed"
+    assert third.trace is not None and fourth.trace is not None
+    assert [e["args"] for e in third.trace.events if e["kind"] == "call"] == [[0], ["0"]]
+    assert untraced.value == fourth.value == first.value
+    assert third.trace.to_dict().get("meta") is None and fourth.trace.to_dict()["meta"] == {"n": 4}
+    # Byte for byte what a fresh instance records for the same call.
+    assert fourth.trace.to_json() == fresh.call("main", 2, trace=True, meta={"n": 4}).trace.to_json()  # type: ignore[union-attr]
+    for trace in (first.trace, failed, third.trace, fourth.trace):
+        validate(trace)

@@ -38,7 +38,45 @@ _NO_POLICY_HINT = (
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point of `chronicle-vm`."""
-    return run_main(build_parser, _arg_values_kept(list(sys.argv[1:] if argv is None else argv)))
+    args = _arg_values_kept(list(sys.argv[1:] if argv is None else argv))
+    only = command_word(args)
+    return run_main(lambda: build_parser(only), args)
+
+
+#: Every command `build_parser` registers, each with the group that registers it (a test checks the two agree).
+COMMAND_GROUPS: dict[str, str] = {
+    "verify": "verify",
+    "negotiate": "negotiate",
+    "run": "run",
+    "trace": "run",
+    "host-manifest": "host-manifest",
+    "replay": "traces",
+    "inspect": "traces",
+    "diff": "traces",
+    "policy": "operator",
+    "report": "operator",
+    "audit": "batch",
+    "map": "batch",
+}
+
+
+def command_word(args: Sequence[str]) -> str | None:
+    """The command an argument list names, when it surely names one (else None: the whole parser is built).
+
+    A run builds only its own command's options, so start-up does not pay for every other command's.
+    """
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--json":
+            index += 1
+        elif word == "--color":
+            index += 2
+        elif word.startswith("--color="):
+            index += 1
+        else:
+            return word if word in COMMAND_GROUPS else None
+    return None
 
 
 def _arg_values_kept(args: list[str]) -> list[str]:
@@ -62,7 +100,13 @@ def _arg_values_kept(args: list[str]) -> list[str]:
 # -- argument parsing --------------------------------------------------------------------------------------------
 
 
-def build_parser() -> Parser:
+def build_parser(only: str | None = None) -> Parser:
+    """The command line's parser: every command, or with `only` just that command (and those registered with it)."""
+    group = None if only is None else COMMAND_GROUPS[only]
+
+    def wanted(name: str) -> bool:
+        return group is None or group == name
+
     parser = Parser(prog="chronicle-vm", description=_DESCRIPTION)
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     add_color_option(parser)
@@ -81,36 +125,42 @@ def build_parser() -> Parser:
         add_color_option(sub)
         return sub
 
-    verify = command("verify", "decode and verify a module; print its entry points and capabilities")
-    verify.add_argument("module", metavar="MOD.cmod")
-    verify.set_defaults(command_func=cmd_verify)
+    if wanted("verify"):
+        verify = command("verify", "decode and verify a module; print its entry points and capabilities")
+        verify.add_argument("module", metavar="MOD.cmod")
+        verify.set_defaults(command_func=cmd_verify)
+    if wanted("negotiate"):
+        negotiate = command(
+            "negotiate", "dry run: each declared capability's decision under a policy (exit 13 if any is refused)"
+        )
+        negotiate.add_argument("module", metavar="MOD.cmod")
+        negotiate.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all)")
+        negotiate.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
+        negotiate.set_defaults(command_func=cmd_negotiate)
+    if wanted("run"):
+        _add_run_commands(command)
+    if wanted("host-manifest"):
+        _add_manifest_command(command)
+    if wanted("traces"):
+        _add_trace_commands(command)
+    if wanted("operator"):
+        from .operator_commands import add_operator_commands
 
-    negotiate = command(
-        "negotiate", "dry run: each declared capability's decision under a policy (exit 13 if any is refused)"
-    )
-    negotiate.add_argument("module", metavar="MOD.cmod")
-    negotiate.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all)")
-    negotiate.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
-    negotiate.set_defaults(command_func=cmd_negotiate)
+        add_operator_commands(command)
+    if wanted("batch"):
+        from .batch_cli import add_batch_commands  # audit and map (issue 22)
 
-    _add_run_commands(command)
+        add_batch_commands(command)
+    return parser
 
+
+def _add_manifest_command(command: Callable[..., Parser]) -> None:
     manifest = command("host-manifest", "write a host's capability signatures, for `chronc --host-manifest`")
     manifest.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
     manifest.add_argument(
         "-o", "--output", metavar="HOST.json", default="-", help="where to write it (default: stdout)"
     )
     manifest.set_defaults(command_func=cmd_host_manifest)
-
-    _add_trace_commands(command)
-
-    from .operator_commands import add_operator_commands
-
-    add_operator_commands(command)
-    from .batch_cli import add_batch_commands  # audit and map (issue 22)
-
-    add_batch_commands(command)
-    return parser
 
 
 def _add_run_commands(command: Callable[..., Parser]) -> None:

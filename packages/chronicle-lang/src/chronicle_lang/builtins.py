@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chronicle_vm.core.isa import Op
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, FLOAT, INT, STR, ValueType
 
 __all__ = ["BUILTINS", "Builtin", "builtin_table"]
 
@@ -36,6 +36,7 @@ class Builtin:
     params: tuple[ValueType, ...] = ()  # a simple builtin's parameter types
     returns: ValueType | None = None  # a simple builtin's result type
     lowering: str = "simple"  # "simple", or the suffix of the `builtin_<lowering>` method that lowers it
+    vm_op: str = ""  # a "named" builtin's one instruction, by its ISA name (rows of the structured-values ISA)
 
     @property
     def simple(self) -> bool:
@@ -59,15 +60,42 @@ def _simple(
     return Builtin(name, signature, str(returns), doc, traps, op, tuple(t for _p, t in params), returns)
 
 
-_ROWS: tuple[Builtin, ...] = (
-    Builtin("len", "len(x: str | [T])", "int", "characters of a string, items of an array", lowering="len"),
+def _named(
+    name: str,
+    vm_op: str,
+    params: tuple[tuple[str, ValueType], ...],
+    returns: ValueType,
+    doc: str,
+    traps: tuple[str, ...] = (),
+) -> Builtin:
+    """A builtin that is one instruction over fixed types, the instruction named (checked like a simple one)."""
+    signature = f"{name}({', '.join(f'{p}: {t}' for p, t in params)})"
+    return Builtin(
+        name, signature, str(returns), doc, traps, None, tuple(t for _p, t in params), returns, "named", vm_op
+    )
+
+
+_RANGE = ("runtime.float-range",)
+_MAP_FIRST = "m: {K: V}"
+
+
+_BASE_ROWS: tuple[Builtin, ...] = (
+    Builtin(
+        "len",
+        "len(x: str | [T] | {K: V})",
+        "int",
+        "characters of a string, items of an array, entries of a map",
+        lowering="len",
+    ),
     Builtin("push", "push(a: [T], x: T)", "nothing", "appends `x` to `a`", ("limit.array-len",), lowering="push"),
     Builtin("pop", "pop(a: [T])", "T", "removes and returns the last item", ("runtime.pop-empty",), lowering="pop"),
     Builtin(
         "str",
-        "str(x: int | bool | str)",
+        "str(x: int | float | bool | str)",
         "str",
-        '`str(42) == "42"`, `str(true) == "true"`, `str(s) == s`',
+        '`str(42) == "42"`, `str(true) == "true"`, `str(s) == s`; a float as the shortest text that reads back '
+        'to it, always with a point or an exponent (`str(1.0) == "1.0"`, `str(-0.0) == "-0.0"`, `str(1e16) == '
+        '"1e+16"`)',
         lowering="str",
     ),
     Builtin(
@@ -153,7 +181,8 @@ _ROWS: tuple[Builtin, ...] = (
         "sort",
         "sort(xs: [T])",
         "[T]",
-        'a new array of the items in ascending order (`T` int or str; strings by code point, `"Z" < "a"`)',
+        "a new array of the items in ascending order (`T` int, float or str; strings by code point, "
+        '`"Z" < "a"`; `-0.0` and `0.0` are equal and keep their order)',
         lowering="sort",
     ),
     Builtin(
@@ -180,6 +209,94 @@ _ROWS: tuple[Builtin, ...] = (
         lowering="copy",
     ),
 )
+
+_FLOAT_ROWS: tuple[Builtin, ...] = (
+    _named("float", "ITOF", (("i", INT),), FLOAT, "the float nearest to `i` (`float(3) == 3.0`)"),
+    _named(
+        "int",
+        "FTOI",
+        (("f", FLOAT),),
+        INT,
+        "`f` toward zero (`int(-2.7) == -2`); outside the int range it traps",
+        _RANGE,
+    ),
+    _named("floor", "FLOOR", (("f", FLOAT),), INT, "the greatest int `<= f` (`floor(-2.5) == -3`)", _RANGE),
+    _named("ceil", "CEIL", (("f", FLOAT),), INT, "the least int `>= f` (`ceil(2.1) == 3`)", _RANGE),
+    _named(
+        "round",
+        "ROUND",
+        (("f", FLOAT),),
+        INT,
+        "the nearest int, halves to even (`round(2.5) == 2`, `round(3.5) == 4`)",
+        _RANGE,
+    ),
+    _named(
+        "sqrt",
+        "SQRT",
+        (("f", FLOAT),),
+        FLOAT,
+        "the correctly rounded square root; of a negative it traps (`sqrt(-0.0) == -0.0`)",
+        ("runtime.float-nonfinite",),
+    ),
+    Builtin(
+        "abs",
+        "abs(x: int | float)",
+        "int | float",
+        "`x` without its sign (`abs(-9223372036854775808)` wraps to itself, as `-x` does)",
+        lowering="abs",
+    ),
+    Builtin(
+        "min",
+        "min(a: T, b: T)",
+        "T",
+        "the smaller of two ints or two floats (`a` when they are equal)",
+        lowering="minmax",
+    ),
+    Builtin(
+        "max",
+        "max(a: T, b: T)",
+        "T",
+        "the larger of two ints or two floats (`a` when they are equal)",
+        lowering="minmax",
+    ),
+    _named(
+        "parse_float",
+        "PARSEFLOAT",
+        (("s", STR),),
+        FLOAT,
+        '`s` read as a decimal float (`parse_float("2.5e-3")`); text that is no float traps, as does one whose '
+        "value is not finite",
+        ("runtime.parse-float", "runtime.float-nonfinite"),
+    ),
+)
+
+_MAP_ROWS: tuple[Builtin, ...] = (
+    Builtin(
+        "get",
+        f"get({_MAP_FIRST}, k: K, default: V)",
+        "V",
+        "`m[k]` when `m` has key `k`, else `default` (which is evaluated either way)",
+        lowering="get",
+    ),
+    Builtin("has", f"has({_MAP_FIRST}, k: K)", "bool", "whether `m` has key `k`", lowering="has"),
+    Builtin(
+        "remove",
+        f"remove({_MAP_FIRST}, k: K)",
+        "nothing",
+        "removes key `k` and its value from `m`; an absent key does nothing",
+        lowering="remove",
+    ),
+    Builtin("keys", f"keys({_MAP_FIRST})", "[K]", "a new array of the keys, in insertion order", lowering="keys"),
+    Builtin(
+        "values",
+        f"values({_MAP_FIRST})",
+        "[V]",
+        "a new array of the values, in the order of their keys",
+        lowering="values",
+    ),
+)
+
+_ROWS = (*_BASE_ROWS, *_FLOAT_ROWS, *_MAP_ROWS)
 
 #: Every builtin by name, in the order docs/language.md lists them.
 BUILTINS: Mapping[str, Builtin] = {row.name: row for row in _ROWS}

@@ -15,8 +15,9 @@ a diagnostic.  Every instruction carries the `.chr` position it came from.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from chronicle_asm.ir import (
     CapRef,
@@ -35,7 +36,21 @@ from chronicle_asm.ir import (
 from chronicle_vm.core.isa import OPCODES, Op
 from chronicle_vm.core.model import Capability
 from chronicle_vm.core.type_registry import row as row_of
-from chronicle_vm.core.types import BOOL, INT, MAX_ARRAY_DEPTH, SCALAR_TYPES, STR, ValueType, array_type
+from chronicle_vm.core.types import (
+    BOOL,
+    FLOAT,
+    INT,
+    MAX_ARRAY_DEPTH,
+    SCALAR_TYPES,
+    STR,
+    StructDef,
+    StructField,
+    TypeKind,
+    ValueType,
+    array_type,
+    map_type,
+    struct_type,
+)
 from chronicle_vm.verifier.rules import CAP_NAME_MAX_LEN
 
 from .builtins import BUILTINS, Builtin
@@ -43,6 +58,7 @@ from .consts import CONST_TYPES, Folded, fold_constants
 from .diagnostics import Diagnostics, nearest_name
 from .hints import equality_hint, method_call_hint, name_hint, undeclared_assignment_hint
 from .syntax import (
+    MAP_BASE,
     ArrayLit,
     Assign,
     Binary,
@@ -55,19 +71,25 @@ from .syntax import (
     Continue,
     Expr,
     ExprStmt,
+    Field,
+    FloatLit,
     FnDecl,
     ForEach,
+    ForPair,
     ForRange,
     If,
     Index,
     IntLit,
     Let,
+    MapLit,
     Name,
     Program,
     Return,
     Span,
     Stmt,
     StrLit,
+    StructDecl,
+    StructLit,
     TypeExpr,
     Unary,
     While,
@@ -104,6 +126,8 @@ _BITWISE = {"&": Op.BAND, "|": Op.BOR, "^": Op.BXOR, "<<": Op.SHL, ">>": Op.SHR}
 #: What an author from a language with `and`/`or` on bools may mean by a bitwise operator on two bools.
 _BOOL_BITWISE = {"&": "&&", "|": "||"}
 _EQUALITY = {"==": Op.EQ, "!=": Op.NE}
+#: The float instruction of each arithmetic operator (by name: the float ISA rows live in chronicle_vm).
+_FLOAT_ARITH = {"+": "FADD", "-": "FSUB", "*": "FMUL", "/": "FDIV", "%": "FMOD"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +153,13 @@ class _Loop:
 
 def compile_program(program: Program, diags: Diagnostics, path: str, max_registers: int) -> IRModule:
     """Check and lower `program`; the IR is only meaningful when `diags` stayed empty."""
+    table = _struct_table(program.structs, diags)
+    names = table.index
     caps: dict[str, tuple[_Sig, Capability | None]] = {}
     capabilities: list[Capability] = []
     for cap in program.caps:
-        params = tuple(_resolve_type(p.type, diags) for p in cap.params)
-        result = _resolve_type(cap.result, diags) if cap.result is not None else VOID
+        params = tuple(_resolve_type(p.type, diags, names) for p in cap.params)
+        result = _resolve_type(cap.result, diags, names) if cap.result is not None else VOID
         _check_duplicate_params(cap.params, diags)
         if cap.name in caps:
             diags.error("duplicate-name", f"capability '{cap.name}' is declared twice", cap.name_span)
@@ -157,8 +183,8 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
 
     sigs: dict[str, _Sig] = {}
     for fn in program.functions:
-        params = tuple(_resolve_type(p.type, diags) for p in fn.params)
-        result = _resolve_type(fn.result, diags) if fn.result is not None else VOID
+        params = tuple(_resolve_type(p.type, diags, names) for p in fn.params)
+        result = _resolve_type(fn.result, diags, names) if fn.result is not None else VOID
         if fn.name in BUILTINS:
             diags.error(
                 "reserved-name",
@@ -171,8 +197,8 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
             continue
         sigs[fn.name] = _Sig(params, result)
 
-    consts = _constants(program.consts, sigs, caps, diags)
-    module = IRModule(capabilities=capabilities, source_files=[path])
+    consts = _constants(program.consts, sigs, names, diags)
+    module = _new_module(capabilities, path, table.defs)
     seen: set[str] = set()
     for fn in program.functions:
         if fn.name in seen:
@@ -181,20 +207,104 @@ def compile_program(program: Program, diags: Diagnostics, path: str, max_registe
         if fn.name_span in program.unchecked_bodies:
             continue  # its body did not parse: only its signature counts
         compiler = _FunctionCompiler(fn, sigs, caps, diags, path, max_registers, program.unparsed_names, consts)
+        compiler.structs = table.defs
+        compiler.struct_index = names
         module.functions.append(compiler.compile())
     return module
+
+
+def _new_module(capabilities: list[Capability], path: str, structs: tuple[StructDef, ...]) -> IRModule:
+    """The IR module; it is written as version 1 when everything in it fits version 1 (no structs, ...)."""
+    return IRModule(capabilities=capabilities, source_files=[path], structs=list(structs))
+
+
+@dataclass(frozen=True, slots=True)
+class _StructTable:
+    defs: tuple[StructDef, ...]  # the module's struct table, in declaration order
+    index: Mapping[str, int]  # each struct's index by name
+
+
+def _struct_table(decls: tuple[StructDecl, ...], diags: Diagnostics) -> _StructTable:
+    """The module's structs: names first (so a struct may be used before it is declared), then field types."""
+    index: dict[str, int] = {}
+    kept: list[StructDecl] = []
+    for decl in decls:
+        if decl.name in index:
+            first = kept[index[decl.name]].name_span.line
+            diags.error(
+                "duplicate-name",
+                f"struct '{decl.name}' is declared twice",
+                decl.name_span,
+                hint=f"it is first declared on line {first}; rename one of them",
+            )
+            continue
+        if decl.name in SCALAR_TYPES or decl.name == "float":
+            diags.error("duplicate-name", f"'{decl.name}' is a builtin type and cannot be a struct", decl.name_span)
+        index[decl.name] = len(kept)
+        kept.append(decl)
+    diags.struct_names = tuple(decl.name for decl in kept)
+    defs: list[StructDef] = []
+    for decl in kept:
+        seen: set[str] = set()
+        members: list[StructField] = []
+        for member in decl.fields:
+            ty = _resolve_type(member.type, diags, index)
+            if member.name in seen:
+                diags.error("duplicate-field", f"field '{member.name}' is declared twice in '{decl.name}'", member.span)
+                continue
+            seen.add(member.name)
+            members.append(StructField(member.name, ty if isinstance(ty, ValueType) else INT))
+        defs.append(StructDef(decl.name, tuple(members)))
+    table = tuple(defs)
+    _check_struct_cycles(table, kept, diags)
+    return _StructTable(table, index)
+
+
+def _check_struct_cycles(defs: tuple[StructDef, ...], decls: list[StructDecl], diags: Diagnostics) -> None:
+    """Refuse a struct that holds itself by value: no value of it could ever be built (iterative DFS)."""
+    state = [0] * len(defs)  # 0 new, 1 on the path, 2 done
+    for root in range(len(defs)):
+        if state[root]:
+            continue
+        path: list[tuple[int, int]] = [(root, 0)]  # (struct, next field to follow)
+        state[root] = 1
+        while path:
+            node, at = path[-1]
+            members = defs[node].fields
+            if at == len(members):
+                state[node] = 2
+                path.pop()
+                continue
+            path[-1] = (node, at + 1)
+            ty = members[at].type
+            if ty.kind is not TypeKind.STRUCT or not 0 <= ty.ref < len(defs):
+                continue
+            if state[ty.ref] == 1:
+                cycle = [defs[n].name for n, _ in path[[n for n, _ in path].index(ty.ref) :]]
+                member = decls[node].fields[at] if at < len(decls[node].fields) else None
+                shown = " -> ".join([*cycle, defs[ty.ref].name])
+                diags.error(
+                    "recursive-struct",
+                    f"struct '{defs[ty.ref].name}' contains itself by value ({shown})",
+                    member.span if member is not None else decls[node].name_span,
+                    hint=f"no value of it could be built; hold it in an array or a map, e.g. '[{defs[ty.ref].name}]'",
+                )
+                state[ty.ref] = 2  # one report per cycle
+            elif state[ty.ref] == 0:
+                state[ty.ref] = 1
+                path.append((ty.ref, 0))
 
 
 def _constants(
     decls: tuple[ConstDecl, ...],
     sigs: dict[str, _Sig],
-    caps: dict[str, tuple[_Sig, Capability | None]],
+    structs: Mapping[str, int],
     diags: Diagnostics,
 ) -> dict[str, Folded]:
     """The module's constants, folded (chronicle_lang.consts), after checking their names and types."""
     declared: dict[str, ValueType | None] = {}
     for decl in decls:
-        ty = _resolve_type(decl.type, diags)
+        ty = _resolve_type(decl.type, diags, structs)
         if decl.name in declared:
             diags.error("duplicate-name", f"constant '{decl.name}' is declared twice", decl.name_span)
             continue
@@ -207,29 +317,79 @@ def _constants(
                 "type-mismatch",
                 f"a constant is one of {allowed}, not {ty}",
                 decl.type.span,
-                hint="build arrays in the function that uses them",
+                hint="build arrays, maps and structs in the function that uses them",
             )
         declared[decl.name] = ty if isinstance(ty, ValueType) and ty in CONST_TYPES else None
     return fold_constants(decls, declared, diags)
 
 
-def _resolve_type(written: TypeExpr | None, diags: Diagnostics) -> Ty:
+#: How deeply arrays and maps may nest inside one another in a written type.
+MAX_TYPE_NESTING = MAX_ARRAY_DEPTH
+#: The types a map key may have.
+KEY_TYPES = (INT, STR, BOOL)
+_TYPE_NAMES = {**SCALAR_TYPES, "float": FLOAT}
+
+
+def _resolve_type(written: TypeExpr | None, diags: Diagnostics, structs: Mapping[str, int] | None = None) -> Ty:
     if written is None:
         return VOID
-    base = SCALAR_TYPES.get(written.base)
-    if base is None:
-        hint_name = nearest_name(written.base, SCALAR_TYPES)
-        diags.error(
-            "unknown-type",
-            f"unknown type '{written.base}'",
-            written.span,
-            hint=f"did you mean '{hint_name}'?" if hint_name else "the types are int, bool, str and [T]",
-        )
-        return ERROR
     if written.depth > MAX_ARRAY_DEPTH:
         diags.error("type-too-deep", f"arrays nest at most {MAX_ARRAY_DEPTH} deep", written.span)
         return ERROR
-    return array_type(base, written.depth)
+    base: Ty
+    if written.base == MAP_BASE:
+        base = _resolve_map_type(written, diags, structs)
+    else:
+        found = _TYPE_NAMES.get(written.base)
+        if found is None and structs is not None and written.base in structs:
+            found = struct_type(structs[written.base])
+        if found is None:
+            candidates = [*_TYPE_NAMES, *(structs or {})]
+            hint_name = nearest_name(written.base, candidates)
+            diags.error(
+                "unknown-type",
+                f"unknown type '{written.base}'",
+                written.span,
+                hint=f"did you mean '{hint_name}'?"
+                if hint_name
+                else "the types are int, float, bool, str, [T], {K: V} and declared structs",
+            )
+            return ERROR
+        base = found
+    if not isinstance(base, ValueType):
+        return ERROR
+    resolved = array_type(base, written.depth)
+    if _nesting(resolved) > MAX_TYPE_NESTING:
+        diags.error("type-too-deep", f"arrays and maps nest at most {MAX_TYPE_NESTING} deep", written.span)
+        return ERROR
+    return resolved
+
+
+def _resolve_map_type(written: TypeExpr, diags: Diagnostics, structs: Mapping[str, int] | None) -> Ty:
+    key_written, value_written = written.args
+    key = _resolve_type(key_written, diags, structs)
+    value = _resolve_type(value_written, diags, structs)
+    if isinstance(key, ValueType) and key not in KEY_TYPES:
+        diags.error(
+            "bad-map-key",
+            f"a map key is an int, a str or a bool, not {key}",
+            key_written.span,
+            hint="key the map by a str or int that names the value"
+            if key != FLOAT
+            else "floats are not keys (equal-looking floats can differ); key by an int or a str",
+        )
+        return ERROR
+    if not isinstance(key, ValueType) or not isinstance(value, ValueType):
+        return ERROR
+    return map_type(key, value)
+
+
+def _nesting(ty: ValueType) -> int:
+    """Array and map levels around the innermost type (iterative; values are already bounded trees)."""
+    depth, node = 0, ty
+    while node.kind in (TypeKind.ARRAY, TypeKind.MAP):
+        depth, node = depth + 1, node.args[-1]
+    return depth
 
 
 def _check_duplicate_params(params: tuple[object, ...], diags: Diagnostics) -> None:
@@ -248,7 +408,7 @@ def _writes_once_at_the_end(expr: Expr) -> bool:
     """
     if isinstance(expr, Binary):
         return expr.op not in ("&&", "||")  # short-circuits write their result register early
-    return isinstance(expr, Unary | Index)
+    return isinstance(expr, Unary | Index | Field)
 
 
 def _mentions(expr: Expr, name: str) -> bool:
@@ -269,6 +429,12 @@ def _mentions(expr: Expr, name: str) -> bool:
             stack.append(node.operand)
         elif isinstance(node, Binary):
             stack.extend((node.left, node.right))
+        elif isinstance(node, Field):
+            stack.append(node.base)
+        elif isinstance(node, MapLit):
+            stack.extend(e for pair in node.entries for e in pair)
+        elif isinstance(node, StructLit):
+            stack.extend(value for _n, _s, value in node.fields)
     return False
 
 
@@ -353,6 +519,8 @@ class _FunctionCompiler:
         self.loops: list[_Loop] = []
         self.labels = 0
         self.fn_param_count = len(fn.params)
+        self.structs: tuple[StructDef, ...] = ()  # the module's struct table
+        self.struct_index: Mapping[str, int] = {}  # each struct's index by name
 
     # --- emission ----------------------------------------------------------
 
@@ -481,11 +649,8 @@ class _FunctionCompiler:
             return self.if_stmt(stmt)
         if isinstance(stmt, While):
             return self.while_stmt(stmt)
-        if isinstance(stmt, ForEach):
-            self.for_each(stmt)
-            return False
-        if isinstance(stmt, ForRange):
-            self.for_range(stmt)
+        if isinstance(stmt, ForEach | ForPair | ForRange):
+            self.for_stmt(stmt)
             return False
         if isinstance(stmt, Break | Continue):
             if not self.loops:
@@ -504,8 +669,18 @@ class _FunctionCompiler:
             return True
         return self.block(stmt)
 
+    def for_stmt(self, stmt: ForEach | ForPair | ForRange) -> None:
+        if isinstance(stmt, ForEach):
+            self.for_each(stmt)
+        elif isinstance(stmt, ForPair):
+            self.for_pair(stmt)
+        else:
+            self.for_range(stmt)
+
     def let(self, stmt: Let) -> None:
-        declared = _resolve_type(stmt.annotation, self.diags) if stmt.annotation is not None else None
+        declared = (
+            _resolve_type(stmt.annotation, self.diags, self.struct_index) if stmt.annotation is not None else None
+        )
         ty, reg = self.value(stmt.value, expected=declared)
         if declared is not None:
             self.expect(ty, declared, stmt.value, f"the declared type of '{stmt.name}'")
@@ -555,38 +730,65 @@ class _FunctionCompiler:
                 self.emit(Op.MOV, stmt.span, Reg(var.reg), Reg(reg))
             self.regs.release(reg)
             return
+        if isinstance(target, Field):
+            self.assign_field(target, stmt.value, stmt.span)
+            return
         if isinstance(target, Index):
-            base_ty, base = self.value(target.base)
-            index_ty, index = self.value(target.index, expected=INT)
-            if base_ty == STR:
-                self.value(stmt.value)
-                self.error(
-                    "not-assignable",
-                    "strings are immutable: a character cannot be assigned",
-                    target.span,
-                    hint="build a new string with slice() and +",
-                )
-                return
-            elem: Ty = ERROR
-            if isinstance(base_ty, ValueType):
-                if base_ty.is_array:
-                    elem = base_ty.element()
-                else:
-                    self.error("type-mismatch", f"cannot index a value of type {base_ty}", target.base.span)
-            self.expect(index_ty, INT, target.index, "an index")
-            value_ty, value = self.value(stmt.value, expected=elem)
-            self.expect(value_ty, elem, stmt.value, "the array's element type")
-            self.emit(Op.SETIDX, stmt.span, Reg(base), Reg(index), Reg(value))
-            for reg in (base, index, value):
-                self.regs.release(reg)
+            self.assign_index(target, stmt)
             return
         self.value(stmt.value)
         self.error(
             "not-assignable",
-            "only a variable or an array element can be assigned",
+            "only a variable, an array element, a map entry or a field can be assigned",
             target.span,
-            hint="write 'name = value;' or 'array[i] = value;'",
+            hint="write 'name = value;', 'xs[i] = value;', 'm[k] = value;' or 'p.field = value;'",
         )
+
+    def assign_index(self, target: Index, stmt: Assign) -> None:
+        base_ty, base = self.value(target.base)
+        if isinstance(base_ty, ValueType) and base_ty.kind is TypeKind.MAP:
+            self.assign_map(base_ty, base, target.index, stmt.value, stmt.span)
+            return
+        index_ty, index = self.value(target.index, expected=INT)
+        if base_ty == STR:
+            self.value(stmt.value)
+            self.error(
+                "not-assignable",
+                "strings are immutable: a character cannot be assigned",
+                target.span,
+                hint="build a new string with slice() and +",
+            )
+            return
+        elem: Ty = ERROR
+        if isinstance(base_ty, ValueType):
+            if base_ty.is_array:
+                elem = base_ty.element()
+            else:
+                self.error("type-mismatch", f"cannot index a value of type {base_ty}", target.base.span)
+        self.expect(index_ty, INT, target.index, "an index")
+        value_ty, value = self.value(stmt.value, expected=elem)
+        self.expect(value_ty, elem, stmt.value, "the array's element type")
+        self.emit(Op.SETIDX, stmt.span, Reg(base), Reg(index), Reg(value))
+        for reg in (base, index, value):
+            self.regs.release(reg)
+
+    def assign_field(self, target: Field, value: Expr, span: Span) -> None:
+        base_ty, base = self.value(target.base)
+        index, field_ty = self.field_of(base_ty, target.name, target.name_span, target.base.span)
+        value_ty, reg = self.value(value, expected=field_ty)
+        self.expect(value_ty, field_ty, value, f"field '{target.name}'")
+        if index >= 0:
+            self.vm("SETFIELD", span, Reg(base), Imm(index), Reg(reg))
+        self.regs.release(reg)
+        self.regs.release(base)
+
+    def assign_map(self, map_ty: ValueType, base: int, key: Expr, value: Expr, span: Span) -> None:
+        _, k = self.map_key(map_ty, key)
+        value_ty, v = self.value(value, expected=map_ty.args[1])
+        self.expect(value_ty, map_ty.args[1], value, "the map's value type")
+        self.vm("MAPSET", span, Reg(base), Reg(k), Reg(v))
+        for reg in (v, k, base):
+            self.regs.release(reg)
 
     def if_stmt(self, stmt: If) -> bool:
         end = self.label()
@@ -645,13 +847,16 @@ class _FunctionCompiler:
     def for_each(self, stmt: ForEach) -> None:
         ty, source = self.value(stmt.iterable)
         elem: Ty = ERROR
+        if isinstance(ty, ValueType) and ty.kind is TypeKind.MAP:
+            self.map_loop(((stmt.var, stmt.var_span),), ty, source, stmt)
+            return
         if isinstance(ty, ValueType):
             if ty.is_array:
                 elem = ty.element()
             else:
                 self.error(
                     "type-mismatch",
-                    f"'for x in' needs an array, found {ty}",
+                    f"'for x in' needs an array or a map, found {ty}",
                     stmt.iterable.span,
                     hint="for a range of ints write 'for i in lo..hi'" if ty == INT else None,
                 )
@@ -778,7 +983,16 @@ class _FunctionCompiler:
     def expect(self, actual: Ty, wanted: Ty, expr: Expr, what: str) -> None:
         if actual is ERROR or wanted is ERROR or actual == wanted:
             return
-        self.error("type-mismatch", f"expected {wanted} for {what}, found {actual}", expr.span)
+        if {actual, wanted} == {INT, FLOAT}:
+            if isinstance(expr, IntLit):
+                hint = f"write it as a float: {expr.value}.0"
+            elif wanted == FLOAT:
+                hint = "convert it with float(x)"
+            else:
+                hint = "convert it with int(f) (toward zero), floor(f), ceil(f) or round(f)"
+            self.error("mixed-numbers", f"expected {wanted} for {what}, found {actual}", expr.span, hint=hint)
+            return
+        self.error("type-mismatch", f"expected {self.show(wanted)} for {what}, found {self.show(actual)}", expr.span)
 
     def unknown_name(self, node: Name) -> None:
         near = nearest_name(node.name, self.visible_names())
@@ -823,10 +1037,8 @@ class _FunctionCompiler:
             if var is None:
                 return self.constant(expr, dst)
             return var.type, var.reg
-        if isinstance(expr, ArrayLit):
-            return self.array_lit(expr, expected, dst)
-        if isinstance(expr, Index):
-            return self.index(expr, dst)
+        if isinstance(expr, FloatLit | ArrayLit | MapLit | StructLit | Field | Index):
+            return self.composite(expr, expected, dst)
         if isinstance(expr, Call):
             return self.call(expr, expected, dst)
         if isinstance(expr, CapCall):
@@ -834,6 +1046,21 @@ class _FunctionCompiler:
         if isinstance(expr, Unary):
             return self.unary(expr, dst)
         return self.binary(expr, dst)
+
+    def composite(
+        self, expr: FloatLit | ArrayLit | MapLit | StructLit | Field | Index, expected: Ty | None, dst: int | None
+    ) -> tuple[Ty, int]:
+        if isinstance(expr, FloatLit):
+            return self.float_const(expr.value, expr.span, dst)
+        if isinstance(expr, ArrayLit):
+            return self.array_lit(expr, expected, dst)
+        if isinstance(expr, MapLit):
+            return self.map_lit(expr, expected, dst)
+        if isinstance(expr, StructLit):
+            return self.struct_lit(expr, dst)
+        if isinstance(expr, Field):
+            return self.field_read(expr, dst)
+        return self.index(expr, dst)
 
     def constant(self, expr: Name, dst: int | None) -> tuple[Ty, int]:
         """A module-level constant: its folded value loaded like a literal (or an unknown name)."""
@@ -849,7 +1076,7 @@ class _FunctionCompiler:
         if type(value) is bool:
             self.emit(Op.LOADB, expr.span, Reg(reg), Imm(1 if value else 0))
         else:
-            self.emit(Op.LOADK, expr.span, Reg(reg), ConstValue(value))
+            self.emit(Op.LOADK, expr.span, Reg(reg), ConstValue(cast(Any, value)))
         return folded.type, reg
 
     def int_const(self, value: int, span: Span, dst: int | None) -> tuple[Ty, int]:
@@ -918,6 +1145,14 @@ class _FunctionCompiler:
 
     def index(self, expr: Index, dst: int | None) -> tuple[Ty, int]:
         base_ty, base = self.value(expr.base)
+        if isinstance(base_ty, ValueType) and base_ty.kind is TypeKind.MAP:
+            _, key = self.map_key(base_ty, expr.index)
+            self.regs.release(base)
+            self.regs.release(key)
+            value_ty = base_ty.args[1]
+            out = self.target(value_ty, dst)
+            self.vm("MAPGET", expr.span, Reg(out), Reg(base), Reg(key))
+            return value_ty, out
         index_ty, index = self.value(expr.index, expected=INT)
         self.expect(index_ty, INT, expr.index, "an index")
         self.regs.release(base)
@@ -932,7 +1167,9 @@ class _FunctionCompiler:
             self.emit(Op.GETIDX, expr.span, Reg(reg), Reg(base), Reg(index))
             return elem, reg
         if base_ty is not ERROR:
-            self.error("type-mismatch", f"cannot index a value of type {base_ty}; only str and arrays", expr.base.span)
+            self.error(
+                "type-mismatch", f"cannot index a value of type {base_ty}; only str, arrays and maps", expr.base.span
+            )
         return ERROR, -1
 
     def args_into_window(self, args: tuple[Expr, ...], params: tuple[Ty, ...], what: str) -> int | None:
@@ -1066,15 +1303,196 @@ class _FunctionCompiler:
         self.emit(row.op, span, operands[0], operands[1], operands[2])
         return result, out
 
+    def builtin_named(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        """A builtin that is one instruction, named, over fixed types (the float conversions and functions)."""
+        name, args, span = expr.name, expr.args, expr.span
+        assert row.returns is not None
+        result = row.returns
+        if not self.check_count(args, len(row.params), name, span, row.full_signature):
+            return result, -1
+        regs: list[int] = []
+        for i, (arg, param) in enumerate(zip(args, row.params, strict=True)):
+            ty, reg = self.value(arg, expected=param)
+            self.convert_hint(ty, param, arg, f"argument {i + 1} of '{name}'")
+            regs.append(reg)
+        for reg in regs:
+            self.regs.release(reg)
+        out = self.target(result, dst)
+        operands: list[IROperand] = [Reg(out), *(Reg(r) for r in regs)]
+        while len(operands) < 3:
+            operands.append(None)
+        self.vm(row.vm_op, span, operands[0], operands[1], operands[2])
+        return result, out
+
+    def convert_hint(self, actual: Ty, wanted: Ty, expr: Expr, what: str) -> None:
+        """`expect` (which gives the conversion to write when an int is given for a float or the reverse)."""
+        self.expect(actual, wanted, expr, what)
+
+    def numbers(self, row: Builtin, expr: Call, count: int) -> tuple[Ty, list[int]]:
+        """The `count` int or float arguments of abs, min or max, all of one type (ERROR when reported)."""
+        if not self.check_count(expr.args, count, expr.name, expr.span, row.full_signature):
+            return ERROR, []
+        first_ty, first = self.value(expr.args[0])
+        regs = [first]
+        ty = first_ty
+        for arg in expr.args[1:]:
+            arg_ty, reg = self.value(arg, expected=first_ty)
+            regs.append(reg)
+            if first_ty in (INT, FLOAT):
+                self.convert_hint(arg_ty, first_ty, arg, f"argument 2 of '{expr.name}'")
+        if isinstance(first_ty, ValueType) and first_ty not in (INT, FLOAT):
+            self.error(
+                "type-mismatch", f"{expr.name}() takes ints or floats, found {self.show(first_ty)}", expr.args[0].span
+            )
+            ty = ERROR
+        return ty, regs
+
+    def builtin_abs(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        ty, regs = self.numbers(row, expr, 1)
+        if not isinstance(ty, ValueType):
+            for reg in regs:
+                self.regs.release(reg)
+            return ERROR, -1
+        (value,) = regs
+        if ty == FLOAT:
+            self.regs.release(value)
+            out = self.target(ty, dst)
+            self.vm("FABS", expr.span, Reg(out), Reg(value))
+            return FLOAT, out
+        out = self.target(ty, dst)  # taken before `value` is released: the two never share a register
+        # An int: `out = x; if x < 0 { out = -x; }` (two's complement: the most negative int stays itself).
+        zero = self.regs.temp(INT)
+        self.emit(Op.LOADK, expr.span, Reg(zero), ConstValue(0))
+        negative = self.regs.temp(BOOL)
+        self.emit(Op.LT, expr.span, Reg(negative), Reg(value), Reg(zero))
+        done = self.label()
+        if out != value:
+            self.emit(Op.MOV, expr.span, Reg(out), Reg(value))
+        self.emit(Op.JMPIFNOT, expr.span, Reg(negative), Label(done))
+        self.emit(Op.NEG, expr.span, Reg(out), Reg(value))
+        self.place(done, expr.span)
+        for reg in (negative, zero, value):
+            self.regs.release(reg)
+        return INT, out
+
+    def builtin_minmax(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        ty, regs = self.numbers(row, expr, 2)
+        if not isinstance(ty, ValueType):
+            for reg in regs:
+                self.regs.release(reg)
+            return ERROR, -1
+        a, b = regs
+        if ty == FLOAT:
+            for reg in regs:
+                self.regs.release(reg)
+            out = self.target(FLOAT, dst)
+            self.vm("FMIN" if expr.name == "min" else "FMAX", expr.span, Reg(out), Reg(a), Reg(b))
+            return FLOAT, out
+        # Ints: `out = a; if b < a { out = b; }` for min (`a < b` for max); the result is taken before a and b
+        # are released, so it never shares their registers.
+        out = self.target(INT, dst)
+        for reg in regs:
+            self.regs.release(reg)
+        better = self.regs.temp(BOOL)
+        first, second = (b, a) if expr.name == "min" else (a, b)
+        self.emit(Op.LT, expr.span, Reg(better), Reg(first), Reg(second))
+        done = self.label()
+        if out != a:
+            self.emit(Op.MOV, expr.span, Reg(out), Reg(a))
+        self.emit(Op.JMPIFNOT, expr.span, Reg(better), Label(done))
+        self.emit(Op.MOV, expr.span, Reg(out), Reg(b))
+        self.place(done, expr.span)
+        self.regs.release(better)
+        return INT, out
+
+    def _map_argument(self, expr: Call) -> tuple[ValueType | None, int]:
+        """The map a map builtin works on (None when it is not a map: reported)."""
+        ty, reg = self.value(expr.args[0])
+        if isinstance(ty, ValueType) and ty.kind is TypeKind.MAP:
+            return ty, reg
+        if ty is not ERROR:
+            self.error("type-mismatch", f"{expr.name}() takes a map first, found {self.show(ty)}", expr.args[0].span)
+        return None, reg
+
+    def _map_and_key(self, row: Builtin, expr: Call, count: int) -> tuple[ValueType | None, int, int] | None:
+        if not self.check_count(expr.args, count, expr.name, expr.span, row.full_signature):
+            return None
+        map_ty, mapping = self._map_argument(expr)
+        if map_ty is None:
+            _, key = self.value(expr.args[1])
+        else:
+            _, key = self.map_key(map_ty, expr.args[1])
+        return map_ty, mapping, key
+
+    def builtin_get(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        found = self._map_and_key(row, expr, 3)
+        if found is None:
+            return ERROR, -1
+        map_ty, mapping, key = found
+        value_ty: Ty = map_ty.args[1] if map_ty is not None else ERROR
+        # The default goes into the result first; MAPGETD overwrites it when the key is there.
+        out = self.target(value_ty, dst) if isinstance(value_ty, ValueType) else None
+        default_ty, default = self.value(expr.args[2], expected=value_ty, dst=out)
+        self.convert_hint(default_ty, value_ty, expr.args[2], "the default (the map's value type)")
+        for reg in (default, key, mapping):
+            if reg != out:
+                self.regs.release(reg)
+        if out is None or not isinstance(value_ty, ValueType):
+            return ERROR, -1
+        self.vm("MAPGETD", expr.span, Reg(out), Reg(mapping), Reg(key))
+        return value_ty, out
+
+    def builtin_has(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        found = self._map_and_key(row, expr, 2)
+        if found is None:
+            return BOOL, -1
+        _, mapping, key = found
+        self.regs.release(key)
+        self.regs.release(mapping)
+        out = self.target(BOOL, dst)
+        self.vm("MAPHAS", expr.span, Reg(out), Reg(mapping), Reg(key))
+        return BOOL, out
+
+    def builtin_remove(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        found = self._map_and_key(row, expr, 2)
+        if found is None:
+            return VOID, -1
+        _, mapping, key = found
+        self.vm("MAPDEL", expr.span, Reg(mapping), Reg(key))
+        self.regs.release(key)
+        self.regs.release(mapping)
+        return VOID, -1
+
+    def _map_array(self, row: Builtin, expr: Call, dst: int | None, which: int, op: str) -> tuple[Ty, int]:
+        if not self.check_count(expr.args, 1, expr.name, expr.span, row.full_signature):
+            return ERROR, -1
+        map_ty, mapping = self._map_argument(expr)
+        self.regs.release(mapping)
+        if map_ty is None:
+            return ERROR, -1
+        ty = map_ty.args[which].array_of()
+        out = self.target(ty, dst)
+        self.vm(op, expr.span, Reg(out), Reg(mapping))
+        return ty, out
+
+    def builtin_keys(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        return self._map_array(row, expr, dst, 0, "MAPKEYS")
+
+    def builtin_values(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
+        return self._map_array(row, expr, dst, 1, "MAPVALUES")
+
     def builtin_len(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
         args, span = expr.args, expr.span
         if not self.check_count(args, 1, expr.name, span, row.full_signature):
             return INT, -1
         ty, reg = self.value(args[0])
         self.regs.release(reg)
-        if ty is not ERROR and not (ty == STR or (isinstance(ty, ValueType) and ty.is_array)):
-            self.error("type-mismatch", f"len() takes a str or an array, found {ty}", args[0].span)
         out = self.target(INT, dst)
+        if isinstance(ty, ValueType) and ty.kind is TypeKind.MAP:
+            self.vm("MAPLEN", span, Reg(out), Reg(reg))
+            return INT, out
+        if ty is not ERROR and not (ty == STR or (isinstance(ty, ValueType) and ty.is_array)):
+            self.error("type-mismatch", f"len() takes a str, an array or a map, found {self.show(ty)}", args[0].span)
         self.emit(Op.LEN, span, Reg(out), Reg(reg))
         return INT, out
 
@@ -1084,12 +1502,12 @@ class _FunctionCompiler:
             return STR, -1
         ty, reg = self.value(args[0])
         self.regs.release(reg)
-        if isinstance(ty, ValueType) and ty.is_array:
+        if isinstance(ty, ValueType) and not ty.is_scalar_kind and ty != FLOAT:
             self.error(
                 "type-mismatch",
-                f"str() takes an int, bool or str, found {ty}",
+                f"str() takes an int, float, bool or str, found {self.show(ty)}",
                 args[0].span,
-                hint="join(items, sep) makes one str of a [str]",
+                hint="join(items, sep) makes one str of a [str]" if ty.is_array else "build the text from its parts",
             )
         out = self.target(STR, dst)
         self.emit(Op.TOSTR, span, Reg(out), Reg(reg))
@@ -1225,14 +1643,249 @@ class _FunctionCompiler:
         self.emit(Op.REMOVEAT, span, Reg(out), Reg(array), Reg(index))
         return elem, out
 
+    # --- structured values: floats, maps, structs -----------------------------
+
+    def vm(self, name: str, span: Span, a: IROperand = None, b: IROperand = None, c: IROperand = None) -> None:
+        """Emit VM instruction `name` (an instruction of the structured-values ISA, looked up by name)."""
+        code = Op.__members__.get(name)
+        if code is None:
+            self.error("unsupported", f"this VM build has no '{name.lower()}' instruction", span)
+            return
+        self.emit(code, span, a, b, c)
+
+    def float_const(self, value: float, span: Span, dst: int | None) -> tuple[Ty, int]:
+        reg = self.target(FLOAT, dst)
+        self.emit(Op.LOADK, span, Reg(reg), ConstValue(cast(Any, value)))
+        return FLOAT, reg
+
+    def show(self, ty: Ty) -> str:
+        """A type as an author writes it (struct names, not indexes)."""
+        return self.diags._named(str(ty))
+
+    def struct_def(self, ty: Ty) -> StructDef | None:
+        if isinstance(ty, ValueType) and ty.kind is TypeKind.STRUCT and 0 <= ty.ref < len(self.structs):
+            return self.structs[ty.ref]
+        return None
+
+    def field_of(self, base_ty: Ty, name: str, span: Span, base_span: Span) -> tuple[int, Ty]:
+        """The index and type of field `name` of a value of type `base_ty` (-1 and ERROR when reported)."""
+        definition = self.struct_def(base_ty)
+        if definition is None:
+            if base_ty is not ERROR:
+                self.error(
+                    "type-mismatch",
+                    f"only a struct has fields; this is {self.show(base_ty)}",
+                    base_span,
+                    hint="values have no methods: call builtins with the value, e.g. len(xs)"
+                    if isinstance(base_ty, ValueType) and base_ty.kind is not TypeKind.STRUCT
+                    else None,
+                )
+            return -1, ERROR
+        for i, member in enumerate(definition.fields):
+            if member.name == name:
+                return i, member.type
+        self.unknown_field(definition, name, span)
+        return -1, ERROR
+
+    def unknown_field(self, definition: StructDef, name: str, span: Span) -> None:
+        names = [f.name for f in definition.fields]
+        near = nearest_name(name, names)
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        hint = f"did you mean '{near}'?" if near else (f"its fields are {shown}" if names else "it has no fields")
+        self.error("unknown-field", f"struct '{definition.name}' has no field '{name}'", span, hint=hint)
+
+    def field_read(self, expr: Field, dst: int | None) -> tuple[Ty, int]:
+        base_ty, base = self.value(expr.base)
+        self.regs.release(base)
+        index, ty = self.field_of(base_ty, expr.name, expr.name_span, expr.base.span)
+        if not isinstance(ty, ValueType):
+            return ERROR, -1
+        out = self.target(ty, dst)
+        self.vm("GETFIELD", expr.span, Reg(out), Reg(base), Imm(index))
+        return ty, out
+
+    def struct_lit(self, expr: StructLit, dst: int | None) -> tuple[Ty, int]:
+        ref = self.struct_index.get(expr.name)
+        if ref is None:
+            for _name, _span, value in expr.fields:
+                _, reg = self.value(value)
+                self.regs.release(reg)
+            near = nearest_name(expr.name, self.struct_index)
+            self.error(
+                "unknown-type",
+                f"unknown struct '{expr.name}'",
+                expr.name_span,
+                hint=f"did you mean '{near}'?" if near else f"declare it: 'struct {expr.name} {{ field: type }}'",
+            )
+            return ERROR, -1
+        definition = self.structs[ref]
+        positions = {member.name: i for i, member in enumerate(definition.fields)}
+        types = tuple(member.type for member in definition.fields)
+        base = self.regs.window(types) if types else None
+        given: set[str] = set()
+        for name, span, value in expr.fields:  # evaluated in the order written
+            at = positions.get(name)
+            if at is None or name in given:
+                _, reg = self.value(value)
+                self.regs.release(reg)
+                if at is None:
+                    self.unknown_field(definition, name, span)
+                else:
+                    self.error("duplicate-field", f"field '{name}' is given twice", span, hint="give each field once")
+                continue
+            given.add(name)
+            assert base is not None
+            ty, _ = self.value(value, expected=types[at], dst=base + at)
+            self.expect(ty, types[at], value, f"field '{name}' of '{definition.name}'")
+        missing = [member.name for member in definition.fields if member.name not in given]
+        if missing:
+            shown = ", ".join(f"'{m}'" for m in missing[:5]) + (", ..." if len(missing) > 5 else "")
+            plural = "field" if len(missing) == 1 else "fields"
+            self.error(
+                "missing-field",
+                f"this '{definition.name}' literal does not give {plural} {shown}",
+                expr.name_span,
+                hint="a struct literal gives every field, in any order",
+            )
+        self.release_window(base, len(types))
+        ty = struct_type(ref)
+        out = self.target(ty, dst)
+        self.vm("STRUCTNEW", expr.span, Reg(out), Reg(base if base is not None else out))
+        return ty, out
+
+    def map_lit(self, expr: MapLit, expected: Ty | None, dst: int | None) -> tuple[Ty, int]:
+        want: ValueType | None = expected if isinstance(expected, ValueType) and expected.kind is TypeKind.MAP else None
+        if not expr.entries:
+            return self.empty_map(expr, want, expected, dst)
+        key_ty: Ty | None = want.args[0] if want is not None else None
+        value_ty: Ty | None = want.args[1] if want is not None else None
+        compiled: list[tuple[int, int, Span]] = []
+        for key, value in expr.entries:  # into temporaries first: an entry may read the target variable
+            k_ty, k = self.value(key, expected=key_ty)
+            v_ty, v = self.value(value, expected=value_ty)
+            if key_ty is None or key_ty is ERROR:
+                key_ty = k_ty
+            else:
+                self.expect(k_ty, key_ty, key, "a key of this map")
+            if value_ty is None or value_ty is ERROR:
+                value_ty = v_ty
+            else:
+                self.expect(v_ty, value_ty, value, "a value of this map")
+            compiled.append((k, v, key.span))
+        for k, v, _ in compiled:
+            self.regs.release(k)
+            self.regs.release(v)
+        if not isinstance(key_ty, ValueType) or not isinstance(value_ty, ValueType):
+            return ERROR, -1
+        if key_ty not in KEY_TYPES:
+            self.error("bad-map-key", f"a map key is an int, a str or a bool, not {self.show(key_ty)}", expr.span)
+            return ERROR, -1
+        ty = map_type(key_ty, value_ty)
+        if _nesting(ty) > MAX_TYPE_NESTING:
+            self.error("type-too-deep", f"arrays and maps nest at most {MAX_TYPE_NESTING} deep", expr.span)
+            return ERROR, -1
+        out = self.target(ty, dst)
+        self.vm("MAPNEW", expr.span, Reg(out))
+        for k, v, span in compiled:
+            self.vm("MAPSET", span, Reg(out), Reg(k), Reg(v))
+        return ty, out
+
+    def empty_map(self, expr: MapLit, want: ValueType | None, expected: Ty | None, dst: int | None) -> tuple[Ty, int]:
+        """`{}`: typed by its context, else a cannot-infer error."""
+        if want is None:
+            if expected is not ERROR:
+                self.error(
+                    "cannot-infer",
+                    "cannot tell the key and value types of an empty map here",
+                    expr.span,
+                    hint="annotate it, for example: let m: {str: int} = {};",
+                )
+            return ERROR, -1
+        out = self.target(want, dst)
+        self.vm("MAPNEW", expr.span, Reg(out))
+        return want, out
+
+    def map_loop(
+        self, names: tuple[tuple[str, Span], ...], ty: ValueType, source: int, stmt: ForEach | ForPair
+    ) -> None:
+        """`for k in m` / `for k, v in m`: over a snapshot of the keys, checking the key set at every step."""
+        span = stmt.iterable.span
+        key_ty, value_ty = ty.args
+        mapping = source
+        if source not in self.regs.temps:
+            mapping = self.regs.temp(ty)  # the loop walks the map it started with
+            self.emit(Op.MOV, span, Reg(mapping), Reg(source))
+        keys = self.regs.temp(key_ty.array_of())
+        self.vm("MAPKEYS", span, Reg(keys), Reg(mapping))
+        stamp = self.regs.temp(INT)
+        self.vm("MAPSTAMP", span, Reg(stamp), Reg(mapping))
+        counter = self.regs.temp(INT)
+        self.emit(Op.LOADK, span, Reg(counter), ConstValue(0))
+        top, step, done = self.label(), self.label(), self.label()
+        self.array_test(keys, counter, done, span, jump_if=False)
+        self.place(top, span)
+        self.push_scope()
+        self.vm("MAPCHECK", span, Reg(mapping), Reg(stamp))
+        key = self.regs.alloc(key_ty)
+        self.declare(names[0][0], key_ty, key, names[0][1])
+        self.emit(Op.GETIDX, names[0][1], Reg(key), Reg(keys), Reg(counter))
+        if len(names) == 2:
+            value = self.regs.alloc(value_ty)
+            self.declare(names[1][0], value_ty, value, names[1][1])
+            self.vm("MAPGET", names[1][1], Reg(value), Reg(mapping), Reg(key))
+        self.loops.append(_Loop(step, done))
+        self.block(stmt.body)
+        self.loops.pop()
+        self.pop_scope()
+        self.place(step, stmt.span)
+        self.increment(counter, stmt.span)
+        self.array_test(keys, counter, top, span, jump_if=True)
+        self.place(done, stmt.span)
+        for reg in (counter, stamp, keys, mapping):
+            self.regs.release(reg)
+
+    def for_pair(self, stmt: ForPair) -> None:
+        ty, source = self.value(stmt.iterable)
+        if isinstance(ty, ValueType) and ty.kind is TypeKind.MAP:
+            self.map_loop(((stmt.key, stmt.key_span), (stmt.value, stmt.value_span)), ty, source, stmt)
+            return
+        if isinstance(ty, ValueType):
+            self.error(
+                "type-mismatch",
+                f"'for k, v in' needs a map, found {self.show(ty)}",
+                stmt.iterable.span,
+                hint="for an array write 'for x in xs', or 'for i in 0..len(xs)' for its indexes"
+                if ty.is_array
+                else None,
+            )
+        self.push_scope()
+        self.declare(stmt.key, ERROR, -1, stmt.key_span)
+        self.declare(stmt.value, ERROR, -1, stmt.value_span)
+        self.loops.append(_Loop("L0", "L0"))
+        self.block(stmt.body)
+        self.loops.pop()
+        self.pop_scope()
+
+    def map_key(self, map_ty: ValueType, key: Expr) -> tuple[Ty, int]:
+        """Lower a key for a map of type `map_ty`, checked against its key type."""
+        key_ty, reg = self.value(key, expected=map_ty.args[0])
+        self.expect(key_ty, map_ty.args[0], key, "a key of this map")
+        return key_ty, reg
+
     def unary(self, expr: Unary, dst: int | None) -> tuple[Ty, int]:
         if expr.op == "-" and isinstance(expr.operand, IntLit):
             return self.int_const(-expr.operand.value, expr.span, dst)
+        if expr.op == "-" and isinstance(expr.operand, FloatLit):
+            return self.float_const(-expr.operand.value, expr.span, dst)
         want = BOOL if expr.op == "!" else INT
         ty, reg = self.value(expr.operand, expected=want)
         self.regs.release(reg)
         if ty is ERROR:
             return ERROR, -1
+        if ty == FLOAT and expr.op == "-":
+            out = self.target(FLOAT, dst)
+            self.vm("FNEG", expr.span, Reg(out), Reg(reg))
+            return FLOAT, out
         if ty != want:
             self.error("type-mismatch", f"unary '{expr.op}' needs {want}, found {ty}", expr.operand.span)
             return ERROR, -1
@@ -1245,21 +1898,8 @@ class _FunctionCompiler:
         """The instruction and result type of binary operator `expr.op` on these operand types (None: reported)."""
         op = expr.op
         if op in _ARITH:
-            if op == "+" and left_ty == STR and right_ty == STR:
-                code, result = Op.CONCAT, STR
-            elif left_ty == INT and right_ty == INT:
-                code, result = _ARITH[op], INT
-            else:
-                needs = "two ints or two strs" if op == "+" else "two ints"
-                hint = "convert with str(x) first" if op == "+" and STR in (left_ty, right_ty) else None
-                self.error(
-                    "type-mismatch",
-                    f"'{op}' needs {needs}, found {left_ty} and {right_ty}",
-                    expr.op_span,
-                    hint=hint,
-                )
-                return None
-        elif op in _BITWISE:
+            return self.arith_code(expr, left_ty, right_ty)
+        if op in _BITWISE:
             if left_ty != INT or right_ty != INT:
                 both_bool = left_ty == BOOL and right_ty == BOOL and op in _BOOL_BITWISE
                 self.error(
@@ -1271,16 +1911,22 @@ class _FunctionCompiler:
                 return None
             code, result = _BITWISE[op], INT
         elif op in _ORDER:
-            if left_ty != right_ty or left_ty not in (INT, STR):
+            if {left_ty, right_ty} == {INT, FLOAT}:
+                self.mixed_numbers(expr, left_ty)
+                return None
+            if left_ty != right_ty or left_ty not in (INT, STR, FLOAT):
                 self.error(
                     "type-mismatch",
-                    f"'{op}' compares two ints or two strs, found {left_ty} and {right_ty}",
+                    f"'{op}' compares two ints, two floats or two strs, found {left_ty} and {right_ty}",
                     expr.op_span,
                     hint=equality_hint(op, str(left_ty), str(right_ty)),
                 )
                 return None
             code, result = _ORDER[op], BOOL
         else:
+            if {left_ty, right_ty} == {INT, FLOAT}:
+                self.mixed_numbers(expr, left_ty)
+                return None
             if left_ty != right_ty:
                 self.error(
                     "type-mismatch",
@@ -1289,16 +1935,54 @@ class _FunctionCompiler:
                     hint=equality_hint(op, str(left_ty), str(right_ty)),
                 )
                 return None
-            if isinstance(left_ty, ValueType) and left_ty.is_array:
+            if left_ty.is_array or left_ty.kind in (TypeKind.MAP, TypeKind.STRUCT):
+                what = {TypeKind.ARRAY: "arrays", TypeKind.MAP: "maps", TypeKind.STRUCT: "structs"}[left_ty.kind]
                 self.error(
                     "type-mismatch",
-                    f"'{op}' compares int, bool or str values, not arrays",
+                    f"'{op}' compares int, float, bool or str values, not {what}",
                     expr.op_span,
-                    hint="compare the items in a loop",
+                    hint="compare the items in a loop" if left_ty.is_array else "compare the fields or entries",
                 )
                 return None
             code, result = _EQUALITY[op], BOOL
         return code, result
+
+    def arith_code(self, expr: Binary, left_ty: ValueType, right_ty: ValueType) -> tuple[Op, ValueType] | None:
+        op = expr.op
+        if op == "+" and left_ty == STR and right_ty == STR:
+            return Op.CONCAT, STR
+        if left_ty == INT and right_ty == INT:
+            return _ARITH[op], INT
+        if left_ty == FLOAT and right_ty == FLOAT:
+            return None if self.unsupported(_FLOAT_ARITH[op], expr.op_span) else (Op[_FLOAT_ARITH[op]], FLOAT)
+        if {left_ty, right_ty} == {INT, FLOAT}:
+            self.mixed_numbers(expr, left_ty)
+            return None
+        needs = "two ints, two floats or two strs" if op == "+" else "two ints or two floats"
+        hint = "convert with str(x) first" if op == "+" and STR in (left_ty, right_ty) else None
+        self.error("type-mismatch", f"'{op}' needs {needs}, found {left_ty} and {right_ty}", expr.op_span, hint=hint)
+        return None
+
+    def unsupported(self, name: str, span: Span) -> bool:
+        """Whether VM instruction `name` is missing from this build (then it is reported)."""
+        if name in Op.__members__:
+            return False
+        self.error("unsupported", f"this VM build has no '{name.lower()}' instruction", span)
+        return True
+
+    def mixed_numbers(self, expr: Binary, left_ty: ValueType) -> None:
+        int_side = expr.left if left_ty == INT else expr.right
+        written = int_side.span
+        shown = "x"
+        if written.line == written.end_line and written.end_col - written.col <= 30:
+            shown = self.diags.source_line(written.line)[written.col - 1 : written.end_col - 1] or "x"
+        literal = isinstance(int_side, IntLit)
+        self.error(
+            "mixed-numbers",
+            f"'{expr.op}' mixes an int and a float; .chr converts between them only when asked",
+            expr.op_span,
+            hint=f"write {shown}.0" if literal else f"convert the int: float({shown}) (or the float: int(f), round(f))",
+        )
 
     def binary(self, expr: Binary, dst: int | None) -> tuple[Ty, int]:
         op = expr.op

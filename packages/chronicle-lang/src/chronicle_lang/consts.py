@@ -15,23 +15,24 @@ doubling a constant a few dozen times cannot exhaust memory.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chronicle_vm.core.isa import Op
-from chronicle_vm.core.types import BOOL, INT, STR, ValueType
+from chronicle_vm.core.types import BOOL, FLOAT, INT, STR, ValueType
 from chronicle_vm.core.values import wrap_i64
 from chronicle_vm.engines.faults import OperandFault
 from chronicle_vm.engines.semantics import VALUES
 
 from .diagnostics import Diagnostics
-from .syntax import Binary, BoolLit, ConstDecl, Expr, IntLit, Name, Span, StrLit, Unary
+from .syntax import Binary, BoolLit, ConstDecl, Expr, FloatLit, IntLit, Name, Span, StrLit, Unary
 
 __all__ = ["CONST_TYPES", "MAX_CONST_STRING", "MAX_CONST_TOTAL", "Folded", "fold_constants"]
 
-#: The types a constant may have.  Hook for the float kind (#17): add FLOAT here, fold float literals in
-#: `_Folder.fold` and float arithmetic in `_Folder.binary` (with the VM's finite-only rule) when it lands.
-CONST_TYPES: tuple[ValueType, ...] = (INT, BOOL, STR)
+#: The types a constant may have.  Float constants fold with the VM's finite-only rule: a result that would be
+#: an infinity or a NaN is a compile error, as it is a trap at run time.
+CONST_TYPES: tuple[ValueType, ...] = (INT, FLOAT, BOOL, STR)
 #: The longest string a constant expression may fold to (characters).
 MAX_CONST_STRING = 1 << 20
 #: The characters all of a module's string constants may hold together (10,000 constants each doubling a 1M
@@ -49,7 +50,7 @@ class Folded:
     """A constant's type and value (None: its declaration had an error, already reported)."""
 
     type: ValueType
-    value: int | bool | str | None
+    value: int | float | bool | str | None
 
 
 class _Fail(Exception):
@@ -85,6 +86,16 @@ _COMPARE: Mapping[str, Callable[[object, object], bool]] = {
 }
 
 
+_FLOAT_OPS: Mapping[str, Callable[[float, float], float]] = {
+    "+": lambda x, y: x + y,
+    "-": lambda x, y: x - y,
+    "*": lambda x, y: x * y,
+    "/": lambda x, y: x / y,
+    "%": lambda x, y: x % y,  # Python's floor remainder, as FMOD
+}
+_FINITE_HINT = "a float is finite: a result beyond about 1.8e308 traps at run time and cannot be a constant"
+
+
 class _Folder:
     def __init__(self, diags: Diagnostics, known: dict[str, Folded], order: dict[str, int]) -> None:
         self.diags = diags
@@ -99,6 +110,8 @@ class _Folder:
     def fold(self, expr: Expr) -> Folded:
         if isinstance(expr, IntLit):
             return self.int_value(expr.value, expr.span)
+        if isinstance(expr, FloatLit):
+            return Folded(FLOAT, expr.value)
         if isinstance(expr, BoolLit):
             return Folded(BOOL, expr.value)
         if isinstance(expr, StrLit):
@@ -139,6 +152,9 @@ class _Folder:
         if expr.op == "-" and isinstance(expr.operand, IntLit):
             return self.int_value(-expr.operand.value, expr.span)  # -9223372036854775808 is a literal
         operand = self.fold(expr.operand)
+        if operand.type == FLOAT and expr.op == "-":
+            assert isinstance(operand.value, float)
+            return Folded(FLOAT, -operand.value)
         want = BOOL if expr.op == "!" else INT
         if operand.type != want:
             raise self.fail("type-mismatch", f"unary '{expr.op}' needs {want}, found {operand.type}", expr.operand.span)
@@ -157,7 +173,7 @@ class _Folder:
         right = self.fold(expr.right)
         x, y = left.value, right.value
         if op in _COMPARE:
-            ordered = (INT, STR) if op not in ("==", "!=") else CONST_TYPES
+            ordered = (INT, FLOAT, STR) if op not in ("==", "!=") else CONST_TYPES
             if left.type != right.type or left.type not in ordered:
                 needs = "two ints or two strs" if op not in ("==", "!=") else "two values of one type"
                 raise self.fail(
@@ -169,8 +185,13 @@ class _Folder:
             if len(x) + len(y) > MAX_CONST_STRING:
                 raise self.fail("const-fold", f"a constant string longer than {MAX_CONST_STRING} characters", expr.span)
             return Folded(STR, x + y)
+        if left.type == FLOAT and right.type == FLOAT and op in _FLOAT_OPS:
+            return self.float_binary(expr, x, y)
         if left.type != INT or right.type != INT:
-            raise self.fail("type-mismatch", f"'{op}' needs two ints, found {left.type} and {right.type}", expr.op_span)
+            code = "mixed-numbers" if {left.type, right.type} == {INT, FLOAT} else "type-mismatch"
+            raise self.fail(
+                code, f"'{op}' needs two ints or two floats, found {left.type} and {right.type}", expr.op_span
+            )
         assert isinstance(x, int) and isinstance(y, int)
         if op in ("/", "%") and y == 0:
             raise self.fail("const-fold", "this constant divides by zero", expr.op_span)
@@ -178,6 +199,15 @@ class _Folder:
             return Folded(INT, _INT_OPS[op](x, y))
         except OperandFault as fault:
             raise self.fail("const-fold", f"this constant would trap: {fault.failure[2]}", expr.op_span) from None
+
+    def float_binary(self, expr: Binary, x: object, y: object) -> Folded:
+        assert isinstance(x, float) and isinstance(y, float)
+        if expr.op in ("/", "%") and y == 0.0:
+            raise self.fail("const-fold", "this constant divides by zero", expr.op_span)
+        value = _FLOAT_OPS[expr.op](x, y)
+        if not math.isfinite(value):
+            raise self.fail("const-fold", "this constant is not a finite float", expr.op_span, hint=_FINITE_HINT)
+        return Folded(FLOAT, value)
 
     def logical(self, expr: Binary, left: Folded) -> Folded:
         right = self.fold(expr.right)  # both sides are folded (and checked), as the checker checks both

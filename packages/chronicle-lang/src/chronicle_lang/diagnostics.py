@@ -12,6 +12,7 @@ Guarantees: every code is declared under `source.`, lines and columns are
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,7 +35,7 @@ declare_codes(
         "too-deep": "nesting of blocks or expressions deeper than the compiler accepts",
         "invalid-escape": "an unknown escape sequence in a string literal",
         "int-out-of-range": "an integer literal outside the signed 64-bit range",
-        "unknown-type": "a type name other than int, bool, str or [T]",
+        "unknown-type": "a type name other than int, float, bool, str, a declared struct, [T] or {K: V}",
         "type-too-deep": "an array type nested deeper than the VM allows",
         "unknown-name": "a variable that is not in scope",
         "unknown-function": "a call of a function that is neither defined nor a builtin",
@@ -45,7 +46,7 @@ declare_codes(
         "argument-count": "a call with the wrong number of arguments",
         "no-value": "a call of a function without result used as a value",
         "not-assignable": "an assignment to something that is not a variable or array element",
-        "cannot-infer": "an empty array literal whose element type no context gives",
+        "cannot-infer": "an empty array or map literal whose type no context gives",
         "missing-return": "a function with a result type whose end can be reached",
         "return-value": "a return whose value does not fit the function's result",
         "loop-control": "break or continue outside a loop",
@@ -55,8 +56,19 @@ declare_codes(
         "not-constant": "a `const` whose value is not a constant expression (literals, earlier constants, operators)",
         "const-fold": "a constant expression that would trap when folded (division by zero, a bad shift count)",
         "assign-to-const": "an assignment to a module-level constant",
+        "float-literal": "a float literal that is malformed or not finite (`1e999`)",
+        "unknown-field": "a field that the struct does not have, read, written or given in a literal",
+        "missing-field": "a struct literal that does not give every field",
+        "duplicate-field": "a field declared twice in a struct, or given twice in a literal",
+        "bad-map-key": "a map key type other than int, str or bool",
+        "recursive-struct": "a struct that contains itself by value (through fields that are not arrays or maps)",
+        "mixed-numbers": "an int and a float in one operation without a conversion (`float(i)`, `int(f)`)",
+        "unsupported": "a construct this VM build has no instruction for",
     },
 )
+
+
+_STRUCT_REF = re.compile(r"struct#([0-9]{1,9})")
 
 
 def nearest_name(name: str, candidates: Iterable[str]) -> str | None:
@@ -68,7 +80,7 @@ def nearest_name(name: str, candidates: Iterable[str]) -> str | None:
 class Diagnostics:
     """Collects the diagnostics of one source file."""
 
-    __slots__ = ("_lines", "_text", "dropped", "items", "path")
+    __slots__ = ("_lines", "_text", "dropped", "items", "path", "struct_names")
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
@@ -76,6 +88,8 @@ class Diagnostics:
         self._lines: list[str] | None = None
         self.items: list[Diagnostic] = []
         self.dropped = 0
+        # The module's struct names by index: a message's `struct#i` (a struct type's text) shows the name.
+        self.struct_names: tuple[str, ...] = ()
 
     def source_line(self, line: int) -> str:
         if self._lines is None:
@@ -90,9 +104,18 @@ class Diagnostics:
             self.dropped += 1
             return
         source = echo_line(self.source_line(span.line), span.col)
+        if self.struct_names:
+            message = self._named(message)
+            hint = None if hint is None else self._named(hint)
         self.items.append(
             Diagnostic(code, message, self.path, span.line, span.col, source, hint, span.end_line, span.end_col, extra)
         )
+
+    def _named(self, text: str) -> str:
+        if "struct#" not in text:
+            return text
+        names = self.struct_names
+        return _STRUCT_REF.sub(lambda m: names[int(m[1])] if int(m[1]) < len(names) else m[0], text)
 
     def codes(self) -> list[str]:
         """The codes recorded so far, in order."""

@@ -25,9 +25,11 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 
 from chronicle_asm.source import ESCAPE_HINT, parse_int_literal, unescape
 
+from . import literals
 from .diagnostics import Diagnostics
 from .hints import compound_assignment_hint, syntax_word_hint, top_level_hint, unexpected_character_hint
 from .syntax import (
+    MAP_BASE,
     ArrayLit,
     Assign,
     Binary,
@@ -41,19 +43,26 @@ from .syntax import (
     Continue,
     Expr,
     ExprStmt,
+    Field,
+    FieldDecl,
+    FloatLit,
     FnDecl,
     ForEach,
+    ForPair,
     ForRange,
     If,
     Index,
     IntLit,
     Let,
+    MapLit,
     Name,
     Param,
     Program,
     Return,
     Span,
     StrLit,
+    StructDecl,
+    StructLit,
     TypeExpr,
     Unary,
     While,
@@ -70,6 +79,9 @@ _TOKEN_NAMES = {
     "NAME": "a name",
     "INT": "an integer",
     "STRING": "a string",
+    "FLOAT": "a float",
+    "MLBRACE": "'{'",
+    "SLBRACE": "'{'",
     "$END": "the end of the file",
 }
 _OPERATORS = {
@@ -77,7 +89,56 @@ _OPERATORS = {
     *("PIPE", "AMP", "CARET", "SHL", "SHR"),
 }
 _COMPARISONS = {"EQ", "NE", "LT", "LE", "GT", "GE"}
-_EXPR_START = {"INT", "NAME", "STRING", "LPAR", "LSQB", "MINUS", "BANG", "TILDE", "TRUE", "FALSE"}
+_EXPR_START = {"INT", "FLOAT", "NAME", "STRING", "LPAR", "LSQB", "MLBRACE", "MINUS", "BANG", "TILDE", "TRUE", "FALSE"}
+
+#: Tokens after which a value starts: a '{' there opens a map literal (or a map type after ':' and '->').
+_OPENS_VALUE = frozenset(
+    {
+        *("EQUAL", "LPAR", "LSQB", "COMMA", "COLON", "ARROW", "RETURN", "IN", "MLBRACE", "__ANON_0"),
+        *("PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "EQ", "NE", "LT", "LE", "GT", "GE", "ANDAND", "OROR"),
+        *("PIPE", "AMP", "CARET", "SHL", "SHR", "BANG", "TILDE"),
+    }
+)
+#: Keywords whose header runs to the '{' of their block: there `Name {` opens the block, not a struct literal.
+_HEADERS = frozenset({"IF", "WHILE", "FOR", "FN", "STRUCT"})
+_OPENERS = frozenset({"LPAR", "LSQB", "LBRACE"})
+_CLOSERS = frozenset({"RPAR", "RSQB", "RBRACE"})
+
+
+class _Braces:
+    """Lark post-lexer: tells the three meanings of '{' apart by the token before it (grammar.lark).
+
+    After a token that a value follows (`=`, `(`, `,`, `:`, `->`, an operator, `return`, ...) it opens a map
+    literal or type (MLBRACE).  After a name it opens a struct literal (SLBRACE), except in the header of an
+    `if`, `while`, `for`, `fn` or `struct` outside any bracket, where it opens the block (so a struct literal
+    in a header needs parentheses).  Anywhere else it opens a block (LBRACE).  Linear, no lookahead.
+    """
+
+    always_accept: tuple[str, ...] = ()
+
+    def process(self, stream: Any) -> Any:
+        depth = 0  # open brackets of any kind
+        header: int | None = None  # the bracket depth of the header being read, if any
+        previous = ""
+        for token in stream:
+            kind = token.type
+            if kind in _HEADERS:
+                header = depth
+            elif kind == "LBRACE":
+                if previous in _OPENS_VALUE:
+                    token = Token.new_borrow_pos("MLBRACE", token.value, token)
+                elif previous == "NAME" and header != depth:
+                    token = Token.new_borrow_pos("SLBRACE", token.value, token)
+                elif header == depth:
+                    header = None
+            if kind in _OPENERS:
+                depth += 1
+            elif kind in _CLOSERS:
+                depth = max(0, depth - 1)
+            elif kind == "SEMICOLON":
+                header = None
+            previous = token.type
+            yield token
 
 
 def _grammar() -> str:
@@ -113,7 +174,13 @@ class _Discard:
 def _parser() -> Lark:
     """The parser for error reporting and for checking that an item parses: builds nothing."""
     return Lark(
-        _grammar(), parser="lalr", lexer="basic", keep_all_tokens=True, maybe_placeholders=True, transformer=_Discard()
+        _grammar(),
+        parser="lalr",
+        lexer="basic",
+        keep_all_tokens=True,
+        maybe_placeholders=True,
+        transformer=_Discard(),
+        postlex=_Braces(),
     )
 
 
@@ -128,6 +195,7 @@ def _building_parser() -> tuple[_Builder, Lark]:
         keep_all_tokens=True,
         maybe_placeholders=True,
         transformer=builder,
+        postlex=_Braces(),
     )
 
 
@@ -184,9 +252,9 @@ def parse_program(text: str, diags: Diagnostics) -> Program | None:
 
 # A declaration keyword, or at a line's first column a word other languages start a declaration with.
 _ITEM_SCAN = re.compile(
-    r'"(?:[^"\\\n]|\\[^\n])*"?|//[^\n]*|[{}]|\b(?:pub|fn|cap)\b|^(?:const|def|function|func)\b', re.MULTILINE
+    r'"(?:[^"\\\n]|\\[^\n])*"?|//[^\n]*|[{}]|\b(?:pub|fn|cap)\b|^(?:const|struct|def|function|func)\b', re.MULTILINE
 )
-_FOREIGN_ITEM = frozenset({"const", "def", "function", "func"})
+_FOREIGN_ITEM = frozenset({"const", "struct", "def", "function", "func"})
 
 
 def _item_starts(text: str) -> list[int]:
@@ -249,7 +317,7 @@ def _report_by_item(text: str, diags: Diagnostics) -> list[tuple[int, int]]:
 
 _BLANK = re.compile(r"[^\n]")
 _DECLARED_NAME = re.compile(
-    r"\s*(?:pub\s+)?(?:fn|cap|const|def|function|func)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)"
+    r"\s*(?:pub\s+)?(?:fn|cap|const|struct|def|function|func)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)"
 )
 # Any declaration inside a broken item (a missing '}' swallows the items after it).
 _INNER_DECLARATION = re.compile(r"\b(?:fn|cap)\s+([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
@@ -395,6 +463,11 @@ def _token_hint(token: Token, expected: list[str], chunk: str) -> str | None:
     elif "RBRACE" in expected and token.type == "$END":
         hint = "is a '}' missing?"
     before = chunk[token.start_pos - 1] if token.type != "$END" and token.start_pos else ""
+    if token.type == "COLON" and token.start_pos:
+        literal = _HEADER_LITERAL.search(chunk, max(0, token.start_pos - 200), token.start_pos)
+        if literal is not None:
+            name = literal.group(1)
+            return f"a struct literal in an if, while or for header needs parentheses: ({name} {{ ... }})"
     habit = None if token.type == "$END" else _habit_hint(token, expected, chunk, before)
     if habit is not None:
         return habit
@@ -413,6 +486,8 @@ def _token_hint(token: Token, expected: list[str], chunk: str) -> str | None:
     return hint
 
 
+# `Name { field` just before a ':' that the parser did not take: a struct literal read as a block.
+_HEADER_LITERAL = re.compile(r"([A-Z][A-Za-z0-9_]*)[ \t]*\{[ \t\n]*[A-Za-z_][A-Za-z0-9_]*[ \t]*$")
 _WORD_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*$")
 
 
@@ -466,7 +541,7 @@ def _describe_expected(names: list[str]) -> str:
         parts.append("an expression")
         rest -= _EXPR_START
     if len(rest & _OPERATORS) >= 3:
-        rest -= _OPERATORS | {"LSQB"}
+        rest -= _OPERATORS | {"LSQB", "LPAR", "DOT"}
         parts.append("an operator")
     parts.extend(sorted(display.get(name, name) for name in rest))
     if len(parts) > 8:
@@ -513,6 +588,20 @@ def _sp(first: Any, last: Any) -> Span:
 def _nodes(children: list[Any]) -> list[Any]:
     """The children that are syntax nodes (not tokens, not absent optionals)."""
     return [c for c in children if c is not None and not isinstance(c, Token)]
+
+
+def _dotted_name(expr: Expr) -> tuple[str, Span] | None:
+    """`a.b.c` read as fields of a name, as one dotted name and its span (None when it is something else)."""
+    parts: list[str] = []
+    node: Expr = expr
+    while isinstance(node, Field):
+        parts.append(node.name)
+        node = node.base
+    if not isinstance(node, Name) or not parts:
+        return None
+    parts.append(node.name)
+    end = expr.span
+    return ".".join(reversed(parts)), Span(node.span.line, node.span.col, end.end_line, end.end_col)
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,7 +656,19 @@ class _Builder(Transformer[Token, Any]):
         caps = tuple(c for c in children if isinstance(c, CapDecl))
         functions = tuple(c for c in children if isinstance(c, FnDecl))
         consts = tuple(c for c in children if isinstance(c, ConstDecl))
-        return Program(caps, functions, consts=consts)
+        structs = tuple(c for c in children if isinstance(c, StructDecl))
+        return Program(caps, functions, consts=consts, structs=structs)
+
+    def struct_decl(self, children: list[Any]) -> StructDecl:
+        name = children[1]
+        fields = children[3] if children[3] is not None else ()
+        return StructDecl(str(name), _pos(name), fields, _sp(children[0], children[-1]))
+
+    def field_decls(self, children: list[Any]) -> tuple[FieldDecl, ...]:
+        return tuple(c for c in children if isinstance(c, FieldDecl))
+
+    def field_decl(self, children: list[Any]) -> FieldDecl:
+        return FieldDecl(str(children[0]), children[2], _sp(children[0], children[2]))
 
     def dotted(self, children: list[Any]) -> _Dotted:
         names = [str(c) for c in children if isinstance(c, Token) and c.type == "NAME"]
@@ -603,7 +704,12 @@ class _Builder(Transformer[Token, Any]):
     def array_type(self, children: list[Any]) -> TypeExpr:
         inner: TypeExpr = children[1]
         # Capped so a type like [[[[...]]]] a million deep stays one small node.
-        return TypeExpr(inner.base, min(inner.depth + 1, 1_000_000), _sp(children[0], children[2]))
+        return TypeExpr(inner.base, min(inner.depth + 1, 1_000_000), _sp(children[0], children[2]), inner.args)
+
+    def map_type(self, children: list[Any]) -> TypeExpr:
+        key, value = children[1], children[3]
+        node = TypeExpr(MAP_BASE, 0, _sp(children[0], children[-1]), (key, value))
+        return self._node(node, key, value)  # type: ignore[no-any-return]
 
     # --- statements ---
 
@@ -657,6 +763,11 @@ class _Builder(Transformer[Token, Any]):
         node = ForEach(str(var), _pos(var), children[3], children[4], _sp(children[0], children[4]))
         return self._node(node, children[3], children[4])  # type: ignore[no-any-return]
 
+    def for_pair(self, children: list[Any]) -> ForPair:
+        key, value, iterable, body = children[1], children[3], children[5], children[6]
+        node = ForPair(str(key), _pos(key), str(value), _pos(value), iterable, body, _sp(children[0], body))
+        return self._node(node, iterable, body)  # type: ignore[no-any-return]
+
     def for_range(self, children: list[Any]) -> ForRange:
         var = children[1]
         node = ForRange(str(var), _pos(var), children[3], children[5], children[6], _sp(children[0], children[6]))
@@ -696,6 +807,15 @@ class _Builder(Transformer[Token, Any]):
         value = 0 if parsed is None else parsed
         return IntLit(value, span)
 
+    def float_lit(self, children: list[Any]) -> FloatLit:
+        token = children[0]
+        span = _pos(token)
+        text = str(token)
+        value, problem = literals.read_float(text)
+        if problem is not None:
+            self.problems.append(("float-literal", problem, span, literals.FLOAT_HINT))
+        return FloatLit(value, text[:40], span)
+
     def str_lit(self, children: list[Any]) -> StrLit:
         token = children[0]
         span = _pos(token)
@@ -709,16 +829,54 @@ class _Builder(Transformer[Token, Any]):
         node = Index(children[0], children[2], _sp(children[0], children[-1]))
         return self._node(node, children[0], children[2])  # type: ignore[no-any-return]
 
-    def call(self, children: list[Any]) -> Call:
-        name = children[0]
-        args = children[2] if children[2] is not None else ()
-        node = Call(str(name), _pos(name), args, _sp(name, children[-1]))
-        return self._deep(node, list(args))  # type: ignore[no-any-return]
+    def map_lit(self, children: list[Any]) -> MapLit:
+        entries = children[1] if children[1] is not None else ()
+        kids = [e for pair in entries for e in pair]
+        return self._deep(MapLit(entries, _sp(children[0], children[-1])), kids)  # type: ignore[no-any-return]
 
-    def capcall(self, children: list[Any]) -> CapCall:
-        dotted: _Dotted = children[0]
+    def entries(self, children: list[Any]) -> tuple[tuple[Expr, Expr], ...]:
+        return tuple(c for c in children if isinstance(c, tuple))
+
+    def entry(self, children: list[Any]) -> tuple[Expr, Expr]:
+        return (children[0], children[2])
+
+    def struct_lit(self, children: list[Any]) -> StructLit:
+        name = children[0]
+        inits = children[2] if children[2] is not None else ()
+        node = StructLit(str(name), _pos(name), inits, _sp(name, children[-1]))
+        return self._deep(node, [value for _n, _s, value in inits])  # type: ignore[no-any-return]
+
+    def inits(self, children: list[Any]) -> tuple[tuple[str, Span, Expr], ...]:
+        return tuple(c for c in children if isinstance(c, tuple))
+
+    def init(self, children: list[Any]) -> tuple[str, Span, Expr]:
+        return (str(children[0]), _pos(children[0]), children[2])
+
+    def field(self, children: list[Any]) -> Field:
+        base, name = children[0], children[2]
+        node = Field(base, str(name), _pos(name), _sp(base, name))
+        return self._node(node, base)  # type: ignore[no-any-return]
+
+    def call(self, children: list[Any]) -> Expr:
+        callee = children[0]
         args = children[2] if children[2] is not None else ()
-        node = CapCall(dotted.name, dotted.span, args, _sp(dotted, children[-1]))
+        span = _sp(callee, children[-1])
+        node: Expr
+        if isinstance(callee, Name):
+            node = Call(callee.name, callee.span, args, span)
+        else:
+            dotted = _dotted_name(callee)
+            if dotted is None:
+                self.problems.append(
+                    (
+                        "syntax",
+                        "only a function or a capability can be called",
+                        callee.span,
+                        "call a function by its name, a capability by its dotted name",
+                    )
+                )
+                dotted = ("?", callee.span)
+            node = CapCall(dotted[0], dotted[1], args, span)
         return self._deep(node, list(args))  # type: ignore[no-any-return]
 
     def unary(self, children: list[Any]) -> Unary:

@@ -10,6 +10,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "ArrayLit",
+    "Field",
+    "FieldDecl",
+    "FloatLit",
+    "ForPair",
+    "MapLit",
+    "StructDecl",
+    "StructLit",
     "Assign",
     "Binary",
     "Block",
@@ -52,18 +59,35 @@ class Span:
     end_col: int
 
 
+#: The `base` of a written map type `{K: V}` (its `args` are K and V); not a name anyone can write.
+MAP_BASE = "{:}"
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TypeExpr:
-    """A written type: base name (`int`, `bool`, `str`, or unknown) inside `depth` brackets."""
+    """A written type: base name (`int`, `float`, a struct's name, or `MAP_BASE`) inside `depth` brackets.
+
+    A map type `{K: V}` has base `MAP_BASE` and its key and value types in `args`.
+    """
 
     base: str
     depth: int
     span: Span
+    args: tuple[TypeExpr, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class IntLit:
     value: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FloatLit:
+    """A float literal (a literal that is not finite, `1e999`, is reported by the parser and reads as 0.0)."""
+
+    value: float
+    text: str
     span: Span
 
 
@@ -88,6 +112,34 @@ class Name:
 @dataclass(frozen=True, slots=True, eq=False)
 class ArrayLit:
     items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MapLit:
+    """`{k: v, ...}`; `{}` is typed by its context."""
+
+    entries: tuple[tuple[Expr, Expr], ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StructLit:
+    """`Name { field: expr, ... }`: the fields as written, in the order written."""
+
+    name: str
+    name_span: Span
+    fields: tuple[tuple[str, Span, Expr], ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Field:
+    """`base.name`: a struct field read (a dotted call `a.b(...)` is a `CapCall` instead)."""
+
+    base: Expr
+    name: str
+    name_span: Span
     span: Span
 
 
@@ -134,7 +186,22 @@ class Binary:
     span: Span
 
 
-Expr = IntLit | BoolLit | StrLit | Name | ArrayLit | Index | Call | CapCall | Unary | Binary
+Expr = (
+    IntLit
+    | FloatLit
+    | BoolLit
+    | StrLit
+    | Name
+    | ArrayLit
+    | MapLit
+    | StructLit
+    | Field
+    | Index
+    | Call
+    | CapCall
+    | Unary
+    | Binary
+)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -191,6 +258,19 @@ class ForEach:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class ForPair:
+    """`for k, v in m`: a map's keys and values in insertion order."""
+
+    key: str
+    key_span: Span
+    value: str
+    value_span: Span
+    iterable: Expr
+    body: Block
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class ForRange:
     var: str
     var_span: Span
@@ -216,7 +296,7 @@ class Return:
     span: Span
 
 
-Stmt = Let | Assign | ExprStmt | If | While | ForEach | ForRange | Break | Continue | Return | Block
+Stmt = Let | Assign | ExprStmt | If | While | ForEach | ForPair | ForRange | Break | Continue | Return | Block
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -258,6 +338,23 @@ class ConstDecl:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class FieldDecl:
+    name: str
+    type: TypeExpr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StructDecl:
+    """`struct Name { field: T, ... }` at the top level."""
+
+    name: str
+    name_span: Span
+    fields: tuple[FieldDecl, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Program:
     caps: tuple[CapDecl, ...]
     functions: tuple[FnDecl, ...]
@@ -268,3 +365,4 @@ class Program:
     unchecked_bodies: frozenset[Span] = frozenset()
     unparsed_names: frozenset[str] = frozenset()
     consts: tuple[ConstDecl, ...] = ()  # in declaration order
+    structs: tuple[StructDecl, ...] = ()  # in declaration order

@@ -33,19 +33,17 @@ from .core.model import Module
 from .core.structured import to_host
 from .core.types import struct_type
 from .core.values import ValueMismatch, import_value
+from .engines import semantics as _semantics  # noqa: F401  # every engine's table, checked complete at import
 from .engines.control import CancelHandle, RunControl
-from .engines.oracle import Oracle
-from .engines.reference import Interpreter, RunOutcome
 from .errors import ChronicleError, DecodeError, UsageError, VerifyError, declare_codes
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
-from .trace.document import Recorder, attach_trace  # at import, not per call: a traced call is a few µs
-from .trace.meta import check_meta
 
 if TYPE_CHECKING:
     from .capabilities.host import Host
     from .capabilities.negotiation import Awaiter, Negotiation
     from .capabilities.policy import Policy
-    from .trace.document import Trace
+    from .engines.entry import RunOutcome
+    from .trace.document import Recorder, Trace
     from .verifier.rules import VerifiedModule
 
 __all__ = ["Engine", "Instance", "LoadedModule", "RunResult", "instantiate", "load_module", "make_engine"]
@@ -147,7 +145,10 @@ def make_engine(
 
     "reference" is the one-step oracle (chronicle_vm.engines.oracle): the same outcomes, slower.
     """
+    # Each engine is imported when first asked for, so start-up pays only for the one a run uses.
     if engine == "reference":
+        from .engines.oracle import Oracle
+
         return Oracle(verified, limits, handlers)
     if engine not in {"auto", "compiled"}:
         raise UsageError("usage.engine", f"unknown engine {engine!r}; use auto, compiled or reference")
@@ -156,20 +157,38 @@ def make_engine(
     except ImportError:
         if engine == "compiled":
             raise UsageError("usage.engine", "the compiled engine is not available in this build") from None
+        from .engines.reference import Interpreter
+
         return Interpreter(verified, limits, handlers)
     return CompiledEngine(verified, limits, handlers)
+
+
+_TRACING: list[Any] = []
+
+
+def _tracing() -> Any:
+    """The trace recorder's API, imported by the first traced call (an untraced run never loads it)."""
+    if not _TRACING:
+        from .trace.document import Recorder, attach_trace
+        from .trace.meta import check_meta
+
+        _TRACING.extend((Recorder, attach_trace, check_meta))
+    return _TRACING
 
 
 class _Slot:
     """What one call at a time uses: an engine (None until its first run), the live handlers kept with it
     (None when they hold per-call state: quotas, context) and the bytes-out meter those handlers share."""
 
-    __slots__ = ("engine", "handlers", "sent")
+    __slots__ = ("engine", "handlers", "recorder", "recording", "sent")
 
     def __init__(self, handlers: tuple[CapabilityHandler, ...] | None, sent: list[int]) -> None:
         self.engine: Engine | None = None
         self.handlers = handlers
         self.sent = sent
+        #: With kept handlers, the recorder of the slot's traced runs and the handlers it wrapped around them.
+        self.recorder: Recorder | None = None
+        self.recording: tuple[CapabilityHandler | None, ...] = ()
 
 
 class Instance:
@@ -195,6 +214,9 @@ class Instance:
         #: Whether `call` records a trace when its `trace` argument is not given.
         self.trace = trace
         self._idle: list[_Slot] = []  # list.pop and list.append are atomic: no lock needed
+        self._recorder: Recorder | None = None  # the first traced call's, which later ones start from
+        functions = loaded.module.functions
+        self._params = {name: functions[index].params for name, index in loaded.verified.exports.items()}
         host = negotiation.host
         offered = [host.get(declared.name) for declared in negotiation.declared]
         self._async = sorted(c.name for c in offered if c is not None and c.async_)
@@ -235,7 +257,7 @@ class Instance:
         `context` reaches the capabilities that ask for it (never the plugin,
         never the trace); `meta` is a JSON object recorded as the trace's `meta`.
         """
-        control = RunControl.of(timeout, cancel)
+        control = None if timeout is None and cancel is None else RunControl.of(timeout, cancel)
         if self._async:
             raise UsageError(
                 "usage.capability-async",
@@ -301,18 +323,10 @@ class Instance:
                 handlers = control.wrap(handlers)
             outcome = self._run(slot, entry, args, handlers, control)
             return RunResult(self._for_host(entry, outcome.value), outcome.instructions)
+        recorder_class, attach_trace, check_meta = _tracing()
         checked_meta = None if meta is None else check_meta(meta)
         entry_args = self._entry_args(entry, args)
-        recorder = Recorder(
-            self.loaded.module,
-            module_digest=self.loaded.digest,
-            policy_digest=self.policy.digest,
-            limits=self.limits,
-            decisions=self._decisions,
-            runtime_version=__version__,
-            meta=checked_meta,
-        )
-        recording = recorder.wrap(handlers)
+        recorder, recording = self._recording(recorder_class, slot, handlers, checked_meta)
         if control is not None:
             recording = control.wrap(recording)  # outside the recorder: the call is recorded before a stop
         try:
@@ -347,6 +361,34 @@ class Instance:
             }
         return to_host(value, result, structs, self._struct_classes)
 
+    def _recording(
+        self,
+        recorder_class: type[Recorder],
+        slot: _Slot,
+        handlers: Sequence[CapabilityHandler | None],
+        meta: Mapping[str, object] | None,
+    ) -> tuple[Recorder, tuple[CapabilityHandler | None, ...]]:
+        """A recorder for this run and the recording handlers around `handlers`."""
+        template = self._recorder
+        if template is None:
+            template = self._recorder = recorder_class(
+                self.loaded.module,
+                module_digest=self.loaded.digest,
+                policy_digest=self.policy.digest,
+                limits=self.limits,
+                decisions=self._decisions,
+                runtime_version=__version__,
+            )
+        if handlers is not slot.handlers:
+            recorder = template.again(meta)
+            return recorder, recorder.wrap(handlers)
+        # Handlers kept with the engine: so is a recorder wrapped around them, restarted for each run.
+        if slot.recorder is None:
+            slot.recorder = template.again()
+            slot.recording = slot.recorder.wrap(handlers)
+        slot.recorder.restart(meta)
+        return slot.recorder, slot.recording
+
     def _slot(self) -> _Slot:
         """An idle engine with its handlers and meter, or a fresh slot when all are busy."""
         try:
@@ -376,12 +418,11 @@ class Instance:
 
     def _entry_args(self, entry: str, args: Sequence[object]) -> list[object] | None:
         """The entry arguments as JSON values, None when the engine will refuse them anyway."""
-        index = self.loaded.verified.exports.get(entry) if isinstance(entry, str) else None
-        if index is None:
+        params = self._params.get(entry) if isinstance(entry, str) else None
+        if params is None or len(params) != len(args):
             return None
-        params = self.loaded.module.functions[index].params
-        if len(params) != len(args):
-            return None
+        if not params:
+            return []
         values: list[object] = []
         for arg, vtype in zip(args, params, strict=True):
             try:

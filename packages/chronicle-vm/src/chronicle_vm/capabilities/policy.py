@@ -28,11 +28,6 @@ from .scopes import ArgRule, parse_args_table
 from .scopes import toml_kind as _kind
 from .tomlscan import check_key_bounds
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
-
 __all__ = [
     "CAPABILITY_NAME",
     "CAPABILITY_NAME_MAX_LEN",
@@ -183,6 +178,11 @@ class Policy:
                 "policy.type", f"{source}: a policy is TOML text or bytes, not {_kind(raw)}", source=source, key=None
             )
         check_key_bounds(decoded, source)  # tomllib is quadratic in a dotted key's parts: bound them first
+        # Imported here, not at the top: a run without a policy file (deny-all) does not load a TOML parser.
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - exercised only on Python 3.10
+            import tomli as tomllib
         try:
             parsed = tomllib.loads(decoded)
         except tomllib.TOMLDecodeError as exc:

@@ -13,48 +13,84 @@ whose mappings no Unicode version changes, takes Python's own fast methods.
 from __future__ import annotations
 
 from bisect import bisect_right
-
-from .casemap_data import CASE_IGNORABLE, CASED, LOWER, UNICODE_VERSION, UPPER, WHITESPACE
+from typing import Any, NamedTuple
 
 __all__ = ["UNICODE_VERSION", "fixed_lower", "fixed_trim", "fixed_upper"]
 
+#: The Unicode version of the tables (casemap_data's; checked against it by the tests).
+UNICODE_VERSION = "15.1.0"
 _SIGMA = "\u03a3"
-# The generated tables hold the non-ASCII code points; ASCII letters are added here (no Unicode version moves them).
-_UPPER: dict[int, str] = {**{code: chr(code - 32) for code in range(0x61, 0x7B)}, **UPPER}
-_LOWER: dict[int, str] = {**{code: chr(code + 32) for code in range(0x41, 0x5B)}, **LOWER}
-_IGNORABLE_STARTS = [start for start, _ in CASE_IGNORABLE]
-_CASED_STARTS = [start for start, _ in CASED]
+
+
+class _Tables(NamedTuple):
+    upper: dict[int, str]
+    lower: dict[int, str]
+    whitespace: str
+    case_ignorable: tuple[tuple[int, int], ...]
+    ignorable_starts: list[int]
+    cased: tuple[tuple[int, int], ...]
+    cased_starts: list[int]
+
+
+_loaded: list[_Tables] = []
+
+
+def _tables() -> _Tables:
+    """The tables, read on first use: ASCII text never needs them, and start-up does not pay for them."""
+    if not _loaded:
+        from . import casemap_data as data
+
+        # The generated tables hold the non-ASCII code points; ASCII letters are added here (no version moves them).
+        upper: dict[int, str] = {**{code: chr(code - 32) for code in range(0x61, 0x7B)}, **data.UPPER}
+        lower: dict[int, str] = {**{code: chr(code + 32) for code in range(0x41, 0x5B)}, **data.LOWER}
+        ignorable: Any = data.CASE_IGNORABLE
+        cased: Any = data.CASED
+        _loaded.append(
+            _Tables(
+                upper,
+                lower,
+                data.WHITESPACE,
+                ignorable,
+                [start for start, _ in ignorable],
+                cased,
+                [start for start, _ in cased],
+            )
+        )
+    return _loaded[0]
 
 
 def fixed_upper(text: str) -> str:
     """`text` in upper case, by Unicode 15.1's full mappings (`ß` -> `SS`)."""
     if text.isascii():
         return text.upper()
-    return text.translate(_UPPER)
+    return text.translate(_tables().upper)
 
 
 def fixed_lower(text: str) -> str:
     """`text` in lower case, by Unicode 15.1's full mappings; a final capital sigma becomes `ς`, as Python does."""
     if text.isascii():
         return text.lower()
+    table = _tables().lower
     if _SIGMA not in text:
-        return text.translate(_LOWER)
+        return text.translate(table)
     # Capital sigma depends on its neighbours (the original text's): the pieces between sigmas map alone.
     pieces: list[str] = []
     start = 0
     index = text.find(_SIGMA)
     while index >= 0:
-        pieces.append(text[start:index].translate(_LOWER))
+        pieces.append(text[start:index].translate(table))
         pieces.append("\u03c2" if _final_sigma(text, index) else "\u03c3")
         start = index + 1
         index = text.find(_SIGMA, start)
-    pieces.append(text[start:].translate(_LOWER))
+    pieces.append(text[start:].translate(table))
     return "".join(pieces)
 
 
 def fixed_trim(text: str) -> str:
     """`text` without the whitespace at both ends (the characters Python 3.13's `str.strip()` removes)."""
-    return text.strip(WHITESPACE)
+    if text.isascii():  # the ASCII whitespace is the same in every Unicode version
+        return text.strip()
+    return text.strip(_tables().whitespace)
 
 
 def _in(ranges: tuple[tuple[int, int], ...], starts: list[int], point: int) -> bool:
@@ -64,12 +100,19 @@ def _in(ranges: tuple[tuple[int, int], ...], starts: list[int], point: int) -> b
 
 def _final_sigma(text: str, index: int) -> bool:
     """Python's rule: cased (case-ignorable)* Σ, not followed by (case-ignorable)* cased."""
+    tables = _tables()
+    ignorable, ignorable_starts, cased, cased_starts = (
+        tables.case_ignorable,
+        tables.ignorable_starts,
+        tables.cased,
+        tables.cased_starts,
+    )
     j = index - 1
-    while j >= 0 and _in(CASE_IGNORABLE, _IGNORABLE_STARTS, ord(text[j])):
+    while j >= 0 and _in(ignorable, ignorable_starts, ord(text[j])):
         j -= 1
-    if j < 0 or not _in(CASED, _CASED_STARTS, ord(text[j])):
+    if j < 0 or not _in(cased, cased_starts, ord(text[j])):
         return False
     j = index + 1
-    while j < len(text) and _in(CASE_IGNORABLE, _IGNORABLE_STARTS, ord(text[j])):
+    while j < len(text) and _in(ignorable, ignorable_starts, ord(text[j])):
         j += 1
-    return j == len(text) or not _in(CASED, _CASED_STARTS, ord(text[j]))
+    return j == len(text) or not _in(cased, cased_starts, ord(text[j]))

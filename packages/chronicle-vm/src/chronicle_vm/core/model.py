@@ -8,7 +8,6 @@ the verifier (`chronicle_vm.verifier.rules`) decides whether a module may run.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -139,6 +138,8 @@ class Module:
 
     def digest(self) -> str:
         """sha256 of the encoded module, as hex."""
+        import hashlib
+
         return hashlib.sha256(self.to_bytes()).hexdigest()
 
 

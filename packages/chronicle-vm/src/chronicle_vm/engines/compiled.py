@@ -135,6 +135,7 @@ from .costs import (
     WORD,
     export_size,
     export_work_of,
+    private_appends,
     string_extra,
     value_words,
 )
@@ -315,9 +316,13 @@ class CompiledEngine:
         self._uncompilable: set[int] = set()
         self._capless: frozenset[int] | None = None
         self._deep_entries: set[str] = set()  # entries that ran out of the caller's Python stack once
+        self._fits_units: dict[int, int] = {}  # entry index -> its arguments' allowed units (see `_fits`)
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
         self._max_frame = max((len(f.registers) for f in functions), default=1) or 1
+        # The frames a run may need: max_call_depth, or fewer when max_stack_registers cannot hold that many of the
+        # largest frame (then the interpreter checks each frame beyond).
+        self._wanted = min(limits.max_call_depth, limits.max_stack_registers // self._max_frame)
         # Per-run state lives in cells shared by every generated function (fast `nonlocal` access).
         self._fuel = types.CellType(0)
         self._alloc = types.CellType(0)
@@ -365,7 +370,10 @@ class CompiledEngine:
                 if key in names:  # bound by a translation that calls it
                     names[key] = handler
         self._control = control
-        if not self._fits(function, units):
+        room = self._fits_units.get(index)
+        if room is None:
+            room = self._fits_units[index] = self._fits(function)
+        if units > room:
             return self._reference_engine().call(entry, args, handlers=self.handlers, control=control)
         self._busy = True
         try:
@@ -373,16 +381,15 @@ class CompiledEngine:
         finally:
             self._busy = False
 
-    def _fits(self, function: Function, units: int) -> bool:
-        """Whether the entry frame passes every check the interpreter makes before the first instruction."""
+    def _fits(self, function: Function) -> int:
+        """The allocation units the entry's arguments may take and still pass every check the interpreter makes
+        before the first instruction; -1 when its frame itself does not pass them (kept per entry: the limits
+        and the frame do not change between calls, only the arguments' units)."""
         limits = self.limits
         size = len(function.registers)
-        return (
-            size <= limits.max_registers
-            and size <= limits.max_stack_registers
-            and limits.max_call_depth >= 1
-            and units <= limits.max_allocation // WORD
-        )
+        if size <= limits.max_registers and size <= limits.max_stack_registers and limits.max_call_depth >= 1:
+            return limits.max_allocation // WORD
+        return -1
 
     def _charge_translation(self, size: int) -> None:
         """Count `size` instructions of new translation against the run's budget; abandon the fast run beyond it."""
@@ -397,10 +404,7 @@ class CompiledEngine:
         return self._reference
 
     def _run(self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int) -> RunOutcome:
-        limits = self.limits
-        # The frames a run may need: max_call_depth, or fewer when max_stack_registers cannot hold that many of the
-        # largest frame (then the interpreter checks each frame beyond).
-        wanted = min(limits.max_call_depth, limits.max_stack_registers // self._max_frame)
+        wanted = self._wanted
         if wanted < 1:
             # max_stack_registers cannot hold the largest frame, so no call may be taken unchecked (a `d` of -1
             # would never reach the `if not d` guard); the reference interpreter checks each frame.
@@ -408,8 +412,8 @@ class CompiledEngine:
         self._record.clear()  # the capability results of this run's attempts (none yet)
         if entry in self._deep_entries:  # went past the caller's Python stack before: straight to the deep thread
             return self._run_deep(entry, args, index, values, units, wanted)
-        python_room = sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN
-        bound = min(wanted, python_room)
+        bound = sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN  # the room on this thread's stack
+        bound = min(bound, wanted)
         if bound < 4:
             return self._run_deep(entry, args, index, values, units, wanted)
         try:
@@ -457,8 +461,14 @@ class CompiledEngine:
     ) -> RunOutcome:
         """One run of the translation with `bound` frames allowed; raises _Deep when a call would go past them."""
         limits = self.limits
-        # Without a control all the fuel at once; with one none, so the first instruction asks for a slice.
-        self._issued = limits.max_instructions if self._control is None else 0
+        # Without a control all the fuel at once.  With one, the first slice after the check a first instruction
+        # would make when it asks for it (no stop due: the same slice ends; a stop: none, so that instruction asks
+        # and stops exactly as before).
+        control = self._control
+        if control is None:
+            self._issued = limits.max_instructions
+        else:
+            self._issued = min(FUEL_SLICE, limits.max_instructions) if control.check(0) is None else 0
         self._globals["MAXI"] = self._issued
         self._fuel.cell_contents = self._issued
         self._alloc.cell_contents = units
@@ -1016,6 +1026,8 @@ class _Translator:
         # Registers known to hold an int constant at this point of the current segment (by register number).
         # Only the constant's sign and zero-ness choose a template; the value never enters the source.
         self.known: dict[int, int] = {}
+        # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
+        self.appends = private_appends(self.function, module)
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
         self.size += 4 * indent + len(text) + 1
@@ -1616,7 +1628,10 @@ class _Translator:
         line(f"_t = len(r{b}) + len(r{c})")
         # One test for both the extra charge (16 characters or more) and max_string_len.
         line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
-        line(f"A += _t + {_int(_STR)}")
+        if at.pc in self.appends:  # s = s + x on a private local: the run holds only len(x) more characters
+            line(f"A += len(r{c})")
+        else:
+            line(f"A += _t + {_int(_STR)}")
         line(f"if A > MAXA: _allocfail({w})")
         line(f"r{a} = r{b} + r{c}")
         return None

@@ -21,11 +21,14 @@ what the host receives and the trace records.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chronicle_vm.core.isa import CHARS_PER_FUEL, Op
+from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.structured import MAX_VALUE_DEPTH, VMap
 from chronicle_vm.core.values import Value
+
+if TYPE_CHECKING:
+    from chronicle_vm.core.model import Function, Module
 
 __all__ = [
     "ENTRY_WORDS",
@@ -36,6 +39,7 @@ __all__ = [
     "WORD",
     "export_size",
     "export_work_of",
+    "private_appends",
     "string_extra",
     "value_words",
 ]
@@ -177,3 +181,66 @@ def export_work_of(args: Sequence[Value]) -> tuple[int, int]:
             units += arg_units
             size += arg_size
     return units, size
+
+
+# -- appends to a private string register (issue 20) ------------------------------------------------------------------
+# `concat r, r, x` (the compiler's `s = s + x` for a local `s`) replaces the only reference to the old string when
+# register r is *private*: nothing else ever holds its value.  The old string is then dropped, so the append adds
+# only len(x) characters to what the run holds, and `max_allocation` counts just that growth (its fuel still pays
+# for the whole copy: on a Python that copies, that is the work).  Private is decided per function from the code
+# alone, the same on every engine: r is not a parameter, and every instruction that touches r is one of
+#   concat r, r, x (the append; x may be r) | len d, r | a comparison of r | ret r | loadk r, "" (an empty constant);
+# anything else that reads r could keep its value (mov, push, set, a call's window, a capability call, a concat
+# into another register: CPython's `s + ""` is `s` itself) and anything else that writes r could bring in a value
+# held elsewhere.  An append whose left side is "" gives `x` itself (aliased), but it is charged len(x), the size
+# of the string the next append copies, so the count stays an upper bound of what is held.
+
+#: Instructions that read a string register and keep no reference to it (they give an int or a bool).
+_NON_ALIASING_READS = frozenset({Op.LEN, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.NE})
+
+
+def private_appends(function: Function, module: Module) -> frozenset[int]:
+    """The instruction indexes of `function` that are appends to a private string register (see above)."""
+    candidates = {a for op, a, b, _ in function.code if op == Op.CONCAT and a == b and a >= function.param_count}
+    if not candidates:
+        return frozenset()
+    for op, a, b, c in function.code:
+        if op == Op.CONCAT and a == b:
+            if c != a:  # its right side may come back as the result itself ("" + x is x): no longer private
+                candidates.discard(c)
+            continue  # the append itself (its right side may be the register: s = s + s)
+        if op == Op.LOADK and isinstance(module.constants[b], str) and module.constants[b] == "":
+            continue  # loadk r, "": the empty string holds nothing
+        touched = _touched(op, a, b, c, function, module)
+        if op in _NON_ALIASING_READS:
+            touched = touched - {b, c} if op != Op.LEN else touched - {b}
+        elif op == Op.RET:
+            touched = touched - {a}
+        candidates -= touched
+        if not candidates:
+            return frozenset()
+    return frozenset(
+        pc for pc, (op, a, b, _) in enumerate(function.code) if op == Op.CONCAT and a == b and a in candidates
+    )
+
+
+def _touched(op: int, a: int, b: int, c: int, function: Function, module: Module) -> set[int]:
+    """Every register instruction (op, a, b, c) may read or write (windows in full; unknown windows to the end)."""
+    info = OPCODES.get(op)
+    if info is None:
+        return set(range(len(function.registers)))
+    touched: set[int] = set()
+    for operand, value in zip(info.operands, (a, b, c), strict=True):
+        kind = operand.kind
+        if kind is OperandKind.REG:
+            touched.add(value)
+        elif kind is OperandKind.PAIR:
+            touched.update((value, value + 1))
+        elif kind is OperandKind.ARGS:
+            if op == Op.CALL:
+                touched.update(range(value, value + module.functions[a].param_count))
+            elif op == Op.CAPCALL:
+                touched.update(range(value, value + len(module.capabilities[a].params)))
+            else:
+                touched.update(range(value, len(function.registers)))
+    return touched

@@ -28,7 +28,7 @@ from chronicle_vm.limits import Limits
 
 from . import faults
 from .control import FUEL_SLICE
-from .costs import WORD, export_size, export_work_of, value_words
+from .costs import WORD, export_size, export_work_of, private_appends, value_words
 from .entry import RunOutcome, describe, handler_table, locate, prepare_call, zero
 from .entry import structs_of as _structs
 from .semantics import SEMANTICS, Step, require_complete
@@ -68,6 +68,8 @@ class Oracle:
         self.module: Module = verified.module
         self.limits = limits
         self.handlers = handler_table(self.module, handlers)
+        #: Per function, its appends to private string registers (costs.private_appends), found on first use.
+        self.appends: dict[int, frozenset[int]] = {}
 
     def call(
         self,
@@ -187,6 +189,13 @@ class _Run:
             failure[3]["instructions"] = before
             self.fail(failure)
         self.used += extra
+
+    def private_append(self) -> bool:
+        known = self.oracle.appends
+        appends = known.get(self.function)
+        if appends is None:
+            appends = known[self.function] = private_appends(self.module.functions[self.function], self.module)
+        return self.at in appends
 
     def allocate(self, words: int) -> None:
         self.alloc += words

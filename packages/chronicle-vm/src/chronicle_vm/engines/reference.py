@@ -40,7 +40,17 @@ from chronicle_vm.limits import Limits
 
 from . import faults
 from .control import FUEL_SLICE
-from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, WORD, export_size, export_work_of, string_extra, value_words
+from .costs import (
+    ITEM_WORDS,
+    LIST_WORDS,
+    STR_WORDS,
+    WORD,
+    export_size,
+    export_work_of,
+    private_appends,
+    string_extra,
+    value_words,
+)
 from .entry import FRESH_KINDS, RunOutcome, handler_table, locate, prepare_call, structs_of
 from .entry import describe as _describe
 from .entry import zero as _zero
@@ -278,6 +288,9 @@ class Interpreter:
         frames = tuple(decoded.frame for decoded in decoded_functions)
         for decoded, function in zip(decoded_functions, functions, strict=True):
             code = self._predecode(function, decoded_functions, frames)
+            # d = 1 marks an append to a private register: max_allocation counts its growth only (costs.py).
+            for pc in private_appends(function, self.module):
+                code[pc] = (*code[pc][:4], 1)
             decoded.code.extend(_fuse(code) if self.superinstructions else code)
         return decoded_functions
 
@@ -738,7 +751,7 @@ class Interpreter:
                                 draw(skip(fuel, extra - 1, None), None)
                             if size > max_string:
                                 self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
-                        alloc += STR + size
+                        alloc += len(right) if d else STR + size
                         if alloc > max_alloc:
                             self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                         regs[a] = left + right

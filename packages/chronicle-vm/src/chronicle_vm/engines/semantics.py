@@ -76,6 +76,9 @@ class Machine(Protocol):
     def allocate(self, words: int) -> None:
         """Count `words` against max_allocation (or stop with limit.allocation)."""
 
+    def private_append(self) -> bool:
+        """Whether the current instruction is an append to a private string register (costs.private_appends)."""
+
     def fail(self, failure: faults.Failure) -> NoReturn: ...
 
     def jump(self, target: int) -> None: ...
@@ -211,6 +214,11 @@ def _concat(m: Machine, a: int, b: int, c: int) -> None:
     m.pay(size >> _SHIFT)
     if size > m.max_string:
         m.fail(faults.string_too_long(size, m.max_string))
+    if a == b and m.private_append():
+        # `s = s + x` on a private local: the old string is dropped, the run holds only len(x) more characters.
+        m.allocate(len(right))
+        m.regs[a] = left + right
+        return
     _new_string(m, a, left + right)
 
 

@@ -111,14 +111,17 @@ class TraceBudget:
             known = _PROTOTYPES[key] = (module, cls(module, max_bytes, max_instructions))
             while len(_PROTOTYPES) > _MAX_PROTOTYPES:
                 del _PROTOTYPES[next(iter(_PROTOTYPES))]
-        prototype = known[1]
-        budget = cls.__new__(cls)
-        budget.max_bytes = max_bytes
+        return known[1].fresh()
+
+    def fresh(self) -> TraceBudget:
+        """A budget with the same costs and ceiling and nothing recorded yet."""
+        budget = TraceBudget.__new__(TraceBudget)
+        budget.max_bytes = self.max_bytes
         budget.meter = [0]
-        budget.per_call = prototype.per_call  # read only after construction: shared by the runs of one module
-        budget.per_item = prototype.per_item
-        budget.sized_params = prototype.sized_params
-        budget.sized_result = prototype.sized_result
+        budget.per_call = self.per_call  # read only after construction: shared by the runs of one module
+        budget.per_item = self.per_item
+        budget.sized_params = self.sized_params
+        budget.sized_result = self.sized_result
         return budget
 
     def stop(self, site: CallSite) -> NoReturn:

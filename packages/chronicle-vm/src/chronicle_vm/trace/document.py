@@ -290,19 +290,50 @@ class Recorder:
         self.arity = tuple(len(capability.params) for capability in module.capabilities)
         #: The error a wrapped handler raised (a host failure or quota): the run ends on it.
         self.failure: ChronicleError | None = None
+        #: Per capability: whether its calls copy their arguments and their result (arrays the plugin may mutate).
+        self.copies = tuple(
+            (
+                any(_mutable(param) for param in declared.params),
+                declared.result is not None and _mutable(declared.result),
+            )
+            for declared in module.capabilities
+        )
+
+    def again(self, meta: Mapping[str, Any] | None = None) -> Recorder:
+        """A recorder for another run of the same module, policy and limits: shares what does not change.
+
+        An instance builds its first recorder with the constructor and each later one with `again`, so a
+        traced call does not pay again for its provenance and byte costs.
+        """
+        fresh = Recorder.__new__(Recorder)
+        fresh.module = self.module
+        fresh.meta = meta
+        fresh.budget = self.budget.fresh()
+        fresh.provenance = self.provenance
+        fresh.provenance_text = self.provenance_text
+        fresh.calls = []
+        fresh.arity = self.arity
+        fresh.failure = None
+        fresh.copies = self.copies
+        return fresh
+
+    def restart(self, meta: Mapping[str, Any] | None = None) -> None:
+        """Empty this recorder for another run, keeping the handlers `wrap` gave (they record into it).
+
+        For one call at a time only (an instance keeps one per idle engine); the traces of earlier runs
+        keep their own copies of the calls.
+        """
+        self.calls.clear()
+        self.budget.meter[0] = 0
+        self.failure = None
+        self.meta = meta
 
     def wrap(self, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:
         """Recording handlers around `handlers` (indexed like module.capabilities)."""
-        wrapped: list[CapabilityHandler | None] = []
-        for index, live in enumerate(handlers):
-            if live is None:
-                wrapped.append(None)
-                continue
-            declared = self.module.capabilities[index]
-            copy_args = any(_mutable(param) for param in declared.params)
-            copy_result = declared.result is not None and _mutable(declared.result)
-            wrapped.append(self._wrap(live, copy_args, copy_result, index))
-        return tuple(wrapped)
+        copies = self.copies
+        return tuple(
+            None if live is None else self._wrap(live, *copies[index], index) for index, live in enumerate(handlers)
+        )
 
     def _wrap(self, live: CapabilityHandler, copy_args: bool, copy_result: bool, index: int) -> CapabilityHandler:
         calls = self.calls
@@ -428,13 +459,15 @@ class _Recording:
         end: dict[str, Any] | None,
         outcome: dict[str, Any],
     ) -> None:
-        self.module = recorder.module
-        self.provenance = recorder.provenance
-        self.provenance_text = recorder.provenance_text
-        self.calls = recorder.calls
-        self.arity = recorder.arity
-        self.failure = recorder.failure
-        self.meta = recorder.meta
+        self.module, self.provenance, self.provenance_text, self.arity, self.failure, self.meta = (
+            recorder.module,
+            recorder.provenance,
+            recorder.provenance_text,
+            recorder.arity,
+            recorder.failure,
+            recorder.meta,
+        )
+        self.calls = recorder.calls.copy()  # a recorder may be restarted for the next run
         self.entry = {"function": entry, "args": args}
         self.end = end
         self.outcome = outcome

@@ -24,6 +24,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+from chronicle_vm.core.codecache import compile_cached
 from chronicle_vm.core.isa import OPCODES, STRUCTURED_OPS, STRUCTURED_RULES, Op, Operand, OperandKind, OpInfo, TypeRule
 from chronicle_vm.core.model import (
     FORMAT_VERSIONS,
@@ -413,7 +414,9 @@ _Make = Callable[
 def _compile_fast() -> _Make:
     namespace: dict[str, Any] = {}
     # The source is generated above from the opcode table alone, never from input.
-    exec(compile(_FAST_SOURCE, "<chronicle_vm.verifier.rules fast path>", "exec"), namespace)
+    # Compiled once per installation and kept beside this module's bytecode (start-up pays only a read).
+    code = compile_cached(_FAST_SOURCE, "<chronicle_vm.verifier.rules fast path>", __file__, "fast-path")
+    exec(code, namespace)
     make: _Make = namespace["make"]
     return make
 
