@@ -179,3 +179,18 @@ def test_struct_arguments_reach_the_host_as_its_dataclass_and_entry_arguments_ta
     with pytest.raises(UsageError) as caught:
         instance.call("main", {"sku": "y", "qty": True, "prices": {}}, trace=False)
     assert "qty" in caught.value.message
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_traced_struct_call_records_the_hosts_answer_and_replays_exactly(engine: str) -> None:
+    from chronicle_vm.trace.replay import replay
+
+    host, _ = _host(Item("x", 1, {"usd": 3}))
+    instance = instantiate(load_module(_module()), host=host, policy=POLICY, engine=engine)  # type: ignore[arg-type]
+    result = instance.call("main", "x", trace=True)
+    assert result.trace is not None
+    data = result.trace.to_json()
+    # the answer as the host gave it, not as the plugin changed it afterwards (qty 2, "eur" added)
+    assert b'"result":{"prices":[["usd",3]],"qty":1,"sku":"x"}' in data
+    report = replay(data, _module(), engine=engine)  # type: ignore[arg-type]
+    assert report.exact and report.outcome["value"] == {"sku": "x", "qty": 2, "prices": [["usd", 3], ["eur", 5]]}

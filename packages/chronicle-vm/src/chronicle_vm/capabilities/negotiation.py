@@ -201,15 +201,16 @@ def negotiate(verified: VerifiedModule, policy: Policy, host: Host) -> Negotiati
 
 def _decide(declared: Capability, policy: Policy, host: Host, structs: tuple[StructDef, ...] = ()) -> Decision:
     name = declared.name
-    wanted = _signature(declared, structs)
+    wanted = declared.signature()  # `struct#N` for structs: the text a trace records and reads back
     offered = host.get(name)
     if offered is None:
         return Decision(name, wanted, None, "unknown", f"the host offers no capability named {name}")
     have = offered.signature()
     differs = _signature_difference(declared, structs, offered)
     if differs is not None:
+        named = _signature(declared, structs)
         return Decision(
-            name, wanted, have, "type-invalid", f"the module declares {wanted}, the host provides {have}{differs}"
+            name, wanted, have, "type-invalid", f"the module declares {named}, the host provides {have}{differs}"
         )
     rule = policy.rule(name)
     if rule is None:
