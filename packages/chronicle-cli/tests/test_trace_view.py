@@ -73,3 +73,11 @@ def test_values_that_do_not_fit_are_shown_as_json() -> None:
     assert show_typed({"odd": True}, LINES, types) == '{"odd": true}'
     huge = show_typed([[str(i), {"sku": "x" * 50, "qty": i, "unit": 0.5}] for i in range(10_000)], LINES, types)
     assert len(huge) <= 4096 and huge.endswith("...")
+
+
+def test_inspect_names_structs_in_the_header() -> None:
+    doc = typed_document(cleaned(trace(VALUE).to_dict()))
+    assert doc["provenance"]["structs"] == "Item { sku: str, qty: int, unit: float }"
+    assert doc["provenance"]["capabilities"][0]["signature"] == "({str: Item}) -> {str: Item}"
+    text = rendered(lambda console: render_trace(console, doc, "t.json"))
+    assert "Item { sku: str, qty: int, unit: float }" in text and "({str: Item}) -> {str: Item}" in text

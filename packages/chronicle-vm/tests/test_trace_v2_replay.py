@@ -6,6 +6,7 @@ These need the registry's real rows and the engines' support for the kinds: a ki
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from pathlib import Path
@@ -21,7 +22,7 @@ from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
 from chronicle_vm.core.type_registry import ROWS
-from chronicle_vm.core.types import FLOAT, STR, TypeKind
+from chronicle_vm.core.types import FLOAT, INT, STR, StructDef, StructField, TypeKind, map_type, struct_type
 from chronicle_vm.errors import ChronicleError, ReplayError
 from chronicle_vm.runtime import instantiate, load_module
 from chronicle_vm.trace.document import canonical_json, load_trace
@@ -139,3 +140,103 @@ def test_mutated_version_2_traces_replay_or_fail_with_a_replay_error(noise: byte
 
 
 _SAMPLE = record("reference", 0.1, "E\u00e9R", -2.5) if TypeKind.FLOAT in ROWS else (b"", b"")
+
+
+PRICES = Capability("prices.get", (STR,), map_type(STR, FLOAT))
+LOOKUP = Function(
+    "main",
+    True,
+    1,
+    map_type(STR, FLOAT),
+    (STR, map_type(STR, FLOAT)),
+    (Instruction(int(Op.CAPCALL), 0, 0, 1), Instruction(int(Op.RET), 1)),
+)
+PRICED = Module(capabilities=(PRICES,), functions=(LOOKUP,), source_map=SourceMap((), ((),)))
+
+
+@pytest.mark.skipif(TypeKind.MAP not in ROWS, reason="the map row has not landed")
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_map_result_replays_in_its_recorded_order(engine: str) -> None:
+    data = PRICED.to_bytes()
+    host = Host()
+    answer = {"zeta": 0.5, "alpha": -0.0, "mid": 1e16}
+    host.register("prices.get", lambda key: dict(answer), params=[STR], result=map_type(STR, FLOAT))
+    policy = Policy.from_toml('version = 1\n[capabilities."prices.get"]\nallow = true\n')
+    instance = instantiate(load_module(data), host=host, policy=policy, engine=engine)  # type: ignore[arg-type]
+    result = instance.call("main", "k", trace=True)
+    assert list(result.value) == ["zeta", "alpha", "mid"]
+    assert result.trace is not None
+    trace = result.trace.to_json()
+    assert b'"result":[["zeta",0.5],["alpha",-0.0],["mid",1e+16]]' in trace
+    assert replay(trace, data, engine=engine).exact  # type: ignore[arg-type]
+    swapped = edited(trace, lambda d: d["events"][0]["result"].reverse())
+    with pytest.raises(ReplayError) as caught:
+        replay(swapped, data, engine=engine)  # type: ignore[arg-type]
+    assert caught.value.code == "replay.outcome"  # the plugin returned the map it got: in another order
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    sku: str
+    qty: int
+    prices: dict[str, int]
+
+
+ITEM_DEF = StructDef(
+    "Item", (StructField("sku", STR), StructField("qty", INT), StructField("prices", map_type(STR, INT)))
+)
+LOOKED_UP = Module(
+    capabilities=(Capability("catalog.lookup", (STR,), struct_type(0)),),
+    functions=(
+        Function(
+            "main",
+            True,
+            1,
+            struct_type(0),
+            (STR, struct_type(0)),
+            (Instruction(int(Op.CAPCALL), 0, 0, 1), Instruction(int(Op.RET), 1)),
+        ),
+    ),
+    source_map=SourceMap((), ((),)),
+    structs=(ITEM_DEF,),
+)
+
+
+@pytest.mark.skipif(TypeKind.STRUCT not in ROWS, reason="the struct row has not landed")
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_struct_result_is_recorded_by_field_name_and_replays(engine: str) -> None:
+    data = LOOKED_UP.to_bytes()
+    host = Host()
+
+    def lookup(sku: str) -> Item:
+        return Item(sku, 1, {"eur": 3, "chf": 4})
+
+    host.capability("catalog.lookup")(lookup)
+    policy = Policy.from_toml('version = 1\n[capabilities."catalog.lookup"]\nallow = true\n')
+    instance = instantiate(load_module(data), host=host, policy=policy, engine=engine)  # type: ignore[arg-type]
+    result = instance.call("main", "a-1", trace=True)
+    assert result.trace is not None
+    trace = result.trace.to_json()
+    doc = json.loads(trace)
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    assert doc["provenance"]["structs"] == [
+        {
+            "name": "Item",
+            "fields": [
+                {"name": "sku", "type": "str"},
+                {"name": "qty", "type": "int"},
+                {"name": "prices", "type": "{str: int}"},
+            ],
+        }
+    ]
+    assert doc["events"][0]["result"] == {"sku": "a-1", "qty": 1, "prices": [["eur", 3], ["chf", 4]]}
+    assert doc["outcome"]["value"] == doc["events"][0]["result"]
+    assert replay(trace, data, engine=engine).exact  # type: ignore[arg-type]
+    for change in (
+        lambda d: d["events"][0]["result"].pop("qty"),
+        lambda d: d["events"][0]["result"].update(extra=1),
+        lambda d: d["events"][0]["result"].update(prices={"eur": 3}),
+    ):
+        with pytest.raises(ReplayError) as caught:
+            replay(edited(trace, change), data, engine=engine)  # type: ignore[arg-type]
+        assert (caught.value.code, caught.value.details["path"]) == ("replay.bad-value", "$.events[0].result")

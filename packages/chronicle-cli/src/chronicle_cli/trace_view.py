@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from chronicle_vm.core.types import TypeKind, ValueType
+from chronicle_vm.core.types import TypeKind, ValueType, type_text
 from chronicle_vm.trace.typed import HeaderError, TraceTypes
 
 from .common import visible
@@ -115,6 +115,7 @@ def typed_document(doc: Mapping[str, Any]) -> Mapping[str, Any]:
     except (HeaderError, KeyError, TypeError):
         return doc
     shown = dict(doc)
+    shown["provenance"] = _shown_provenance(provenance, types)
     if types.entry is not None:
         shown["entry"] = dict(entry, args=_shown_list(entry.get("args"), types.entry.params, types))
     events = doc.get("events")
@@ -124,6 +125,33 @@ def typed_document(doc: Mapping[str, Any]) -> Mapping[str, Any]:
     declared = types.entry.result if types.entry is not None else None
     if isinstance(outcome, Mapping) and declared is not None and outcome.get("value") is not None:
         shown["outcome"] = dict(outcome, value=show_typed(outcome["value"], declared, types))
+    return shown
+
+
+def _signature_text(params: tuple[ValueType, ...], result: ValueType | None, types: TraceTypes) -> str:
+    text = "(" + ", ".join(type_text(param, types.structs) for param in params) + ")"
+    return text if result is None else f"{text} -> {type_text(result, types.structs)}"
+
+
+def _shown_provenance(provenance: Mapping[str, Any], types: TraceTypes) -> dict[str, Any]:
+    """The struct table as `Name { field: type, ... }` and signatures with struct names instead of `struct#i`."""
+    shown = dict(provenance)
+    tables = [
+        f"{visible(struct.name)} {{ "
+        + ", ".join(f"{visible(field.name)}: {type_text(field.type, types.structs)}" for field in struct.fields)
+        + " }"
+        for struct in types.structs
+    ]
+    shown["structs"] = Shown("; ".join(tables) if tables else "none")
+    decisions = provenance.get("capabilities")
+    if isinstance(decisions, list):
+        named = []
+        for decision in decisions:
+            signature = types.capabilities.get(str(decision.get("name"))) if isinstance(decision, Mapping) else None
+            if signature is not None:
+                decision = dict(decision, signature=_signature_text(signature.params, signature.result, types))
+            named.append(decision)
+        shown["capabilities"] = named
     return shown
 
 
