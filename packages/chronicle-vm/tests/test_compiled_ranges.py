@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from chronicle_testing.verify_builders import fn, ins, module
-from chronicle_vm.core.model import Module
+from chronicle_vm.core.model import Instruction, Module
 from chronicle_vm.core.types import BOOL, INT
 from chronicle_vm.core.values import I64_MAX, I64_MIN
 from chronicle_vm.engines.compiled import CompiledEngine
@@ -195,23 +195,16 @@ def test_recursion_exactly_at_max_call_depth() -> None:
 
 
 def folding(read_later: int) -> Module:
-    """main(x): k = 5; c = x < k; if not c: return 2 * x; return r{read_later} (k, c or x)."""
-    code = (
-        ins("loadk", 1, 0),
-        ins("lt", 2, 0, 1),
-        ins("jmpifnot", 2, 4),
-        ins("ret", read_later),
-        ins("loadk", 3, 1),  # 4
-        ins("mul", 3, 0, 3),
-        ins("ret", 3),
-    )
-    result = BOOL if read_later == 2 else INT
-    main = fn("main", code, registers=(INT, INT, BOOL, INT), params=1, result=INT, exported=True)
+    """main(x): k = 5; c = x < k; if c: return r{read_later} (x, k or c), else 2 * x (with c: a bool result)."""
+    head = (ins("loadk", 1, 0), ins("lt", 2, 0, 1), ins("jmpifnot", 2, 4), ins("ret", read_later))
     if read_later == 2:
-        code = (*code[:3], ins("ret", 2), *code[4:])
-        main = fn("main", code, registers=(INT, INT, BOOL, BOOL), params=1, result=result, exported=True)
-        code = (*code[:4], ins("loadb", 3, 1), ins("ret", 3))
-        main = fn("main", code, registers=(INT, INT, BOOL, BOOL), params=1, result=result, exported=True)
+        code: tuple[Instruction, ...] = (*head, ins("loadb", 3, 1), ins("ret", 3))
+        registers = (INT, INT, BOOL, BOOL)
+    else:
+        code = (*head, ins("loadk", 3, 1), ins("mul", 3, 0, 3), ins("ret", 3))
+        registers = (INT, INT, BOOL, INT)
+    result = BOOL if read_later == 2 else INT
+    main = fn("main", code, registers=registers, params=1, result=result, exported=True)
     return module(main, constants=(5, 2))
 
 
@@ -238,3 +231,40 @@ def test_a_constant_divisor_folds_and_still_traps_on_zero(op: str, divisor: int)
     assert "r1 = k0" not in source(mod)
     for x in (I64_MIN, -8, 0, 9, I64_MAX):
         agree(mod, "main", [x], Limits())
+
+
+def side_exit_into(target: tuple[Instruction, ...]) -> Module:
+    """main(x): a side exit early in a long segment into an arm entered by nothing else (its refund deferred)."""
+    code = (
+        ins("loadk", 1, 0),
+        ins("lt", 2, 0, 1),
+        ins("jmpifnot", 2, 9),  # six prepaid instructions still to come: the arm at 9 owes them
+        ins("add", 0, 0, 0),
+        ins("add", 0, 0, 0),
+        ins("add", 0, 0, 0),
+        ins("add", 0, 0, 0),
+        ins("add", 0, 0, 0),
+        ins("ret", 0),
+        *target,  # 9
+    )
+    main = fn("main", code, registers=(INT, INT, BOOL), params=1, result=INT, exported=True)
+    return module(main, constants=(3,))
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        (ins("ret", 0),),  # a one-instruction arm: gives the six back first
+        (ins("add", 0, 0, 0), ins("ret", 0)),  # charges 2 - 6: a net refund
+        (*(ins("add", 0, 0, 0) for _ in range(8)), ins("ret", 0)),  # charges 9 - 6
+    ],
+)
+def test_a_deferred_refund_keeps_every_count_exact(target: tuple[Instruction, ...]) -> None:
+    mod = side_exit_into(target)
+    if len(target) > 1:
+        assert f"FUEL >= {len(target) - 6}" in source(mod)
+    for x in (1, 5):
+        kind, outcome = agree(mod, "main", [x], Limits())
+        assert kind == "ok"
+        for limit in range(outcome.instructions + 2):
+            agree(mod, "main", [x], Limits(max_instructions=limit))

@@ -1035,6 +1035,19 @@ class _Translator:
         # text the next instruction reads for that register (`k3`, `r0 < k3`; see `_fold`).
         self.live_after = self._liveness()
         self.alias: dict[int, str] = {}
+        # Deferred refunds: an arm entered by one forward side exit alone, and no fall-through, is entered with
+        # that exit's refund (`deferred[target]` instructions) not yet given back; the arm's first charge nets
+        # it (one fuel operation saved on the way in: fib's recursive arm).  See `segment` and `jump`.
+        jumps: dict[int, list[int]] = {}
+        for pc, (op, a, b, _c) in enumerate(self.code):
+            if op == Op.JMP or op == Op.JMPIF or op == Op.JMPIFNOT:
+                jumps.setdefault(a if op == Op.JMP else b, []).append(pc)
+        self.sole_jump = {
+            t: pcs[0]
+            for t, pcs in jumps.items()
+            if len(pcs) == 1 and pcs[0] < t < len(self.code) and self.code[t - 1].op in _TERMINAL
+        }
+        self.deferred: dict[int, int] = {}
         # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
         self.appends = private_appends(self.function, module)
 
@@ -1481,6 +1494,9 @@ class _Translator:
         extra = sum(entries.values())
         entry = start == 0 and self.entry_charged
         length = _int(end - start + extra)
+        owed = self._defer_exits(start, end, entries)  # this arm's entry did not give back `owed` instructions yet
+        if owed and length == 1:
+            self.emit(indent, f"FUEL += {_int(owed)}", start)
         if length == 1:
             self.emit(indent, "if not c:" if entry else "if True:", last)
             self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(last)})", last)
@@ -1501,9 +1517,12 @@ class _Translator:
             self.emit(indent, f"elif FUEL >= {length}{depth}:", start)
             self.known = {}
             self.lower = dict(lower)
+        elif owed and length != 1:  # FUEL + owed >= length, then take the difference (which may be negative)
+            self.emit(indent, f"if FUEL >= {_int(length - owed)}{depth}:", start)
         else:
             self.emit(indent, f"if FUEL >= {length}{depth}:", start)
-        self.emit(indent + 1, f"FUEL -= {length}", start)
+        net = _int(length - owed)
+        self.emit(indent + 1, f"FUEL -= {net}" if net >= 0 else f"FUEL += {-net}", start)
         ahead = extra  # callee entry segments charged at or after the instruction being emitted
         self.depth_checked = checked
         for pc in fast:
@@ -1511,8 +1530,15 @@ class _Translator:
             ahead -= entries.get(pc, 0)
         self.depth_checked = False
         self.emit(indent, "else:", start)
+        if owed:
+            self.emit(indent + 1, f"FUEL += {_int(owed)}", start)
         self.known = {}
         self.lower = dict(lower)
+        self.slow_copy(start, end, indent, shared)
+
+    def slow_copy(self, start: int, end: int, indent: int, shared: bool) -> None:
+        """The segment's instructions one at a time, each after its own fuel check (then the shared last one)."""
+        last = end - 1
         for pc in range(start, end):
             self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(pc)})", pc)
             self.emit(indent + 1, "FUEL -= 1", pc)
@@ -1521,9 +1547,27 @@ class _Translator:
         if shared:
             self.instruction(last, indent, pending=0)
 
+    def _defer_exits(self, start: int, end: int, entries: dict[int, int]) -> int:
+        """Record the refunds the segment's side exits leave to their targets; give the one this segment owes.
+
+        A side exit to an arm that nothing else enters (`sole_jump`) gives back only the difference to the
+        refund of the segment's fast copy (`jump`); that arm's first charge then takes that many instructions
+        less, and its slow copy gives them back first.
+        """
+        code = self.code
+        last = end - 1
+        for pc in range(start, last):
+            op, _a, b, _c = code[pc]
+            if (op == Op.JMPIF or op == Op.JMPIFNOT) and self.sole_jump.get(b) == pc:
+                self.deferred[b] = last - pc + sum(entries.get(q, 0) for q in range(pc, end))
+        return self.deferred.get(start, 0)
+
     def jump(self, target: int, indent: int, pc: int, refund: int) -> None:
-        if refund:
+        refund -= self.deferred.get(target, 0)  # the target arm's first charge gives back the deferred part
+        if refund > 0:
             self.emit(indent, f"FUEL += {_int(refund)}", pc)
+        elif refund < 0:
+            self.emit(indent, f"FUEL -= {_int(-refund)}", pc)
         if target == self.loop_start:
             self.emit(indent, "continue", pc)
         else:
