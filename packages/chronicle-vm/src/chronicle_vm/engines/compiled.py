@@ -1048,6 +1048,7 @@ class _Translator:
             if len(pcs) == 1 and pcs[0] < t < len(self.code) and self.code[t - 1].op in _TERMINAL
         }
         self.deferred: dict[int, int] = {}
+        self.implicit_next = -1  # the arm that runs right after the block being emitted, with no `blk` guard
         # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
         self.appends = private_appends(self.function, module)
 
@@ -1241,10 +1242,13 @@ class _Translator:
                     backward.add(position)
         rest = list(enumerate(arms))
         if 0 not in targets:
+            implicit = not backward and self._exits(arms[0]) == {arms[1][0]}
+            # Every way out of the first arm that does not return leads to the second: no guard, and no `blk`.
+            self.implicit_next = arms[1][0] if implicit else -1
             self.block_arm(arms[0], 2, backward=False)
+            self.implicit_next = -1
             rest = rest[1:]
-            if not backward and self._exits(arms[0]) == {arms[1][0]}:
-                # Every way out of the first arm that does not return leads to the second: no guard needed.
+            if implicit:
                 self.emit(2, "if True:")
                 self.block_arm(arms[1], 3, backward=False)
                 rest = rest[1:]
@@ -1287,7 +1291,7 @@ class _Translator:
             segment_end = self.segment_end(pc, end)
             self.segment(pc, segment_end, indent + 1)
             pc = segment_end
-        if code[end - 1].op not in _TERMINAL:
+        if code[end - 1].op not in _TERMINAL and end != self.implicit_next:
             self.emit(indent + 1, f"blk = {_int(end)}")
         self.emit(indent + 1, "break")
         self.loop_start = -1
@@ -1570,6 +1574,8 @@ class _Translator:
             self.emit(indent, f"FUEL -= {_int(-refund)}", pc)
         if target == self.loop_start:
             self.emit(indent, "continue", pc)
+        elif target == self.implicit_next:  # the next arm runs right after this block: nothing reads `blk`
+            self.emit(indent, "break", pc)
         else:
             self.emit(indent, f"blk = {_int(target)}", pc)
             self.emit(indent, "break" if self.loop_start >= 0 or self.breakable else "continue", pc)
