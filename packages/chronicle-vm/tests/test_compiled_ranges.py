@@ -268,3 +268,18 @@ def test_a_deferred_refund_keeps_every_count_exact(target: tuple[Instruction, ..
         assert kind == "ok"
         for limit in range(outcome.instructions + 2):
             agree(mod, "main", [x], Limits(max_instructions=limit))
+
+
+def test_an_exact_argument_is_computed_in_the_call_and_an_unbounded_one_is_not() -> None:
+    assert "F0(d - 1, (r0 - k1), 1)" in source(fib_module())  # n - 1 after n < 2: no check, no store
+    ident = fn("ident", (ins("ret", 0),), registers=(INT,), params=1, result=INT)
+    code = (ins("loadk", 1, 0), ins("sub", 2, 0, 1), ins("call", 1, 2, 3), ins("ret", 3))
+    main = fn("main", code, registers=(INT, INT, INT, INT), params=1, result=INT, exported=True)
+    mod = module(main, ident, constants=(1,))
+    text = source(mod)
+    assert "r2 = r0 - k0" in text and _CHECK in text  # unbounded x - 1: checked and stored before the call
+    for x in (I64_MIN, 0, I64_MAX):
+        agree(mod, "main", [x], Limits())
+    for x in (0, 1, 2, 12):
+        for depth in (1, 2, 5, 13):
+            agree(fib_module(), "main", [x], Limits(max_call_depth=depth))

@@ -1164,11 +1164,24 @@ class _Translator:
             consumers = (Op.ADD.value, Op.SUB.value, Op.MUL.value, Op.DIV.value, Op.MOD.value, *_COMPARE)
             if use_op in consumers and uc == a and ub != a and registers[ub].kind is TypeKind.INT:
                 return f"k{_int(b)}"
+        elif op in (Op.ADD.value, Op.SUB.value) and use_op == Op.CALL and self._exact(op, b, _c):
+            window = range(ub, ub + self.module.functions[ua].param_count)
+            if a in window and b != a and _c != a:  # an argument computed in the call: `F0(d - 1, (r0 - k1))`
+                return f"({self.operand(b)} {'+' if op == Op.ADD else '-'} {self.operand(_c)})"
         elif op in _COMPARE and (use_op == Op.JMPIF or use_op == Op.JMPIFNOT) and ua == a:
             left, right = code[pc].b, code[pc].c
             if registers[left].kind is TypeKind.INT and registers[right].kind is TypeKind.INT:
                 return f"({self.operand(left)} {_COMPARE[op]} {self.operand(right)})"
         return None
+
+    def _exact(self, op: int, b: int, c: int) -> bool:
+        """`b + c` (`b - c`) needs no overflow check: c a known constant, b bounded by range analysis."""
+        k = self.known.get(c)
+        low = self.lower.get(b)
+        if k is None or low is None:
+            return False
+        k = -k if op == Op.SUB else k
+        return k < 0 and low + k >= I64_MIN
 
     def operand(self, register: int) -> str:
         """What the instruction being emitted reads for `register`: its local, or a folded value."""
@@ -1721,10 +1734,9 @@ class _Translator:
         k = self.known.get(c) if op != Op.MUL else None
         if k is not None and op == Op.SUB:
             k = -k
-        low = self.lower.get(b)
         if k is None or op == Op.MUL:
             line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
-        elif k < 0 and low is not None and low + k >= I64_MIN:
+        elif self._exact(op, b, c):
             pass  # range analysis: b >= low, so b + k cannot go below the 64-bit range (nor above it, k < 0)
         elif k > 0:
             line(f"if r{a} > 9223372036854775807: r{a} = _wrap(r{a})")
@@ -1786,7 +1798,7 @@ class _Translator:
     def _op_call(self, at: _At) -> bool | None:
         a, b, c, prepaid, line = at.a, at.b, at.c, at.prepaid, at.line
         callee = self.module.functions[a]
-        args = "".join(f", r{_int(r)}" for r in range(b, b + callee.param_count))
+        args = "".join(f", {self.operand(r)}" for r in range(b, b + callee.param_count))
         if not self.depth_checked:
             line("if not d: _deep()")
         if len(callee.registers) > self.engine.limits.max_registers:
