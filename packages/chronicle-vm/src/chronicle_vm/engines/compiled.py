@@ -45,6 +45,23 @@ characters of work); a charge that fits but would leave a later prepaid
 instruction of the segment unfunded abandons the fast run for the reference
 interpreter, which stops exactly there.
 
+A side exit into an arm that nothing else enters (no fall-through, one
+jump) leaves its refund to that arm's first charge (`FUEL >= length -
+owed`), so fib's recursive arm is entered with one fuel operation less.  A
+segment's fast copy making two calls or more tests the depth `d` once with
+the fuel; `d = 0` takes the slow copy, which stops at the same call.
+
+Range analysis and folding: an arm every way into which passed a guard
+`lt/le x, k` (a `loadk` of an int right before, the branch right after)
+knows x >= k until x is written, and `x - c` (c a positive constant) drops
+its overflow check when k - c stays in 64 bits (fib's `n - 1` after
+`n < 2`).  A backward liveness pass lets a value read only by the next
+instruction go unstored: an int constant folds into the arithmetic or
+comparison that reads it, an int comparison into its branch, and an
+add/sub proved exact into the call argument that reads it
+(`F0(d - 1, (r0 - k1), 1)`).  Folded instructions keep their place, fuel and
+lines in every copy of their segment, so counts and locations are unchanged.
+
 Errors carry the call stack without any bookkeeping on the fast path: a
 fault is raised with its own function and instruction, and the callers'
 positions are read from the Python traceback (each generated line maps to
@@ -97,9 +114,10 @@ only the names the engine puts in its globals.  Some module facts choose
 between fixed templates without entering the text: whether an int constant
 loaded earlier in the segment is positive, negative or zero (one-sided
 overflow checks, no zero-divisor check), whether a capability has a handler,
-whether a callee exceeds max_registers.  Translation work per run is
-budgeted (see above), so a module cannot make the host compile without
-bound.
+whether a callee exceeds max_registers, whether a guard's int constant
+bounds a register far enough from the 64-bit edge to drop a check.
+Translation work per run is budgeted (see above), so a module cannot make
+the host compile without bound.
 
 An engine is not thread-safe; use one engine per thread.
 """
