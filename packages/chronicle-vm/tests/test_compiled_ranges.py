@@ -283,3 +283,22 @@ def test_an_exact_argument_is_computed_in_the_call_and_an_unbounded_one_is_not()
     for x in (0, 1, 2, 12):
         for depth in (1, 2, 5, 13):
             agree(fib_module(), "main", [x], Limits(max_call_depth=depth))
+
+
+def test_a_fold_in_one_copy_of_a_segment_does_not_leak_into_the_next() -> None:
+    # One segment (pc 3 is a jump target): r1 is read at pc 0, then loaded and read by the segment's last
+    # instruction, which is emitted once after the copies.  The slow copy must read r1 at pc 0, not the constant.
+    code = (
+        ins("add", 3, 0, 1),
+        ins("loadk", 1, 0),
+        ins("lt", 2, 0, 1),  # the segment's last: pc 3 is a jump target
+        ins("jmpifnot", 2, 6),  # 3
+        ins("loadb", 2, 0),
+        ins("jmp", 3),
+        ins("ret", 3),  # 6
+    )
+    main = fn("main", code, registers=(INT, INT, BOOL, INT), params=2, result=INT, exported=True)
+    mod = module(main, constants=(1000,))
+    for limit in (0, 1, 2, 3, 4, 5, 6, 100):
+        for x, y in ((1, 2), (5, 7), (2000, 1)):
+            agree(mod, "main", [x, y], Limits(max_instructions=limit))

@@ -1025,6 +1025,7 @@ class _Translator:
         self.function = module.functions[fidx]
         self.code = self.function.code
         self.leaders = leaders
+        self.leader_set = frozenset(leaders)
         self.fidx = _int(fidx)
         self.engine = engine
         self.lines: list[str] = []
@@ -1171,7 +1172,7 @@ class _Translator:
         live = self.live_after
         code = self.code
         nxt = pc + 1
-        if live is None or nxt >= len(code) or nxt in self.leaders:
+        if live is None or nxt >= len(code) or nxt in self.leader_set:
             return None
         op, a, b, _c = code[pc]
         use_op, ua, ub, uc = code[nxt]
@@ -1217,7 +1218,7 @@ class _Translator:
         code = self.code
         size = len(code)
         registers = self.function.registers
-        leaders = set(self.leaders)
+        leaders = self.leader_set
         constants = self.module.constants
         found: dict[int, dict[int, int] | None] = {}
         for pc, (op, a, b, _c) in enumerate(code):
@@ -1551,6 +1552,7 @@ class _Translator:
         if entry:
             self.emit(indent, f"elif FUEL >= {length}{depth}:", start)
             self.known = {}
+            self.alias = {}  # a fold at the end of the copy before is that copy's own
             self.lower = dict(lower)
         elif owed and length != 1:  # FUEL + owed >= length, then take the difference (which may be negative)
             self.emit(indent, f"if FUEL >= {_int(length - owed)}{depth}:", start)
@@ -1568,6 +1570,7 @@ class _Translator:
         if owed:
             self.emit(indent + 1, f"FUEL += {_int(owed)}", start)
         self.known = {}
+        self.alias = {}
         self.lower = dict(lower)
         self.slow_copy(start, end, indent, shared)
 
@@ -1591,10 +1594,12 @@ class _Translator:
         """
         code = self.code
         last = end - 1
-        for pc in range(start, last):
+        ahead = 0  # callee entry segments prepaid at or after pc (as the fast copy counts them)
+        for pc in reversed(range(start, end)):
+            ahead += entries.get(pc, 0)
             op, _a, b, _c = code[pc]
-            if (op == Op.JMPIF or op == Op.JMPIFNOT) and self.sole_jump.get(b) == pc:
-                self.deferred[b] = last - pc + sum(entries.get(q, 0) for q in range(pc, end))
+            if pc < last and (op == Op.JMPIF or op == Op.JMPIFNOT) and self.sole_jump.get(b) == pc:
+                self.deferred[b] = last - pc + ahead
         return self.deferred.get(start, 0)
 
     def jump(self, target: int, indent: int, pc: int, refund: int) -> None:
