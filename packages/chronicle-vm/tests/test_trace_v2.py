@@ -377,3 +377,25 @@ def test_the_schema_keeps_version_1_values_to_version_1_forms() -> None:
     validator.validate(v1)
     del v2["provenance"]["structs"]
     assert not validator.is_valid(v2)  # a version-2 trace records its struct table
+
+
+@given(TYPES)
+def test_type_texts_with_struct_names_read_back(vtype: ValueType) -> None:
+    from chronicle_vm.core.types import type_text
+
+    names = {struct.name: index for index, struct in enumerate(STRUCTS)}
+    assert parse_type_text(type_text(vtype, STRUCTS), len(STRUCTS), names) == vtype
+    signature = parse_signature(f"({type_text(vtype, STRUCTS)}) -> [Item]", len(STRUCTS), names)
+    assert signature == ((vtype,), ITEM.array_of())
+
+
+def test_signatures_may_name_structs_and_names_are_unique() -> None:
+    doc = document(ITEM, {"sku": "a", "qty": 1, "unit": 0.5}, {"sku": "b", "qty": 2, "unit": 1.5}, None)
+    doc["provenance"]["capabilities"][0]["signature"] = "(Item) -> Item"
+    doc["entry"]["signature"] = "(Item)"
+    assert load(doc).entry["signature"] == "(Item)"
+    doc["provenance"]["capabilities"][0]["signature"] = "(Nope) -> Item"
+    assert refused(doc).details["path"] == "$.provenance.capabilities[0].signature"
+    doc["provenance"]["capabilities"][0]["signature"] = "(Item) -> Item"
+    doc["provenance"]["structs"][1]["name"] = "Item"
+    assert refused(doc).details["path"] == "$.provenance.structs"

@@ -39,7 +39,15 @@ from chronicle_vm.limits import HARD_LIMITS, RECORDED_BEFORE, Limits
 
 from .budget import TraceBudget, value_bytes
 from .meta import check_recorded_meta
-from .typed import HeaderError, TraceTypes, ValueMismatch, module_structs, structs_record, structured
+from .typed import (
+    HeaderError,
+    TraceTypes,
+    ValueMismatch,
+    module_structs,
+    signature_text,
+    structs_record,
+    structured,
+)
 
 __all__ = [
     "COST_MODEL_VERSION",
@@ -491,7 +499,7 @@ class _Recording:
         doc["entry"] = {
             "function": function.name,
             "args": [write(arg, vtype) for arg, vtype in zip(self.entry["args"], function.params, strict=True)],
-            "signature": function.signature(),
+            "signature": signature_text(function.params, function.result, module.structs),
         }
         capabilities = module.capabilities
         for event in doc["events"]:
