@@ -14,9 +14,9 @@ import random
 import statistics
 import time
 
-from chronicle_vm.core.isa import OPCODES
+from chronicle_vm.core.isa import OPCODES, Op
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap, SourcePos
-from chronicle_vm.core.types import BOOL, INT, STR, array_type
+from chronicle_vm.core.types import BOOL, FLOAT, INT, STR, StructDef, StructField, array_type, map_type, struct_type
 
 TARGET_BYTES = 1 << 20
 INSTRUCTIONS_PER_FUNCTION = 200
@@ -78,6 +78,17 @@ def worst_case_module(target_bytes: int = TARGET_BYTES) -> Module:
     return Module(functions=(empty,) * count, source_map=SourceMap(functions=((),) * count))
 
 
+def v2_module(target_bytes: int = TARGET_BYTES) -> Module:
+    """A version-2 module of wide functions whose registers are map, struct and float types (4 bytes each)."""
+    item = StructDef("Item", (StructField("sku", STR), StructField("unit", FLOAT)))
+    kinds = (map_type(STR, INT), FLOAT, struct_type(0), map_type(INT, struct_type(0)).array_of())
+    width = 4096
+    registers = kinds * (width // len(kinds))
+    count = max(1, target_bytes // (4 * width + 40))
+    functions = tuple(Function(f"f{i}", True, 0, None, registers, (Instruction(int(Op.RETV)),)) for i in range(count))
+    return Module(functions=functions, source_map=SourceMap(functions=((),) * count), structs=(item,))
+
+
 def _median_decode(data: bytes) -> tuple[float, float]:
     """Median wall and CPU seconds of REPEATS decodes."""
     wall: list[float] = []
@@ -108,6 +119,9 @@ def run() -> dict[str, float]:
     worst_seconds, worst_cpu = _median_decode(worst)
     mib = len(data) / (1 << 20)
     worst_mib = len(worst) / (1 << 20)
+    v2 = v2_module().to_bytes()
+    v2_seconds, v2_cpu = _median_decode(v2)
+    v2_mib = len(v2) / (1 << 20)
     return {
         "module_mib": mib,
         "functions": float(len(module.functions)),
@@ -121,6 +135,10 @@ def run() -> dict[str, float]:
         "worst_case_decode_seconds": worst_seconds,
         "worst_case_decode_cpu_seconds": worst_cpu,
         "worst_case_mib_per_second": worst_mib / worst_seconds,
+        "v2_mib": v2_mib,
+        "v2_decode_seconds": v2_seconds,
+        "v2_decode_cpu_seconds": v2_cpu,
+        "v2_mib_per_second": v2_mib / v2_seconds,
     }
 
 

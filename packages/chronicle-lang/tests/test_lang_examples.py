@@ -103,3 +103,18 @@ def test_lang_docs_operator_examples_hold() -> None:
     report = run_chr(source, "main", [], path="ops.chr")
     assert report.error is None, str(report.error)
     assert report.value == [True] * 11  # `x & 1 == 0` is `(x & 1) == 0`, unlike C
+
+
+def _doc_programs() -> list[str]:
+    doc = (EXAMPLES.parent / "docs" / "language.md").read_text(encoding="utf-8")
+    return re.findall(r"```chr\n(.*?)```", doc, flags=re.DOTALL)
+
+
+def test_lang_docs_have_whole_programs() -> None:
+    assert len(_doc_programs()) >= 3
+
+
+@pytest.mark.parametrize("source", _doc_programs(), ids=lambda s: s.split("\n", 1)[0][:40])
+def test_lang_docs_program_runs(source: str) -> None:
+    # Every ```chr block of docs/language.md is a whole program with its `// expect:` line.
+    check_program(source, "doc.chr")

@@ -150,3 +150,18 @@ def test_a_parameter_is_never_private() -> None:
     module = compile_to_module(source, "p.chr")
     assert private_appends(module.functions[0], module) == frozenset()
     assert _agree(source, "main", ["ab"])[0] == 5
+
+
+def test_an_instruction_whose_windows_are_not_reviewed_touches_every_register() -> None:
+    """Maps and structs (0x80 on) may read windows their rows do not describe: a string near one is not private."""
+    from dataclasses import replace
+
+    from chronicle_vm.core.model import Instruction
+
+    source = 'pub fn main() -> int { let s = ""; let n = 0; for i in 0..3 { s = s + "x"; } return len(s); }\n'
+    module = compile_to_module(source, "p.chr")
+    main = module.functions[0]
+    assert private_appends(main, module)
+    last = len(main.registers) - 1
+    windowed = replace(main, code=(Instruction(0x90, last, last, 0), *main.code))
+    assert private_appends(windowed, module) == frozenset()

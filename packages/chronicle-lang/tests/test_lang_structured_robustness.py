@@ -15,8 +15,8 @@ N = 10_000
 
 
 def _outcome(source: str) -> list[str]:
-    """The diagnostic codes of compiling `source` (none when it compiles), within two seconds."""
-    start = time.perf_counter()
+    """The diagnostic codes of compiling `source` (none when it compiles), within five seconds of CPU."""
+    start = time.process_time()
     codes: list[str] = []
     try:
         compile_source(source, "bad.chr")
@@ -26,7 +26,7 @@ def _outcome(source: str) -> list[str]:
         for d in diags:
             render_diagnostic(d)
         codes = [d["code"] for d in diags]
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 5.0  # CPU time: a bound, not a benchmark (the machine is shared)
     return codes
 
 

@@ -190,3 +190,17 @@ def test_float_capability_arguments_are_copies(engine: str) -> None:
     [(amount, amounts)] = seen
     assert type(amount) is float and math.copysign(1.0, amount) < 0
     assert amounts == [0.5, 1e300, 99.0] and result.value == [0.5, 1e300]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_float_traces_replay_exactly_and_a_changed_bit_diverges(engine: str) -> None:
+    from chronicle_vm.errors import ReplayError
+    from chronicle_vm.trace.replay import replay
+
+    recorded = _instance(-0.0, engine=engine).call("convert", 3.0, "USD", trace=True).trace.to_json()
+    report = replay(recorded, _loaded(), engine=engine)
+    assert report.exact and math.copysign(1.0, report.outcome["value"]) < 0  # -0.0 * 3.0 is -0.0, bit for bit
+    forged = recorded.replace(b'"result":-0.0', b'"result":0.0')
+    assert forged != recorded
+    with pytest.raises(ReplayError):
+        replay(forged, _loaded(), engine=engine)

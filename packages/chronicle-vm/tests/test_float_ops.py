@@ -490,9 +490,9 @@ def test_the_dot_product_benchmark_agrees_with_its_python() -> None:
     programs = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = programs  # its dataclasses look their module up
     spec.loader.exec_module(programs)
-    source = (workloads / "dot.casm").read_text(encoding="utf-8")
-    module = assemble_text(source, "dot.casm")
-    verified = verify(dataclasses.replace(module, version=fitting_version(module)))
+    chronicle_lang = pytest.importorskip("chronicle_lang")
+    source = (workloads / "dot.chr").read_text(encoding="utf-8")
+    verified = verify(chronicle_lang.compile_to_module(source, "dot.chr"))
     outcomes = {name: _outcome_of(engine, "dot", [1_500]) for name, engine in _engines(verified, Limits()).items()}
     assert set(outcomes.values()) == {("ok", _bits(programs.dot(1_500)))}
 
@@ -585,3 +585,14 @@ def test_parsefloat_accepts_exactly_the_documented_grammar(text: str) -> None:
         assert outcome[:2] == ("error", "runtime.float-nonfinite")
     else:
         assert short(outcome) == ("ok", _bits(float(text)))
+
+
+def test_casm_float_literals_load_bit_for_bit() -> None:
+    source = (
+        ".func main export () -> [float]\n  .regs [float], float\n    newarr r0\n"
+        + "".join(f"    loadk r1, {text}\n    push r0, r1\n" for text in ("-0.0", "0.1", "1e+16", "5e-324", "-2.5"))
+        + "    ret r0\n.end\n"
+    )
+    module = assemble_text(source, "floats.casm")
+    assert module.version == 2 and Module.from_bytes(module.to_bytes()) == module
+    assert short(run_module(module, [])) == ("ok", _bits([-0.0, 0.1, 1e16, 5e-324, -2.5]))

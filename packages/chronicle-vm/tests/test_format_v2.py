@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronicle_testing.builders import header, i64, section, text, u8, u32
-from chronicle_testing.strategies import v2_modules
+from chronicle_testing.strategies import v2_modules, v2_value_types
 from chronicle_vm import DecodeError, Module
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Instruction, SourceMap, fitting_version
@@ -439,3 +439,52 @@ def test_truncated_random_v2_modules_are_decode_errors(module: Module, cut: int)
     with pytest.raises(DecodeError) as caught:
         Module.from_bytes(data[:cut])
     assert caught.value.code != "decode.malformed"
+
+
+# --- the text form of version-2 types -----------------------------------------------------------------
+
+_NAMES = {"Item": 0, "Node": 1, "Order": 2}
+_TABLE = (ITEM, NODE, StructDef("Order", ()))
+
+
+@given(v2_value_types(3))
+def test_type_text_reads_back_with_the_struct_table(vtype: ValueType) -> None:
+    from chronicle_vm.core.types import parse_type, type_text
+
+    assert parse_type(type_text(vtype, _TABLE), _NAMES) == vtype
+    assert parse_type(str(vtype), {}) == vtype  # `struct#N` by index, given a (here empty) table
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("float", FLOAT),
+        ("{str: [int]}", map_type(STR, INT.array_of())),
+        ("{ bool : Item }", map_type(BOOL, struct_type(0))),
+        ("[Node]", struct_type(1).array_of()),
+        ("struct#2", struct_type(2)),
+        ("{float: int}", None),
+        ("{Item: int}", None),
+        ("{[int]: int}", None),
+        ("Unknown", None),
+        ("{str: int", None),
+        ("{str int}", None),
+        ("[" * 9 + "int" + "]" * 9, None),
+        ("{str: " * 9 + "int" + "}" * 9, None),
+        ("{str: " * 8 + "int" + "}" * 8, "ok"),
+    ],
+)
+def test_parse_type_of_the_new_forms(text: str, expected: object) -> None:
+    from chronicle_vm.core.types import parse_type
+
+    found = parse_type(text, _NAMES)
+    if expected == "ok":
+        assert found is not None
+    else:
+        assert found == expected
+    assert parse_type("Item") is None  # no table: no struct names
+    assert parse_type("struct#0") is None
+
+
+def test_str_of_a_type_stays_table_free() -> None:
+    assert str(map_type(STR, struct_type(3).array_of())) == "{str: [struct#3]}"

@@ -255,3 +255,20 @@ def test_a_version_one_module_holding_version_two_things_is_refused(mod: Module)
     with pytest.raises(VerifyError) as caught:
         verify(mod)
     assert caught.value.code == "verify.version"
+
+
+def test_many_distinct_types_have_ids_past_a_byte_and_calls_still_check() -> None:
+    structs = tuple(StructDef(f"S{i}", (StructField("x", INT),)) for i in range(60))
+    kinds = tuple(struct_type(i) for i in range(60)) + tuple(map_type(STR, struct_type(i)) for i in range(60))
+    callee = fn("callee", (ins("retv"),), registers=kinds, params=len(kinds))
+    caller = fn("main", (ins("call", 1, 0, 0), ins("retv")), registers=kinds, exported=True)
+    mod = Module(functions=(caller, callee), source_map=SourceMap((), ((), ())), structs=structs)
+    _both(mod)
+    swapped = (*kinds[:-2], kinds[-1], kinds[-2])
+    bad = fn("main", (ins("call", 1, 0, 0), ins("retv")), registers=swapped, exported=True)
+    mod = Module(functions=(bad, callee), source_map=SourceMap((), ((), ())), structs=structs)
+    for fast in (True, False):
+        with pytest.raises(VerifyError) as caught:
+            _verify(mod, 256, fast=fast)
+        assert caught.value.code == "verify.call-type"
+        assert "{str: S58}" in caught.value.message and "{str: S59}" in caught.value.message

@@ -154,14 +154,12 @@ def crc32(n: int) -> int:
 def dot(n: int) -> float:
     xs: list[float] = []
     ys: list[float] = []
-    quarter = float(1) / float(4)
-    three_and_a_half = float(7) / float(2)
     i = 0
     while i < n:
-        xs.append(float(i % 1000) * quarter)
-        ys.append(float(i % 777) - three_and_a_half)
+        xs.append(float(i % 1000) * 0.25)
+        ys.append(float(i % 777) - 3.5)
         i = i + 1
-    s = float(0)
+    s = 0.0
     i = 0
     while i < n:
         s = s + xs[i] * ys[i]
@@ -251,11 +249,11 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
     Workload(
         "dot",
-        "dot.casm",
+        "dot.chr",
         "dot",
         200_000,
         dot,
-        "float dot product of two 200,000-item arrays (built first), in .casm",
+        "float dot product of two 200,000-item arrays (built first)",
         3.0,
     ),
     Workload("arrays", "arrays.chr", "arrays", 100_000, arrays, "arrays: push, prefix sums, pop; 100,000 items"),

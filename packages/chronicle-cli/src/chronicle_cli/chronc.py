@@ -110,7 +110,7 @@ def compile_command(ns: argparse.Namespace, out: Output) -> int:
         "bytes": len(payload_bytes),
         "functions": len(module.functions),
         "entry_points": exports,
-        "capabilities": [cap.name + cap.signature() for cap in module.capabilities],
+        "capabilities": [cap.name + cap.signature(module.structs) for cap in module.capabilities],
     }
 
     def human(console: Any) -> None:

@@ -31,6 +31,7 @@ from chronicle_vm.core.types import (
     MAX_STRUCT_FIELDS,
     MAX_STRUCTS,
     MAX_TYPE_NODES,
+    V1_INTERNED,
     StructDef,
     StructField,
     type_nodes,
@@ -86,9 +87,21 @@ def _check_type(value: object, where: str, structs: int) -> None:
         raise _refuse(where, f"not a type the format holds: {problem}")
 
 
-def _check_types(values: object, where: str, structs: int) -> None:
-    for index, value in enumerate(_check_count(values, where)):
-        _check_type(value, f"{where}[{index}]", structs)
+#: The shared version-1 type objects: always valid, recognised by identity.
+_SHARED = frozenset(map(id, V1_INTERNED))
+
+
+def _check_types(values: object, where: str, structs: int, checked: set[int] | None = None) -> None:
+    """Each type in `values` is valid; `checked` holds the ids of type objects already found valid in this
+    module (alive in it for the whole check), so a decoded module's repeated objects are checked once."""
+    items = _check_count(values, where)
+    known = checked if checked is not None else set(_SHARED)
+    if known.issuperset(map(id, items)):
+        return
+    for index, value in enumerate(items):
+        if id(value) not in known:
+            _check_type(value, f"{where}[{index}]", structs)
+            known.add(id(value))
 
 
 def _check_result(value: object, where: str, structs: int) -> None:
@@ -201,6 +214,7 @@ def check_encodable(module: Module) -> None:
         raise _refuse("module", f"{type(module).__name__} is not a Module")
     _check_version_number(module.version)
     structs = _check_structs(module.structs)
+    checked = set(_SHARED)
     _check_count(module.constants, "constants")
     for index, value in enumerate(module.constants):
         _check_constant(value, f"constants[{index}]")
@@ -211,7 +225,7 @@ def check_encodable(module: Module) -> None:
             raise _refuse(where, f"{cap!r} is not a Capability")
         _check_text(cap.name, f"{where}.name")
         where = f"capability {cap.name!r}"
-        _check_types(cap.params, f"{where} params", structs)
+        _check_types(cap.params, f"{where} params", structs, checked)
         _check_result(cap.result, f"{where} result", structs)
     _check_count(module.functions, "functions")
     for index, fn in enumerate(module.functions):
@@ -222,7 +236,7 @@ def check_encodable(module: Module) -> None:
         if not isinstance(fn.exported, bool):
             raise _refuse(f"{where} exported", f"{fn.exported!r} is not a bool")
         _check_u32(fn.param_count, f"{where} param_count")
-        _check_types(fn.registers, f"{where} registers", structs)
+        _check_types(fn.registers, f"{where} registers", structs, checked)
         _check_result(fn.result, f"{where} result", structs)
         _check_code(fn.code, f"{where} code")
     _check_source_map(module.source_map, len(module.functions))

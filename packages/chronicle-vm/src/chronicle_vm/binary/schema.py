@@ -110,6 +110,7 @@ from chronicle_vm.core.types import (
     StructField,
     TypeKind,
     ValueType,
+    distinct_objects,
     type_depth,
     type_nodes,
 )
@@ -1012,8 +1013,9 @@ class TypeRefs(_Compiled, Construct):  # type: ignore[misc]  # construct is unty
 
     def make_writer(self) -> WriteFn:
         def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
-            index = ctx["type_index"]
-            out.append(struct.pack(f">L{len(value)}L", len(value), *[index[vtype] for vtype in value]))
+            # every type written is in `ctx["types"]` (alive), so its id is its entry in the table
+            indexes = list(map(ctx["type_index_by_id"].__getitem__, map(id, value)))
+            out.append(struct.pack(f">L{len(value)}L", len(value), *indexes))
 
         return write
 
@@ -1053,8 +1055,12 @@ class Versioned(_Compiled, Construct):  # type: ignore[misc]  # construct is unt
 
         def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             if value.version >= 2:
-                nodes = type_nodes(module_types(value))
-                ctx = {**ctx, "type_nodes": nodes, "type_index": {vtype: i for i, vtype in enumerate(nodes)}}
+                types = module_types(value)
+                nodes = type_nodes(types)
+                index = {vtype: i for i, vtype in enumerate(nodes)}
+                # Each distinct object's index once, so the many repeats are found by identity at C speed.
+                by_id = {id(vtype): index[vtype] for vtype in distinct_objects(types)}
+                ctx = {**ctx, "type_nodes": nodes, "type_index": index, "type_index_by_id": by_id, "types": types}
             writers[value.version](value, out, ctx)
 
         return write

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .types import V1_INTERNED, StructDef, TypeKind, ValueType, type_text
+from .types import V1_INTERNED, StructDef, TypeKind, ValueType, distinct_objects, type_text
 
 __all__ = [
     "AUTO_VERSION",
@@ -184,6 +184,6 @@ def fitting_version(module: Module) -> int:
         # Most types are the shared objects of the version-1 types: recognised by identity at C speed.
         if _V1_IDS.issuperset(map(id, types)):
             return 1
-        return 1 if all(_fits_v1(vtype) for vtype in types) else 2
+        return 1 if all(_fits_v1(vtype) for vtype in distinct_objects(types)) else 2
     except (TypeError, AttributeError):
         return FORMAT_VERSION

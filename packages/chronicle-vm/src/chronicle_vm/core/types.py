@@ -49,6 +49,7 @@ __all__ = [
     "map_type",
     "parse_type",
     "struct_type",
+    "distinct_objects",
     "type_depth",
     "type_fault",
     "type_nodes",
@@ -291,9 +292,16 @@ def type_nodes(types: Iterable[ValueType]) -> list[ValueType]:
             visit(arg)
         seen[vtype] = len(seen)
 
-    for vtype in types:
+    for vtype in distinct_objects(types):
         visit(vtype)
     return list(seen)
+
+
+def distinct_objects(types: Iterable[ValueType]) -> list[ValueType]:
+    """`types` without repeats of the same object, in order of first use (at C speed; equal but distinct
+    objects are all kept).  A decoded module's types are a few shared objects repeated many times."""
+    listed = types if isinstance(types, list) else list(types)
+    return list(dict(zip(map(id, listed), listed, strict=True)).values())
 
 
 def type_text(vtype: ValueType, structs: Sequence[StructDef] = ()) -> str:

@@ -493,6 +493,7 @@ class _Verifier:
 
     __slots__ = (
         "blocks",
+        "by_identity",
         "cap_params",
         "cap_results",
         "constants",
@@ -529,6 +530,7 @@ class _Verifier:
         self.blocks: dict[ValueType, int] = {}
         self.type_names: dict[int, str] = dict(_BASE_NAMES)
         self.v2_types = False  # some declared type is one only format version 2 holds
+        self.by_identity: dict[int, int] = dict(_IDS_BY_IDENTITY)
 
     # -- helpers ---------------------------------------------------------
 
@@ -538,7 +540,7 @@ class _Verifier:
 
     def type_id(self, t: object, what: str, **details: Any) -> int:
         """The id of a declared type, or a VerifyError naming `what` it was."""
-        known = _IDS_BY_IDENTITY.get(id(t))
+        known = self.by_identity.get(id(t))
         if known is not None:
             return known
         fault = type_fault(t, self.struct_count)
@@ -561,6 +563,9 @@ class _Verifier:
         self.v2_types = True
         if base + depth not in self.type_names:
             self.type_names[base + depth] = type_text(vtype, self.module.structs)
+        # `t` is part of the module, alive for the whole run: its id stands for it (a decoded module's
+        # registers repeat a few shared objects, which the next function's registers then find at C speed)
+        self.by_identity[id(t)] = base + depth
         return base + depth
 
     def result_id(self, t: object, what: str, **details: Any) -> int:
@@ -773,8 +778,11 @@ class _Verifier:
                     f"expected 0..{len(registers)} (its register count)",
                     function=name,
                 )
-            ids = _register_ids(registers)
-            if ids is None:  # some register type is invalid: find it and say which
+            # Types seen before by identity (the shared version-1 objects, a decoded module's repeated
+            # version-2 ones) at C speed; else version-1 look-alikes; else each checked (saying which is bad).
+            found = tuple(map(self.by_identity.get, map(id, registers)))
+            ids: _Ids | None = found if None not in found else _register_ids(registers)  # type: ignore[assignment]
+            if ids is None:
                 ids = tuple(
                     self.type_id(t, f"register r{k} of `{name}`", function=name) for k, t in enumerate(registers)
                 )
