@@ -488,3 +488,11 @@ def test_parse_type_of_the_new_forms(text: str, expected: object) -> None:
 
 def test_str_of_a_type_stays_table_free() -> None:
     assert str(map_type(STR, struct_type(3).array_of())) == "{str: [struct#3]}"
+
+
+def test_min_size_of_the_whole_file_is_the_smallest_version() -> None:
+    from chronicle_vm.binary import schema as fmt
+
+    assert fmt.min_size(fmt.MODULE) == min(fmt.min_size(fmt.MODULE_V1), fmt.min_size(fmt.MODULE_V2))
+    assert fmt.min_size(fmt.MODULE_V1) == len(Module().to_bytes())
+    assert fmt.min_size(fmt.MODULE_V2) == len(Module(version=2).to_bytes())

@@ -39,9 +39,7 @@ from chronicle_vm.limits import Limits
 
 
 def test_every_kind_has_exactly_one_row() -> None:
-    # MAP and STRUCT get their rows with #17 (the values branch); then this is exact again
-    assert set(ROWS) >= set(TypeKind) - {TypeKind.MAP, TypeKind.STRUCT}
-    assert set(ROWS) <= set(TypeKind)
+    assert set(ROWS) == set(TypeKind)
     assert all(found.kind is kind for kind, found in ROWS.items())
 
 
@@ -105,7 +103,8 @@ def test_host_annotations_map_to_types() -> None:
     assert annotation_type(float) == FLOAT
     assert annotation_type(list[float]) == FLOAT.array_of()
     assert annotation_type(complex) is None
-    assert annotation_type(dict[str, int]) is None
+    assert annotation_type(dict[str, int]) == ValueType(TypeKind.MAP, (STR, INT))  # maps (#17)
+    assert annotation_type(dict[list[int], int]) is None  # map keys are int, str or bool
     assert annotation_type(list[complex]) is None
     deep: Any = int
     for _ in range(MAX_ARRAY_DEPTH + 1):

@@ -520,6 +520,17 @@ CASES += [
         None,
         None,
     ),
+    (
+        "zero-size",  # a register whose fresh struct would hold 300 fields (100 Points of 2): verifier.structured
+        lambda: v2(
+            StructDef("P", (StructField("x", INT), StructField("y", INT))),
+            StructDef("W", tuple(StructField(f"f{k}", struct_type(0)) for k in range(100))),
+            registers=(INT, struct_type(1)),
+        ),
+        "verify.zero-size",
+        "main",
+        None,
+    ),
 ]
 
 

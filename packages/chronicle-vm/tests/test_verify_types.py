@@ -192,9 +192,10 @@ def test_loading_a_module_of_a_kind_without_a_registry_row_is_a_verify_error() -
 
     for vtype in (FLOAT, map_type(STR, INT), struct_type(0)):
         mod = _v2(fn("main", (ins("ret", 0),), registers=(vtype,), result=vtype, exported=True))
-        if vtype.kind in ROWS:  # the kind's row has landed: a module of it alone (no struct table) loads
+        if vtype.kind in ROWS:  # the kind's row has landed: a module of it alone (a struct with its table) loads
             alone = module(fn("main", (ins("ret", 0),), registers=(vtype,), result=vtype, exported=True))
-            load_module(dataclasses.replace(alone, version=2).to_bytes())
+            table = (StructDef("S", ()),) if vtype.kind is TypeKind.STRUCT else ()
+            load_module(dataclasses.replace(alone, version=2, structs=table).to_bytes())
             continue
         with pytest.raises(VerifyError) as caught:
             load_module(mod.to_bytes())

@@ -62,6 +62,7 @@ _ALLOWED: dict[OperandKind, tuple[type, ...]] = {
     OperandKind.REG: (Reg, Raw),
     OperandKind.ARGS: (Reg, Raw, _NoneType),  # None: an empty argument window
     OperandKind.PAIR: (Reg, Raw),
+    OperandKind.FIELDS: (Reg, Raw),
     OperandKind.CONST: (ConstValue, ConstName, Raw),
     OperandKind.FUNC: (FuncRef, Raw),
     OperandKind.CAP: (CapRef, Raw),
@@ -73,6 +74,7 @@ _KIND_WORDS = {
     OperandKind.REG: "a register",
     OperandKind.ARGS: "a register (the first argument)",
     OperandKind.PAIR: "a register (the first of a pair)",
+    OperandKind.FIELDS: "a register (the first field)",
     OperandKind.CONST: "a constant",
     OperandKind.FUNC: "a function",
     OperandKind.CAP: "a capability",
@@ -90,7 +92,7 @@ _CLASS_WORDS: dict[type, str] = {
     Label: "a label",
     Imm: "a number",
 }
-_REGLIKE = frozenset({OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR})
+_REGLIKE = frozenset({OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR, OperandKind.FIELDS})
 # Per opcode number (plain int keys: hashing enum members is slow on the hot
 # path): the row, which slots take a register, and which take None (unused,
 # an empty argument window, a call's absent result).

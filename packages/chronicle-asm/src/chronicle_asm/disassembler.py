@@ -28,7 +28,7 @@ __all__ = ["disassemble"]
 _INSTR_WIDTH = 34
 _POS_WIDTH = 14
 _REGS_PER_LINE = 8
-_REGLIKE = (OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR)
+_REGLIKE = (OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR, OperandKind.FIELDS)
 
 
 #: A struct name a type can refer to bare: an identifier that is no builtin type's name.

@@ -61,6 +61,7 @@ _KIND_WORDS = {
     OperandKind.REG: "a register",
     OperandKind.ARGS: "a register (the first argument)",
     OperandKind.PAIR: "a register (the first of a pair)",
+    OperandKind.FIELDS: "a register (the first field)",
     OperandKind.CONST: "a constant (name, int, float or string literal)",
     OperandKind.FUNC: "a function name",
     OperandKind.CAP: "a capability name",
@@ -603,7 +604,7 @@ class _Parser:
         elif tkind != "w":
             what = repr(text)
         elif is_register(text):
-            if kind in (OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR):
+            if kind in (OperandKind.REG, OperandKind.ARGS, OperandKind.PAIR, OperandKind.FIELDS):
                 return Reg(self.int_value((tkind, text[1:], col), 0, U32_MAX, "a register number"))
             what = f"register {show(text)[1:-1]}"
         elif text[0].isdigit() or (text[0] == "-" and len(text) > 1) or text in ("true", "false"):

@@ -18,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chronicle_vm.errors import UsageError
 from chronicle_vm.limits import DEFAULT_LIMITS, HARD_LIMITS, LIMIT_DOCS, Limits
@@ -87,14 +87,16 @@ def base_limits(namespace: argparse.Namespace) -> Limits:
     return base.tightened(lowered)
 
 
-def parse_entry_args(texts: Sequence[str], params: Sequence[ValueType], entry: str) -> list[object]:
+def parse_entry_args(
+    texts: Sequence[str], params: Sequence[ValueType], entry: str, structs: Sequence[Any] = ()
+) -> list[object]:
     """The `--arg` texts read by the parameter types (extra texts stay text: the runtime reports the count)."""
     values: list[object] = []
     for position, text in enumerate(texts):
         if position >= len(params):
             values.append(text)
             continue
-        values.append(_read(text, params[position], position, entry))
+        values.append(_read(text, params[position], position, entry, structs))
     return values
 
 
@@ -110,7 +112,7 @@ def _read_float(text: str, fail: Callable[[str], UsageError]) -> float:
     return number
 
 
-def _read(text: str, vtype: ValueType, position: int, entry: str) -> object:
+def _read(text: str, vtype: ValueType, position: int, entry: str, structs: Sequence[Any] = ()) -> object:
     from chronicle_vm.core.type_registry import json_example
     from chronicle_vm.core.types import TypeKind
 
@@ -123,6 +125,8 @@ def _read(text: str, vtype: ValueType, position: int, entry: str) -> object:
             expected=str(vtype),
         )
 
+    if vtype.kind is TypeKind.MAP or vtype.kind is TypeKind.STRUCT or _holds_structured(vtype):
+        return _read_structured(text, vtype, structs, fail)
     if not vtype.is_scalar_kind:
         try:
             value = json.loads(text)
@@ -148,3 +152,35 @@ def _read(text: str, vtype: ValueType, position: int, entry: str) -> object:
     if not -(2**63) <= number < 2**63:
         raise fail("it must fit in signed 64 bits")
     return number
+
+
+def _holds_structured(vtype: ValueType) -> bool:
+    from chronicle_vm.core.types import TypeKind
+
+    if vtype.kind is TypeKind.MAP or vtype.kind is TypeKind.STRUCT:
+        return True
+    return any(_holds_structured(arg) for arg in vtype.args)
+
+
+def _read_structured(text: str, vtype: ValueType, structs: Sequence[Any], fail: Any) -> object:
+    """A map or struct argument (or an array holding them) as JSON: objects for structs and str-keyed maps."""
+    from chronicle_vm.core.structured import JSONShapeError, from_json, type_text
+    from chronicle_vm.core.types import TypeKind
+
+    shown = type_text(vtype, structs)
+    if vtype.kind is TypeKind.STRUCT:
+        example = "a JSON object of its fields"
+    elif vtype.kind is TypeKind.MAP and vtype.args[0].kind is TypeKind.STR:
+        example = 'a JSON object such as {"a": ...}'
+    elif vtype.kind is TypeKind.MAP:
+        example = "a JSON array of [key, value] pairs"
+    else:
+        example = "a JSON array"
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise fail(f"write it ({shown}) as {example}") from None
+    try:
+        return from_json(data, vtype, structs)
+    except JSONShapeError as exc:
+        raise fail(f"{exc} (write {shown} as {example})") from None

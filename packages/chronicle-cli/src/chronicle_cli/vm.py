@@ -260,6 +260,15 @@ def _add_source_option(parser: Parser) -> None:
     )
 
 
+def _json_value(value: Any, vtype: Any, structs: Any) -> Any:
+    """The `"value"` of a run's result: structs and str-keyed maps as JSON objects, other maps as pairs."""
+    if vtype is None or value is None or isinstance(value, (bool, int, str, float)):
+        return value
+    from chronicle_vm.core.structured import to_json
+
+    return to_json(value, vtype, structs)
+
+
 def _load_policy(path: str | None) -> Policy:
     from chronicle_vm.capabilities.policy import Policy
 
@@ -407,7 +416,8 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
         # Only an exported entry's parameters read the texts; any other name is the runtime's unknown-entry error.
         function = loaded.verified.function(ns.entry) if ns.entry in loaded.verified.exports else None
         params = function.params if function is not None else ()
-        args = parse_entry_args(ns.arg, params, ns.entry)
+        structs = getattr(loaded.module, "structs", ())
+        args = parse_entry_args(ns.arg, params, ns.entry, structs)
         effective = instance.limits.to_dict()
         try:
             result, trace = _call(instance, ns.entry, args, trace_path is not None, timeout)
@@ -432,7 +442,7 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
         host.close()
     payload: dict[str, Any] = {
         "entry": ns.entry,
-        "value": result.value,
+        "value": _json_value(result.value, function.result if function is not None else None, structs),
         "instructions": result.instructions,
         "limits": effective,
     }

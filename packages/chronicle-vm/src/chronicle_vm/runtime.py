@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from . import __version__
 from .core.calls import CapabilityHandler
 from .core.model import Module
+from .core.structured import to_host
+from .core.types import struct_type
 from .core.values import ValueMismatch, import_value
 from .engines import semantics as _semantics  # noqa: F401  # every engine's table, checked complete at import
 from .engines.control import CancelHandle, RunControl
@@ -220,6 +222,7 @@ class Instance:
         self._async = sorted(c.name for c in offered if c is not None and c.async_)
         self._wants_context = any(c is not None and c.context for c in offered)
         self._decisions = [decision.to_dict() for decision in negotiation.decisions]
+        self._struct_classes: dict[int, type] | None = None  # module struct -> the host's dataclass of its shape
         # Live handlers hold per-call state for quotas (their counters), context and the bytes-out meter.  The
         # meter is reset at the start of each call, so without quotas and context one set of handlers serves
         # every call of the engine it is kept with (one call at a time), and the engine skips re-binding it.
@@ -319,7 +322,7 @@ class Instance:
             if control is not None:
                 handlers = control.wrap(handlers)
             outcome = self._run(slot, entry, args, handlers, control)
-            return RunResult(outcome.value, outcome.instructions)
+            return RunResult(self._for_host(entry, outcome.value), outcome.instructions)
         recorder_class, attach_trace, check_meta = _tracing()
         checked_meta = None if meta is None else check_meta(meta)
         entry_args = self._entry_args(entry, args)
@@ -337,7 +340,26 @@ class Instance:
         recorded = None
         if entry_args is not None:
             recorded = recorder.returned(entry, entry_args, outcome.value, outcome.instructions)
-        return RunResult(outcome.value, outcome.instructions, recorded)
+        return RunResult(self._for_host(entry, outcome.value), outcome.instructions, recorded)
+
+    def _for_host(self, entry: str, value: Any) -> Any:
+        """An entry's result as the host takes it: maps as dicts, structs as its registered dataclasses or dicts."""
+        if value is None or (type(value) is not list and type(value) is not dict):
+            return value
+        module = self.loaded.module
+        index = self.loaded.verified.exports.get(entry)
+        result = None if index is None else module.functions[index].result
+        if result is None:
+            return value
+        structs = tuple(getattr(module, "structs", ()))
+        if self._struct_classes is None:
+            host = self.negotiation.host
+            self._struct_classes = {
+                ref: cls
+                for ref in range(len(structs))
+                if (cls := host.struct_class(struct_type(ref), structs)) is not None
+            }
+        return to_host(value, result, structs, self._struct_classes)
 
     def _recording(
         self,
@@ -404,7 +426,9 @@ class Instance:
         values: list[object] = []
         for arg, vtype in zip(args, params, strict=True):
             try:
-                value, _units = import_value(arg, vtype, self.limits)
+                value, _units = import_value(
+                    arg, vtype, self.limits, "value", getattr(self.loaded.module, "structs", ())
+                )
             except ValueMismatch:
                 return None
             values.append(value)

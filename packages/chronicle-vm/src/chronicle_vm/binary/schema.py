@@ -1096,15 +1096,15 @@ def min_size(con: Any) -> int:
         return 4
     if isinstance(con, TypeTable):
         return 8
-    if isinstance(con, Absent):
-        return 0
+    if isinstance(con, Versioned):
+        return min(min_size(body) for body in con.bodies.values())
     if isinstance(con, Optional):
         return 1
     if isinstance(con, Tagged):
         return 1 + min(min_size(sub) for sub in con.cases.values())
     if isinstance(con, Magic):
         return len(con.magic)
-    if isinstance(con, End):
+    if isinstance(con, (End, Absent)):
         return 0
     if isinstance(con, Section):
         return 5 + min_size(con.subcon)

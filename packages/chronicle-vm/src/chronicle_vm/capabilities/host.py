@@ -10,6 +10,7 @@ registration are the host author's, found at registration time: they raise
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import types
 import typing
@@ -17,8 +18,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from chronicle_vm.core.structured import shape_difference, type_text
 from chronicle_vm.core.type_registry import annotation_type, well_formed
-from chronicle_vm.core.types import ValueType
+from chronicle_vm.core.types import StructDef, StructField, TypeKind, ValueType, struct_type
 from chronicle_vm.errors import UsageError, declare_codes
 
 from .policy import CAPABILITY_NAME, CAPABILITY_NAME_MAX_LEN, HostSettingValue
@@ -33,11 +35,15 @@ declare_codes(
         "capability-signature": "a host capability's signature cannot be expressed in VM types",
         "host-setting": "a host declared a setting with an unsupported type",
         "capability-async": "a coroutine function was registered without async_=True (or the reverse)",
+        "host-struct": "a host dataclass cannot be a VM struct (a field's annotation is not a VM type)",
     },
 )
 
 #: A host capability function: VM-typed positional arguments in, a VM value (or None) out.
 HostFunction = Callable[..., Any]
+
+#: Most fields a host dataclass may have as a VM struct (the module format's bound).
+MAX_HOST_STRUCT_FIELDS = 256
 
 #: The Python types a `[host]` setting may be declared with.
 SETTING_TYPES: tuple[type, ...] = (str, int, bool)
@@ -63,11 +69,15 @@ class HostCapability:
     context: bool = False
     #: The function is a coroutine function, awaited on the caller's event loop (`Instance.call_async` only).
     async_: bool = False
+    #: The struct table the signature's struct types index (the host's structs when they were registered).
+    structs: tuple[StructDef, ...] = ()
+    #: The dataclass of each struct of `structs` (None: declared without one; such structs reach it as dicts).
+    classes: tuple[type | None, ...] = ()
 
     def signature(self) -> str:
-        """The signature as `model.Capability.signature()` writes it: `(str, int) -> [str]`."""
-        params = ", ".join(str(p) for p in self.params)
-        result = "" if self.result is None else f" -> {self.result}"
+        """The signature as `model.Capability.signature()` writes it: `(str, int) -> [str]`, structs by name."""
+        params = ", ".join(type_text(p, self.structs) for p in self.params)
+        result = "" if self.result is None else f" -> {type_text(self.result, self.structs)}"
         return f"({params}){result}"
 
 
@@ -109,6 +119,73 @@ class Host:
             declared[name] = kind
         self._settings = types.MappingProxyType(declared)
         self._capabilities: dict[str, HostCapability] = {}
+        self._structs: list[StructDef] = []  # the host's struct table: one entry per registered dataclass
+        self._classes: list[type | None] = []
+        self._struct_index: dict[type, int] = {}
+
+    @property
+    def structs(self) -> tuple[StructDef, ...]:
+        """The host's struct table: the dataclasses registered so far, as VM structs."""
+        return tuple(self._structs)
+
+    def struct(self, cls: type) -> ValueType:
+        """Register dataclass `cls` as a VM struct (its fields by their annotations); gives its struct type.
+
+        Capability annotations register their dataclasses by themselves; a host
+        registers others so that an entry's struct results of that shape reach
+        it as `cls` instead of a dict.
+        """
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            raise UsageError("usage.host-struct", f"{cls!r} is not a dataclass")
+        mark = len(self._structs)
+        try:
+            return self._struct_of(cls)
+        except UsageError:
+            self._rollback(mark)
+            raise
+
+    def _rollback(self, mark: int) -> None:
+        """Forget the structs a failed registration added (from index `mark` on)."""
+        del self._structs[mark:]
+        del self._classes[mark:]
+        self._struct_index = {cls: index for cls, index in self._struct_index.items() if index < mark}
+
+    def _struct_of(self, cls: type) -> ValueType:
+        known = self._struct_index.get(cls)
+        if known is not None:
+            return struct_type(known)
+        index = len(self._structs)
+        self._struct_index[cls] = index
+        self._structs.append(StructDef(cls.__name__, ()))  # a placeholder: fields may refer back to it
+        self._classes.append(cls)
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception as exc:  # the host author's annotations
+            raise UsageError("usage.host-struct", f"cannot read the annotations of {cls.__name__}: {exc}") from None
+        fields: list[StructField] = []
+        declared = dataclasses.fields(cls)
+        if len(declared) > MAX_HOST_STRUCT_FIELDS:
+            raise UsageError(
+                "usage.host-struct", f"{cls.__name__} has {len(declared)} fields, at most {MAX_HOST_STRUCT_FIELDS}"
+            )
+        for item in declared:
+            vtype = annotation_type(hints.get(item.name), struct_of=self._struct_of)
+            if vtype is None:
+                raise UsageError(
+                    "usage.host-struct",
+                    f"field {cls.__name__}.{item.name} is annotated {hints.get(item.name)!r}; use int, bool, str, "
+                    "float, list[...], dict[K, V] (K: int, str or bool) or a dataclass",
+                )
+            fields.append(StructField(item.name, vtype))
+        self._structs[index] = StructDef(cls.__name__, tuple(fields))
+        return struct_type(index)
+
+    def struct_class(self, vtype: ValueType, structs: Sequence[StructDef]) -> type | None:
+        """The dataclass the host registered for struct type `vtype` of table `structs`, matched by shape."""
+        for index, cls in enumerate(self._classes):
+            if cls is not None and shape_difference(vtype, structs, struct_type(index), self._structs) is None:
+                return cls
+        return None
 
     @property
     def settings(self) -> Mapping[str, type]:
@@ -142,8 +219,12 @@ class Host:
         deterministic: bool = False,
         context: bool = False,
         async_: bool = False,
+        structs: Sequence[StructDef] | None = None,
     ) -> HostCapability:
         """Offer `func` as capability `name` with an explicit signature.
+
+        Struct types in `params` and `result` index `structs` (default: the
+        host's own table, which `struct(cls)` and the decorator fill).
 
         `context=True`: `func` is called with the call's `CallContext` as keyword argument `context`.
         `async_=True`: `func` is a coroutine function, awaited on the caller's loop; such a capability
@@ -166,7 +247,20 @@ class Host:
         for index, vtype in enumerate(params):
             checked.append(_checked_type(vtype, name, f"parameter {index}"))
         result_type = None if result is None else _checked_type(result, name, "result")
-        capability = HostCapability(name, tuple(checked), result_type, func, deterministic, bool(context), bool(async_))
+        if structs is None:
+            table, classes = tuple(self._structs), tuple(self._classes)
+        else:
+            table, classes = tuple(structs), (None,) * len(structs)
+        for vtype in (*checked, *(() if result_type is None else (result_type,))):
+            if not _refs_in(vtype, table):
+                raise UsageError(
+                    "usage.capability-signature",
+                    f"capability {name}: a struct type refers outside its struct table ({len(table)} structs)",
+                    capability=name,
+                )
+        capability = HostCapability(
+            name, tuple(checked), result_type, func, deterministic, bool(context), bool(async_), table, classes
+        )
         self._capabilities[name] = capability
         return capability
 
@@ -182,7 +276,12 @@ class Host:
         self._check_name(name)
 
         def decorate(func: _F) -> _F:
-            params, result = _signature_of(func, name)
+            mark = len(self._structs)
+            try:
+                params, result = _signature_of(func, name, self._struct_of)
+            except UsageError:
+                self._rollback(mark)
+                raise
             self.register(
                 name,
                 func,
@@ -228,7 +327,16 @@ def _checked_type(vtype: object, name: str, what: str) -> ValueType:
     return vtype
 
 
-def _signature_of(func: Callable[..., Any], name: str) -> tuple[list[ValueType], ValueType | None]:
+def _refs_in(vtype: ValueType, table: Sequence[StructDef], depth: int = 0) -> bool:
+    """Whether every struct type in `vtype` indexes `table`."""
+    if vtype.kind is TypeKind.STRUCT:
+        return 0 <= vtype.ref < len(table)
+    return depth < 32 and all(_refs_in(arg, table, depth + 1) for arg in vtype.args)
+
+
+def _signature_of(
+    func: Callable[..., Any], name: str, struct_of: Callable[[type], ValueType | None] | None = None
+) -> tuple[list[ValueType], ValueType | None]:
     def fail(message: str) -> UsageError:
         return UsageError("usage.capability-signature", f"capability {name}: {message}", capability=name)
 
@@ -247,11 +355,11 @@ def _signature_of(func: Callable[..., Any], name: str) -> tuple[list[ValueType],
             raise fail(f"parameter {parameter.name!r} must be positional (the VM passes arguments by position)")
         if parameter.name not in hints:
             raise fail(f"parameter {parameter.name!r} has no type annotation")
-        vtype = annotation_type(hints[parameter.name])
+        vtype = annotation_type(hints[parameter.name], struct_of=struct_of)
         if vtype is None:
             raise fail(
-                f"parameter {parameter.name!r} is annotated {hints[parameter.name]!r}; use int, bool, str "
-                "or list[...] of them"
+                f"parameter {parameter.name!r} is annotated {hints[parameter.name]!r}; use int, bool, str, float, "
+                "list[...], dict[K, V] or a dataclass"
             )
         params.append(vtype)
     if "return" not in hints:
@@ -259,9 +367,12 @@ def _signature_of(func: Callable[..., Any], name: str) -> tuple[list[ValueType],
     returned = hints["return"]
     if returned is None or returned is type(None):
         return params, None
-    result = annotation_type(returned)
+    result = annotation_type(returned, struct_of=struct_of)
     if result is None:
-        raise fail(f"the return type is annotated {returned!r}; use int, bool, str, list[...] of them, or None")
+        raise fail(
+            f"the return type is annotated {returned!r}; use int, bool, str, float, list[...], dict[K, V], "
+            "a dataclass, or None"
+        )
     return params, result
 
 

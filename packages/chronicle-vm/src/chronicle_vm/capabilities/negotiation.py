@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Capability
 from chronicle_vm.core.payload import call_plan, value_bytes
+from chronicle_vm.core.structured import shape_difference, struct_fields, to_host, type_text
+from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import Value, ValueMismatch, export_value, import_value
 from chronicle_vm.errors import ExecutionError, PolicyError, ResourceLimitError, declare_codes
 from chronicle_vm.limits import Limits
@@ -99,6 +101,8 @@ class Negotiation:
     policy: Policy
     host: Host
     declared: tuple[Capability, ...]
+    #: The module's struct table (the declared signatures' struct types index it).
+    structs: tuple[StructDef, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -150,7 +154,17 @@ class Negotiation:
             offered = self.host.get(declared.name)
             assert offered is not None  # granted implies the host has it
             built.append(
-                _live_handler(declared, offered, decision.max_calls, limits, meter, decision.scopes, context, awaiter)
+                _live_handler(
+                    declared,
+                    offered,
+                    decision.max_calls,
+                    limits,
+                    meter,
+                    decision.scopes,
+                    context,
+                    awaiter,
+                    self.structs,
+                )
             )
         return tuple(built)
 
@@ -173,25 +187,31 @@ def negotiate(verified: VerifiedModule, policy: Policy, host: Host) -> Negotiati
     """
     settings = _checked_settings(policy, host)
     declared = tuple(verified.module.capabilities)
-    decisions = tuple(_decide(capability, policy, host) for capability in declared)
+    structs = tuple(getattr(verified.module, "structs", ()))
+    decisions = tuple(_decide(capability, policy, host, structs) for capability in declared)
     return Negotiation(
         decisions=decisions,
         settings=MappingProxyType(settings),
         policy=policy,
         host=host,
         declared=declared,
+        structs=structs,
     )
 
 
-def _decide(declared: Capability, policy: Policy, host: Host) -> Decision:
+def _decide(declared: Capability, policy: Policy, host: Host, structs: tuple[StructDef, ...] = ()) -> Decision:
     name = declared.name
-    wanted = declared.signature()
+    wanted = declared.signature()  # `struct#N` for structs: the text a trace records and reads back
     offered = host.get(name)
     if offered is None:
         return Decision(name, wanted, None, "unknown", f"the host offers no capability named {name}")
     have = offered.signature()
-    if offered.params != declared.params or offered.result != declared.result:
-        return Decision(name, wanted, have, "type-invalid", f"the module declares {wanted}, the host provides {have}")
+    differs = _signature_difference(declared, structs, offered)
+    if differs is not None:
+        named = _signature(declared, structs)
+        return Decision(
+            name, wanted, have, "type-invalid", f"the module declares {named}, the host provides {have}{differs}"
+        )
     rule = policy.rule(name)
     if rule is None:
         return Decision(
@@ -208,6 +228,39 @@ def _decide(declared: Capability, policy: Policy, host: Host) -> Decision:
         scopes = bind(name, rule.args, declared.params, names, _policy_fail(policy))
         reason += ", only " + "; ".join(scope.rule.describe() for scope in scopes)
     return Decision(name, wanted, have, "granted", reason, rule.max_calls, scopes)
+
+
+def _signature(declared: Capability, structs: tuple[StructDef, ...]) -> str:
+    """The declared signature with struct names (as `Capability.signature()` writes it when it has no structs)."""
+    if not structs:
+        return declared.signature()
+    params = ", ".join(type_text(p, structs) for p in declared.params)
+    result = "" if declared.result is None else f" -> {type_text(declared.result, structs)}"
+    return f"({params}){result}"
+
+
+def _signature_difference(declared: Capability, structs: tuple[StructDef, ...], offered: HostCapability) -> str | None:
+    """None when the signatures agree (structs by shape), else what differs, e.g. `: parameter 1: Item.unit ...`."""
+    if len(offered.params) != len(declared.params):
+        return ""
+    if (declared.result is None) != (offered.result is None):
+        return ""
+    pairs = [(f"parameter {k + 1}", d, o) for k, (d, o) in enumerate(zip(declared.params, offered.params, strict=True))]
+    if declared.result is not None and offered.result is not None:
+        pairs.append(("result", declared.result, offered.result))
+    for what, mine, theirs in pairs:
+        if not _has_struct(mine) and not _has_struct(theirs):
+            if mine != theirs:
+                return ""  # the two signatures say it all
+            continue
+        found = shape_difference(mine, structs, theirs, offered.structs)
+        if found is not None:
+            return f" ({what}: {found})"
+    return None
+
+
+def _has_struct(vtype: ValueType) -> bool:
+    return vtype.kind is TypeKind.STRUCT or any(_has_struct(arg) for arg in vtype.args)
 
 
 def _policy_fail(policy: Policy) -> Fail:
@@ -266,8 +319,10 @@ def _live_handler(
     scopes: tuple[BoundScope, ...] = (),
     context: CallContext | None = None,
     awaiter: Awaiter | None = None,
+    structs: tuple[StructDef, ...] = (),
 ) -> CapabilityHandler:
     name = declared.name
+    shaped = HostShapes(declared, structs, offered)  # maps and structs as the host takes them
     fixed, sized = call_plan(declared.params)  # bytes out: a constant for the scalars, text and arrays measured
     max_output = limits.max_output_bytes
     result_type = declared.result
@@ -298,7 +353,7 @@ def _live_handler(
         sent[0] += charge
         if sent[0] > max_output:  # before the host sees the arguments: nothing past the bound leaves the run
             raise output_limit(name, max_output, site.instructions)
-        host_args = [export_value(arg) for arg in args]
+        host_args = [export_value(arg) for arg in args] if shaped.plain else shaped.arguments(args)
         try:
             returned = func(*host_args, **keywords)
             if awaited is not None:
@@ -320,7 +375,7 @@ def _live_handler(
                 )
             return None
         try:
-            value, _units = import_value(returned, result_type, limits, what=f"result of {name}")
+            value, _units = import_value(returned, result_type, limits, f"result of {name}", structs)
         except ValueMismatch as exc:
             raise ExecutionError(
                 "runtime.capability-result", str(exc), capability=name, expected=str(result_type)
@@ -335,6 +390,59 @@ def _live_handler(
         return value
 
     return handler
+
+
+class HostShapes:
+    """How a capability's map and struct arguments reach its host function: dicts, and its own dataclasses."""
+
+    __slots__ = ("classes", "params", "plain", "structs")
+
+    def __init__(self, declared: Capability, structs: tuple[StructDef, ...], offered: HostCapability) -> None:
+        self.params = declared.params
+        self.structs = structs
+        self.plain = not any(_structured(p) for p in declared.params)
+        found: dict[int, type] = {}
+        for mine, theirs in zip(declared.params, offered.params, strict=True):
+            _match_classes(mine, theirs, structs, offered, found)
+        if declared.result is not None and offered.result is not None:
+            _match_classes(declared.result, offered.result, structs, offered, found)
+        self.classes: Mapping[int, type] = found
+
+    def arguments(self, args: Sequence[Value]) -> list[Any]:
+        return [
+            to_host(export_value(arg), vtype, self.structs, self.classes)
+            for arg, vtype in zip(args, self.params, strict=True)
+        ]
+
+
+def _structured(vtype: ValueType) -> bool:
+    if vtype.kind is TypeKind.STRUCT or vtype.kind is TypeKind.MAP:
+        return True
+    return any(_structured(arg) for arg in vtype.args)
+
+
+def _match_classes(
+    mine: ValueType,
+    theirs: ValueType,
+    structs: tuple[StructDef, ...],
+    offered: HostCapability,
+    found: dict[int, type],
+    depth: int = 0,
+) -> None:
+    """Module struct index -> the host's dataclass, from two signatures of one shape walked side by side."""
+    if mine.kind is not theirs.kind or depth > 64:
+        return
+    if mine.kind is TypeKind.STRUCT:
+        if mine.ref in found or not 0 <= theirs.ref < len(offered.structs):
+            return
+        cls = offered.classes[theirs.ref] if theirs.ref < len(offered.classes) else None
+        if cls is not None:
+            found[mine.ref] = cls
+        for a, b in zip(struct_fields(mine, structs), offered.structs[theirs.ref].fields, strict=False):
+            _match_classes(a.type, b.type, structs, offered, found, depth + 1)
+        return
+    for x, y in zip(mine.args, theirs.args, strict=False):
+        _match_classes(x, y, structs, offered, found, depth + 1)
 
 
 def output_limit(name: str, max_output: int, instructions: int) -> ResourceLimitError:

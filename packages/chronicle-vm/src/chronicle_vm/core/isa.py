@@ -28,6 +28,8 @@ __all__ = [
     "OpInfo",
     "Operand",
     "OperandKind",
+    "STRUCTURED_OPS",
+    "STRUCTURED_RULES",
     "TypeRule",
 ]
 
@@ -44,6 +46,7 @@ class OperandKind(enum.Enum):
     IMM = "imm"  # an immediate unsigned number (its meaning is the opcode's)
     ARGS = "args"  # first register of a call's argument window
     PAIR = "pair"  # first of two consecutive registers, both of the operand's rule (int unless it says)
+    FIELDS = "fields"  # first register of a struct's field window: one register per field of the written struct
 
 
 class TypeRule(enum.Enum):
@@ -62,6 +65,20 @@ class TypeRule(enum.Enum):
     SEQUENCE = "str or [T]"  # a string or any array
     ORDERED = "ordered T"  # a type whose values have an order (type_registry's `orderable` kinds); binds T
     ORDERED_ARRAY = "[ordered T]"  # an array whose element type is orderable; binds T to the element type
+    # Maps and structs (#17): checked by chronicle_vm.verifier.structured over the registers' types themselves.
+    MAP = "{K: V}"  # a map type; binds K and V
+    KEY = "K"  # the key type of the instruction's map operand
+    VALUE = "V"  # the value type of the instruction's map operand
+    KEYS = "[K]"  # an array of the map operand's key type
+    VALUES = "[V]"  # an array of the map operand's value type
+    STRUCT = "struct S"  # a struct type; binds S
+    FIELD = "S.i"  # the type of field i (the instruction's immediate) of the struct operand
+
+
+#: The rules about maps and structs: the verifier checks them from the registers' types (verifier.structured).
+STRUCTURED_RULES = frozenset(
+    (TypeRule.MAP, TypeRule.KEY, TypeRule.VALUE, TypeRule.KEYS, TypeRule.VALUES, TypeRule.STRUCT, TypeRule.FIELD)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +180,22 @@ class Op(enum.IntEnum):
     FMIN = 0x7D
     FMAX = 0x7E
     PARSEFLOAT = 0x7F
+    # Maps (#17): a map is a dict in insertion order; MAPSTAMP/MAPCHECK guard iteration against key-set changes.
+    MAPNEW = 0x80
+    MAPGET = 0x81
+    MAPGETD = 0x82
+    MAPSET = 0x83
+    MAPHAS = 0x84
+    MAPDEL = 0x85
+    MAPLEN = 0x86
+    MAPKEYS = 0x87
+    MAPVALUES = 0x88
+    MAPSTAMP = 0x89
+    MAPCHECK = 0x8A
+    # Structs (#17): a struct is a list of its field values in declaration order.
+    STRUCTNEW = 0x90
+    GETFIELD = 0x91
+    SETFIELD = 0x92
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +229,7 @@ def _k(kind: OperandKind) -> Operand:
 _I, _B, _S, _O = TypeRule.INT, TypeRule.BOOL, TypeRule.STR, TypeRule.ORDERED
 _F = TypeRule.FLOAT
 _ARR, _ELEM = TypeRule.ARRAY, TypeRule.ELEM
+_MAP, _KEY, _VAL = TypeRule.MAP, TypeRule.KEY, TypeRule.VALUE
 
 _ROWS: tuple[OpInfo, ...] = (
     OpInfo(Op.NOP, "nop", (_N, _N, _N), "does nothing"),
@@ -319,6 +353,58 @@ _ROWS: tuple[OpInfo, ...] = (
     OpInfo(Op.FMIN, "fmin", (_w(_F), _r(_F), _r(_F)), "a = the smaller of b, c (-0.0 below 0.0)"),
     OpInfo(Op.FMAX, "fmax", (_w(_F), _r(_F), _r(_F)), "a = the larger of b, c (0.0 above -0.0)"),
     OpInfo(Op.PARSEFLOAT, "parsefloat", (_w(_F), _r(_S), _N), "a = b read as a decimal float", may_trap=True),
+    OpInfo(Op.MAPNEW, "mapnew", (_w(_MAP), _N, _N), "a = a new empty map (its types are a's)", may_trap=True),
+    OpInfo(Op.MAPGET, "mapget", (_w(_VAL), _r(_MAP), _r(_KEY)), "a = b[c]; traps when c is absent", may_trap=True),
+    OpInfo(
+        Op.MAPGETD,
+        "mapgetd",
+        (Operand(OperandKind.REG, _VAL, write=True), _r(_MAP), _r(_KEY)),
+        "if c in b: a = b[c] (else a keeps its value, the default)",
+        may_trap=True,
+    ),
+    OpInfo(
+        Op.MAPSET, "mapset", (_r(_MAP), _r(_KEY), _r(_VAL)), "a[b] = c (an existing key keeps its place)", may_trap=True
+    ),
+    OpInfo(Op.MAPHAS, "maphas", (_w(_B), _r(_MAP), _r(_KEY)), "a = c in b", may_trap=True),
+    OpInfo(Op.MAPDEL, "mapdel", (_r(_MAP), _r(_KEY), _N), "remove key b from a (absent: nothing)", may_trap=True),
+    OpInfo(Op.MAPLEN, "maplen", (_w(_I), _r(_MAP), _N), "a = the number of entries of b"),
+    OpInfo(
+        Op.MAPKEYS, "mapkeys", (_w(TypeRule.KEYS), _r(_MAP), _N), "a = a new array of b's keys, in order", may_trap=True
+    ),
+    OpInfo(
+        Op.MAPVALUES,
+        "mapvalues",
+        (_w(TypeRule.VALUES), _r(_MAP), _N),
+        "a = a new array of b's values, in key order",
+        may_trap=True,
+    ),
+    OpInfo(Op.MAPSTAMP, "mapstamp", (_w(_I), _r(_MAP), _N), "a = a token of b's current set of keys"),
+    OpInfo(
+        Op.MAPCHECK,
+        "mapcheck",
+        (_r(_MAP), _r(_I), _N),
+        "trap unless a's set of keys is the one token b was taken from",
+        may_trap=True,
+    ),
+    OpInfo(
+        Op.STRUCTNEW,
+        "structnew",
+        (_w(TypeRule.STRUCT), _k(OperandKind.FIELDS), _N),
+        "a = a new struct of a's type, its fields from registers b.. (one per field)",
+        may_trap=True,
+    ),
+    OpInfo(
+        Op.GETFIELD,
+        "getfield",
+        (_w(TypeRule.FIELD), _r(TypeRule.STRUCT), _k(OperandKind.IMM)),
+        "a = field c of struct b",
+    ),
+    OpInfo(
+        Op.SETFIELD,
+        "setfield",
+        (_r(TypeRule.STRUCT), _k(OperandKind.IMM), _r(TypeRule.FIELD)),
+        "field b of struct a = c",
+    ),
 )
 
 #: Every opcode's row, by opcode number.
@@ -327,6 +413,13 @@ OPCODES: Mapping[int, OpInfo] = {row.op.value: row for row in _ROWS}
 OPS_BY_NAME: Mapping[str, OpInfo] = {row.name: row for row in _ROWS}
 
 assert len(OPCODES) == len(_ROWS) == len(Op), "every opcode has exactly one row"
+
+#: The opcodes whose operands follow the map and struct rules (checked by chronicle_vm.verifier.structured).
+STRUCTURED_OPS: frozenset[int] = frozenset(
+    number
+    for number, info in OPCODES.items()
+    if any(operand.rule in STRUCTURED_RULES or operand.kind is OperandKind.FIELDS for operand in info.operands)
+)
 
 # -- the cost table ------------------------------------------------------------------------------------------------
 

@@ -15,15 +15,18 @@ The version-1 binary format stores a type as (array depth, scalar tag);
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from chronicle_vm.limits import Limits
 
+from . import structured
+from .structured import KEY_KINDS, VMap
 from .types import MAX_ARRAY_DEPTH, BaseType, StructDef, TypeKind, ValueType, array_type
 
 __all__ = [
@@ -182,6 +185,9 @@ def _import_array(obj: object, vtype: ValueType, limits: Limits, what: str, item
     if len(obj) > limits.max_array_len:
         raise ValueMismatch(f"{what}: array of {len(obj)} items exceeds max_array_len {limits.max_array_len}")
     element = vtype.args[0]
+    fast = _scalar_items(obj, element, limits)
+    if fast is not None:
+        return fast
     values: list[Any] = []
     units = len(obj)
     for index, item in enumerate(obj):
@@ -245,6 +251,138 @@ def _array_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, r
         raise ValueMismatch(f"{what}: expected {vtype} (a JSON array), found {json_kind(obj)}")
     element = vtype.args[0]
     return [read(item, element, f"{what}[{index}]") for index, item in enumerate(obj)]
+
+
+def _import_map(obj: object, vtype: ValueType, limits: Limits, what: str, items: Importer) -> tuple[Any, int]:
+    pairs = structured.map_pairs(obj)
+    if pairs is None:
+        raise ValueMismatch(f"{what}: expected {_text(vtype, items)} (a dict), found {kind_name(obj)}")
+    if len(pairs) > limits.max_array_len:
+        raise ValueMismatch(f"{what}: map of {len(pairs)} entries exceeds max_array_len {limits.max_array_len}")
+    key_type, value_type = vtype.args
+    made = VMap()
+    units = len(pairs)
+    for key, item in pairs:
+        shown = _short_key(key)
+        checked, key_units = items(key, key_type, limits, f"{what} key {shown}")
+        value, item_units = items(item, value_type, limits, f"{what}[{shown}]")
+        made[checked] = value
+        units += key_units + item_units
+    return made, units
+
+
+def _import_struct(obj: object, vtype: ValueType, limits: Limits, what: str, items: Importer) -> tuple[Any, int]:
+    structs = getattr(items, "structs", ())
+    pairs = structured.struct_items(obj, vtype, structs, what)
+    if isinstance(pairs, str):
+        raise ValueMismatch(pairs)
+    fields = structured.struct_fields(vtype, structs)
+    values: list[Any] = []
+    units = len(fields)
+    for (name, item), declared in zip(pairs, fields, strict=True):
+        value, item_units = items(item, declared.type, limits, f"{what}.{name}" if what else name)
+        values.append(value)
+        units += item_units
+    return values, units
+
+
+def _short_key(key: object) -> str:
+    if type(key) is str:
+        return repr(key if len(key) <= 40 else key[:37] + "...")
+    if type(key) is int:
+        return _short(key)
+    return repr(key) if type(key) is bool else kind_name(key)
+
+
+def _text(vtype: ValueType, items: Importer) -> str:
+    return structured.type_text(vtype, getattr(items, "structs", ()))
+
+
+def _map_text(value: Any) -> str:
+    return "{" + ", ".join(f"{value_text(key)}: {value_text(item)}" for key, item in value.items()) + "}"
+
+
+def _scalar_items(obj: list[Any] | tuple[Any, ...], element: ValueType, limits: Limits) -> tuple[Any, int] | None:
+    """An array of ints or strings checked at C speed (None: not all plain, let the item-by-item check explain)."""
+    kind = element.kind
+    if kind is TypeKind.STR:
+        if not obj or set(map(type, obj)) != {str}:
+            return None
+        joined = "".join(obj)  # one string: its length is the characters, its scan the Unicode check
+        total = len(joined)
+        if total > limits.max_string_len and max(map(len, obj)) > limits.max_string_len:
+            return None
+        if not joined.isascii():
+            try:
+                joined.encode("utf-8")
+            except UnicodeEncodeError:
+                return None
+        return list(obj), len(obj) + total
+    if kind is TypeKind.INT:
+        if not obj or set(map(type, obj)) != {int} or min(obj) < I64_MIN or max(obj) > I64_MAX:
+            return None
+        return list(obj), len(obj)
+    return None
+
+
+def _map_to_json(value: Any, vtype: ValueType, form: JsonForm, write: JsonWriter) -> Any:
+    """A map: `[key, value]` pairs in insertion order (a trace); on the command line (`lenient`), an object when
+    its keys are str."""
+    key_type, value_type = vtype.args
+    if form.lenient and key_type.kind is TypeKind.STR:
+        return {key: write(item, value_type) for key, item in value.items()}
+    return [[write(key, key_type), write(item, value_type)] for key, item in value.items()]
+
+
+def _map_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
+    """A map's JSON form read into the host form `import_value` takes: a dict in the pairs' order."""
+    key_type, value_type = vtype.args
+    # (key, value, the key's path, the value's path): JSON paths into the pairs, or by key into an object
+    pairs: list[tuple[object, object, str, str]] = []
+    if type(obj) is dict and form.lenient and key_type.kind is TypeKind.STR:
+        pairs = [
+            (key, item, f"{what} key {_short_key(key)}", f"{what}[{_short_key(key)}]") for key, item in obj.items()
+        ]
+    elif type(obj) is list:
+        for index, pair in enumerate(obj):
+            if type(pair) is not list or len(pair) != 2:
+                raise ValueMismatch(f"{what}[{index}]: expected a [key, value] pair, found {json_kind(pair)}")
+            pairs.append((pair[0], pair[1], f"{what}[{index}][0]", f"{what}[{index}][1]"))
+    else:
+        lenient = form.lenient and key_type.kind is TypeKind.STR
+        wanted = "an array of [key, value] pairs" + (" or an object" if lenient else "")
+        raise ValueMismatch(f"{what}: expected {vtype} ({wanted}), found {json_kind(obj)}")
+    made: dict[Any, Any] = {}
+    for key, item, key_path, item_path in pairs:
+        checked = read(key, key_type, key_path)
+        if checked in made:
+            raise ValueMismatch(f"{key_path}: key {_short_key(key)} appears twice")
+        made[checked] = read(item, value_type, item_path)
+    return made
+
+
+def _struct_to_json(value: Any, vtype: ValueType, form: JsonForm, write: JsonWriter) -> Any:
+    """A struct: an object of its fields by name, in declaration order (from a VM struct, a dict or a dataclass)."""
+    fields = structured.struct_fields(vtype, form.structs)
+    items: Iterable[tuple[Any, Any]]
+    if type(value) is list:
+        items = zip(fields, value, strict=True)
+    elif type(value) is dict:
+        items = ((item, value[item.name]) for item in fields)
+    else:
+        items = ((item, getattr(value, item.name)) for item in fields)
+    return {item.name: write(field, item.type) for item, field in items}
+
+
+def _struct_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, read: JsonReader) -> Any:
+    fields = structured.struct_fields(vtype, form.structs)
+    names = [item.name for item in fields]
+    name = structured.struct_name(vtype, form.structs)
+    if type(obj) is not dict:
+        raise ValueMismatch(f"{what}: expected struct {name} (a JSON object of its fields), found {json_kind(obj)}")
+    if len(obj) != len(names) or set(obj) != set(names):
+        raise ValueMismatch(f"{what}: expected struct {name} with exactly the fields {names}, found {list(obj)}")
+    return {item.name: read(obj[item.name], item.type, f"{what}.{item.name}") for item in fields}
 
 
 def _bool_text(value: Any) -> str:
@@ -332,6 +470,33 @@ ROWS: dict[TypeKind, TypeRow] = {
         to_json=_array_to_json,
         from_json=_array_from_json,
     ),
+    TypeKind.MAP: TypeRow(
+        TypeKind.MAP,
+        None,
+        2,
+        python=VMap,
+        annotation=dict,
+        zero=VMap,
+        check=_import_map,
+        sized=True,
+        text=_map_text,
+        to_json=_map_to_json,
+        from_json=_map_from_json,
+    ),
+    # A struct is a list of its fields; its zero needs the module's struct table (`zero_value`).
+    TypeKind.STRUCT: TypeRow(
+        TypeKind.STRUCT,
+        None,
+        0,
+        python=list,
+        annotation=None,
+        zero=list,
+        check=_import_struct,
+        sized=True,
+        text=_array_text,
+        to_json=_struct_to_json,
+        from_json=_struct_from_json,
+    ),
 }
 
 
@@ -340,7 +505,9 @@ _BY_PYTHON = sorted(ROWS.values(), key=lambda found: found.python is not bool)
 
 
 def value_text(value: object) -> str:
-    """A VM value (or its JSON form) as the language writes it: 42, true, "text", [1, 2]."""
+    """A VM value (or its JSON form) as the language writes it: 42, true, "text", [1, 2], {"a": 1}."""
+    if isinstance(value, dict):
+        return _map_text(value)
     for found in _BY_PYTHON:
         if isinstance(value, found.python):
             return found.text(value)
@@ -361,8 +528,10 @@ def row(vtype: ValueType) -> TypeRow:
     return ROWS[vtype.kind]
 
 
-def zero_value(vtype: ValueType) -> Any:
-    """A fresh register's value: 0, False, "" or a new empty array."""
+def zero_value(vtype: ValueType, structs: Sequence[StructDef] = ()) -> Any:
+    """A fresh register's value: 0, False, "", a new empty array or map, a struct of its fields' zeros."""
+    if vtype.kind is TypeKind.STRUCT:
+        return structured.zero_struct(vtype, structs)
     return ROWS[vtype.kind].zero()
 
 
@@ -491,7 +660,11 @@ def well_formed(vtype: object, depth: int = 0) -> TypeGuard[ValueType]:
     found = ROWS[vtype.kind]
     if len(vtype.args) != found.arity:
         return False
-    if vtype.kind is TypeKind.ARRAY and depth >= MAX_ARRAY_DEPTH:
+    if (vtype.kind is TypeKind.ARRAY or vtype.kind is TypeKind.MAP) and depth >= MAX_ARRAY_DEPTH:
+        return False
+    if vtype.kind is TypeKind.MAP and vtype.args[0].kind not in KEY_KINDS:
+        return False
+    if type(vtype.ref) is not int or vtype.ref < 0:
         return False
     return all(well_formed(arg, depth + 1) for arg in vtype.args)
 
@@ -499,21 +672,38 @@ def well_formed(vtype: object, depth: int = 0) -> TypeGuard[ValueType]:
 # --- the host boundary --------------------------------------------------------
 
 
-def annotation_type(annotation: object, depth: int = 0) -> ValueType | None:
-    """The type a host function's annotation declares (`int`, `list[str]`, ...), None when it declares none."""
+#: Turns a host's dataclass into a struct type of the host's own struct table (None: not a struct it can use).
+StructOf = Callable[[type], "ValueType | None"]
+
+
+def annotation_type(annotation: object, depth: int = 0, struct_of: StructOf | None = None) -> ValueType | None:
+    """The type a host function's annotation declares (`int`, `list[str]`, `dict[str, int]`, a dataclass, ...).
+
+    None when it declares none.  A dataclass becomes a struct type through
+    `struct_of` (the host's struct table); without it, dataclasses declare nothing.
+    """
+    if depth > MAX_ARRAY_DEPTH:
+        return None
+    if struct_of is not None and isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return struct_of(annotation)
     for found in ROWS.values():
+        if found.annotation is None:
+            continue  # structs are declared by dataclasses (struct_of)
         if found.arity == 0:
             # identity, not a dict lookup: an annotation may be any object, even an unhashable one
             if annotation is found.annotation:
                 return ValueType(found.kind)
         elif typing.get_origin(annotation) is found.annotation:
             args = typing.get_args(annotation)
-            if len(args) != found.arity or depth >= MAX_ARRAY_DEPTH:
+            if len(args) != found.arity:
                 return None
-            inner = [annotation_type(arg, depth + 1) for arg in args]
+            inner = [annotation_type(arg, depth + 1, struct_of) for arg in args]
             if any(t is None for t in inner):
                 return None
-            return ValueType(found.kind, tuple(t for t in inner if t is not None))
+            made = ValueType(found.kind, tuple(t for t in inner if t is not None))
+            if made.kind is TypeKind.MAP and made.args[0].kind not in KEY_KINDS:
+                return None
+            return made
     return None
 
 
@@ -529,6 +719,8 @@ def kind_name(obj: object) -> str:
         return "str"
     if isinstance(obj, (list, tuple)):
         return "array"
+    if isinstance(obj, dict):
+        return "dict"
     if obj is None:
         return "nothing"
     return type(obj).__name__

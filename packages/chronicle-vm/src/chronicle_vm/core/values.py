@@ -14,8 +14,9 @@ from typing import Any, TypeAlias
 
 from chronicle_vm.limits import Limits
 
+from .structured import MAX_VALUE_DEPTH, Structs
 from .type_registry import I64_MAX, I64_MIN, ROWS, ValueMismatch
-from .types import ValueType
+from .types import TypeKind, ValueType
 
 __all__ = [
     "I64_MAX",
@@ -37,7 +38,42 @@ def wrap_i64(value: int) -> int:
     return ((value + 2**63) & 0xFFFF_FFFF_FFFF_FFFF) - 2**63
 
 
-def import_value(obj: object, vtype: ValueType, limits: Limits, what: str = "value") -> tuple[Value, int]:
+class _Importer:
+    """The deep import of one host value: the struct table, the containers on the current path (cycles), a budget."""
+
+    __slots__ = ("active", "budget", "structs")
+
+    def __init__(self, structs: Structs, limits: Limits) -> None:
+        self.structs = structs
+        self.active: list[int] = []
+        # every part of the value is visited once per occurrence: a value shared many times (a DAG) is bounded
+        # by what its copy would take, in items, against max_allocation's words
+        self.budget = max(limits.max_allocation // 4, 1)
+
+    def __call__(self, obj: object, vtype: ValueType, limits: Limits, what: str) -> tuple[Value, int]:
+        row = ROWS.get(vtype.kind)
+        if row is None:
+            raise ValueMismatch(f"{what}: the type {vtype} cannot cross the boundary")
+        if not row.sized or type(obj) is str:
+            return row.check(obj, vtype, limits, what, self)
+        self.budget -= 1
+        if self.budget < 0:
+            raise ValueMismatch(f"{what}: the value is larger than max_allocation allows")
+        marker = id(obj)
+        if marker in self.active:
+            raise ValueMismatch(f"{what}: the value contains itself (a cyclic structure cannot cross the boundary)")
+        if len(self.active) >= MAX_VALUE_DEPTH:
+            raise ValueMismatch(f"{what}: the value nests deeper than {MAX_VALUE_DEPTH} levels")
+        self.active.append(marker)
+        try:
+            return row.check(obj, vtype, limits, what, self)
+        finally:
+            self.active.pop()
+
+
+def import_value(
+    obj: object, vtype: ValueType, limits: Limits, what: str = "value", structs: Structs = ()
+) -> tuple[Value, int]:
     """Check a host object against `vtype` and the size limits; give a fresh VM value and its allocation units.
 
     Ints must already be within signed 64 bits (no silent wrapping), bools are
@@ -45,8 +81,10 @@ def import_value(obj: object, vtype: ValueType, limits: Limits, what: str = "val
     lists or tuples.  Raises `ValueMismatch` naming the offending part.  Each
     kind's check is its row in `core.type_registry`.
     """
-    value, units = ROWS[vtype.kind].check(obj, vtype, limits, what, import_value)
-    return value, units
+    if vtype.kind is TypeKind.INT or vtype.kind is TypeKind.BOOL:
+        value, units = ROWS[vtype.kind].check(obj, vtype, limits, what, import_value)
+        return value, units
+    return _Importer(structs, limits)(obj, vtype, limits, what)
 
 
 def value_units(value: Value) -> int:

@@ -118,8 +118,9 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.model import Function, Module
+from chronicle_vm.core.structured import VMap, struct_fields
 from chronicle_vm.core.type_registry import is_sized, zero_value
-from chronicle_vm.core.types import TypeKind
+from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value, wrap_i64
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
@@ -127,6 +128,7 @@ from chronicle_vm.limits import Limits
 from . import faults
 from .control import FUEL_SLICE, RunControl
 from .costs import (
+    ENTRY_WORDS,
     ITEM_WORDS,
     LIST_WORDS,
     STR_WORDS,
@@ -140,6 +142,7 @@ from .costs import (
 from .deep import run_deep
 from .entry import RunOutcome, handler_table, locate, prepare_call
 from .entry import describe as _describe
+from .entry import structs_of as _structs
 from .faults import OperandFault
 from .faults import quote_operand as _quote
 from .reference import Interpreter
@@ -500,7 +503,7 @@ class CompiledEngine:
                 exc.details.setdefault("instructions", self._issued - self._fuel.cell_contents - pending)
             raise
         count = self._issued - self._fuel.cell_contents
-        if type(result) is list and export_size(result) > limits.max_allocation // WORD:
+        if (type(result) is list or type(result) is VMap) and export_size(result) > limits.max_allocation // WORD:
             # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
             return self._rerun_on_interpreter(entry, args, record)
         return RunOutcome(export_value(result) if result is not None else None, count)
@@ -573,6 +576,7 @@ class CompiledEngine:
             "__builtins__": {},
             "len": len,
             "IndexError": IndexError,
+            "KeyError": KeyError,
             "str": str,
             "type": type,
             "list": list,
@@ -587,6 +591,7 @@ class CompiledEngine:
             "_wrap": wrap_i64,
             **_FLOAT_GLOBALS,
             "_vwords": value_words,
+            "_VMap": VMap,
             "_copy": export_value,
             "_upper": fixed_upper,
             "_lower": fixed_lower,
@@ -1057,8 +1062,7 @@ class _Translator:
             if register < function.param_count:
                 continue
             vtype = function.registers[register]
-            init = repr(zero_value(vtype))
-            self.emit(2, f"r{_int(register)} = {init}")
+            self.emit(2, f"r{_int(register)} = {_zero_source(vtype, _structs(self.module))}")
         if len(arms) == 1:
             self.arm(arms[0], 2, after="", outer=False)
         elif len(arms) <= _LINEAR_DISPATCH:
@@ -1175,6 +1179,10 @@ class _Translator:
             writes = [c] if capability.result is not None else []
         elif op == Op.LOADK:
             writes = [a]
+        elif op == Op.MAPGETD:
+            reads.append(a)  # an absent key leaves a as it was (the default)
+        elif op == Op.STRUCTNEW:
+            reads.extend(range(b, b + len(struct_fields(self.function.registers[a], _structs(module)))))
         return reads, writes
 
     def _blocks(self) -> tuple[list[int], list[int], list[list[int]]] | None:
@@ -1592,9 +1600,9 @@ class _Translator:
         count = f"MAXI - FUEL - {_int(pending)}" if pending else "MAXI - FUEL"
         # tuple.__new__ builds the same CallSite without the NamedTuple's Python-level __new__.
         line(f"_t = H{a}([{args}], _tnew(CS, ({a}, {w}, {count})))")
-        line("REC(_t if type(_t) is not list else _copy(_t))")
+        line("REC(_t if type(_t) is not list and type(_t) is not _VMap else _copy(_t))")
         if capability.result is not None:
-            line("if type(_t) is str or type(_t) is list:")
+            line("if type(_t) is str or type(_t) is list or type(_t) is _VMap:")
             line("A += _vwords(_t)", 1)
             line(f"if A > MAXA: _allocfail({w})", 1)
             line(f"r{c} = _t")
@@ -1758,6 +1766,74 @@ class _Translator:
         line(f"_idxa({w}, r{b}, len(r{a}))", 1)
         return None
 
+    # -- maps and structs (#17): inline forms of their semantics rows, in the rows' order (fuel, checks, act) --
+
+    def _key_fuel(self, at: _At, key: int) -> None:
+        if self.function.registers[key].kind is TypeKind.STR:
+            self.pay(f"len(r{_int(key)})", at.indent, at.pc, at.pending, at.w)
+
+    def _op_mapget(self, at: _At) -> bool | None:
+        a, b, c, w, line = at.a, at.b, at.c, at.w, at.line
+        self._key_fuel(at, c)
+        line("try:")
+        line(f"r{a} = r{b}[r{c}]", 1)
+        line("except KeyError:")
+        line(f"_wcheck({w}, {_int(at.op)}, (r{b}, r{c}))", 1)
+        return None
+
+    def _op_mapgetd(self, at: _At) -> bool | None:
+        a, b, c, line = at.a, at.b, at.c, at.line
+        self._key_fuel(at, c)
+        line(f"r{a} = r{b}.get(r{c}, r{a})")
+        return None
+
+    def _op_mapset(self, at: _At) -> bool | None:
+        a, b, c, w, line = at.a, at.b, at.c, at.w, at.line
+        self._key_fuel(at, b)
+        line(f"if r{b} not in r{a}:")
+        line(f"if len(r{a}) >= MAXR: _wcheck({w}, {_int(at.op)}, (r{a}, r{b}, r{c}))", 1)
+        line(f"A += {_int(ENTRY_WORDS)}", 1)
+        line(f"if A > MAXA: _allocfail({w})", 1)
+        line(f"r{a}.keyset += 1", 1)
+        line(f"r{a}[r{b}] = r{c}")
+        return None
+
+    def _op_maphas(self, at: _At) -> bool | None:
+        a, b, c, line = at.a, at.b, at.c, at.line
+        self._key_fuel(at, c)
+        line(f"r{a} = r{c} in r{b}")
+        return None
+
+    def _op_maplen(self, at: _At) -> bool | None:
+        at.line(f"r{at.a} = len(r{at.b})")
+        return None
+
+    def _op_mapstamp(self, at: _At) -> bool | None:
+        at.line(f"r{at.a} = r{at.b}.keyset")
+        return None
+
+    def _op_mapcheck(self, at: _At) -> bool | None:
+        a, b, w = at.a, at.b, at.w
+        at.line(f"if r{a}.keyset != r{b}: _wcheck({w}, {_int(at.op)}, (r{a}, r{b}))")
+        return None
+
+    def _op_structnew(self, at: _At) -> bool | None:
+        a, b, w, line = at.a, at.b, at.w, at.line
+        size = len(struct_fields(self.function.registers[a], _structs(self.module)))
+        self.pay(str(size), at.indent, at.pc, at.pending, w)
+        line(f"A += {_int(LIST_WORDS + ITEM_WORDS * size)}")
+        line(f"if A > MAXA: _allocfail({w})")
+        line(f"r{a} = [{''.join(f'r{_int(r)}, ' for r in range(b, b + size))}]")
+        return None
+
+    def _op_getfield(self, at: _At) -> bool | None:
+        at.line(f"r{at.a} = r{at.b}[{_int(at.c)}]")
+        return None
+
+    def _op_setfield(self, at: _At) -> bool | None:
+        at.line(f"r{at.a}[{_int(at.b)}] = r{at.c}")
+        return None
+
     def track(self, op: int, a: int, b: int, c: int) -> None:
         """Update the known int constants after instruction (op, a, b, c)."""
         _reads, writes = self._uses_defs(op, a, b, c)
@@ -1799,6 +1875,15 @@ class _Translator:
         self.emit(indent, f"A += len(_t) + {_int(_STR)}", pc)
         self.emit(indent, f"if A > MAXA: _allocfail({where})", pc)
         self.emit(indent, f"r{a} = _t", pc)
+
+
+def _zero_source(vtype: ValueType, structs: Sequence[StructDef]) -> str:
+    """Python source of a fresh register's zero value (a new map or struct each time it runs)."""
+    if vtype.kind is TypeKind.MAP:
+        return "_VMap()"
+    if vtype.kind is TypeKind.STRUCT:
+        return "[" + "".join(f"{_zero_source(item.type, structs)}, " for item in struct_fields(vtype, structs)) + "]"
+    return repr(zero_value(vtype, structs))
 
 
 _COMPARE = {
@@ -1883,5 +1968,15 @@ _TEMPLATES: dict[int, Callable[[_Translator, _At], bool | None]] = {
     Op.SHR.value: _Translator._op_shift,
     **dict.fromkeys(WORKS, _Translator._op_work),
     **{op.value: _Translator._op_float for op in (*_FLOAT_OPS, Op.SQRT, Op.FABS, Op.FMIN, Op.FMAX)},
+    Op.MAPGET.value: _Translator._op_mapget,
+    Op.MAPGETD.value: _Translator._op_mapgetd,
+    Op.MAPSET.value: _Translator._op_mapset,
+    Op.MAPHAS.value: _Translator._op_maphas,
+    Op.MAPLEN.value: _Translator._op_maplen,
+    Op.MAPSTAMP.value: _Translator._op_mapstamp,
+    Op.MAPCHECK.value: _Translator._op_mapcheck,
+    Op.STRUCTNEW.value: _Translator._op_structnew,
+    Op.GETFIELD.value: _Translator._op_getfield,
+    Op.SETFIELD.value: _Translator._op_setfield,
 }
 require_complete("the compiled engine", _TEMPLATES)

@@ -24,14 +24,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
+from chronicle_vm.core.structured import MAX_VALUE_DEPTH, VMap
 from chronicle_vm.core.values import Value
 
 if TYPE_CHECKING:
     from chronicle_vm.core.model import Function, Module
 
 __all__ = [
+    "ENTRY_WORDS",
     "ITEM_WORDS",
     "LIST_WORDS",
+    "MAP_WORDS",
     "STR_WORDS",
     "WORD",
     "export_size",
@@ -55,6 +58,17 @@ STR_WORDS = 19
 #: An array: 56 bytes (LIST_WORDS words) plus 8 bytes (ITEM_WORDS words) per item.
 LIST_WORDS = 14
 ITEM_WORDS = 2
+#: A map (#17): 64 bytes (MAP_WORDS words) plus 24 bytes (ENTRY_WORDS words: hash, key, value) per entry.
+#: A struct is a list: LIST_WORDS plus ITEM_WORDS per field.
+MAP_WORDS = 16
+ENTRY_WORDS = 6
+#: A value nested deeper than this cannot leave the VM (a cyclic one is infinitely deep): it counts as too large.
+MAX_EXPORT_DEPTH = MAX_VALUE_DEPTH
+_TOO_DEEP = (1 << 62, 1 << 62)
+
+
+_FLAT = frozenset((int, bool))
+_STRS = {str}
 
 
 def value_words(value: Value) -> int:
@@ -62,7 +76,18 @@ def value_words(value: Value) -> int:
     if type(value) is str:
         return STR_WORDS + len(value)
     if type(value) is list:
+        kinds = set(map(type, value))
+        if kinds <= _FLAT:  # ints and bools cost nothing (a C-speed scan of the common flat arrays)
+            return LIST_WORDS + ITEM_WORDS * len(value)
+        if kinds == _STRS:
+            return LIST_WORDS + (ITEM_WORDS + STR_WORDS) * len(value) + sum(map(len, value))  # type: ignore[arg-type]
         return LIST_WORDS + ITEM_WORDS * len(value) + sum(value_words(item) for item in value)
+    if type(value) is VMap:
+        return (
+            MAP_WORDS
+            + ENTRY_WORDS * len(value)
+            + sum(value_words(key) + value_words(item) for key, item in value.items())
+        )
     return 0
 
 
@@ -102,33 +127,45 @@ def export_size(value: Value) -> int:
     """The estimated words of `value` counted as a tree: the size of a copy (or a JSON text) of it.
 
     An array that holds the same inner array n times counts the inner one n
-    times, but each distinct array is walked once (sizes are remembered by
-    identity; the verifier's types allow no cycles), so the time is that of
-    the distinct items, whatever the sharing.
+    times, but each distinct array or map is walked once (sizes are
+    remembered by identity), so the time is that of the distinct items,
+    whatever the sharing.  A value that contains itself (structs make cycles
+    possible) or nests deeper than MAX_EXPORT_DEPTH has no finite tree: it
+    counts as 2**62 words, more than any max_allocation.
     """
     if type(value) is str:
         return STR_WORDS + len(value)
-    if type(value) is not list:
+    if type(value) is not list and type(value) is not VMap:
         return 0
-    return _tree(value, {})[1]
+    return _tree(value, {}, 0)[1]
 
 
-def _tree(items: list[Value], seen: dict[int, tuple[int, int]]) -> tuple[int, int]:
-    """(characters plus items, estimated words) of the array `items` as a tree."""
-    known = seen.get(id(items))
+def _tree(items: Any, seen: dict[int, tuple[int, int]], depth: int) -> tuple[int, int]:
+    """(characters plus items, estimated words) of the array, struct or map `items` as a tree."""
+    key = id(items)
+    known = seen.get(key)
     if known is not None:
         return known
+    if depth >= MAX_EXPORT_DEPTH:
+        return _TOO_DEEP
+    seen[key] = _TOO_DEEP  # while it is walked: meeting it again inside itself is a cycle
     units = len(items)
-    size = LIST_WORDS + ITEM_WORDS * len(items)
-    for item in items:
-        if type(item) is list:
-            inner_units, inner_size = _tree(item, seen)
+    if type(items) is VMap:
+        size = MAP_WORDS + ENTRY_WORDS * len(items)
+        parts: Any = [*items.keys(), *items.values()]
+    else:
+        size = LIST_WORDS + ITEM_WORDS * len(items)
+        parts = items
+    for item in parts:
+        if type(item) is list or type(item) is VMap:
+            inner_units, inner_size = _tree(item, seen, depth + 1)
             units += inner_units
             size += inner_size
         elif type(item) is str:
             units += len(item)
             size += STR_WORDS + len(item)
-    seen[id(items)] = units, size
+    units, size = min(units, _TOO_DEEP[0]), min(size, _TOO_DEEP[1])
+    seen[key] = units, size
     return units, size
 
 
@@ -139,8 +176,8 @@ def export_work_of(args: Sequence[Value]) -> tuple[int, int]:
         if type(arg) is str:
             units += len(arg)
             size += STR_WORDS + len(arg)
-        elif type(arg) is list:
-            arg_units, arg_size = _tree(arg, {})
+        elif type(arg) is list or type(arg) is VMap:
+            arg_units, arg_size = _tree(arg, {}, 0)
             units += arg_units
             size += arg_size
     return units, size

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from chronicle_vm.core.calls import CapabilityHandler
 from chronicle_vm.core.model import Module
 from chronicle_vm.core.type_registry import zero_value
-from chronicle_vm.core.types import ValueType
+from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import Value, ValueMismatch, import_value
 from chronicle_vm.errors import UsageError, declare_codes
 from chronicle_vm.limits import Limits
 
-from .costs import value_words
+from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, value_words
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
 
-__all__ = ["RunOutcome", "describe", "handler_table", "locate", "prepare_call", "zero"]
+__all__ = ["FRESH_KINDS", "RunOutcome", "describe", "handler_table", "locate", "prepare_call", "structs_of", "zero"]
 
 declare_codes(
     "usage",
@@ -44,9 +44,18 @@ class RunOutcome(NamedTuple):
     instructions: int
 
 
-def zero(vtype: ValueType) -> Value:
+def zero(vtype: ValueType, structs: Sequence[StructDef] = ()) -> Value:
     """A register's value before it is written: the type's zero (the value-type registry's row)."""
-    return zero_value(vtype)  # type: ignore[no-any-return]
+    return zero_value(vtype, structs)  # type: ignore[no-any-return]
+
+
+def structs_of(module: Module) -> tuple[StructDef, ...]:
+    """The module's struct table."""
+    return getattr(module, "structs", ())
+
+
+#: The kinds whose zero is a fresh mutable object in every frame (the others' zeros can be shared).
+FRESH_KINDS = frozenset((TypeKind.ARRAY, TypeKind.MAP, TypeKind.STRUCT))
 
 
 def handler_table(module: Module, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:
@@ -79,12 +88,24 @@ def prepare_call(
     units = 0
     for position, (arg, vtype) in enumerate(zip(args, params, strict=True)):
         try:
-            value, _units = import_value(arg, vtype, limits, f"argument {position + 1} of `{entry}`")
+            what = f"argument {position + 1} of `{entry}`"
+            value, imported = import_value(arg, vtype, limits, what, structs_of(verified.module))
         except ValueMismatch as exc:
             raise UsageError("usage.bad-arguments", str(exc), entry=entry, position=position) from None
         values.append(value)
-        units += value_words(value)
+        units += _words(value, vtype, imported)
     return index, values, units
+
+
+def _words(value: Value, vtype: ValueType, imported: int) -> int:
+    """`value_words(value)`, without a second walk for the flat arrays whose import counted their characters."""
+    if vtype.kind is TypeKind.ARRAY and type(value) is list:
+        element = vtype.args[0].kind
+        if element is TypeKind.STR:  # imported = items + characters
+            return LIST_WORDS + (ITEM_WORDS + STR_WORDS) * len(value) + imported - len(value)
+        if element is TypeKind.INT or element is TypeKind.BOOL:
+            return LIST_WORDS + ITEM_WORDS * len(value)
+    return value_words(value)
 
 
 def locate(module: Module, function: int, index: int) -> dict[str, Any]:

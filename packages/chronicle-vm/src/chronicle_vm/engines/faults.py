@@ -28,6 +28,8 @@ declare_codes(
         "bad-operand": "an operand outside its instruction's domain (for example `ord` of a string not one character)",
         "shift-count": "shl or shr by a count outside 0..63",
         "empty-pattern": "replace with an empty text to replace",
+        "key-missing": "a map read (`m[k]`, mapget) of a key the map does not hold",
+        "map-changed": "a map's set of keys changed while a loop iterated over it (mapcheck)",
     },
 )
 declare_codes(
@@ -127,6 +129,19 @@ def float_range(instruction: str, value: float) -> Failure:
 
 def parse_float(quoted: str) -> Failure:
     return _trap("runtime.parse-float", f"{quoted} is not a decimal float")
+
+
+def key_missing(quoted: str) -> Failure:
+    return _trap("runtime.key-missing", f"key {quoted} is not in the map")
+
+
+def map_changed() -> Failure:
+    return _trap("runtime.map-changed", "the map's keys changed while a loop iterated over it")
+
+
+def map_full(max_array: int) -> Failure:
+    message = f"a new key would grow a map beyond max_array_len {max_array} entries"
+    return _limit("limit.array-len", "max_array_len", max_array, message)
 
 
 def trap(message: str) -> Failure:

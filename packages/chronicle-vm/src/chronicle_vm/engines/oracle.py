@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.isa import CHARS_PER_FUEL
 from chronicle_vm.core.model import Module
+from chronicle_vm.core.structured import VMap, struct_fields
 from chronicle_vm.core.type_registry import is_sized
 from chronicle_vm.core.values import Value, export_value
 from chronicle_vm.errors import ChronicleError
@@ -29,6 +30,7 @@ from . import faults
 from .control import FUEL_SLICE
 from .costs import WORD, export_size, export_work_of, private_appends, value_words
 from .entry import RunOutcome, describe, handler_table, locate, prepare_call, zero
+from .entry import structs_of as _structs
 from .semantics import SEMANTICS, Step, require_complete
 
 if TYPE_CHECKING:
@@ -165,12 +167,17 @@ class _Run:
     def _frame(self, function: int, args: list[Value]) -> list[Any]:
         """Fresh registers of `function`: its arguments, then each other register's zero (a new array each)."""
         registers = self.module.functions[function].registers
-        return list(args) + [zero(vtype) for vtype in registers[len(args) :]]
+        structs = _structs(self.module)
+        return list(args) + [zero(vtype, structs) for vtype in registers[len(args) :]]
 
     # -- the Machine the steps see ------------------------------------------------------------------------------
 
     def constant(self, index: int) -> Value:
         return self.module.constants[index]
+
+    def struct_size(self, register: int) -> int:
+        vtype = self.module.functions[self.function].registers[register]
+        return len(struct_fields(vtype, _structs(self.module)))
 
     def pay(self, extra: int) -> None:
         if not extra:
@@ -234,13 +241,13 @@ class _Run:
         except ChronicleError as exc:
             self._relocate(exc)
         if declared.result is not None:
-            if type(answer) is str or type(answer) is list:
+            if type(answer) is str or type(answer) is list or type(answer) is VMap:
                 self.allocate(value_words(answer))
             self.regs[result] = answer
 
     def ret(self, value: Value | None) -> None:
         if not self.stack:
-            if type(value) is list:
+            if type(value) is list or type(value) is VMap:
                 size = export_size(value)
                 if size > self.max_words:
                     self.fail(faults.export_too_large(size * WORD, self.limits.max_allocation))

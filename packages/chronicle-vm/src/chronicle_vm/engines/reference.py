@@ -20,6 +20,7 @@ check at every instruction limit.
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op
 from chronicle_vm.core.model import Function, Module
+from chronicle_vm.core.structured import VMap, struct_fields
 from chronicle_vm.core.type_registry import is_sized
 from chronicle_vm.core.types import TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value
@@ -49,13 +51,13 @@ from .costs import (
     string_extra,
     value_words,
 )
-from .entry import RunOutcome, handler_table, locate, prepare_call
+from .entry import FRESH_KINDS, RunOutcome, handler_table, locate, prepare_call, structs_of
 from .entry import describe as _describe
 from .entry import zero as _zero
 from .faults import OperandFault
 from .faults import quote_operand as _quote
 from .semantics import INT_TEXT as _INT_TEXT
-from .semantics import PLAIN, VALUES, WORKS, operand_values, plain_operation, require_complete, writes_a
+from .semantics import PLAIN, VALUES, WORKS, operand_values, plain_operation, require_complete, struct_words, writes_a
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
@@ -87,6 +89,11 @@ _WORK = 0x5F  # a sized operation (a row with `work`): d is (fuel, check, act, o
 _BITWISE = 0x16  # d: the operator function
 _SHIFT_OP = 0x17  # d: True for shl, False for shr
 _BITWISE_OPS = {Op.BAND.value: operator.and_, Op.BOR.value: operator.or_, Op.BXOR.value: operator.xor}
+# Maps and structs (#17): the values helper's internal numbers 0xA0-0xA7.
+_MAPGETD = 0xA0  # d: True when the key is a str (charged by its length)
+_STRUCTNEW = 0xA1  # c: the struct's field count, d: the words it allocates
+_GETFIELD = 0xA2
+_SETFIELD = 0xA3
 _ORDER_OPS = {Op.LT.value: operator.lt, Op.LE.value: operator.le, Op.GT.value: operator.gt, Op.GE.value: operator.ge}
 
 #: The ISA opcodes `_run` has its own code for; with the semantics table's plain operations (run through
@@ -99,10 +106,14 @@ _NATIVE = frozenset(
         *(Op.JMP, Op.JMPIF, Op.JMPIFNOT, Op.CALL, Op.CAPCALL, Op.RET, Op.RETV, Op.TRAP),
         *(Op.CONCAT, Op.TOSTR, Op.LEN, Op.SLICE, Op.CONTAINS, Op.FIND, Op.PARSEINT, Op.UPPER, Op.LOWER, Op.TRIM),
         *(Op.SPLIT, Op.JOIN, Op.REPEAT, Op.CHARAT, Op.NEWARR, Op.PUSH, Op.POP, Op.GETIDX, Op.SETIDX),
+        *(Op.MAPGETD, Op.STRUCTNEW, Op.GETFIELD, Op.SETFIELD),  # maps and structs (#17): `_value_form`
     )
 )
+_NATIVE_VALUES = frozenset((Op.MAPGETD, Op.STRUCTNEW, Op.GETFIELD, Op.SETFIELD))
 require_complete("the fused interpreter", {op.value for op in _NATIVE} | PLAIN | set(WORKS))
-assert not {_ORDER_STR, _WORK, _BITWISE, _SHIFT_OP} & set(OPCODES), "the fused interpreter's own opcodes are not ISA's"
+assert not {_ORDER_STR, _WORK, _BITWISE, _SHIFT_OP, _MAPGETD, _STRUCTNEW, _GETFIELD, _SETFIELD} & set(OPCODES), (
+    "the fused interpreter's own opcodes are not ISA's"
+)
 
 # Superinstructions: one tuple does the work of two consecutive instructions and counts as two.  Each sits
 # at the index of the first of the pair; the second keeps its own plain tuple at the next index, so a jump
@@ -117,8 +128,9 @@ _BRANCH_IF_FALSE = {compare: 0x66 + i for i, compare in enumerate(_COMPARES)}
 
 Decoded = tuple[Any, ...]  # one pre-decoded instruction: (op, a, b, c, d)
 #: What a `call` tuple carries of its callee: (code, registers after the parameters, fresh array registers,
-#: parameter count, register count); see `_DecodedFunction.frame`.
-CalleeFrame = tuple[list[Decoded], tuple[Value, ...], tuple[int, ...], int, int]
+#: parameter count, register count, fresh map and struct registers with their zero makers); see
+#: `_DecodedFunction.frame`.
+CalleeFrame = tuple[list[Decoded], tuple[Value, ...], tuple[int, ...], int, int, tuple[tuple[int, Any], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +146,15 @@ class _DecodedFunction:
     array_registers: tuple[int, ...]
     param_count: int
     register_count: int
+    #: map and struct registers, each with a function that makes its fresh zero value (#17)
+    value_registers: tuple[tuple[int, Any], ...] = ()
 
     @property
     def frame(self) -> CalleeFrame:
         tail = self.template[self.param_count :]
         fresh_arrays = tuple(r for r in self.array_registers if r >= self.param_count)  # parameters arrive filled
-        return (self.code, tail, fresh_arrays, self.param_count, self.register_count)
+        fresh_values = tuple(item for item in self.value_registers if item[0] >= self.param_count)
+        return (self.code, tail, fresh_arrays, self.param_count, self.register_count, fresh_values)
 
 
 def _fuse(code: list[Decoded]) -> list[Decoded]:
@@ -163,8 +178,21 @@ def _fuse(code: list[Decoded]) -> list[Decoded]:
     return fused
 
 
-def _sized_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...]) -> Decoded | None:
-    """The fused interpreter's own form of a comparison of strings, a bitwise operator or a sized operation."""
+def _value_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...], structs: Any) -> Decoded:
+    """The loop's form of a map or struct instruction that is not a sized row of the semantics table."""
+    if op == Op.MAPGETD:
+        return (_MAPGETD, a, b, c, registers[c].kind is TypeKind.STR)
+    if op == Op.STRUCTNEW:
+        size = len(struct_fields(registers[a], structs))
+        return (_STRUCTNEW, a, b, size, struct_words(size))
+    return (_GETFIELD if op == Op.GETFIELD else _SETFIELD, a, b, c, 0)
+
+
+def _sized_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...], structs: Any = ()) -> Decoded | None:
+    """The fused interpreter's own form of a comparison of strings, a bitwise operator, a sized operation, or
+    a map or struct instruction."""
+    if op in _NATIVE_VALUES:
+        return _value_form(op, a, b, c, registers, structs)
     strings = registers[b].kind is TypeKind.STR if b < len(registers) else False
     if (op == Op.EQ or op == Op.NE) and strings:
         return (_EQ_STR if op == Op.EQ else _NE_STR, a, b, c, 0)
@@ -245,10 +273,15 @@ class Interpreter:
         decoded_functions = tuple(
             _DecodedFunction(
                 code=[],
-                template=tuple(_zero(t) for t in function.registers),
-                array_registers=tuple(i for i, t in enumerate(function.registers) if t.depth),
+                template=tuple(_zero(t, structs_of(self.module)) for t in function.registers),
+                array_registers=tuple(i for i, t in enumerate(function.registers) if t.kind is TypeKind.ARRAY),
                 param_count=function.param_count,
                 register_count=len(function.registers),
+                value_registers=tuple(
+                    (i, functools.partial(_zero, t, structs_of(self.module)))
+                    for i, t in enumerate(function.registers)
+                    if t.kind in FRESH_KINDS and t.kind is not TypeKind.ARRAY
+                ),
             )
             for function in functions
         )
@@ -267,6 +300,7 @@ class Interpreter:
         module = self.module
         constants = module.constants
         registers = function.registers
+        structs = structs_of(module)
         code: list[Decoded] = []
         for op, a, b, c in function.code:
             if op == Op.LOADK:
@@ -296,7 +330,7 @@ class Interpreter:
                 code.append((_CAPCALL_SIZED if sized else op, a, b, destination, len(capability.params)))
             elif op == Op.TRAP:
                 code.append((op, constants[a], 0, 0, 0))
-            elif (variable := _sized_form(op, a, b, c, registers)) is not None:
+            elif (variable := _sized_form(op, a, b, c, registers, structs)) is not None:
                 code.append(variable)
             elif op in PLAIN:
                 code.append((_PLAIN, a, b, c, _FAST_FLOAT.get(op) or plain_operation(op)))
@@ -396,6 +430,8 @@ class Interpreter:
         regs: list[Any] = list(decoded.template)  # typed by the verifier, not by Python
         for r in decoded.array_registers:
             regs[r] = []
+        for r, make in decoded.value_registers:
+            regs[r] = make()
         regs[: decoded.param_count] = args
         code = decoded.code
         fidx = entry
@@ -548,7 +584,7 @@ class Interpreter:
                         else:  # NEG
                             r = -regs[b]
                             regs[a] = MIN if r > MAX else r  # only -MIN overflows
-                    elif op >= 0x60:  # compare and branch
+                    elif 0x60 <= op < 0x70:  # compare and branch
                         if op < 0x66:  # jump when the comparison holds
                             if op == LT_T:
                                 r = regs[b] < regs[c]
@@ -610,7 +646,7 @@ class Interpreter:
                         elif op == CALL:
                             if len(stack) >= max_saved:
                                 self._raise(faults.call_depth(max_depth), frames_at(fidx, pc - 1))
-                            callee_code, tail, array_registers, param_count, size = d
+                            callee_code, tail, array_registers, param_count, size, value_registers = d
                             stack_registers += size
                             if stack_registers > max_stack_registers:
                                 failure = faults.stack_registers(stack_registers, max_stack_registers)
@@ -620,6 +656,9 @@ class Interpreter:
                             if array_registers:
                                 for r in array_registers:
                                     new_regs[r] = []
+                            if value_registers:
+                                for r, make in value_registers:
+                                    new_regs[r] = make()
                             stack.append((code, regs, pc, fidx, c, size))
                             code = callee_code
                             regs = new_regs
@@ -628,7 +667,7 @@ class Interpreter:
                         elif op == RET:
                             result = regs[a]
                             if not stack:
-                                if type(result) is list:
+                                if type(result) is list or type(result) is VMap:
                                     size = export_size(result)
                                     if size > max_alloc:
                                         self._raise(
@@ -668,7 +707,7 @@ class Interpreter:
                             except ChronicleError as exc:
                                 self._relocate(exc, frames_at(fidx, pc - 1))
                             if c >= 0:
-                                if type(result) is str or type(result) is list:
+                                if type(result) is str or type(result) is list or type(result) is VMap:
                                     alloc += value_words(result)
                                     if alloc > max_alloc:
                                         self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
@@ -813,6 +852,30 @@ class Interpreter:
                             regs[a] = act(values)
                         else:
                             act(values)
+                    elif op == _GETFIELD:
+                        regs[a] = regs[b][c]
+                    elif op == _SETFIELD:
+                        regs[a][b] = regs[c]
+                    elif op == _MAPGETD:
+                        if d:
+                            extra = len(regs[c]) >> SHIFT
+                            if extra:
+                                if extra > max_instructions - step - 1:
+                                    self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                step += extra
+                                draw(skip(fuel, extra - 1, None), None)
+                        regs[a] = regs[b].get(regs[c], regs[a])
+                    elif op == _STRUCTNEW:
+                        extra = c >> SHIFT
+                        if extra:
+                            if extra > max_instructions - step - 1:
+                                self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                            step += extra
+                            draw(skip(fuel, extra - 1, None), None)
+                        alloc += d
+                        if alloc > max_alloc:
+                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                        regs[a] = regs[b : b + c]
                     else:
                         extra = string_extra(_COST_OP.get(op) or op, regs[b], regs[c], max_string)
                         if extra:

@@ -21,9 +21,10 @@ from typing import Any, NoReturn, Protocol
 
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
+from chronicle_vm.core.structured import VMap
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, wrap_i64
 from chronicle_vm.engines import faults
-from chronicle_vm.engines.costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, string_extra
+from chronicle_vm.engines.costs import ENTRY_WORDS, ITEM_WORDS, LIST_WORDS, MAP_WORDS, STR_WORDS, string_extra
 from chronicle_vm.engines.faults import OperandFault
 
 __all__ = [
@@ -65,6 +66,9 @@ class Machine(Protocol):
     max_array: int
 
     def constant(self, index: int) -> Value: ...
+
+    def struct_size(self, register: int) -> int:
+        """The number of fields of the struct type of the current frame's register `register`."""
 
     def pay(self, extra: int) -> None:
         """Cost model 2's extra fuel, paid before the work (or the run stops before this instruction)."""
@@ -641,6 +645,112 @@ _REMOVEAT = Work(_remove_fuel, _remove_check, lambda v: v[0].pop(v[1]))
 _COPY = Work(_copy_fuel, _fresh_array_check, lambda v: list(v[0]))
 
 
+# -- maps and structs (#17) ------------------------------------------------------------------------------------------
+
+
+def quote_key(key: Any) -> str:
+    """A map key as a trap message shows it: `true`, `42`, or the string quoted."""
+    if type(key) is bool:
+        return "true" if key else "false"
+    return faults.quote_operand(key) if type(key) is str else str(key)
+
+
+def key_fuel(key: Any) -> int:
+    """Extra fuel of hashing and comparing a map key: a str key's length // n (int and bool keys: 0)."""
+    return len(key) >> _SHIFT if type(key) is str else 0
+
+
+def _map_key_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    return key_fuel(values[1])
+
+
+def _mapnew_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    return MAP_WORDS
+
+
+def _mapget_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    mapping, key = values
+    if key not in mapping:
+        raise OperandFault(faults.key_missing(quote_key(key)))
+    return 0
+
+
+def _mapset_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    mapping, key, _ = values
+    if key in mapping:
+        return 0
+    if len(mapping) >= max_array:
+        raise OperandFault(faults.map_full(max_array))
+    return ENTRY_WORDS
+
+
+def _mapset_act(values: tuple[Any, ...]) -> Any:
+    mapping, key, value = values
+    if key not in mapping:
+        mapping.keyset += 1
+    mapping[key] = value
+
+
+def _mapdel_act(values: tuple[Any, ...]) -> Any:
+    mapping, key = values
+    if key in mapping:
+        del mapping[key]
+        mapping.keyset += 1
+
+
+def _listing_fuel(values: tuple[Any, ...], max_string: int) -> int:
+    return len(values[0]) >> _SHIFT
+
+
+def _listing_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    return _new_array_words(len(values[0]))  # a map holds at most max_array_len entries
+
+
+def _mapcheck_check(values: tuple[Any, ...], max_string: int, max_array: int) -> int:
+    mapping, token = values
+    if mapping.keyset != token:
+        raise OperandFault(faults.map_changed())
+    return 0
+
+
+def _mapgetd(m: Machine, a: int, b: int, c: int) -> None:
+    mapping, key = m.regs[b], m.regs[c]
+    if type(key) is str:
+        m.pay(len(key) >> _SHIFT)
+    if key in mapping:
+        m.regs[a] = mapping[key]
+
+
+def struct_words(fields: int) -> int:
+    """Words a new struct of `fields` fields allocates (a list of them)."""
+    return LIST_WORDS + ITEM_WORDS * fields
+
+
+def _structnew(m: Machine, a: int, b: int, c: int) -> None:
+    size = m.struct_size(a)
+    m.pay(size >> _SHIFT)
+    m.allocate(struct_words(size))
+    m.regs[a] = m.regs[b : b + size]
+
+
+def _getfield(m: Machine, a: int, b: int, c: int) -> None:
+    m.regs[a] = m.regs[b][c]
+
+
+def _setfield(m: Machine, a: int, b: int, c: int) -> None:
+    m.regs[a][b] = m.regs[c]
+
+
+_MAPNEW = Work(_no_fuel, _mapnew_check, lambda v: VMap())
+_MAPGET = Work(_map_key_fuel, _mapget_check, lambda v: v[0][v[1]])
+_MAPSET = Work(_map_key_fuel, _mapset_check, _mapset_act)
+_MAPHAS = Work(_map_key_fuel, _no_check, lambda v: v[1] in v[0])
+_MAPDEL = Work(_map_key_fuel, _no_check, _mapdel_act)
+_MAPKEYS = Work(_listing_fuel, _listing_check, lambda v: list(v[0]))
+_MAPVALUES = Work(_listing_fuel, _listing_check, lambda v: list(v[0].values()))
+_MAPCHECK = Work(_no_fuel, _mapcheck_check, lambda v: None)
+
+
 def _ordering(op: Op, compare: Callable[[Any, Any], bool]) -> Step:
     """`lt le gt ge`: ints by value, strings by code point (charged by the shorter string's length)."""
 
@@ -661,6 +771,8 @@ _FRANGE = "float_range"
 _ORDER_STRINGS = "strings: min(len(b), len(c)) // n (ints: 0)"
 _EQUAL_STRINGS = "strings: len(b) // n when len(b) == len(c), else 0 (ints, bools: 0)"
 _AFFIX = "min(len(b), len(c)) // n"
+_KEY = "str keys: len(c) // n (int, bool keys: 0)"
+_KEY_B = "str keys: len(b) // n (int, bool keys: 0)"
 _CASE = ("casemap.fixed_upper", "casemap.fixed_lower", "casemap.fixed_trim")
 
 
@@ -829,6 +941,41 @@ _ROWS: tuple[Semantics, ...] = (
         fuel="len(b) // n",
         work=_PARSEFLOAT,
     ),
+    Semantics(Op.MAPNEW, "a = {}", traps=(_ALLOC,), work=_MAPNEW),
+    Semantics(Op.MAPGET, "a = b[c]", traps=(_UNPAID, "key_missing"), helpers=("key_fuel",), fuel=_KEY, work=_MAPGET),
+    Semantics(Op.MAPGETD, "if c in b: a = b[c]", traps=(_UNPAID,), helpers=("key_fuel",), fuel=_KEY, step=_mapgetd),
+    Semantics(
+        Op.MAPSET,
+        "a[b] = c",
+        traps=(_UNPAID, "map_full", _ALLOC),
+        helpers=("key_fuel",),
+        fuel=_KEY_B,
+        work=_MAPSET,
+    ),
+    Semantics(Op.MAPHAS, "a = c in b", traps=(_UNPAID,), helpers=("key_fuel",), fuel=_KEY, work=_MAPHAS),
+    Semantics(
+        Op.MAPDEL,
+        "a.pop(b, None)",
+        traps=(_UNPAID,),
+        helpers=("key_fuel",),
+        fuel=_KEY_B,
+        work=_MAPDEL,
+    ),
+    Semantics(Op.MAPLEN, "a = len(b)", value=lambda b, _: len(b)),
+    Semantics(Op.MAPKEYS, "a = list(b)", (_UNPAID, _ALLOC), fuel="len(b) // n", work=_MAPKEYS),
+    Semantics(Op.MAPVALUES, "a = list(b.values())", (_UNPAID, _ALLOC), fuel="len(b) // n", work=_MAPVALUES),
+    Semantics(Op.MAPSTAMP, "a = b's key-set version", value=lambda b, _: b.keyset),
+    Semantics(Op.MAPCHECK, "trap unless a's key-set version is b", traps=("map_changed",), work=_MAPCHECK),
+    Semantics(
+        Op.STRUCTNEW,
+        "a = [registers b .. b + fields - 1] (one per field of a's struct)",
+        traps=(_UNPAID, _ALLOC),
+        helpers=("struct_words",),
+        fuel="fields // n (the fields of a's struct, at most 256)",
+        step=_structnew,
+    ),
+    Semantics(Op.GETFIELD, "a = b[c]", step=_getfield),
+    Semantics(Op.SETFIELD, "a[b] = c", step=_setfield),
 )
 
 

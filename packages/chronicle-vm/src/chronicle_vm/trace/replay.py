@@ -527,7 +527,7 @@ class _Replayer:
             return None
         try:
             host = types.from_json(result, result_type, f"result of {name}")
-            value, _units = import_value(host, result_type, self.limits, f"result of {name}")
+            value, _units = import_value(host, result_type, self.limits, f"result of {name}", self.module.structs)
         except ValueMismatch as exc:
             self._bad_value(event, str(exc), site)
         return value
@@ -662,7 +662,7 @@ class _Replayer:
             if vtype.kind is TypeKind.INT and type(value) is int:
                 continue  # the common case, an int; equality below settles it
             try:
-                import_value(value, vtype, self.limits, f"argument {position + 1}")
+                import_value(value, vtype, self.limits, f"argument {position + 1}", self.module.structs)
             except ValueMismatch:
                 return False
         return bool(recorded == list(args))
@@ -676,7 +676,7 @@ class _Replayer:
         if result_type is None:
             self._bad_value(event, f"{name} declares no result, the trace records one", site)
         try:
-            value, _units = import_value(result, result_type, self.limits, f"result of {name}")
+            value, _units = import_value(result, result_type, self.limits, f"result of {name}", self.module.structs)
         except ValueMismatch as exc:
             self._bad_value(event, str(exc), site)
         return value

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from chronicle_vm.core.codecache import compile_cached
-from chronicle_vm.core.isa import OPCODES, Op, Operand, OperandKind, OpInfo, TypeRule
+from chronicle_vm.core.isa import OPCODES, STRUCTURED_OPS, STRUCTURED_RULES, Op, Operand, OperandKind, OpInfo, TypeRule
 from chronicle_vm.core.model import (
     FORMAT_VERSIONS,
     Capability,
@@ -55,6 +55,8 @@ from chronicle_vm.core.types import (
 )
 from chronicle_vm.errors import VerifyError, declare_codes
 from chronicle_vm.limits import HARD_LIMITS
+
+from . import structured
 
 __all__ = ["CAP_NAME_MAX_LEN", "VerifiedModule", "verify", "verify_bytes"]
 
@@ -194,7 +196,10 @@ def _validate_table() -> None:
     for info in OPCODES.values():
         kinds = [operand.kind for operand in info.operands]
         rules = [operand.rule for operand in info.operands if operand.kind is OperandKind.REG]
-        assert all(r in _FIXED_RULES or r in _POLY_ORDER or r is TypeRule.NONE for r in rules), info.name
+        assert all(
+            r in _FIXED_RULES or r in _POLY_ORDER or r in STRUCTURED_RULES or r is TypeRule.NONE for r in rules
+        ), info.name
+        assert OperandKind.FIELDS not in kinds or info.op in STRUCTURED_OPS, info.name
         assert TypeRule.ELEM not in rules or TypeRule.ARRAY in rules, info.name
         assert not (TypeRule.ARRAY in rules and (TypeRule.ANY in rules or TypeRule.SCALAR in rules)), info.name
         assert (OperandKind.CONST in kinds) == (info.op in _CONST_KINDS), info.name
@@ -290,6 +295,8 @@ def _predicate_source(info: OpInfo) -> str:
     for pos, operand in enumerate(info.operands):
         _operand_checks(info, pos, operand, is_call, bounds, types)
     types.extend(_poly_checks(info))
+    if info.op in STRUCTURED_OPS:
+        types.append(f"V({info.op.value}, a, b, c)")  # the map and struct rules (verifier.structured)
     if info.op is Op.LOADK:
         types.append("R[a] == K[b]")
     elif info.op is Op.RET:
@@ -365,7 +372,7 @@ def _poly_checks(info: OpInfo) -> list[str]:
 
 
 _FAST_SOURCE = (
-    "def make(K, nk, FP, FR, nf, CP, CR, nc):\n"
+    "def make(K, nk, FP, FR, nf, CP, CR, nc, V):\n"
     "    R = ()\n"
     "    S = ''\n"
     "    n = ncode = 0\n"
@@ -396,9 +403,10 @@ _Ids = tuple[int, ...]
 #: Type ids as the characters of a str (`chr(id)`): a call's argument window is one `startswith` (a memcmp)
 #: and a window's parameters hash once, as the version-1 `bytes` did, for ids of any size.
 _Sig = str
+_Structured = Callable[[int, int, int, int], bool]  # the map and struct rules (verifier.structured)
 _Enter = Callable[[_Ids, _Sig, int, int], None]
 _Make = Callable[
-    [_Ids, int, tuple[_Sig, ...], tuple[int, ...], int, tuple[_Sig, ...], tuple[int, ...], int],
+    [_Ids, int, tuple[_Sig, ...], tuple[int, ...], int, tuple[_Sig, ...], tuple[int, ...], int, _Structured],
     tuple[_Enter, dict[int, _Predicate]],
 ]
 
@@ -497,6 +505,7 @@ class _Verifier:
         "cap_params",
         "cap_results",
         "constants",
+        "current",
         "enter",
         "fast",
         "func_params",
@@ -510,6 +519,7 @@ class _Verifier:
         "struct_count",
         "type_names",
         "v2_types",
+        "zero_sizes",
     )
 
     def __init__(self, module: Module, max_registers: int, *, fast: bool = True) -> None:
@@ -529,6 +539,8 @@ class _Verifier:
         self.struct_count = 0
         self.blocks: dict[ValueType, int] = {}
         self.type_names: dict[int, str] = dict(_BASE_NAMES)
+        self.current: tuple[ValueType, ...] = ()  # the register types of the function being checked
+        self.zero_sizes: dict[int, int] = {}  # fields of each struct's zero value (verifier.structured)
         self.v2_types = False  # some declared type is one only format version 2 holds
         self.by_identity: dict[int, int] = dict(_IDS_BY_IDENTITY)
 
@@ -619,6 +631,7 @@ class _Verifier:
             tuple(self.cap_params),
             tuple(self.cap_results),
             len(self.cap_params),
+            self.structured_ok,
         )
 
     def check_structs(self) -> None:
@@ -678,6 +691,13 @@ class _Verifier:
                 )
             names.add(label)
             self.type_id(item.type, f"field `{label}` of struct `{struct_def.name}`", struct=index, field=number)
+
+    def structured_ok(self, op: int, a: int, b: int, c: int) -> bool:
+        """The fast path's view of the map and struct rules (verifier.structured): True when they hold."""
+        return structured.problem(op, a, b, c, self.current, self.structs()) is None
+
+    def structs(self) -> tuple[Any, ...]:
+        return getattr(self.module, "structs", ())
 
     def check_constants(self) -> None:
         constants = self.module.constants
@@ -886,6 +906,7 @@ class _Verifier:
         targets = _TARGET_POSITION
         windows: set[tuple[int, _Sig]] = set()
         diagnose = self.diagnose
+        self.enter_function(findex, function)
         # Only a body of Instructions of exact ints can take the fast path: the
         # predicates compare and index with the operands as they are.
         if self.fast and set(map(type, code)) == {Instruction} and set(map(type, chain.from_iterable(code))) == {int}:
@@ -920,6 +941,13 @@ class _Verifier:
             )
         return tuple(sorted(leaders))
 
+    def enter_function(self, findex: int, function: Function) -> None:
+        """The map and struct rules' view of the function about to be checked; its struct registers' zeros."""
+        self.current = function.registers
+        zero = structured.zero_problem(function.registers, function.param_count, self.structs(), self.zero_sizes)
+        if zero is not None:
+            raise VerifyError("zero-size", zero[1], function=self.names[findex], register=zero[0])
+
     def diagnose(self, findex: int, index: int, ins: object, windows: set[tuple[int, _Sig]]) -> None:
         """The reference check of one instruction: returns if it is valid, else raises the first broken rule."""
         name = self.names[findex]
@@ -945,6 +973,10 @@ class _Verifier:
         type_problem = _register_type_problem(plan, ins, self.register_ids[findex], self.type_names)
         if type_problem is not None:
             bad("register-type", index, type_problem)
+        if op in STRUCTURED_OPS:
+            found = structured.problem(op, ins[1], ins[2], ins[3], self.current, self.structs())
+            if found is not None:
+                bad(found[0], index, found[1])
         self.check_special(findex, index, ins, windows, bad)
 
     def bound_problem(
