@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from rich.console import Console
 
 from chronicle_cli.common import cleaned
@@ -19,13 +17,6 @@ from chronicle_vm.trace.document import canonical_json, diff_traces, load_trace
 ITEM = struct_type(0)
 STRUCTS = (StructDef("Item", (StructField("sku", STR), StructField("qty", INT), StructField("unit", FLOAT))),)
 LINES = map_type(STR, ITEM)
-
-
-@pytest.fixture(autouse=True)
-def _rows() -> Iterator[None]:
-    rows.TABLE[:] = STRUCTS
-    with rows.structured_rows():
-        yield
 
 
 def trace(value: dict[str, Any]) -> Any:

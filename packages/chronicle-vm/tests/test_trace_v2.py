@@ -1,9 +1,8 @@
 """Trace format version 2: values by declared type (floats, maps, structs), read back bit for bit and order for order.
 
 The documents here are built from the declared types with `TraceTypes`, as
-the recorder writes them, then read by `load_trace` as untrusted input.  The
-float, map and struct rows are the registry's own where they have landed and
-chronicle_testing.structured_rows' stand-ins elsewhere.
+the recorder writes them, then read by `load_trace` as untrusted input,
+through the registry's float, map and struct rows.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import contextlib
 import json
 import math
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +59,6 @@ STRUCTS = (
         ),
     ),
 )
-
-
-@pytest.fixture(autouse=True)
-def _rows() -> Iterator[None]:
-    rows.TABLE[:] = STRUCTS
-    with rows.structured_rows():
-        yield
 
 
 def types_for(vtype: ValueType) -> TraceTypes:
