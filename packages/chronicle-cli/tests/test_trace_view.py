@@ -10,7 +10,7 @@ from chronicle_cli.common import cleaned
 from chronicle_cli.render import render_diff, render_trace
 from chronicle_cli.summary import render_summary, summarize
 from chronicle_cli.trace_view import show_typed, typed_diff, typed_document
-from chronicle_testing import structured_rows as rows
+from chronicle_testing import v2_traces as rows
 from chronicle_vm.core.types import FLOAT, INT, STR, StructDef, StructField, map_type, struct_type
 from chronicle_vm.trace.document import canonical_json, diff_traces, load_trace
 

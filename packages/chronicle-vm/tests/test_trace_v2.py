@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chronicle_testing import structured_rows as rows
+from chronicle_testing import v2_traces as rows
 from chronicle_vm.core.types import (
     BOOL,
     FLOAT,

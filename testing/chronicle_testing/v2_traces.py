@@ -1,8 +1,5 @@
 """Version-2 trace documents built by hand, for trace tests: takes a declared type and a struct table, gives the
 document the recorder would write for one call of one capability (values in their JSON forms) and its types.
-
-(Until the float, map and struct rows landed this module also held stand-in rows; every kind has its real row
-now, so the tests run against the registry itself.)
 """
 
 from __future__ import annotations
