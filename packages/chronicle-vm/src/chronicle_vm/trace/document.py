@@ -493,6 +493,13 @@ class _Recording:
         doc = self._document(typed=True)
         doc["version"] = 2
         module = self.module
+        # A version-2 header names struct types `struct#i` (trace/typed.py reads them so); negotiation's
+        # declared signatures name them for people (`-> Item`), so the module's own signatures are recorded.
+        declared_by_name = {cap.name: cap for cap in module.capabilities}
+        for record in doc["provenance"]["capabilities"]:
+            found = declared_by_name.get(record["name"])
+            if found is not None:
+                record["signature"] = found.signature()
         function = next(f for f in module.functions if f.exported and f.name == self.entry["function"])
         types = TraceTypes.for_module(module, function)
         write = types.to_json
