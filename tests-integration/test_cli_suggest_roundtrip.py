@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import pytest
 
 from chronicle_vm.capabilities.host import Host
 from chronicle_vm.capabilities.policy import Policy
-from chronicle_vm.core.types import BaseType, ValueType, array_type
+from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import DEFAULT_LIMITS
 from chronicle_vm.runtime import instantiate, load_module
@@ -36,21 +37,29 @@ EXAMPLES = sorted(path for path in (REPO / "examples").glob("*.chr") if path.wit
 DETERMINISTIC = {"hello", "runaway", "text_transform"}
 
 
-def arg_text(vtype: ValueType, seed: int) -> str:
-    """An `--arg` for a parameter, varied by `seed` (digit strings so that parse_int succeeds)."""
-    if vtype.depth:
-        element = array_type(vtype.base, vtype.depth - 1)
-        return json.dumps([json.loads(value_json(element, seed)), json.loads(value_json(element, seed + 1))])
-    if vtype.base is BaseType.INT:
-        return str(seed % 5 + 1)
-    if vtype.base is BaseType.BOOL:
-        return "true" if seed % 2 == 0 else "false"
+def arg_json(vtype: ValueType, seed: int, structs: Sequence[StructDef]) -> Any:
+    """A JSON value for a parameter, varied by `seed` (digit strings so that parse_int succeeds)."""
+    kind = vtype.kind
+    if kind is TypeKind.ARRAY:
+        return [arg_json(vtype.element(), seed, structs), arg_json(vtype.element(), seed + 1, structs)]
+    if kind is TypeKind.MAP:
+        return [[arg_json(vtype.args[0], seed, structs), arg_json(vtype.args[1], seed, structs)]]
+    if kind is TypeKind.STRUCT:
+        fields = structs[vtype.ref].fields
+        return {f.name: arg_json(f.type, seed + i, structs) for i, f in enumerate(fields)}
+    if kind is TypeKind.INT:
+        return seed % 5 + 1
+    if kind is TypeKind.FLOAT:
+        return seed % 5 + 0.5
+    if kind is TypeKind.BOOL:
+        return seed % 2 == 0
     return f"item-{seed % 9}"
 
 
-def value_json(vtype: ValueType, seed: int) -> str:
-    text = arg_text(vtype, seed)
-    return text if vtype.depth or vtype.base is not BaseType.STR else json.dumps(text)
+def arg_text(vtype: ValueType, seed: int, structs: Sequence[StructDef] = ()) -> str:
+    """An `--arg` for a parameter: a str as itself, anything else as JSON."""
+    value = arg_json(vtype, seed, structs)
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def recorded_host(trace: Trace, module: Any) -> Host:
@@ -69,7 +78,13 @@ def recorded_host(trace: Trace, module: Any) -> Host:
         return answer
 
     for capability in module.capabilities:
-        host.register(capability.name, answer_for(capability.name), params=capability.params, result=capability.result)
+        host.register(
+            capability.name,
+            answer_for(capability.name),
+            params=capability.params,
+            result=capability.result,
+            structs=module.structs,
+        )
     return host
 
 
@@ -88,7 +103,8 @@ def test_every_trace_runs_the_same_under_the_suggested_policy(example: Path, cli
     for function in module.functions:
         if function.exported:
             for seed in (0, 3):
-                runs.append((function.name, [arg_text(vtype, seed + i) for i, vtype in enumerate(function.params)]))
+                texts = [arg_text(vtype, seed + i, module.structs) for i, vtype in enumerate(function.params)]
+                runs.append((function.name, texts))
     traces: list[str] = []
     for number, (entry, args) in enumerate(runs):
         name = f"t{number}.json"

@@ -72,3 +72,42 @@ def test_inspect_diff_and_replay_of_version_2_traces(cli: Any, floats: Path) -> 
     refused = cli("chronicle-vm", "replay", "tampered.json", "--module", "scale.cmod", "--json")
     assert refused.returncode == 15
     assert refused.json()["error"]["code"] == "replay.divergence"
+
+
+PLUGIN = """\
+struct Item { sku: str, qty: int, unit: float }
+cap log.info(msg: str);
+pub fn main(n: int) -> {str: Item} {
+    let m: {str: Item} = {};
+    m["z"] = Item { sku: "z\\u{1b}[31m", qty: n, unit: -0.0 };
+    m["a"] = Item { sku: "a", qty: 2, unit: 0.1 };
+    for k, v in m { log.info(k + "=" + str(v.unit)); }
+    return m;
+}
+"""
+
+
+def test_a_chr_plugin_with_maps_and_structs_traces_inspects_and_replays(cli: Any, workdir: Path) -> None:
+    (workdir / "items.chr").write_text(PLUGIN, encoding="utf-8")
+    (workdir / "items.toml").write_text('version = 1\n[capabilities."log.info"]\nallow = true\n', encoding="utf-8")
+    assert cli("chronc", "items.chr", "-o", "items.cmod").returncode == 0
+    traced = cli("chronicle-vm", "trace", "items.cmod", "--policy", "items.toml", "--arg", "7", "-o", "items.json")
+    assert traced.returncode == 0, traced.stderr
+    doc = json.loads((workdir / "items.json").read_bytes())
+    assert doc["version"] == 2
+    assert doc["entry"]["signature"] == "(int) -> {str: Item}"
+    assert doc["outcome"]["value"] == [
+        ["z", {"sku": "z\x1b[31m", "qty": 7, "unit": -0.0}],
+        ["a", {"sku": "a", "qty": 2, "unit": 0.1}],
+    ]
+    shown = cli("chronicle-vm", "inspect", "items.json")
+    assert shown.returncode == 0, shown.stderr
+    assert 'outcome: {"z": Item { sku: "z\\\\x1b[31m", qty: 7, unit: -0.0 }, "a": Item {' in shown.stdout
+    assert "\x1b" not in shown.stdout  # the plugin's escape sequence stays text
+    replayed = cli("chronicle-vm", "replay", "items.json", "--module", "items.cmod", "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    assert replayed.json()["replay"]["exact"] is True
+    doc["outcome"]["value"].reverse()  # the same entries in another order: not the recorded run
+    (workdir / "items-swapped.json").write_text(json.dumps(doc), encoding="utf-8")
+    swapped = cli("chronicle-vm", "replay", "items-swapped.json", "--module", "items.cmod", "--json")
+    assert (swapped.returncode, swapped.json()["error"]["code"]) == (15, "replay.outcome")

@@ -140,7 +140,7 @@ def run_chr(
         return report
     report.value = outcome.value
     if json_args and function is not None and function.result is not None:
-        report.value = to_json(outcome.value, function.result, form)
+        report.value = to_json(outcome.value, function.result, JsonForm(form.structs))  # the canonical form
     report.instructions = outcome.instructions
     return report
 

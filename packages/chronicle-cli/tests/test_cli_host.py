@@ -34,6 +34,7 @@ def test_capabilities_and_their_signatures() -> None:
         "kv.get": "(str) -> str",
         "kv.set": "(str, str)",
         "kv.delete": "(str)",
+        "catalog.lookup": "(str) -> CatalogItem",
     }
     assert dict(host.settings) == {
         "kv_path": str,

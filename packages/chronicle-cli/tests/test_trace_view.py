@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from rich.console import Console
 
 from chronicle_cli.common import cleaned
 from chronicle_cli.render import render_diff, render_trace
 from chronicle_cli.summary import render_summary, summarize
 from chronicle_cli.trace_view import show_typed, typed_diff, typed_document
-from chronicle_testing import structured_rows as rows
+from chronicle_testing import v2_traces as rows
 from chronicle_vm.core.types import FLOAT, INT, STR, StructDef, StructField, map_type, struct_type
 from chronicle_vm.trace.document import canonical_json, diff_traces, load_trace
 
 ITEM = struct_type(0)
 STRUCTS = (StructDef("Item", (StructField("sku", STR), StructField("qty", INT), StructField("unit", FLOAT))),)
 LINES = map_type(STR, ITEM)
-
-
-@pytest.fixture(autouse=True)
-def _rows() -> Iterator[None]:
-    rows.TABLE[:] = STRUCTS
-    with rows.structured_rows():
-        yield
 
 
 def trace(value: dict[str, Any]) -> Any:

@@ -1,9 +1,8 @@
 """Trace format version 2: values by declared type (floats, maps, structs), read back bit for bit and order for order.
 
 The documents here are built from the declared types with `TraceTypes`, as
-the recorder writes them, then read by `load_trace` as untrusted input.  The
-float, map and struct rows are the registry's own where they have landed and
-chronicle_testing.structured_rows' stand-ins elsewhere.
+the recorder writes them, then read by `load_trace` as untrusted input,
+through the registry's float, map and struct rows.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import contextlib
 import json
 import math
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chronicle_testing import structured_rows as rows
+from chronicle_testing import v2_traces as rows
 from chronicle_vm.core.types import (
     BOOL,
     FLOAT,
@@ -61,13 +59,6 @@ STRUCTS = (
         ),
     ),
 )
-
-
-@pytest.fixture(autouse=True)
-def _rows() -> Iterator[None]:
-    rows.TABLE[:] = STRUCTS
-    with rows.structured_rows():
-        yield
 
 
 def types_for(vtype: ValueType) -> TraceTypes:
@@ -382,3 +373,25 @@ def test_the_schema_keeps_version_1_values_to_version_1_forms() -> None:
     validator.validate(v1)
     del v2["provenance"]["structs"]
     assert not validator.is_valid(v2)  # a version-2 trace records its struct table
+
+
+@given(TYPES)
+def test_type_texts_with_struct_names_read_back(vtype: ValueType) -> None:
+    from chronicle_vm.core.types import type_text
+
+    names = {struct.name: index for index, struct in enumerate(STRUCTS)}
+    assert parse_type_text(type_text(vtype, STRUCTS), len(STRUCTS), names) == vtype
+    signature = parse_signature(f"({type_text(vtype, STRUCTS)}) -> [Item]", len(STRUCTS), names)
+    assert signature == ((vtype,), ITEM.array_of())
+
+
+def test_signatures_may_name_structs_and_names_are_unique() -> None:
+    doc = document(ITEM, {"sku": "a", "qty": 1, "unit": 0.5}, {"sku": "b", "qty": 2, "unit": 1.5}, None)
+    doc["provenance"]["capabilities"][0]["signature"] = "(Item) -> Item"
+    doc["entry"]["signature"] = "(Item)"
+    assert load(doc).entry["signature"] == "(Item)"
+    doc["provenance"]["capabilities"][0]["signature"] = "(Nope) -> Item"
+    assert refused(doc).details["path"] == "$.provenance.capabilities[0].signature"
+    doc["provenance"]["capabilities"][0]["signature"] = "(Item) -> Item"
+    doc["provenance"]["structs"][1]["name"] = "Item"
+    assert refused(doc).details["path"] == "$.provenance.structs"

@@ -1,15 +1,13 @@
 """Version-2 traces from the recorder, and replay's answers from them: record -> JSON -> load -> replay import.
 
 The recorder and replay's handlers are driven directly with VM values (structs
-as lists of fields, maps as dicts), so these tests need no engine support for
-the new kinds; chronicle_testing.structured_rows stands in for rows not landed.
+as lists of fields, maps as dicts), without an engine in between.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chronicle_testing import structured_rows as rows
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
@@ -41,13 +38,6 @@ MAIN = Function(
 )
 MODULE = Module(capabilities=(ECHO,), functions=(MAIN,), structs=STRUCTS, source_map=SourceMap((), ((),)))
 SITE = CallSite(0, 0, 0, 1)
-
-
-@pytest.fixture(autouse=True)
-def _rows() -> Iterator[None]:
-    rows.TABLE[:] = STRUCTS
-    with rows.structured_rows():
-        yield
 
 
 def decisions() -> list[dict[str, Any]]:
@@ -97,7 +87,7 @@ def test_the_trace_of_a_version_2_module_is_version_2_and_replays_every_bit_and_
             ],
         }
     ]
-    assert doc["entry"]["signature"] == "({str: struct#0}) -> {str: struct#0}"
+    assert doc["entry"]["signature"] == "({str: Item}) -> {str: Item}"  # structs by name, as signatures write them
     event = doc["events"][0]
     assert event["args"] == [
         [["b", {"qty": 0, "sku": "b", "unit": 1e16}], ["a", {"qty": 1, "sku": "a", "unit": 5e-324}]],

@@ -340,6 +340,7 @@ def test_fast_predicates_agree_with_the_reference(
     verifier.check_capabilities()
     verifier.check_function_headers()
     verifier.prepare_fast_path()
+    verifier.enter_function(0, main)  # the map and struct rules read the function's registers
     verifier.enter(verifier.register_ids[0], verifier.register_sigs[0], len(main.code), verifier.func_results[0])
     fast = verifier.predicates[op](*operands)
     try:

@@ -97,9 +97,9 @@ def tokenize(s: str) -> list[Token]:  # noqa: PLR0912 - line for line the .chr t
     i = 0
     while i < n:
         c = s[i]
-        if c == " " or c == "\n" or c == "\t" or c == "\r":
+        if c in " \n\t\r":
             i = i + 1
-        elif c == "{" or c == "}" or c == "[" or c == "]" or c == ":" or c == ",":
+        elif c in "{}[]:,":
             tokens.append(Token(c, c))
             i = i + 1
         elif c == '"':
@@ -112,7 +112,7 @@ def tokenize(s: str) -> list[Token]:  # noqa: PLR0912 - line for line the .chr t
             i = j + 1
         elif c == "-" or is_digit(c):
             j = i + 1
-            while j < n and (is_digit(s[j]) or s[j] == "." or s[j] == "e" or s[j] == "E" or s[j] == "+" or s[j] == "-"):
+            while j < n and s[j] in "0123456789.eE+-":
                 j = j + 1
             tokens.append(Token("number", s[i:j]))
             i = j

@@ -133,6 +133,26 @@ class CliHost:
         self.store.close()
 
 
+@dataclass(frozen=True)
+class CatalogItem:
+    """What `catalog.lookup` gives: a VM struct of this shape (`struct Item { sku: str, name: str, unit: float }`)."""
+
+    sku: str
+    name: str
+    unit: float
+
+
+#: The demo catalogue behind `catalog.lookup`: SKU -> (name, unit price).
+CATALOG: dict[str, tuple[str, float]] = {
+    "tea": ("Green tea, 100 g", 4.5),
+    "mug": ("Stoneware mug", 7.25),
+    "cake": ("Lemon cake", 3.1),
+    "pen": ("Fountain pen ink", 1.2),
+}
+#: The unit price of a SKU the demo catalogue does not list.
+UNLISTED_UNIT = 1.0
+
+
 def build_host(log: LogSink, kv_path: str | None = None, bounds: HostBounds | None = None) -> CliHost:
     """The CLI host: logging to `log`, the system clock, an OS-seeded random source, kv in the SQLite file `kv_path`."""
     host = Host(settings=HOST_SETTINGS)
@@ -197,6 +217,11 @@ def build_host(log: LogSink, kv_path: str | None = None, bounds: HostBounds | No
     @host.capability("kv.delete")
     def kv_delete(key: str) -> None:
         store.delete(key)
+
+    @host.capability("catalog.lookup")
+    def catalog_lookup(sku: str) -> CatalogItem:
+        name, unit = CATALOG.get(sku, ("unlisted item", UNLISTED_UNIT))
+        return CatalogItem(sku, name, unit)
 
     return CliHost(host, store)
 

@@ -39,7 +39,15 @@ from chronicle_vm.limits import HARD_LIMITS, RECORDED_BEFORE, Limits
 
 from .budget import TraceBudget, value_bytes
 from .meta import check_recorded_meta
-from .typed import HeaderError, TraceTypes, ValueMismatch, module_structs, structs_record, structured
+from .typed import (
+    HeaderError,
+    TraceTypes,
+    ValueMismatch,
+    module_structs,
+    signature_text,
+    structs_record,
+    structured,
+)
 
 __all__ = [
     "COST_MODEL_VERSION",
@@ -485,13 +493,20 @@ class _Recording:
         doc = self._document(typed=True)
         doc["version"] = 2
         module = self.module
+        # A version-2 header names struct types `struct#i` (trace/typed.py reads them so); negotiation's
+        # declared signatures name them for people (`-> Item`), so the module's own signatures are recorded.
+        declared_by_name = {cap.name: cap for cap in module.capabilities}
+        for record in doc["provenance"]["capabilities"]:
+            found = declared_by_name.get(record["name"])
+            if found is not None:
+                record["signature"] = found.signature()
         function = next(f for f in module.functions if f.exported and f.name == self.entry["function"])
         types = TraceTypes.for_module(module, function)
         write = types.to_json
         doc["entry"] = {
             "function": function.name,
             "args": [write(arg, vtype) for arg, vtype in zip(self.entry["args"], function.params, strict=True)],
-            "signature": function.signature(),
+            "signature": signature_text(function.params, function.result, module.structs),
         }
         capabilities = module.capabilities
         for event in doc["events"]:

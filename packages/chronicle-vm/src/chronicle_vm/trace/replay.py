@@ -26,7 +26,7 @@ from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Capability, Function, Module
 from chronicle_vm.core.payload import call_plan, value_bytes
 from chronicle_vm.core.type_registry import row
-from chronicle_vm.core.types import TypeKind, ValueType
+from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
 from chronicle_vm.engines.reference import locate
 from chronicle_vm.errors import (
@@ -54,7 +54,7 @@ from .document import (
 )
 from .policy_check import check_recorded_policy
 from .replay_stop import as_recorded_stop, recorded_stop, stop_ceiling, stopping_handlers
-from .typed import TraceTypes, module_structs, plain_json, structs_record, structured
+from .typed import TraceTypes, module_structs, plain_json, signature_text, structs_record, structured
 
 __all__ = ["ReplayReport", "replay"]
 
@@ -178,7 +178,7 @@ def _replay(
     limits = bounded if stop is None else stop_ceiling(bounded, stop)
     loaded = module if isinstance(module, LoadedModule) else load_module(bytes(module))
     declared = loaded.module.capabilities
-    _check_capabilities(provenance["capabilities"], declared)
+    _check_capabilities(provenance["capabilities"], declared, loaded.module.structs)
     if policy is not None:
         check_recorded_policy(provenance, policy)
     entry = recorded.entry
@@ -246,11 +246,11 @@ def _trace_types(recorded: Trace, module: Module, function: Function) -> TraceTy
         raise ReplayError(
             "replay.provenance", "the recorded struct table is not the module's", expected=own[:100], actual=None
         )
-    if entry["signature"] != function.signature():
+    own_signature = signature_text(function.params, function.result, module.structs)
+    if entry["signature"] not in (own_signature, function.signature()):  # structs by name, or as struct#i
         raise ReplayError(
             "replay.entry",
-            f"the trace records the entry's signature {_clip(entry['signature'])}; the module's is "
-            f"{function.signature()}",
+            f"the trace records the entry's signature {_clip(entry['signature'])}; the module's is {own_signature}",
         )
     return TraceTypes.from_header(provenance, entry)  # load_trace (or checked) read it already
 
@@ -299,10 +299,13 @@ def _refuse_limits(name: str, needed: int, recorded_limits: Limits, limits: Limi
     )
 
 
-def _check_capabilities(recorded: Sequence[Mapping[str, Any]], declared: Sequence[Capability]) -> None:
+def _check_capabilities(
+    recorded: Sequence[Mapping[str, Any]], declared: Sequence[Capability], structs: Sequence[StructDef] = ()
+) -> None:
     have = [(decision["name"], decision["signature"]) for decision in recorded]
-    want = [(capability.name, capability.signature()) for capability in declared]
-    if have != want:
+    want = [(c.name, signature_text(c.params, c.result, structs)) for c in declared]  # structs by name
+    plain = [(c.name, c.signature()) for c in declared]  # structs as struct#i
+    if len(have) != len(want) or any(pair not in (a, b) for pair, a, b in zip(have, want, plain, strict=False)):
         raise ReplayError(
             "replay.provenance",
             "the recorded capability decisions do not match the module's declarations",

@@ -11,9 +11,10 @@ reading it needs, covered by its digest like every other field:
 - the capability signatures (already in `provenance.capabilities`) and the
   entry's, `entry.signature`.
 
-Type texts are the runtime's own (`str(ValueType)`): `int`, `bool`, `str`,
-`float`, `[T]`, `{K: V}` and `struct#i`, where `i` indexes `provenance.structs`
-(names need not be unique; an index is).  `TraceTypes` reads them back from
+Type texts are the runtime's own: `int`, `bool`, `str`, `float`, `[T]`,
+`{K: V}` and a struct by its name in `provenance.structs` (names are
+identifiers, unique in a module), as the capability signatures write them;
+`struct#i`, entry `i` of the table, reads too.  `TraceTypes` reads them back from
 untrusted JSON within fixed bounds (`MAX_TYPE_TEXT`, `MAX_TYPE_NESTING`,
 `MAX_STRUCTS`, `MAX_FIELDS`), so a hostile header is a `replay.schema` error,
 never a crash.  Replay compares the recorded header with the module's own
@@ -39,6 +40,7 @@ from chronicle_vm.core.types import (
     ValueType,
     map_type,
     struct_type,
+    type_text,
 )
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "parse_signature",
     "parse_type_text",
     "plain_json",
+    "signature_text",
     "structs_record",
     "structured",
 ]
@@ -67,7 +70,7 @@ MAX_STRUCTS = 1024
 MAX_FIELDS = 256
 
 _SCALARS = {"int": INT, "bool": BOOL, "str": STR, "float": FLOAT}
-_TOKEN = re.compile(r"\s*(struct#[0-9]{1,6}|[a-z]+|->|[\[\]{}():,])")
+_TOKEN = re.compile(r"\s*(struct#[0-9]{1,6}|[^\W\d]\w*|->|[\[\]{}():,])")
 
 
 class Signature(NamedTuple):
@@ -88,11 +91,20 @@ def structured(module: Module) -> bool:
 
 
 def structs_record(structs: Sequence[StructDef]) -> list[dict[str, Any]]:
-    """The struct table as `provenance.structs` records it."""
+    """The struct table as `provenance.structs` records it (field types with struct names)."""
     return [
-        {"name": struct.name, "fields": [{"name": field.name, "type": str(field.type)} for field in struct.fields]}
+        {
+            "name": struct.name,
+            "fields": [{"name": field.name, "type": type_text(field.type, structs)} for field in struct.fields],
+        }
         for struct in structs
     ]
+
+
+def signature_text(params: Sequence[ValueType], result: ValueType | None, structs: Sequence[StructDef]) -> str:
+    """A signature as traces record it: `(str, Item) -> {str: float}`, structs by name from the module's table."""
+    text = "(" + ", ".join(type_text(param, structs) for param in params) + ")"
+    return text if result is None else f"{text} -> {type_text(result, structs)}"
 
 
 def plain_json(vtype: ValueType) -> bool:
@@ -105,7 +117,7 @@ def plain_json(vtype: ValueType) -> bool:
 class _Reader:
     """A recursive-descent reader of one type text, bounded in length and nesting."""
 
-    def __init__(self, text: str, structs: int) -> None:
+    def __init__(self, text: str, structs: int, names: Mapping[str, int] | None = None) -> None:
         if len(text) > MAX_TYPE_TEXT:
             raise ValueError(f"the text is longer than {MAX_TYPE_TEXT} characters")
         self.tokens: list[str] = []
@@ -120,6 +132,7 @@ class _Reader:
             position = found.end()
         self.at = 0
         self.structs = structs
+        self.names = names or {}
 
     def peek(self) -> str | None:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
@@ -142,6 +155,8 @@ class _Reader:
             if index >= self.structs:
                 raise ValueError(f"{token} is not in the trace's struct table ({self.structs} structs)")
             return struct_type(index)
+        if token in self.names:  # a struct by its name (names are identifiers, unique, never a builtin type's)
+            return struct_type(self.names[token])
         if token == "[":
             element = self.type(depth + 1)
             self.take("]")
@@ -161,17 +176,20 @@ class _Reader:
             raise ValueError(f"unexpected {self.peek()} after the end")
 
 
-def parse_type_text(text: str, structs: int) -> ValueType:
-    """The type a recorded type text names (`{str: [struct#0]}`); ValueError saying why when it names none."""
-    reader = _Reader(text, structs)
+def parse_type_text(text: str, structs: int, names: Mapping[str, int] | None = None) -> ValueType:
+    """The type a recorded type text names (`{str: [Item]}`, `{str: [struct#0]}`); ValueError saying why if none.
+
+    `names` maps the struct table's names to their indexes; `struct#i` names entry `i` either way.
+    """
+    reader = _Reader(text, structs, names)
     found = reader.type()
     reader.end()
     return found
 
 
-def parse_signature(text: str, structs: int) -> Signature:
-    """A recorded signature text, `(int, struct#1) -> {str: float}`, parsed; ValueError when it is not one."""
-    reader = _Reader(text, structs)
+def parse_signature(text: str, structs: int, names: Mapping[str, int] | None = None) -> Signature:
+    """A recorded signature text, `(int, Item) -> {str: float}` (or `struct#1`), parsed; ValueError if it is not one."""
+    reader = _Reader(text, structs, names)
     reader.take("(")
     params: list[ValueType] = []
     if reader.peek() != ")":
@@ -188,6 +206,16 @@ def parse_signature(text: str, structs: int) -> Signature:
     return Signature(tuple(params), result)
 
 
+def _struct_names(record: list[Any]) -> dict[str, int]:
+    """The struct table's names by index, for type texts that name structs (the first of a repeated name)."""
+    names: dict[str, int] = {}
+    for index, item in enumerate(record):
+        name = item.get("name") if type(item) is dict else None
+        if type(name) is str and name not in _SCALARS:
+            names.setdefault(name, index)
+    return names
+
+
 def _read_structs(record: object) -> tuple[StructDef, ...]:
     """The struct table of a `provenance.structs` record; ValueError naming the defect's place."""
     if type(record) is not list:
@@ -195,6 +223,7 @@ def _read_structs(record: object) -> tuple[StructDef, ...]:
     if len(record) > MAX_STRUCTS:
         raise ValueError(f"holds more than {MAX_STRUCTS} structs")
     count = len(record)
+    names = _struct_names(record)
     structs: list[StructDef] = []
     for index, item in enumerate(record):
         if type(item) is not dict or item.keys() != {"name", "fields"}:
@@ -212,12 +241,14 @@ def _read_structs(record: object) -> tuple[StructDef, ...]:
             if type(field["name"]) is not str or type(field["type"]) is not str or len(field["name"]) > MAX_TYPE_TEXT:
                 raise ValueError(f"{where}: `name` and `type` are strings")
             try:
-                vtype = parse_type_text(field["type"], count)
+                vtype = parse_type_text(field["type"], count, names)
             except ValueError as exc:
                 raise ValueError(f"{where}.type: {exc}") from None
             read.append(StructField(field["name"], vtype))
         if len({field.name for field in read}) != len(read):
             raise ValueError(f"[{index}].fields: two fields have one name")
+        if names.get(name, index) != index or name in _SCALARS:
+            raise ValueError(f"[{index}].name: a struct's name is unique and not a builtin type's")
         structs.append(StructDef(name, tuple(read)))
     return tuple(structs)
 
@@ -256,17 +287,19 @@ class TraceTypes:
             structs = _read_structs(provenance.get("structs"))
         except ValueError as exc:
             raise HeaderError(("provenance", "structs"), str(exc)) from None
+        names = {struct.name: index for index, struct in reversed(list(enumerate(structs)))}
         capabilities: dict[str, Signature] = {}
         for index, decision in enumerate(provenance["capabilities"]):
             try:
-                capabilities.setdefault(decision["name"], parse_signature(decision["signature"], len(structs)))
+                signature = parse_signature(decision["signature"], len(structs), names)
+                capabilities.setdefault(decision["name"], signature)
             except ValueError as exc:
                 raise HeaderError(("provenance", "capabilities", index, "signature"), str(exc)) from None
         text = entry.get("signature")
         if type(text) is not str:
             raise HeaderError(("entry", "signature"), "expected the entry's signature text")
         try:
-            signature = parse_signature(text, len(structs))
+            signature = parse_signature(text, len(structs), names)
         except ValueError as exc:
             raise HeaderError(("entry", "signature"), str(exc)) from None
         return cls(structs, capabilities, signature)
