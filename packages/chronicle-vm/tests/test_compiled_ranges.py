@@ -14,8 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chronicle_testing.verify_builders import fn, ins, module
+from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Instruction, Module
 from chronicle_vm.core.types import BOOL, INT
 from chronicle_vm.core.values import I64_MAX, I64_MIN
@@ -302,3 +305,43 @@ def test_a_fold_in_one_copy_of_a_segment_does_not_leak_into_the_next() -> None:
     for limit in (0, 1, 2, 3, 4, 5, 6, 100):
         for x, y in ((1, 2), (5, 7), (2000, 1)):
             agree(mod, "main", [x, y], Limits(max_instructions=limit))
+
+
+@st.composite
+def straight_programs(draw: st.DrawFn) -> tuple[Module, int, int, int]:
+    """Short int programs of loadk / add / sub / lt+branch over four registers, with a loop back to pc 0 or
+    not: folds, guards and deferred refunds in every copy of every segment, at every fuel limit."""
+    body: list[Instruction] = []
+    for _ in range(draw(st.integers(2, 9))):
+        kind = draw(st.sampled_from(("loadk", "add", "sub", "guard")))
+        a, b, c = (draw(st.integers(0, 3)) for _ in range(3))
+        if kind == "loadk":
+            body.append(ins("loadk", a, draw(st.integers(0, 3))))
+        elif kind == "guard":
+            body.append(ins("loadk", c, draw(st.integers(0, 3))))
+            body.append(ins(draw(st.sampled_from(("lt", "le", "ge", "gt"))), 4, b, c))
+            body.append(ins(draw(st.sampled_from(("jmpif", "jmpifnot"))), 4, 0))  # target patched below
+        else:
+            body.append(ins(kind, a, b, c))
+    size = len(body)
+    exit_at = size + 1  # `ret r0` after a `ret r1`: a target nothing falls into
+    code = [
+        Instruction(i.op, i.a, exit_at if draw(st.booleans()) else pc + 1, i.c)
+        if i.op in (Op.JMPIF.value, Op.JMPIFNOT.value)
+        else i
+        for pc, i in enumerate(body)
+    ]
+    code += [ins("ret", 1), ins("ret", 0)]
+    main = fn("main", tuple(code), registers=(INT, INT, INT, INT, BOOL), params=2, result=INT, exported=True)
+    constants = (2, 1, I64_MIN + 2, I64_MAX)
+    x = draw(st.sampled_from((0, 3, -5, I64_MIN, I64_MIN + 3, I64_MAX)))
+    y = draw(st.sampled_from((1, -1, I64_MAX, I64_MIN)))
+    return module(main, constants=constants), x, y, draw(st.integers(0, 25))
+
+
+@settings(max_examples=150, deadline=None)
+@given(straight_programs())
+def test_random_folds_and_guards_agree_at_every_limit(case: tuple[Module, int, int, int]) -> None:
+    mod, x, y, limit = case
+    agree(mod, "main", [x, y], Limits(max_instructions=limit))
+    agree(mod, "main", [x, y], Limits())
