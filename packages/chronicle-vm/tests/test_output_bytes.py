@@ -7,6 +7,7 @@ same call on every engine, with or without a trace, and replay checks the record
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -18,7 +19,7 @@ from chronicle_lang import compile_to_module
 from chronicle_vm.capabilities.host import Host
 from chronicle_vm.capabilities.negotiation import negotiate
 from chronicle_vm.capabilities.policy import Policy
-from chronicle_vm.core.payload import value_bytes
+from chronicle_vm.core.payload import struct_item_bytes, value_bytes
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.oracle import Oracle
 from chronicle_vm.engines.reference import Interpreter
@@ -305,3 +306,48 @@ def test_the_live_handlers_stop_at_the_first_call_past_the_bound(values: list[ob
     except ResourceLimitError as error:
         assert error.code == "limit.output-bytes" and made < len(values)
     assert made == expected == len(seen)
+
+
+_STRUCT_SOURCE = """struct Wide { a_rather_long_field_name_one: int, a_rather_long_field_name_two: int }
+cap sink.put(w: Wide);
+pub fn main(times: int) -> int {
+    for i in 0..times { sink.put(Wide { a_rather_long_field_name_one: i, a_rather_long_field_name_two: i }); }
+    return times;
+}
+"""
+_STRUCT_MODULE = compile_to_module(_STRUCT_SOURCE, "wide.chr").to_bytes()
+
+
+@dataclasses.dataclass(frozen=True)
+class Wide:
+    a_rather_long_field_name_one: int
+    a_rather_long_field_name_two: int
+
+
+def _struct_host(seen: list[object]) -> Host:
+    host = Host()
+
+    @host.capability("sink.put")
+    def put(w: Wide) -> None:
+        seen.append(w)
+
+    return host
+
+
+@pytest.mark.parametrize("engine", ["reference", "compiled"])
+def test_a_struct_argument_charges_its_field_names_and_the_stop_replays(engine: str) -> None:
+    """A struct leaves the VM as an object by field name: its names are bytes out, live and in replay alike."""
+    module = load_module(_STRUCT_MODULE)
+    with_names = value_bytes([0, 0], struct_item_bytes(module.module.structs))
+    assert with_names > value_bytes([0, 0]) + 2 * len("a_rather_long_field_name_one")
+    policy = Policy.from_toml('version = 1\n[capabilities."sink.put"]\nallow = true\n')
+    seen: list[object] = []
+    limits = Limits(max_output_bytes=3 * with_names)
+    instance = instantiate(module, host=_struct_host(seen), policy=policy, engine=engine, limits=limits)  # type: ignore[arg-type]
+    with pytest.raises(ResourceLimitError) as caught:
+        instance.call("main", 10, trace=True)
+    assert caught.value.code == "limit.output-bytes" and len(seen) == 3  # without the names, all 10 would fit
+    trace = error_trace(caught.value)
+    assert trace is not None
+    report = replay(trace.to_json(), _STRUCT_MODULE, engine=engine)  # type: ignore[arg-type]
+    assert report.reproduced == "limit"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Capability
-from chronicle_vm.core.payload import call_plan, value_bytes
+from chronicle_vm.core.payload import call_plan, struct_item_bytes, value_bytes
 from chronicle_vm.core.structured import shape_difference, struct_fields, to_host, type_text
 from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import Value, ValueMismatch, export_value, import_value
@@ -325,6 +325,7 @@ def _live_handler(
     shaped = HostShapes(declared, structs, offered)  # maps and structs as the host takes them
     fixed, sized = call_plan(declared.params)  # bytes out: a constant for the scalars, text and arrays measured
     max_output = limits.max_output_bytes
+    item = struct_item_bytes(structs)  # a struct leaves as an object by field name: its names are bytes out too
     result_type = declared.result
     func = offered.func
     calls = 0
@@ -349,7 +350,7 @@ def _live_handler(
         calls += 1
         charge = fixed
         for k in sized:  # usually one text argument: a loop is cheaper than sum() of a list
-            charge += value_bytes(args[k])
+            charge += value_bytes(args[k], item)
         sent[0] += charge
         if sent[0] > max_output:  # before the host sees the arguments: nothing past the bound leaves the run
             raise output_limit(name, max_output, site.instructions)

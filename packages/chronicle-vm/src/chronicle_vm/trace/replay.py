@@ -24,7 +24,7 @@ from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.capabilities.scopes import BoundScope, first_violation, refusal, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.model import Capability, Function, Module
-from chronicle_vm.core.payload import call_plan, value_bytes
+from chronicle_vm.core.payload import call_plan, struct_item_bytes, value_bytes
 from chronicle_vm.core.type_registry import row
 from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
@@ -422,7 +422,7 @@ class _Replayer:
         spent = budget.meter if budget is not None else [0]
         trace_max = budget.max_bytes if budget is not None else 2**63
         per_call = budget.per_call[index] if budget is not None else 0
-        item = budget.per_item if budget is not None else 0
+        item = struct_item_bytes(self.module.structs)  # field names: bytes out and trace bytes (budget.per_item)
         assert budget is None or budget.sized_params[index] == sized
         # Scopes and quotas decide every call again, and a text or array result is charged to the trace budget.
         always = bool(scopes) or quota is not None or (budget is not None and budget.sized_result[index])
@@ -447,9 +447,8 @@ class _Replayer:
             # The recorder charged its budget first, then the live handler checked scopes, quota and bytes out.
             payload = 0
             for k in sized:  # the text and array arguments, charged to both meters (the same positions)
-                payload += value_bytes(args[k])
-            # a module with structs charges its trace budget for field names too (trace/budget.py)
-            spent[0] += per_call + (sum([value_bytes(args[k], item) for k in sized]) if item else payload)
+                payload += value_bytes(args[k], item)  # with structs, field names too (trace/budget.py)
+            spent[0] += per_call + payload
             sent[0] += fixed + payload
             if always or spent[0] > trace_max or sent[0] > max_output or "error" in event:  # a stop recorded or due
                 self._check_stops(event, index, args, calls, site)
@@ -478,7 +477,7 @@ class _Replayer:
         fixed, sized = call_plan(params)
         budget = self.budget
         per_call = budget.per_call[index] if budget is not None else 0
-        item = budget.per_item if budget is not None else 0
+        item = struct_item_bytes(self.module.structs)  # field names: bytes out and trace bytes (budget.per_item)
         spent = budget.meter if budget is not None else [0]
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
@@ -494,8 +493,9 @@ class _Replayer:
             ):
                 self._diverge(event, name, shown, site)
             calls += 1
-            spent[0] += per_call + sum(value_bytes(args[k], item) for k in sized)
-            self.sent[0] += fixed + sum(value_bytes(args[k]) for k in sized)
+            payload = sum(value_bytes(args[k], item) for k in sized)  # with structs, field names too
+            spent[0] += per_call + payload
+            self.sent[0] += fixed + payload
             result = self._typed_result(event, name, result_type, site, types)
             self._check_stops(event, index, args, calls, site, result)
             if event["location"] != self.locations.get((site[1], site[2])):
