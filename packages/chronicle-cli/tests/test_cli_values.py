@@ -77,3 +77,15 @@ def test_parse_entry_args_reads_maps_by_key_type() -> None:
     assert list(values[0]) == ["b", "a"]  # insertion order kept
     with pytest.raises(UsageError, match="argument 1 of `f`"):
         parse_entry_args(["not json"], [map_type(STR, INT)], "f")
+
+
+def test_a_wrong_struct_names_it_and_the_message_stays_bounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fields = {"sku": "x", **{"k" * 60 + str(i): 1 for i in range(3_000)}}  # qty missing, 3,000 keys too many
+    code, out = _run(tmp_path, capsys, "--arg", json.dumps(fields), "--arg", "[]")
+    assert code == 2, out
+    message = out["error"]["message"]
+    assert "argument 1 of `main` is Item;" in message and out["error"]["expected"] == "Item"  # not struct#0
+    assert "missing 'qty'" in message and "and 2,995 more" in message
+    assert len(message) < 1_000

@@ -114,15 +114,17 @@ def _read_float(text: str, fail: Callable[[str], UsageError]) -> float:
 
 def _read(text: str, vtype: ValueType, position: int, entry: str, structs: Sequence[Any] = ()) -> object:
     from chronicle_vm.core.type_registry import json_example
-    from chronicle_vm.core.types import TypeKind
+    from chronicle_vm.core.types import TypeKind, type_text
+
+    named = type_text(vtype, structs)  # structs by their names, as the plugin's author wrote them
 
     def fail(why: str) -> UsageError:
         shown = text if len(text) <= 60 else text[:57] + "..."
         return UsageError(
             "usage.bad-argument",
-            f"--arg {shown!r}: argument {position + 1} of `{entry}` is {vtype}; {why}",
+            f"--arg {shown!r}: argument {position + 1} of `{entry}` is {named}; {why}",
             position=position,
-            expected=str(vtype),
+            expected=named,
         )
 
     if vtype.kind is TypeKind.MAP or vtype.kind is TypeKind.STRUCT or _holds_structured(vtype):

@@ -25,6 +25,7 @@ from typing import Any
 from .types import StructDef, TypeKind, ValueType
 
 __all__ = [
+    "field_difference",
     "KEY_KINDS",
     "MAX_VALUE_DEPTH",
     "MAX_ZERO_ITEMS",
@@ -299,8 +300,8 @@ def from_json(data: Any, vtype: ValueType, structs: Structs, path: str = "", dep
             raise JSONShapeError(f"{where}: expected a JSON object with the fields of {struct_name(vtype, structs)}")
         fields = struct_fields(vtype, structs)
         names = [item.name for item in fields]
-        if sorted(data) != sorted(names):
-            raise JSONShapeError(f"{where}: expected exactly the fields {names}, found {list(data)}")
+        if len(data) != len(names) or any(name not in data for name in names):
+            raise JSONShapeError(f"{where}: {field_difference(names, data)}")
         return {
             item.name: from_json(
                 data[item.name], item.type, structs, f"{path}.{item.name}" if path else item.name, depth + 1
@@ -333,3 +334,20 @@ def _map_from_json(data: Any, vtype: ValueType, structs: Structs, path: str, dep
             raise JSONShapeError(f"{where}: key {key!r} appears twice")
         out[key] = from_json(item, value_type, structs, f"{path}[{key!r}]", depth + 1)
     return out
+
+
+def field_difference(names: Sequence[str], data: Mapping[Any, object]) -> str:
+    """How an object's keys differ from a struct's fields, bounded whatever the object holds."""
+    wanted = set(names)
+    missing = [name for name in names if name not in data]
+    extra = [key for key in data if key not in wanted]
+
+    def listed(found: Sequence[object]) -> str:
+        texts = [item if type(item) is str else repr(item) for item in found[:5]]
+        shown = ", ".join(repr(text if len(text) <= 40 else text[:37] + "...") for text in texts)
+        return shown + (f" and {len(found) - 5:,} more" if len(found) > 5 else "")
+
+    parts = [f"missing {listed(missing)}"] if missing else []
+    if extra:
+        parts.append(f"unexpected {listed(extra)}")
+    return f"expected exactly the fields {listed(list(names))}; " + "; ".join(parts)

@@ -381,7 +381,7 @@ def _struct_from_json(obj: object, vtype: ValueType, form: JsonForm, what: str, 
     if type(obj) is not dict:
         raise ValueMismatch(f"{what}: expected struct {name} (a JSON object of its fields), found {json_kind(obj)}")
     if len(obj) != len(names) or set(obj) != set(names):
-        raise ValueMismatch(f"{what}: expected struct {name} with exactly the fields {names}, found {list(obj)}")
+        raise ValueMismatch(f"{what}: struct {name}: {structured.field_difference(names, obj)}")
     return {item.name: read(obj[item.name], item.type, f"{what}.{item.name}") for item in fields}
 
 
