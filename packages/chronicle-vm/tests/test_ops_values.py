@@ -15,32 +15,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chronicle_asm import assemble_text, disassemble
+from chronicle_testing.engine_runs import every_engine
+from chronicle_testing.engine_runs import outcome as run_outcome
 from chronicle_vm.core.values import wrap_i64
 from chronicle_vm.engines.compiled import CompiledEngine
-from chronicle_vm.engines.oracle import Oracle
-from chronicle_vm.engines.reference import Interpreter
-from chronicle_vm.errors import ChronicleError, VerifyError
+from chronicle_vm.errors import VerifyError
 from chronicle_vm.limits import Limits
-from chronicle_vm.verifier.rules import VerifiedModule, verify
+from chronicle_vm.verifier.rules import verify
 
 I64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
 
-def _engines(verified: VerifiedModule, limits: Limits) -> dict[str, Any]:
-    return {
-        "reference": Oracle(verified, limits),
-        "fused": Interpreter(verified, limits),
-        "unfused": Interpreter(verified, limits, superinstructions=False),
-        "compiled": CompiledEngine(verified, limits),
-    }
+_engines = every_engine
 
 
-def _outcome(engine: Any, args: list[Any]) -> tuple[Any, ...]:
-    try:
-        outcome = engine.call("main", args)
-    except ChronicleError as err:
-        return ("error", err.code, str(err), err.details.get("location"), err.details.get("instructions"))
-    return ("ok", outcome.value, outcome.instructions)
+_outcome = run_outcome
 
 
 def run_all(source: str, args: list[Any], limits: Limits | None = None) -> tuple[Any, ...]:

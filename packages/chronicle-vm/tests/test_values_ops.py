@@ -16,16 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chronicle_testing.engine_runs import every_engine
+from chronicle_testing.engine_runs import outcome as run_outcome
 from chronicle_vm.core.isa import OPS_BY_NAME
 from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
 from chronicle_vm.core.types import BOOL, INT, STR, StructDef, StructField, ValueType, map_type, struct_type
-from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.costs import ENTRY_WORDS, MAP_WORDS, WORD, value_words
-from chronicle_vm.engines.oracle import Oracle
-from chronicle_vm.engines.reference import Interpreter
-from chronicle_vm.errors import ChronicleError, VerifyError
+from chronicle_vm.errors import VerifyError
 from chronicle_vm.limits import Limits
-from chronicle_vm.verifier.rules import VerifiedModule, verify
+from chronicle_vm.verifier.rules import verify
 
 SI = map_type(STR, INT)
 II = map_type(INT, INT)
@@ -54,21 +53,10 @@ def module(
     return Module(constants=constants, functions=(main,), source_map=SourceMap((), ((),)), structs=structs)
 
 
-def _engines(verified: VerifiedModule, limits: Limits) -> dict[str, Any]:
-    return {
-        "reference": Oracle(verified, limits),
-        "fused": Interpreter(verified, limits),
-        "unfused": Interpreter(verified, limits, superinstructions=False),
-        "compiled": CompiledEngine(verified, limits),
-    }
+_engines = every_engine
 
 
-def _outcome(engine: Any, args: list[Any]) -> tuple[Any, ...]:
-    try:
-        outcome = engine.call("main", args)
-    except ChronicleError as err:
-        return ("error", err.code, str(err), err.details.get("location"), err.details.get("instructions"))
-    return ("ok", outcome.value, outcome.instructions)
+_outcome = run_outcome
 
 
 def run_all(mod: Module, args: list[Any] | None = None, limits: Limits | None = None) -> tuple[Any, ...]:

@@ -1283,9 +1283,12 @@ class _FunctionCompiler:
         return lower(row, expr, dst)
 
     def builtin_simple(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
-        """A builtin that is one instruction over fixed types: the same check and lowering for every such row."""
+        """A builtin that is one instruction over fixed types: the same check and lowering for every such row.
+
+        The instruction is `row.op`, or for the structured-values rows ("named") the ISA instruction `row.vm_op`.
+        """
         name, args, span = expr.name, expr.args, expr.span
-        assert row.op is not None and row.returns is not None
+        assert (row.op is not None or row.vm_op) and row.returns is not None
         result = row.returns
         if not self.check_count(args, len(row.params), name, span, row.full_signature):
             return result, -1
@@ -1300,33 +1303,15 @@ class _FunctionCompiler:
         operands: list[IROperand] = [Reg(out), *(Reg(r) for r in regs)]
         while len(operands) < 3:
             operands.append(None)
-        self.emit(row.op, span, operands[0], operands[1], operands[2])
+        if row.op is not None:
+            self.emit(row.op, span, operands[0], operands[1], operands[2])
+        else:
+            self.vm(row.vm_op, span, operands[0], operands[1], operands[2])
         return result, out
 
     def builtin_named(self, row: Builtin, expr: Call, dst: int | None) -> tuple[Ty, int]:
         """A builtin that is one instruction, named, over fixed types (the float conversions and functions)."""
-        name, args, span = expr.name, expr.args, expr.span
-        assert row.returns is not None
-        result = row.returns
-        if not self.check_count(args, len(row.params), name, span, row.full_signature):
-            return result, -1
-        regs: list[int] = []
-        for i, (arg, param) in enumerate(zip(args, row.params, strict=True)):
-            ty, reg = self.value(arg, expected=param)
-            self.convert_hint(ty, param, arg, f"argument {i + 1} of '{name}'")
-            regs.append(reg)
-        for reg in regs:
-            self.regs.release(reg)
-        out = self.target(result, dst)
-        operands: list[IROperand] = [Reg(out), *(Reg(r) for r in regs)]
-        while len(operands) < 3:
-            operands.append(None)
-        self.vm(row.vm_op, span, operands[0], operands[1], operands[2])
-        return result, out
-
-    def convert_hint(self, actual: Ty, wanted: Ty, expr: Expr, what: str) -> None:
-        """`expect` (which gives the conversion to write when an int is given for a float or the reverse)."""
-        self.expect(actual, wanted, expr, what)
+        return self.builtin_simple(row, expr, dst)
 
     def numbers(self, row: Builtin, expr: Call, count: int) -> tuple[Ty, list[int]]:
         """The `count` int or float arguments of abs, min or max, all of one type (ERROR when reported)."""
@@ -1339,7 +1324,7 @@ class _FunctionCompiler:
             arg_ty, reg = self.value(arg, expected=first_ty)
             regs.append(reg)
             if first_ty in (INT, FLOAT):
-                self.convert_hint(arg_ty, first_ty, arg, f"argument 2 of '{expr.name}'")
+                self.expect(arg_ty, first_ty, arg, f"argument 2 of '{expr.name}'")
         if isinstance(first_ty, ValueType) and first_ty not in (INT, FLOAT):
             self.error(
                 "type-mismatch", f"{expr.name}() takes ints or floats, found {self.show(first_ty)}", expr.args[0].span
@@ -1433,7 +1418,7 @@ class _FunctionCompiler:
         # The default goes into the result first; MAPGETD overwrites it when the key is there.
         out = self.target(value_ty, dst) if isinstance(value_ty, ValueType) else None
         default_ty, default = self.value(expr.args[2], expected=value_ty, dst=out)
-        self.convert_hint(default_ty, value_ty, expr.args[2], "the default (the map's value type)")
+        self.expect(default_ty, value_ty, expr.args[2], "the default (the map's value type)")
         for reg in (default, key, mapping):
             if reg != out:
                 self.regs.release(reg)

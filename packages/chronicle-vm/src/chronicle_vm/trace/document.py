@@ -31,6 +31,7 @@ from chronicle_vm.capabilities.scopes import RULE_KEYS, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.isa import COST_MODEL
 from chronicle_vm.core.model import Module
+from chronicle_vm.core.type_registry import json_kind
 from chronicle_vm.core.types import MAX_ARRAY_DEPTH, TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, export_value
 from chronicle_vm.engines.reference import locate
@@ -823,20 +824,7 @@ def _schema(parts: tuple[str | int, ...], message: str) -> NoReturn:
     raise ReplayError("replay.schema", f"{path}: {message}", path=path)
 
 
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if type(value) is bool:
-        return "a bool"
-    if type(value) is int:
-        return "an int"
-    if type(value) is str:
-        return "a string"
-    if type(value) is list:
-        return "an array"
-    if type(value) is dict:
-        return "an object"
-    return type(value).__name__
+_kind = json_kind  # a parsed JSON value's kind, named as the value checks name it
 
 
 def _object(
