@@ -35,6 +35,7 @@ from .core.types import struct_type
 from .core.values import ValueMismatch, import_value
 from .engines import semantics as _semantics  # noqa: F401  # every engine's table, checked complete at import
 from .engines.control import CancelHandle, RunControl
+from .engines.entry import plain_kinds, plain_units
 from .errors import ChronicleError, DecodeError, UsageError, VerifyError, declare_codes
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 
@@ -234,6 +235,7 @@ class Instance:
         self._recorder: Recorder | None = None  # the first traced call's, which later ones start from
         functions = loaded.module.functions
         self._params = {name: functions[index].params for name, index in loaded.verified.exports.items()}
+        self._kinds = {name: plain_kinds(params) for name, params in self._params.items()}
         host = negotiation.host
         offered = [host.get(declared.name) for declared in negotiation.declared]
         self._async = sorted(c.name for c in offered if c is not None and c.async_)
@@ -463,6 +465,9 @@ class Instance:
             return None
         if not params:
             return []
+        kinds = self._kinds.get(entry)
+        if kinds is not None and plain_units(args, kinds, self.limits.max_string_len) >= 0:
+            return list(args)  # what the full import would give
         values: list[object] = []
         for arg, vtype in zip(args, params, strict=True):
             try:

@@ -158,7 +158,7 @@ from .costs import (
     value_words,
 )
 from .deep import run_deep
-from .entry import RunOutcome, handler_table, locate, prepare_call
+from .entry import RunOutcome, handler_table, locate, plain_kinds, plain_units, prepare_call
 from .entry import describe as _describe
 from .entry import structs_of as _structs
 from .faults import OperandFault
@@ -309,6 +309,7 @@ class _EntryPlan(NamedTuple):
 
     function: int
     params: tuple[ValueType, ...]
+    kinds: tuple[type, ...] | None  # the parameters' plain Python types (`plain_units`), None if some are not
     room: int  # the allocation units its arguments may take (-1: none, see `CompiledEngine._fits`)
     depth: int  # the most frames its calls can have live at once, itself included; 0 when it may recurse
 
@@ -385,6 +386,7 @@ class CompiledEngine:
         self._uncompilable: set[int] = set()
         self._capless: frozenset[int] | None = None
         self._deep_entries: set[str] = set()  # entries that ran out of the caller's Python stack once
+        self._max_string = limits.max_string_len
         self._plans: dict[str, _EntryPlan] = {}  # entry name -> what its calls reuse (see `_plan`)
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
@@ -423,14 +425,21 @@ class CompiledEngine:
         cancel handle.
         """
         plan = self._plans.get(entry) if type(entry) is str else None
-        if plan is None or args or plan.params:  # arguments to check (or an entry not seen yet): prepare_call
+        values: list[Value]
+        if plan is not None and not args and not plan.params:  # nothing to check
+            index, values, units = plan.function, [], 0
+        elif (
+            plan is not None
+            and plan.kinds is not None
+            and (units := plain_units(args, plan.kinds, self._max_string)) >= 0
+        ):
+            index, values = plan.function, list(args)  # type: ignore[arg-type]  # scalars the import takes as they are
+        else:
             index, values, units = prepare_call(self.verified, self.limits, entry, args)
             if plan is None:
                 plan = self._plan(index)
                 if type(entry) is str:
                     self._plans[entry] = plan
-        else:  # an entry without parameters called without arguments: nothing to check
-            index, values, units = plan.function, [], 0
         if self._busy:  # re-entered from one of its own handlers: leave this run's state alone
             table = self.handlers if handlers is None else handlers
             return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
@@ -464,7 +473,8 @@ class CompiledEngine:
         """What does not change between calls of entry `index`: its parameters, the room its arguments may
         take (`_fits`) and how deep its calls can go (`_static_depth`)."""
         function = self.module.functions[index]
-        return _EntryPlan(index, function.params, self._fits(function), _static_depth(self.module, index))
+        params = function.params
+        return _EntryPlan(index, params, plain_kinds(params), self._fits(function), _static_depth(self.module, index))
 
     def _fits(self, function: Function) -> int:
         """The allocation units the entry's arguments may take and still pass every check the interpreter makes

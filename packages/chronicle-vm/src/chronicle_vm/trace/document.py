@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 from chronicle_vm.capabilities.scopes import RULE_KEYS, rules_from_json
-from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.calls import CallSite, CapabilityHandler, RecordTape
 from chronicle_vm.core.isa import COST_MODEL
 from chronicle_vm.core.model import Module
 from chronicle_vm.core.type_registry import json_kind
@@ -351,6 +351,12 @@ class Recorder:
         budget = self.budget
         meter, ceiling, per_call, item = budget.meter, budget.max_bytes, budget.per_call[index], budget.per_item
         sized, sized_result = budget.sized_params[index], budget.sized_result[index]
+        own = getattr(live, "recording", None)  # a live handler that can record itself (capabilities.negotiation)
+        if own is not None and not (copy_args or copy_result):
+            tape = RecordTape(calls, meter, ceiling, per_call, item, sized, sized_result, budget.stop, self._fail)
+            recording_itself: CapabilityHandler | None = own(tape)
+            if recording_itself is not None:
+                return recording_itself
 
         if not (copy_args or copy_result):
             # The common case, scalars only: three appends in place, no tuple or list built per call.
@@ -401,6 +407,13 @@ class Recorder:
             return result
 
         return recording_copies
+
+    def _fail(self, error: ChronicleError, args: Sequence[Value], site: CallSite) -> None:
+        """A call the host, a quota or a budget failed: recorded as failed, and the run ends on `error`."""
+        self.failure = error
+        self.calls.append(_FAILED)
+        self.calls.extend(site)
+        self.calls.extend(args)
 
     def returned(self, entry: str, args: Sequence[object], value: object, instructions: int) -> Trace:
         """The trace of a run that returned `value` after `instructions` instructions."""
