@@ -274,7 +274,7 @@ def test_a_deferred_refund_keeps_every_count_exact(target: tuple[Instruction, ..
 
 
 def test_an_exact_argument_is_computed_in_the_call_and_an_unbounded_one_is_not() -> None:
-    assert "F0(d - 1, (r0 - k1), 1)" in source(fib_module())  # n - 1 after n < 2: no check, no store
+    assert "P0(d - 1, (r0 - k1))" in source(fib_module())  # n - 1 after n < 2: no check, no store
     ident = fn("ident", (ins("ret", 0),), registers=(INT,), params=1, result=INT)
     code = (ins("loadk", 1, 0), ins("sub", 2, 0, 1), ins("call", 1, 2, 3), ins("ret", 3))
     main = fn("main", code, registers=(INT, INT, INT, INT), params=1, result=INT, exported=True)
@@ -286,6 +286,17 @@ def test_an_exact_argument_is_computed_in_the_call_and_an_unbounded_one_is_not()
     for x in (0, 1, 2, 12):
         for depth in (1, 2, 5, 13):
             agree(fib_module(), "main", [x], Limits(max_call_depth=depth))
+
+
+def test_prepaid_call_sites_call_the_variant_without_the_entry_charge() -> None:
+    engine = CompiledEngine(verify(fib_module()), Limits())
+    plain, prepaid = engine.translated_source(0), engine.translated_source(0, prepaid=True)
+    assert "def f0(d, r0):" in plain and "def p0(d, r0):" in prepaid  # no `c` argument, no `if c` test
+    assert "FUEL >= 6:" in plain and "FUEL >= 6:" not in prepaid  # the entry segment: charged only in the plain one
+    assert "r4 = P0(" in plain and "r4 = P0(" in prepaid and "r4 = F0(" in prepaid  # the slow copy pays itself
+    for limit in (0, 1, 3, 4, 5, 20, 21, 100):
+        for x in (0, 1, 2, 7):
+            agree(fib_module(), "main", [x], Limits(max_instructions=limit))
 
 
 def test_a_fold_in_one_copy_of_a_segment_does_not_leak_into_the_next() -> None:

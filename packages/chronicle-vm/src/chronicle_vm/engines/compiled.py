@@ -24,7 +24,8 @@ Instruction fuel is charged once per *segment* (a straight run inside an
 arm that ends at a call, a return, an unconditional jump or the arm's end;
 conditional jumps inside it are side exits that refund the instructions
 they skip).  A segment ending in a call also pays for the callee's first
-segment, and passes `c=1` so the callee skips that charge.  A call of a
+segment, and calls the callee's prepaid variant (`P3`, translated without
+that charge; the plain `F3` keeps it for every other caller).  A call of a
 function from which no capability call is reachable does not end a segment:
 the caller charges what follows the call with what precedes it (fib pays one
 fuel test per call instead of three).  Only a capability call reads the fuel
@@ -844,24 +845,28 @@ class CompiledEngine:
             "_slice": slice_,
         }
 
-    def _stub(self, index: int) -> Callable[..., Any]:
+    def _stub(self, index: int, prepaid: bool = False) -> Callable[..., Any]:
         def stub(*args: Any) -> Any:
-            return self._function(index)(*args)
+            return self._function(index, prepaid)(*args)
 
         return stub
 
-    def _function(self, index: int) -> Callable[..., Any]:
-        """The translated function `index` (now in the globals), or a stand-in that abandons the fast run."""
-        compiled = self._compiled.get(index)
+    def _function(self, index: int, prepaid: bool = False) -> Callable[..., Any]:
+        """The translated function `index` (now in the globals), or a stand-in that abandons the fast run.
+
+        `prepaid`: its variant for callers that paid its entry segment (`P3`; see `_entry_segment`).
+        """
+        key = -1 - index if prepaid else index
+        compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._bind(index)
-            self._compiled[index] = compiled
-            self._globals[f"F{index}"] = compiled
+            compiled = self._bind(index, prepaid)
+            self._compiled[key] = compiled
+            self._globals[f"{'P' if prepaid else 'F'}{index}"] = compiled
         return compiled
 
-    def _bind(self, index: int) -> Callable[..., Any]:
+    def _bind(self, index: int, prepaid: bool) -> Callable[..., Any]:
         """Bind function `index`'s translation (shared by engines over the same module) to this engine."""
-        translation = _translation(self, index)
+        translation = _translation(self, index, prepaid)
         if translation is None:
             self._uncompilable.add(index)
             stand_in: Callable[..., Any] = self._globals["_stubfail"]
@@ -875,15 +880,19 @@ class CompiledEngine:
         for callee in translation.callees:
             if f"F{callee}" not in names:
                 names[f"F{callee}"] = self._stub(callee)
+        for callee in translation.prepaid_callees:
+            if f"P{callee}" not in names:
+                names[f"P{callee}"] = self._stub(callee, prepaid=True)
         code = translation.code
         cells = {"FUEL": self._fuel, "A": self._alloc, "B": self._bound}
         closure = tuple(cells[name] for name in code.co_freevars)
         self._codes[code] = translation.info
-        return types.FunctionType(code, names, f"f{index}", translation.defaults, closure)
+        return types.FunctionType(code, names, f"{'p' if prepaid else 'f'}{index}", None, closure)
 
-    def translated_source(self, index: int) -> str:
-        """The Python source function `index` translates to (for inspection and tests)."""
-        return _Translator(self.module, self.verified.block_leaders[index], index, self).source()[0]
+    def translated_source(self, index: int, prepaid: bool = False) -> str:
+        """The Python source function `index` translates to (for inspection and tests); `prepaid`: the variant
+        that prepaid call sites call (without its entry segment's charge)."""
+        return _Translator(self.module, self.verified.block_leaders[index], index, self, prepaid).source()[0]
 
     def capless(self) -> frozenset[int]:
         """The module's functions that make no capability call, directly or through their callees."""
@@ -901,7 +910,7 @@ class _Translation:
     constants: tuple[int, ...]
     callees: tuple[int, ...]
     capabilities: tuple[int, ...]
-    defaults: tuple[int, ...] | None  # `(0,)` for the `c` parameter of a function callers may pre-pay
+    prepaid_callees: tuple[int, ...]  # callees called by their prepaid variant (`P3`) from some call site
 
 
 # Translations are shared by every engine over the same VerifiedModule (a host may build an engine per call).
@@ -910,13 +919,16 @@ _CACHE: OrderedDict[int, tuple[VerifiedModule, dict[tuple[Any, ...], _Translatio
 _CACHE_MODULES = 16
 
 
-def _translation(engine: CompiledEngine, index: int) -> _Translation | None:
-    """Function `index` of the engine's module translated for the engine's static facts, or None if it cannot be."""
+def _translation(engine: CompiledEngine, index: int, prepaid: bool) -> _Translation | None:
+    """Function `index` of the engine's module translated for the engine's static facts, or None if it cannot be.
+
+    `prepaid`: the variant prepaid call sites call, whose entry segment its callers have paid for.
+    """
     verified = engine.verified
     limits = engine.limits
     # What the generated code decides once: which callees exceed max_registers, which constants exceed
     # max_string_len, which capabilities have no handler.
-    key = (index, limits.max_registers, limits.max_string_len, tuple(h is None for h in engine.handlers))
+    key = (index, prepaid, limits.max_registers, limits.max_string_len, tuple(h is None for h in engine.handlers))
     entry = _CACHE.get(id(verified))
     if entry is None or entry[0] is not verified:
         entry = (verified, {})
@@ -929,20 +941,19 @@ def _translation(engine: CompiledEngine, index: int) -> _Translation | None:
     if key in translations:
         return translations[key]
     engine._charge_translation(len(verified.module.functions[index].code))
-    translations[key] = result = _translate(engine, index)
+    translations[key] = result = _translate(engine, index, prepaid)
     return result
 
 
-def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
+def _translate(engine: CompiledEngine, index: int, prepaid: bool) -> _Translation | None:
     module = engine.module
     function = module.functions[index]
     if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
         return None
+    translator = _Translator(module, engine.verified.block_leaders[index], index, engine, prepaid)
     try:
-        source, line_pcs, line_pending, line_beyond = _Translator(
-            module, engine.verified.block_leaders[index], index, engine
-        ).source()
-        factory = compile(source, f"<chronicle f{index}>", "exec")
+        source, line_pcs, line_pending, line_beyond = translator.source()
+        factory = compile(source, f"<chronicle {'p' if prepaid else 'f'}{index}>", "exec")
     except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError, _SourceTooLarge):
         return None
     code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
@@ -956,7 +967,7 @@ def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
         tuple(constants),
         tuple(callees),
         tuple(capabilities),
-        (0,) if _entry_segment(function) else None,
+        tuple(sorted(translator.prepaid_calls)),
     )
 
 
@@ -964,7 +975,7 @@ def _entry_segment(function: Function) -> int:
     """Length of the first segment of `function` when a caller may pay for it (0: pc 0 is a jump target).
 
     A caller whose call ends a segment charges the callee's first segment
-    with its own and calls with `c=1`; the callee then skips that charge.
+    with its own and calls the callee's prepaid variant, which skips that charge.
     One fuel check per call saved, exactly the same counts.
     """
     code = function.code
@@ -1020,7 +1031,9 @@ class _At:
 class _Translator:
     """Builds the source of one function: ints and fixed templates only."""
 
-    def __init__(self, module: Module, leaders: tuple[int, ...], fidx: int, engine: CompiledEngine) -> None:
+    def __init__(
+        self, module: Module, leaders: tuple[int, ...], fidx: int, engine: CompiledEngine, prepaid: bool = False
+    ) -> None:
         self.module = module
         self.function = module.functions[fidx]
         self.code = self.function.code
@@ -1070,6 +1083,10 @@ class _Translator:
         self.implicit_next = -1  # the arm that runs right after the block being emitted, with no `blk` guard
         # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
         self.appends = private_appends(self.function, module)
+        # The variant for prepaid call sites (`p3`): its entry segment is already paid, so it charges nothing.
+        self.entry_charged = _entry_segment(self.function) > 0
+        self.skip_entry = prepaid and self.entry_charged
+        self.prepaid_calls: set[int] = set()  # callees some fast copy calls by their prepaid variant
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
         self.size += 4 * indent + len(text) + 1
@@ -1096,9 +1113,8 @@ class _Translator:
         params = ", ".join(f"r{_int(i)}" for i in range(function.param_count))
         self.emit(0, "def factory():")
         self.emit(1, "FUEL = A = B = None")
-        self.entry_charged = _entry_segment(function) > 0
-        charged = ", c=0" if self.entry_charged else ""
-        self.emit(1, f"def f{fidx}(d{', ' if params else ''}{params}{charged}):")
+        name = f"{'p' if self.skip_entry else 'f'}{fidx}"
+        self.emit(1, f"def {name}(d{', ' if params else ''}{params}):")
         self.emit(2, "nonlocal FUEL, A")
         for register in sorted(self._uninitialised_reads()):
             if register < function.param_count:
@@ -1113,7 +1129,7 @@ class _Translator:
             self.emit(2, "blk = 0")
             self.emit(2, "while True:")
             self.tree(arms, 3)
-        self.emit(1, f"return f{fidx}")
+        self.emit(1, f"return {name}")
         return "\n".join(self.lines) + "\n", tuple(self.pcs), tuple(self.pending), tuple(self.beyond)
 
     def _liveness(self) -> list[int] | None:
@@ -1515,9 +1531,10 @@ class _Translator:
     def segment(self, start: int, end: int, indent: int) -> None:
         """Instructions start..end-1 with one fuel charge (the slow copy charges one at a time).
 
-        The entry segment of a function whose callers may pay for it is
-        skipped from charging when `c` is set.  Every call of the segment
-        whose callee accepts it also pays for the callee's entry segment.
+        The entry segment of a function whose callers may pay for it is not
+        charged in the variant those callers call (`skip_entry`).  Every call
+        of the segment whose callee accepts it also pays for the callee's
+        entry segment.
         """
         last = end - 1
         code = self.code
@@ -1528,33 +1545,31 @@ class _Translator:
         # Each call's prepaid callee entry segment, by position in the segment.
         entries = {pc: _entry_segment(functions[code[pc].a]) for pc in range(start, end) if code[pc].op == Op.CALL}
         extra = sum(entries.values())
-        entry = start == 0 and self.entry_charged
+        if start == 0 and self.skip_entry:  # the prepaid variant: the caller paid for these instructions
+            self._defer_exits(start, end, {})  # (its calls are not prepaid: it owes nothing to its callees)
+            shared = not entries.get(last, 0)
+            for pc in range(start, last if shared else end):
+                self.instruction(pc, indent, pending=last - pc)
+            if shared:
+                self.instruction(last, indent, pending=0)
+            return
         length = _int(end - start + extra)
         owed = self._defer_exits(start, end, entries)  # this arm's entry did not give back `owed` instructions yet
         if owed and length == 1:
             self.emit(indent, f"FUEL += {_int(owed)}", start)
         if length == 1:
-            self.emit(indent, "if not c:" if entry else "if True:", last)
+            self.emit(indent, "if True:", last)
             self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(last)})", last)
             self.emit(indent + 1, "FUEL -= 1", last)
             self.instruction(last, indent, pending=0)
             return
         shared = not entries.get(last, 0)  # a pre-paying call differs between the paths: emitted in each
-        if entry:
-            self.emit(indent, "if c:", start)
-            for pc in range(start, last if shared else end):
-                self.instruction(pc, indent + 1, pending=last - pc)
         # A fast copy making two calls or more tests `d` (constant in a frame) once with the fuel; d = 0 takes the
         # slow copy, which stops at the call like the fast one would (a _Deep re-runs the call from the start).
         fast = range(start, last if shared else end)
         checked = sum(1 for pc in fast if code[pc].op == Op.CALL) >= 2
         depth = " and d" if checked else ""
-        if entry:
-            self.emit(indent, f"elif FUEL >= {length}{depth}:", start)
-            self.known = {}
-            self.alias = {}  # a fold at the end of the copy before is that copy's own
-            self.lower = dict(lower)
-        elif owed and length != 1:  # FUEL + owed >= length, then take the difference (which may be negative)
+        if owed and length != 1:  # FUEL + owed >= length, then take the difference (which may be negative)
             self.emit(indent, f"if FUEL >= {_int(length - owed)}{depth}:", start)
         else:
             self.emit(indent, f"if FUEL >= {length}{depth}:", start)
@@ -1827,7 +1842,9 @@ class _Translator:
         if len(callee.registers) > self.engine.limits.max_registers:
             line("_bail()")
         target = f"r{c} = " if callee.result is not None else ""
-        line(f"{target}F{a}(d - 1{args}{', 1' if prepaid else ''})")
+        if prepaid:  # the caller's segment paid for the callee's entry segment: the variant that skips it
+            self.prepaid_calls.add(a)
+        line(f"{target}{'P' if prepaid else 'F'}{a}(d - 1{args})")
         return None
 
     def _op_capcall(self, at: _At) -> bool | None:
