@@ -104,13 +104,15 @@ for each function once.
 
 Security
 --------
-Generated source is built ONLY from integers the verifier checked (register
-numbers, instruction and function indexes, counts, capability indexes) and
-fixed templates; `_int()` asserts each interpolated value is an `int`.
-Constants, strings, names, limits and handlers reach the generated code only
-as entries of the globals dictionary it runs in (`k3`, `H0`, `MAXI`, named
-from integers), never as source text, so untrusted input cannot reach
-Python's compiler as code.  The generated code's builtins are empty: it sees
+Generated source is built ONLY from integers (register numbers, instruction
+and function indexes, counts, capability indexes the verifier checked, and
+the module's int constants, written as decimal literals so that they load
+as constants) and fixed templates; `_int()` asserts each interpolated value
+is an `int` (`type(v) is int`: no bool, no subclass with its own `__str__`).
+Every other constant (strings, floats), names, limits and handlers reach the
+generated code only as entries of the globals dictionary it runs in (`k3`,
+`H0`, `MAXI`, named from integers), never as source text, so untrusted input
+cannot reach Python's compiler as code.  The generated code's builtins are empty: it sees
 only the names the engine puts in its globals.  Some module facts choose
 between fixed templates without entering the text: whether an int constant
 loaded earlier in the segment is positive, negative or zero (one-sided
@@ -302,6 +304,12 @@ class _CodeInfo:
     # line number - 1 -> instructions of this frame charged ahead and still to run when the line is a call that has
     # not returned (a segment that runs on past a call, see `_Translator.segment_end`); 0 for every other line
     line_beyond: tuple[int, ...]
+
+
+def _literal(value: object) -> str:
+    """An int constant of the module as a Python literal (parenthesised when negative): `_int` checks it."""
+    number = _int(value)
+    return str(number) if number >= 0 else f"({number})"
 
 
 def _int(value: object) -> int:
@@ -1198,7 +1206,7 @@ class _Translator:
         if op == Op.LOADK and type(self.module.constants[b]) is int:
             consumers = (Op.ADD.value, Op.SUB.value, Op.MUL.value, Op.DIV.value, Op.MOD.value, *_COMPARE)
             if use_op in consumers and uc == a and ub != a and registers[ub].kind is TypeKind.INT:
-                return f"k{_int(b)}"
+                return _literal(self.module.constants[b])
         elif op in (Op.ADD.value, Op.SUB.value) and use_op == Op.CALL and self._exact(op, b, _c):
             window = range(ub, ub + self.module.functions[ua].param_count)
             if a in window and b != a and _c != a:  # an argument computed in the call: `F0(d - 1, (r0 - k1))`
@@ -1755,6 +1763,8 @@ class _Translator:
         if type(constant) is str and len(constant) > self.engine.limits.max_string_len:
             # Loading a constant over max_string_len is what the limit stops (the interpreter's rule).
             line(f"_strfail({w}, len(k{b}))")
+        elif type(constant) is int:  # an int enters the source as a literal (LOAD_CONST, not a global)
+            line(f"r{a} = {_literal(constant)}")
         else:
             line(f"r{a} = k{b}")
         return None
