@@ -193,6 +193,10 @@ MAX_TRANSLATED_REGISTERS = 8_000
 #: Translation is not metered by max_instructions, so this keeps its cost proportional to the run's.
 TRANSLATION_BUDGET = 6_000
 _TRANSLATION_RATE = 100
+#: Fuel handed out at a time to a run without a deadline (the rest when it is used up, exactly as the slices of a
+#: run with one, without the deadline check): CPython specialises int comparisons (`FUEL >= 15`) only for ints of
+#: one 30-bit digit, and a run under max_instructions 10^12 would otherwise compare a big int at every charge.
+_FUEL_GRANT = 1 << 29
 #: Python frames kept free below the recursion limit for helpers and capability handlers.
 _PYTHON_MARGIN = 120
 #: Up to this many arms the dispatch is a chain of `if`; above it, a balanced tree.
@@ -355,8 +359,8 @@ class CompiledEngine:
         self._alloc = types.CellType(0)
         self._bound = types.CellType(0)
         self._record: list[Value | None] = []
-        # The current call's deadline and cancel handle, and the fuel handed out so far: all of max_instructions
-        # at once without a control, else slices (see control.py); executed = issued - FUEL.
+        # The current call's deadline and cancel handle, and the fuel handed out so far: grants of _FUEL_GRANT
+        # without a control, else slices (see control.py); executed = issued - FUEL.
         self._control: RunControl | None = None
         self._issued = limits.max_instructions
         self._absent = tuple(h is None for h in self.handlers)  # translations depend on which slots are empty
@@ -488,12 +492,12 @@ class CompiledEngine:
     ) -> RunOutcome:
         """One run of the translation with `bound` frames allowed; raises _Deep when a call would go past them."""
         limits = self.limits
-        # Without a control all the fuel at once.  With one, the first slice after the check a first instruction
-        # would make when it asks for it (no stop due: the same slice ends; a stop: none, so that instruction asks
-        # and stops exactly as before).
+        # Without a control the fuel in grants of _FUEL_GRANT.  With one, the first slice after the check a first
+        # instruction would make when it asks for it (no stop due: the same slice ends; a stop: none, so that
+        # instruction asks and stops exactly as before).
         control = self._control
-        if control is None:
-            self._issued = limits.max_instructions
+        if control is None:  # in grants that stay one-digit ints (`_FUEL_GRANT`)
+            self._issued = min(_FUEL_GRANT, limits.max_instructions)
         else:
             self._issued = min(FUEL_SLICE, limits.max_instructions) if control.check(0) is None else 0
         self._globals["MAXI"] = self._issued
@@ -641,17 +645,17 @@ class CompiledEngine:
 
         def nofuel(f: int, p: int) -> None:
             control = self._control
-            if control is not None and self._issued < limits.max_instructions:
-                # A fuel slice is used up: go on with the next one unless the deadline or a cancel stops here.
-                executed = self._issued - fuel_cell.cell_contents
-                stop = control.check(executed)
+            if self._issued < limits.max_instructions:
+                # A fuel slice is used up: go on with the next one unless the deadline or a cancel stops here (without
+                # a control, the next grant of compact fuel, see `_FUEL_GRANT`).
+                stop = None if control is None else control.check(self._issued - fuel_cell.cell_contents)
                 if stop is not None:
                     if self._prepaid_above():
                         # Callers charged instructions ahead that must run before this slice end: the interpreter
                         # re-executes the call and stops at the slice end (a stop is always at one).
                         raise _Bail(self._issued)
                     fault(stop, f, p)
-                grant = min(FUEL_SLICE, limits.max_instructions - self._issued)
+                grant = min(_FUEL_GRANT if control is None else FUEL_SLICE, limits.max_instructions - self._issued)
                 self._issued += grant
                 self._globals["MAXI"] = self._issued  # the generated code's call sites count from it
                 fuel_cell.cell_contents += grant
@@ -663,9 +667,9 @@ class CompiledEngine:
             fault(failure, f, p)
 
         def short(f: int, p: int, extra: int, pending: int) -> None:
-            if self._control is not None and self._issued < limits.max_instructions:
-                # With a deadline, FUEL is one slice: top it up from the run's total, with no deadline check in
-                # the middle of an instruction (the next slice end checks), and charge as if it had been there.
+            if self._issued < limits.max_instructions:
+                # FUEL is one slice (or grant): top it up from the run's total, with no deadline check in the
+                # middle of an instruction (the next slice end checks), and charge as if it had been there.
                 grant = min(max(extra - fuel_cell.cell_contents, FUEL_SLICE), limits.max_instructions - self._issued)
                 self._issued += grant
                 self._globals["MAXI"] = self._issued
