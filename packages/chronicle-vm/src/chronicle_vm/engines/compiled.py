@@ -24,7 +24,8 @@ Instruction fuel is charged once per *segment* (a straight run inside an
 arm that ends at a call, a return, an unconditional jump or the arm's end;
 conditional jumps inside it are side exits that refund the instructions
 they skip).  A segment ending in a call also pays for the callee's first
-segment, and passes `c=1` so the callee skips that charge.  A call of a
+segment, and calls the callee's prepaid variant (`P3`, translated without
+that charge; the plain `F3` keeps it for every other caller).  A call of a
 function from which no capability call is reachable does not end a segment:
 the caller charges what follows the call with what precedes it (fib pays one
 fuel test per call instead of three).  Only a capability call reads the fuel
@@ -103,13 +104,15 @@ for each function once.
 
 Security
 --------
-Generated source is built ONLY from integers the verifier checked (register
-numbers, instruction and function indexes, counts, capability indexes) and
-fixed templates; `_int()` asserts each interpolated value is an `int`.
-Constants, strings, names, limits and handlers reach the generated code only
-as entries of the globals dictionary it runs in (`k3`, `H0`, `MAXI`, named
-from integers), never as source text, so untrusted input cannot reach
-Python's compiler as code.  The generated code's builtins are empty: it sees
+Generated source is built ONLY from integers (register numbers, instruction
+and function indexes, counts, capability indexes the verifier checked, and
+the module's int constants, written as decimal literals so that they load
+as constants) and fixed templates; `_int()` asserts each interpolated value
+is an `int` (`type(v) is int`: no bool, no subclass with its own `__str__`).
+Every other constant (strings, floats), names, limits and handlers reach the
+generated code only as entries of the globals dictionary it runs in (`k3`,
+`H0`, `MAXI`, named from integers), never as source text, so untrusted input
+cannot reach Python's compiler as code.  The generated code's builtins are empty: it sees
 only the names the engine puts in its globals.  Some module facts choose
 between fixed templates without entering the text: whether an int constant
 loaded earlier in the segment is positive, negative or zero (one-sided
@@ -190,6 +193,10 @@ MAX_TRANSLATED_REGISTERS = 8_000
 #: Translation is not metered by max_instructions, so this keeps its cost proportional to the run's.
 TRANSLATION_BUDGET = 6_000
 _TRANSLATION_RATE = 100
+#: Fuel handed out at a time to a run without a deadline (the rest when it is used up, exactly as the slices of a
+#: run with one, without the deadline check): CPython specialises int comparisons (`FUEL >= 15`) only for ints of
+#: one 30-bit digit, and a run under max_instructions 10^12 would otherwise compare a big int at every charge.
+_FUEL_GRANT = 1 << 29
 #: Python frames kept free below the recursion limit for helpers and capability handlers.
 _PYTHON_MARGIN = 120
 #: Up to this many arms the dispatch is a chain of `if`; above it, a balanced tree.
@@ -355,6 +362,12 @@ class _CodeInfo:
     line_beyond: tuple[int, ...]
 
 
+def _literal(value: object) -> str:
+    """An int constant of the module as a Python literal (parenthesised when negative): `_int` checks it."""
+    number = _int(value)
+    return str(number) if number >= 0 else f"({number})"
+
+
 def _int(value: object) -> int:
     """The only way a value enters generated source: it must be a plain int."""
     if type(value) is not int:
@@ -399,8 +412,8 @@ class CompiledEngine:
         self._alloc = types.CellType(0)
         self._bound = types.CellType(0)
         self._record: list[Value | None] = []
-        # The current call's deadline and cancel handle, and the fuel handed out so far: all of max_instructions
-        # at once without a control, else slices (see control.py); executed = issued - FUEL.
+        # The current call's deadline and cancel handle, and the fuel handed out so far: grants of _FUEL_GRANT
+        # without a control, else slices (see control.py); executed = issued - FUEL.
         self._control: RunControl | None = None
         self._issued = limits.max_instructions
         self._absent = tuple(h is None for h in self.handlers)  # translations depend on which slots are empty
@@ -567,12 +580,12 @@ class CompiledEngine:
     ) -> RunOutcome:
         """One run of the translation with `bound` frames allowed; raises _Deep when a call would go past them."""
         limits = self.limits
-        # Without a control all the fuel at once.  With one, the first slice after the check a first instruction
-        # would make when it asks for it (no stop due: the same slice ends; a stop: none, so that instruction asks
-        # and stops exactly as before).
+        # Without a control the fuel in grants of _FUEL_GRANT.  With one, the first slice after the check a first
+        # instruction would make when it asks for it (no stop due: the same slice ends; a stop: none, so that
+        # instruction asks and stops exactly as before).
         control = self._control
-        if control is None:
-            self._issued = limits.max_instructions
+        if control is None:  # in grants that stay one-digit ints (`_FUEL_GRANT`)
+            self._issued = min(_FUEL_GRANT, limits.max_instructions)
         else:
             self._issued = min(FUEL_SLICE, limits.max_instructions) if control.check(0) is None else 0
         self._globals["MAXI"] = self._issued
@@ -724,17 +737,17 @@ class CompiledEngine:
 
         def nofuel(f: int, p: int) -> None:
             control = self._control
-            if control is not None and self._issued < limits.max_instructions:
-                # A fuel slice is used up: go on with the next one unless the deadline or a cancel stops here.
-                executed = self._issued - fuel_cell.cell_contents
-                stop = control.check(executed)
+            if self._issued < limits.max_instructions:
+                # A fuel slice is used up: go on with the next one unless the deadline or a cancel stops here (without
+                # a control, the next grant of compact fuel, see `_FUEL_GRANT`).
+                stop = None if control is None else control.check(self._issued - fuel_cell.cell_contents)
                 if stop is not None:
                     if self._prepaid_above():
                         # Callers charged instructions ahead that must run before this slice end: the interpreter
                         # re-executes the call and stops at the slice end (a stop is always at one).
                         raise _Bail(self._issued)
                     fault(stop, f, p)
-                grant = min(FUEL_SLICE, limits.max_instructions - self._issued)
+                grant = min(_FUEL_GRANT if control is None else FUEL_SLICE, limits.max_instructions - self._issued)
                 self._issued += grant
                 self._globals["MAXI"] = self._issued  # the generated code's call sites count from it
                 fuel_cell.cell_contents += grant
@@ -746,9 +759,9 @@ class CompiledEngine:
             fault(failure, f, p)
 
         def short(f: int, p: int, extra: int, pending: int) -> None:
-            if self._control is not None and self._issued < limits.max_instructions:
-                # With a deadline, FUEL is one slice: top it up from the run's total, with no deadline check in
-                # the middle of an instruction (the next slice end checks), and charge as if it had been there.
+            if self._issued < limits.max_instructions:
+                # FUEL is one slice (or grant): top it up from the run's total, with no deadline check in the
+                # middle of an instruction (the next slice end checks), and charge as if it had been there.
                 grant = min(max(extra - fuel_cell.cell_contents, FUEL_SLICE), limits.max_instructions - self._issued)
                 self._issued += grant
                 self._globals["MAXI"] = self._issued
@@ -936,24 +949,28 @@ class CompiledEngine:
             "_slice": slice_,
         }
 
-    def _stub(self, index: int) -> Callable[..., Any]:
+    def _stub(self, index: int, prepaid: bool = False) -> Callable[..., Any]:
         def stub(*args: Any) -> Any:
-            return self._function(index)(*args)
+            return self._function(index, prepaid)(*args)
 
         return stub
 
-    def _function(self, index: int) -> Callable[..., Any]:
-        """The translated function `index` (now in the globals), or a stand-in that abandons the fast run."""
-        compiled = self._compiled.get(index)
+    def _function(self, index: int, prepaid: bool = False) -> Callable[..., Any]:
+        """The translated function `index` (now in the globals), or a stand-in that abandons the fast run.
+
+        `prepaid`: its variant for callers that paid its entry segment (`P3`; see `_entry_segment`).
+        """
+        key = -1 - index if prepaid else index
+        compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._bind(index)
-            self._compiled[index] = compiled
-            self._globals[f"F{index}"] = compiled
+            compiled = self._bind(index, prepaid)
+            self._compiled[key] = compiled
+            self._globals[f"{'P' if prepaid else 'F'}{index}"] = compiled
         return compiled
 
-    def _bind(self, index: int) -> Callable[..., Any]:
+    def _bind(self, index: int, prepaid: bool) -> Callable[..., Any]:
         """Bind function `index`'s translation (shared by engines over the same module) to this engine."""
-        translation = _translation(self, index)
+        translation = _translation(self, index, prepaid)
         if translation is None:
             self._uncompilable.add(index)
             stand_in: Callable[..., Any] = self._globals["_stubfail"]
@@ -967,15 +984,19 @@ class CompiledEngine:
         for callee in translation.callees:
             if f"F{callee}" not in names:
                 names[f"F{callee}"] = self._stub(callee)
+        for callee in translation.prepaid_callees:
+            if f"P{callee}" not in names:
+                names[f"P{callee}"] = self._stub(callee, prepaid=True)
         code = translation.code
         cells = {"FUEL": self._fuel, "A": self._alloc, "B": self._bound}
         closure = tuple(cells[name] for name in code.co_freevars)
         self._codes[code] = translation.info
-        return types.FunctionType(code, names, f"f{index}", translation.defaults, closure)
+        return types.FunctionType(code, names, f"{'p' if prepaid else 'f'}{index}", None, closure)
 
-    def translated_source(self, index: int) -> str:
-        """The Python source function `index` translates to (for inspection and tests)."""
-        return _Translator(self.module, self.verified.block_leaders[index], index, self).source()[0]
+    def translated_source(self, index: int, prepaid: bool = False) -> str:
+        """The Python source function `index` translates to (for inspection and tests); `prepaid`: the variant
+        that prepaid call sites call (without its entry segment's charge)."""
+        return _Translator(self.module, self.verified.block_leaders[index], index, self, prepaid).source()[0]
 
     def capless(self) -> frozenset[int]:
         """The module's functions that make no capability call, directly or through their callees."""
@@ -993,7 +1014,7 @@ class _Translation:
     constants: tuple[int, ...]
     callees: tuple[int, ...]
     capabilities: tuple[int, ...]
-    defaults: tuple[int, ...] | None  # `(0,)` for the `c` parameter of a function callers may pre-pay
+    prepaid_callees: tuple[int, ...]  # callees called by their prepaid variant (`P3`) from some call site
 
 
 # Translations are shared by every engine over the same VerifiedModule (a host may build an engine per call).
@@ -1002,13 +1023,16 @@ _CACHE: OrderedDict[int, tuple[VerifiedModule, dict[tuple[Any, ...], _Translatio
 _CACHE_MODULES = 16
 
 
-def _translation(engine: CompiledEngine, index: int) -> _Translation | None:
-    """Function `index` of the engine's module translated for the engine's static facts, or None if it cannot be."""
+def _translation(engine: CompiledEngine, index: int, prepaid: bool) -> _Translation | None:
+    """Function `index` of the engine's module translated for the engine's static facts, or None if it cannot be.
+
+    `prepaid`: the variant prepaid call sites call, whose entry segment its callers have paid for.
+    """
     verified = engine.verified
     limits = engine.limits
     # What the generated code decides once: which callees exceed max_registers, which constants exceed
     # max_string_len, which capabilities have no handler.
-    key = (index, limits.max_registers, limits.max_string_len, tuple(h is None for h in engine.handlers))
+    key = (index, prepaid, limits.max_registers, limits.max_string_len, tuple(h is None for h in engine.handlers))
     entry = _CACHE.get(id(verified))
     if entry is None or entry[0] is not verified:
         entry = (verified, {})
@@ -1021,20 +1045,19 @@ def _translation(engine: CompiledEngine, index: int) -> _Translation | None:
     if key in translations:
         return translations[key]
     engine._charge_translation(len(verified.module.functions[index].code))
-    translations[key] = result = _translate(engine, index)
+    translations[key] = result = _translate(engine, index, prepaid)
     return result
 
 
-def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
+def _translate(engine: CompiledEngine, index: int, prepaid: bool) -> _Translation | None:
     module = engine.module
     function = module.functions[index]
     if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
         return None
+    translator = _Translator(module, engine.verified.block_leaders[index], index, engine, prepaid)
     try:
-        source, line_pcs, line_pending, line_beyond = _Translator(
-            module, engine.verified.block_leaders[index], index, engine
-        ).source()
-        factory = compile(source, f"<chronicle f{index}>", "exec")
+        source, line_pcs, line_pending, line_beyond = translator.source()
+        factory = compile(source, f"<chronicle {'p' if prepaid else 'f'}{index}>", "exec")
     except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError, _SourceTooLarge):
         return None
     code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
@@ -1048,7 +1071,7 @@ def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
         tuple(constants),
         tuple(callees),
         tuple(capabilities),
-        (0,) if _entry_segment(function) else None,
+        tuple(sorted(translator.prepaid_calls)),
     )
 
 
@@ -1056,7 +1079,7 @@ def _entry_segment(function: Function) -> int:
     """Length of the first segment of `function` when a caller may pay for it (0: pc 0 is a jump target).
 
     A caller whose call ends a segment charges the callee's first segment
-    with its own and calls with `c=1`; the callee then skips that charge.
+    with its own and calls the callee's prepaid variant, which skips that charge.
     One fuel check per call saved, exactly the same counts.
     """
     code = function.code
@@ -1112,7 +1135,9 @@ class _At:
 class _Translator:
     """Builds the source of one function: ints and fixed templates only."""
 
-    def __init__(self, module: Module, leaders: tuple[int, ...], fidx: int, engine: CompiledEngine) -> None:
+    def __init__(
+        self, module: Module, leaders: tuple[int, ...], fidx: int, engine: CompiledEngine, prepaid: bool = False
+    ) -> None:
         self.module = module
         self.function = module.functions[fidx]
         self.code = self.function.code
@@ -1162,6 +1187,10 @@ class _Translator:
         self.implicit_next = -1  # the arm that runs right after the block being emitted, with no `blk` guard
         # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
         self.appends = private_appends(self.function, module)
+        # The variant for prepaid call sites (`p3`): its entry segment is already paid, so it charges nothing.
+        self.entry_charged = _entry_segment(self.function) > 0
+        self.skip_entry = prepaid and self.entry_charged
+        self.prepaid_calls: set[int] = set()  # callees some fast copy calls by their prepaid variant
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
         self.size += 4 * indent + len(text) + 1
@@ -1188,9 +1217,8 @@ class _Translator:
         params = ", ".join(f"r{_int(i)}" for i in range(function.param_count))
         self.emit(0, "def factory():")
         self.emit(1, "FUEL = A = B = None")
-        self.entry_charged = _entry_segment(function) > 0
-        charged = ", c=0" if self.entry_charged else ""
-        self.emit(1, f"def f{fidx}(d{', ' if params else ''}{params}{charged}):")
+        name = f"{'p' if self.skip_entry else 'f'}{fidx}"
+        self.emit(1, f"def {name}(d{', ' if params else ''}{params}):")
         self.emit(2, "nonlocal FUEL, A")
         for register in sorted(self._uninitialised_reads()):
             if register < function.param_count:
@@ -1205,7 +1233,7 @@ class _Translator:
             self.emit(2, "blk = 0")
             self.emit(2, "while True:")
             self.tree(arms, 3)
-        self.emit(1, f"return f{fidx}")
+        self.emit(1, f"return {name}")
         return "\n".join(self.lines) + "\n", tuple(self.pcs), tuple(self.pending), tuple(self.beyond)
 
     def _liveness(self) -> list[int] | None:
@@ -1274,7 +1302,7 @@ class _Translator:
         if op == Op.LOADK and type(self.module.constants[b]) is int:
             consumers = (Op.ADD.value, Op.SUB.value, Op.MUL.value, Op.DIV.value, Op.MOD.value, *_COMPARE)
             if use_op in consumers and uc == a and ub != a and registers[ub].kind is TypeKind.INT:
-                return f"k{_int(b)}"
+                return _literal(self.module.constants[b])
         elif op in (Op.ADD.value, Op.SUB.value) and use_op == Op.CALL and self._exact(op, b, _c):
             window = range(ub, ub + self.module.functions[ua].param_count)
             if a in window and b != a and _c != a:  # an argument computed in the call: `F0(d - 1, (r0 - k1))`
@@ -1607,9 +1635,10 @@ class _Translator:
     def segment(self, start: int, end: int, indent: int) -> None:
         """Instructions start..end-1 with one fuel charge (the slow copy charges one at a time).
 
-        The entry segment of a function whose callers may pay for it is
-        skipped from charging when `c` is set.  Every call of the segment
-        whose callee accepts it also pays for the callee's entry segment.
+        The entry segment of a function whose callers may pay for it is not
+        charged in the variant those callers call (`skip_entry`).  Every call
+        of the segment whose callee accepts it also pays for the callee's
+        entry segment.
         """
         last = end - 1
         code = self.code
@@ -1620,33 +1649,31 @@ class _Translator:
         # Each call's prepaid callee entry segment, by position in the segment.
         entries = {pc: _entry_segment(functions[code[pc].a]) for pc in range(start, end) if code[pc].op == Op.CALL}
         extra = sum(entries.values())
-        entry = start == 0 and self.entry_charged
+        if start == 0 and self.skip_entry:  # the prepaid variant: the caller paid for these instructions
+            self._defer_exits(start, end, {})  # (its calls are not prepaid: it owes nothing to its callees)
+            shared = not entries.get(last, 0)
+            for pc in range(start, last if shared else end):
+                self.instruction(pc, indent, pending=last - pc)
+            if shared:
+                self.instruction(last, indent, pending=0)
+            return
         length = _int(end - start + extra)
         owed = self._defer_exits(start, end, entries)  # this arm's entry did not give back `owed` instructions yet
         if owed and length == 1:
             self.emit(indent, f"FUEL += {_int(owed)}", start)
         if length == 1:
-            self.emit(indent, "if not c:" if entry else "if True:", last)
+            self.emit(indent, "if True:", last)
             self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(last)})", last)
             self.emit(indent + 1, "FUEL -= 1", last)
             self.instruction(last, indent, pending=0)
             return
         shared = not entries.get(last, 0)  # a pre-paying call differs between the paths: emitted in each
-        if entry:
-            self.emit(indent, "if c:", start)
-            for pc in range(start, last if shared else end):
-                self.instruction(pc, indent + 1, pending=last - pc)
         # A fast copy making two calls or more tests `d` (constant in a frame) once with the fuel; d = 0 takes the
         # slow copy, which stops at the call like the fast one would (a _Deep re-runs the call from the start).
         fast = range(start, last if shared else end)
         checked = sum(1 for pc in fast if code[pc].op == Op.CALL) >= 2
         depth = " and d" if checked else ""
-        if entry:
-            self.emit(indent, f"elif FUEL >= {length}{depth}:", start)
-            self.known = {}
-            self.alias = {}  # a fold at the end of the copy before is that copy's own
-            self.lower = dict(lower)
-        elif owed and length != 1:  # FUEL + owed >= length, then take the difference (which may be negative)
+        if owed and length != 1:  # FUEL + owed >= length, then take the difference (which may be negative)
             self.emit(indent, f"if FUEL >= {_int(length - owed)}{depth}:", start)
         else:
             self.emit(indent, f"if FUEL >= {length}{depth}:", start)
@@ -1832,6 +1859,8 @@ class _Translator:
         if type(constant) is str and len(constant) > self.engine.limits.max_string_len:
             # Loading a constant over max_string_len is what the limit stops (the interpreter's rule).
             line(f"_strfail({w}, len(k{b}))")
+        elif type(constant) is int:  # an int enters the source as a literal (LOAD_CONST, not a global)
+            line(f"r{a} = {_literal(constant)}")
         else:
             line(f"r{a} = k{b}")
         return None
@@ -1919,7 +1948,9 @@ class _Translator:
         if len(callee.registers) > self.engine.limits.max_registers:
             line("_bail()")
         target = f"r{c} = " if callee.result is not None else ""
-        line(f"{target}F{a}(d - 1{args}{', 1' if prepaid else ''})")
+        if prepaid:  # the caller's segment paid for the callee's entry segment: the variant that skips it
+            self.prepaid_calls.add(a)
+        line(f"{target}{'P' if prepaid else 'F'}{a}(d - 1{args})")
         return None
 
     def _op_capcall(self, at: _At) -> bool | None:
