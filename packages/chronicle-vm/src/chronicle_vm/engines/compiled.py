@@ -75,8 +75,11 @@ Plugin calls are direct Python calls (the fastest option) carrying the
 depth as an argument.  Below a bound that keeps Python's recursion limit out
 of reach (the recursion limit minus the host's current stack minus a margin,
 and never more than `max_call_depth` nor more frames than
-`max_stack_registers` can hold), nothing else is checked.  A call that would
-pass the bound abandons the fast run.  When the bound was Python's stack and
+`max_stack_registers` can hold), nothing else is checked; an entry that
+cannot recurse takes only the frames of its longest chain of calls, and the
+stack's room is probed in C (`sys._getframe` at the depth that would be too
+deep) instead of walking every frame of the host's stack on each call.  A
+call that would pass the bound abandons the fast run.  When the bound was Python's stack and
 not a limit, the call runs again from the start on a worker thread with a
 deep stack (chronicle_vm.engines.deep; the engine remembers the entry and
 goes there directly next time), where the bound is the limit itself; when it
