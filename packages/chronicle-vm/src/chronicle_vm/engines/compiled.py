@@ -352,6 +352,25 @@ def _static_depth(module: Module, index: int) -> int:
     return depth[index]
 
 
+#: `_static_depth` per module (by identity, like the translations), so an engine built per call does not walk
+#: the call graph again; bounded, oldest first out.
+_DEPTHS: OrderedDict[int, tuple[VerifiedModule, dict[int, int]]] = OrderedDict()
+
+
+def _module_depth(verified: VerifiedModule, index: int) -> int:
+    """`_static_depth(verified.module, index)`, worked out once per module."""
+    known = _DEPTHS.get(id(verified))
+    if known is None or known[0] is not verified:
+        known = _DEPTHS[id(verified)] = (verified, {})
+        while len(_DEPTHS) > _CACHE_MODULES:
+            _DEPTHS.popitem(last=False)
+    depths = known[1]
+    depth = depths.get(index)
+    if depth is None:
+        depth = depths[index] = _static_depth(verified.module, index)
+    return depth
+
+
 _new_tuple = tuple.__new__
 
 
@@ -490,7 +509,7 @@ class CompiledEngine:
         take (`_fits`) and how deep its calls can go (`_static_depth`)."""
         function = self.module.functions[index]
         params = function.params
-        return _EntryPlan(index, params, plain_kinds(params), self._fits(function), _static_depth(self.module, index))
+        return _EntryPlan(index, params, plain_kinds(params), self._fits(function), _module_depth(self.verified, index))
 
     def _fits(self, function: Function) -> int:
         """The allocation units the entry's arguments may take and still pass every check the interpreter makes
