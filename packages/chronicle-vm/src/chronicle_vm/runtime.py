@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from chronicle_vm.core.codecache import dataclass
 
 from . import __version__
 from .core.calls import CapabilityHandler

@@ -16,10 +16,11 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.errors import PolicyError, declare_codes
 from chronicle_vm.inputs import MAX_POLICY_FILE_BYTES, read_capped
 from chronicle_vm.limits import HARD_LIMITS, Limits

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from chronicle_vm.core.codecache import dataclass
 
 __all__ = [
     "CHARS_PER_FUEL",

@@ -9,8 +9,10 @@ the verifier (`chronicle_vm.verifier.rules`) decides whether a module may run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import NamedTuple
+
+from chronicle_vm.core.codecache import dataclass
 
 from .types import V1_INTERNED, StructDef, TypeKind, ValueType, distinct_objects, type_text
 

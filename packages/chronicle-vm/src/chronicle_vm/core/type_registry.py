@@ -20,9 +20,9 @@ import json
 import math
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.limits import Limits
 
 from . import structured
