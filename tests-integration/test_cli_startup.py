@@ -47,6 +47,9 @@ NOT_FOR_A_RUN = (
     "construct",  # decoding runs the reader generated from the schemas (binary/_reader_gen.py)
     "chronicle_vm.binary.schema",
     "chronicle_vm.binary.encode",
+    "hashlib",  # digests use CPython's own SHA-256 (core.digest), not OpenSSL's
+    "shutil",  # argparse's formatters ask os for the terminal width (common.Parser)
+    "queue",  # only a run that goes deep starts a worker thread (engines.deep)
     "sqlite3",
 )
 

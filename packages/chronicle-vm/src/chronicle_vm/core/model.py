@@ -140,9 +140,9 @@ class Module:
 
     def digest(self) -> str:
         """sha256 of the encoded module, as hex."""
-        import hashlib
+        from .digest import sha256_hex
 
-        return hashlib.sha256(self.to_bytes()).hexdigest()
+        return sha256_hex(self.to_bytes())
 
 
 _V1_KINDS = frozenset({TypeKind.INT, TypeKind.BOOL, TypeKind.STR, TypeKind.ARRAY})
