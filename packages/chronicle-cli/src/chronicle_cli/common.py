@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -170,6 +169,8 @@ class Output:
         stream.flush()
 
     def _write_json(self, payload: Mapping[str, Any]) -> None:
+        import json  # here: a run printed for people never loads it (start-up)
+
         text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
         try:
             self.stdout.write(text + "\n")

@@ -84,6 +84,8 @@ STRUCTURED_RULES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Operand:
+    """One operand slot of an instruction row: what it holds, its type rule, and whether the instruction writes it."""
+
     kind: OperandKind = OperandKind.NONE
     rule: TypeRule = TypeRule.NONE
     write: bool = False

@@ -16,7 +16,6 @@ The version-1 binary format stores a type as (array depth, scalar tag);
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -390,6 +389,8 @@ def _bool_text(value: Any) -> str:
 
 
 def _str_text(value: Any) -> str:
+    import json  # here: a run that shows no str as JSON never loads it (start-up)
+
     return json.dumps(value, ensure_ascii=False)
 
 

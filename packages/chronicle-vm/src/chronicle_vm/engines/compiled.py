@@ -353,6 +353,8 @@ _new_tuple = tuple.__new__
 
 @dataclass(frozen=True, slots=True)
 class _CodeInfo:
+    """Where each line of a function's translation maps back to its instructions (a docstring, so no signature)."""
+
     fidx: int
     line_pcs: tuple[int, ...]  # line number - 1 -> instruction index (-1 for dispatch lines)
     line_pending: tuple[int, ...]  # line number - 1 -> instructions charged ahead of the one on that line
