@@ -301,7 +301,7 @@ def test_a_deferred_refund_keeps_every_count_exact(target: tuple[Instruction, ..
 
 
 def test_an_exact_argument_is_computed_in_the_call_and_an_unbounded_one_is_not() -> None:
-    assert "P0(d - 1, (r0 - 1))" in source(fib_module())  # n - 1 after n < 2: no check, no store
+    assert "P0(e, (r0 - 1))" in source(fib_module())  # n - 1 after n < 2: no check, no store (e = d - 1 once)
     ident = fn("ident", (ins("ret", 0),), registers=(INT,), params=1, result=INT)
     code = (ins("loadk", 1, 0), ins("sub", 2, 0, 1), ins("call", 1, 2, 3), ins("ret", 3))
     main = fn("main", code, registers=(INT, INT, INT, INT), params=1, result=INT, exported=True)

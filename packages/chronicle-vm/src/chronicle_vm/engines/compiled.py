@@ -1589,6 +1589,8 @@ class _Translator:
             self.emit(indent, f"if FUEL >= {length}{depth}:", start)
         net = _int(length - owed)
         self.emit(indent + 1, f"FUEL -= {net}" if net >= 0 else f"FUEL += {-net}", start)
+        if checked:  # the callees' depth once (an int above 256 is a new object each time it is computed)
+            self.emit(indent + 1, "e = d - 1", start)
         ahead = extra  # callee entry segments charged at or after the instruction being emitted
         self.depth_checked = checked
         for pc in fast:
@@ -1865,7 +1867,7 @@ class _Translator:
         target = f"r{c} = " if callee.result is not None else ""
         if prepaid:  # the caller's segment paid for the callee's entry segment: the variant that skips it
             self.prepaid_calls.add(a)
-        line(f"{target}{'P' if prepaid else 'F'}{a}(d - 1{args})")
+        line(f"{target}{'P' if prepaid else 'F'}{a}({'e' if self.depth_checked else 'd - 1'}{args})")
         return None
 
     def _op_capcall(self, at: _At) -> bool | None:
