@@ -4,6 +4,7 @@ document the recorder would write for one call of one capability (values in thei
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ from chronicle_vm.core.types import StructDef, ValueType
 from chronicle_vm.limits import DEFAULT_LIMITS
 from chronicle_vm.trace.typed import TraceTypes, structs_record
 
-__all__ = ["trace_types", "v2_document"]
+__all__ = ["SHOP_CAPABILITIES", "SHOP_STRUCTS", "shop_document", "trace_types", "v2_document"]
 
 
 # -- version-2 trace documents built by hand (as the recorder writes them) ---------------------------------------
@@ -60,3 +61,65 @@ def v2_document(vtype: ValueType, structs: Sequence[StructDef], arg: Any, result
         outcome={"status": "returned", "value": returned, "instructions": 9},
     )
     return doc
+
+
+# -- a version-2 trace of several capabilities, for the operator tools (policy suggest, report) -----------------
+
+#: The capabilities of `shop_document`: a float and a str, a map, a struct, an array of structs and an int.
+SHOP_CAPABILITIES = (
+    ("fx.convert", "(float, str) -> float"),
+    ("stock.put", "({str: int}) -> bool"),
+    ("shop.price", "(Item) -> float"),
+    ("shop.batch", "([Item], int)"),
+)
+SHOP_STRUCTS = [
+    {
+        "name": "Item",
+        "fields": [{"name": "sku", "type": "str"}, {"name": "qty", "type": "int"}, {"name": "unit", "type": "float"}],
+    }
+]
+
+
+def shop_document(calls: Sequence[tuple[str, list[Any], Any]], returned: Any = None) -> dict[str, Any]:
+    """A version-2 trace of `main(order: Item, rate: float) -> {str: float}` that made `calls` (capability,
+    arguments and result in their JSON forms), as the recorder writes it (struct types by name)."""
+    decisions = [
+        {"name": name, "signature": signature, "decision": "granted", "reason": "", "max_calls": None}
+        for name, signature in SHOP_CAPABILITIES
+    ]
+    events = [
+        {
+            "seq": seq,
+            "kind": "call",
+            "capability": capability,
+            "args": args,
+            "result": result,
+            "instructions": 3 + 4 * seq,
+            "location": {"function": "main", "index": 3},
+        }
+        for seq, (capability, args, result) in enumerate(calls)
+    ]
+    return {
+        "format": "chronicle-trace",
+        "version": 2,
+        "provenance": {
+            "runtime": {"name": "chronicle-vm", "version": "0"},
+            "module_sha256": "5" * 64,
+            "policy_sha256": None,
+            "cost_model": 2,
+            "limits": DEFAULT_LIMITS.to_dict(),
+            "capabilities": decisions,
+            "structs": copy.deepcopy(SHOP_STRUCTS),
+        },
+        "entry": {
+            "function": "main",
+            "signature": "(Item, float) -> {str: float}",
+            "args": [{"qty": 2, "sku": "apple", "unit": 1.5}, 2.0],
+        },
+        "events": events,
+        "outcome": {
+            "status": "returned",
+            "value": [["apple", 3.0], ["pear", -0.0]] if returned is None else returned,
+            "instructions": 10 + 4 * len(events),
+        },
+    }

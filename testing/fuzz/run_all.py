@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-NAMES = ("module", "casm", "chr", "policy", "trace")
+NAMES = ("module", "casm", "chr", "policy", "trace", "trace-v2")
 
 
 def seed(name: str, corpus: Path) -> None:
@@ -44,6 +44,11 @@ def seed(name: str, corpus: Path) -> None:
                 continue
     elif name == "trace":
         files = [targets.sample_trace_bytes()]
+    elif name == "trace-v2":
+        files = [
+            targets.sample_v2_trace_bytes(),
+            *(p.read_bytes() for p in sorted(HERE.glob("regressions/trace-v2/*"))),
+        ]
     for index, data in enumerate(files):
         (corpus / f"seed-{index}").write_bytes(data)
 

@@ -11,10 +11,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Every module a target reaches must be first imported here: atheris instruments only modules
 # imported inside this block, and the targets import most of them lazily.
-with atheris.instrument_imports(include=["chronicle_vm", "chronicle_asm", "chronicle_lang"]):
+with atheris.instrument_imports(include=["chronicle_vm", "chronicle_asm", "chronicle_lang", "chronicle_cli"]):
     import targets
 
     import chronicle_asm  # noqa: F401
+    import chronicle_cli.report
+    import chronicle_cli.suggest
+    import chronicle_cli.trace_view  # noqa: F401
     import chronicle_lang  # noqa: F401
     import chronicle_vm.binary.decode
     import chronicle_vm.binary.encode
@@ -34,6 +37,8 @@ def main() -> None:
     target = targets.TARGETS[name]
     if name in {"policy", "trace"}:
         targets.sample_module_bytes()  # compile the fixed sample once, outside the measured inputs
+    if name == "trace-v2":
+        targets.sample_v2_module_bytes()
     atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
     atheris.Fuzz()
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.types import BaseType, ValueType, array_type
@@ -191,10 +193,93 @@ def target_trace(data: bytes) -> None:
         replay(data, sample_module_bytes())
 
 
+#: The version-2 sample plugin: floats, maps, structs and a recursive struct, in arguments, calls and results.
+SAMPLE_V2_CHR = Path(__file__).resolve().parent.parent / "chronicle_testing" / "sample_v2.chr"
+#: Its entry's arguments in a recorded sample: floats at repr's corners (-0.0, a subnormal, 1e16, 0.1 + 0.2).
+SAMPLE_V2_ARGS = (
+    [{"sku": "apple", "qty": 2, "unit": 1.5}, {"sku": "pear", "qty": 1, "unit": 0.1}],
+    {"vip": True},
+    [0.1, -0.0, 5e-324, 1e16, 0.1 + 0.2, 1e-7, 123456789.125],
+)
+
+
+@cache
+def sample_v2_module_bytes() -> bytes:
+    from chronicle_lang import compile_to_module
+
+    return compile_to_module(SAMPLE_V2_CHR.read_text(encoding="utf-8"), "sample_v2.chr").to_bytes()
+
+
+def sample_v2_host(module: Any) -> tuple[Any, Any]:
+    """A host answering the v2 sample's capabilities with fixed values of their types, and a policy granting them."""
+    from chronicle_vm.capabilities.host import Host
+    from chronicle_vm.capabilities.policy import Policy
+
+    answers: dict[str, Callable[..., object]] = {
+        "fx.rate": lambda source, target: 0.1 + 0.2,
+        "catalog.lookup": lambda sku: {"sku": sku, "qty": 1, "unit": 5e-324},
+        "stock.put": lambda counts, tree: {"neg": -0.0, "big": 1e16},
+        "log.info": lambda msg: None,
+    }
+    host = Host()
+    for cap in module.capabilities:
+        host.register(cap.name, answers[cap.name], params=cap.params, result=cap.result, structs=module.structs)
+    text = "version = 1\n" + "".join(f'[capabilities."{cap.name}"]\nallow = true\n' for cap in module.capabilities)
+    return host, Policy.from_toml(text)
+
+
+@cache
+def sample_v2_trace_bytes() -> bytes:
+    """A genuine version-2 trace of the v2 sample's `main(SAMPLE_V2_ARGS)`: every capability called."""
+    from chronicle_vm.runtime import instantiate, load_module
+
+    loaded = load_module(sample_v2_module_bytes())
+    host, policy = sample_v2_host(loaded.module)
+    trace = instantiate(loaded, host=host, policy=policy).call("main", *SAMPLE_V2_ARGS, trace=True).trace
+    assert trace is not None
+    return trace.to_json()
+
+
+def operator_views(trace: Any) -> None:
+    """What the operator's tools make of a loaded trace: `policy suggest` (a policy that must load), the report
+    and the inspect view; each ends in a result or a ChronicleError."""
+    from chronicle_cli.report import render_report
+    from chronicle_cli.suggest import suggest_policy
+    from chronicle_cli.trace_view import typed_document
+    from chronicle_vm.capabilities.policy import Policy
+
+    with contextlib.suppress(ChronicleError):
+        Policy.from_toml(suggest_policy([("fuzz.json", trace)]).text, "<suggested>")
+    render_report(trace.doc, title="fuzz.json")
+    typed_document(trace.doc)
+
+
+def target_trace_v2(data: bytes) -> None:
+    """A version-2 trace: loaded, replayed on both engines (which must agree), and read by the operator tools."""
+    from chronicle_vm.trace.document import load_trace
+    from chronicle_vm.trace.replay import replay
+
+    try:
+        trace = load_trace(data)
+    except ChronicleError:
+        return
+    outcomes: list[str] = []
+    for engine in ("reference", "compiled"):
+        try:
+            replay(trace, sample_v2_module_bytes(), engine=engine, limits=FUZZ_LIMITS)
+            outcomes.append("exact")
+        except ChronicleError as exc:
+            outcomes.append(exc.code)
+    if outcomes[0] != outcomes[1]:
+        raise AssertionError(f"the engines replay the trace differently: {outcomes}")
+    operator_views(trace)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "module": target_module,
     "casm": target_casm,
     "chr": target_chr,
     "policy": target_policy,
     "trace": target_trace,
+    "trace-v2": target_trace_v2,
 }

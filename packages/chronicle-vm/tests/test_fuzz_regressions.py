@@ -47,6 +47,8 @@ def _seeds(name: str) -> list[bytes]:
     if name == "module":  # a compiled version-1 module and a version-2 one (structs, floats, maps)
         v2 = ROOT / "testing" / "fuzz" / "regressions" / "module" / "corpus-v2-handled"
         return [targets.sample_module_bytes(), v2.read_bytes()]
+    if name == "trace-v2":
+        return [targets.sample_v2_trace_bytes()]
     return [targets.sample_trace_bytes()]
 
 

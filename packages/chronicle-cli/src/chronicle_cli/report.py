@@ -21,7 +21,12 @@ import html
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from chronicle_vm.core.types import ValueType, type_text
+
+if TYPE_CHECKING:
+    from chronicle_vm.trace.typed import Signature, TraceTypes
 
 __all__ = ["MAX_ROWS", "TIMELINE_BINS", "render_report"]
 
@@ -72,6 +77,55 @@ def _json_text(value: object, limit: int = _VALUE_CHARS) -> str:
     if len(text) > limit:
         text = text[:limit] + f"... ({len(text):,} characters)"
     return _e(text)
+
+
+class _Values:
+    """Writes a recorded value for the page: by its declared type in a version-2 trace, else as its JSON text.
+
+    A version-2 value's JSON form only reads right with its type (trace_view.py): a map is `[key, value]`
+    pairs, shown `{"a": 1}` in insertion order; a struct is an object whose keys the canonical JSON sorted,
+    shown `Item { sku: "a", qty: 1 }` in declared field order; a float is its `repr` (`1.0`, `-0.0`).
+    """
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.types = _trace_types(doc)
+
+    def text(self, value: object, vtype: ValueType | None, limit: int = _VALUE_CHARS) -> str:
+        if self.types is None or vtype is None:
+            return _json_text(value, limit)
+        from .trace_view import show_typed
+
+        text = str(show_typed(value, vtype, self.types))
+        if len(text) > limit:
+            text = text[:limit] + "..."
+        return _e(text)
+
+    def signature(self, capability: object) -> Signature | None:
+        return None if self.types is None else self.types.capabilities.get(str(capability))
+
+    def listed(self, values: object, params: Sequence[ValueType] | None, limit: int, most: int) -> str:
+        """Up to `most` values of a list (arguments), each by its parameter's type when the counts agree."""
+        items = values if isinstance(values, list) else []
+        typed = params is not None and len(params) == len(items)
+        return ", ".join(
+            self.text(item, params[index] if typed and params is not None else None, limit)
+            for index, item in enumerate(items[:most])
+        )
+
+
+def _trace_types(doc: Mapping[str, Any]) -> TraceTypes | None:
+    """A version-2 trace's declared types, read from its header (None for version 1 or an unreadable header)."""
+    if doc.get("version") != 2:
+        return None
+    from chronicle_vm.trace.typed import HeaderError, TraceTypes
+
+    provenance, entry = doc.get("provenance"), doc.get("entry")
+    if not isinstance(provenance, Mapping) or not isinstance(entry, Mapping):
+        return None
+    try:
+        return TraceTypes.from_header(provenance, entry)
+    except (HeaderError, KeyError, TypeError):  # load_trace refuses such headers; a hand-built document may not
+        return None
 
 
 @dataclass(slots=True)
@@ -144,7 +198,7 @@ def _timeline(events: Sequence[Mapping[str, Any]], names: list[str], total: int)
     return "".join(parts)
 
 
-def _provenance(provenance: Mapping[str, Any]) -> str:
+def _provenance(provenance: Mapping[str, Any], values: _Values) -> str:
     runtime = provenance.get("runtime", {})
     rows = [
         ("runtime", f"{runtime.get('name', '?')} {runtime.get('version', '?')}"),
@@ -159,6 +213,8 @@ def _provenance(provenance: Mapping[str, Any]) -> str:
     if limits:
         shown = ", ".join(f"{_e(name)} {int(value):,}" for name, value in sorted(limits.items()))
         out.append(f'<tr><th>limits</th><td class="mono">{shown}</td></tr>')
+    if values.types is not None:
+        out.append(f'<tr><th>structs</th><td class="mono">{_structs(values.types)}</td></tr>')
     out.append("</table>")
     decisions = provenance.get("capabilities", [])
     if decisions:
@@ -166,8 +222,9 @@ def _provenance(provenance: Mapping[str, Any]) -> str:
         out.append("<tr><th>capability</th><th>signature</th><th>decision</th><th>reason</th></tr>")
         for decision in decisions:
             css = "pill" if decision.get("decision") == "granted" else "pill refused"
+            signature = _signature_text(values, decision.get("name")) or decision.get("signature")
             out.append(
-                f"<tr><td class=mono>{_e(decision.get('name'))}</td><td class=mono>{_e(decision.get('signature'))}"
+                f"<tr><td class=mono>{_e(decision.get('name'))}</td><td class=mono>{_e(signature)}"
                 f'</td><td><span class="{css}">{_e(decision.get("decision"))}</span></td>'
                 f"<td>{_e(decision.get('reason'))}</td></tr>"
             )
@@ -175,13 +232,37 @@ def _provenance(provenance: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def _outcome(outcome: Mapping[str, Any]) -> str:
+def _structs(types: TraceTypes) -> str:
+    """The struct table, `Item { sku: str, qty: int }; ...` (escaped), at most 50 structs."""
+    shown = [
+        _e(f"{struct.name} {{ " + ", ".join(f"{f.name}: {type_text(f.type, types.structs)}" for f in struct.fields))
+        + " }"
+        for struct in types.structs[:50]
+    ]
+    more = f"; ... ({len(types.structs):,} in all)" if len(types.structs) > 50 else ""
+    return "; ".join(shown) + more if shown else "none"
+
+
+def _signature_text(values: _Values, name: object) -> str | None:
+    """A declared signature with struct names (`(Item) -> float`) where the trace records `struct#0`."""
+    signature = values.signature(name)
+    if signature is None or values.types is None:
+        return None
+    structs = values.types.structs
+    text = "(" + ", ".join(type_text(param, structs) for param in signature.params) + ")"
+    return text if signature.result is None else f"{text} -> {type_text(signature.result, structs)}"
+
+
+def _outcome(outcome: Mapping[str, Any], values: _Values) -> str:
     instructions = outcome.get("instructions")
     after = f' <span class="muted">after {instructions:,} instructions</span>' if type(instructions) is int else ""
     if outcome.get("status") == "error":
         error = outcome.get("error", {})
         return f'<p><span class="bad">{_e(error.get("code"))}</span>: {_e(error.get("message"))}{after}</p>'
-    return f'<p><span class="ok">returned</span> <code>{_json_text(outcome.get("value"))}</code>{after}</p>'
+    entry = values.types.entry if values.types is not None else None
+    declared = entry.result if entry is not None else None
+    shown = values.text(outcome.get("value"), declared if outcome.get("value") is not None else None)
+    return f'<p><span class="ok">returned</span> <code>{shown}</code>{after}</p>'
 
 
 def _capability_table(stats: Mapping[str, _CapabilityStats], total: int) -> str:
@@ -207,7 +288,7 @@ def _capability_table(stats: Mapping[str, _CapabilityStats], total: int) -> str:
     return "".join(out)
 
 
-def _events_table(events: Sequence[Mapping[str, Any]]) -> str:
+def _events_table(events: Sequence[Mapping[str, Any]], values: _Values) -> str:
     shown = events[:MAX_ROWS]
     out = [
         "<table><tr><th class=num>seq</th><th class=num>instruction</th><th>event</th><th>arguments</th>"
@@ -217,11 +298,13 @@ def _events_table(events: Sequence[Mapping[str, Any]]) -> str:
         location = event.get("location") or {}
         where = f"{location['file']}:{location['line']}:{location['col']}" if "file" in location else ""
         if event["kind"] == "call":
+            signature = values.signature(event["capability"])
             if "error" in event:
                 result = f'<span class="bad">{_e(event["error"].get("code"))}</span>'
             else:
-                result = f"<code>{_json_text(event.get('result'))}</code>"
-            args = ", ".join(_json_text(arg, 80) for arg in event.get("args", [])[:8])
+                declared = signature.result if signature is not None and event.get("result") is not None else None
+                result = f"<code>{values.text(event.get('result'), declared)}</code>"
+            args = values.listed(event.get("args", []), signature.params if signature else None, 80, 8)
             name = _e(event["capability"])
         else:
             name = f'<span class="bad">{_e(event["kind"])}</span>'
@@ -280,17 +363,19 @@ def render_report(
     last_event = events[-1]["instructions"] if events and type(events[-1].get("instructions")) is int else 0
     total = outcome.get("instructions") if type(outcome.get("instructions")) is int else last_event
     entry = doc["entry"]
-    args = ", ".join(_json_text(arg, 120) for arg in entry.get("args", [])[:16])
+    values = _Values(doc)
+    params = values.types.entry.params if values.types is not None and values.types.entry is not None else None
+    args = values.listed(entry.get("args", []), params, 120, 16)
     slice_note = ""
     if doc.get("slice") is not None:
         start, end = doc["slice"]["range"]
         slice_note = f'<p class="bad">An inspection-only slice: events {start:,} to {end:,} of the full trace.</p>'
     sections = [
-        f"<section><h2>Outcome</h2>{slice_note}{_outcome(outcome)}"
+        f"<section><h2>Outcome</h2>{slice_note}{_outcome(outcome, values)}"
         f"<p>entry <code>{_e(entry.get('function'))}({args})</code> &middot; {len(events):,} events</p></section>",
         f"<section><h2>Capability calls by instruction count</h2>{_timeline(events, list(stats), total)}</section>",
         f"<section><h2>Calls per capability</h2>{_capability_table(stats, total)}</section>",
-        f"<section><h2>Provenance</h2>{_provenance(doc['provenance'])}</section>",
+        f"<section><h2>Provenance</h2>{_provenance(doc['provenance'], values)}</section>",
     ]
     if source is not None:
         sections.append(f"<section><h2>Plugin source</h2>{_source(source[0], source[1], lines)}</section>")
@@ -301,7 +386,7 @@ def render_report(
             "pass <code>--source FILE</code> to show it here with the lines that made calls marked "
             "(the report never opens a file named inside its inputs).</p></section>"
         )
-    sections.append(f"<section><h2>Events</h2>{_events_table(events)}</section>")
+    sections.append(f"<section><h2>Events</h2>{_events_table(events, values)}</section>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"

@@ -55,6 +55,8 @@ def _write(obj: object, vtype: ValueType, types: TraceTypes, out: list[str], use
         text = str(obj)
     elif kind is TypeKind.FLOAT and type(obj) is float:
         text = repr(obj)
+    elif kind is TypeKind.FLOAT and type(obj) is int and abs(obj) <= 2**53:  # a float recorded as an exact int
+        text = repr(float(obj))
     elif kind is TypeKind.ARRAY and type(obj) is list:
         _items(out, used, "[", "]", [(None, item, vtype.args[0]) for item in obj], types)
         return

@@ -133,7 +133,7 @@ import types
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
@@ -273,6 +273,17 @@ class _Deep(_Bail):
     """A call would go past the frames the run was allowed (`d` reached 0)."""
 
 
+def _stack_below(frames: int) -> bool:
+    """Whether the caller has at most `frames` Python frames at and above it (a walk in C, unlike `_python_depth`)."""
+    if frames < 1:
+        return False
+    try:
+        sys._getframe(frames + 1)
+    except ValueError:
+        return True
+    return False
+
+
 def _python_depth() -> int:
     """Python frames on the current thread's stack (the compiled engine's calls are Python calls)."""
     depth = 0
@@ -300,6 +311,46 @@ def _replaying(
         return answer
 
     return tuple(None if h is None else wrap(h) for h in handlers)
+
+
+class _EntryPlan(NamedTuple):
+    """What every call of one entry reuses: its function index, parameters, allowed argument units, static depth."""
+
+    function: int
+    params: tuple[ValueType, ...]
+    room: int  # the allocation units its arguments may take (-1: none, see `CompiledEngine._fits`)
+    depth: int  # the most frames its calls can have live at once, itself included; 0 when it may recurse
+
+
+def _static_depth(module: Module, index: int) -> int:
+    """The most frames live at once in a run of function `index` (its longest chain of calls), 0 if it may recurse.
+
+    Iterative over the functions reachable from `index` (a module may chain thousands of functions).
+    """
+    functions = module.functions
+    callees: dict[int, list[int]] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[int, int]] = [(index, 0)]
+    while stack:
+        node, position = stack.pop()
+        if position == 0:
+            if node in on_path:
+                return 0  # a cycle: recursion
+            on_path.add(node)
+            callees[node] = sorted({a for op, a, _b, _c in functions[node].code if op == Op.CALL})
+        below = callees[node]
+        if position < len(below):
+            stack.append((node, position + 1))
+            if below[position] not in depth:
+                stack.append((below[position], 0))
+            continue
+        on_path.discard(node)
+        depth[node] = 1 + max((depth[c] for c in below), default=0)
+    return depth[index]
+
+
+_new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +400,7 @@ class CompiledEngine:
         self._uncompilable: set[int] = set()
         self._capless: frozenset[int] | None = None
         self._deep_entries: set[str] = set()  # entries that ran out of the caller's Python stack once
-        self._fits_units: dict[int, int] = {}  # entry index -> its arguments' allowed units (see `_fits`)
+        self._plans: dict[str, _EntryPlan] = {}  # entry name -> what its calls reuse (see `_plan`)
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
         self._max_frame = max((len(f.registers) for f in functions), default=1) or 1
@@ -386,33 +437,49 @@ class CompiledEngine:
         (the handlers are globals of the generated code); `control` carries the call's deadline and
         cancel handle.
         """
-        index, values, units = prepare_call(self.verified, self.limits, entry, args)
-        function = self.module.functions[index]
+        plan = self._plans.get(entry) if type(entry) is str else None
+        if plan is None or args or plan.params:  # arguments to check (or an entry not seen yet): prepare_call
+            index, values, units = prepare_call(self.verified, self.limits, entry, args)
+            if plan is None:
+                plan = self._plan(index)
+                if type(entry) is str:
+                    self._plans[entry] = plan
+        else:  # an entry without parameters called without arguments: nothing to check
+            index, values, units = plan.function, [], 0
         if self._busy:  # re-entered from one of its own handlers: leave this run's state alone
             table = self.handlers if handlers is None else handlers
             return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
         # The same handlers as the last call (an instance without per-call state) need no re-binding.
-        if handlers is not None and handlers is not self._given:
-            table = handler_table(self.module, handlers)
-            if tuple(h is None for h in table) != self._absent:  # other empty slots: other translations
-                return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
-            self._given = handlers
-            self.handlers = table
-            names = self._globals
-            for key, handler in zip(self._handler_names, table, strict=True):
-                if key in names:  # bound by a translation that calls it
-                    names[key] = handler
+        if handlers is not None and handlers is not self._given and not self._rebind(handlers):
+            table = handler_table(self.module, handlers)  # other empty slots: other translations
+            return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
         self._control = control
-        room = self._fits_units.get(index)
-        if room is None:
-            room = self._fits_units[index] = self._fits(function)
-        if units > room:
+        if units > plan.room:
             return self._reference_engine().call(entry, args, handlers=self.handlers, control=control)
         self._busy = True
         try:
-            return self._run(entry, args, index, values, units)
+            return self._run(entry, args, index, values, units, plan.depth)
         finally:
             self._busy = False
+
+    def _rebind(self, handlers: Sequence[CapabilityHandler | None]) -> bool:
+        """Make `handlers` the engine's from now on; False (nothing changed) when their empty slots differ."""
+        table = handler_table(self.module, handlers)
+        if tuple(h is None for h in table) != self._absent:  # other empty slots: other translations
+            return False
+        self._given = handlers
+        self.handlers = table
+        names = self._globals
+        for key, handler in zip(self._handler_names, table, strict=True):
+            if key in names:  # bound by a translation that calls it
+                names[key] = handler
+        return True
+
+    def _plan(self, index: int) -> _EntryPlan:
+        """What does not change between calls of entry `index`: its parameters, the room its arguments may
+        take (`_fits`) and how deep its calls can go (`_static_depth`)."""
+        function = self.module.functions[index]
+        return _EntryPlan(index, function.params, self._fits(function), _static_depth(self.module, index))
 
     def _fits(self, function: Function) -> int:
         """The allocation units the entry's arguments may take and still pass every check the interpreter makes
@@ -436,7 +503,9 @@ class CompiledEngine:
             self._reference = Interpreter(self.verified, self.limits, self.handlers)
         return self._reference
 
-    def _run(self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int) -> RunOutcome:
+    def _run(
+        self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int, depth: int = 0
+    ) -> RunOutcome:
         wanted = self._wanted
         if wanted < 1:
             # max_stack_registers cannot hold the largest frame, so no call may be taken unchecked (a `d` of -1
@@ -445,10 +514,19 @@ class CompiledEngine:
         self._record.clear()  # the capability results of this run's attempts (none yet)
         if entry in self._deep_entries:  # went past the caller's Python stack before: straight to the deep thread
             return self._run_deep(entry, args, index, values, units, wanted)
-        bound = sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN  # the room on this thread's stack
-        bound = min(bound, wanted)
-        if bound < 4:
-            return self._run_deep(entry, args, index, values, units, wanted)
+        # The frames allowed: min(the room on this thread's stack, wanted).  An entry whose calls go at most
+        # `depth` frames deep (no recursion) needs only those, and one that may recurse gets all it wants,
+        # whenever the stack has the room: `sys._getframe(k)` fails exactly when fewer than k + 1 frames are
+        # above this one, a walk in C.  Only a nearly full stack counts its frames one by one.
+        limit = sys.getrecursionlimit() - _PYTHON_MARGIN - 1
+        if 0 < depth <= wanted and _stack_below(limit - depth):
+            bound = depth  # `d` never reaches 0 on the way down: no _Deep
+        elif _stack_below(limit - wanted):
+            bound = wanted
+        else:
+            bound = min(limit + 1 - _python_depth(), wanted)
+            if bound < 4:
+                return self._run_deep(entry, args, index, values, units, wanted)
         try:
             return self._attempt(entry, args, index, values, units, bound)
         except _Deep:
@@ -509,8 +587,10 @@ class CompiledEngine:
         record = self._record
         self._translated = 0
         try:
-            # `d` counts the frames still allowed below this one: a call needs d > 0.
-            result = self._function(index)(bound - 1, *values)
+            # `d` counts the frames still allowed below this one: a call needs d > 0.  (Its first run translates
+            # the function, which may abandon the fast run: _Bail.)
+            function = self._compiled.get(index) or self._function(index)
+            result = function(bound - 1, *values)
         except _Fault as fault:
             frames, pending = self._callers(fault.__traceback__)
             frames[-1] = (fault.fidx, fault.pc)
@@ -536,10 +616,12 @@ class CompiledEngine:
                 exc.details.setdefault("instructions", self._issued - self._fuel.cell_contents - pending)
             raise
         count = self._issued - self._fuel.cell_contents
-        if (type(result) is list or type(result) is VMap) and export_size(result) > limits.max_allocation // WORD:
-            # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
-            return self._rerun_on_interpreter(entry, args, record)
-        return RunOutcome(export_value(result) if result is not None else None, count)
+        if type(result) is list or type(result) is VMap:
+            if export_size(result) > limits.max_allocation // WORD:
+                # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
+                return self._rerun_on_interpreter(entry, args, record)
+            result = export_value(result)
+        return _new_tuple(RunOutcome, (result, count))  # RunOutcome's own __new__ is a Python function
 
     def _callers(self, tb: types.TracebackType | None) -> tuple[list[tuple[int, int]], int]:
         """(function, instruction) of every generated frame on a traceback, outermost first.

@@ -1077,7 +1077,7 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
         plans = _scalar_plans(types)
         for position, event in enumerate(value):
             # A call of scalar types (the common case), checked inline; anything else takes the detailed path.
-            if type(event) is dict and event.keys() == _CALL_RESULT:
+            if type(event) is dict and event.keys() == _CALL_RESULT and type(event["capability"]) is str:
                 plan = plans.get(event["capability"])
                 if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
                     continue
