@@ -1041,7 +1041,7 @@ def _translation(engine: CompiledEngine, index: int, prepaid: bool) -> _Translat
     return result
 
 
-def _translate(engine: CompiledEngine, index: int, prepaid: bool) -> _Translation | None:
+def _translate(engine: CompiledEngine, index: int, prepaid: bool = False) -> _Translation | None:
     module = engine.module
     function = module.functions[index]
     if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
