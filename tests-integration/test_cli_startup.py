@@ -44,6 +44,9 @@ NOT_FOR_A_RUN = (
     "chronicle_vm.trace.replay",
     "chronicle_vm.core.casemap_data",
     "asyncio",
+    "construct",  # decoding runs the reader generated from the schemas (binary/_reader_gen.py)
+    "chronicle_vm.binary.schema",
+    "chronicle_vm.binary.encode",
     "sqlite3",
 )
 

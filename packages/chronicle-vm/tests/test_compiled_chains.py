@@ -26,7 +26,7 @@ from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.model import Capability, Instruction, Module
 from chronicle_vm.core.types import BOOL, INT, STR
 from chronicle_vm.core.values import Value
-from chronicle_vm.engines import faults
+from chronicle_vm.engines import compiled, faults
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.control import FUEL_SLICE, RunControl
 from chronicle_vm.engines.oracle import Oracle
@@ -162,6 +162,20 @@ def test_a_stop_falling_due_inside_a_charged_ahead_call_is_at_a_slice_end(after:
     assert kind == "error" and error[1] == "limit.deadline"
     assert error[3]["instructions"] % FUEL_SLICE == 0
     assert error[3]["instructions"] >= after
+
+
+@pytest.mark.parametrize("grant", [1, 2, 5, 13])
+@pytest.mark.parametrize(("mod", "arg"), [(fib_module(), 6), (fib_module(concat=True), 5), (caller_of_fib(), 4)])
+def test_fuel_granted_in_small_pieces_keeps_every_count(
+    monkeypatch: pytest.MonkeyPatch, grant: int, mod: Module, arg: int
+) -> None:
+    # Without a deadline the fuel comes in grants that stay one-digit ints (compiled._FUEL_GRANT, 2**29): a grant
+    # ending anywhere (inside a segment charged ahead, at a capability call that reads the count, at an extra
+    # charge that tops it up) must not change a count, a stop or a capability call site.
+    monkeypatch.setattr(compiled, "_FUEL_GRANT", grant)
+    count = full_count(mod, "main", arg)
+    for limit in (*range(40), count - 1, count, count + 1, 10**12):
+        agree(mod, "main", [arg], Limits(max_instructions=limit))
 
 
 # -- random programs without capability calls outside main: segments run on past most calls ----------------------

@@ -211,14 +211,14 @@ def folding(read_later: int) -> Module:
     return module(main, constants=(5, 2))
 
 
-@pytest.mark.parametrize(("read_later", "stored"), [(0, ()), (1, ("r1 = k0",)), (2, ("r2 = r0 < ",))])
+@pytest.mark.parametrize(("read_later", "stored"), [(0, ()), (1, ("r1 = 5",)), (2, ("r2 = r0 < ",))])
 def test_a_value_read_later_is_stored_and_one_read_once_is_folded(read_later: int, stored: tuple[str, ...]) -> None:
     mod = folding(read_later)
     text = source(mod)
-    for line in ("r1 = k0", "r2 = r0 < "):
+    for line in ("r1 = 5", "r2 = r0 < "):
         assert (line in text) is (line in stored), (line, text)
     if read_later != 2:
-        assert "r0 * k1" in text  # the loadk before the mul folds into it
+        assert "r0 * 2" in text  # the loadk before the mul folds into it (an int constant is a literal)
     for x in (I64_MIN, -1, 4, 5, 6, I64_MAX):
         agree(mod, "main", [x], Limits())
         for limit in range(6):
@@ -231,8 +231,21 @@ def test_a_constant_divisor_folds_and_still_traps_on_zero(op: str, divisor: int)
     code = (ins("loadk", 1, 0), ins(op, 2, 0, 1), ins("ret", 2))
     main = fn("main", code, registers=(INT, INT, INT), params=1, result=INT, exported=True)
     mod = module(main, constants=(divisor,))
-    assert "r1 = k0" not in source(mod)
+    assert "r1 = " not in source(mod)
     for x in (I64_MIN, -8, 0, 9, I64_MAX):
+        agree(mod, "main", [x], Limits())
+
+
+@pytest.mark.parametrize("constant", [I64_MIN, I64_MIN + 1, -5, -1, 0, 3, I64_MAX])
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "mod", "lt", "ge", "eq"])
+def test_an_int_constant_is_a_literal_in_the_source_negative_ones_too(constant: int, op: str) -> None:
+    code = (ins("loadk", 1, 0), ins(op, 2, 0, 1), ins("ret", 2))
+    result = BOOL if op in ("lt", "ge", "eq") else INT
+    main = fn("main", code, registers=(INT, INT, result), params=1, result=result, exported=True)
+    mod = module(main, constants=(constant,))
+    text = source(mod)
+    assert "k0" not in text and (str(constant) if constant >= 0 else f"({constant})") in text
+    for x in (I64_MIN, -7, -1, 0, 1, 9, I64_MAX):
         agree(mod, "main", [x], Limits())
 
 
@@ -274,18 +287,29 @@ def test_a_deferred_refund_keeps_every_count_exact(target: tuple[Instruction, ..
 
 
 def test_an_exact_argument_is_computed_in_the_call_and_an_unbounded_one_is_not() -> None:
-    assert "F0(d - 1, (r0 - k1), 1)" in source(fib_module())  # n - 1 after n < 2: no check, no store
+    assert "P0(d - 1, (r0 - 1))" in source(fib_module())  # n - 1 after n < 2: no check, no store
     ident = fn("ident", (ins("ret", 0),), registers=(INT,), params=1, result=INT)
     code = (ins("loadk", 1, 0), ins("sub", 2, 0, 1), ins("call", 1, 2, 3), ins("ret", 3))
     main = fn("main", code, registers=(INT, INT, INT, INT), params=1, result=INT, exported=True)
     mod = module(main, ident, constants=(1,))
     text = source(mod)
-    assert "r2 = r0 - k0" in text and _CHECK in text  # unbounded x - 1: checked and stored before the call
+    assert "r2 = r0 - 1" in text and _CHECK in text  # unbounded x - 1: checked and stored before the call
     for x in (I64_MIN, 0, I64_MAX):
         agree(mod, "main", [x], Limits())
     for x in (0, 1, 2, 12):
         for depth in (1, 2, 5, 13):
             agree(fib_module(), "main", [x], Limits(max_call_depth=depth))
+
+
+def test_prepaid_call_sites_call_the_variant_without_the_entry_charge() -> None:
+    engine = CompiledEngine(verify(fib_module()), Limits())
+    plain, prepaid = engine.translated_source(0), engine.translated_source(0, prepaid=True)
+    assert "def f0(d, r0):" in plain and "def p0(d, r0):" in prepaid  # no `c` argument, no `if c` test
+    assert "FUEL >= 6:" in plain and "FUEL >= 6:" not in prepaid  # the entry segment: charged only in the plain one
+    assert "r4 = P0(" in plain and "r4 = P0(" in prepaid and "r4 = F0(" in prepaid  # the slow copy pays itself
+    for limit in (0, 1, 3, 4, 5, 20, 21, 100):
+        for x in (0, 1, 2, 7):
+            agree(fib_module(), "main", [x], Limits(max_instructions=limit))
 
 
 def test_a_fold_in_one_copy_of_a_segment_does_not_leak_into_the_next() -> None:

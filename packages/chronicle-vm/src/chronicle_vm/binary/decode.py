@@ -1,7 +1,9 @@
 """The `.cmod` decoder: takes any object, gives a `Module`; guarantees nothing but `DecodeError` escapes.
 
 The layout lives in `chronicle_vm.binary.schema`; this module only runs the
-schema's compiled parser (`READ_MODULE`) and turns every way the bytes can be wrong
+reader generated from it (`_reader_gen.read_module`, so a run never imports
+Construct; `schema.READ_MODULE` is the same reader compiled from the schema
+at import, which the tests compare it with) and turns every way the bytes can be wrong
 into a `DecodeError` with a stable code and `details['offset']`.  It checks
 form, not meaning: indexes, types of code and source-map lengths are the
 verifier's job.
@@ -15,7 +17,8 @@ from typing import Any
 from chronicle_vm.core.model import Module
 from chronicle_vm.errors import DecodeError, declare_codes
 
-from .schema import READ_MODULE, FormatFault
+from ._reader_gen import read_module
+from .parts import FormatFault
 
 __all__ = ["decode_module"]
 
@@ -77,7 +80,7 @@ def decode_module(data: Any) -> Module:
     except (ValueError, TypeError, BufferError) as exc:
         raise DecodeError("not-bytes", f"the buffer cannot be read as bytes: {exc}", offset=0) from None
     try:
-        module, _ = READ_MODULE(raw, 0, len(raw), {})
+        module, _ = read_module(raw, 0, len(raw), {})
     except FormatFault as fault:
         details = {key: value for key, value in fault.details.items() if key != "needed"}
         raise DecodeError(fault.code, fault.message, offset=fault.offset, **details) from None

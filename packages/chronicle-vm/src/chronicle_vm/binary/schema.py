@@ -65,8 +65,10 @@ decoder turns it into `DecodeError`.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+import operator
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import fields as dataclass_fields
@@ -85,34 +87,36 @@ from construct import (
     Subconstruct,
 )
 
-from chronicle_vm.core.isa import OPCODES
-from chronicle_vm.core.model import (
-    FORMAT_VERSIONS,
-    Capability,
-    Function,
-    Instruction,
-    Module,
-    SourceMap,
-    SourcePos,
-    module_types,
-)
-from chronicle_vm.core.type_registry import encode_v1, v1_types
-from chronicle_vm.core.types import (
-    MAP_KEY_KINDS,
-    MAX_ARRAY_DEPTH,
-    MAX_STRUCT_FIELDS,
-    MAX_STRUCTS,
-    MAX_TYPE_DEPTH,
-    MAX_TYPE_NODES,
-    V1_INTERNED,
-    BaseType,
-    StructDef,
-    StructField,
-    TypeKind,
-    ValueType,
-    distinct_objects,
-    type_depth,
-    type_nodes,
+from chronicle_vm.core.model import Capability, Function, Module, SourceMap, module_types
+from chronicle_vm.core.type_registry import encode_v1
+from chronicle_vm.core.types import TypeKind, ValueType, distinct_objects, type_nodes
+
+from .parts import (
+    I64_MAX,
+    I64_MIN,
+    KIND_TAGS,
+    MAGIC,
+    NODE,
+    SECTIONS,
+    SECTIONS_V2,
+    SUPPORTED_VERSIONS,
+    U32,
+    U32_MAX,
+    BadRecord,
+    FormatFault,
+    check_canonical,
+    decode_flags,
+    decode_instructions,
+    decode_positions,
+    decode_types,
+    float_problem,
+    function_count,
+    read_type_refs,
+    read_type_table,
+    read_utf8,
+    section_order_fault,
+    short,
+    version_problem,
 )
 
 __all__ = [
@@ -141,47 +145,12 @@ __all__ = [
     "min_size",
 ]
 
-MAGIC = b"CHRM"
-#: Versions this runtime reads and writes (a module is written as its `Module.version`).
-SUPPORTED_VERSIONS: tuple[int, ...] = FORMAT_VERSIONS
-#: Section tags of version 1 in the order they must appear, with their titles.
-SECTIONS: Mapping[int, str] = {1: "constants", 2: "capabilities", 3: "functions", 4: "source map"}
-#: Version 2 puts the type section (tag 0) before the four sections of version 1.
-SECTIONS_V2: Mapping[int, str] = {0: "types", **SECTIONS}
-#: Bytes of one version-2 type node: kind u8, a u32, b u32.
-TYPE_NODE_SIZE = 9
-
-U32_MAX = 2**32 - 1
-I64_MIN = -(2**63)
-I64_MAX = 2**63 - 1
-
 #: A compiled parser: `read(data, pos, end, ctx)` gives the value at `pos` and the position after it.
 #: It never reads at or past `end`; `ctx` holds values that later fields depend on.
 ReadFn = Callable[[bytes, int, int, dict[str, Any]], tuple[Any, int]]
 #: A compiled builder: `write(value, out, ctx)` appends the value's bytes to `out`; `ctx` holds what
 #: later fields need (version 2: the type table and each type's index).
 WriteFn = Callable[[Any, list[bytes], dict[str, Any]], None]
-
-
-class FormatFault(Exception):
-    """A parse-time problem with its decode code (without the `decode.` prefix) and byte offset."""
-
-    def __init__(self, code: str, message: str, offset: int, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.offset = offset
-        self.details = details
-
-
-def _short(pos: int, need: int, end: int) -> FormatFault:
-    # Inside a section `Section` relabels this as section-length.
-    return FormatFault(
-        "truncated",
-        f"{need} bytes are needed at byte {pos} but the data ends at byte {end} ({max(end - pos, 0)} remain)",
-        pos,
-        needed=need,
-    )
 
 
 class Reader(io.BytesIO):
@@ -253,7 +222,7 @@ def _field_reader(con: Any) -> ReadFn:
 
     def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
         if pos + size > end:
-            raise _short(pos, size, end)
+            raise short(pos, size, end)
         return unpack(data, pos)[0], pos + size
 
     return read
@@ -293,23 +262,13 @@ def compile_reader(con: Any) -> ReadFn:
 # --- custom constructs -------------------------------------------------------
 
 
-class _BadRecord(Exception):
-    """Raised by a record decoder: record `index` of a batch is invalid."""
-
-    def __init__(self, index: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.index = index
-        self.code = code
-        self.message = message
-
-
 class Record(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     """A fixed-size Struct of big-endian FormatFields, unpacked with one `struct` call.
 
     The `struct` format is derived from the fields, so the Struct stays the
     definition of the bytes.  `Counted` unpacks arrays of records in bulk
     with `iter_unpack`.  `decode` turns a batch of unpacked tuples into model
-    values (raising `_BadRecord` for an invalid one); `encode` turns one model
+    values (raising `BadRecord` for an invalid one); `encode` turns one model
     value back into a tuple.
     """
 
@@ -330,7 +289,7 @@ class Record(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
         """The model values of the records in `data`, which starts at byte `offset`."""
         try:
             return self.decode_batch(list(self.packer.iter_unpack(data)))
-        except _BadRecord as bad:
+        except BadRecord as bad:
             raise FormatFault(bad.code, bad.message, offset + bad.index * self.size) from None
 
     def make_reader(self) -> ReadFn:
@@ -338,10 +297,10 @@ class Record(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
             if pos + size > end:
-                raise _short(pos, size, end)
+                raise short(pos, size, end)
             try:
                 return decode([unpack(data, pos)])[0], pos + size
-            except _BadRecord as bad:
+            except BadRecord as bad:
                 raise FormatFault(bad.code, bad.message, pos) from None
 
         return read
@@ -415,7 +374,7 @@ class Magic(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
             if head != magic[: len(head)]:
                 raise FormatFault("bad-magic", f"the data does not start with {magic!r} (found {head!r})", pos)
             if len(head) < size:
-                raise _short(pos, size, end)
+                raise short(pos, size, end)
             return head, pos + size
 
         return read
@@ -439,28 +398,10 @@ class Utf8(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
         self.what = what
 
     def make_reader(self) -> ReadFn:
-        (unpack, size), what = _unpacker(self.LENGTH), self.what
+        what = self.what
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
-            start = pos + size
-            if start > end:
-                raise _short(pos, size, end)
-            (length,) = unpack(data, pos)
-            stop = start + length
-            if stop > end:
-                raise FormatFault(
-                    "count-too-large",
-                    f"{what} length {length} needs {length} bytes but {end - start} remain",
-                    pos,
-                )
-            try:
-                return data[start:stop].decode("utf-8"), stop
-            except UnicodeDecodeError as exc:
-                raise FormatFault(
-                    "bad-utf8",
-                    f"{what} is not valid UTF-8: {exc.reason} at byte {start + exc.start}",
-                    start + exc.start,
-                ) from None
+            return read_utf8(data, pos, end, what)
 
         return read
 
@@ -510,7 +451,7 @@ class Counted(_Compiled, Construct):  # type: ignore[misc]  # construct is untyp
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
             start = pos + size
             if start > end:
-                raise _short(pos, size, end)
+                raise short(pos, size, end)
             (count,) = unpack(data, pos)
             if expect is not None and count != expect(ctx):
                 raise FormatFault(
@@ -575,7 +516,7 @@ class Optional(_Compiled, Construct):  # type: ignore[misc]  # construct is unty
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
             after = pos + size
             if after > end:
-                raise _short(pos, size, end)
+                raise short(pos, size, end)
             (flag,) = unpack(data, pos)
             if flag == 0:
                 return None, after
@@ -620,7 +561,7 @@ class Tagged(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
             after = pos + size
             if after > end:
-                raise _short(pos, size, end)
+                raise short(pos, size, end)
             (kind,) = unpack(data, pos)
             inner = readers.get(kind)
             if inner is None:
@@ -653,27 +594,16 @@ class Section(_Compiled, Subconstruct):  # type: ignore[misc]  # construct is un
         self.sections = sections  # the sections of this format version, in order
         self.title = sections[tag]
 
-    def _order_fault(self, tag: int, at: int) -> FormatFault:
-        expected = f"section {self.tag} ({self.title})"
-        known = self.sections
-        if tag not in known:
-            return FormatFault("bad-section", f"section tag {tag} is unknown; expected {expected}", at)
-        if tag < self.tag:
-            return FormatFault(
-                "duplicate-section", f"section {tag} ({known[tag]}) appears again; expected {expected}", at
-            )
-        return FormatFault("section-order", f"section {tag} ({known[tag]}) comes too early; expected {expected}", at)
-
     def make_reader(self) -> ReadFn:
         head = _packer(self.HEADER)
         inner, tag, title = compile_reader(self.subcon), self.tag, self.title
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
             if pos + head.size > end:
-                raise _short(pos, head.size, end)
+                raise short(pos, head.size, end)
             found, length = head.unpack_from(data, pos)
             if found != tag:
-                raise self._order_fault(found, pos)
+                raise section_order_fault(tag, self.sections, found, pos)
             start = pos + head.size
             stop = start + length
             if stop > end:
@@ -810,72 +740,6 @@ class Absent(_Compiled, Construct):  # type: ignore[misc]  # construct is untype
         return write
 
 
-def _count_at(data: bytes, pos: int, end: int, what: str, least: int, bound: int, code: str) -> tuple[int, int]:
-    """A u32 count at `pos`, checked against `bound` (fault `code`) and the bytes that remain; (count, after)."""
-    if pos + 4 > end:
-        raise _short(pos, 4, end)
-    (count,) = _U32.unpack_from(data, pos)
-    if count > bound:
-        raise FormatFault(code, f"{what} count {count} exceeds the maximum {bound}", pos, count=count)
-    if count * least > end - pos - 4:
-        raise FormatFault(
-            "count-too-large",
-            f"{what} count {count} needs at least {count * least} bytes but {end - pos - 4} remain",
-            pos,
-            count=count,
-        )
-    return count, pos + 4
-
-
-_U32 = struct.Struct(">L")
-_NODE = struct.Struct(">BLL")
-#: Version-2 type node kinds: scalars take no operand, array (a = element), map (a = key, b = value),
-#: struct (a = index into the struct table).
-NODE_KINDS: Mapping[int, TypeKind] = {
-    1: TypeKind.INT,
-    2: TypeKind.BOOL,
-    3: TypeKind.STR,
-    4: TypeKind.FLOAT,
-    5: TypeKind.ARRAY,
-    6: TypeKind.MAP,
-    7: TypeKind.STRUCT,
-}
-_KIND_TAGS = {kind: tag for tag, kind in NODE_KINDS.items()}
-
-
-def _node(index: int, record: tuple[int, int, int], nodes: list[ValueType], depths: list[int], at: int) -> ValueType:
-    """Type node `index` from its record; its arguments are earlier nodes, so nothing here recurses."""
-    tag, a, b = record
-    kind = NODE_KINDS.get(tag)
-    if kind is None:
-        raise FormatFault("bad-type", f"type node {index}: kind {tag} is unknown (known: 1..7)", at, index=index)
-    used = {TypeKind.ARRAY: 1, TypeKind.MAP: 2, TypeKind.STRUCT: 1}.get(kind, 0)
-    if (used < 1 and a) or (used < 2 and b):
-        raise FormatFault("bad-type", f"type node {index} ({kind.value}): an unused operand is not 0", at, index=index)
-    if kind is TypeKind.STRUCT:
-        return ValueType(kind, (), a)
-    args = (a, b)[:used]
-    for arg in args:
-        if arg >= index:
-            raise FormatFault(
-                "bad-type-index",
-                f"type node {index} ({kind.value}) refers to node {arg}; a node refers only to earlier nodes",
-                at,
-                index=index,
-            )
-    depth = 1 + max((depths[arg] for arg in args), default=-1)
-    if depth > MAX_TYPE_DEPTH:
-        raise FormatFault(
-            "type-too-deep", f"type node {index} nests {depth} composite levels (at most {MAX_TYPE_DEPTH})", at
-        )
-    if kind is TypeKind.MAP and nodes[a].kind not in MAP_KEY_KINDS:
-        raise FormatFault(
-            "bad-map-key", f"type node {index}: a map key must be int, str or bool, not {nodes[a]}", at, index=index
-        )
-    vtype = ValueType(kind, tuple(nodes[arg] for arg in args))
-    return V1_INTERNED.get(vtype, vtype)
-
-
 class TypeTable(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
     """The version-2 type section: type nodes (children first), then the struct table; gives the structs.
 
@@ -884,53 +748,7 @@ class TypeTable(_Compiled, Construct):  # type: ignore[misc]  # construct is unt
     """
 
     def make_reader(self) -> ReadFn:
-        name = compile_reader(Utf8("struct name"))
-        field_name = compile_reader(Utf8("field name"))
-
-        def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
-            count, pos = _count_at(data, pos, end, "type node", TYPE_NODE_SIZE, MAX_TYPE_NODES, "too-many-type-nodes")
-            nodes: list[ValueType] = []
-            depths: list[int] = []
-            seen: set[ValueType] = set()
-            ctx["type_nodes_at"] = pos
-            for index, record in enumerate(_NODE.iter_unpack(data[pos : pos + count * TYPE_NODE_SIZE])):
-                at = pos + index * TYPE_NODE_SIZE
-                vtype = _node(index, record, nodes, depths, at)
-                if vtype in seen:
-                    raise FormatFault("type-table-order", f"type node {index} ({vtype}) appears twice", at, index=index)
-                seen.add(vtype)
-                nodes.append(vtype)
-                depths.append(type_depth(vtype))
-            pos += count * TYPE_NODE_SIZE
-            structs: list[StructDef] = []
-            count, pos = _count_at(data, pos, end, "struct", 8, MAX_STRUCTS, "too-many-structs")
-            for _ in range(count):
-                struct_name, pos = name(data, pos, end, ctx)
-                fields = []
-                number, pos = _count_at(data, pos, end, "struct field", 8, MAX_STRUCT_FIELDS, "too-many-fields")
-                for _ in range(number):
-                    label, pos = field_name(data, pos, end, ctx)
-                    if pos + 4 > end:
-                        raise _short(pos, 4, end)
-                    (ref,) = _U32.unpack_from(data, pos)
-                    if ref >= len(nodes):
-                        problem = f"field {label!r} has type {ref}, outside the {len(nodes)} type nodes"
-                        raise FormatFault("bad-type-index", problem, pos)
-                    fields.append(StructField(label, nodes[ref]))
-                    pos += 4
-                structs.append(StructDef(struct_name, tuple(fields)))
-            for index, vtype in enumerate(nodes):
-                if vtype.kind is TypeKind.STRUCT and vtype.ref >= len(structs):
-                    raise FormatFault(
-                        "bad-struct-ref",
-                        f"type node {index} refers to struct {vtype.ref}, outside the {len(structs)} structs",
-                        ctx["type_nodes_at"] + index * TYPE_NODE_SIZE,
-                        index=index,
-                    )
-            ctx["type_nodes"] = tuple(nodes)
-            return tuple(structs), pos
-
-        return read
+        return read_type_table
 
     def make_writer(self) -> WriteFn:
         name = compile_writer(Utf8("struct name"))
@@ -938,27 +756,23 @@ class TypeTable(_Compiled, Construct):  # type: ignore[misc]  # construct is unt
         def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
             nodes: list[ValueType] = ctx["type_nodes"]
             index: dict[ValueType, int] = ctx["type_index"]
-            out.append(_U32.pack(len(nodes)))
+            out.append(U32.pack(len(nodes)))
             for vtype in nodes:
                 if vtype.kind is TypeKind.STRUCT:
                     operands = (vtype.ref, 0)
                 else:
                     refs = [*[index[arg] for arg in vtype.args], 0, 0]
                     operands = (refs[0], refs[1])
-                out.append(_NODE.pack(_KIND_TAGS[vtype.kind], *operands))
-            out.append(_U32.pack(len(value)))
+                out.append(NODE.pack(KIND_TAGS[vtype.kind], *operands))
+            out.append(U32.pack(len(value)))
             for struct_def in value:
                 name(struct_def.name, out, ctx)
-                out.append(_U32.pack(len(struct_def.fields)))
+                out.append(U32.pack(len(struct_def.fields)))
                 for item in struct_def.fields:
                     name(item.name, out, ctx)
-                    out.append(_U32.pack(index[item.type]))
+                    out.append(U32.pack(index[item.type]))
 
         return write
-
-
-def _bad_ref(ref: int, count: int, what: str, at: int) -> FormatFault:
-    return FormatFault("bad-type-index", f"{what} type {ref} is outside the {count} type nodes", at)
 
 
 class TypeRef(_Compiled, Construct):  # type: ignore[misc]  # construct is untyped
@@ -973,18 +787,18 @@ class TypeRef(_Compiled, Construct):  # type: ignore[misc]  # construct is untyp
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
             if pos + 4 > end:
-                raise _short(pos, 4, end)
-            (ref,) = _U32.unpack_from(data, pos)
+                raise short(pos, 4, end)
+            (ref,) = U32.unpack_from(data, pos)
             nodes = ctx["type_nodes"]
             if ref >= len(nodes):
-                raise _bad_ref(ref, len(nodes), what, pos)
+                raise FormatFault("bad-type-index", f"{what} type {ref} is outside the {len(nodes)} type nodes", pos)
             return nodes[ref], pos + 4
 
         return read
 
     def make_writer(self) -> WriteFn:
         def write(value: Any, out: list[bytes], ctx: dict[str, Any]) -> None:
-            out.append(_U32.pack(ctx["type_index"][value]))
+            out.append(U32.pack(ctx["type_index"][value]))
 
         return write
 
@@ -1000,14 +814,7 @@ class TypeRefs(_Compiled, Construct):  # type: ignore[misc]  # construct is unty
         what = self.what
 
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
-            count, start = _count_at(data, pos, end, what, 4, U32_MAX, "count-too-large")
-            nodes = ctx["type_nodes"]
-            refs = struct.unpack_from(f">{count}L", data, start)
-            try:
-                return tuple(map(nodes.__getitem__, refs)), start + 4 * count
-            except IndexError:
-                index = next(i for i, ref in enumerate(refs) if ref >= len(nodes))
-                raise _bad_ref(refs[index], len(nodes), what, start + 4 * index) from None
+            return read_type_refs(data, pos, end, ctx, what)
 
         return read
 
@@ -1038,14 +845,14 @@ class Versioned(_Compiled, Construct):  # type: ignore[misc]  # construct is unt
         def read(data: bytes, pos: int, end: int, ctx: dict[str, Any]) -> tuple[Any, int]:
             _, after = magic(data, pos, end, ctx)
             if after + 2 > end:
-                raise _short(after, 2, end)
+                raise short(after, 2, end)
             version = int.from_bytes(data[after : after + 2], "big")
             body = readers.get(version)
             if body is None:
-                raise FormatFault("unsupported-version", _version_problem(version), after)
+                raise FormatFault("unsupported-version", version_problem(version), after)
             module, stop = body(data, pos, end, ctx)
             if version >= 2:
-                _check_canonical(module, ctx)
+                check_canonical(module, ctx)
             return module, stop
 
         return read
@@ -1064,28 +871,6 @@ class Versioned(_Compiled, Construct):  # type: ignore[misc]  # construct is unt
             writers[value.version](value, out, ctx)
 
         return write
-
-
-def _check_canonical(module: Module, ctx: dict[str, Any]) -> None:
-    found: tuple[ValueType, ...] = ctx["type_nodes"]
-    expected = type_nodes(module_types(module))
-    if list(found) == expected:
-        return
-    index = next(
-        (i for i, (a, b) in enumerate(zip(found, expected, strict=False)) if a != b), min(len(found), len(expected))
-    )
-    if index < len(found):
-        want = f"expected {expected[index]}" if index < len(expected) else "expected no more nodes (it is unused)"
-        problem = f"type node {index} is {found[index]}, {want}"
-    else:
-        problem = f"the table ends after {len(found)} nodes but the module uses {expected[index]}"
-    raise FormatFault(
-        "type-table-order",
-        f"the type table is not the canonical one ({problem}): nodes are listed children first, "
-        "in order of first use (struct fields, capabilities, functions), each once, none unused",
-        ctx["type_nodes_at"] + index * TYPE_NODE_SIZE,
-        index=index,
-    )
 
 
 def min_size(con: Any) -> int:
@@ -1119,56 +904,6 @@ def min_size(con: Any) -> int:
 
 # --- record decoders ----------------------------------------------------------
 
-# Every version-1 type record, decoded once (the registry lists them), so decoding is a dict lookup.
-_TYPES: dict[tuple[int, ...], ValueType] = {encode_v1(vtype): vtype for vtype in v1_types()}
-
-
-def _type_problem(record: tuple[int, ...]) -> str:
-    depth, base = record
-    if depth > MAX_ARRAY_DEPTH:
-        return f"type array depth {depth} exceeds the maximum {MAX_ARRAY_DEPTH}"
-    return f"type base tag {base} is unknown (known: {', '.join(str(int(b)) for b in BaseType)})"
-
-
-def _decode_types(records: list[tuple[int, ...]]) -> tuple[ValueType, ...]:
-    try:
-        return tuple(map(_TYPES.__getitem__, records))
-    except KeyError:
-        index = next(i for i, r in enumerate(records) if r not in _TYPES)
-        raise _BadRecord(index, "bad-type", _type_problem(records[index])) from None
-
-
-def _encode_type(value: ValueType) -> tuple[int, ...]:
-    return encode_v1(value)
-
-
-_OPS = frozenset(OPCODES)
-
-
-def _decode_instructions(records: list[tuple[int, ...]]) -> tuple[Instruction, ...]:
-    if not _OPS.issuperset({r[0] for r in records}):
-        index = next(i for i, r in enumerate(records) if r[0] not in _OPS)
-        raise _BadRecord(index, "bad-opcode", f"opcode 0x{records[index][0]:02x} is not in the instruction set")
-    return tuple(map(Instruction._make, records))
-
-
-def _decode_positions(records: list[tuple[int, ...]]) -> tuple[SourcePos, ...]:
-    return tuple(map(SourcePos._make, records))
-
-
-_EXPORTED = {0: False, 1: True}
-
-
-def _decode_flags(records: list[tuple[int, ...]]) -> tuple[bool, ...]:
-    try:
-        return tuple([_EXPORTED[flags] for (flags,) in records])
-    except KeyError:
-        index = next(i for i, (flags,) in enumerate(records) if flags not in _EXPORTED)
-        flags = records[index][0]
-        raise _BadRecord(
-            index, "bad-flags", f"function flags 0x{flags:02x} set bits other than bit 0 (exported)"
-        ) from None
-
 
 def _identity(value: Any) -> tuple[int, ...]:
     return tuple(value)
@@ -1176,13 +911,11 @@ def _identity(value: Any) -> tuple[int, ...]:
 
 # --- the schema ---------------------------------------------------------------
 
-TYPE = Record(Struct("depth" / Int8ub, "base" / Int8ub), _decode_types, _encode_type)
+TYPE = Record(Struct("depth" / Int8ub, "base" / Int8ub), decode_types, encode_v1)
 RESULT = Optional(TYPE, "result type", "bad-type")
-INSTRUCTION = Record(
-    Struct("op" / Int8ub, "a" / Int32ub, "b" / Int32ub, "c" / Int32ub), _decode_instructions, _identity
-)
-POSITION = Record(Struct("file" / Int32ub, "line" / Int32ub, "col" / Int32ub), _decode_positions, _identity)
-FLAGS = Record(Struct("flags" / Int8ub), _decode_flags, lambda exported: (1 if exported else 0,))
+INSTRUCTION = Record(Struct("op" / Int8ub, "a" / Int32ub, "b" / Int32ub, "c" / Int32ub), decode_instructions, _identity)
+POSITION = Record(Struct("file" / Int32ub, "line" / Int32ub, "col" / Int32ub), decode_positions, _identity)
+FLAGS = Record(Struct("flags" / Int8ub), decode_flags, lambda exported: (1 if exported else 0,))
 
 CONSTANT = Tagged({1: (int, Int64sb), 2: (str, Utf8("string constant"))}, "constant", "bad-constant-kind")
 
@@ -1214,7 +947,7 @@ SOURCE_MAP = Model(
         / Counted(
             Counted(POSITION, "source position"),
             "source map entry",
-            expect=lambda ctx: len(ctx["functions"]),
+            expect=function_count,
             expect_code="source-map-shape",
             expect_what="function count",
         ),
@@ -1223,14 +956,8 @@ SOURCE_MAP = Model(
 )
 
 
-def _version_problem(version: int) -> str:
-    supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
-    age = "older" if version < min(SUPPORTED_VERSIONS) else "newer"
-    return f"format version {version} is {age} than this runtime reads (supported: {supported})"
-
-
 def _version_field(version: int) -> Any:
-    return Checked(Int16ub, lambda v: v == version, "unsupported-version", _version_problem)
+    return Checked(Int16ub, functools.partial(operator.eq, version), "unsupported-version", version_problem)
 
 
 MODULE_V1 = Model(
@@ -1251,11 +978,7 @@ MODULE_V1 = Model(
 # --- version 2: the type section, types as node indexes, float constants -------------------------
 
 
-def _float_problem(value: float) -> str:
-    return f"float constant {value!r} is not finite (constants are finite floats)"
-
-
-FLOAT = Checked(Float64b, math.isfinite, "bad-float", _float_problem)
+FLOAT = Checked(Float64b, math.isfinite, "bad-float", float_problem)
 CONSTANT_V2 = Tagged(
     {1: (int, Int64sb), 2: (str, Utf8("string constant")), 3: (float, FLOAT)}, "constant", "bad-constant-kind"
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from math import isfinite
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +23,7 @@ from chronicle_vm.core.model import Capability
 from chronicle_vm.core.payload import call_plan, struct_item_bytes, value_bytes
 from chronicle_vm.core.structured import shape_difference, struct_fields, to_host, type_text
 from chronicle_vm.core.types import StructDef, TypeKind, ValueType
-from chronicle_vm.core.values import Value, ValueMismatch, export_value, import_value
+from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value
 from chronicle_vm.errors import ExecutionError, PolicyError, ResourceLimitError, declare_codes
 from chronicle_vm.limits import Limits
 
@@ -310,6 +311,16 @@ def _checked_settings(policy: Policy, host: Host) -> dict[str, HostSettingValue]
     return checked
 
 
+#: The result kinds a handler takes from the host without a full import when the value is plainly in range.
+_QUICK_RESULTS: dict[TypeKind, type] = {
+    TypeKind.INT: int,
+    TypeKind.BOOL: bool,
+    TypeKind.STR: str,
+    TypeKind.FLOAT: float,
+}
+_COPIED = (TypeKind.ARRAY, TypeKind.MAP, TypeKind.STRUCT)
+
+
 def _live_handler(
     declared: Capability,
     offered: HostCapability,
@@ -331,8 +342,16 @@ def _live_handler(
     calls = 0
     keywords: dict[str, Any] = {"context": context} if offered.context else {}
     awaited = awaiter if offered.async_ else None
+    # Prepared once: scalar arguments reach the host as they are (only arrays, maps and structs are copied),
+    # and a scalar result plainly in range is taken as it is; anything else takes the full import below, which
+    # gives the same value or the error.
+    direct = shaped.plain and not any(param.kind in _COPIED for param in declared.params)
+    quick: Any = None if result_type is None else _QUICK_RESULTS.get(result_type.kind)
+    max_string = limits.max_string_len
+    what = f"result of {name}"
 
-    def handler(args: Sequence[Value], site: CallSite) -> Value | None:
+    def guard(args: Sequence[Value], site: CallSite) -> None:
+        """The capability's rule and quota, before the call counts or the host sees it."""
         nonlocal calls
         if scopes:  # outside its rule, the call stops the run before the quota counts it or the host sees it
             refused = first_violation(scopes, args)
@@ -348,25 +367,35 @@ def _live_handler(
                 instructions=site.instructions,
             )
         calls += 1
+
+    guarded = bool(scopes) or quota is not None
+
+    def handler(args: Sequence[Value], site: CallSite) -> Value | None:
+        if guarded:
+            guard(args, site)
         charge = fixed
         for k in sized:  # usually one text argument: a loop is cheaper than sum() of a list
             charge += value_bytes(args[k], item)
         sent[0] += charge
         if sent[0] > max_output:  # before the host sees the arguments: nothing past the bound leaves the run
             raise output_limit(name, max_output, site.instructions)
-        host_args = [export_value(arg) for arg in args] if shaped.plain else shaped.arguments(args)
+        if direct:
+            host_args: Sequence[Any] = args
+        else:
+            host_args = [export_value(arg) for arg in args] if shaped.plain else shaped.arguments(args)
         try:
-            returned = func(*host_args, **keywords)
+            returned: Any = func(*host_args, **keywords) if keywords else func(*host_args)
             if awaited is not None:
                 returned = awaited(returned)
         except Exception as exc:  # a host failure must end the run as a structured error
-            raise ExecutionError(
-                "runtime.capability-failed",
-                f"capability {name} failed: {type(exc).__name__}: {_host_message(exc)}",
-                capability=name,
-                host_error=type(exc).__name__,
-                host_message=_host_message(exc),
-            ) from exc
+            raise _host_failure(name, exc) from exc
+        if type(returned) is quick and (
+            (quick is int and I64_MIN <= returned <= I64_MAX)
+            or (quick is str and len(returned) <= max_string and returned.isascii())  # ASCII: valid Unicode
+            or quick is bool
+            or (quick is float and isfinite(returned))
+        ):
+            return returned  # type: ignore[no-any-return]
         if result_type is None:
             if returned is not None:
                 raise ExecutionError(
@@ -375,22 +404,40 @@ def _live_handler(
                     capability=name,
                 )
             return None
-        try:
-            value, _units = import_value(returned, result_type, limits, f"result of {name}", structs)
-        except ValueMismatch as exc:
-            raise ExecutionError(
-                "runtime.capability-result", str(exc), capability=name, expected=str(result_type)
-            ) from None
-        except Exception as exc:  # a hostile host object (a list subclass that raises) is still the host's failure
-            raise ExecutionError(
-                "runtime.capability-result",
-                f"capability {name}: its result could not be read: {type(exc).__name__}",
-                capability=name,
-                expected=str(result_type),
-            ) from None
-        return value
+        return _import_result(returned, result_type, limits, what, structs, name)
 
     return handler
+
+
+def _host_failure(name: str, exc: Exception) -> ExecutionError:
+    """A host function's exception as the run's structured error (`runtime.capability-failed`)."""
+    return ExecutionError(
+        "runtime.capability-failed",
+        f"capability {name} failed: {type(exc).__name__}: {_host_message(exc)}",
+        capability=name,
+        host_error=type(exc).__name__,
+        host_message=_host_message(exc),
+    )
+
+
+def _import_result(
+    returned: object, result_type: ValueType, limits: Limits, what: str, structs: tuple[StructDef, ...], name: str
+) -> Value:
+    """A host function's result as a VM value, checked against the declared type and the limits."""
+    try:
+        value, _units = import_value(returned, result_type, limits, what, structs)
+    except ValueMismatch as exc:
+        raise ExecutionError(
+            "runtime.capability-result", str(exc), capability=name, expected=str(result_type)
+        ) from None
+    except Exception as exc:  # a hostile host object (a list subclass that raises) is still the host's failure
+        raise ExecutionError(
+            "runtime.capability-result",
+            f"capability {name}: its result could not be read: {type(exc).__name__}",
+            capability=name,
+            expected=str(result_type),
+        ) from None
+    return value
 
 
 class HostShapes:

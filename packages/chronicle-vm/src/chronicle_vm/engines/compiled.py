@@ -24,7 +24,8 @@ Instruction fuel is charged once per *segment* (a straight run inside an
 arm that ends at a call, a return, an unconditional jump or the arm's end;
 conditional jumps inside it are side exits that refund the instructions
 they skip).  A segment ending in a call also pays for the callee's first
-segment, and passes `c=1` so the callee skips that charge.  A call of a
+segment, and calls the callee's prepaid variant (`P3`, translated without
+that charge; the plain `F3` keeps it for every other caller).  A call of a
 function from which no capability call is reachable does not end a segment:
 the caller charges what follows the call with what precedes it (fib pays one
 fuel test per call instead of three).  Only a capability call reads the fuel
@@ -103,13 +104,15 @@ for each function once.
 
 Security
 --------
-Generated source is built ONLY from integers the verifier checked (register
-numbers, instruction and function indexes, counts, capability indexes) and
-fixed templates; `_int()` asserts each interpolated value is an `int`.
-Constants, strings, names, limits and handlers reach the generated code only
-as entries of the globals dictionary it runs in (`k3`, `H0`, `MAXI`, named
-from integers), never as source text, so untrusted input cannot reach
-Python's compiler as code.  The generated code's builtins are empty: it sees
+Generated source is built ONLY from integers (register numbers, instruction
+and function indexes, counts, capability indexes the verifier checked, and
+the module's int constants, written as decimal literals so that they load
+as constants) and fixed templates; `_int()` asserts each interpolated value
+is an `int` (`type(v) is int`: no bool, no subclass with its own `__str__`).
+Every other constant (strings, floats), names, limits and handlers reach the
+generated code only as entries of the globals dictionary it runs in (`k3`,
+`H0`, `MAXI`, named from integers), never as source text, so untrusted input
+cannot reach Python's compiler as code.  The generated code's builtins are empty: it sees
 only the names the engine puts in its globals.  Some module facts choose
 between fixed templates without entering the text: whether an int constant
 loaded earlier in the segment is positive, negative or zero (one-sided
@@ -130,7 +133,7 @@ import types
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
@@ -190,6 +193,10 @@ MAX_TRANSLATED_REGISTERS = 8_000
 #: Translation is not metered by max_instructions, so this keeps its cost proportional to the run's.
 TRANSLATION_BUDGET = 6_000
 _TRANSLATION_RATE = 100
+#: Fuel handed out at a time to a run without a deadline (the rest when it is used up, exactly as the slices of a
+#: run with one, without the deadline check): CPython specialises int comparisons (`FUEL >= 15`) only for ints of
+#: one 30-bit digit, and a run under max_instructions 10^12 would otherwise compare a big int at every charge.
+_FUEL_GRANT = 1 << 29
 #: Python frames kept free below the recursion limit for helpers and capability handlers.
 _PYTHON_MARGIN = 120
 #: Up to this many arms the dispatch is a chain of `if`; above it, a balanced tree.
@@ -264,6 +271,17 @@ class _Deep(_Bail):
     """A call would go past the frames the run was allowed (`d` reached 0)."""
 
 
+def _stack_below(frames: int) -> bool:
+    """Whether the caller has at most `frames` Python frames at and above it (a walk in C, unlike `_python_depth`)."""
+    if frames < 1:
+        return False
+    try:
+        sys._getframe(frames + 1)
+    except ValueError:
+        return True
+    return False
+
+
 def _python_depth() -> int:
     """Python frames on the current thread's stack (the compiled engine's calls are Python calls)."""
     depth = 0
@@ -293,6 +311,46 @@ def _replaying(
     return tuple(None if h is None else wrap(h) for h in handlers)
 
 
+class _EntryPlan(NamedTuple):
+    """What every call of one entry reuses: its function index, parameters, allowed argument units, static depth."""
+
+    function: int
+    params: tuple[ValueType, ...]
+    room: int  # the allocation units its arguments may take (-1: none, see `CompiledEngine._fits`)
+    depth: int  # the most frames its calls can have live at once, itself included; 0 when it may recurse
+
+
+def _static_depth(module: Module, index: int) -> int:
+    """The most frames live at once in a run of function `index` (its longest chain of calls), 0 if it may recurse.
+
+    Iterative over the functions reachable from `index` (a module may chain thousands of functions).
+    """
+    functions = module.functions
+    callees: dict[int, list[int]] = {}
+    depth: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[int, int]] = [(index, 0)]
+    while stack:
+        node, position = stack.pop()
+        if position == 0:
+            if node in on_path:
+                return 0  # a cycle: recursion
+            on_path.add(node)
+            callees[node] = sorted({a for op, a, _b, _c in functions[node].code if op == Op.CALL})
+        below = callees[node]
+        if position < len(below):
+            stack.append((node, position + 1))
+            if below[position] not in depth:
+                stack.append((below[position], 0))
+            continue
+        on_path.discard(node)
+        depth[node] = 1 + max((depth[c] for c in below), default=0)
+    return depth[index]
+
+
+_new_tuple = tuple.__new__
+
+
 @dataclass(frozen=True, slots=True)
 class _CodeInfo:
     fidx: int
@@ -301,6 +359,12 @@ class _CodeInfo:
     # line number - 1 -> instructions of this frame charged ahead and still to run when the line is a call that has
     # not returned (a segment that runs on past a call, see `_Translator.segment_end`); 0 for every other line
     line_beyond: tuple[int, ...]
+
+
+def _literal(value: object) -> str:
+    """An int constant of the module as a Python literal (parenthesised when negative): `_int` checks it."""
+    number = _int(value)
+    return str(number) if number >= 0 else f"({number})"
 
 
 def _int(value: object) -> int:
@@ -334,7 +398,7 @@ class CompiledEngine:
         self._uncompilable: set[int] = set()
         self._capless: frozenset[int] | None = None
         self._deep_entries: set[str] = set()  # entries that ran out of the caller's Python stack once
-        self._fits_units: dict[int, int] = {}  # entry index -> its arguments' allowed units (see `_fits`)
+        self._plans: dict[str, _EntryPlan] = {}  # entry name -> what its calls reuse (see `_plan`)
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
         self._max_frame = max((len(f.registers) for f in functions), default=1) or 1
@@ -346,8 +410,8 @@ class CompiledEngine:
         self._alloc = types.CellType(0)
         self._bound = types.CellType(0)
         self._record: list[Value | None] = []
-        # The current call's deadline and cancel handle, and the fuel handed out so far: all of max_instructions
-        # at once without a control, else slices (see control.py); executed = issued - FUEL.
+        # The current call's deadline and cancel handle, and the fuel handed out so far: grants of _FUEL_GRANT
+        # without a control, else slices (see control.py); executed = issued - FUEL.
         self._control: RunControl | None = None
         self._issued = limits.max_instructions
         self._absent = tuple(h is None for h in self.handlers)  # translations depend on which slots are empty
@@ -371,33 +435,49 @@ class CompiledEngine:
         (the handlers are globals of the generated code); `control` carries the call's deadline and
         cancel handle.
         """
-        index, values, units = prepare_call(self.verified, self.limits, entry, args)
-        function = self.module.functions[index]
+        plan = self._plans.get(entry) if type(entry) is str else None
+        if plan is None or args or plan.params:  # arguments to check (or an entry not seen yet): prepare_call
+            index, values, units = prepare_call(self.verified, self.limits, entry, args)
+            if plan is None:
+                plan = self._plan(index)
+                if type(entry) is str:
+                    self._plans[entry] = plan
+        else:  # an entry without parameters called without arguments: nothing to check
+            index, values, units = plan.function, [], 0
         if self._busy:  # re-entered from one of its own handlers: leave this run's state alone
             table = self.handlers if handlers is None else handlers
             return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
         # The same handlers as the last call (an instance without per-call state) need no re-binding.
-        if handlers is not None and handlers is not self._given:
-            table = handler_table(self.module, handlers)
-            if tuple(h is None for h in table) != self._absent:  # other empty slots: other translations
-                return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
-            self._given = handlers
-            self.handlers = table
-            names = self._globals
-            for key, handler in zip(self._handler_names, table, strict=True):
-                if key in names:  # bound by a translation that calls it
-                    names[key] = handler
+        if handlers is not None and handlers is not self._given and not self._rebind(handlers):
+            table = handler_table(self.module, handlers)  # other empty slots: other translations
+            return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
         self._control = control
-        room = self._fits_units.get(index)
-        if room is None:
-            room = self._fits_units[index] = self._fits(function)
-        if units > room:
+        if units > plan.room:
             return self._reference_engine().call(entry, args, handlers=self.handlers, control=control)
         self._busy = True
         try:
-            return self._run(entry, args, index, values, units)
+            return self._run(entry, args, index, values, units, plan.depth)
         finally:
             self._busy = False
+
+    def _rebind(self, handlers: Sequence[CapabilityHandler | None]) -> bool:
+        """Make `handlers` the engine's from now on; False (nothing changed) when their empty slots differ."""
+        table = handler_table(self.module, handlers)
+        if tuple(h is None for h in table) != self._absent:  # other empty slots: other translations
+            return False
+        self._given = handlers
+        self.handlers = table
+        names = self._globals
+        for key, handler in zip(self._handler_names, table, strict=True):
+            if key in names:  # bound by a translation that calls it
+                names[key] = handler
+        return True
+
+    def _plan(self, index: int) -> _EntryPlan:
+        """What does not change between calls of entry `index`: its parameters, the room its arguments may
+        take (`_fits`) and how deep its calls can go (`_static_depth`)."""
+        function = self.module.functions[index]
+        return _EntryPlan(index, function.params, self._fits(function), _static_depth(self.module, index))
 
     def _fits(self, function: Function) -> int:
         """The allocation units the entry's arguments may take and still pass every check the interpreter makes
@@ -421,7 +501,9 @@ class CompiledEngine:
             self._reference = Interpreter(self.verified, self.limits, self.handlers)
         return self._reference
 
-    def _run(self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int) -> RunOutcome:
+    def _run(
+        self, entry: str, args: Sequence[object], index: int, values: list[Value], units: int, depth: int = 0
+    ) -> RunOutcome:
         wanted = self._wanted
         if wanted < 1:
             # max_stack_registers cannot hold the largest frame, so no call may be taken unchecked (a `d` of -1
@@ -430,10 +512,19 @@ class CompiledEngine:
         self._record.clear()  # the capability results of this run's attempts (none yet)
         if entry in self._deep_entries:  # went past the caller's Python stack before: straight to the deep thread
             return self._run_deep(entry, args, index, values, units, wanted)
-        bound = sys.getrecursionlimit() - _python_depth() - _PYTHON_MARGIN  # the room on this thread's stack
-        bound = min(bound, wanted)
-        if bound < 4:
-            return self._run_deep(entry, args, index, values, units, wanted)
+        # The frames allowed: min(the room on this thread's stack, wanted).  An entry whose calls go at most
+        # `depth` frames deep (no recursion) needs only those, and one that may recurse gets all it wants,
+        # whenever the stack has the room: `sys._getframe(k)` fails exactly when fewer than k + 1 frames are
+        # above this one, a walk in C.  Only a nearly full stack counts its frames one by one.
+        limit = sys.getrecursionlimit() - _PYTHON_MARGIN - 1
+        if 0 < depth <= wanted and _stack_below(limit - depth):
+            bound = depth  # `d` never reaches 0 on the way down: no _Deep
+        elif _stack_below(limit - wanted):
+            bound = wanted
+        else:
+            bound = min(limit + 1 - _python_depth(), wanted)
+            if bound < 4:
+                return self._run_deep(entry, args, index, values, units, wanted)
         try:
             return self._attempt(entry, args, index, values, units, bound)
         except _Deep:
@@ -479,12 +570,12 @@ class CompiledEngine:
     ) -> RunOutcome:
         """One run of the translation with `bound` frames allowed; raises _Deep when a call would go past them."""
         limits = self.limits
-        # Without a control all the fuel at once.  With one, the first slice after the check a first instruction
-        # would make when it asks for it (no stop due: the same slice ends; a stop: none, so that instruction asks
-        # and stops exactly as before).
+        # Without a control the fuel in grants of _FUEL_GRANT.  With one, the first slice after the check a first
+        # instruction would make when it asks for it (no stop due: the same slice ends; a stop: none, so that
+        # instruction asks and stops exactly as before).
         control = self._control
-        if control is None:
-            self._issued = limits.max_instructions
+        if control is None:  # in grants that stay one-digit ints (`_FUEL_GRANT`)
+            self._issued = min(_FUEL_GRANT, limits.max_instructions)
         else:
             self._issued = min(FUEL_SLICE, limits.max_instructions) if control.check(0) is None else 0
         self._globals["MAXI"] = self._issued
@@ -494,8 +585,10 @@ class CompiledEngine:
         record = self._record
         self._translated = 0
         try:
-            # `d` counts the frames still allowed below this one: a call needs d > 0.
-            result = self._function(index)(bound - 1, *values)
+            # `d` counts the frames still allowed below this one: a call needs d > 0.  (Its first run translates
+            # the function, which may abandon the fast run: _Bail.)
+            function = self._compiled.get(index) or self._function(index)
+            result = function(bound - 1, *values)
         except _Fault as fault:
             frames, pending = self._callers(fault.__traceback__)
             frames[-1] = (fault.fidx, fault.pc)
@@ -521,10 +614,12 @@ class CompiledEngine:
                 exc.details.setdefault("instructions", self._issued - self._fuel.cell_contents - pending)
             raise
         count = self._issued - self._fuel.cell_contents
-        if (type(result) is list or type(result) is VMap) and export_size(result) > limits.max_allocation // WORD:
-            # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
-            return self._rerun_on_interpreter(entry, args, record)
-        return RunOutcome(export_value(result) if result is not None else None, count)
+        if type(result) is list or type(result) is VMap:
+            if export_size(result) > limits.max_allocation // WORD:
+                # Too large to leave the VM: the reference interpreter re-runs the call and stops at the `ret`.
+                return self._rerun_on_interpreter(entry, args, record)
+            result = export_value(result)
+        return _new_tuple(RunOutcome, (result, count))  # RunOutcome's own __new__ is a Python function
 
     def _callers(self, tb: types.TracebackType | None) -> tuple[list[tuple[int, int]], int]:
         """(function, instruction) of every generated frame on a traceback, outermost first.
@@ -632,17 +727,17 @@ class CompiledEngine:
 
         def nofuel(f: int, p: int) -> None:
             control = self._control
-            if control is not None and self._issued < limits.max_instructions:
-                # A fuel slice is used up: go on with the next one unless the deadline or a cancel stops here.
-                executed = self._issued - fuel_cell.cell_contents
-                stop = control.check(executed)
+            if self._issued < limits.max_instructions:
+                # A fuel slice is used up: go on with the next one unless the deadline or a cancel stops here (without
+                # a control, the next grant of compact fuel, see `_FUEL_GRANT`).
+                stop = None if control is None else control.check(self._issued - fuel_cell.cell_contents)
                 if stop is not None:
                     if self._prepaid_above():
                         # Callers charged instructions ahead that must run before this slice end: the interpreter
                         # re-executes the call and stops at the slice end (a stop is always at one).
                         raise _Bail(self._issued)
                     fault(stop, f, p)
-                grant = min(FUEL_SLICE, limits.max_instructions - self._issued)
+                grant = min(_FUEL_GRANT if control is None else FUEL_SLICE, limits.max_instructions - self._issued)
                 self._issued += grant
                 self._globals["MAXI"] = self._issued  # the generated code's call sites count from it
                 fuel_cell.cell_contents += grant
@@ -654,9 +749,9 @@ class CompiledEngine:
             fault(failure, f, p)
 
         def short(f: int, p: int, extra: int, pending: int) -> None:
-            if self._control is not None and self._issued < limits.max_instructions:
-                # With a deadline, FUEL is one slice: top it up from the run's total, with no deadline check in
-                # the middle of an instruction (the next slice end checks), and charge as if it had been there.
+            if self._issued < limits.max_instructions:
+                # FUEL is one slice (or grant): top it up from the run's total, with no deadline check in the
+                # middle of an instruction (the next slice end checks), and charge as if it had been there.
                 grant = min(max(extra - fuel_cell.cell_contents, FUEL_SLICE), limits.max_instructions - self._issued)
                 self._issued += grant
                 self._globals["MAXI"] = self._issued
@@ -844,24 +939,28 @@ class CompiledEngine:
             "_slice": slice_,
         }
 
-    def _stub(self, index: int) -> Callable[..., Any]:
+    def _stub(self, index: int, prepaid: bool = False) -> Callable[..., Any]:
         def stub(*args: Any) -> Any:
-            return self._function(index)(*args)
+            return self._function(index, prepaid)(*args)
 
         return stub
 
-    def _function(self, index: int) -> Callable[..., Any]:
-        """The translated function `index` (now in the globals), or a stand-in that abandons the fast run."""
-        compiled = self._compiled.get(index)
+    def _function(self, index: int, prepaid: bool = False) -> Callable[..., Any]:
+        """The translated function `index` (now in the globals), or a stand-in that abandons the fast run.
+
+        `prepaid`: its variant for callers that paid its entry segment (`P3`; see `_entry_segment`).
+        """
+        key = -1 - index if prepaid else index
+        compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._bind(index)
-            self._compiled[index] = compiled
-            self._globals[f"F{index}"] = compiled
+            compiled = self._bind(index, prepaid)
+            self._compiled[key] = compiled
+            self._globals[f"{'P' if prepaid else 'F'}{index}"] = compiled
         return compiled
 
-    def _bind(self, index: int) -> Callable[..., Any]:
+    def _bind(self, index: int, prepaid: bool) -> Callable[..., Any]:
         """Bind function `index`'s translation (shared by engines over the same module) to this engine."""
-        translation = _translation(self, index)
+        translation = _translation(self, index, prepaid)
         if translation is None:
             self._uncompilable.add(index)
             stand_in: Callable[..., Any] = self._globals["_stubfail"]
@@ -875,15 +974,19 @@ class CompiledEngine:
         for callee in translation.callees:
             if f"F{callee}" not in names:
                 names[f"F{callee}"] = self._stub(callee)
+        for callee in translation.prepaid_callees:
+            if f"P{callee}" not in names:
+                names[f"P{callee}"] = self._stub(callee, prepaid=True)
         code = translation.code
         cells = {"FUEL": self._fuel, "A": self._alloc, "B": self._bound}
         closure = tuple(cells[name] for name in code.co_freevars)
         self._codes[code] = translation.info
-        return types.FunctionType(code, names, f"f{index}", translation.defaults, closure)
+        return types.FunctionType(code, names, f"{'p' if prepaid else 'f'}{index}", None, closure)
 
-    def translated_source(self, index: int) -> str:
-        """The Python source function `index` translates to (for inspection and tests)."""
-        return _Translator(self.module, self.verified.block_leaders[index], index, self).source()[0]
+    def translated_source(self, index: int, prepaid: bool = False) -> str:
+        """The Python source function `index` translates to (for inspection and tests); `prepaid`: the variant
+        that prepaid call sites call (without its entry segment's charge)."""
+        return _Translator(self.module, self.verified.block_leaders[index], index, self, prepaid).source()[0]
 
     def capless(self) -> frozenset[int]:
         """The module's functions that make no capability call, directly or through their callees."""
@@ -901,7 +1004,7 @@ class _Translation:
     constants: tuple[int, ...]
     callees: tuple[int, ...]
     capabilities: tuple[int, ...]
-    defaults: tuple[int, ...] | None  # `(0,)` for the `c` parameter of a function callers may pre-pay
+    prepaid_callees: tuple[int, ...]  # callees called by their prepaid variant (`P3`) from some call site
 
 
 # Translations are shared by every engine over the same VerifiedModule (a host may build an engine per call).
@@ -910,13 +1013,16 @@ _CACHE: OrderedDict[int, tuple[VerifiedModule, dict[tuple[Any, ...], _Translatio
 _CACHE_MODULES = 16
 
 
-def _translation(engine: CompiledEngine, index: int) -> _Translation | None:
-    """Function `index` of the engine's module translated for the engine's static facts, or None if it cannot be."""
+def _translation(engine: CompiledEngine, index: int, prepaid: bool) -> _Translation | None:
+    """Function `index` of the engine's module translated for the engine's static facts, or None if it cannot be.
+
+    `prepaid`: the variant prepaid call sites call, whose entry segment its callers have paid for.
+    """
     verified = engine.verified
     limits = engine.limits
     # What the generated code decides once: which callees exceed max_registers, which constants exceed
     # max_string_len, which capabilities have no handler.
-    key = (index, limits.max_registers, limits.max_string_len, tuple(h is None for h in engine.handlers))
+    key = (index, prepaid, limits.max_registers, limits.max_string_len, tuple(h is None for h in engine.handlers))
     entry = _CACHE.get(id(verified))
     if entry is None or entry[0] is not verified:
         entry = (verified, {})
@@ -929,20 +1035,19 @@ def _translation(engine: CompiledEngine, index: int) -> _Translation | None:
     if key in translations:
         return translations[key]
     engine._charge_translation(len(verified.module.functions[index].code))
-    translations[key] = result = _translate(engine, index)
+    translations[key] = result = _translate(engine, index, prepaid)
     return result
 
 
-def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
+def _translate(engine: CompiledEngine, index: int, prepaid: bool) -> _Translation | None:
     module = engine.module
     function = module.functions[index]
     if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
         return None
+    translator = _Translator(module, engine.verified.block_leaders[index], index, engine, prepaid)
     try:
-        source, line_pcs, line_pending, line_beyond = _Translator(
-            module, engine.verified.block_leaders[index], index, engine
-        ).source()
-        factory = compile(source, f"<chronicle f{index}>", "exec")
+        source, line_pcs, line_pending, line_beyond = translator.source()
+        factory = compile(source, f"<chronicle {'p' if prepaid else 'f'}{index}>", "exec")
     except (RecursionError, SyntaxError, MemoryError, ValueError, OverflowError, _SourceTooLarge):
         return None
     code = next(c for c in factory.co_consts if isinstance(c, types.CodeType))
@@ -956,7 +1061,7 @@ def _translate(engine: CompiledEngine, index: int) -> _Translation | None:
         tuple(constants),
         tuple(callees),
         tuple(capabilities),
-        (0,) if _entry_segment(function) else None,
+        tuple(sorted(translator.prepaid_calls)),
     )
 
 
@@ -964,7 +1069,7 @@ def _entry_segment(function: Function) -> int:
     """Length of the first segment of `function` when a caller may pay for it (0: pc 0 is a jump target).
 
     A caller whose call ends a segment charges the callee's first segment
-    with its own and calls with `c=1`; the callee then skips that charge.
+    with its own and calls the callee's prepaid variant, which skips that charge.
     One fuel check per call saved, exactly the same counts.
     """
     code = function.code
@@ -1020,7 +1125,9 @@ class _At:
 class _Translator:
     """Builds the source of one function: ints and fixed templates only."""
 
-    def __init__(self, module: Module, leaders: tuple[int, ...], fidx: int, engine: CompiledEngine) -> None:
+    def __init__(
+        self, module: Module, leaders: tuple[int, ...], fidx: int, engine: CompiledEngine, prepaid: bool = False
+    ) -> None:
         self.module = module
         self.function = module.functions[fidx]
         self.code = self.function.code
@@ -1070,6 +1177,10 @@ class _Translator:
         self.implicit_next = -1  # the arm that runs right after the block being emitted, with no `blk` guard
         # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
         self.appends = private_appends(self.function, module)
+        # The variant for prepaid call sites (`p3`): its entry segment is already paid, so it charges nothing.
+        self.entry_charged = _entry_segment(self.function) > 0
+        self.skip_entry = prepaid and self.entry_charged
+        self.prepaid_calls: set[int] = set()  # callees some fast copy calls by their prepaid variant
 
     def emit(self, indent: int, text: str, pc: int = -1) -> None:
         self.size += 4 * indent + len(text) + 1
@@ -1096,9 +1207,8 @@ class _Translator:
         params = ", ".join(f"r{_int(i)}" for i in range(function.param_count))
         self.emit(0, "def factory():")
         self.emit(1, "FUEL = A = B = None")
-        self.entry_charged = _entry_segment(function) > 0
-        charged = ", c=0" if self.entry_charged else ""
-        self.emit(1, f"def f{fidx}(d{', ' if params else ''}{params}{charged}):")
+        name = f"{'p' if self.skip_entry else 'f'}{fidx}"
+        self.emit(1, f"def {name}(d{', ' if params else ''}{params}):")
         self.emit(2, "nonlocal FUEL, A")
         for register in sorted(self._uninitialised_reads()):
             if register < function.param_count:
@@ -1113,7 +1223,7 @@ class _Translator:
             self.emit(2, "blk = 0")
             self.emit(2, "while True:")
             self.tree(arms, 3)
-        self.emit(1, f"return f{fidx}")
+        self.emit(1, f"return {name}")
         return "\n".join(self.lines) + "\n", tuple(self.pcs), tuple(self.pending), tuple(self.beyond)
 
     def _liveness(self) -> list[int] | None:
@@ -1182,7 +1292,7 @@ class _Translator:
         if op == Op.LOADK and type(self.module.constants[b]) is int:
             consumers = (Op.ADD.value, Op.SUB.value, Op.MUL.value, Op.DIV.value, Op.MOD.value, *_COMPARE)
             if use_op in consumers and uc == a and ub != a and registers[ub].kind is TypeKind.INT:
-                return f"k{_int(b)}"
+                return _literal(self.module.constants[b])
         elif op in (Op.ADD.value, Op.SUB.value) and use_op == Op.CALL and self._exact(op, b, _c):
             window = range(ub, ub + self.module.functions[ua].param_count)
             if a in window and b != a and _c != a:  # an argument computed in the call: `F0(d - 1, (r0 - k1))`
@@ -1515,9 +1625,10 @@ class _Translator:
     def segment(self, start: int, end: int, indent: int) -> None:
         """Instructions start..end-1 with one fuel charge (the slow copy charges one at a time).
 
-        The entry segment of a function whose callers may pay for it is
-        skipped from charging when `c` is set.  Every call of the segment
-        whose callee accepts it also pays for the callee's entry segment.
+        The entry segment of a function whose callers may pay for it is not
+        charged in the variant those callers call (`skip_entry`).  Every call
+        of the segment whose callee accepts it also pays for the callee's
+        entry segment.
         """
         last = end - 1
         code = self.code
@@ -1528,33 +1639,31 @@ class _Translator:
         # Each call's prepaid callee entry segment, by position in the segment.
         entries = {pc: _entry_segment(functions[code[pc].a]) for pc in range(start, end) if code[pc].op == Op.CALL}
         extra = sum(entries.values())
-        entry = start == 0 and self.entry_charged
+        if start == 0 and self.skip_entry:  # the prepaid variant: the caller paid for these instructions
+            self._defer_exits(start, end, {})  # (its calls are not prepaid: it owes nothing to its callees)
+            shared = not entries.get(last, 0)
+            for pc in range(start, last if shared else end):
+                self.instruction(pc, indent, pending=last - pc)
+            if shared:
+                self.instruction(last, indent, pending=0)
+            return
         length = _int(end - start + extra)
         owed = self._defer_exits(start, end, entries)  # this arm's entry did not give back `owed` instructions yet
         if owed and length == 1:
             self.emit(indent, f"FUEL += {_int(owed)}", start)
         if length == 1:
-            self.emit(indent, "if not c:" if entry else "if True:", last)
+            self.emit(indent, "if True:", last)
             self.emit(indent + 1, f"if FUEL <= 0: _nofuel({self.fidx}, {_int(last)})", last)
             self.emit(indent + 1, "FUEL -= 1", last)
             self.instruction(last, indent, pending=0)
             return
         shared = not entries.get(last, 0)  # a pre-paying call differs between the paths: emitted in each
-        if entry:
-            self.emit(indent, "if c:", start)
-            for pc in range(start, last if shared else end):
-                self.instruction(pc, indent + 1, pending=last - pc)
         # A fast copy making two calls or more tests `d` (constant in a frame) once with the fuel; d = 0 takes the
         # slow copy, which stops at the call like the fast one would (a _Deep re-runs the call from the start).
         fast = range(start, last if shared else end)
         checked = sum(1 for pc in fast if code[pc].op == Op.CALL) >= 2
         depth = " and d" if checked else ""
-        if entry:
-            self.emit(indent, f"elif FUEL >= {length}{depth}:", start)
-            self.known = {}
-            self.alias = {}  # a fold at the end of the copy before is that copy's own
-            self.lower = dict(lower)
-        elif owed and length != 1:  # FUEL + owed >= length, then take the difference (which may be negative)
+        if owed and length != 1:  # FUEL + owed >= length, then take the difference (which may be negative)
             self.emit(indent, f"if FUEL >= {_int(length - owed)}{depth}:", start)
         else:
             self.emit(indent, f"if FUEL >= {length}{depth}:", start)
@@ -1740,6 +1849,8 @@ class _Translator:
         if type(constant) is str and len(constant) > self.engine.limits.max_string_len:
             # Loading a constant over max_string_len is what the limit stops (the interpreter's rule).
             line(f"_strfail({w}, len(k{b}))")
+        elif type(constant) is int:  # an int enters the source as a literal (LOAD_CONST, not a global)
+            line(f"r{a} = {_literal(constant)}")
         else:
             line(f"r{a} = k{b}")
         return None
@@ -1827,7 +1938,9 @@ class _Translator:
         if len(callee.registers) > self.engine.limits.max_registers:
             line("_bail()")
         target = f"r{c} = " if callee.result is not None else ""
-        line(f"{target}F{a}(d - 1{args}{', 1' if prepaid else ''})")
+        if prepaid:  # the caller's segment paid for the callee's entry segment: the variant that skips it
+            self.prepaid_calls.add(a)
+        line(f"{target}{'P' if prepaid else 'F'}{a}(d - 1{args})")
         return None
 
     def _op_capcall(self, at: _At) -> bool | None:
