@@ -22,10 +22,11 @@ trace (`chronicle_vm.trace.document.error_trace(exc)`).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from chronicle_vm.core.codecache import dataclass
+from chronicle_vm.core.digest import sha256_hex
 
 from . import __version__
 from .core.calls import CapabilityHandler
@@ -127,7 +128,7 @@ def load_module(data: bytes, *, max_registers: int = HARD_LIMITS.max_registers) 
     module = decode_module(raw)
     verified = verify(module, max_registers=max_registers)
     _require_runnable_kinds(module)
-    return LoadedModule(verified, hashlib.sha256(raw).hexdigest())
+    return LoadedModule(verified, sha256_hex(raw))
 
 
 def _require_runnable_kinds(module: Module) -> None:

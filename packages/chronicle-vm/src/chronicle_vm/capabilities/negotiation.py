@@ -13,12 +13,12 @@ error, so no host exception escapes raw.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from math import isfinite
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler, RecordTape
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.model import Capability
 from chronicle_vm.core.payload import call_plan, struct_item_bytes, value_bytes
 from chronicle_vm.core.structured import shape_difference, struct_fields, to_host, type_text

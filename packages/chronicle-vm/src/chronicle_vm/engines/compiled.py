@@ -135,11 +135,11 @@ import sys
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.model import Function, Module
 from chronicle_vm.core.structured import VMap, struct_fields
@@ -205,6 +205,8 @@ _PYTHON_MARGIN = 120
 #: Up to this many arms the dispatch is a chain of `if`; above it, a balanced tree.
 _LINEAR_DISPATCH = 8
 
+#: The largest one-digit int of CPython (30-bit digits; 15-bit builds only lose speed, never exactness).
+_SMALL = (1 << 30) - 1
 _JUMPS = (Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value)
 #: Generated source allowed for a function: per instruction (compiler output stays under ~500), per register
 #: (its zero value at entry), plus a constant, and at most MAX_SOURCE_CHARS; beyond it the function runs on
@@ -376,6 +378,8 @@ _new_tuple = tuple.__new__
 
 @dataclass(frozen=True, slots=True)
 class _CodeInfo:
+    """Where each line of a function's translation maps back to its instructions (a docstring, so no signature)."""
+
     fidx: int
     line_pcs: tuple[int, ...]  # line number - 1 -> instruction index (-1 for dispatch lines)
     line_pending: tuple[int, ...]  # line number - 1 -> instructions charged ahead of the one on that line
@@ -1071,7 +1075,7 @@ def _translation(engine: CompiledEngine, index: int, prepaid: bool) -> _Translat
     return result
 
 
-def _translate(engine: CompiledEngine, index: int, prepaid: bool) -> _Translation | None:
+def _translate(engine: CompiledEngine, index: int, prepaid: bool = False) -> _Translation | None:
     module = engine.module
     function = module.functions[index]
     if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
@@ -1701,6 +1705,8 @@ class _Translator:
             self.emit(indent, f"if FUEL >= {length}{depth}:", start)
         net = _int(length - owed)
         self.emit(indent + 1, f"FUEL -= {net}" if net >= 0 else f"FUEL += {-net}", start)
+        if checked:  # the callees' depth once (an int above 256 is a new object each time it is computed)
+            self.emit(indent + 1, "e = d - 1", start)
         ahead = extra  # callee entry segments charged at or after the instruction being emitted
         self.depth_checked = checked
         for pc in fast:
@@ -1900,14 +1906,19 @@ class _Translator:
         k = self.known.get(c) if op != Op.MUL else None
         if k is not None and op == Op.SUB:
             k = -k
+        # CPython compares ints fast (specialised, fused with the jump) only when both are one 30-bit digit, which
+        # the 64-bit bounds are not: a one-sided check (a counter's `i + 1`) first tests against a one-digit bound
+        # (`_SMALL`), one fast comparison for a small result.  (A two-sided test first would cost two more
+        # comparisons wherever results are large, as sum's `s + i * i`: measured slower there, no faster on fib.)
+        r = f"r{a}"
         if k is None or op == Op.MUL:
-            line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+            line(f"if {r} > 9223372036854775807 or {r} < -9223372036854775808: {r} = _wrap({r})")
         elif self._exact(op, b, c):
             pass  # range analysis: b >= low, so b + k cannot go below the 64-bit range (nor above it, k < 0)
         elif k > 0:
-            line(f"if r{a} > 9223372036854775807: r{a} = _wrap(r{a})")
+            line(f"if {r} > {_SMALL} and {r} > 9223372036854775807: {r} = _wrap({r})")
         elif k < 0:
-            line(f"if r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+            line(f"if {r} < -{_SMALL} and {r} < -9223372036854775808: {r} = _wrap({r})")
         return None
 
     def _op_div(self, at: _At) -> bool | None:
@@ -1972,7 +1983,7 @@ class _Translator:
         target = f"r{c} = " if callee.result is not None else ""
         if prepaid:  # the caller's segment paid for the callee's entry segment: the variant that skips it
             self.prepaid_calls.add(a)
-        line(f"{target}{'P' if prepaid else 'F'}{a}(d - 1{args})")
+        line(f"{target}{'P' if prepaid else 'F'}{a}({'e' if self.depth_checked else 'd - 1'}{args})")
         return None
 
     def _op_capcall(self, at: _At) -> bool | None:
