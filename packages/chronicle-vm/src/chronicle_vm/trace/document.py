@@ -134,11 +134,12 @@ class Trace:
     gives a private copy.
     """
 
-    __slots__ = ("_checked", "_doc", "_json", "_recording")
+    __slots__ = ("_checked", "_doc", "_json", "_recording", "_sha256")
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self._doc: Mapping[str, Any] | None = doc
         self._json: bytes | None = None
+        self._sha256: str | None = None
         self._recording: _Recording | None = None
         #: Made by the recorder or by load_trace; a document built by hand is checked before replay.
         self._checked = False
@@ -148,6 +149,7 @@ class Trace:
         trace = cls.__new__(cls)
         trace._doc = None
         trace._json = None
+        trace._sha256 = None
         trace._recording = recording
         trace._checked = True
         return trace
@@ -172,8 +174,10 @@ class Trace:
         return result
 
     def digest(self) -> str:
-        """sha256 hex of the canonical bytes (what a slice's `full_digest` names)."""
-        return hashlib.sha256(self.to_json()).hexdigest()
+        """sha256 hex of the canonical bytes (what a slice's `full_digest` names); cached with the bytes."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self.to_json()).hexdigest()
+        return self._sha256
 
     @property
     def provenance(self) -> Mapping[str, Any]:
@@ -419,7 +423,7 @@ class Recorder:
     def returned(self, entry: str, args: Sequence[object], value: object, instructions: int) -> Trace:
         """The trace of a run that returned `value` after `instructions` instructions."""
         trace: Trace = _new_object(Trace)  # Trace._recorded, inline: a service records one per call
-        trace._doc = trace._json = None
+        trace._doc = trace._json = trace._sha256 = None
         trace._recording = _Recording(
             self, entry, list(args), None, {"status": "returned", "value": value, "instructions": instructions}
         )
@@ -1090,6 +1094,9 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
     if type(value) is not list:
         _schema(("events",), f"expected an array, found {_kind(value)}")
     last = len(value) - 1
+    # Equal locations of well-formed call events become one shared dict (one per call site, as a recorded
+    # trace's are): less memory, and replay compares a call's location by identity first.
+    shared: dict[tuple[Any, ...], dict[str, Any]] = {}
     if types is not None:  # version 2: every value by its declared type
         plans = _scalar_plans(types)
         for position, event in enumerate(value):
@@ -1097,6 +1104,9 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
             if type(event) is dict and event.keys() == _CALL_RESULT and type(event["capability"]) is str:
                 plan = plans.get(event["capability"])
                 if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
+                    location = event["location"]
+                    key = (location["function"], location["file"], location["index"], location["line"], location["col"])
+                    event["location"] = shared.setdefault(key, location)
                     continue
             _check_event(event, position, first, position != last and not sliced, types)
         return
@@ -1132,6 +1142,8 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
                 )
                 and _scalars(event["args"])
             ):
+                key = (location["function"], location["file"], location["index"], location["line"], location["col"])
+                event["location"] = shared.setdefault(key, location)
                 continue
         _check_event(event, position, first, ends_run=position != last and not sliced)
 

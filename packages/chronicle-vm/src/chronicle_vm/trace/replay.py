@@ -145,8 +145,10 @@ def _replay(
     policy: Policy | None = None,
 ) -> ReplayReport:
     recorded = checked(trace) if isinstance(trace, Trace) else load_trace(trace, max_bytes=max_bytes)
-    given = recorded.to_json() if isinstance(trace, Trace) else trace
-    trace_digest = hashlib.sha256(given.encode("utf-8") if isinstance(given, str) else bytes(given)).hexdigest()
+    if isinstance(trace, Trace):
+        trace_digest = recorded.digest()  # of its canonical bytes, cached with them (a Trace never changes)
+    else:
+        trace_digest = hashlib.sha256(trace.encode("utf-8") if isinstance(trace, str) else bytes(trace)).hexdigest()
     if recorded.slice is not None:
         start, end = recorded.slice["range"]
         raise ReplayError(
@@ -339,6 +341,13 @@ def _where(location: Mapping[str, Any] | None) -> str:
     return text
 
 
+def _charges(budget: TraceBudget | None, index: int) -> tuple[list[int], int, int]:
+    """The trace budget's meter, bound and per-call cost of capability `index` (a private meter without one)."""
+    if budget is None:
+        return [0], 2**63, 0
+    return budget.meter, budget.max_bytes, budget.per_call[index]
+
+
 class _Replayer:
     """The replay host of one run: a cursor over the recorded events and one handler per capability.
 
@@ -400,15 +409,10 @@ class _Replayer:
         return self._handler(index, capability)
 
     def _handler(self, index: int, capability: Capability) -> CapabilityHandler:
-        cursor = self.cursor
-        name = capability.name
-        params = capability.params
-        result_type = capability.result
+        cursor, locations, calls = self.cursor, self.locations, 0
+        name, params, result_type = capability.name, capability.params, capability.result
         no_result = result_type is None
-        quota = self.quotas[index]
-        scopes = self.scopes[index]
-        calls = 0
-        locations = self.locations
+        quota, scopes = self.quotas[index], self.scopes[index]
         # Scalar signatures (the common case) are checked inline; arrays go through import_value.  Equal
         # values of different types are possible only between ints and bools (True == 1), so the fast
         # path checks the recorded type at the int and bool positions; str positions need no check.
@@ -419,29 +423,40 @@ class _Replayer:
         fixed, sized = call_plan(params)
         sent, max_output = self.sent, self.max_output
         budget = self.budget
-        spent = budget.meter if budget is not None else [0]
-        trace_max = budget.max_bytes if budget is not None else 2**63
-        per_call = budget.per_call[index] if budget is not None else 0
+        spent, trace_max, per_call = _charges(budget, index)
         item = struct_item_bytes(self.module.structs)  # field names: bytes out and trace bytes (budget.per_item)
         assert budget is None or budget.sized_params[index] == sized
         # Scopes and quotas decide every call again, and a text or array result is charged to the trace budget.
         always = bool(scopes) or quota is not None or (budget is not None and budget.sized_result[index])
 
+        one_typed = scalar and len(typed) == 1
+        many_typed = scalar and len(typed) > 1
+        first_position, first_kind = typed[0] if typed else (0, int)
+        seen: object = None  # the location object of the last call that matched, and its call site
+        seen_function = seen_pc = -1
+
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
-            nonlocal calls
+            nonlocal calls, seen, seen_function, seen_pc
             event = next(cursor, None)
             if event is None:
                 self._missing(name, args, site)
             recorded = event.get("args")
             # `capability` is present in call events only (load_trace checked the shapes).
-            if event.get("capability") != name or event["instructions"] != site[3] or recorded != args:
+            # Type first: equality alone would let a bool stand for an int (one int or bool argument, the usual
+            # case, is checked inline; the precise comparison settles it when it differs).
+            if (
+                event.get("capability") != name
+                or event["instructions"] != site[3]
+                or recorded != args
+                or (one_typed and type(recorded[first_position]) is not first_kind)
+            ):
                 if not self._same_call(event, name, params, args, site):
                     self._diverge(event, name, args, site)
-            elif scalar:
-                for position, kind in typed:  # type first: equality alone would let a bool stand for an int
+            elif many_typed:
+                for position, kind in typed:
                     if type(recorded[position]) is not kind:
                         self._diverge(event, name, args, site)
-            elif not self._same_args(event, params, args):
+            elif not scalar and not self._same_args(event, params, args):
                 self._diverge(event, name, args, site)
             calls += 1
             # The recorder charged its budget first, then the live handler checked scopes, quota and bytes out.
@@ -450,15 +465,20 @@ class _Replayer:
                 payload += value_bytes(args[k], item)  # with structs, field names too (trace/budget.py)
             spent[0] += per_call + payload
             sent[0] += fixed + payload
-            if always or spent[0] > trace_max or sent[0] > max_output or "error" in event:  # a stop recorded or due
-                self._check_stops(event, index, args, calls, site)
-            if event["location"] != locations.get((site[1], site[2])):
-                self._check_location(event, site, locations)
+            # A call event has exactly one of `result` and `error` (load_trace checked it).
             result = event.get("result", _NO_RESULT)
+            if always or result is _NO_RESULT or spent[0] > trace_max or sent[0] > max_output:  # a stop recorded/due
+                self._check_stops(event, index, args, calls, site)
+            location = event["location"]
+            # Equal locations are one object after load_trace (and in a recorded trace): identity settles a call
+            # from the same site as the last one; anything else is compared in full.
+            if location is not seen or site[2] != seen_pc or site[1] != seen_function:
+                self._check_location(event, site, locations)
+                seen, seen_function, seen_pc = location, site[1], site[2]
             kind = type(result)
             if kind is scalar_result and (
-                kind is bool
-                or (kind is int and I64_MIN <= result <= I64_MAX)
+                (kind is int and I64_MIN <= result <= I64_MAX)
+                or kind is bool
                 or (kind is str and len(result) <= max_string)
             ):
                 return result  # type: ignore[no-any-return]
