@@ -1094,9 +1094,6 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
     if type(value) is not list:
         _schema(("events",), f"expected an array, found {_kind(value)}")
     last = len(value) - 1
-    # Equal locations of well-formed call events become one shared dict (one per call site, as a recorded
-    # trace's are): less memory, and replay compares a call's location by identity first.
-    shared: dict[tuple[Any, ...], dict[str, Any]] = {}
     if types is not None:  # version 2: every value by its declared type
         plans = _scalar_plans(types)
         for position, event in enumerate(value):
@@ -1104,9 +1101,6 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
             if type(event) is dict and event.keys() == _CALL_RESULT and type(event["capability"]) is str:
                 plan = plans.get(event["capability"])
                 if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
-                    location = event["location"]
-                    key = (location["function"], location["file"], location["index"], location["line"], location["col"])
-                    event["location"] = shared.setdefault(key, location)
                     continue
             _check_event(event, position, first, position != last and not sliced, types)
         return
@@ -1142,8 +1136,6 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
                 )
                 and _scalars(event["args"])
             ):
-                key = (location["function"], location["file"], location["index"], location["line"], location["col"])
-                event["location"] = shared.setdefault(key, location)
                 continue
         _check_event(event, position, first, ends_run=position != last and not sliced)
 

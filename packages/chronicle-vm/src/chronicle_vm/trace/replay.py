@@ -23,11 +23,12 @@ from typing import Any, NoReturn
 from chronicle_vm.capabilities.policy import Policy
 from chronicle_vm.capabilities.scopes import BoundScope, first_violation, refusal, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.isa import Op
 from chronicle_vm.core.model import Capability, Function, Module
 from chronicle_vm.core.payload import call_plan, struct_item_bytes, value_bytes
 from chronicle_vm.core.type_registry import row
 from chronicle_vm.core.types import StructDef, TypeKind, ValueType
-from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
+from chronicle_vm.core.values import Value, ValueMismatch, import_value
 from chronicle_vm.engines.reference import locate
 from chronicle_vm.errors import (
     ChronicleError,
@@ -65,6 +66,9 @@ declare_codes(
         "location": "a recorded event's code location is not where the replayed call happens (an edited trace)",
     },
 )
+
+#: The kinds whose recorded JSON is the VM value itself (an int within 64 bits: load_trace checked it).
+_PLAIN = frozenset({TypeKind.INT, TypeKind.BOOL, TypeKind.STR})
 
 #: The `result` of a call event that records a failure instead (its `error`).
 _NO_RESULT = object()
@@ -341,6 +345,28 @@ def _where(location: Mapping[str, Any] | None) -> str:
     return text
 
 
+def _argument_plan(params: tuple[ValueType, ...]) -> tuple[bool, bool, int, type]:
+    """How a replayed call's arguments are checked once they equal the record: `one_typed` (one int or bool
+    argument, its recorded type checked inline), `careful` (arrays, or several int or bool arguments: the precise
+    comparison) and the inline check's position and type.  Equal values of different types are possible only
+    between ints and bools (True == 1); str positions need no check."""
+    scalar = all(p.is_scalar_kind for p in params)
+    typed = [(k, row(p).python) for k, p in enumerate(params) if p.kind is not TypeKind.STR]
+    first_position, first_kind = typed[0] if typed else (0, int)
+    return scalar and len(typed) == 1, not scalar or len(typed) > 1, first_position, first_kind
+
+
+def _only_site(module: Module, index: int) -> dict[str, Any] | None:
+    """The location of the one `capcall` of capability `index` in the module; None if it has several (or none)."""
+    sites = [
+        (function, pc)
+        for function, code in enumerate(f.code for f in module.functions)
+        for pc, instruction in enumerate(code)
+        if instruction.op == Op.CAPCALL and instruction.a == index
+    ]
+    return locate(module, *sites[0]) if len(sites) == 1 else None
+
+
 def _charges(budget: TraceBudget | None, index: int) -> tuple[list[int], int, int]:
     """The trace budget's meter, bound and per-call cost of capability `index` (a private meter without one)."""
     if budget is None:
@@ -413,12 +439,10 @@ class _Replayer:
         name, params, result_type = capability.name, capability.params, capability.result
         no_result = result_type is None
         quota, scopes = self.quotas[index], self.scopes[index]
-        # Scalar signatures (the common case) are checked inline; arrays go through import_value.  Equal
-        # values of different types are possible only between ints and bools (True == 1), so the fast
-        # path checks the recorded type at the int and bool positions; str positions need no check.
-        scalar = all(p.is_scalar_kind for p in params)
-        typed = tuple((k, row(p).python) for k, p in enumerate(params) if p.kind is not TypeKind.STR)
-        scalar_result = row(result_type).python if result_type is not None and result_type.is_scalar_kind else None
+        one_typed, careful, first_position, first_kind = _argument_plan(params)
+        # A recorded scalar result of the declared type is the answer as it is (load_trace, or `checked` for a
+        # Trace, kept every int within 64 bits); text is bounded by the replay's string limit.
+        scalar_result = row(result_type).python if result_type is not None and result_type.kind in _PLAIN else None
         max_string = self.limits.max_string_len
         fixed, sized = call_plan(params)
         sent, max_output = self.sent, self.max_output
@@ -428,35 +452,31 @@ class _Replayer:
         assert budget is None or budget.sized_params[index] == sized
         # Scopes and quotas decide every call again, and a text or array result is charged to the trace budget.
         always = bool(scopes) or quota is not None or (budget is not None and budget.sized_result[index])
-
-        one_typed = scalar and len(typed) == 1
-        many_typed = scalar and len(typed) > 1
-        first_position, first_kind = typed[0] if typed else (0, int)
-        seen: object = None  # the location object of the last call that matched, and its call site
-        seen_function = seen_pc = -1
+        # The location of the capability's one call site in the module, if it has one: every call is there.
+        only = _only_site(self.module, index)
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
-            nonlocal calls, seen, seen_function, seen_pc
+            nonlocal calls
             event = next(cursor, None)
             if event is None:
                 self._missing(name, args, site)
-            recorded = event.get("args")
-            # `capability` is present in call events only (load_trace checked the shapes).
+            # `capability` and `args` are present in call events only (load_trace checked the shapes).
             # Type first: equality alone would let a bool stand for an int (one int or bool argument, the usual
             # case, is checked inline; the precise comparison settles it when it differs).
-            if (
-                event.get("capability") != name
-                or event["instructions"] != site[3]
-                or recorded != args
-                or (one_typed and type(recorded[first_position]) is not first_kind)
-            ):
+            try:
+                recorded = event["args"]
+                same = (
+                    event["capability"] == name
+                    and event["instructions"] == site[3]
+                    and recorded == args
+                    and (not one_typed or type(recorded[first_position]) is first_kind)
+                )
+            except KeyError:  # an end event
+                same = False
+            if not same:
                 if not self._same_call(event, name, params, args, site):
                     self._diverge(event, name, args, site)
-            elif many_typed:
-                for position, kind in typed:
-                    if type(recorded[position]) is not kind:
-                        self._diverge(event, name, args, site)
-            elif not scalar and not self._same_args(event, params, args):
+            elif careful and not self._same_args(event, params, args):  # arrays, or several int/bool arguments
                 self._diverge(event, name, args, site)
             calls += 1
             # The recorder charged its budget first, then the live handler checked scopes, quota and bytes out.
@@ -465,22 +485,17 @@ class _Replayer:
                 payload += value_bytes(args[k], item)  # with structs, field names too (trace/budget.py)
             spent[0] += per_call + payload
             sent[0] += fixed + payload
-            # A call event has exactly one of `result` and `error` (load_trace checked it).
-            result = event.get("result", _NO_RESULT)
+            try:  # a call event has exactly one of `result` and `error` (load_trace checked it)
+                result = event["result"]
+            except KeyError:
+                result = _NO_RESULT
             if always or result is _NO_RESULT or spent[0] > trace_max or sent[0] > max_output:  # a stop recorded/due
                 self._check_stops(event, index, args, calls, site)
-            location = event["location"]
-            # Equal locations are one object after load_trace (and in a recorded trace): identity settles a call
-            # from the same site as the last one; anything else is compared in full.
-            if location is not seen or site[2] != seen_pc or site[1] != seen_function:
+            # With one call site, its location; else the site's own (computed once per site).
+            if event["location"] != (only or locations.get((site[1], site[2]))):
                 self._check_location(event, site, locations)
-                seen, seen_function, seen_pc = location, site[1], site[2]
             kind = type(result)
-            if kind is scalar_result and (
-                (kind is int and I64_MIN <= result <= I64_MAX)
-                or kind is bool
-                or (kind is str and len(result) <= max_string)
-            ):
+            if kind is scalar_result and (kind is not str or len(result) <= max_string):
                 return result  # type: ignore[no-any-return]
             if result is None and no_result:
                 return None
