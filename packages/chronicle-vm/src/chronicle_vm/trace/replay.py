@@ -483,13 +483,13 @@ class _Replayer:
             payload = 0
             for k in sized:  # the text and array arguments, charged to both meters (the same positions)
                 payload += value_bytes(args[k], item)  # with structs, field names too (trace/budget.py)
-            spent[0] += per_call + payload
-            sent[0] += fixed + payload
+            spent[0] = charged = spent[0] + per_call + payload
+            sent[0] = out = sent[0] + fixed + payload
             try:  # a call event has exactly one of `result` and `error` (load_trace checked it)
                 result = event["result"]
             except KeyError:
                 result = _NO_RESULT
-            if always or result is _NO_RESULT or spent[0] > trace_max or sent[0] > max_output:  # a stop recorded/due
+            if always or result is _NO_RESULT or charged > trace_max or out > max_output:  # a stop recorded or due
                 self._check_stops(event, index, args, calls, site)
             # With one call site, its location; else the site's own (computed once per site).
             if event["location"] != (only or locations.get((site[1], site[2]))):
