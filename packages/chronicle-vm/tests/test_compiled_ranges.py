@@ -249,6 +249,20 @@ def test_an_int_constant_is_a_literal_in_the_source_negative_ones_too(constant: 
         agree(mod, "main", [x], Limits())
 
 
+@pytest.mark.parametrize("op", ["add", "sub"])
+@pytest.mark.parametrize("k", [1, 5, 2**30, I64_MAX])
+def test_a_one_sided_check_behind_a_one_digit_test_wraps_exactly(op: str, k: int) -> None:
+    # `x + k` (k > 0) tests `x > 2**30 - 1` first, then the 64-bit edge; `x - k` the same downwards.
+    code = (ins("loadk", 1, 0), ins(op, 2, 0, 1), ins("ret", 2))
+    main = fn("main", code, registers=(INT, INT, INT), params=1, result=INT, exported=True)
+    mod = module(main, constants=(k,))
+    assert "1073741823" in source(mod)
+    edges = {I64_MAX, I64_MAX - k, I64_MAX - k + 1, I64_MIN, I64_MIN + k, I64_MIN + k - 1, 0, 2**30, -(2**30)}
+    for x in edges | {2**30 - 1 - k, 2**30 - k, -(2**30) + k, 1 - 2**30 + k}:
+        if I64_MIN <= x <= I64_MAX:
+            agree(mod, "main", [x], Limits())
+
+
 def side_exit_into(target: tuple[Instruction, ...]) -> Module:
     """main(x): a side exit early in a long segment into an arm entered by nothing else (its refund deferred)."""
     code = (
@@ -287,7 +301,7 @@ def test_a_deferred_refund_keeps_every_count_exact(target: tuple[Instruction, ..
 
 
 def test_an_exact_argument_is_computed_in_the_call_and_an_unbounded_one_is_not() -> None:
-    assert "P0(d - 1, (r0 - 1))" in source(fib_module())  # n - 1 after n < 2: no check, no store
+    assert "P0(e, (r0 - 1))" in source(fib_module())  # n - 1 after n < 2: no check, no store (e = d - 1 once)
     ident = fn("ident", (ins("ret", 0),), registers=(INT,), params=1, result=INT)
     code = (ins("loadk", 1, 0), ins("sub", 2, 0, 1), ins("call", 1, 2, 3), ins("ret", 3))
     main = fn("main", code, registers=(INT, INT, INT, INT), params=1, result=INT, exported=True)

@@ -75,8 +75,11 @@ Plugin calls are direct Python calls (the fastest option) carrying the
 depth as an argument.  Below a bound that keeps Python's recursion limit out
 of reach (the recursion limit minus the host's current stack minus a margin,
 and never more than `max_call_depth` nor more frames than
-`max_stack_registers` can hold), nothing else is checked.  A call that would
-pass the bound abandons the fast run.  When the bound was Python's stack and
+`max_stack_registers` can hold), nothing else is checked; an entry that
+cannot recurse takes only the frames of its longest chain of calls, and the
+stack's room is probed in C (`sys._getframe` at the depth that would be too
+deep) instead of walking every frame of the host's stack on each call.  A
+call that would pass the bound abandons the fast run.  When the bound was Python's stack and
 not a limit, the call runs again from the start on a worker thread with a
 deep stack (chronicle_vm.engines.deep; the engine remembers the entry and
 goes there directly next time), where the bound is the limit itself; when it
@@ -132,11 +135,11 @@ import sys
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.model import Function, Module
 from chronicle_vm.core.structured import VMap, struct_fields
@@ -161,7 +164,7 @@ from .costs import (
     value_words,
 )
 from .deep import run_deep
-from .entry import RunOutcome, handler_table, locate, prepare_call
+from .entry import RunOutcome, handler_table, locate, plain_kinds, plain_units, prepare_call
 from .entry import describe as _describe
 from .entry import structs_of as _structs
 from .faults import OperandFault
@@ -202,6 +205,8 @@ _PYTHON_MARGIN = 120
 #: Up to this many arms the dispatch is a chain of `if`; above it, a balanced tree.
 _LINEAR_DISPATCH = 8
 
+#: The largest one-digit int of CPython (30-bit digits; 15-bit builds only lose speed, never exactness).
+_SMALL = (1 << 30) - 1
 _JUMPS = (Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value)
 #: Generated source allowed for a function: per instruction (compiler output stays under ~500), per register
 #: (its zero value at entry), plus a constant, and at most MAX_SOURCE_CHARS; beyond it the function runs on
@@ -316,6 +321,7 @@ class _EntryPlan(NamedTuple):
 
     function: int
     params: tuple[ValueType, ...]
+    kinds: tuple[type, ...] | None  # the parameters' plain Python types (`plain_units`), None if some are not
     room: int  # the allocation units its arguments may take (-1: none, see `CompiledEngine._fits`)
     depth: int  # the most frames its calls can have live at once, itself included; 0 when it may recurse
 
@@ -348,11 +354,32 @@ def _static_depth(module: Module, index: int) -> int:
     return depth[index]
 
 
+#: `_static_depth` per module (by identity, like the translations), so an engine built per call does not walk
+#: the call graph again; bounded, oldest first out.
+_DEPTHS: OrderedDict[int, tuple[VerifiedModule, dict[int, int]]] = OrderedDict()
+
+
+def _module_depth(verified: VerifiedModule, index: int) -> int:
+    """`_static_depth(verified.module, index)`, worked out once per module."""
+    known = _DEPTHS.get(id(verified))
+    if known is None or known[0] is not verified:
+        known = _DEPTHS[id(verified)] = (verified, {})
+        while len(_DEPTHS) > _CACHE_MODULES:
+            _DEPTHS.popitem(last=False)
+    depths = known[1]
+    depth = depths.get(index)
+    if depth is None:
+        depth = depths[index] = _static_depth(verified.module, index)
+    return depth
+
+
 _new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
 class _CodeInfo:
+    """Where each line of a function's translation maps back to its instructions (a docstring, so no signature)."""
+
     fidx: int
     line_pcs: tuple[int, ...]  # line number - 1 -> instruction index (-1 for dispatch lines)
     line_pending: tuple[int, ...]  # line number - 1 -> instructions charged ahead of the one on that line
@@ -398,6 +425,7 @@ class CompiledEngine:
         self._uncompilable: set[int] = set()
         self._capless: frozenset[int] | None = None
         self._deep_entries: set[str] = set()  # entries that ran out of the caller's Python stack once
+        self._max_string = limits.max_string_len
         self._plans: dict[str, _EntryPlan] = {}  # entry name -> what its calls reuse (see `_plan`)
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
@@ -436,14 +464,21 @@ class CompiledEngine:
         cancel handle.
         """
         plan = self._plans.get(entry) if type(entry) is str else None
-        if plan is None or args or plan.params:  # arguments to check (or an entry not seen yet): prepare_call
+        values: list[Value]
+        if plan is not None and not args and not plan.params:  # nothing to check
+            index, values, units = plan.function, [], 0
+        elif (
+            plan is not None
+            and plan.kinds is not None
+            and (units := plain_units(args, plan.kinds, self._max_string)) >= 0
+        ):
+            index, values = plan.function, list(args)  # type: ignore[arg-type]  # scalars the import takes as they are
+        else:
             index, values, units = prepare_call(self.verified, self.limits, entry, args)
             if plan is None:
                 plan = self._plan(index)
                 if type(entry) is str:
                     self._plans[entry] = plan
-        else:  # an entry without parameters called without arguments: nothing to check
-            index, values, units = plan.function, [], 0
         if self._busy:  # re-entered from one of its own handlers: leave this run's state alone
             table = self.handlers if handlers is None else handlers
             return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
@@ -477,7 +512,8 @@ class CompiledEngine:
         """What does not change between calls of entry `index`: its parameters, the room its arguments may
         take (`_fits`) and how deep its calls can go (`_static_depth`)."""
         function = self.module.functions[index]
-        return _EntryPlan(index, function.params, self._fits(function), _static_depth(self.module, index))
+        params = function.params
+        return _EntryPlan(index, params, plain_kinds(params), self._fits(function), _module_depth(self.verified, index))
 
     def _fits(self, function: Function) -> int:
         """The allocation units the entry's arguments may take and still pass every check the interpreter makes
@@ -1039,7 +1075,7 @@ def _translation(engine: CompiledEngine, index: int, prepaid: bool) -> _Translat
     return result
 
 
-def _translate(engine: CompiledEngine, index: int, prepaid: bool) -> _Translation | None:
+def _translate(engine: CompiledEngine, index: int, prepaid: bool = False) -> _Translation | None:
     module = engine.module
     function = module.functions[index]
     if len(function.code) > MAX_TRANSLATED_INSTRUCTIONS or len(function.registers) > MAX_TRANSLATED_REGISTERS:
@@ -1669,6 +1705,8 @@ class _Translator:
             self.emit(indent, f"if FUEL >= {length}{depth}:", start)
         net = _int(length - owed)
         self.emit(indent + 1, f"FUEL -= {net}" if net >= 0 else f"FUEL += {-net}", start)
+        if checked:  # the callees' depth once (an int above 256 is a new object each time it is computed)
+            self.emit(indent + 1, "e = d - 1", start)
         ahead = extra  # callee entry segments charged at or after the instruction being emitted
         self.depth_checked = checked
         for pc in fast:
@@ -1868,14 +1906,19 @@ class _Translator:
         k = self.known.get(c) if op != Op.MUL else None
         if k is not None and op == Op.SUB:
             k = -k
+        # CPython compares ints fast (specialised, fused with the jump) only when both are one 30-bit digit, which
+        # the 64-bit bounds are not: a one-sided check (a counter's `i + 1`) first tests against a one-digit bound
+        # (`_SMALL`), one fast comparison for a small result.  (A two-sided test first would cost two more
+        # comparisons wherever results are large, as sum's `s + i * i`: measured slower there, no faster on fib.)
+        r = f"r{a}"
         if k is None or op == Op.MUL:
-            line(f"if r{a} > 9223372036854775807 or r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+            line(f"if {r} > 9223372036854775807 or {r} < -9223372036854775808: {r} = _wrap({r})")
         elif self._exact(op, b, c):
             pass  # range analysis: b >= low, so b + k cannot go below the 64-bit range (nor above it, k < 0)
         elif k > 0:
-            line(f"if r{a} > 9223372036854775807: r{a} = _wrap(r{a})")
+            line(f"if {r} > {_SMALL} and {r} > 9223372036854775807: {r} = _wrap({r})")
         elif k < 0:
-            line(f"if r{a} < -9223372036854775808: r{a} = _wrap(r{a})")
+            line(f"if {r} < -{_SMALL} and {r} < -9223372036854775808: {r} = _wrap({r})")
         return None
 
     def _op_div(self, at: _At) -> bool | None:
@@ -1940,7 +1983,7 @@ class _Translator:
         target = f"r{c} = " if callee.result is not None else ""
         if prepaid:  # the caller's segment paid for the callee's entry segment: the variant that skips it
             self.prepaid_calls.add(a)
-        line(f"{target}{'P' if prepaid else 'F'}{a}(d - 1{args})")
+        line(f"{target}{'P' if prepaid else 'F'}{a}({'e' if self.depth_checked else 'd - 1'}{args})")
         return None
 
     def _op_capcall(self, at: _At) -> bool | None:

@@ -23,12 +23,12 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op
 from chronicle_vm.core.model import Function, Module
 from chronicle_vm.core.structured import VMap, struct_fields
