@@ -9,11 +9,16 @@
 Python 3.10 (Unicode 13.0) and 3.13 (Unicode 15.1), replays each
 recording on the other Python and requires the two recordings to be
 identical.  Every exported function of every example, and every runnable
-program of chronicle-lang's tests, is called; the arguments are chosen by
-parameter type and the strings include characters whose case mapping or
-printability differs between those Unicode versions.  The host answers
-every capability with a fixed value of its declared type, so the only
-thing that could tell the two Pythons apart is the runtime itself.
+program of chronicle-lang's tests (`programs/<feature>/*.chr`), is called;
+the arguments are chosen by parameter type and the strings include
+characters whose case mapping or printability differs between those Unicode
+versions.  The version-2 sample plugin (testing/chronicle_testing/
+sample_v2.chr: floats, maps, structs) is called with the floats of `FLOATS`
+(-0.0, subnormals, 1e16, 0.1 + 0.2, ...), so its traces hold their repr
+texts, arithmetic and square roots.  Arguments travel in the manifest in
+their JSON forms and are read by the entry's declared types.  The host
+answers every capability with a fixed value of its declared type, so the
+only thing that could tell the two Pythons apart is the runtime itself.
 """
 
 from __future__ import annotations
@@ -29,14 +34,38 @@ TEXT = "Straße \u03a3\U00010597\U00010570 \u202e"
 _LIMITS = {"max_instructions": 200_000}
 
 
-def _sample(vtype: Any) -> object:
-    from chronicle_vm.core.types import BaseType, TypeKind
+#: Floats whose repr, arithmetic and square roots must give the same bits and texts on every Python: -0.0, the
+#: smallest subnormal, the largest subnormal and the smallest normal, 1e16 (repr `1e+16`), 0.1 + 0.2, 2**53 + 1
+#: (not a float: it reads as 2**53), 1e-07, a third, and one with an exact binary fraction.
+FLOATS = [
+    -0.0, 5e-324, 2.225073858507201e-308, 2.2250738585072014e-308, 1e16, 0.1 + 0.2, float(2**53 + 1), 1e-07,
+    1 / 3, 123456789.125, 4.35,
+]  # fmt: skip
+#: The version-2 sample plugin (floats, maps, structs; testing/fuzz/targets.py's `trace-v2` target) and its calls.
+V2_SAMPLE = ROOT / "testing" / "chronicle_testing" / "sample_v2.chr"
+_ORDER = [{"sku": TEXT, "qty": 2, "unit": 1.5}, {"sku": "pear", "qty": 1, "unit": -0.0}]
+V2_CALLS = [
+    ("v2-sample.main", [_ORDER, {"vip": True}, FLOATS]),
+    ("v2-sample.plain", [[], {}, [0.1, 0.2, 0.30000000000000004, -5e-324]]),
+]
 
-    if vtype.depth > 0:
-        return [_sample(vtype.element())]
-    if vtype.kind is TypeKind.FLOAT:
+
+def _sample(vtype: Any, structs: Any = ()) -> object:
+    """A fixed value of a type in its JSON form (a map as `[key, value]` pairs, a struct by field name), as the
+    manifest stores arguments; `_host_form` reads it back by the declared type."""
+    from chronicle_vm.core.types import TypeKind
+
+    kind = vtype.kind
+    if kind is TypeKind.ARRAY:
+        return [_sample(vtype.element(), structs)]
+    if kind is TypeKind.MAP:
+        key, value = vtype.args
+        return [[_sample(key, structs), _sample(value, structs)]]
+    if kind is TypeKind.STRUCT:
+        return {field.name: _sample(field.type, structs) for field in structs[vtype.ref].fields}
+    if kind is TypeKind.FLOAT:
         return 0.1  # its repr, "0.1", is the shortest text that reads back: the same algorithm on 3.10 and 3.13
-    return {BaseType.INT: 3, BaseType.BOOL: True, BaseType.STR: TEXT}[vtype.base]
+    return {TypeKind.INT: 3, TypeKind.BOOL: True, TypeKind.STR: TEXT}[kind]
 
 
 def compile_all(folder: Path) -> None:
@@ -50,7 +79,7 @@ def compile_all(folder: Path) -> None:
     modules.mkdir(parents=True, exist_ok=True)
     calls: list[dict[str, Any]] = []
     sources = sorted((ROOT / "examples").glob("*.chr")) + sorted(
-        (ROOT / "packages/chronicle-lang/tests/programs").glob("*.chr")
+        (ROOT / "packages/chronicle-lang/tests/programs").rglob("*.chr")  # filed by feature: programs/floats/...
     )
     for source in sources:
         text = source.read_text(encoding="utf-8")
@@ -65,12 +94,23 @@ def compile_all(folder: Path) -> None:
             for entry in sorted(verified.exports):
                 function = verified.function(entry)
                 assert function is not None
-                args = [_sample(param) for param in function.params]
+                args = [_sample(param, verified.module.structs) for param in function.params]
                 calls.append({"name": f"{name}.{entry}", "module": name, "entry": entry, "args": args})
         else:
             calls.append({"name": name, "module": name, "entry": want["entry"], "args": want["args"]})
+    (modules / "v2-sample.cmod").write_bytes(
+        compile_to_module(V2_SAMPLE.read_text(encoding="utf-8"), V2_SAMPLE.name).to_bytes()
+    )
+    calls += [{"name": name, "module": "v2-sample", "entry": "main", "args": args} for name, args in V2_CALLS]
     (folder / "manifest.json").write_text(json.dumps(calls, ensure_ascii=False, indent=1), encoding="utf-8")
-    print(f"compiled {len(sources)} sources: {len(calls)} calls")
+    print(f"compiled {len(sources) + 1} sources: {len(calls)} calls")
+
+
+def _host_form(obj: object, vtype: Any, structs: Any, what: str) -> object:
+    """The host value a JSON form holds for `vtype` (the CLI's lenient forms too: a str-keyed map as an object)."""
+    from chronicle_vm.core.type_registry import JsonForm, from_json
+
+    return from_json(obj, vtype, JsonForm(structs, lenient=True), what)
 
 
 def _host_and_policy(module: Any) -> tuple[Any, Any]:
@@ -80,9 +120,14 @@ def _host_and_policy(module: Any) -> tuple[Any, Any]:
     host = Host()
     lines = ["version = 1"]
     for capability in module.capabilities:
-        answer = None if capability.result is None else _sample(capability.result)
+        result = capability.result
+        answer = None if result is None else _host_form(_sample(result, module.structs), result, module.structs, "")
         host.register(
-            capability.name, lambda *args, _answer=answer: _answer, params=capability.params, result=capability.result
+            capability.name,
+            lambda *args, _answer=answer: _answer,
+            params=capability.params,
+            result=capability.result,
+            structs=module.structs,
         )
         lines += [f'[capabilities."{capability.name}"]', "allow = true"]
     return host, Policy.from_toml("\n".join(lines) + "\n")
@@ -102,8 +147,13 @@ def record_all(folder: Path, tag: str) -> None:
         loaded = load_module((folder / "modules" / f"{call['module']}.cmod").read_bytes())
         host, policy = _host_and_policy(loaded.module)
         instance = instantiate(loaded, host=host, policy=policy, limits=Limits(**_LIMITS), engine="reference")
+        function = loaded.verified.function(call["entry"])
+        args = call["args"]
+        if function is not None and len(args) == len(function.params):
+            pairs = enumerate(zip(args, function.params, strict=True))
+            args = [_host_form(arg, vtype, loaded.module.structs, f"args[{i}]") for i, (arg, vtype) in pairs]
         try:
-            trace = instance.call(call["entry"], *call["args"], trace=True).trace
+            trace = instance.call(call["entry"], *args, trace=True).trace
         except ChronicleError as error:
             trace = error_trace(error)
         if trace is None:

@@ -22,11 +22,13 @@ HELLO = Path(__file__).parent.parent / "examples"
 
 # Run in the child: the CLI's main, then the names of every imported module on the last line.
 _CHILD = """
-import contextlib, io, json, sys
+import contextlib, io, sys
 from chronicle_cli.vm import main
 with contextlib.redirect_stdout(io.StringIO()) as out:
     code = main(sys.argv[1:])
-print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+modules = sorted(sys.modules)
+import json
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": modules}))
 """
 
 #: Never needed by a run of the compiled engine without a trace (each is a cost start-up used to pay).
@@ -47,6 +49,10 @@ NOT_FOR_A_RUN = (
     "construct",  # decoding runs the reader generated from the schemas (binary/_reader_gen.py)
     "chronicle_vm.binary.schema",
     "chronicle_vm.binary.encode",
+    "hashlib",  # digests use CPython's own SHA-256 (core.digest), not OpenSSL's
+    "shutil",  # argparse's formatters ask os for the terminal width (common.Parser)
+    "queue",  # only a run that goes deep starts a worker thread (engines.deep)
+    "json",  # only --json output, JSON arguments and JSON texts of values load it
     "sqlite3",
 )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chronicle_vm import ExecutionError, Host, Limits, Policy, instantiate
+from chronicle_vm import ExecutionError, Host, Limits, Policy, UsageError, instantiate
 from chronicle_vm.core.types import BOOL, FLOAT, INT, STR, ValueType
 from chronicle_vm.core.values import ValueMismatch, import_value
 
@@ -78,3 +78,34 @@ def test_a_scalar_result_is_taken_or_refused_as_the_full_import_says(
             assert want[0] == "ok", value
             assert type(value) is type(want[1])
             assert repr(value) == repr(want[1])  # -0.0 stays -0.0
+
+
+@pytest.mark.parametrize("engine", ["reference", "compiled"])
+@pytest.mark.parametrize(("kind", "vtype", "given"), CASES)
+def test_a_scalar_argument_is_taken_or_refused_as_the_full_import_says(
+    engine: str, kind: str, vtype: ValueType, given: Any
+) -> None:
+    # The compiled engine and the trace's entry take plain scalar arguments without the full import.
+    source = f"pub fn echo(x: {kind}, n: int) -> {kind} {{ return x; }}\n"
+    module = chronicle_lang.compile_to_module(source, "echo.chr").to_bytes()
+    instance = instantiate(module, limits=LIMITS, engine=engine)  # type: ignore[arg-type]
+    try:
+        value, _units = import_value(given, vtype, LIMITS, "argument 1 of `echo`")
+        want: tuple[str, Any] = ("ok", value)
+    except ValueMismatch as exc:
+        want = ("error", str(exc))
+    for traced in (False, True):
+        for _ in range(2):  # the first call prepares the entry, the second reuses it
+            try:
+                result = instance.call("echo", given, 3, trace=traced)
+            except UsageError as exc:
+                assert want == ("error", exc.message)
+                assert exc.code == "usage.bad-arguments"
+            else:
+                assert want[0] == "ok"
+                assert type(result.value) is type(want[1])
+                assert repr(result.value) == repr(want[1])
+                if traced:
+                    assert result.trace is not None
+                    assert result.trace.entry["args"][1] == 3
+                    assert repr(result.trace.entry["args"][0]) == repr(want[1])

@@ -502,4 +502,4 @@ def test_long_runs_of_the_new_instructions_are_translated_not_left_to_the_interp
         + "    ret r3\n.end\n"
     )
     engine = CompiledEngine(verify(assemble_text(source, "long.casm")), Limits())
-    assert compiled._translate(engine, 0) is not None
+    assert compiled._translate(engine, 0, False) is not None

@@ -22,10 +22,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from chronicle_vm.capabilities.host import Host
+from chronicle_vm.core.codecache import dataclass
 
 if TYPE_CHECKING:
     import random

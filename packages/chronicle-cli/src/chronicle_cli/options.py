@@ -14,7 +14,6 @@ top by the runtime.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -131,6 +130,8 @@ def _read(text: str, vtype: ValueType, position: int, entry: str, structs: Seque
         return _read_structured(text, vtype, structs, fail)
     if not vtype.is_scalar_kind:
         try:
+            import json  # here: only array and structured arguments are JSON (start-up)
+
             value = json.loads(text)
         except (ValueError, RecursionError):
             raise fail(f"write it as a JSON array such as {json_example(vtype)}") from None
@@ -178,6 +179,8 @@ def _read_structured(text: str, vtype: ValueType, structs: Sequence[Any], fail: 
         example = "a JSON array of [key, value] pairs"
     else:
         example = "a JSON array"
+    import json
+
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):

@@ -9,7 +9,9 @@ limits are ceilings that host code and CLI flags can only lower.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, fields, replace
+
+from chronicle_vm.core.codecache import dataclass
 
 from .errors import UsageError, declare_codes
 

@@ -22,10 +22,11 @@ trace (`chronicle_vm.trace.document.error_trace(exc)`).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from chronicle_vm.core.codecache import dataclass
+from chronicle_vm.core.digest import sha256_hex
 
 from . import __version__
 from .core.calls import CapabilityHandler
@@ -35,6 +36,7 @@ from .core.types import struct_type
 from .core.values import ValueMismatch, import_value
 from .engines import semantics as _semantics  # noqa: F401  # every engine's table, checked complete at import
 from .engines.control import CancelHandle, RunControl
+from .engines.entry import plain_kinds, plain_units
 from .errors import ChronicleError, DecodeError, UsageError, VerifyError, declare_codes
 from .limits import DEFAULT_LIMITS, HARD_LIMITS, Limits
 
@@ -126,7 +128,7 @@ def load_module(data: bytes, *, max_registers: int = HARD_LIMITS.max_registers) 
     module = decode_module(raw)
     verified = verify(module, max_registers=max_registers)
     _require_runnable_kinds(module)
-    return LoadedModule(verified, hashlib.sha256(raw).hexdigest())
+    return LoadedModule(verified, sha256_hex(raw))
 
 
 def _require_runnable_kinds(module: Module) -> None:
@@ -234,6 +236,8 @@ class Instance:
         self._recorder: Recorder | None = None  # the first traced call's, which later ones start from
         functions = loaded.module.functions
         self._params = {name: functions[index].params for name, index in loaded.verified.exports.items()}
+        #: Per entry: its parameters and their plain Python types (`engines.entry.plain_kinds`).
+        self._entries = {name: (params, plain_kinds(params)) for name, params in self._params.items()}
         host = negotiation.host
         offered = [host.get(declared.name) for declared in negotiation.declared]
         self._async = sorted(c.name for c in offered if c is not None and c.async_)
@@ -280,9 +284,11 @@ class Instance:
                 "usage.capability-async",
                 f"the module uses async capabilities ({', '.join(self._async)}): call it with `await call_async(...)`",
             )
-        if (self.trace if trace is None else trace) or self._wants_context:
+        if self._wants_context:
             return self._call(entry, args, trace, control, context, meta, None)
-        # Untraced, no context: `_call`'s path inlined (a service's usual call; each Python call here is ~5%).
+        # No context: `_call`'s path inlined (a service's usual call; each Python call here is ~5% of it).
+        tracing = (_TRACING or _tracing()) if (self.trace if trace is None else trace) else None
+        checked_meta = None if tracing is None or meta is None else tracing[2](meta)  # before a slot is taken
         try:
             slot = self._idle.pop()
         except IndexError:
@@ -291,6 +297,8 @@ class Instance:
         handlers: Sequence[CapabilityHandler | None] | None = slot.handlers
         if handlers is None:
             handlers = self.negotiation.handlers(self.limits, sent=slot.sent)
+        if tracing is not None:
+            return self._traced(slot, entry, args, handlers, control, checked_meta, tracing)
         if control is not None:
             handlers = control.wrap(handlers)
         engine = slot.engine
@@ -351,6 +359,9 @@ class Instance:
             from .capabilities.host import CallContext
 
             call_context = CallContext(context, self.negotiation.settings, entry)
+        traced = self.trace if trace is None else trace
+        tracing = (_TRACING or _tracing()) if traced else None
+        checked_meta = None if tracing is None or meta is None else tracing[2](meta)  # before a slot is taken
         slot = self._slot()
         slot.sent[0] = 0  # bytes out are counted per run (max_output_bytes)
         handlers: Sequence[CapabilityHandler | None]
@@ -358,29 +369,51 @@ class Instance:
             handlers = slot.handlers
         else:
             handlers = self.negotiation.handlers(self.limits, context=call_context, awaiter=awaiter, sent=slot.sent)
-        if not (self.trace if trace is None else trace):
+        if tracing is None:
             if control is not None:
                 handlers = control.wrap(handlers)
             outcome = self._run(slot, entry, args, handlers, control)
             return _result(self._for_host(entry, outcome.value), outcome.instructions, None)
-        recorder_class, attach_trace, check_meta = _tracing()
-        checked_meta = None if meta is None else check_meta(meta)
+        return self._traced(slot, entry, args, handlers, control, checked_meta, tracing)
+
+    def _traced(
+        self,
+        slot: _Slot,
+        entry: str,
+        args: Sequence[object],
+        handlers: Sequence[CapabilityHandler | None],
+        control: RunControl | None,
+        meta: Mapping[str, object] | None,
+        tracing: list[Any],
+    ) -> RunResult:
+        """A traced run on `slot`: the slot goes back to the idle ones only once its recorder's calls are in the
+        trace (the next run on it restarts that recorder)."""
         entry_args = self._entry_args(entry, args)
-        recorder, recording = self._recording(recorder_class, slot, handlers, checked_meta)
+        if handlers is slot.handlers and slot.recorder is not None:  # kept: restarted for this run
+            recorder, recording = slot.recorder, slot.recording
+            recorder.restart(meta)
+        else:
+            recorder, recording = self._recording(tracing[0], slot, handlers, meta)
         if control is not None:
             recording = control.wrap(recording)  # outside the recorder: the call is recorded before a stop
+        engine = slot.engine
         try:
-            outcome = self._run(slot, entry, args, recording, control)
+            if engine is None:
+                engine = slot.engine = make_engine(self.loaded.verified, self.limits, recording, self.engine)
+            value, instructions = engine.call(entry, args, handlers=recording, control=control)
+            recorded = None if entry_args is None else recorder.returned(entry, entry_args, value, instructions)
         except UsageError:
             raise  # the entry or its arguments were refused before any instruction ran: nothing to trace
         except ChronicleError as exc:
             if entry_args is not None:
-                attach_trace(exc, recorder.failed(entry, entry_args, exc))
+                tracing[1](exc, recorder.failed(entry, entry_args, exc))
             raise
-        recorded = None
-        if entry_args is not None:
-            recorded = recorder.returned(entry, entry_args, outcome.value, outcome.instructions)
-        return _result(self._for_host(entry, outcome.value), outcome.instructions, recorded)
+        finally:
+            if len(self._idle) < _KEPT_ENGINES:
+                self._idle.append(slot)
+        if type(value) is list or type(value) is dict:
+            value = self._for_host(entry, value)
+        return _result(value, instructions, recorded)
 
     def _for_host(self, entry: str, value: Any) -> Any:
         """An entry's result as the host takes it: maps as dicts, structs as its registered dataclasses or dicts."""
@@ -458,11 +491,19 @@ class Instance:
 
     def _entry_args(self, entry: str, args: Sequence[object]) -> list[object] | None:
         """The entry arguments as JSON values, None when the engine will refuse them anyway."""
-        params = self._params.get(entry) if isinstance(entry, str) else None
-        if params is None or len(params) != len(args):
+        plan = self._entries.get(entry) if type(entry) is str else None
+        if plan is None:
+            params = self._params.get(entry) if isinstance(entry, str) else None
+            if params is None:
+                return None
+        else:
+            params, kinds = plan
+            if not args and not params:
+                return []
+            if kinds is not None and plain_units(args, kinds, self.limits.max_string_len) >= 0:
+                return list(args)  # what the full import would give
+        if len(params) != len(args):
             return None
-        if not params:
-            return []
         values: list[object] = []
         for arg, vtype in zip(args, params, strict=True):
             try:

@@ -15,9 +15,9 @@ import inspect
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.structured import shape_difference, type_text
 from chronicle_vm.core.type_registry import annotation_type, well_formed
 from chronicle_vm.core.types import StructDef, StructField, TypeKind, ValueType, struct_type

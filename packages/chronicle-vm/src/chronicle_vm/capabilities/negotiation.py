@@ -13,18 +13,18 @@ error, so no host exception escapes raw.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from math import isfinite
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.calls import CallSite, CapabilityHandler, RecordTape
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.model import Capability
 from chronicle_vm.core.payload import call_plan, struct_item_bytes, value_bytes
 from chronicle_vm.core.structured import shape_difference, struct_fields, to_host, type_text
 from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, export_value, import_value
-from chronicle_vm.errors import ExecutionError, PolicyError, ResourceLimitError, declare_codes
+from chronicle_vm.errors import ChronicleError, ExecutionError, PolicyError, ResourceLimitError, declare_codes
 from chronicle_vm.limits import Limits
 
 from .host import CallContext, Host, HostCapability
@@ -332,33 +332,58 @@ def _live_handler(
     awaiter: Awaiter | None = None,
     structs: tuple[StructDef, ...] = (),
 ) -> CapabilityHandler:
-    name = declared.name
-    shaped = HostShapes(declared, structs, offered)  # maps and structs as the host takes them
-    fixed, sized = call_plan(declared.params)  # bytes out: a constant for the scalars, text and arrays measured
-    max_output = limits.max_output_bytes
-    item = struct_item_bytes(structs)  # a struct leaves as an object by field name: its names are bytes out too
-    result_type = declared.result
-    func = offered.func
-    calls = 0
-    keywords: dict[str, Any] = {"context": context} if offered.context else {}
-    awaited = awaiter if offered.async_ else None
-    # Prepared once: scalar arguments reach the host as they are (only arrays, maps and structs are copied),
-    # and a scalar result plainly in range is taken as it is; anything else takes the full import below, which
-    # gives the same value or the error.
-    direct = shaped.plain and not any(param.kind in _COPIED for param in declared.params)
-    quick: Any = None if result_type is None else _QUICK_RESULTS.get(result_type.kind)
-    max_string = limits.max_string_len
-    what = f"result of {name}"
+    plan = _HandlerPlan(declared, offered, quota, limits, sent, scopes, context, awaiter, structs)
+    live = plan.make(None)
+    live.__dict__["recording"] = plan.recording  # found by the trace recorder (chronicle_vm.trace.document)
+    return live
 
-    def guard(args: Sequence[Value], site: CallSite) -> None:
+
+class _HandlerPlan:
+    """What every call of one live handler reuses, prepared once; `make` builds the handler itself.
+
+    Scalar arguments reach the host as they are (only arrays, maps and structs are copied), and a scalar result
+    plainly in range is taken as it is; anything else takes the full import, which gives the same value or error.
+    """
+
+    def __init__(
+        self,
+        declared: Capability,
+        offered: HostCapability,
+        quota: int | None,
+        limits: Limits,
+        sent: list[int],
+        scopes: tuple[BoundScope, ...],
+        context: CallContext | None,
+        awaiter: Awaiter | None,
+        structs: tuple[StructDef, ...],
+    ) -> None:
+        self.name = declared.name
+        self.shaped = HostShapes(declared, structs, offered)  # maps and structs as the host takes them
+        self.fixed, self.sized = call_plan(declared.params)  # bytes out: scalars a constant, text and arrays measured
+        self.limits = limits
+        self.sent = sent
+        self.item = struct_item_bytes(structs)  # a struct leaves as an object by field name: its names count too
+        self.result_type = declared.result
+        self.structs = structs
+        self.func = offered.func
+        self.keywords: dict[str, Any] = {"context": context} if offered.context else {}
+        self.awaited = awaiter if offered.async_ else None
+        self.direct = self.shaped.plain and not any(param.kind in _COPIED for param in declared.params)
+        self.quick: Any = None if declared.result is None else _QUICK_RESULTS.get(declared.result.kind)
+        self.what = f"result of {self.name}"
+        self.scopes = scopes
+        self.quota = quota
+        self.calls = 0  # this handler's calls so far (its quota)
+
+    def guard(self, args: Sequence[Value], site: CallSite) -> None:
         """The capability's rule and quota, before the call counts or the host sees it."""
-        nonlocal calls
-        if scopes:  # outside its rule, the call stops the run before the quota counts it or the host sees it
-            refused = first_violation(scopes, args)
+        name, quota = self.name, self.quota
+        if self.scopes:  # outside its rule, the call stops the run before the quota counts it or the host sees it
+            refused = first_violation(self.scopes, args)
             if refused is not None:
                 scope, broken = refused
                 raise scope_error(name, scope, broken, args[scope.position], site.instructions)
-        if quota is not None and calls >= quota:
+        if quota is not None and self.calls >= quota:
             raise ResourceLimitError(
                 "limit.capability-quota",
                 f"capability {name} was called more than its quota of {quota} {_calls(quota)}",
@@ -366,37 +391,16 @@ def _live_handler(
                 max_calls=quota,
                 instructions=site.instructions,
             )
-        calls += 1
+        self.calls += 1
 
-    guarded = bool(scopes) or quota is not None
+    def copied(self, args: Sequence[Value]) -> list[Any]:
+        """The arguments as the host takes them when some are arrays, maps or structs (copies)."""
+        return [export_value(arg) for arg in args] if self.shaped.plain else self.shaped.arguments(args)
 
-    def handler(args: Sequence[Value], site: CallSite) -> Value | None:
-        if guarded:
-            guard(args, site)
-        charge = fixed
-        for k in sized:  # usually one text argument: a loop is cheaper than sum() of a list
-            charge += value_bytes(args[k], item)
-        sent[0] += charge
-        if sent[0] > max_output:  # before the host sees the arguments: nothing past the bound leaves the run
-            raise output_limit(name, max_output, site.instructions)
-        if direct:
-            host_args: Sequence[Any] = args
-        else:
-            host_args = [export_value(arg) for arg in args] if shaped.plain else shaped.arguments(args)
-        try:
-            returned: Any = func(*host_args, **keywords) if keywords else func(*host_args)
-            if awaited is not None:
-                returned = awaited(returned)
-        except Exception as exc:  # a host failure must end the run as a structured error
-            raise _host_failure(name, exc) from exc
-        if type(returned) is quick and (
-            (quick is int and I64_MIN <= returned <= I64_MAX)
-            or (quick is str and len(returned) <= max_string and returned.isascii())  # ASCII: valid Unicode
-            or quick is bool
-            or (quick is float and isfinite(returned))
-        ):
-            return returned  # type: ignore[no-any-return]
-        if result_type is None:
+    def take(self, returned: Any) -> Value | None:
+        """The host's result when it is not plainly in range: none at all, or the full import."""
+        name = self.name
+        if self.result_type is None:
             if returned is not None:
                 raise ExecutionError(
                     "runtime.capability-result",
@@ -404,9 +408,86 @@ def _live_handler(
                     capability=name,
                 )
             return None
-        return _import_result(returned, result_type, limits, what, structs, name)
+        return _import_result(returned, self.result_type, self.limits, self.what, self.structs, name)
 
-    return handler
+    def recording(self, tape: RecordTape) -> CapabilityHandler | None:
+        """This capability's handler recording into `tape`; None when the tape measures its calls otherwise."""
+        if tape.per_item != self.item or tuple(tape.sized) != tuple(self.sized) or not self.direct:
+            return None
+        return self.make(tape)
+
+    def make(self, tape: RecordTape | None) -> CapabilityHandler:
+        """The handler; with a tape, one that records its calls too (see `RecordTape`)."""
+        name, fixed, sized, item, sent, func, keywords = (
+            self.name,
+            self.fixed,
+            self.sized,
+            self.item,
+            self.sent,
+            self.func,
+            self.keywords,
+        )
+        max_output, max_string, awaited, quick, direct, take, copied = (
+            self.limits.max_output_bytes,
+            self.limits.max_string_len,
+            self.awaited,
+            self.quick,
+            self.direct,
+            self.take,
+            self.copied,
+        )
+        guard = self.guard if self.scopes or self.quota is not None else None
+        if tape is not None:
+            record, extend, meter, ceiling = tape.calls.append, tape.calls.extend, tape.meter, tape.max_bytes
+            per_call, sized_result, stop, fail = tape.per_call, tape.sized_result, tape.stop, tape.fail
+
+        def handler(args: Sequence[Value], site: CallSite) -> Value | None:
+            try:
+                size = 0
+                for k in sized:  # usually one text argument: a loop is cheaper than sum() of a list
+                    size += value_bytes(args[k], item)
+                if tape is not None:  # the trace's bytes first: a call past them is recorded as failed
+                    meter[0] += per_call + size
+                    if meter[0] > ceiling:
+                        stop(site)
+                if guard is not None:
+                    guard(args, site)
+                sent[0] += fixed + size
+                if sent[0] > max_output:  # before the host sees the arguments: nothing past the bound leaves
+                    raise output_limit(name, max_output, site.instructions)
+                host_args = args if direct else copied(args)
+                try:
+                    returned: Any = func(*host_args, **keywords) if keywords else func(*host_args)
+                    if awaited is not None:
+                        returned = awaited(returned)
+                except Exception as exc:  # a host failure must end the run as a structured error
+                    raise _host_failure(name, exc) from exc
+                value = (
+                    returned
+                    if type(returned) is quick
+                    and (
+                        (quick is int and I64_MIN <= returned <= I64_MAX)
+                        or (quick is str and len(returned) <= max_string and returned.isascii())  # valid Unicode
+                        or quick is bool
+                        or (quick is float and isfinite(returned))
+                    )
+                    else take(returned)
+                )
+                if tape is not None and sized_result:
+                    meter[0] += value_bytes(value, item)
+                    if meter[0] > ceiling:
+                        stop(site)
+            except ChronicleError as error:
+                if tape is not None:
+                    fail(error, args, site)
+                raise
+            if tape is not None:
+                record(value)
+                extend(site)
+                extend(args)
+            return value
+
+        return handler
 
 
 def _host_failure(name: str, exc: Exception) -> ExecutionError:

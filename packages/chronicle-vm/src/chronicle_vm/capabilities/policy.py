@@ -11,15 +11,16 @@ exception escapes for any input text or bytes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
+from chronicle_vm.core.codecache import dataclass
+from chronicle_vm.core.digest import sha256_hex
 from chronicle_vm.errors import PolicyError, declare_codes
 from chronicle_vm.inputs import MAX_POLICY_FILE_BYTES, read_capped
 from chronicle_vm.limits import HARD_LIMITS, Limits
@@ -216,7 +217,7 @@ class Policy:
                 key=None,
                 line=1,
             ) from None
-        return cls.from_mapping(parsed, source, text=decoded, digest=hashlib.sha256(data).hexdigest())
+        return cls.from_mapping(parsed, source, text=decoded, digest=sha256_hex(data))
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Policy:

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.types import ValueType
 from chronicle_vm.errors import PolicyError, declare_codes
 

@@ -9,18 +9,31 @@ the interpreter's bytecode magic, the exact source and the marshalled code.
 A file whose magic or source differs, or that does not read back, is
 ignored and rewritten; a folder that cannot be written only costs the
 compile.  The file has the trust of the `.pyc` files beside it.
+
+`dataclass` is `dataclasses.dataclass` with the same cache: CPython
+generates each dataclass's methods as source text and compiles it on every
+import (about half a millisecond a class, a fifth of a small run's start-up
+over all the classes a run loads).  While this decorator runs, the
+`exec` that `dataclasses` calls compiles each text once per installation:
+the code objects, keyed by their exact text, are kept beside the module's
+`.pyc` (one file per module).  The class is the one `dataclasses.dataclass`
+makes, with the same methods compiled from the same text; only where the
+bytecode comes from differs.  Type checkers see `dataclasses.dataclass`.
 """
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import importlib.util
 import marshal
 import os
 import sys
 import threading
 import types
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["compile_cached", "cache_path"]
+__all__ = ["cache_path", "compile_cached", "dataclass"]
 
 _MAGIC = importlib.util.MAGIC_NUMBER + b"chronicle-gen-1\n"
 
@@ -70,3 +83,71 @@ def _write(path: str, data: bytes) -> None:
             raise
     except OSError:
         pass
+
+
+# --- dataclasses ----------------------------------------------------------------------------------------------
+
+_DATACLASS_MAGIC = importlib.util.MAGIC_NUMBER + b"chronicle-dataclass-1\n"
+_DATACLASS_LOCK = threading.RLock()
+#: Per module file: its cache path, the code objects by source text, and whether new ones await writing.
+_DATACLASS_CODE: dict[str, tuple[str | None, dict[str, types.CodeType]]] = {}
+
+
+def _module_code(anchor: str) -> tuple[str | None, dict[str, types.CodeType]]:
+    entry = _DATACLASS_CODE.get(anchor)
+    if entry is None:
+        path = cache_path(anchor, "dataclasses")
+        code: dict[str, types.CodeType] = {}
+        if path is not None:
+            try:
+                with open(path, "rb") as cached:
+                    data = cached.read()
+                if data.startswith(_DATACLASS_MAGIC):
+                    loaded = marshal.loads(data[len(_DATACLASS_MAGIC) :])
+                    if isinstance(loaded, dict):
+                        code = {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, types.CodeType)}
+            except (OSError, ValueError, EOFError, TypeError):
+                pass
+        entry = _DATACLASS_CODE[anchor] = (path, code)
+    return entry
+
+
+def _decorate(cls: type, options: dict[str, Any]) -> type:
+    module = sys.modules.get(cls.__module__)
+    anchor = getattr(module, "__file__", None)
+    if not isinstance(anchor, str):
+        return dataclasses.dataclass(**options)(cls)
+    with _DATACLASS_LOCK:
+        path, code = _module_code(anchor)
+        missed = False
+
+        def cached_exec(source: Any, globals: Any = None, locals: Any = None, /) -> None:
+            nonlocal missed
+            if isinstance(source, str):
+                compiled = code.get(source)
+                if compiled is None:
+                    # dont_inherit: compiled as `dataclasses` compiles it, without this module's __future__ flags
+                    compiled = code[source] = compile(source, "<string>", "exec", dont_inherit=True)
+                    missed = True
+                source = compiled
+            builtins.exec(source, globals, locals)
+
+        vars(dataclasses)["exec"] = cached_exec
+        try:
+            made: type = dataclasses.dataclass(**options)(cls)
+        finally:
+            vars(dataclasses).pop("exec", None)
+        if missed and path is not None and not sys.dont_write_bytecode:
+            _write(path, _DATACLASS_MAGIC + marshal.dumps(code))
+    return made
+
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:
+
+    def dataclass(cls=None, /, **options):
+        """`dataclasses.dataclass(**options)`, its generated methods' bytecode cached per installation."""
+        if cls is None:
+            return lambda cls: _decorate(cls, options)
+        return _decorate(cls, options)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from chronicle_vm.core.codecache import dataclass
 
 __all__ = [
     "CHARS_PER_FUEL",
@@ -83,6 +84,8 @@ STRUCTURED_RULES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Operand:
+    """One operand slot of an instruction row: what it holds, its type rule, and whether the instruction writes it."""
+
     kind: OperandKind = OperandKind.NONE
     rule: TypeRule = TypeRule.NONE
     write: bool = False

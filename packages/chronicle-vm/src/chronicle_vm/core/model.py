@@ -9,8 +9,10 @@ the verifier (`chronicle_vm.verifier.rules`) decides whether a module may run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import NamedTuple
+
+from chronicle_vm.core.codecache import dataclass
 
 from .types import V1_INTERNED, StructDef, TypeKind, ValueType, distinct_objects, type_text
 
@@ -138,9 +140,9 @@ class Module:
 
     def digest(self) -> str:
         """sha256 of the encoded module, as hex."""
-        import hashlib
+        from .digest import sha256_hex
 
-        return hashlib.sha256(self.to_bytes()).hexdigest()
+        return sha256_hex(self.to_bytes())
 
 
 _V1_KINDS = frozenset({TypeKind.INT, TypeKind.BOOL, TypeKind.STR, TypeKind.ARRAY})

@@ -16,13 +16,12 @@ The version-1 binary format stores a type as (array depth, scalar tag);
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.limits import Limits
 
 from . import structured
@@ -390,6 +389,8 @@ def _bool_text(value: Any) -> str:
 
 
 def _str_text(value: Any) -> str:
+    import json  # here: a run that shows no str as JSON never loads it (start-up)
+
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+
+from chronicle_vm.core.codecache import dataclass
 
 __all__ = [
     "BOOL",

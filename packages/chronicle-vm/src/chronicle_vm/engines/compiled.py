@@ -84,8 +84,11 @@ Plugin calls are direct Python calls (the fastest option) carrying the
 depth as an argument.  Below a bound that keeps Python's recursion limit out
 of reach (the recursion limit minus the host's current stack minus a margin,
 and never more than `max_call_depth` nor more frames than
-`max_stack_registers` can hold), nothing else is checked.  A call that would
-pass the bound abandons the fast run.  When the bound was Python's stack and
+`max_stack_registers` can hold), nothing else is checked; an entry that
+cannot recurse takes only the frames of its longest chain of calls, and the
+stack's room is probed in C (`sys._getframe` at the depth that would be too
+deep) instead of walking every frame of the host's stack on each call.  A
+call that would pass the bound abandons the fast run.  When the bound was Python's stack and
 not a limit, the call runs again from the start on a worker thread with a
 deep stack (chronicle_vm.engines.deep; the engine remembers the entry and
 goes there directly next time), where the bound is the limit itself; when it
@@ -141,11 +144,11 @@ import sys
 import types
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.model import Function, Module
 from chronicle_vm.core.structured import VMap, struct_fields
@@ -170,7 +173,7 @@ from .costs import (
     value_words,
 )
 from .deep import run_deep
-from .entry import RunOutcome, handler_table, locate, prepare_call
+from .entry import RunOutcome, handler_table, locate, plain_kinds, plain_units, prepare_call
 from .entry import describe as _describe
 from .entry import structs_of as _structs
 from .faults import OperandFault
@@ -327,6 +330,7 @@ class _EntryPlan(NamedTuple):
 
     function: int
     params: tuple[ValueType, ...]
+    kinds: tuple[type, ...] | None  # the parameters' plain Python types (`plain_units`), None if some are not
     room: int  # the allocation units its arguments may take (-1: none, see `CompiledEngine._fits`)
     depth: int  # the most frames its calls can have live at once, itself included; 0 when it may recurse
 
@@ -359,11 +363,32 @@ def _static_depth(module: Module, index: int) -> int:
     return depth[index]
 
 
+#: `_static_depth` per module (by identity, like the translations), so an engine built per call does not walk
+#: the call graph again; bounded, oldest first out.
+_DEPTHS: OrderedDict[int, tuple[VerifiedModule, dict[int, int]]] = OrderedDict()
+
+
+def _module_depth(verified: VerifiedModule, index: int) -> int:
+    """`_static_depth(verified.module, index)`, worked out once per module."""
+    known = _DEPTHS.get(id(verified))
+    if known is None or known[0] is not verified:
+        known = _DEPTHS[id(verified)] = (verified, {})
+        while len(_DEPTHS) > _CACHE_MODULES:
+            _DEPTHS.popitem(last=False)
+    depths = known[1]
+    depth = depths.get(index)
+    if depth is None:
+        depth = depths[index] = _static_depth(verified.module, index)
+    return depth
+
+
 _new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
 class _CodeInfo:
+    """Where each line of a function's translation maps back to its instructions (a docstring, so no signature)."""
+
     fidx: int
     line_pcs: tuple[int, ...]  # line number - 1 -> instruction index (-1 for dispatch lines)
     line_pending: tuple[int, ...]  # line number - 1 -> instructions charged ahead of the one on that line
@@ -409,6 +434,7 @@ class CompiledEngine:
         self._uncompilable: set[int] = set()
         self._capless: frozenset[int] | None = None
         self._deep_entries: set[str] = set()  # entries that ran out of the caller's Python stack once
+        self._max_string = limits.max_string_len
         self._plans: dict[str, _EntryPlan] = {}  # entry name -> what its calls reuse (see `_plan`)
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
@@ -447,14 +473,21 @@ class CompiledEngine:
         cancel handle.
         """
         plan = self._plans.get(entry) if type(entry) is str else None
-        if plan is None or args or plan.params:  # arguments to check (or an entry not seen yet): prepare_call
+        values: list[Value]
+        if plan is not None and not args and not plan.params:  # nothing to check
+            index, values, units = plan.function, [], 0
+        elif (
+            plan is not None
+            and plan.kinds is not None
+            and (units := plain_units(args, plan.kinds, self._max_string)) >= 0
+        ):
+            index, values = plan.function, list(args)  # type: ignore[arg-type]  # scalars the import takes as they are
+        else:
             index, values, units = prepare_call(self.verified, self.limits, entry, args)
             if plan is None:
                 plan = self._plan(index)
                 if type(entry) is str:
                     self._plans[entry] = plan
-        else:  # an entry without parameters called without arguments: nothing to check
-            index, values, units = plan.function, [], 0
         if self._busy:  # re-entered from one of its own handlers: leave this run's state alone
             table = self.handlers if handlers is None else handlers
             return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
@@ -488,7 +521,8 @@ class CompiledEngine:
         """What does not change between calls of entry `index`: its parameters, the room its arguments may
         take (`_fits`) and how deep its calls can go (`_static_depth`)."""
         function = self.module.functions[index]
-        return _EntryPlan(index, function.params, self._fits(function), _static_depth(self.module, index))
+        params = function.params
+        return _EntryPlan(index, params, plain_kinds(params), self._fits(function), _module_depth(self.verified, index))
 
     def _fits(self, function: Function) -> int:
         """The allocation units the entry's arguments may take and still pass every check the interpreter makes

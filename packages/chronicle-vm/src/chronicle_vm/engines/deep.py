@@ -20,11 +20,13 @@ unless someone else changed it meanwhile.
 from __future__ import annotations
 
 import contextvars
-import queue
 import sys
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import queue
 
 __all__ = ["STACK_BYTES", "run_deep"]
 
@@ -73,6 +75,8 @@ class _Worker:
     """One daemon thread running jobs from its queue, one at a time."""
 
     def __init__(self) -> None:
+        import queue  # here: a run that never goes deep does not load it (start-up)
+
         self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         old = threading.stack_size()
         try:
@@ -97,6 +101,8 @@ def run_deep(job: Callable[[], T], frames: int) -> T:
         worker = _idle.pop() if _idle else None
     if worker is None:
         worker = _Worker()
+    import queue
+
     context = contextvars.copy_context()
     done: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
 

@@ -8,13 +8,14 @@ their errors and traces are too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from math import isfinite
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chronicle_vm.core.calls import CapabilityHandler
 from chronicle_vm.core.model import Module
 from chronicle_vm.core.type_registry import zero_value
 from chronicle_vm.core.types import StructDef, TypeKind, ValueType
-from chronicle_vm.core.values import Value, ValueMismatch, import_value
+from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
 from chronicle_vm.errors import UsageError, declare_codes
 from chronicle_vm.limits import Limits
 
@@ -23,7 +24,18 @@ from .costs import ITEM_WORDS, LIST_WORDS, STR_WORDS, value_words
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
 
-__all__ = ["FRESH_KINDS", "RunOutcome", "describe", "handler_table", "locate", "prepare_call", "structs_of", "zero"]
+__all__ = [
+    "FRESH_KINDS",
+    "RunOutcome",
+    "describe",
+    "handler_table",
+    "locate",
+    "plain_kinds",
+    "plain_units",
+    "prepare_call",
+    "structs_of",
+    "zero",
+]
 
 declare_codes(
     "usage",
@@ -61,6 +73,37 @@ FRESH_KINDS = frozenset((TypeKind.ARRAY, TypeKind.MAP, TypeKind.STRUCT))
 def handler_table(module: Module, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:
     """One handler slot per declared capability (None where the host gave none); shared by every engine."""
     return tuple(handlers) + (None,) * (len(module.capabilities) - len(handlers))
+
+
+#: The parameter kinds whose host arguments `plain_units` can take as they are.
+_PLAIN: dict[TypeKind, type] = {TypeKind.INT: int, TypeKind.BOOL: bool, TypeKind.STR: str, TypeKind.FLOAT: float}
+
+
+def plain_kinds(params: Sequence[ValueType]) -> tuple[type, ...] | None:
+    """The Python type each parameter takes as it is (int, bool, str, float); None when some parameter is other."""
+    kinds = tuple(_PLAIN.get(param.kind) for param in params)
+    return None if any(kind is None for kind in kinds) else kinds  # type: ignore[return-value]
+
+
+def plain_units(args: Sequence[Any], kinds: tuple[Any, ...], max_string: int) -> int:
+    """The allocation units of arguments that `import_value` would take exactly as they are, or -1.
+
+    -1 (the argument count, a type, a range or a string's text is not plainly right): the full import decides,
+    with its error.  An ASCII string is always valid Unicode; an int must be within 64 bits, a float finite.
+    """
+    if len(args) != len(kinds):
+        return -1
+    units = 0
+    for arg, kind in zip(args, kinds, strict=True):
+        if type(arg) is not kind:
+            return -1
+        if kind is str:
+            if len(arg) > max_string or not arg.isascii():
+                return -1
+            units += STR_WORDS + len(arg)
+        elif (kind is int and not I64_MIN <= arg <= I64_MAX) or (kind is float and not isfinite(arg)):
+            return -1
+    return units
 
 
 def prepare_call(

@@ -23,12 +23,12 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from chronicle_vm.core.calls import CallSite, CapabilityHandler
 from chronicle_vm.core.casemap import fixed_lower, fixed_trim, fixed_upper
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op
 from chronicle_vm.core.model import Function, Module
 from chronicle_vm.core.structured import VMap, struct_fields
@@ -41,6 +41,7 @@ from chronicle_vm.limits import Limits
 from . import faults
 from .control import FUEL_SLICE
 from .costs import (
+    ENTRY_WORDS,
     ITEM_WORDS,
     LIST_WORDS,
     STR_WORDS,
@@ -57,7 +58,17 @@ from .entry import zero as _zero
 from .faults import OperandFault
 from .faults import quote_operand as _quote
 from .semantics import INT_TEXT as _INT_TEXT
-from .semantics import PLAIN, VALUES, WORKS, operand_values, plain_operation, require_complete, struct_words, writes_a
+from .semantics import (
+    PLAIN,
+    VALUES,
+    WORKS,
+    operand_values,
+    plain_operation,
+    quote_key,
+    require_complete,
+    struct_words,
+    writes_a,
+)
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
@@ -94,6 +105,12 @@ _MAPGETD = 0xA0  # d: True when the key is a str (charged by its length)
 _STRUCTNEW = 0xA1  # c: the struct's field count, d: the words it allocates
 _GETFIELD = 0xA2
 _SETFIELD = 0xA3
+# The map instructions a loop body uses most, each the semantics table's `Work` row written out (pay the key's
+# fuel, check, allocate, act, in that order); d: True when the key is a str (charged by its length).
+_MAPGET = 0xA4
+_MAPSET = 0xA5
+_MAPHAS = 0xA6
+_MAPDEL = 0xA7
 _ORDER_OPS = {Op.LT.value: operator.lt, Op.LE.value: operator.le, Op.GT.value: operator.gt, Op.GE.value: operator.ge}
 
 #: The ISA opcodes `_run` has its own code for; with the semantics table's plain operations (run through
@@ -107,11 +124,17 @@ _NATIVE = frozenset(
         *(Op.CONCAT, Op.TOSTR, Op.LEN, Op.SLICE, Op.CONTAINS, Op.FIND, Op.PARSEINT, Op.UPPER, Op.LOWER, Op.TRIM),
         *(Op.SPLIT, Op.JOIN, Op.REPEAT, Op.CHARAT, Op.NEWARR, Op.PUSH, Op.POP, Op.GETIDX, Op.SETIDX),
         *(Op.MAPGETD, Op.STRUCTNEW, Op.GETFIELD, Op.SETFIELD),  # maps and structs (#17): `_value_form`
+        *(Op.MAPGET, Op.MAPSET, Op.MAPHAS, Op.MAPDEL),
     )
 )
-_NATIVE_VALUES = frozenset((Op.MAPGETD, Op.STRUCTNEW, Op.GETFIELD, Op.SETFIELD))
+_NATIVE_VALUES = frozenset(
+    (Op.MAPGETD, Op.STRUCTNEW, Op.GETFIELD, Op.SETFIELD, Op.MAPGET, Op.MAPSET, Op.MAPHAS, Op.MAPDEL)
+)
+#: The fused map forms: the ISA opcode, its internal number, and the operand holding the key (1: b, 2: c).
+_MAP_FORMS = {Op.MAPGET: (_MAPGET, 2), Op.MAPSET: (_MAPSET, 1), Op.MAPHAS: (_MAPHAS, 2), Op.MAPDEL: (_MAPDEL, 1)}
 require_complete("the fused interpreter", {op.value for op in _NATIVE} | PLAIN | set(WORKS))
-assert not {_ORDER_STR, _WORK, _BITWISE, _SHIFT_OP, _MAPGETD, _STRUCTNEW, _GETFIELD, _SETFIELD} & set(OPCODES), (
+_OWN = {_ORDER_STR, _WORK, _BITWISE, _SHIFT_OP, _MAPGETD, _STRUCTNEW, _GETFIELD, _SETFIELD}
+assert not (_OWN | {_MAPGET, _MAPSET, _MAPHAS, _MAPDEL}) & set(OPCODES), (
     "the fused interpreter's own opcodes are not ISA's"
 )
 
@@ -182,6 +205,9 @@ def _value_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...
     """The loop's form of a map or struct instruction that is not a sized row of the semantics table."""
     if op == Op.MAPGETD:
         return (_MAPGETD, a, b, c, registers[c].kind is TypeKind.STR)
+    if op in _MAP_FORMS:
+        internal, key = _MAP_FORMS[Op(op)]
+        return (internal, a, b, c, registers[(a, b, c)[key]].kind is TypeKind.STR)
     if op == Op.STRUCTNEW:
         size = len(struct_fields(registers[a], structs))
         return (_STRUCTNEW, a, b, size, struct_words(size))
@@ -475,7 +501,7 @@ class Interpreter:
         JMP, JMPIF, JMPIFNOT = Op.JMP.value, Op.JMPIF.value, Op.JMPIFNOT.value
         CALL, CAPCALL, RET, RETV = Op.CALL.value, Op.CAPCALL.value, Op.RET.value, Op.RETV.value
         CAPCALL_SIZED, SHIFT = _CAPCALL_SIZED, _SHIFT
-        STR, LIST, ITEM = STR_WORDS, LIST_WORDS, ITEM_WORDS  # max_allocation's estimate, in words
+        STR, LIST, ITEM, ENTRY = STR_WORDS, LIST_WORDS, ITEM_WORDS, ENTRY_WORDS  # max_allocation's estimate, in words
         cut = min(max_string, CHARS_PER_FUEL - 1)  # a concat no longer than this pays nothing extra and fits
         GETIDX, SETIDX, PUSH, POP, NEWARR, LEN = (
             Op.GETIDX.value,
@@ -738,6 +764,86 @@ class Interpreter:
                         if alloc > max_alloc:
                             self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                         array.append(regs[b])
+                    elif 0xA0 <= op < 0xA8:  # maps and structs: the values helper's internal numbers
+                        if op == _MAPGETD:
+                            if d:
+                                extra = len(regs[c]) >> SHIFT
+                                if extra:
+                                    if extra > max_instructions - step - 1:
+                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                    step += extra
+                                    draw(skip(fuel, extra - 1, None), None)
+                            regs[a] = regs[b].get(regs[c], regs[a])
+                        elif op == _GETFIELD:
+                            regs[a] = regs[b][c]
+                        elif op == _MAPSET:
+                            key = regs[b]
+                            if d:
+                                extra = len(key) >> SHIFT
+                                if extra:
+                                    if extra > max_instructions - step - 1:
+                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                    step += extra
+                                    draw(skip(fuel, extra - 1, None), None)
+                            mapping = regs[a]
+                            if key not in mapping:
+                                if len(mapping) >= max_array:
+                                    self._raise(faults.map_full(max_array), frames_at(fidx, pc - 1))
+                                alloc += ENTRY
+                                if alloc > max_alloc:
+                                    self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                                mapping.keyset += 1
+                            mapping[key] = regs[c]
+                        elif op == _MAPGET:
+                            key = regs[c]
+                            if d:
+                                extra = len(key) >> SHIFT
+                                if extra:
+                                    if extra > max_instructions - step - 1:
+                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                    step += extra
+                                    draw(skip(fuel, extra - 1, None), None)
+                            mapping = regs[b]
+                            if key in mapping:
+                                regs[a] = mapping[key]
+                            else:
+                                self._raise(faults.key_missing(quote_key(key)), frames_at(fidx, pc - 1))
+                        elif op == _MAPHAS:
+                            key = regs[c]
+                            if d:
+                                extra = len(key) >> SHIFT
+                                if extra:
+                                    if extra > max_instructions - step - 1:
+                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                    step += extra
+                                    draw(skip(fuel, extra - 1, None), None)
+                            regs[a] = key in regs[b]
+                        elif op == _SETFIELD:
+                            regs[a][b] = regs[c]
+                        elif op == _STRUCTNEW:
+                            extra = c >> SHIFT
+                            if extra:
+                                if extra > max_instructions - step - 1:
+                                    self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                step += extra
+                                draw(skip(fuel, extra - 1, None), None)
+                            alloc += d
+                            if alloc > max_alloc:
+                                self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                            regs[a] = regs[b : b + c]
+                        else:  # _MAPDEL
+                            key = regs[b]
+                            if d:
+                                extra = len(key) >> SHIFT
+                                if extra:
+                                    if extra > max_instructions - step - 1:
+                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                    step += extra
+                                    draw(skip(fuel, extra - 1, None), None)
+                            mapping = regs[a]
+                            if key in mapping:
+                                del mapping[key]
+                                mapping.keyset += 1
                     elif op == CONCAT:
                         left = regs[b]
                         right = regs[c]
@@ -852,30 +958,6 @@ class Interpreter:
                             regs[a] = act(values)
                         else:
                             act(values)
-                    elif op == _GETFIELD:
-                        regs[a] = regs[b][c]
-                    elif op == _SETFIELD:
-                        regs[a][b] = regs[c]
-                    elif op == _MAPGETD:
-                        if d:
-                            extra = len(regs[c]) >> SHIFT
-                            if extra:
-                                if extra > max_instructions - step - 1:
-                                    self._unpaid(extra, step, frames_at(fidx, pc - 1))
-                                step += extra
-                                draw(skip(fuel, extra - 1, None), None)
-                        regs[a] = regs[b].get(regs[c], regs[a])
-                    elif op == _STRUCTNEW:
-                        extra = c >> SHIFT
-                        if extra:
-                            if extra > max_instructions - step - 1:
-                                self._unpaid(extra, step, frames_at(fidx, pc - 1))
-                            step += extra
-                            draw(skip(fuel, extra - 1, None), None)
-                        alloc += d
-                        if alloc > max_alloc:
-                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
-                        regs[a] = regs[b : b + c]
                     else:
                         extra = string_extra(_COST_OP.get(op) or op, regs[b], regs[c], max_string)
                         if extra:

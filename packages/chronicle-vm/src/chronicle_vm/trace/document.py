@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 from chronicle_vm.capabilities.scopes import RULE_KEYS, rules_from_json
-from chronicle_vm.core.calls import CallSite, CapabilityHandler
+from chronicle_vm.core.calls import CallSite, CapabilityHandler, RecordTape
 from chronicle_vm.core.isa import COST_MODEL
 from chronicle_vm.core.model import Module
 from chronicle_vm.core.type_registry import json_kind
@@ -240,6 +240,7 @@ def attach_trace(error: ChronicleError, trace: Trace) -> None:
 #: the cyclic garbage collector nothing to count or walk; a tuple per call kept alive made it run
 #: hundreds of extra passes over a 100,000-call run (+20% to +60% run time).
 _Call = Any
+_new_object = object.__new__
 _FAILED = object()  # the result slot of a call the host or a quota failed (the error is Recorder.failure)
 
 
@@ -351,6 +352,12 @@ class Recorder:
         budget = self.budget
         meter, ceiling, per_call, item = budget.meter, budget.max_bytes, budget.per_call[index], budget.per_item
         sized, sized_result = budget.sized_params[index], budget.sized_result[index]
+        own = getattr(live, "recording", None)  # a live handler that can record itself (capabilities.negotiation)
+        if own is not None and not (copy_args or copy_result):
+            tape = RecordTape(calls, meter, ceiling, per_call, item, sized, sized_result, budget.stop, self._fail)
+            recording_itself: CapabilityHandler | None = own(tape)
+            if recording_itself is not None:
+                return recording_itself
 
         if not (copy_args or copy_result):
             # The common case, scalars only: three appends in place, no tuple or list built per call.
@@ -402,10 +409,22 @@ class Recorder:
 
         return recording_copies
 
+    def _fail(self, error: ChronicleError, args: Sequence[Value], site: CallSite) -> None:
+        """A call the host, a quota or a budget failed: recorded as failed, and the run ends on `error`."""
+        self.failure = error
+        self.calls.append(_FAILED)
+        self.calls.extend(site)
+        self.calls.extend(args)
+
     def returned(self, entry: str, args: Sequence[object], value: object, instructions: int) -> Trace:
         """The trace of a run that returned `value` after `instructions` instructions."""
-        outcome = {"status": "returned", "value": value, "instructions": instructions}
-        return Trace._recorded(_Recording(self, entry, list(args), None, outcome))
+        trace: Trace = _new_object(Trace)  # Trace._recorded, inline: a service records one per call
+        trace._doc = trace._json = None
+        trace._recording = _Recording(
+            self, entry, list(args), None, {"status": "returned", "value": value, "instructions": instructions}
+        )
+        trace._checked = True
+        return trace
 
     def failed(self, entry: str, args: Sequence[object], error: ChronicleError) -> Trace:
         """The trace of a run that ended on `error`: a final event unless a capability call raised it."""
@@ -468,14 +487,12 @@ class _Recording:
         end: dict[str, Any] | None,
         outcome: dict[str, Any],
     ) -> None:
-        self.module, self.provenance, self.provenance_text, self.arity, self.failure, self.meta = (
-            recorder.module,
-            recorder.provenance,
-            recorder.provenance_text,
-            recorder.arity,
-            recorder.failure,
-            recorder.meta,
-        )
+        self.module = recorder.module
+        self.provenance = recorder.provenance
+        self.provenance_text = recorder.provenance_text
+        self.arity = recorder.arity
+        self.failure = recorder.failure
+        self.meta = recorder.meta
         self.calls = recorder.calls.copy()  # a recorder may be restarted for the next run
         self.entry = {"function": entry, "args": args}
         self.end = end

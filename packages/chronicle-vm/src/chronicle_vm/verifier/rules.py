@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import InitVar, dataclass, field
+from dataclasses import InitVar, field
 from itertools import chain
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-from chronicle_vm.core.codecache import compile_cached
+from chronicle_vm.core.codecache import compile_cached, dataclass
 from chronicle_vm.core.isa import OPCODES, STRUCTURED_OPS, STRUCTURED_RULES, Op, Operand, OperandKind, OpInfo, TypeRule
 from chronicle_vm.core.model import (
     FORMAT_VERSIONS,
