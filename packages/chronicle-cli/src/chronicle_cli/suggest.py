@@ -121,7 +121,8 @@ class _Param:
         distinct = len(self.values) if self.values is not None else None
         # a set is clear when its values came back: each seen at least twice on average
         if distinct is not None and self.seen >= 2 * distinct and (self.kind != "bool" or distinct == 1):
-            return {"one_of": list(self.values or ())}, f"the {distinct} distinct values of {self.seen} calls"
+            values = "the one value" if distinct == 1 else f"the {distinct} distinct values"
+            return {"one_of": list(self.values or ())}, f"{values} of {self.seen} calls"
         if self.kind == "str" and (distinct is None or distinct >= 2):
             prefix = _cut(self.prefix or "")
             if len(prefix) >= _MIN_PREFIX:

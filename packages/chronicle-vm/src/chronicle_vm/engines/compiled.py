@@ -50,7 +50,16 @@ A side exit into an arm that nothing else enters (no fall-through, one
 jump) leaves its refund to that arm's first charge (`FUEL >= length -
 owed`), so fib's recursive arm is entered with one fuel operation less.  A
 segment's fast copy making two calls or more tests the depth `d` once with
-the fuel; `d = 0` takes the slow copy, which stops at the same call.
+the fuel and computes the callees' `e = d - 1` once; `d = 0` takes the slow
+copy, which stops at the same call.
+
+CPython 3.11+ specialises an int comparison (fused with its jump) only when
+both ints have one 30-bit digit, so the fuel stays below 2**29: a run
+without a deadline is granted its max_instructions `_FUEL_GRANT` at a time,
+the next grant taken where the fuel runs out, as the slices of a run with a
+deadline are (only without the deadline check); a one-sided overflow check
+(`i + 1`) tests a one-digit bound before the 64-bit one.  Int constants are
+literals in the source (LOAD_CONST, not a global per use).
 
 Range analysis and folding: an arm every way into which passed a guard
 `lt/le x, k` (a `loadk` of an int right before, the branch right after)
@@ -60,7 +69,7 @@ its overflow check when k - c stays in 64 bits (fib's `n - 1` after
 instruction go unstored: an int constant folds into the arithmetic or
 comparison that reads it, an int comparison into its branch, and an
 add/sub proved exact into the call argument that reads it
-(`F0(d - 1, (r0 - k1), 1)`).  Folded instructions keep their place, fuel and
+(`P0(e, (r0 - 1))`).  Folded instructions keep their place, fuel and
 lines in every copy of their segment, so counts and locations are unchanged.
 
 Errors carry the call stack without any bookkeeping on the fast path: a
@@ -1312,7 +1321,7 @@ class _Translator:
 
         Only where nothing can tell: `pc + 1` is reached from `pc` alone, reads the result once and no path reads
         it after (or `pc + 1` overwrites it).  An int `loadk` read as the right operand of an int `add sub mul div
-        mod` or comparison folds into it (`r1 = r0 - k1`); an int comparison read by the branch after it folds into
+        mod` or comparison folds into it (`r1 = r0 - 1`); an int comparison read by the branch after it folds into
         the branch (`if not (r0 < k0)`).
         """
         live = self.live_after
@@ -1331,7 +1340,7 @@ class _Translator:
                 return _literal(self.module.constants[b])
         elif op in (Op.ADD.value, Op.SUB.value) and use_op == Op.CALL and self._exact(op, b, _c):
             window = range(ub, ub + self.module.functions[ua].param_count)
-            if a in window and b != a and _c != a:  # an argument computed in the call: `F0(d - 1, (r0 - k1))`
+            if a in window and b != a and _c != a:  # an argument computed in the call: `P0(e, (r0 - 1))`
                 return f"({self.operand(b)} {'+' if op == Op.ADD else '-'} {self.operand(_c)})"
         elif op in _COMPARE and (use_op == Op.JMPIF or use_op == Op.JMPIFNOT) and ua == a:
             left, right = code[pc].b, code[pc].c

@@ -764,86 +764,121 @@ class Interpreter:
                         if alloc > max_alloc:
                             self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                         array.append(regs[b])
-                    elif 0xA0 <= op < 0xA8:  # maps and structs: the values helper's internal numbers
-                        if op == _MAPGETD:
-                            if d:
-                                extra = len(regs[c]) >> SHIFT
+                    elif op >= 0x56:  # the semantics table's rows, maps and structs (internal numbers)
+                        if op == _PLAIN:
+                            try:
+                                regs[a] = d(regs, b, c)
+                            except OperandFault as fault:
+                                self._raise(fault.failure, frames_at(fidx, pc - 1))
+                        elif 0xA0 <= op < 0xA8:  # maps and structs: the values helper's internal numbers
+                            if op == _MAPGETD:
+                                if d:
+                                    extra = len(regs[c]) >> SHIFT
+                                    if extra:
+                                        if extra > max_instructions - step - 1:
+                                            self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                        step += extra
+                                        draw(skip(fuel, extra - 1, None), None)
+                                regs[a] = regs[b].get(regs[c], regs[a])
+                            elif op == _GETFIELD:
+                                regs[a] = regs[b][c]
+                            elif op == _MAPSET:
+                                key = regs[b]
+                                if d:
+                                    extra = len(key) >> SHIFT
+                                    if extra:
+                                        if extra > max_instructions - step - 1:
+                                            self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                        step += extra
+                                        draw(skip(fuel, extra - 1, None), None)
+                                mapping = regs[a]
+                                if key not in mapping:
+                                    if len(mapping) >= max_array:
+                                        self._raise(faults.map_full(max_array), frames_at(fidx, pc - 1))
+                                    alloc += ENTRY
+                                    if alloc > max_alloc:
+                                        self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                                    mapping.keyset += 1
+                                mapping[key] = regs[c]
+                            elif op == _MAPGET:
+                                key = regs[c]
+                                if d:
+                                    extra = len(key) >> SHIFT
+                                    if extra:
+                                        if extra > max_instructions - step - 1:
+                                            self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                        step += extra
+                                        draw(skip(fuel, extra - 1, None), None)
+                                mapping = regs[b]
+                                if key in mapping:
+                                    regs[a] = mapping[key]
+                                else:
+                                    self._raise(faults.key_missing(quote_key(key)), frames_at(fidx, pc - 1))
+                            elif op == _MAPHAS:
+                                key = regs[c]
+                                if d:
+                                    extra = len(key) >> SHIFT
+                                    if extra:
+                                        if extra > max_instructions - step - 1:
+                                            self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                        step += extra
+                                        draw(skip(fuel, extra - 1, None), None)
+                                regs[a] = key in regs[b]
+                            elif op == _SETFIELD:
+                                regs[a][b] = regs[c]
+                            elif op == _STRUCTNEW:
+                                extra = c >> SHIFT
                                 if extra:
                                     if extra > max_instructions - step - 1:
                                         self._unpaid(extra, step, frames_at(fidx, pc - 1))
                                     step += extra
                                     draw(skip(fuel, extra - 1, None), None)
-                            regs[a] = regs[b].get(regs[c], regs[a])
-                        elif op == _GETFIELD:
-                            regs[a] = regs[b][c]
-                        elif op == _MAPSET:
-                            key = regs[b]
-                            if d:
-                                extra = len(key) >> SHIFT
-                                if extra:
-                                    if extra > max_instructions - step - 1:
-                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
-                                    step += extra
-                                    draw(skip(fuel, extra - 1, None), None)
-                            mapping = regs[a]
-                            if key not in mapping:
-                                if len(mapping) >= max_array:
-                                    self._raise(faults.map_full(max_array), frames_at(fidx, pc - 1))
-                                alloc += ENTRY
+                                alloc += d
                                 if alloc > max_alloc:
                                     self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
-                                mapping.keyset += 1
-                            mapping[key] = regs[c]
-                        elif op == _MAPGET:
-                            key = regs[c]
-                            if d:
-                                extra = len(key) >> SHIFT
-                                if extra:
-                                    if extra > max_instructions - step - 1:
-                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
-                                    step += extra
-                                    draw(skip(fuel, extra - 1, None), None)
-                            mapping = regs[b]
-                            if key in mapping:
-                                regs[a] = mapping[key]
-                            else:
-                                self._raise(faults.key_missing(quote_key(key)), frames_at(fidx, pc - 1))
-                        elif op == _MAPHAS:
-                            key = regs[c]
-                            if d:
-                                extra = len(key) >> SHIFT
-                                if extra:
-                                    if extra > max_instructions - step - 1:
-                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
-                                    step += extra
-                                    draw(skip(fuel, extra - 1, None), None)
-                            regs[a] = key in regs[b]
-                        elif op == _SETFIELD:
-                            regs[a][b] = regs[c]
-                        elif op == _STRUCTNEW:
-                            extra = c >> SHIFT
+                                regs[a] = regs[b : b + c]
+                            else:  # _MAPDEL
+                                key = regs[b]
+                                if d:
+                                    extra = len(key) >> SHIFT
+                                    if extra:
+                                        if extra > max_instructions - step - 1:
+                                            self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                        step += extra
+                                        draw(skip(fuel, extra - 1, None), None)
+                                mapping = regs[a]
+                                if key in mapping:
+                                    del mapping[key]
+                                    mapping.keyset += 1
+                        elif op == _ORDER_STR:
+                            left = regs[b]
+                            right = regs[c]
+                            extra = min(len(left), len(right)) >> SHIFT
                             if extra:
                                 if extra > max_instructions - step - 1:
                                     self._unpaid(extra, step, frames_at(fidx, pc - 1))
                                 step += extra
                                 draw(skip(fuel, extra - 1, None), None)
-                            alloc += d
+                            regs[a] = d(left, right)
+                        else:  # _WORK
+                            pay, check, act, read, written = d
+                            values = read(regs, a, b, c)
+                            extra = pay(values, max_string)
+                            if extra:
+                                if extra > max_instructions - step - 1:
+                                    self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                step += extra
+                                draw(skip(fuel, extra - 1, None), None)
+                            try:
+                                alloc += check(values, max_string, max_array)
+                            except OperandFault as fault:
+                                self._raise(fault.failure, frames_at(fidx, pc - 1))
                             if alloc > max_alloc:
                                 self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
-                            regs[a] = regs[b : b + c]
-                        else:  # _MAPDEL
-                            key = regs[b]
-                            if d:
-                                extra = len(key) >> SHIFT
-                                if extra:
-                                    if extra > max_instructions - step - 1:
-                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
-                                    step += extra
-                                    draw(skip(fuel, extra - 1, None), None)
-                            mapping = regs[a]
-                            if key in mapping:
-                                del mapping[key]
-                                mapping.keyset += 1
+                            if written:
+                                regs[a] = act(values)
+                            else:
+                                act(values)
                     elif op == CONCAT:
                         left = regs[b]
                         right = regs[c]
@@ -924,40 +959,6 @@ class Interpreter:
                             self._raise(faults.call_depth(max_depth), frames_at(fidx, pc - 1))
                         failure = faults.registers(self.module.functions[a].name, d[4], max_registers)
                         self._raise(failure, frames_at(fidx, pc - 1))
-                    elif op == _PLAIN:
-                        try:
-                            regs[a] = d(regs, b, c)
-                        except OperandFault as fault:
-                            self._raise(fault.failure, frames_at(fidx, pc - 1))
-                    elif op == _ORDER_STR:
-                        left = regs[b]
-                        right = regs[c]
-                        extra = min(len(left), len(right)) >> SHIFT
-                        if extra:
-                            if extra > max_instructions - step - 1:
-                                self._unpaid(extra, step, frames_at(fidx, pc - 1))
-                            step += extra
-                            draw(skip(fuel, extra - 1, None), None)
-                        regs[a] = d(left, right)
-                    elif op == _WORK:
-                        pay, check, act, read, written = d
-                        values = read(regs, a, b, c)
-                        extra = pay(values, max_string)
-                        if extra:
-                            if extra > max_instructions - step - 1:
-                                self._unpaid(extra, step, frames_at(fidx, pc - 1))
-                            step += extra
-                            draw(skip(fuel, extra - 1, None), None)
-                        try:
-                            alloc += check(values, max_string, max_array)
-                        except OperandFault as fault:
-                            self._raise(fault.failure, frames_at(fidx, pc - 1))
-                        if alloc > max_alloc:
-                            self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
-                        if written:
-                            regs[a] = act(values)
-                        else:
-                            act(values)
                     else:
                         extra = string_extra(_COST_OP.get(op) or op, regs[b], regs[c], max_string)
                         if extra:
