@@ -134,12 +134,14 @@ class Trace:
     gives a private copy.
     """
 
-    __slots__ = ("_checked", "_doc", "_json", "_recording", "_sha256")
+    __slots__ = ("_checked", "_doc", "_json", "_recording", "_sha256", "_sites")
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self._doc: Mapping[str, Any] | None = doc
         self._json: bytes | None = None
         self._sha256: str | None = None
+        #: Set by load_trace: capability name -> the one location every call event of it records (see `sites`).
+        self._sites: dict[str, Any] | None = None
         self._recording: _Recording | None = None
         #: Made by the recorder or by load_trace; a document built by hand is checked before replay.
         self._checked = False
@@ -149,7 +151,7 @@ class Trace:
         trace = cls.__new__(cls)
         trace._doc = None
         trace._json = None
-        trace._sha256 = None
+        trace._sha256 = trace._sites = None
         trace._recording = recording
         trace._checked = True
         return trace
@@ -172,6 +174,11 @@ class Trace:
         """A fresh deep copy of the document (arrays as lists)."""
         result: dict[str, Any] = json.loads(self.to_json())
         return result
+
+    def sites(self) -> Mapping[str, Any]:
+        """Capability name -> the one location all its call events record, for the capabilities whose call
+        events (all well-formed) record one location; empty unless load_trace or `checked` read the events."""
+        return self._sites or {}
 
     def digest(self) -> str:
         """sha256 hex of the canonical bytes (what a slice's `full_digest` names); cached with the bytes."""
@@ -423,7 +430,7 @@ class Recorder:
     def returned(self, entry: str, args: Sequence[object], value: object, instructions: int) -> Trace:
         """The trace of a run that returned `value` after `instructions` instructions."""
         trace: Trace = _new_object(Trace)  # Trace._recorded, inline: a service records one per call
-        trace._doc = trace._json = trace._sha256 = None
+        trace._doc = trace._json = trace._sha256 = trace._sites = None
         trace._recording = _Recording(
             self, entry, list(args), None, {"status": "returned", "value": value, "instructions": instructions}
         )
@@ -770,16 +777,17 @@ def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = M
         raise ReplayError("replay.too-large", "the trace does not fit in memory") from None
     if _MAYBE_SURROGATE.search(data):
         _check_surrogates(doc)
-    _check_document(doc)
+    sites = _check_document(doc)
     trace = Trace(doc)
     trace._checked = True
+    trace._sites = sites
     return trace
 
 
 def checked(trace: Trace) -> Trace:
     """`trace` itself once its document is known to be well-formed (a hand-built one is checked now)."""
     if not trace._checked:
-        _check_document(trace.doc)
+        trace._sites = _check_document(trace.doc)
         trace._checked = True
     return trace
 
@@ -938,7 +946,7 @@ def _code(value: object, category: str, parts: tuple[str | int, ...]) -> None:
         _schema(parts, f"must be a {category}.* error code")
 
 
-def _check_document(doc: object) -> None:
+def _check_document(doc: object) -> dict[str, Any]:
     if type(doc) is not dict:
         raise ReplayError("replay.format", f"a trace is a JSON object, found {_kind(doc)}")
     if doc.get("format") != TRACE_FORMAT:
@@ -974,8 +982,9 @@ def _check_document(doc: object) -> None:
             _schema(("slice", "full_digest"), "expected 64 lowercase hex digits")
         if len(top["events"]) != end - first if type(top["events"]) is list else False:
             _schema(("events",), "a slice holds exactly the events of its range")
-    _check_events(top["events"], first, "slice" in top, types)
+    sites = _check_events(top["events"], first, "slice" in top, types)
     _check_outcome(top["outcome"], types)
+    return sites
 
 
 def _header_types(provenance: Mapping[str, Any], entry: Mapping[str, Any]) -> TraceTypes:
@@ -1090,10 +1099,14 @@ _END_KEYS = frozenset({"seq", "kind", "code", "message", "instructions", "locati
 _CALL_ERROR_KEYS = frozenset({"category", "code", "message"})
 
 
-def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | None = None) -> None:
+def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | None = None) -> dict[str, Any]:
+    """Checks the events; gives capability name -> the one location all its call events record (see
+    `Trace.sites`): compared while the fast check has each event at hand, a capability with an event checked
+    in detail or with two locations is left out."""
     if type(value) is not list:
         _schema(("events",), f"expected an array, found {_kind(value)}")
     last = len(value) - 1
+    sites: dict[str, Any] = {}
     if types is not None:  # version 2: every value by its declared type
         plans = _scalar_plans(types)
         for position, event in enumerate(value):
@@ -1101,9 +1114,11 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
             if type(event) is dict and event.keys() == _CALL_RESULT and type(event["capability"]) is str:
                 plan = plans.get(event["capability"])
                 if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
+                    _same_site(sites, event)
                     continue
             _check_event(event, position, first, position != last and not sliced, types)
-        return
+            _mixed(sites, event)
+        return {name: location for name, location in sites.items() if location is not _MIXED}
     for position, event in enumerate(value):
         # The common event, checked inline; anything else takes the detailed path below, which names the defect.
         if type(event) is dict and event.keys() == _CALL_RESULT:
@@ -1136,8 +1151,33 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
                 )
                 and _scalars(event["args"])
             ):
+                known = sites.get(event["capability"])
+                if known is None:
+                    sites[event["capability"]] = location
+                elif known is not _MIXED and known != location:
+                    sites[event["capability"]] = _MIXED
                 continue
         _check_event(event, position, first, ends_run=position != last and not sliced)
+        _mixed(sites, event)
+    return {name: location for name, location in sites.items() if location is not _MIXED}
+
+
+#: A capability whose call events record more than one location, or one checked in detail (`_check_events`).
+_MIXED: Any = object()
+
+
+def _same_site(sites: dict[str, Any], event: dict[str, Any]) -> None:
+    known = sites.get(event["capability"])
+    if known is None:
+        sites[event["capability"]] = event["location"]
+    elif known is not _MIXED and known != event["location"]:
+        sites[event["capability"]] = _MIXED
+
+
+def _mixed(sites: dict[str, Any], event: object) -> None:
+    """An event checked in detail (and found well-formed): its capability's locations are not compared."""
+    if isinstance(event, dict) and type(event.get("capability")) is str:
+        sites[event["capability"]] = _MIXED
 
 
 #: The exact Python type of a JSON scalar of each scalar kind (a float's JSON may also be an int: the slow path).

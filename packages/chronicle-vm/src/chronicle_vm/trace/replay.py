@@ -202,6 +202,7 @@ def _replay(
     state = _Replayer(
         loaded.module, recorded.events, limits, provenance["capabilities"], recorded_limits, budget, types, function
     )
+    state.sites = recorded.sites()
     handlers = state.handlers() if stop is None else stopping_handlers(state.handlers(), stop, loaded.module)
     runner = make_engine(loaded.verified, limits, handlers, engine)
     try:
@@ -417,6 +418,8 @@ class _Replayer:
         self.raised_instructions: int | None = None
         #: (function, pc) -> the location a call there records, as the recorder computes it.
         self.locations: dict[tuple[int, int], dict[str, Any]] = {}
+        #: Capability name -> the one location all its recorded calls record (`Trace.sites`), when known.
+        self.sites: Mapping[str, Any] = {}
 
     @property
     def position(self) -> int:
@@ -452,8 +455,10 @@ class _Replayer:
         assert budget is None or budget.sized_params[index] == sized
         # Scopes and quotas decide every call again, and a text or array result is charged to the trace budget.
         always = bool(scopes) or quota is not None or (budget is not None and budget.sized_result[index])
-        # The location of the capability's one call site in the module, if it has one: every call is there.
+        # The location of the capability's one call site in the module, if it has one: every call is there.  When
+        # every recorded call of it records that location (load_trace compared them), no call needs comparing.
         only = _only_site(self.module, index)
+        placed = only is not None and self.sites.get(name) == only
 
         def answer(args: Sequence[Value], site: CallSite) -> Value | None:
             nonlocal calls
@@ -492,7 +497,7 @@ class _Replayer:
             if always or result is _NO_RESULT or charged > trace_max or out > max_output:  # a stop recorded or due
                 self._check_stops(event, index, args, calls, site)
             # With one call site, its location; else the site's own (computed once per site).
-            if event["location"] != (only or locations.get((site[1], site[2]))):
+            if not placed and event["location"] != (only or locations.get((site[1], site[2]))):
                 self._check_location(event, site, locations)
             kind = type(result)
             if kind is scalar_result and (kind is not str or len(result) <= max_string):
