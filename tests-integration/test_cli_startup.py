@@ -42,6 +42,7 @@ NOT_FOR_A_RUN = (
     "chronicle_cli.operator_commands",
     "chronicle_cli.render",
     "chronicle_vm.engines.oracle",
+    "chronicle_vm.engines.reference",  # the fused interpreter: a compiled run loads it only to fall back
     "chronicle_vm.trace.document",
     "chronicle_vm.trace.replay",
     "chronicle_vm.core.casemap_data",

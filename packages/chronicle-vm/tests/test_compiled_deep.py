@@ -94,7 +94,7 @@ def test_depth_10000_runs_on_the_compiled_engine(monkeypatch: pytest.MonkeyPatch
         deep_runs.append(frames)
         return real(job, frames)
 
-    monkeypatch.setattr(compiled, "Interpreter", _NoInterpreter)
+    monkeypatch.setattr(compiled, "_interpreter", lambda: _NoInterpreter)
     monkeypatch.setattr(compiled, "run_deep", counting)
     limit = sys.getrecursionlimit()
     result = engine.call("main", [10_000])

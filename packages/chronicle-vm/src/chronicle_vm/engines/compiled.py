@@ -178,7 +178,6 @@ from .entry import describe as _describe
 from .entry import structs_of as _structs
 from .faults import OperandFault
 from .faults import quote_operand as _quote
-from .reference import Interpreter
 from .semantics import INT_TEXT as _INT_TEXT
 from .semantics import VALUES, WORKS, operand_values, require_complete, writes_a
 
@@ -188,6 +187,16 @@ _STR = STR_WORDS  # max_allocation's estimate of a string's header, in words (wr
 
 if TYPE_CHECKING:
     from chronicle_vm.verifier.rules import VerifiedModule
+
+    from .reference import Interpreter
+
+
+def _interpreter() -> type[Interpreter]:
+    """The fused interpreter, imported when a run first falls back to it (a compiled run seldom does)."""
+    from .reference import Interpreter
+
+    return Interpreter
+
 
 __all__ = [
     "MAX_TRANSLATED_INSTRUCTIONS",
@@ -490,11 +499,11 @@ class CompiledEngine:
                     self._plans[entry] = plan
         if self._busy:  # re-entered from one of its own handlers: leave this run's state alone
             table = self.handlers if handlers is None else handlers
-            return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
+            return _interpreter()(self.verified, self.limits, table).call(entry, args, control=control)
         # The same handlers as the last call (an instance without per-call state) need no re-binding.
         if handlers is not None and handlers is not self._given and not self._rebind(handlers):
             table = handler_table(self.module, handlers)  # other empty slots: other translations
-            return Interpreter(self.verified, self.limits, table).call(entry, args, control=control)
+            return _interpreter()(self.verified, self.limits, table).call(entry, args, control=control)
         self._control = control
         if units > plan.room:
             return self._reference_engine().call(entry, args, handlers=self.handlers, control=control)
@@ -543,7 +552,7 @@ class CompiledEngine:
 
     def _reference_engine(self) -> Interpreter:
         if self._reference is None:
-            self._reference = Interpreter(self.verified, self.limits, self.handlers)
+            self._reference = _interpreter()(self.verified, self.limits, self.handlers)
         return self._reference
 
     def _run(
@@ -712,7 +721,7 @@ class CompiledEngine:
         control = self._control
         if control is not None and stop_at:
             control = _StopFrom(control, stop_at)
-        return Interpreter(self.verified, self.limits, handlers).call(entry, args, control=control)
+        return _interpreter()(self.verified, self.limits, handlers).call(entry, args, control=control)
 
     def location(self, function: int, index: int) -> dict[str, Any]:
         """JSON-safe location of instruction `index` of function `function` (as `Interpreter.location`)."""
