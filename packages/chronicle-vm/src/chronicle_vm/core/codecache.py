@@ -53,19 +53,25 @@ def compile_cached(source: str, filename: str, anchor: str, name: str) -> types.
     encoded = source.encode("utf-8")
     head = _MAGIC + len(encoded).to_bytes(8, "big") + encoded
     if path is not None:
-        try:
-            with open(path, "rb") as cached:
-                data = cached.read()
-            if data.startswith(head):
-                code = marshal.loads(data[len(head) :])
-                if isinstance(code, types.CodeType) and code.co_filename == filename:
-                    return code
-        except (OSError, ValueError, EOFError, TypeError):
-            pass
+        code = _read_marshalled(path, head)
+        if isinstance(code, types.CodeType) and code.co_filename == filename:
+            return code
     code = compile(source, filename, "exec")
     if path is not None and not sys.dont_write_bytecode:
         _write(path, head + marshal.dumps(code))
     return code
+
+
+def _read_marshalled(path: str, head: bytes) -> object:
+    """What the cache file at `path` holds after `head`; None when it is missing, stale or unreadable."""
+    try:
+        with open(path, "rb") as cached:
+            data = cached.read()
+        if data.startswith(head):
+            return marshal.loads(data[len(head) :])
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    return None
 
 
 def _write(path: str, data: bytes) -> None:
@@ -98,16 +104,9 @@ def _module_code(anchor: str) -> tuple[str | None, dict[str, types.CodeType]]:
     if entry is None:
         path = cache_path(anchor, "dataclasses")
         code: dict[str, types.CodeType] = {}
-        if path is not None:
-            try:
-                with open(path, "rb") as cached:
-                    data = cached.read()
-                if data.startswith(_DATACLASS_MAGIC):
-                    loaded = marshal.loads(data[len(_DATACLASS_MAGIC) :])
-                    if isinstance(loaded, dict):
-                        code = {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, types.CodeType)}
-            except (OSError, ValueError, EOFError, TypeError):
-                pass
+        loaded = None if path is None else _read_marshalled(path, _DATACLASS_MAGIC)
+        if isinstance(loaded, dict):
+            code = {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, types.CodeType)}
         entry = _DATACLASS_CODE[anchor] = (path, code)
     return entry
 
