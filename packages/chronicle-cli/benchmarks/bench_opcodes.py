@@ -24,7 +24,18 @@ from dataclasses import dataclass
 from chronicle_vm.core.calls import CallSite
 from chronicle_vm.core.isa import OPS_BY_NAME
 from chronicle_vm.core.model import Capability, Function, Instruction, Module, SourceMap
-from chronicle_vm.core.types import BOOL, FLOAT, INT, STR, ValueType, array_type
+from chronicle_vm.core.types import (
+    BOOL,
+    FLOAT,
+    INT,
+    STR,
+    StructDef,
+    StructField,
+    TypeKind,
+    ValueType,
+    array_type,
+    map_type,
+)
 from chronicle_vm.core.values import Value
 from chronicle_vm.engines.compiled import CompiledEngine
 from chronicle_vm.engines.reference import Interpreter
@@ -242,6 +253,21 @@ def _wide_call_module() -> Module:
     return Module((), (), (main, callee), SourceMap((), ((), ())))
 
 
+def _fresh_call_module(register: ValueType, calls: int) -> Module:
+    """`call` of a callee whose 4,096 registers are all `register`: fresh arrays, maps or 255-field structs, the
+    most a frame can make (the interpreter makes every one; the compiled engine only those read before written,
+    but charges for all: costs.frame_work)."""
+    structs = (StructDef("Wide", tuple(StructField(f"f{i}", INT) for i in range(255))),)
+    callee = Function(
+        "fresh", False, 0, None, (register,) * 4096, (Instruction(OPS_BY_NAME["retv"].op.value, 0, 0, 0),)
+    )
+    call = Instruction(OPS_BY_NAME["call"].op.value, 1, 0, 0)
+    main = Function(
+        "main", True, 0, INT, REGISTERS, (*(call,) * calls, Instruction(OPS_BY_NAME["ret"].op.value, 2, 0, 0))
+    )
+    return Module((), (), (main, callee), SourceMap((), ((), ())), structs=structs)
+
+
 def _capcall_module(argument: ValueType, constants: tuple[int | str, ...], setup: Code) -> Module:
     take = Capability("host.take", (argument,), None)
     register = 1 if argument == STR else 8
@@ -272,6 +298,11 @@ def measure() -> dict[str, dict[str, float]]:
     limits = Limits()
     modules: list[tuple[str, Module, tuple[Handler, ...]]] = [(c.name, _module(c), ()) for c in _cases()]
     modules.append(("call of a 4,096-register function", _wide_call_module(), ()))
+    modules.append(("call making 4,096 fresh arrays", _fresh_call_module(INTS, 100), ()))
+    modules.append(("call making 4,096 fresh maps", _fresh_call_module(map_type(INT, INT), 100), ()))
+    modules.append(
+        ("call making 4,096 fresh 255-field structs", _fresh_call_module(ValueType(TypeKind.STRUCT, ref=0), 20), ())
+    )
     modules.append(("capcall with a 1M string", _capcall_module(STR, (HALF,), two()), (_take,)))
     modules.append(
         (

@@ -185,7 +185,8 @@ def test_map_entries_count_against_max_allocation() -> None:
     ok = run_all(WORDCOUNT, [words])
     assert ok[0] == "ok"
     arguments = value_words(words) * WORD
-    room = arguments + MAP_WORDS * WORD + ENTRY_WORDS * WORD * 10  # the map and its first ten entries
+    # r1's zero map (the entry frame's fresh value, costs.frame_work), the mapnew and its first ten entries
+    room = arguments + 2 * MAP_WORDS * WORD + ENTRY_WORDS * WORD * 10
     outcome = run_all(WORDCOUNT, [words], Limits(max_allocation=room))
     assert outcome[:2] == ("error", "limit.allocation") and outcome[3]["index"] == 10
     assert outcome[4] == 4 + 9 * 10 + 7  # the eleventh new key

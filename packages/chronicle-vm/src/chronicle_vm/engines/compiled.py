@@ -168,6 +168,7 @@ from .costs import (
     WORD,
     export_size,
     export_work_of,
+    frame_work,
     private_appends,
     string_extra,
     value_words,
@@ -448,6 +449,8 @@ class CompiledEngine:
         self._translated = 0  # instructions translated (not found in the cache) during the current run
         functions = self.module.functions
         self._max_frame = max((len(f.registers) for f in functions), default=1) or 1
+        #: Per function, what its frame's fresh values cost: (extra fuel, words), costs.frame_work.
+        self.frame_work = tuple(frame_work(f, _structs(self.module)) for f in functions)
         # The frames a run may need: max_call_depth, or fewer when max_stack_registers cannot hold that many of the
         # largest frame (then the interpreter checks each frame beyond).
         self._wanted = min(limits.max_call_depth, limits.max_stack_registers // self._max_frame)
@@ -531,16 +534,17 @@ class CompiledEngine:
         take (`_fits`) and how deep its calls can go (`_static_depth`)."""
         function = self.module.functions[index]
         params = function.params
-        return _EntryPlan(index, params, plain_kinds(params), self._fits(function), _module_depth(self.verified, index))
+        return _EntryPlan(index, params, plain_kinds(params), self._fits(index), _module_depth(self.verified, index))
 
-    def _fits(self, function: Function) -> int:
+    def _fits(self, index: int) -> int:
         """The allocation units the entry's arguments may take and still pass every check the interpreter makes
         before the first instruction; -1 when its frame itself does not pass them (kept per entry: the limits
         and the frame do not change between calls, only the arguments' units)."""
         limits = self.limits
-        size = len(function.registers)
+        size = len(self.module.functions[index].registers)
         if size <= limits.max_registers and size <= limits.max_stack_registers and limits.max_call_depth >= 1:
-            return limits.max_allocation // WORD
+            room = limits.max_allocation // WORD - self.frame_work[index][1]
+            return room if room >= 0 else -1  # the entry frame's fresh values count first (costs.frame_work)
         return -1
 
     def _charge_translation(self, size: int) -> None:
@@ -634,7 +638,7 @@ class CompiledEngine:
             self._issued = min(FUEL_SLICE, limits.max_instructions) if control.check(0) is None else 0
         self._globals["MAXI"] = self._issued
         self._fuel.cell_contents = self._issued
-        self._alloc.cell_contents = units
+        self._alloc.cell_contents = units + self.frame_work[index][1]  # with the entry frame's fresh values
         self._bound.cell_contents = bound
         record = self._record
         self._translated = 0
@@ -1998,6 +2002,16 @@ class _Translator:
             line("if not d: _deep()")
         if len(callee.registers) > self.engine.limits.max_registers:
             line("_bail()")
+        extra, words = self.engine.frame_work[a]
+        if words:  # the callee's fresh arrays, maps and structs, paid for before they are made (costs.frame_work)
+            # Before the call itself: these lines are no call site, so `pending` counts what this frame charged
+            # ahead and nothing of it is left to `line_beyond` (that would count it twice).
+            after_call, self.after_call = self.after_call, 0
+            if extra:
+                line(f"_payx({at.w}, {_int(extra)}, {_int(at.pending)})")
+            line(f"A += {_int(words)}")
+            line(f"if A > MAXA: _allocfail({at.w})")
+            self.after_call = after_call
         target = f"r{c} = " if callee.result is not None else ""
         if prepaid:  # the caller's segment paid for the callee's entry segment: the variant that skips it
             self.prepaid_calls.add(a)

@@ -24,11 +24,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
-from chronicle_vm.core.structured import MAX_VALUE_DEPTH, VMap
+from chronicle_vm.core.structured import MAX_VALUE_DEPTH, VMap, struct_fields
+from chronicle_vm.core.types import TypeKind
 from chronicle_vm.core.values import Value
 
 if TYPE_CHECKING:
     from chronicle_vm.core.model import Function, Module
+    from chronicle_vm.core.types import StructDef, ValueType
 
 __all__ = [
     "ENTRY_WORDS",
@@ -39,6 +41,7 @@ __all__ = [
     "WORD",
     "export_size",
     "export_work_of",
+    "frame_work",
     "private_appends",
     "string_extra",
     "value_words",
@@ -181,6 +184,46 @@ def export_work_of(args: Sequence[Value]) -> tuple[int, int]:
             units += arg_units
             size += arg_size
     return units, size
+
+
+# -- a frame's fresh values -----------------------------------------------------------------------------------------
+# Pushing a frame gives every register past the parameters its zero, and the zeros of arrays, maps and structs are
+# new objects: up to max_registers of them, a struct with up to 256 fields.  That is work and memory the `call`
+# instruction does, so it pays for them as the instructions that make them would: every fresh object and field
+# counts against max_allocation (a `newarr`, `mapnew` or `structnew` of that shape), and its fuel grows by one unit
+# per 16 *items* of work (a fresh array or struct 1 item plus 1 per struct field, a fresh map 8: its construction
+# runs Python code, about eight times a list's), so a frame of fewer than 16 items costs what it did.  The entry
+# frame's values count against max_allocation before the first instruction (its time is one frame's, not fuel).
+#: Items of work a fresh map's zero counts (see above).
+_MAP_ITEMS = 8
+
+
+def _zero_work(vtype: ValueType, structs: Sequence[StructDef]) -> tuple[int, int]:
+    """(items of work, estimated words) of one fresh zero of `vtype`: nothing for the scalars, which are shared."""
+    kind = vtype.kind
+    if kind is TypeKind.ARRAY:
+        return 1, LIST_WORDS
+    if kind is TypeKind.MAP:
+        return _MAP_ITEMS, MAP_WORDS
+    if kind is not TypeKind.STRUCT:
+        return 0, 0
+    fields = struct_fields(vtype, structs)  # finite: the verifier refuses a zero struct over 256 fields
+    items, words = 1 + len(fields), LIST_WORDS + ITEM_WORDS * len(fields)
+    for item in fields:
+        more_items, more_words = _zero_work(item.type, structs)
+        items += more_items
+        words += more_words
+    return items, words
+
+
+def frame_work(function: Function, structs: Sequence[StructDef]) -> tuple[int, int]:
+    """(extra fuel, estimated words) of the fresh values a frame of `function` makes (see above)."""
+    items = words = 0
+    for vtype in function.registers[function.param_count :]:
+        more_items, more_words = _zero_work(vtype, structs)
+        items += more_items
+        words += more_words
+    return items >> _SHIFT, words
 
 
 # -- appends to a private string register (issue 20) ------------------------------------------------------------------

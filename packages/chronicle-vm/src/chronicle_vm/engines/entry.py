@@ -7,13 +7,14 @@ their errors and traces are too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from math import isfinite
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chronicle_vm.core.calls import CapabilityHandler
 from chronicle_vm.core.model import Module
-from chronicle_vm.core.type_registry import zero_value
+from chronicle_vm.core.structured import struct_fields
+from chronicle_vm.core.type_registry import row, zero_value
 from chronicle_vm.core.types import StructDef, TypeKind, ValueType
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, ValueMismatch, import_value
 from chronicle_vm.errors import UsageError, declare_codes
@@ -35,6 +36,7 @@ __all__ = [
     "prepare_call",
     "structs_of",
     "zero",
+    "zero_maker",
 ]
 
 declare_codes(
@@ -68,6 +70,36 @@ def structs_of(module: Module) -> tuple[StructDef, ...]:
 
 #: The kinds whose zero is a fresh mutable object in every frame (the others' zeros can be shared).
 FRESH_KINDS = frozenset((TypeKind.ARRAY, TypeKind.MAP, TypeKind.STRUCT))
+
+
+def zero_maker(vtype: ValueType, structs: Sequence[StructDef] = ()) -> Callable[[], Value]:
+    """A function that makes `zero(vtype, structs)` afresh, fast: a struct copies a list of its shared fields'
+    zeros and makes only its arrays, maps and structs anew (a frame may make a million fields: costs.frame_work)."""
+    kind = vtype.kind
+    if kind is TypeKind.STRUCT:
+        template: list[Any] = []
+        fresh: list[tuple[int, Callable[[], Value]]] = []
+        for index, item in enumerate(struct_fields(vtype, structs)):
+            if item.type.kind in FRESH_KINDS:
+                template.append(None)
+                fresh.append((index, zero_maker(item.type, structs)))
+            else:
+                template.append(zero(item.type, structs))
+        if not fresh:
+            return template.copy
+        makers = tuple(fresh)
+
+        def make() -> Value:
+            made = template.copy()
+            for index, maker in makers:
+                made[index] = maker()
+            return made
+
+        return make
+    if kind in FRESH_KINDS:  # an array or a map: its registry row's constructor (list, VMap)
+        return row(vtype).zero
+    shared = zero(vtype, structs)
+    return lambda: shared
 
 
 def handler_table(module: Module, handlers: Sequence[CapabilityHandler | None]) -> tuple[CapabilityHandler | None, ...]:

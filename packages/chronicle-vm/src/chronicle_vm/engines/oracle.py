@@ -13,7 +13,7 @@ and the compiled engine must give the same results, counts, errors and traces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -28,8 +28,8 @@ from chronicle_vm.limits import Limits
 
 from . import faults
 from .control import FUEL_SLICE
-from .costs import WORD, export_size, export_work_of, private_appends, value_words
-from .entry import RunOutcome, describe, handler_table, locate, prepare_call, zero
+from .costs import WORD, export_size, export_work_of, frame_work, private_appends, value_words
+from .entry import RunOutcome, describe, handler_table, locate, prepare_call, zero_maker
 from .entry import structs_of as _structs
 from .semantics import SEMANTICS, Step, require_complete
 
@@ -68,6 +68,8 @@ class Oracle:
         self.module: Module = verified.module
         self.limits = limits
         self.handlers = handler_table(self.module, handlers)
+        #: Per function, what its frame's fresh values cost (costs.frame_work) and each register's zero maker.
+        self.layouts: dict[int, tuple[tuple[int, int], tuple[Callable[[], Value], ...]]] = {}
         #: Per function, its appends to private string registers (costs.private_appends), found on first use.
         self.appends: dict[int, frozenset[int]] = {}
 
@@ -127,6 +129,9 @@ class _Run:
             self._refuse(faults.call_depth(limits.max_call_depth))
         if units > self.max_words:
             self._refuse(faults.arguments_allocation(units * WORD, limits.max_allocation))
+        _fuel, fresh_words = self._layout(entry)[0]  # the entry frame's fresh values
+        if units + fresh_words > self.max_words:
+            self._refuse(faults.allocation(limits.max_allocation))
         # Fuel comes in slices when a deadline or cancel handle is set, checked where a slice ends (control.py).
         slice_end = limits.max_instructions
         if self.control is not None:
@@ -136,7 +141,7 @@ class _Run:
             slice_end = min(FUEL_SLICE, limits.max_instructions)
         self.regs = self._frame(entry, args)
         self.stack_registers = size
-        self.alloc = units
+        self.alloc = units + fresh_words
         try:
             while not self.finished:
                 if self.used >= slice_end:
@@ -166,9 +171,16 @@ class _Run:
 
     def _frame(self, function: int, args: list[Value]) -> list[Any]:
         """Fresh registers of `function`: its arguments, then each other register's zero (a new array each)."""
-        registers = self.module.functions[function].registers
-        structs = _structs(self.module)
-        return list(args) + [zero(vtype, structs) for vtype in registers[len(args) :]]
+        makers = self._layout(function)[1]
+        return list(args) + [make() for make in makers[len(args) :]]
+
+    def _layout(self, function: int) -> tuple[tuple[int, int], tuple[Callable[[], Value], ...]]:
+        known = self.oracle.layouts.get(function)
+        if known is None:
+            callee, structs = self.module.functions[function], _structs(self.module)
+            makers = tuple(zero_maker(vtype, structs) for vtype in callee.registers)
+            known = self.oracle.layouts[function] = (frame_work(callee, structs), makers)
+        return known
 
     # -- the Machine the steps see ------------------------------------------------------------------------------
 
@@ -219,6 +231,10 @@ class _Run:
         self.stack_registers += size
         if self.stack_registers > limits.max_stack_registers:
             self.fail(faults.stack_registers(self.stack_registers, limits.max_stack_registers))
+        extra, words = self._layout(function)[0]  # its fresh values, paid before they are made (frame_work)
+        self.pay(extra)
+        if words:
+            self.allocate(words)
         destination = result if callee.result is not None else -1
         self.stack.append(_Frame(self.function, self.pc, self.regs, destination, size))
         self.regs = self._frame(function, self.regs[first : first + callee.param_count])

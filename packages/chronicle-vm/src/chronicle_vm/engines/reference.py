@@ -20,7 +20,6 @@ check at every instruction limit.
 
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Sequence
 from itertools import islice
@@ -48,11 +47,12 @@ from .costs import (
     WORD,
     export_size,
     export_work_of,
+    frame_work,
     private_appends,
     string_extra,
     value_words,
 )
-from .entry import FRESH_KINDS, RunOutcome, handler_table, locate, prepare_call, structs_of
+from .entry import FRESH_KINDS, RunOutcome, handler_table, locate, prepare_call, structs_of, zero_maker
 from .entry import describe as _describe
 from .entry import zero as _zero
 from .faults import OperandFault
@@ -151,9 +151,9 @@ _BRANCH_IF_FALSE = {compare: 0x66 + i for i, compare in enumerate(_COMPARES)}
 
 Decoded = tuple[Any, ...]  # one pre-decoded instruction: (op, a, b, c, d)
 #: What a `call` tuple carries of its callee: (code, registers after the parameters, fresh array registers,
-#: parameter count, register count, fresh map and struct registers with their zero makers); see
-#: `_DecodedFunction.frame`.
-CalleeFrame = tuple[list[Decoded], tuple[Value, ...], tuple[int, ...], int, int, tuple[tuple[int, Any], ...]]
+#: parameter count, register count, fresh map and struct registers with their zero makers, the extra fuel and
+#: the words of the fresh values, costs.frame_work); see `_DecodedFunction.frame`.
+CalleeFrame = tuple[list[Decoded], tuple[Value, ...], tuple[int, ...], int, int, tuple[tuple[int, Any], ...], int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +171,25 @@ class _DecodedFunction:
     register_count: int
     #: map and struct registers, each with a function that makes its fresh zero value (#17)
     value_registers: tuple[tuple[int, Any], ...] = ()
+    #: what a frame's fresh values cost: extra fuel and estimated words (costs.frame_work)
+    fresh_fuel: int = 0
+    fresh_words: int = 0
 
     @property
     def frame(self) -> CalleeFrame:
         tail = self.template[self.param_count :]
         fresh_arrays = tuple(r for r in self.array_registers if r >= self.param_count)  # parameters arrive filled
         fresh_values = tuple(item for item in self.value_registers if item[0] >= self.param_count)
-        return (self.code, tail, fresh_arrays, self.param_count, self.register_count, fresh_values)
+        return (
+            self.code,
+            tail,
+            fresh_arrays,
+            self.param_count,
+            self.register_count,
+            fresh_values,
+            self.fresh_fuel,
+            self.fresh_words,
+        )
 
 
 def _fuse(code: list[Decoded]) -> list[Decoded]:
@@ -304,12 +316,15 @@ class Interpreter:
                 param_count=function.param_count,
                 register_count=len(function.registers),
                 value_registers=tuple(
-                    (i, functools.partial(_zero, t, structs_of(self.module)))
+                    (i, zero_maker(t, structs_of(self.module)))
                     for i, t in enumerate(function.registers)
                     if t.kind in FRESH_KINDS and t.kind is not TypeKind.ARRAY
                 ),
+                fresh_fuel=work[0],
+                fresh_words=work[1],
             )
             for function in functions
+            for work in (frame_work(function, structs_of(self.module)),)
         )
         frames = tuple(decoded.frame for decoded in decoded_functions)
         for decoded, function in zip(decoded_functions, functions, strict=True):
@@ -453,6 +468,8 @@ class Interpreter:
             refuse(faults.call_depth(max_depth))
         if units > max_alloc:
             refuse(faults.arguments_allocation(units * WORD, limits.max_allocation))
+        if units + decoded.fresh_words > max_alloc:  # the entry frame's fresh values (costs.frame_work)
+            refuse(faults.allocation(limits.max_allocation))
         regs: list[Any] = list(decoded.template)  # typed by the verifier, not by Python
         for r in decoded.array_registers:
             regs[r] = []
@@ -462,7 +479,7 @@ class Interpreter:
         code = decoded.code
         fidx = entry
         pc = 0
-        alloc = units
+        alloc = units + decoded.fresh_words
         max_saved = max_depth - 1  # caller frames that may be saved before a call exceeds max_call_depth
 
         # Metering: the loop draws one number from `fuel` per instruction, so the for loop itself stops the run
@@ -672,17 +689,24 @@ class Interpreter:
                         elif op == CALL:
                             if len(stack) >= max_saved:
                                 self._raise(faults.call_depth(max_depth), frames_at(fidx, pc - 1))
-                            callee_code, tail, array_registers, param_count, size, value_registers = d
+                            callee_code, tail, array_registers, param_count, size, value_registers, extra, words = d
                             stack_registers += size
                             if stack_registers > max_stack_registers:
                                 failure = faults.stack_registers(stack_registers, max_stack_registers)
                                 self._raise(failure, frames_at(fidx, pc - 1))
                             new_regs = regs[b : b + param_count]  # the arguments, then the callee's other registers
                             new_regs += tail
-                            if array_registers:
+                            if words:  # fresh arrays, maps, structs: paid for before they are made (frame_work)
+                                if extra:
+                                    if extra > max_instructions - step - 1:
+                                        self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                    step += extra
+                                    draw(skip(fuel, extra - 1, None), None)
+                                alloc += words
+                                if alloc > max_alloc:
+                                    self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                                 for r in array_registers:
                                     new_regs[r] = []
-                            if value_registers:
                                 for r, make in value_registers:
                                     new_regs[r] = make()
                             stack.append((code, regs, pc, fidx, c, size))

@@ -804,7 +804,9 @@ _ROWS: tuple[Semantics, ...] = (
     Semantics(
         Op.CALL,
         "c = function a(b..)",
-        traps=("call_depth", "registers", "stack_registers"),
+        traps=("call_depth", "registers", "stack_registers", _UNPAID, _ALLOC),
+        helpers=("costs.frame_work",),
+        fuel="items(the callee's fresh arrays, maps and structs) // n: an array or struct 1 plus 1 per field, a map 8",
         step=lambda m, a, b, c: m.call(a, b, c),
     ),
     Semantics(
