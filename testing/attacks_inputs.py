@@ -318,6 +318,44 @@ def dev_zero_as_module() -> str:
     return ", ".join(codes)
 
 
+def fresh_frame_million_fields() -> str:
+    """200 calls of a function whose 4,000 registers are 255-field structs: 1,406 units of fuel and 53 s before.
+
+    Now the 33rd call (3 + 32 * 64,007 + 3 + 64,000 units) would pass max_allocation, on both engines."""
+    from chronicle_vm.core.isa import OPS_BY_NAME
+    from chronicle_vm.core.model import Function, Instruction, Module, SourceMap
+    from chronicle_vm.core.types import BOOL, INT, StructDef, StructField, TypeKind, ValueType
+    from chronicle_vm.engines.compiled import CompiledEngine
+    from chronicle_vm.engines.oracle import Oracle
+    from chronicle_vm.limits import Limits
+    from chronicle_vm.verifier.rules import verify
+
+    def ins(name: str, a: int = 0, b: int = 0, c: int = 0) -> Instruction:
+        return Instruction(OPS_BY_NAME[name].op.value, a, b, c)
+
+    wide = StructDef("Wide", tuple(StructField(f"f{i}", INT) for i in range(255)))
+    callee = Function(
+        "fresh",
+        False,
+        0,
+        INT,
+        (ValueType(TypeKind.STRUCT, ref=0),) * 4000 + (INT,),
+        (ins("loadk", 4000), ins("ret", 4000)),
+    )
+    loop: tuple[Instruction, ...] = (ins("loadk", 0, 0), ins("loadk", 1, 1), ins("loadk", 3, 2), ins("lt", 2, 0, 1))
+    loop += (ins("jmpifnot", 2, 8), ins("call", 1, 0, 4), ins("add", 0, 0, 3), ins("jmp", 3), ins("ret", 0))
+    main = Function("main", True, 0, INT, (INT, INT, BOOL, INT, INT), loop)
+    verified = verify(Module((0, 200, 1), (), (main, callee), SourceMap((), ((), ())), structs=(wide,)))
+    stops = []
+    for engine in (Oracle(verified, Limits()), CompiledEngine(verified, Limits())):
+        try:
+            engine.call("main", [])
+            stops.append("returned")
+        except ChronicleError as error:
+            stops.append(f"{error.code} at {error.details.get('instructions')}")
+    return ", ".join(stops)
+
+
 ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
     "log-bomb-1m-x1000": (
         log_bomb_1m_x1000,
@@ -360,6 +398,10 @@ ATTACKS: dict[str, tuple[Callable[[], str], str]] = {
     "policy-dotted-key-100k": (policy_dotted_key_100k, "policy.key-too-deep"),
     "source-map-etc-passwd": (source_map_etc_passwd, "exit 1, no line quoted"),
     "dev-zero-and-fifo-as-module": (dev_zero_as_module, "usage.not-a-file, usage.not-a-file"),
+    "fresh-frame-million-fields": (
+        fresh_frame_million_fields,
+        "limit.allocation at 2112230, limit.allocation at 2112230",
+    ),
 }
 
 
