@@ -25,7 +25,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from chronicle_vm.capabilities.scopes import RULE_KEYS, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler, RecordTape
@@ -427,32 +427,67 @@ class Recorder:
         self.calls.extend(site)
         self.calls.extend(args)
 
-    def returned(self, entry: str, args: Sequence[object], value: object, instructions: int) -> Trace:
-        """The trace of a run that returned `value` after `instructions` instructions."""
+    def returned(self, entry: str, args: list[object], value: object, instructions: int) -> Trace:
+        """The trace of a run that returned `value` after `instructions` instructions (`args`: the entry's
+        arguments as JSON values, a list the trace keeps)."""
         trace: Trace = _new_object(Trace)  # Trace._recorded, inline: a service records one per call
         trace._doc = trace._json = trace._sha256 = trace._sites = None
-        trace._recording = _Recording(
-            self, entry, list(args), None, {"status": "returned", "value": value, "instructions": instructions}
+        trace._recording = _new_tuple(
+            _Recording,
+            (
+                self.module,
+                self.provenance,
+                self.provenance_text,
+                self.arity,
+                self.calls.copy(),  # the recorder is restarted for the next run
+                self.failure,
+                self.meta,
+                entry,
+                args,
+                None,
+                None,
+                value,
+                instructions,
+            ),
         )
         trace._checked = True
         return trace
 
-    def failed(self, entry: str, args: Sequence[object], error: ChronicleError) -> Trace:
+    def failed(self, entry: str, args: list[object], error: ChronicleError) -> Trace:
         """The trace of a run that ended on `error`: a final event unless a capability call raised it."""
-        records = list(_records(self.calls, self.arity))
-        from_call = error is self.failure and bool(records) and records[-1][0] is _FAILED
-        instructions = error_instructions(error, records[-1][4] if from_call else None)
+        calls = self.calls.copy()
+        last, count = _last_record(calls, self.arity)
+        from_call = error is self.failure and last is not None and last[0] is _FAILED
+        instructions = error_instructions(error, last[4] if from_call and last is not None else None)
         end = None
         if not from_call:
             end = {
-                "seq": len(records),
+                "seq": count,
                 "kind": "limit" if isinstance(error, ResourceLimitError) else "trap",
                 "code": error.code,
                 "message": error.message,
                 "instructions": instructions,
                 "location": error.details.get("location"),
             }
-        return Trace._recorded(_Recording(self, entry, list(args), end, error_outcome(error, instructions)))
+        recording = _Recording(
+            self.module,
+            self.provenance,
+            self.provenance_text,
+            self.arity,
+            calls,
+            self.failure,
+            self.meta,
+            entry,
+            args,
+            end,
+            error_outcome(error, instructions),
+            None,
+            None,
+        )
+        return Trace._recorded(recording)
+
+
+_new_tuple = tuple.__new__
 
 
 def _mutable(vtype: ValueType) -> bool:
@@ -474,40 +509,39 @@ def _decision_record(decision: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-class _Recording:
-    """One finished run's raw record, turned into the document or the canonical bytes on demand."""
+class _Recording(NamedTuple):
+    """One finished run's raw record, turned into the document or the canonical bytes on demand.
 
-    __slots__ = (
-        "arity",
-        "calls",
-        "end",
-        "entry",
-        "failure",
-        "meta",
-        "module",
-        "outcome",
-        "provenance",
-        "provenance_text",
-    )
+    A tuple, made in one step at the end of every traced call (a service records one per call); its entry
+    and outcome objects are built when read.
+    """
 
-    def __init__(
-        self,
-        recorder: Recorder,
-        entry: str,
-        args: list[object],
-        end: dict[str, Any] | None,
-        outcome: dict[str, Any],
-    ) -> None:
-        self.module = recorder.module
-        self.provenance = recorder.provenance
-        self.provenance_text = recorder.provenance_text
-        self.arity = recorder.arity
-        self.failure = recorder.failure
-        self.meta = recorder.meta
-        self.calls = recorder.calls.copy()  # a recorder may be restarted for the next run
-        self.entry = {"function": entry, "args": args}
-        self.end = end
-        self.outcome = outcome
+    module: Module
+    provenance: dict[str, Any]
+    provenance_text: str
+    arity: tuple[int, ...]
+    #: The run's calls, flat (see `_Call`); this recording's own list.
+    calls: list[_Call]
+    failure: ChronicleError | None
+    meta: Mapping[str, Any] | None
+    function: str
+    args: list[object]
+    #: The final event of a run that ended inside the engine, else None.
+    end: dict[str, Any] | None
+    #: The outcome of a run that failed; None for one that returned `value` after `instructions`.
+    failed_outcome: dict[str, Any] | None
+    value: object
+    instructions: int | None
+
+    @property
+    def entry(self) -> dict[str, Any]:
+        return {"function": self.function, "args": self.args}
+
+    @property
+    def outcome(self) -> dict[str, Any]:
+        if self.failed_outcome is not None:
+            return self.failed_outcome
+        return {"status": "returned", "value": self.value, "instructions": self.instructions}
 
     def document(self) -> dict[str, Any]:
         if structured(self.module):
@@ -661,6 +695,17 @@ def _value_json(value: Any) -> str:
     if kind is float:  # always finite in the VM; repr is json.dumps's text of a float
         return float.__repr__(value)
     return "[" + ",".join([_value_json(item) for item in value]) + "]"
+
+
+def _last_record(calls: list[Any], arity: tuple[int, ...]) -> tuple[list[Any] | None, int]:
+    """The last call's record in the flat call list (None when there is none), and the number of calls."""
+    position = start = count = 0
+    size = len(calls)
+    while position < size:
+        start = position
+        position += 5 + arity[calls[position + 1]]
+        count += 1
+    return (calls[start:position] if count else None), count
 
 
 def _records(calls: list[Any], arity: tuple[int, ...]) -> Iterator[Sequence[Any]]:
