@@ -119,9 +119,16 @@ _ERROR_CATEGORIES = ("runtime", "limit", "policy")  # policy: a call outside its
 _DECISIONS = ("granted", "denied", "missing", "unknown", "type-invalid")
 
 
+#: json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False) is this encoder's
+#: `encode(doc)`: json.dumps builds such an encoder on every call (about 1 µs, a seventh of a trivial trace's
+#: to_json), so one is kept (it holds no state between calls).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_canonical_text: Callable[[object], str] = _CANONICAL.encode
+
+
 def canonical_json(doc: object) -> bytes:
     """The canonical bytes of a JSON document: sorted keys, `,` and `:` separators, UTF-8, no NaN."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return _canonical_text(doc).encode("utf-8")
 
 
 class Trace:
@@ -142,12 +149,13 @@ class Trace:
         self._sha256: str | None = None
         #: Set by load_trace: capability name -> the one location every call event of it records (see `sites`).
         self._sites: dict[str, Any] | None = None
-        self._recording: _Recording | None = None
+        #: A recorded trace's `_Recording` fields, a plain tuple (the cheapest thing a traced call can make).
+        self._recording: tuple[Any, ...] | None = None
         #: Made by the recorder or by load_trace; a document built by hand is checked before replay.
         self._checked = False
 
     @classmethod
-    def _recorded(cls, recording: _Recording) -> Trace:
+    def _recorded(cls, recording: tuple[Any, ...]) -> Trace:
         trace = cls.__new__(cls)
         trace._doc = None
         trace._json = None
@@ -161,13 +169,14 @@ class Trace:
         """The JSON document (read-only by convention)."""
         if self._doc is None:
             assert self._recording is not None
-            self._doc = self._recording.document()
+            self._doc = _Recording._make(self._recording).document()
         return self._doc
 
     def to_json(self) -> bytes:
         """The canonical bytes."""
         if self._json is None:
-            self._json = self._recording.canonical() if self._recording is not None else canonical_json(self.doc)
+            recording = self._recording
+            self._json = canonical_json(self.doc) if recording is None else _Recording._make(recording).canonical()
         return self._json
 
     def to_dict(self) -> dict[str, Any]:
@@ -309,6 +318,8 @@ class Recorder:
         self.calls: list[_Call] = []
         #: Number of parameters of each capability: the length of its records in `calls` is 5 + that.
         self.arity = tuple(len(capability.params) for capability in module.capabilities)
+        #: What every trace of this recorder's runs shares.
+        self.shape = _Shape(module, self.provenance, self.provenance_text, self.arity)
         #: The error a wrapped handler raised (a host failure or quota): the run ends on it.
         self.failure: ChronicleError | None = None
         #: Per capability: whether its calls copy their arguments and their result (arrays the plugin may mutate).
@@ -334,6 +345,7 @@ class Recorder:
         fresh.provenance_text = self.provenance_text
         fresh.calls = []
         fresh.arity = self.arity
+        fresh.shape = self.shape
         fresh.failure = None
         fresh.copies = self.copies
         return fresh
@@ -432,23 +444,18 @@ class Recorder:
         arguments as JSON values, a list the trace keeps)."""
         trace: Trace = _new_object(Trace)  # Trace._recorded, inline: a service records one per call
         trace._doc = trace._json = trace._sha256 = trace._sites = None
-        trace._recording = _new_tuple(
-            _Recording,
-            (
-                self.module,
-                self.provenance,
-                self.provenance_text,
-                self.arity,
-                self.calls.copy(),  # the recorder is restarted for the next run
-                self.failure,
-                self.meta,
-                entry,
-                args,
-                None,
-                None,
-                value,
-                instructions,
-            ),
+        # The fields of a `_Recording`, in order (the recorder is restarted for the next run: its calls copied).
+        trace._recording = (
+            self.shape,
+            self.calls.copy(),
+            self.failure,
+            self.meta,
+            entry,
+            args,
+            None,
+            None,
+            value,
+            instructions,
         )
         trace._checked = True
         return trace
@@ -469,25 +476,8 @@ class Recorder:
                 "instructions": instructions,
                 "location": error.details.get("location"),
             }
-        recording = _Recording(
-            self.module,
-            self.provenance,
-            self.provenance_text,
-            self.arity,
-            calls,
-            self.failure,
-            self.meta,
-            entry,
-            args,
-            end,
-            error_outcome(error, instructions),
-            None,
-            None,
-        )
-        return Trace._recorded(recording)
-
-
-_new_tuple = tuple.__new__
+        outcome = error_outcome(error, instructions)
+        return Trace._recorded((self.shape, calls, self.failure, self.meta, entry, args, end, outcome, None, None))
 
 
 def _mutable(vtype: ValueType) -> bool:
@@ -509,17 +499,23 @@ def _decision_record(decision: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-class _Recording(NamedTuple):
-    """One finished run's raw record, turned into the document or the canonical bytes on demand.
-
-    A tuple, made in one step at the end of every traced call (a service records one per call); its entry
-    and outcome objects are built when read.
-    """
+class _Shape(NamedTuple):
+    """What the traces of one recorder's runs share: the module, the provenance (and its text), the arities."""
 
     module: Module
     provenance: dict[str, Any]
     provenance_text: str
     arity: tuple[int, ...]
+
+
+class _Recording(NamedTuple):
+    """One finished run's raw record, turned into the document or the canonical bytes on demand.
+
+    A traced call keeps only these fields as a plain tuple (a service records one trace per call); this
+    view of them, its entry and its outcome objects are made when the trace is read.
+    """
+
+    shape: _Shape
     #: The run's calls, flat (see `_Call`); this recording's own list.
     calls: list[_Call]
     failure: ChronicleError | None
@@ -532,6 +528,22 @@ class _Recording(NamedTuple):
     failed_outcome: dict[str, Any] | None
     value: object
     instructions: int | None
+
+    @property
+    def module(self) -> Module:
+        return self.shape.module
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.shape.provenance
+
+    @property
+    def provenance_text(self) -> str:
+        return self.shape.provenance_text
+
+    @property
+    def arity(self) -> tuple[int, ...]:
+        return self.shape.arity
 
     @property
     def entry(self) -> dict[str, Any]:
@@ -675,10 +687,6 @@ class _Recording(NamedTuple):
 
 #: JSON string literal exactly as json.dumps(ensure_ascii=False) writes it.
 _encode_str: Callable[[str], str] = json.encoder.encode_basestring
-
-
-def _canonical_text(doc: object) -> str:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _value_json(value: Any) -> str:
