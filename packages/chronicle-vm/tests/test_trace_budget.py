@@ -169,3 +169,71 @@ def test_a_stop_caused_by_a_result_replays() -> None:
     assert "result" not in trace.events[-1]
     report = replay(trace.to_json(), module)
     assert report.exact and report.outcome["error"]["code"] == "limit.trace-bytes"
+
+
+def _charge_per_call(module: bytes, limits: Limits, *values: object) -> int:
+    """What one call of the module's first capability with these argument and result values costs the budget."""
+    from chronicle_vm.trace.budget import TraceBudget
+
+    effective = Policy.from_toml('version = 1\n[capabilities."log.info"]\nallow = true\n').effective_limits(limits)
+    budget = TraceBudget(load_module(module).module, effective.max_trace_bytes, effective.max_instructions)
+    return budget.per_call[0] + sum(value_bytes(value) for value in values)
+
+
+@pytest.mark.parametrize("engine", ["reference", "compiled"])
+def test_a_budget_of_exactly_the_calls_bytes_is_enough_and_one_byte_less_stops_the_last_call(engine: str) -> None:
+    charge = _charge_per_call(_MODULE, _LIMITS, "ab" * 50)
+    exact = Limits(max_output_bytes=HARD_LIMITS.max_output_bytes, max_trace_bytes=7 * charge)
+    value, data = _run("ab", 50, 7, engine, exact)
+    assert value == 7 and len(load_trace(data).events) == 7
+    short = Limits(max_output_bytes=HARD_LIMITS.max_output_bytes, max_trace_bytes=7 * charge - 1)
+    error, stopped = _run("ab", 50, 7, engine, short)
+    assert isinstance(error, ResourceLimitError) and error.code == "limit.trace-bytes"
+    events = load_trace(stopped).events
+    assert len(events) == 7 and events[-1]["error"]["code"] == "limit.trace-bytes"  # the 7th call, recorded failed
+    assert [event["args"] for event in events] == [["ab" * 50]] * 7
+    assert replay(stopped, _MODULE, engine=engine).exact  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("engine", ["reference", "compiled"])
+def test_a_result_that_fills_the_budget_exactly_is_kept_and_one_byte_more_stops_its_call(engine: str) -> None:
+    source = (
+        "cap kv.get(k: str) -> str;\n"
+        'pub fn main() -> int { let t = 0; for i in 0..4 { t = t + len(kv.get("k")); } return t; }\n'
+    )
+    module = compile_to_module(source, "get.chr").to_bytes()
+    host = Host()
+    asked: list[str] = []
+
+    @host.capability("kv.get")
+    def kv_get(k: str) -> str:
+        asked.append(k)
+        return "v" * 300
+
+    policy = Policy.from_toml('version = 1\n[capabilities."kv.get"]\nallow = true\n')
+    charge = _charge_per_call(module, Limits(), "k", "v" * 300)
+    result = value_bytes("v" * 300)
+    # (budget, host calls, events): all four results fit exactly; the 4th result passes it by one byte; the 4th
+    # call's arguments fill it exactly and its result passes it; its arguments pass it by one byte (no host call).
+    cases = (
+        (4 * charge, 4, None),
+        (4 * charge - 1, 4, 4),
+        (4 * charge - result, 4, 4),
+        (4 * charge - result - 1, 3, 4),
+    )
+    for budget, calls, events in cases:
+        asked.clear()
+        instance = instantiate(
+            load_module(module), host=host, policy=policy, limits=Limits(max_trace_bytes=budget), engine=engine
+        )  # type: ignore[arg-type]
+        if events is None:
+            assert instance.call("main", trace=True).value == 1200 and len(asked) == calls
+            continue
+        with pytest.raises(ResourceLimitError) as caught:
+            instance.call("main", trace=True)
+        trace = error_trace(caught.value)
+        assert caught.value.code == "limit.trace-bytes" and trace is not None
+        assert len(asked) == calls, budget
+        assert len(trace.events) == events and "result" not in trace.events[-1]
+        assert trace.events[-1]["error"]["code"] == "limit.trace-bytes"
+        assert replay(trace.to_json(), module, engine=engine).exact  # type: ignore[arg-type]

@@ -325,3 +325,24 @@ def test_traced_calls_of_one_instance_keep_their_own_records(engine: str) -> Non
     assert fourth.trace.to_json() == fresh.call("main", 2, trace=True, meta={"n": 4}).trace.to_json()  # type: ignore[union-attr]
     for trace in (first.trace, failed, third.trace, fourth.trace):
         validate(trace)
+
+
+@pytest.mark.parametrize("engine", ["auto", "reference"])
+def test_long_runs_keep_their_calls_while_the_kept_recorder_records_later_runs(engine: str) -> None:
+    """The handlers an instance keeps (one recording itself, one around a live handler copying arrays) record
+    later runs without touching the calls of a long run's trace, built only after them."""
+    inst = instance(engine=engine, limits=Limits(max_instructions=20_000))
+    fresh = instance(engine=engine, limits=Limits(max_instructions=20_000))
+    long_run = inst.call("main", 600, trace=True)  # 601 calls
+    error, stopped = failing(inst, "spin", 1)  # a long run that ends on the instruction limit
+    assert error.code == "limit.instructions"  # type: ignore[attr-defined]
+    rows = inst.call("rows", 3, trace=True)  # grid.rows: a handler around the live one, copying its array
+    short = inst.call("main", 2, trace=True)
+    assert long_run.trace is not None and rows.trace is not None and short.trace is not None
+    # Each trace is built only now, after the later runs: byte for byte what a fresh instance records.
+    assert long_run.trace.to_json() == fresh.call("main", 600, trace=True).trace.to_json()  # type: ignore[union-attr]
+    assert len(long_run.trace.events) == 601
+    assert stopped.to_json() == failing(fresh, "spin", 1)[1].to_json()
+    assert rows.trace.to_json() == fresh.call("rows", 3, trace=True).trace.to_json()  # type: ignore[union-attr]
+    assert short.trace.to_json() == fresh.call("main", 2, trace=True).trace.to_json()  # type: ignore[union-attr]
+    assert [len(t.events) for t in (rows.trace, short.trace)] == [1, 3]

@@ -417,7 +417,13 @@ class _HandlerPlan:
         return self.make(tape)
 
     def make(self, tape: RecordTape | None) -> CapabilityHandler:
-        """The handler; with a tape, one that records its calls too (see `RecordTape`)."""
+        """The handler; with a tape, one that records its calls too (see `RecordTape`).
+
+        The two are separate functions, so an untraced call tests nothing about tracing and a recorded
+        call nothing about whether it records.
+        """
+        if tape is not None:
+            return self._recorder(tape)
         name, fixed, sized, item, sent, func, keywords = (
             self.name,
             self.fixed,
@@ -437,57 +443,188 @@ class _HandlerPlan:
             self.copied,
         )
         guard = self.guard if self.scopes or self.quota is not None else None
-        if tape is not None:
-            record, extend, meter, ceiling = tape.calls.append, tape.calls.extend, tape.meter, tape.max_bytes
-            per_call, sized_result, stop, fail = tape.per_call, tape.sized_result, tape.stop, tape.fail
 
         def handler(args: Sequence[Value], site: CallSite) -> Value | None:
+            size = 0
+            for k in sized:  # usually one text argument: a loop is cheaper than sum() of a list
+                size += value_bytes(args[k], item)
+            if guard is not None:
+                guard(args, site)
+            sent[0] += fixed + size
+            if sent[0] > max_output:  # before the host sees the arguments: nothing past the bound leaves
+                raise output_limit(name, max_output, site.instructions)
+            host_args = args if direct else copied(args)
             try:
-                size = 0
-                for k in sized:  # usually one text argument: a loop is cheaper than sum() of a list
-                    size += value_bytes(args[k], item)
-                if tape is not None:  # the trace's bytes first: a call past them is recorded as failed
-                    meter[0] += per_call + size
-                    if meter[0] > ceiling:
-                        stop(site)
-                if guard is not None:
-                    guard(args, site)
-                sent[0] += fixed + size
-                if sent[0] > max_output:  # before the host sees the arguments: nothing past the bound leaves
-                    raise output_limit(name, max_output, site.instructions)
-                host_args = args if direct else copied(args)
-                try:
-                    returned: Any = func(*host_args, **keywords) if keywords else func(*host_args)
-                    if awaited is not None:
-                        returned = awaited(returned)
-                except Exception as exc:  # a host failure must end the run as a structured error
-                    raise _host_failure(name, exc) from exc
-                value = (
-                    returned
-                    if type(returned) is quick
-                    and (
-                        (quick is int and I64_MIN <= returned <= I64_MAX)
-                        or (quick is str and len(returned) <= max_string and returned.isascii())  # valid Unicode
-                        or quick is bool
-                        or (quick is float and isfinite(returned))
-                    )
-                    else take(returned)
-                )
-                if tape is not None and sized_result:
-                    meter[0] += value_bytes(value, item)
-                    if meter[0] > ceiling:
-                        stop(site)
-            except ChronicleError as error:
-                if tape is not None:
-                    fail(error, args, site)
-                raise
-            if tape is not None:
-                record(value)
-                extend(site)
-                extend(args)
-            return value
+                returned: Any = func(*host_args, **keywords) if keywords else func(*host_args)
+                if awaited is not None:
+                    returned = awaited(returned)
+            except Exception as exc:  # a host failure must end the run as a structured error
+                raise _host_failure(name, exc) from exc
+            if type(returned) is quick and (
+                (quick is int and I64_MIN <= returned <= I64_MAX)
+                or (quick is str and len(returned) <= max_string and returned.isascii())  # valid Unicode
+                or quick is bool
+                or (quick is float and isfinite(returned))
+            ):
+                return returned  # type: ignore[no-any-return]
+            return take(returned)
 
         return handler
+
+    def _recorder(self, tape: RecordTape) -> CapabilityHandler:
+        """The handler recording its calls into `tape`: the live handler's steps, the trace's bytes first.
+
+        Its code is written for this capability's shape (`_recorder_maker`): a recorded call runs only
+        the steps its capability has, with no test of which ones those are.  Only for arguments the host
+        takes as they are (`recording` says so): the trace keeps them, so they must be values no one changes.
+        """
+        assert self.direct  # arrays, maps and structs are copied for the trace by the recorder's own handler
+        key = (
+            len(self.sized) if len(self.sized) < 2 else 2,
+            self.scopes != () or self.quota is not None,
+            bool(self.keywords),
+            self.awaited is not None,
+            _result_form(self.result_type, self.quick),
+            tape.sized_result,
+        )
+        maker = _RECORDER_MAKERS.get(key)
+        if maker is None:
+            maker = _RECORDER_MAKERS[key] = _recorder_maker(*key)
+        recording: CapabilityHandler = maker(
+            name=self.name,
+            fixed=self.fixed,
+            sized=self.sized,
+            first=self.sized[0] if self.sized else 0,
+            item=self.item,
+            sent=self.sent,
+            func=self.func,
+            keywords=self.keywords,
+            max_output=self.limits.max_output_bytes,
+            max_string=self.limits.max_string_len,
+            awaited=self.awaited,
+            take=self.take,
+            guard=self.guard,
+            record=tape.calls.append,
+            extend=tape.calls.extend,
+            meter=tape.meter,
+            ceiling=tape.max_bytes,
+            per_call=tape.per_call,
+            stop=tape.stop,
+            fail=tape.fail,
+        )
+        return recording
+
+
+_ResultForm = Literal["int", "str", "bool", "float", "none", "other"]
+
+
+def _result_form(result: ValueType | None, quick: type | None) -> _ResultForm:
+    """How a recording handler takes its host's result: plainly in range as it is, else by `_HandlerPlan.take`."""
+    if result is None:
+        return "none"
+    if quick is int:
+        return "int"
+    if quick is str:
+        return "str"
+    if quick is bool:
+        return "bool"
+    if quick is float:
+        return "float"
+    return "other"
+
+
+#: The test that takes a host result as it is (the live handler's `quick` test, one kind each); else `take`.
+_TAKEN_AS_IT_IS: dict[_ResultForm, str] = {
+    "int": "type(returned) is int and I64_MIN <= returned <= I64_MAX",
+    "str": "type(returned) is str and len(returned) <= max_string and returned.isascii()",  # valid Unicode
+    "bool": "type(returned) is bool",
+    "float": "type(returned) is float and isfinite(returned)",
+    "none": "returned is None",  # `take` of None is None; of anything else, the capability-result error
+}
+
+#: Recording handler makers by capability shape, each compiled once per process (a handful of shapes in all).
+_RECORDER_MAKERS: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def _recorder_maker(
+    sized: int,
+    guarded: bool,
+    keywords: bool,
+    awaited: bool,
+    result: _ResultForm,
+    sized_result: bool,
+) -> Callable[..., Any]:
+    """A function making recording handlers of one shape: `sized` text arguments (0, 1, or 2 for any more),
+    a guard (scopes or quota), keywords (context), an awaited result, the kind of result and whether its
+    size counts.
+
+    A recorded call does what `_HandlerPlan.make`'s live handler does, in the same order and with the same
+    errors, after charging the trace's bytes (see `RecordTape`); a failed call goes to `fail` as well.  The
+    steps a shape has not are left out of its code: in a 100,000-call run, recording took about 0.17 µs a
+    call over the live handler's work, half of it in tests of what the capability has and of the tape.
+    """
+    body: list[str] = []
+    line = body.append
+    if sized == 0:
+        charge, out = "per_call", "fixed"
+    else:
+        charge, out = "per_call + size", "fixed + size"
+        if sized == 1:
+            line("size = value_bytes(args[first], item)")
+        else:
+            line("size = 0")
+            line("for k in sized:")
+            line("    size += value_bytes(args[k], item)")
+    line(f"meter[0] += {charge}")  # the trace's bytes first: a call past them is recorded as failed
+    line("if meter[0] > ceiling:")
+    line("    stop(site)")
+    if guarded:
+        line("guard(args, site)")
+    line(f"sent[0] += {out}")
+    line("if sent[0] > max_output:")
+    line("    raise output_limit(name, max_output, site.instructions)")
+    passed = "*args, **keywords" if keywords else "*args"
+    line("try:")
+    line(f"    returned = func({passed})")
+    if awaited:
+        line("    returned = awaited(returned)")
+    line("except Exception as exc:")
+    line("    raise _host_failure(name, exc) from exc")
+    test = _TAKEN_AS_IT_IS.get(result)
+    line("value = take(returned)" if test is None else f"value = returned if {test} else take(returned)")
+    if sized_result:
+        line("meter[0] += value_bytes(value, item)")
+        line("if meter[0] > ceiling:")
+        line("    stop(site)")
+    source = "\n".join(
+        [
+            "def maker(*, name, fixed, sized, first, item, sent, func, keywords, max_output, max_string, awaited,",
+            "          take, guard, record, extend, meter, ceiling, per_call, stop, fail):",
+            "    def recording(args, site):",
+            "        try:",
+            *(" " * 12 + text for text in body),
+            "        except ChronicleError as error:",
+            "            fail(error, args, site)",
+            "            raise",
+            "        record(value)",
+            "        extend(site)",
+            "        extend(args)",
+            "        return value",
+            "    return recording",
+        ]
+    )
+    names: dict[str, Any] = {
+        "value_bytes": value_bytes,
+        "output_limit": output_limit,
+        "_host_failure": _host_failure,
+        "ChronicleError": ChronicleError,
+        "I64_MIN": I64_MIN,
+        "I64_MAX": I64_MAX,
+        "isfinite": isfinite,
+    }
+    exec(compile(source, "<chronicle_vm recording handler>", "exec"), names)  # the text above, nothing from outside
+    maker: Callable[..., Any] = names["maker"]
+    return maker
 
 
 def _host_failure(name: str, exc: Exception) -> ExecutionError:

@@ -25,7 +25,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from chronicle_vm.capabilities.scopes import RULE_KEYS, rules_from_json
 from chronicle_vm.core.calls import CallSite, CapabilityHandler, RecordTape
@@ -119,9 +119,16 @@ _ERROR_CATEGORIES = ("runtime", "limit", "policy")  # policy: a call outside its
 _DECISIONS = ("granted", "denied", "missing", "unknown", "type-invalid")
 
 
+#: json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False) is this encoder's
+#: `encode(doc)`: json.dumps builds such an encoder on every call (about 1 µs, a seventh of a trivial trace's
+#: to_json), so one is kept (it holds no state between calls).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_canonical_text: Callable[[object], str] = _CANONICAL.encode
+
+
 def canonical_json(doc: object) -> bytes:
     """The canonical bytes of a JSON document: sorted keys, `,` and `:` separators, UTF-8, no NaN."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return _canonical_text(doc).encode("utf-8")
 
 
 class Trace:
@@ -142,12 +149,13 @@ class Trace:
         self._sha256: str | None = None
         #: Set by load_trace: capability name -> the one location every call event of it records (see `sites`).
         self._sites: dict[str, Any] | None = None
-        self._recording: _Recording | None = None
+        #: A recorded trace's `_Recording` fields, a plain tuple (the cheapest thing a traced call can make).
+        self._recording: tuple[Any, ...] | None = None
         #: Made by the recorder or by load_trace; a document built by hand is checked before replay.
         self._checked = False
 
     @classmethod
-    def _recorded(cls, recording: _Recording) -> Trace:
+    def _recorded(cls, recording: tuple[Any, ...]) -> Trace:
         trace = cls.__new__(cls)
         trace._doc = None
         trace._json = None
@@ -161,13 +169,14 @@ class Trace:
         """The JSON document (read-only by convention)."""
         if self._doc is None:
             assert self._recording is not None
-            self._doc = self._recording.document()
+            self._doc = _Recording._make(self._recording).document()
         return self._doc
 
     def to_json(self) -> bytes:
         """The canonical bytes."""
         if self._json is None:
-            self._json = self._recording.canonical() if self._recording is not None else canonical_json(self.doc)
+            recording = self._recording
+            self._json = canonical_json(self.doc) if recording is None else _Recording._make(recording).canonical()
         return self._json
 
     def to_dict(self) -> dict[str, Any]:
@@ -309,6 +318,8 @@ class Recorder:
         self.calls: list[_Call] = []
         #: Number of parameters of each capability: the length of its records in `calls` is 5 + that.
         self.arity = tuple(len(capability.params) for capability in module.capabilities)
+        #: What every trace of this recorder's runs shares.
+        self.shape = _Shape(module, self.provenance, self.provenance_text, self.arity)
         #: The error a wrapped handler raised (a host failure or quota): the run ends on it.
         self.failure: ChronicleError | None = None
         #: Per capability: whether its calls copy their arguments and their result (arrays the plugin may mutate).
@@ -334,6 +345,7 @@ class Recorder:
         fresh.provenance_text = self.provenance_text
         fresh.calls = []
         fresh.arity = self.arity
+        fresh.shape = self.shape
         fresh.failure = None
         fresh.copies = self.copies
         return fresh
@@ -427,32 +439,45 @@ class Recorder:
         self.calls.extend(site)
         self.calls.extend(args)
 
-    def returned(self, entry: str, args: Sequence[object], value: object, instructions: int) -> Trace:
-        """The trace of a run that returned `value` after `instructions` instructions."""
+    def returned(self, entry: str, args: list[object], value: object, instructions: int) -> Trace:
+        """The trace of a run that returned `value` after `instructions` instructions (`args`: the entry's
+        arguments as JSON values, a list the trace keeps)."""
         trace: Trace = _new_object(Trace)  # Trace._recorded, inline: a service records one per call
         trace._doc = trace._json = trace._sha256 = trace._sites = None
-        trace._recording = _Recording(
-            self, entry, list(args), None, {"status": "returned", "value": value, "instructions": instructions}
+        # The fields of a `_Recording`, in order (the recorder is restarted for the next run: its calls copied).
+        trace._recording = (
+            self.shape,
+            self.calls.copy(),
+            self.failure,
+            self.meta,
+            entry,
+            args,
+            None,
+            None,
+            value,
+            instructions,
         )
         trace._checked = True
         return trace
 
-    def failed(self, entry: str, args: Sequence[object], error: ChronicleError) -> Trace:
+    def failed(self, entry: str, args: list[object], error: ChronicleError) -> Trace:
         """The trace of a run that ended on `error`: a final event unless a capability call raised it."""
-        records = list(_records(self.calls, self.arity))
-        from_call = error is self.failure and bool(records) and records[-1][0] is _FAILED
-        instructions = error_instructions(error, records[-1][4] if from_call else None)
+        calls = self.calls.copy()
+        last, count = _last_record(calls, self.arity)
+        from_call = error is self.failure and last is not None and last[0] is _FAILED
+        instructions = error_instructions(error, last[4] if from_call and last is not None else None)
         end = None
         if not from_call:
             end = {
-                "seq": len(records),
+                "seq": count,
                 "kind": "limit" if isinstance(error, ResourceLimitError) else "trap",
                 "code": error.code,
                 "message": error.message,
                 "instructions": instructions,
                 "location": error.details.get("location"),
             }
-        return Trace._recorded(_Recording(self, entry, list(args), end, error_outcome(error, instructions)))
+        outcome = error_outcome(error, instructions)
+        return Trace._recorded((self.shape, calls, self.failure, self.meta, entry, args, end, outcome, None, None))
 
 
 def _mutable(vtype: ValueType) -> bool:
@@ -474,40 +499,61 @@ def _decision_record(decision: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-class _Recording:
-    """One finished run's raw record, turned into the document or the canonical bytes on demand."""
+class _Shape(NamedTuple):
+    """What the traces of one recorder's runs share: the module, the provenance (and its text), the arities."""
 
-    __slots__ = (
-        "arity",
-        "calls",
-        "end",
-        "entry",
-        "failure",
-        "meta",
-        "module",
-        "outcome",
-        "provenance",
-        "provenance_text",
-    )
+    module: Module
+    provenance: dict[str, Any]
+    provenance_text: str
+    arity: tuple[int, ...]
 
-    def __init__(
-        self,
-        recorder: Recorder,
-        entry: str,
-        args: list[object],
-        end: dict[str, Any] | None,
-        outcome: dict[str, Any],
-    ) -> None:
-        self.module = recorder.module
-        self.provenance = recorder.provenance
-        self.provenance_text = recorder.provenance_text
-        self.arity = recorder.arity
-        self.failure = recorder.failure
-        self.meta = recorder.meta
-        self.calls = recorder.calls.copy()  # a recorder may be restarted for the next run
-        self.entry = {"function": entry, "args": args}
-        self.end = end
-        self.outcome = outcome
+
+class _Recording(NamedTuple):
+    """One finished run's raw record, turned into the document or the canonical bytes on demand.
+
+    A traced call keeps only these fields as a plain tuple (a service records one trace per call); this
+    view of them, its entry and its outcome objects are made when the trace is read.
+    """
+
+    shape: _Shape
+    #: The run's calls, flat (see `_Call`); this recording's own list.
+    calls: list[_Call]
+    failure: ChronicleError | None
+    meta: Mapping[str, Any] | None
+    function: str
+    args: list[object]
+    #: The final event of a run that ended inside the engine, else None.
+    end: dict[str, Any] | None
+    #: The outcome of a run that failed; None for one that returned `value` after `instructions`.
+    failed_outcome: dict[str, Any] | None
+    value: object
+    instructions: int | None
+
+    @property
+    def module(self) -> Module:
+        return self.shape.module
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.shape.provenance
+
+    @property
+    def provenance_text(self) -> str:
+        return self.shape.provenance_text
+
+    @property
+    def arity(self) -> tuple[int, ...]:
+        return self.shape.arity
+
+    @property
+    def entry(self) -> dict[str, Any]:
+        return {"function": self.function, "args": self.args}
+
+    @property
+    def outcome(self) -> dict[str, Any]:
+        if self.failed_outcome is not None:
+            return self.failed_outcome
+        return {"status": "returned", "value": self.value, "instructions": self.instructions}
 
     def document(self) -> dict[str, Any]:
         if structured(self.module):
@@ -643,10 +689,6 @@ class _Recording:
 _encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
-def _canonical_text(doc: object) -> str:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
 def _value_json(value: Any) -> str:
     """A VM value (or None) as canonical JSON text."""
     kind = type(value)
@@ -661,6 +703,17 @@ def _value_json(value: Any) -> str:
     if kind is float:  # always finite in the VM; repr is json.dumps's text of a float
         return float.__repr__(value)
     return "[" + ",".join([_value_json(item) for item in value]) + "]"
+
+
+def _last_record(calls: list[Any], arity: tuple[int, ...]) -> tuple[list[Any] | None, int]:
+    """The last call's record in the flat call list (None when there is none), and the number of calls."""
+    position = start = count = 0
+    size = len(calls)
+    while position < size:
+        start = position
+        position += 5 + arity[calls[position + 1]]
+        count += 1
+    return (calls[start:position] if count else None), count
 
 
 def _records(calls: list[Any], arity: tuple[int, ...]) -> Iterator[Sequence[Any]]:
