@@ -48,7 +48,7 @@ COMMAND_GROUPS: dict[str, str] = {
     "verify": "verify",
     "negotiate": "negotiate",
     "run": "run",
-    "trace": "run",
+    "trace": "trace",
     "host-manifest": "host-manifest",
     "replay": "traces",
     "inspect": "traces",
@@ -137,8 +137,8 @@ def build_parser(only: str | None = None) -> Parser:
         negotiate.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all)")
         negotiate.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
         negotiate.set_defaults(command_func=cmd_negotiate)
-    if wanted("run"):
-        _add_run_commands(command)
+    if wanted("run") or wanted("trace"):
+        _add_run_commands(command, tuple(name for name in ("run", "trace") if wanted(name)))
     if wanted("host-manifest"):
         _add_manifest_command(command)
     if wanted("traces"):
@@ -163,14 +163,19 @@ def _add_manifest_command(command: Callable[..., Parser]) -> None:
     manifest.set_defaults(command_func=cmd_host_manifest)
 
 
-def _add_run_commands(command: Callable[..., Parser]) -> None:
-    """`run` and `trace`: the same options, and where the trace goes."""
+def _add_run_commands(command: Callable[..., Parser], names: Sequence[str] = ("run", "trace")) -> None:
+    """`run` and `trace` (those of `names`): the same options, and where the trace goes.
+
+    Each is built only when named: a run does not pay for the trace command's parser and its options.
+    """
     from .options import add_limit_options, limits_epilog
 
     for name, help_text in (
         ("run", "run an entry point of a module under a policy and limits"),
         ("trace", "run like `run` and write the trace (also when the run ends on a trap or a limit)"),
     ):
+        if name not in names:
+            continue
         sub = command(name, help_text, limits_epilog())
         sub.add_argument("module", metavar="MOD.cmod")
         sub.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all capabilities)")
