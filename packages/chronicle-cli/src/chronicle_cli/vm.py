@@ -284,8 +284,18 @@ def _load_policy(path: str | None) -> Policy:
     return load_policy_file(path)
 
 
-def _host(out: Output, policy: Policy, policy_path: str | None, spec: str | None = None) -> CliHost | CustomHost:
-    """The CLI host, or with `--host MODULE:ATTR` the application's own."""
+def _host(
+    out: Output,
+    policy: Policy,
+    policy_path: str | None,
+    spec: str | None = None,
+    module: LoadedModule | None = None,
+) -> CliHost | CustomHost:
+    """The CLI host, or with `--host MODULE:ATTR` the application's own.
+
+    With `module`, the CLI host offers only the capabilities the module declares (negotiation looks up no
+    other); `_offered` names all of them for a refusal's hint.
+    """
     if spec is not None:
         from .custom_host import load_host
 
@@ -293,7 +303,19 @@ def _host(out: Output, policy: Policy, policy_path: str | None, spec: str | None
     from .host import KV_PATH_SETTING, build_host, host_bounds, resolve_kv_path
 
     kv_path = resolve_kv_path(policy.host.get(KV_PATH_SETTING), policy_path)
-    return build_host(out.log, kv_path, host_bounds(policy.host))
+    only = None if module is None else {capability.name for capability in module.module.capabilities}
+    return build_host(out.log, kv_path, host_bounds(policy.host), only)
+
+
+def _offered(host: CliHost | CustomHost) -> str:
+    """Every capability the host offers, with its signature (the CLI host's whole table)."""
+    if getattr(host, "spec", None) is None:
+        from .host import build_host
+
+        offered = build_host(lambda _level, _message: None).host
+    else:
+        offered = host.host
+    return ", ".join(f"{cap.name}{cap.signature()}" for cap in offered) or "none"
 
 
 def _refusal_hint(error: Any, policy_path: str | None, host: CliHost | CustomHost) -> None:
@@ -305,7 +327,7 @@ def _refusal_hint(error: Any, policy_path: str | None, host: CliHost | CustomHos
         return
     decisions = error.details.get("decisions", [])
     if any(decision.get("decision") == "unknown" for decision in decisions):
-        offered = ", ".join(f"{cap.name}{cap.signature()}" for cap in host.host) or "none"
+        offered = _offered(host)
         who = "chronicle-vm" if getattr(host, "spec", None) is None else f"the host {getattr(host, 'spec', '')}"
         error.details["hint"] = f"{who} offers these capabilities: {offered}"
     elif any(decision.get("decision") == "missing" for decision in decisions):
@@ -369,7 +391,7 @@ def cmd_negotiate(ns: argparse.Namespace, out: Output) -> int:
 
     _, loaded = load_module_file(ns.module)
     policy = _load_policy(ns.policy)
-    host = _host(out, policy, ns.policy, ns.host)
+    host = _host(out, policy, ns.policy, ns.host, loaded)
     negotiation = negotiate(loaded.verified, policy, host.host)
     result = negotiation.to_dict()
     if negotiation.ok:
@@ -411,7 +433,7 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
     policy = _load_policy(ns.policy)
     limits = base_limits(ns)
     timeout = ns.timeout if ns.timeout is not None else (None if ns.unbounded else DEFAULT_TIMEOUT)
-    host = _host(out, policy, ns.policy, ns.host)
+    host = _host(out, policy, ns.policy, ns.host, loaded)
     try:
         try:
             instance = instantiate(loaded, host=host.host, policy=policy, limits=limits, engine=ns.engine)

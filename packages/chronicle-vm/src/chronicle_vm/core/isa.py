@@ -221,18 +221,29 @@ class OpInfo:
 
 
 _N = Operand()
+#: The rows' operands, one object per distinct slot: the table names ~30 kinds of slot 270 times, and
+#: each frozen dataclass made costs start-up (operands are compared by value, never by identity).
+_SLOTS: dict[tuple[OperandKind, TypeRule, bool], Operand] = {}
+
+
+def _slot(kind: OperandKind, rule: TypeRule = TypeRule.NONE, write: bool = False) -> Operand:
+    key = (kind, rule, write)
+    operand = _SLOTS.get(key)
+    if operand is None:
+        operand = _SLOTS[key] = Operand(kind, rule, write)
+    return operand
 
 
 def _r(rule: TypeRule) -> Operand:
-    return Operand(OperandKind.REG, rule)
+    return _slot(OperandKind.REG, rule)
 
 
 def _w(rule: TypeRule) -> Operand:
-    return Operand(OperandKind.REG, rule, write=True)
+    return _slot(OperandKind.REG, rule, write=True)
 
 
 def _k(kind: OperandKind) -> Operand:
-    return Operand(kind)
+    return _slot(kind)
 
 
 _I, _B, _S, _O = TypeRule.INT, TypeRule.BOOL, TypeRule.STR, TypeRule.ORDERED

@@ -172,7 +172,6 @@ from .costs import (
     string_extra,
     value_words,
 )
-from .deep import run_deep
 from .entry import RunOutcome, handler_table, locate, plain_kinds, plain_units, prepare_call
 from .entry import describe as _describe
 from .entry import structs_of as _structs
@@ -596,6 +595,9 @@ class CompiledEngine:
         Capability calls the abandoned attempt made are answered from its record (the VM is deterministic, so
         the run makes the same calls in the same order) before the live handlers take over.
         """
+        # Imported here: only a run that goes deep loads the worker-thread machinery (threading, contextvars).
+        from .deep import run_deep
+
         answers = list(self._record)
         names = self._globals
         if answers:
