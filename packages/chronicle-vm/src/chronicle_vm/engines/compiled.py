@@ -197,6 +197,14 @@ def _interpreter() -> type[Interpreter]:
     return Interpreter
 
 
+def run_deep(job: Callable[[], RunOutcome], frames: int) -> RunOutcome:
+    """`chronicle_vm.engines.deep.run_deep`, imported by the first run that goes deep: only such a run needs
+    the worker-thread machinery (threading, contextvars)."""
+    from .deep import run_deep as on_worker
+
+    return on_worker(job, frames)
+
+
 __all__ = [
     "MAX_TRANSLATED_INSTRUCTIONS",
     "MAX_TRANSLATED_REGISTERS",
@@ -595,9 +603,6 @@ class CompiledEngine:
         Capability calls the abandoned attempt made are answered from its record (the VM is deterministic, so
         the run makes the same calls in the same order) before the live handlers take over.
         """
-        # Imported here: only a run that goes deep loads the worker-thread machinery (threading, contextvars).
-        from .deep import run_deep
-
         answers = list(self._record)
         names = self._globals
         if answers:
