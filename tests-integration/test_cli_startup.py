@@ -223,3 +223,19 @@ def test_the_command_table_matches_the_parser() -> None:
 )
 def test_command_word(args: list[str], word: str | None) -> None:
     assert vm.command_word(args) == word
+
+
+def test_the_heap_is_frozen_at_exit_only(tmp_path: Path) -> None:
+    """common.run_main freezes the heap when the process exits (CPython's exit collections then skip it), not before."""
+    (tmp_path / "small.cmod").write_bytes(compile_to_module(SMALL, "small.chr").to_bytes())
+    child = (
+        "import atexit, contextlib, gc, io, sys\n"
+        "atexit.register(lambda: print('at exit', gc.get_freeze_count() > 0))  # runs after run_main's handler\n"
+        "from chronicle_cli.vm import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    codes = [main(['run', 'small.cmod', '--arg', '3']) for _ in range(2)]\n"
+        "print('codes', codes, 'frozen', gc.get_freeze_count())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["codes [0, 0] frozen 0", "at exit True"]
