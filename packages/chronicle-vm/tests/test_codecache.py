@@ -171,3 +171,42 @@ def test_a_failing_class_leaves_dataclasses_as_it_was(classes: Path) -> None:
     with pytest.raises(ValueError, match="mutable default"):
         codecache.dataclass(namespace["Bad"])
     assert "exec" not in vars(dataclasses)
+
+
+# -- dataclasses without inspect (core/__init__.py) ------------------------------------------------------------
+
+_WITHOUT_INSPECT = """
+import sys, types
+import chronicle_vm.core.types
+import dataclasses
+assert "inspect" not in sys.modules and "ast" not in sys.modules, "imported inspect"
+stand_in = dataclasses.inspect
+assert type(stand_in).__name__ == "_InspectOnUse"
+from chronicle_vm.core.codecache import dataclass
+
+@dataclass(frozen=True)
+class NoDoc:
+    a: int
+    b: str = ""
+
+assert NoDoc.__doc__ == "NoDoc(a: int, b: str = '')", NoDoc.__doc__  # what dataclasses writes
+import inspect
+assert sys.modules["inspect"] is inspect and type(inspect) is types.ModuleType, "the real module"
+assert stand_in.signature is inspect.signature and stand_in.Parameter is inspect.Parameter
+print("ok")
+"""
+
+
+def test_dataclasses_are_imported_without_inspect_until_it_is_used() -> None:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_INSPECT], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_an_inspect_imported_before_is_the_one_dataclasses_uses() -> None:
+    import subprocess
+
+    code = "import inspect, dataclasses, chronicle_vm.core.types\nassert dataclasses.inspect is inspect\nprint('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -13,7 +13,9 @@ human renderers, and only when something is printed for people.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import gc
 import io
 import os
 import sys
@@ -243,8 +245,28 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+def _freeze_heap_at_exit() -> None:
+    """At interpreter exit, move every live object to the collector's permanent generation.
+
+    CPython's finalization runs full collections over the whole heap; for a command, that is every module,
+    class and function it imported (~100,000 objects), and those passes cost a small run 4 ms after its
+    output was written.  Frozen objects are not examined: what still lives at exit is freed with the
+    process, as CPython already leaves it to do ("__del__ is not guaranteed to be called for objects that
+    still exist when the interpreter exits").  Registered by the first command a process runs, so it runs
+    before any exit handler registered earlier; a process that calls `run_main` and goes on is unaffected
+    until it exits.
+    """
+    gc.freeze()
+
+
+_EXIT_HANDLER: list[bool] = []
+
+
 def run_main(build: Callable[[], Parser], argv: Sequence[str] | None) -> int:
     """Parse `argv` with the parser `build()` gives, run the chosen command, and give the exit status."""
+    if not _EXIT_HANDLER:
+        atexit.register(_freeze_heap_at_exit)
+        _EXIT_HANDLER.append(True)
     args = list(sys.argv[1:] if argv is None else argv)
     colors.set_mode(colors.color_mode_from_args(args))
     out = Output("--json" in args)

@@ -48,7 +48,7 @@ COMMAND_GROUPS: dict[str, str] = {
     "verify": "verify",
     "negotiate": "negotiate",
     "run": "run",
-    "trace": "run",
+    "trace": "trace",
     "host-manifest": "host-manifest",
     "replay": "traces",
     "inspect": "traces",
@@ -137,8 +137,8 @@ def build_parser(only: str | None = None) -> Parser:
         negotiate.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all)")
         negotiate.add_argument("--host", metavar="MODULE:ATTR", help=_HOST_HELP)
         negotiate.set_defaults(command_func=cmd_negotiate)
-    if wanted("run"):
-        _add_run_commands(command)
+    if wanted("run") or wanted("trace"):
+        _add_run_commands(command, tuple(name for name in ("run", "trace") if wanted(name)))
     if wanted("host-manifest"):
         _add_manifest_command(command)
     if wanted("traces"):
@@ -163,14 +163,19 @@ def _add_manifest_command(command: Callable[..., Parser]) -> None:
     manifest.set_defaults(command_func=cmd_host_manifest)
 
 
-def _add_run_commands(command: Callable[..., Parser]) -> None:
-    """`run` and `trace`: the same options, and where the trace goes."""
+def _add_run_commands(command: Callable[..., Parser], names: Sequence[str] = ("run", "trace")) -> None:
+    """`run` and `trace` (those of `names`): the same options, and where the trace goes.
+
+    Each is built only when named: a run does not pay for the trace command's parser and its options.
+    """
     from .options import add_limit_options, limits_epilog
 
     for name, help_text in (
         ("run", "run an entry point of a module under a policy and limits"),
         ("trace", "run like `run` and write the trace (also when the run ends on a trap or a limit)"),
     ):
+        if name not in names:
+            continue
         sub = command(name, help_text, limits_epilog())
         sub.add_argument("module", metavar="MOD.cmod")
         sub.add_argument("--policy", metavar="HOST.toml", help="the host policy (default: deny all capabilities)")
@@ -279,8 +284,18 @@ def _load_policy(path: str | None) -> Policy:
     return load_policy_file(path)
 
 
-def _host(out: Output, policy: Policy, policy_path: str | None, spec: str | None = None) -> CliHost | CustomHost:
-    """The CLI host, or with `--host MODULE:ATTR` the application's own."""
+def _host(
+    out: Output,
+    policy: Policy,
+    policy_path: str | None,
+    spec: str | None = None,
+    module: LoadedModule | None = None,
+) -> CliHost | CustomHost:
+    """The CLI host, or with `--host MODULE:ATTR` the application's own.
+
+    With `module`, the CLI host offers only the capabilities the module declares (negotiation looks up no
+    other); `_offered` names all of them for a refusal's hint.
+    """
     if spec is not None:
         from .custom_host import load_host
 
@@ -288,7 +303,19 @@ def _host(out: Output, policy: Policy, policy_path: str | None, spec: str | None
     from .host import KV_PATH_SETTING, build_host, host_bounds, resolve_kv_path
 
     kv_path = resolve_kv_path(policy.host.get(KV_PATH_SETTING), policy_path)
-    return build_host(out.log, kv_path, host_bounds(policy.host))
+    only = None if module is None else {capability.name for capability in module.module.capabilities}
+    return build_host(out.log, kv_path, host_bounds(policy.host), only)
+
+
+def _offered(host: CliHost | CustomHost) -> str:
+    """Every capability the host offers, with its signature (the CLI host's whole table)."""
+    if getattr(host, "spec", None) is None:
+        from .host import build_host
+
+        offered = build_host(lambda _level, _message: None).host
+    else:
+        offered = host.host
+    return ", ".join(f"{cap.name}{cap.signature()}" for cap in offered) or "none"
 
 
 def _refusal_hint(error: Any, policy_path: str | None, host: CliHost | CustomHost) -> None:
@@ -300,7 +327,7 @@ def _refusal_hint(error: Any, policy_path: str | None, host: CliHost | CustomHos
         return
     decisions = error.details.get("decisions", [])
     if any(decision.get("decision") == "unknown" for decision in decisions):
-        offered = ", ".join(f"{cap.name}{cap.signature()}" for cap in host.host) or "none"
+        offered = _offered(host)
         who = "chronicle-vm" if getattr(host, "spec", None) is None else f"the host {getattr(host, 'spec', '')}"
         error.details["hint"] = f"{who} offers these capabilities: {offered}"
     elif any(decision.get("decision") == "missing" for decision in decisions):
@@ -364,7 +391,7 @@ def cmd_negotiate(ns: argparse.Namespace, out: Output) -> int:
 
     _, loaded = load_module_file(ns.module)
     policy = _load_policy(ns.policy)
-    host = _host(out, policy, ns.policy, ns.host)
+    host = _host(out, policy, ns.policy, ns.host, loaded)
     negotiation = negotiate(loaded.verified, policy, host.host)
     result = negotiation.to_dict()
     if negotiation.ok:
@@ -406,7 +433,7 @@ def _run(ns: argparse.Namespace, out: Output, trace_path: str | None) -> int:
     policy = _load_policy(ns.policy)
     limits = base_limits(ns)
     timeout = ns.timeout if ns.timeout is not None else (None if ns.unbounded else DEFAULT_TIMEOUT)
-    host = _host(out, policy, ns.policy, ns.host)
+    host = _host(out, policy, ns.policy, ns.host, loaded)
     try:
         try:
             instance = instantiate(loaded, host=host.host, policy=policy, limits=limits, engine=ns.engine)

@@ -79,9 +79,11 @@ _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 _TOP_KEYS = ("version", "limits", "capabilities", "host")
 _RULE_KEYS = ("allow", "max_calls", "args")
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
-_POSITION_SUFFIX = re.compile(r"\((?:at line \d+, column \d+|at end of document)\)")
+# The patterns only errors and policy files need are compiled at first use (through `re`'s cache), not at
+# import: the deny-all policy of a run without --policy never reads TOML.
+_BARE_KEY = r"[A-Za-z0-9_-]+"
+_POSITION = r"\(at line (\d+), column (\d+)\)"
+_POSITION_SUFFIX = r"\((?:at line \d+, column \d+|at end of document)\)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +191,7 @@ class Policy:
         except tomllib.TOMLDecodeError as exc:
             message = str(exc)
             line, col = _error_position(message, decoded)
-            reason = _POSITION_SUFFIX.sub("", message).strip()
+            reason = re.sub(_POSITION_SUFFIX, "", message).strip()
             raise PolicyError(
                 "policy.syntax",
                 f"{source}:{line}:{col}: the policy is not valid TOML: {reason}",
@@ -275,7 +277,8 @@ def _unquoted_name(name: str, raw: object) -> tuple[str, int] | None:
 
 def format_key_path(path: tuple[str, ...]) -> str:
     """A key path as TOML writes it: `capabilities."kv.get".alow`."""
-    return ".".join(part if _BARE_KEY.fullmatch(part) else _quote(part) for part in path)
+    bare = re.compile(_BARE_KEY)
+    return ".".join(part if bare.fullmatch(part) else _quote(part) for part in path)
 
 
 def _quote(key: str) -> str:
@@ -296,7 +299,7 @@ def _frozen(mapping: dict[str, Any]) -> Mapping[str, Any]:
 
 
 def _error_position(message: str, text: str) -> tuple[int, int]:
-    match = _POSITION.search(message)
+    match = re.search(_POSITION, message)
     if match:
         return int(match.group(1)), int(match.group(2))
     # tomllib says "at end of document": point past the last character.
@@ -444,9 +447,9 @@ class _Checker:
 # reads the key of each `key = value` line.  It is best effort (a line inside a
 # multi-line string may look like a key) and only ever runs for an error.
 
-_KEY_PART = re.compile(r"""\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|'([^']*)')\s*""")
+_KEY_PART = r"""\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|'([^']*)')\s*"""
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\", "e": "\x1b"}
-_UNICODE_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))", re.DOTALL)
+_UNICODE_ESCAPE = r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|x([0-9A-Fa-f]{2})|(.))"
 
 
 def _unescape(body: str) -> str:
@@ -457,15 +460,16 @@ def _unescape(body: str) -> str:
             return chr(code) if code <= 0x10FFFF else ""
         return _ESCAPES.get(match.group(4), match.group(4))
 
-    return _UNICODE_ESCAPE.sub(one, body)
+    return re.sub(_UNICODE_ESCAPE, one, body, flags=re.DOTALL)
 
 
 def _read_key(text: str, start: int) -> tuple[tuple[str, ...], int] | None:
     """A dotted key at `start`: its parts and the index after it, or None."""
     parts: list[str] = []
     pos = start
+    key_part = re.compile(_KEY_PART)
     while True:
-        match = _KEY_PART.match(text, pos)
+        match = key_part.match(text, pos)
         if not match:
             return None
         bare, basic, literal = match.groups()

@@ -49,6 +49,10 @@ class OperandKind(enum.Enum):
     PAIR = "pair"  # first of two consecutive registers, both of the operand's rule (int unless it says)
     FIELDS = "fields"  # first register of a struct's field window: one register per field of the written struct
 
+    # Members are singletons compared by identity, so the identity hash agrees with equality; Enum's own
+    # hashes the name in Python, and the verifier's tables look these up ~1,400 times at import.
+    __hash__ = object.__hash__
+
 
 class TypeRule(enum.Enum):
     """The type a register operand must have; `T` binds once per instruction."""
@@ -74,6 +78,8 @@ class TypeRule(enum.Enum):
     VALUES = "[V]"  # an array of the map operand's value type
     STRUCT = "struct S"  # a struct type; binds S
     FIELD = "S.i"  # the type of field i (the instruction's immediate) of the struct operand
+
+    __hash__ = object.__hash__  # as OperandKind's: identity, at C speed
 
 
 #: The rules about maps and structs: the verifier checks them from the registers' types (verifier.structured).
@@ -215,18 +221,29 @@ class OpInfo:
 
 
 _N = Operand()
+#: The rows' operands, one object per distinct slot: the table names ~30 kinds of slot 270 times, and
+#: each frozen dataclass made costs start-up (operands are compared by value, never by identity).
+_SLOTS: dict[tuple[OperandKind, TypeRule, bool], Operand] = {}
+
+
+def _slot(kind: OperandKind, rule: TypeRule = TypeRule.NONE, write: bool = False) -> Operand:
+    key = (kind, rule, write)
+    operand = _SLOTS.get(key)
+    if operand is None:
+        operand = _SLOTS[key] = Operand(kind, rule, write)
+    return operand
 
 
 def _r(rule: TypeRule) -> Operand:
-    return Operand(OperandKind.REG, rule)
+    return _slot(OperandKind.REG, rule)
 
 
 def _w(rule: TypeRule) -> Operand:
-    return Operand(OperandKind.REG, rule, write=True)
+    return _slot(OperandKind.REG, rule, write=True)
 
 
 def _k(kind: OperandKind) -> Operand:
-    return Operand(kind)
+    return _slot(kind)
 
 
 _I, _B, _S, _O = TypeRule.INT, TypeRule.BOOL, TypeRule.STR, TypeRule.ORDERED

@@ -83,6 +83,10 @@ class TypeKind(enum.Enum):
     MAP = "map"  # args: (key type, value type); keys are int, str or bool
     STRUCT = "struct"  # no args; `ref` indexes the module's struct table
 
+    # Members are singletons compared by identity, so the identity hash agrees with equality; Enum's own
+    # hashes the name in Python, and every ValueType hash (the verifier's and the registry's tables) hashes a kind.
+    __hash__ = object.__hash__
+
 
 class BaseType(enum.IntEnum):
     """The scalar kinds by their version-1 binary tag (the `base` of a type)."""
@@ -316,7 +320,9 @@ def type_text(vtype: ValueType, structs: Sequence[StructDef] = ()) -> str:
     return str(vtype)
 
 
-_TYPE_TOKEN = re.compile(r"\s*(?:([\[\]{}:])|(struct#[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_]*))", re.ASCII)
+#: One token of a type's text; compiled at the first parse (through `re`'s cache), not at import: a run
+#: reads its types from the binary module and never parses one.
+_TYPE_TOKEN = r"\s*(?:([\[\]{}:])|(struct#[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_]*))"
 
 
 class _TypeReader:
@@ -324,11 +330,12 @@ class _TypeReader:
 
     def __init__(self, text: str, structs: Mapping[str, int]) -> None:
         self.tokens: list[str] = []
+        token = re.compile(_TYPE_TOKEN, re.ASCII)
         pos = 0
         while pos < len(text):
             if text[pos:].strip() == "":
                 break
-            found = _TYPE_TOKEN.match(text, pos)
+            found = token.match(text, pos)
             if found is None:
                 raise ValueError(text)
             self.tokens.append(found.group(1) or found.group(2))

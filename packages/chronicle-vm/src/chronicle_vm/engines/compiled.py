@@ -173,7 +173,6 @@ from .costs import (
     string_extra,
     value_words,
 )
-from .deep import run_deep
 from .entry import RunOutcome, handler_table, locate, plain_kinds, plain_units, prepare_call
 from .entry import describe as _describe
 from .entry import structs_of as _structs
@@ -197,6 +196,14 @@ def _interpreter() -> type[Interpreter]:
     from .reference import Interpreter
 
     return Interpreter
+
+
+def run_deep(job: Callable[[], RunOutcome], frames: int) -> RunOutcome:
+    """`chronicle_vm.engines.deep.run_deep`, imported by the first run that goes deep: only such a run needs
+    the worker-thread machinery (threading, contextvars)."""
+    from .deep import run_deep as on_worker
+
+    return on_worker(job, frames)
 
 
 __all__ = [

@@ -18,7 +18,6 @@ runs when it returns.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from itertools import chain
@@ -62,6 +61,8 @@ class CancelHandle:
     __slots__ = ("_event",)
 
     def __init__(self) -> None:
+        import threading  # here, not at import: a run without a handle never loads threading
+
         self._event = threading.Event()
 
     def cancel(self) -> None:

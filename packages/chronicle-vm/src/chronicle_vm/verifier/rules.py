@@ -104,7 +104,8 @@ declare_codes(
 #: Longest capability name a module may declare.
 CAP_NAME_MAX_LEN = 128
 
-_CAP_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+", re.ASCII)
+#: Compiled at the first module that declares a capability (through `re`'s cache), not at import.
+_CAP_NAME = r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)+"
 _FUNC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -235,36 +236,58 @@ def _pair_id(operand: Operand) -> int:
     return _FIXED_RULES.get(operand.rule, _INT_ID)
 
 
+def _skipped(info: OpInfo, operand: Operand) -> bool:
+    """Whether the generic pass leaves the operand to the call check (which knows the callee's window and result)."""
+    is_call = any(other.kind is OperandKind.ARGS for other in info.operands)
+    return operand.kind is OperandKind.ARGS or (is_call and operand.kind is OperandKind.REG)
+
+
+def _poly_of(info: OpInfo) -> tuple[tuple[int, TypeRule], ...]:
+    """(operand position, rule) of the row's polymorphic register operands, in binding order."""
+    poly = [
+        (pos, operand.rule)
+        for pos, operand in enumerate(info.operands)
+        if operand.kind is OperandKind.REG and operand.rule in _POLY_ORDER and not _skipped(info, operand)
+    ]
+    poly.sort(key=lambda item: _POLY_ORDER[item[1]])
+    return tuple(poly)
+
+
 def _compile(info: OpInfo) -> _Plan:
-    is_call = any(operand.kind is OperandKind.ARGS for operand in info.operands)
     bounds: list[tuple[int, OperandKind]] = []
     fixed: list[tuple[int, int]] = []
-    poly: list[tuple[int, TypeRule]] = []
     pairs: list[tuple[int, int]] = []
     for pos, operand in enumerate(info.operands):
         kind, rule = operand.kind, operand.rule
-        if kind is OperandKind.ARGS or (is_call and kind is OperandKind.REG):
-            continue  # the call check knows the callee's window and result
+        if _skipped(info, operand):
+            continue
         bounds.append((pos, kind))
         if kind is OperandKind.PAIR:
             pairs.append((pos, _pair_id(operand)))
         elif kind is OperandKind.REG and rule in _FIXED_RULES:
             fixed.append((pos, _FIXED_RULES[rule]))
-        elif kind is OperandKind.REG and rule in _POLY_ORDER:
-            poly.append((pos, rule))
-    poly.sort(key=lambda item: _POLY_ORDER[item[1]])
     return _Plan(
         info=info,
         bounds=tuple(bounds),
         fixed=tuple(fixed),
-        poly=tuple(poly),
+        poly=_poly_of(info),
         pairs=tuple(pairs),
         const_kinds=_CONST_KINDS.get(info.op, ()),
         imm_max=_IMM_MAX.get(info.op, _U32_MAX),
     )
 
 
-_PLANS: Mapping[int, _Plan] = {op: _compile(info) for op, info in OPCODES.items()}
+#: The plans by opcode, made at the first instruction the generated predicates refuse (or a module
+#: verified without them): a module that verifies never needs them, and making them cost start-up 0.5 ms.
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(op: int) -> _Plan | None:
+    if not _PLANS:
+        _PLANS.update({number: _compile(info) for number, info in OPCODES.items()})
+    return _PLANS.get(op)
+
+
 #: Opcodes after which a new basic block starts.
 _SPLITS: frozenset[int] = frozenset(op for op, info in OPCODES.items() if info.branches or info.ends_block)
 #: Opcodes with a jump target: the operand position (0 for a, 1 for b) that holds it.
@@ -342,7 +365,7 @@ def _poly_checks(info: OpInfo) -> list[str]:
     letters = _LETTERS
     types: list[str] = []
     bound = ""
-    for pos, rule in _PLANS[info.op].poly:
+    for pos, rule in _poly_of(info):
         r = f"R[{letters[pos]}]"
         if rule is TypeRule.ELEM:
             types.append(f"{r} == {bound}")
@@ -730,7 +753,7 @@ class _Verifier:
             if type(cap) is not Capability:
                 self.fail("malformed", f"capability {index} must be a Capability, found {_show(cap)}", capability=index)
             name = cap.name
-            if type(name) is not str or len(name) > CAP_NAME_MAX_LEN or not _CAP_NAME.fullmatch(name):
+            if type(name) is not str or len(name) > CAP_NAME_MAX_LEN or not re.fullmatch(_CAP_NAME, name, re.ASCII):
                 self.fail(
                     "cap-name",
                     f"capability {index} is named {_show(name)}, expected a dotted lower-case name "
@@ -958,7 +981,7 @@ class _Verifier:
         if type(ins) is not Instruction:
             bad("malformed", index, f"instruction {index} of `{name}` must be an Instruction, found {_show(ins)}")
         op = ins[0]
-        plan = _PLANS.get(op) if type(op) is int else None
+        plan = _plan(op) if type(op) is int else None
         if plan is None:
             bad(
                 "opcode",
