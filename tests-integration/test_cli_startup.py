@@ -82,10 +82,6 @@ NOT_FOR_A_RUN = (
     "queue",  # only a run that goes deep starts a worker thread (engines.deep)
     "json",  # only --json output, JSON arguments and JSON texts of values load it
     "threading",  # its locks are _thread's; only a cancel handle (control.CancelHandle) or a deep run needs it
-    "inspect",  # dataclasses gets it at its first use (core/__init__.py); a host registering functions loads it
-    "ast",
-    "dis",
-    "tokenize",
     "contextvars",
     "chronicle_vm.engines.deep",  # the worker thread of a run past the caller's Python stack, imported for it
     "sqlite3",
@@ -173,9 +169,7 @@ def test_a_run_with_a_policy_and_the_cli_host_stays_lean(tmp_path: Path) -> None
     )
     report, modules = _imported(tmp_path, "run", "hello.cmod", "--policy", policy, "--arg", "5")
     assert report["code"] == 0, report
-    # The CLI host reads its capability functions' signatures: inspect and what it imports are loaded.
-    needed = {"sqlite3", "inspect", "ast", "dis", "tokenize"}
-    leaked = [name for name in NOT_FOR_A_RUN if name not in needed and _loaded(modules, name)]
+    leaked = [name for name in NOT_FOR_A_RUN if name != "sqlite3" and _loaded(modules, name)]
     assert leaked == []
 
 

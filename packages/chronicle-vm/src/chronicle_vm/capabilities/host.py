@@ -11,6 +11,7 @@ registration are the host author's, found at registration time: they raise
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -336,8 +337,6 @@ def _refs_in(vtype: ValueType, table: Sequence[StructDef], depth: int = 0) -> bo
 def _signature_of(
     func: Callable[..., Any], name: str, struct_of: Callable[[type], ValueType | None] | None = None
 ) -> tuple[list[ValueType], ValueType | None]:
-    import inspect  # here, not at import: a run whose host registers nothing never loads it (core/__init__.py)
-
     def fail(message: str) -> UsageError:
         return UsageError("usage.capability-signature", f"capability {name}: {message}", capability=name)
 
@@ -379,8 +378,6 @@ def _signature_of(
 
 def _wants_context(func: Callable[..., Any]) -> bool:
     """Whether `func` has a keyword-only parameter named `context` (it asks for the call's CallContext)."""
-    import inspect
-
     try:
         parameter = inspect.signature(func).parameters.get("context")
     except (TypeError, ValueError):
@@ -389,7 +386,5 @@ def _wants_context(func: Callable[..., Any]) -> bool:
 
 
 def _is_coroutine_function(func: Callable[..., Any]) -> bool:
-    import inspect
-
     call = getattr(func, "__call__", None)  # noqa: B004 - an object whose __call__ is async counts too
     return inspect.iscoroutinefunction(func) or (call is not None and inspect.iscoroutinefunction(call))

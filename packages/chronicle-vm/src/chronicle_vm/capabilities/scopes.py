@@ -25,6 +25,7 @@ refused it (`refusal`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -302,8 +303,6 @@ def toml_kind(value: object) -> str:
 
 def param_names(func: Callable[..., object], arity: int) -> tuple[str, ...]:
     """The names a policy may use for a host function's parameters: its own names where readable, else `1`, `2`..."""
-    import inspect  # here, not at import: only a granted capability's names need it (core/__init__.py)
-
     fallback = tuple(str(position + 1) for position in range(arity))
     try:
         params = list(inspect.signature(func).parameters.values())
