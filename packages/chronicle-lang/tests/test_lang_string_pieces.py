@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chronicle_lang import compile_to_module
 from chronicle_testing.lang_run import ENGINES, run_chr
@@ -292,3 +294,51 @@ def test_no_piece_reaches_a_capability_or_a_trace() -> None:
     assert "Pieces" not in str(traces[0])
     assert messages == ["ab" * 40] * 2 and all(type(m) is str for m in messages)
     assert replay(traces[0], data, engine="compiled").exact
+
+
+# -- random programs: appends, joins, comparisons and limits in any order -----------------------------------------
+
+_STATEMENTS = st.sampled_from(
+    [
+        's = s + "a";',
+        's = s + "bcdefghijklmnopq";',
+        's = s + "";',
+        "s = s + s;",
+        "s = s + t;",
+        't = t + "xy";',
+        "k = k + len(s);",
+        "if s == t { k = k + 1; }",
+        'if s != "" { k = k + 2; }',
+        "if t < s { k = k + 3; }",
+        "if s >= s { k = k + 5; }",
+        's = "";',
+        "for i in 0..9 { s = s + t; }",
+        'for i in 0..20 { s = s + "z"; if len(s) > 40 { k = k + 1; } }',
+    ]
+)
+
+
+@given(
+    body=st.lists(_STATEMENTS, min_size=1, max_size=12),
+    result=st.sampled_from(["return s;", "k = k + len(s); return s;", "return str(len(s) + k);"]),
+    limit=st.sampled_from(["instructions", "string", "allocation", "none"]),
+    amount=st.integers(min_value=0, max_value=400),
+)
+@settings(max_examples=150, deadline=None)
+def test_random_append_programs_agree_with_the_reference_interpreter(
+    body: list[str], result: str, limit: str, amount: int
+) -> None:
+    source = (
+        'pub fn main() -> str {\n    let s = "";\n    let t = "t";\n    let k = 0;\n    s = s + "a";\n'
+        + "".join(f"    {statement}\n" for statement in body)
+        + f"    {result}\n}}\n"
+    )
+    limits = {
+        "instructions": Limits(max_instructions=amount),
+        "string": Limits(max_string_len=amount),
+        "allocation": Limits(max_allocation=WORD * (STR_WORDS + 4 * amount)),
+        "none": None,
+    }[limit]
+    module = compile_to_module(source, "random.chr")
+    assert private_strings(module.functions[0], module).appends  # s is private whatever the statements
+    _agree(source, "main", [], limits)

@@ -21,9 +21,9 @@ what the host receives and the trace records.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.structured import MAX_VALUE_DEPTH, VMap
 from chronicle_vm.core.values import Value
