@@ -342,3 +342,37 @@ def test_random_append_programs_agree_with_the_reference_interpreter(
     module = compile_to_module(source, "random.chr")
     assert private_strings(module.functions[0], module).appends  # s is private whatever the statements
     _agree(source, "main", [], limits)
+
+
+DEEP = """
+fn level(n: int) -> str {
+    let s = "";
+    for i in 0..12 { s = s + "ab"; }
+    if n == 0 { return s; }
+    let below = level(n - 1);
+    if s == below { return s; }
+    return s;
+}
+pub fn main(n: int) -> int { return len(level(n)); }
+"""
+
+
+def test_pieces_in_every_frame_of_a_deep_recursion_agree() -> None:
+    """Deep enough for the compiled engine's deep-stack thread (engines/deep.py), which runs the same code."""
+    limits = Limits(max_call_depth=5_000, max_stack_registers=1_000_000)
+    value, error, _, instructions, _ = _agree(DEEP, "main", [3_000], limits)
+    assert (value, error) == (24, None)
+    assert isinstance(instructions, int)
+    stopped = _agree(
+        DEEP,
+        "main",
+        [3_000],
+        Limits(max_call_depth=5_000, max_stack_registers=1_000_000, max_instructions=instructions - 7),
+    )
+    assert stopped[1] == "limit.instructions"
+    from chronicle_vm.engines.compiled import CompiledEngine
+    from chronicle_vm.verifier.rules import verify
+
+    engine = CompiledEngine(verify(compile_to_module(DEEP, "deep.chr")), limits)
+    assert engine.call("main", [3_000]).value == 24
+    assert engine._deep_entries == {"main"}  # it did run on the deep-stack thread
