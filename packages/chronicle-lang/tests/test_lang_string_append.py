@@ -1,10 +1,11 @@
-"""Strings built in a loop (issue 20): `s = s + x` on a private local counts only its growth against max_allocation.
+"""Strings built in a loop (issue 20): `s = s + x` on a private local costs what it appends.
 
-Fuel is unchanged (every concat still pays for the characters it copies), so time stays proportional to the
-work on a Python that copies; the allocation estimate counts the characters the run holds.  A string that is
-also kept elsewhere (pushed into an array, passed on, copied) is not private, and each of its appends counts
-the whole new string, as before.  Every engine decides from the same analysis (costs.private_appends) and so
-agrees on values, counts and the instruction where a limit stops a run.
+A private string may be kept in pieces (costs.Pieces): an append pays len(x) // 16 fuel beyond its unit and
+counts len(x) against max_allocation; the first comparison, `ret` or `s = s + s` after appends joins it once,
+paid as the copy it is (its length // 16 fuel, a new string's bytes).  A string that is also kept elsewhere
+(pushed into an array, passed on, copied) is not private, and each of its appends pays and counts the whole new
+string, as before.  Every engine decides from the same analysis (costs.private_strings) and so agrees on values,
+counts and the instruction where a limit stops a run.
 """
 
 from __future__ import annotations
@@ -91,18 +92,32 @@ def _agree(source: str, entry: str, args: list[object], limits: Limits | None = 
     return seen.pop()
 
 
+def _fuel(source: str, entry: str, args: list[object]) -> int:
+    instructions = _agree(source, entry, args)[3]
+    assert isinstance(instructions, int)
+    return instructions
+
+
 def test_the_natural_loop_builds_a_long_string_under_the_default_limits() -> None:
-    value, error, _, instructions = _agree(BUILD, "build", [15_000])
-    assert (value, error) == (15_000, None)
-    # Fuel still pays for every copy: 1 per instruction plus (len(s) + 1) // 16 per append.
-    assert isinstance(instructions, int) and instructions >= sum((k + 1) >> 4 for k in range(15_000))
+    value, error, _, instructions = _agree(BUILD, "build", [100_000])
+    assert (value, error) == (100_000, None)
+    # An append of one character pays its unit only; the comparison after the loop joins the pieces once.
+    assert isinstance(instructions, int) and 100_000 * 6 < instructions < 100_000 * 6 + 100_000 // 16 + 100
     assert _agree(BUILD, "digits", [2_000])[0] == "0123456789" * 200
+    # Linear: ten times the characters, ten times the fuel (give or take the loop's set-up).
+    small, large = _fuel(BUILD, "build", [10_000]), _fuel(BUILD, "build", [100_000])
+    assert 9.9 < large / small < 10.1
 
 
-def test_a_private_append_counts_its_growth_only() -> None:
-    # 10,000 characters held, but 50 million written over the loop: the growth fits a small allocation limit.
-    limits = Limits(max_allocation=WORD * (STR_WORDS * 2 + 10_000) + 4_096)
+def test_a_private_append_counts_its_growth_and_its_join_only() -> None:
+    # 10,000 characters held, and one join of them (the comparison after the loop): both fit, nothing more.
+    limits = Limits(max_allocation=WORD * (STR_WORDS * 3 + 2 * 10_000) + 4_096)
     assert _agree(BUILD, "build", [10_000], limits)[:2] == (10_000, None)
+    # Without room for the join the comparison stops the run, at the same place on every engine.
+    limits = Limits(max_allocation=WORD * (STR_WORDS + 15_000))
+    value, error, location, _ = _agree(BUILD, "build", [10_000], limits)
+    assert (value, error) == (None, "limit.allocation")
+    assert location is not None and "'line': 10" in location  # `s != ""`
 
 
 @pytest.mark.parametrize("entry", ["build", "through_index"])
@@ -111,8 +126,9 @@ def test_an_append_whose_string_is_also_kept_elsewhere_counts_the_whole_string(e
     value, error, location, instructions = _agree(ALIASED, entry, [10_000], limits)
     assert (value, error) == (None, "limit.allocation")
     assert location is not None and isinstance(instructions, int)
-    # Below the limit the aliased loops still agree everywhere.
+    # Below the limit the aliased loops still agree everywhere, and each append pays its whole copy.
     assert _agree(ALIASED, entry, [300], limits)[1] is None
+    assert _fuel(ALIASED, entry, [3_000]) >= sum((k + 1) >> 4 for k in range(3_000))
 
 
 def test_a_value_loaded_from_elsewhere_is_not_private() -> None:

@@ -166,13 +166,19 @@ from .costs import (
     LIST_WORDS,
     STR_WORDS,
     WORD,
+    append_piece,
+    compare_extra,
     export_size,
     export_work_of,
     frame_work,
-    private_appends,
+    joined_extra,
+    joined_words,
+    piece_length,
+    private_strings,
     string_extra,
     value_words,
 )
+from .costs import Pieces as _Pieces
 from .entry import RunOutcome, handler_table, locate, plain_kinds, plain_units, prepare_call
 from .entry import describe as _describe
 from .entry import structs_of as _structs
@@ -750,6 +756,8 @@ class CompiledEngine:
             error, code, message, details = failure
             raise _Fault(error, code, message, f, p, details)
 
+        fuel_helpers = self._fuel_helpers(fault)
+
         out: dict[str, Any] = {
             "__builtins__": {},
             "len": len,
@@ -778,7 +786,8 @@ class CompiledEngine:
             "_xwork": export_work_of,
             "_sx": string_extra,
             "REC": self._record.append,
-            **self._fuel_helpers(fault),
+            **fuel_helpers,
+            **self._piece_helpers(fault, fuel_helpers["_payx"]),
             **self._failure_helpers(fault),
             **self._string_helpers(fault),
         }
@@ -856,6 +865,53 @@ class CompiledEngine:
             "_pay": pay,
             "_payx": pay_extra,
             "_bigcat": big_concat,
+        }
+
+    def _piece_helpers(
+        self, fault: Callable[[faults.Failure, int, int], NoReturn], pay_extra: Callable[[int, int, int, int], None]
+    ) -> dict[str, Any]:
+        """Private strings kept in pieces (costs.private_strings): join, double, a comparison's charge."""
+        limits = self.limits
+        max_string = limits.max_string_len
+        alloc_cell = self._alloc
+        max_words = limits.max_allocation // WORD
+
+        def join_pieces(f: int, p: int, value: _Pieces) -> str:
+            """Join a private register's pieces (paid already): counted as a new string against max_allocation."""
+            alloc_cell.cell_contents += joined_words(value)
+            if alloc_cell.cell_contents > max_words:
+                fault(faults.allocation(limits.max_allocation), f, p)
+            return "".join(value.parts)
+
+        def double(f: int, p: int, value: str | _Pieces, pending: int) -> str | _Pieces:
+            """`s = s + s` on a private local: semantics._append's order (one charge, the length, the words)."""
+            length = piece_length(value)
+            extra = joined_extra(value) + (length >> _SHIFT)
+            if extra:
+                pay_extra(f, p, extra, pending)
+            if 2 * length > max_string:
+                fault(faults.string_too_long(2 * length, max_string), f, p)
+            alloc_cell.cell_contents += joined_words(value) + length
+            if alloc_cell.cell_contents > max_words:
+                fault(faults.allocation(limits.max_allocation), f, p)
+            text = "".join(value.parts) if type(value) is _Pieces else value
+            return append_piece(text, text, 2 * length)  # type: ignore[arg-type]
+
+        def compare_joins(op: int, left: Any, right: Any, left_pieces: int, right_pieces: int) -> int:
+            """The extra fuel of a comparison of private strings: its own, from the lengths, and the joins."""
+            extra = compare_extra(
+                op,
+                left.n if type(left) is _Pieces else len(left),
+                right.n if type(right) is _Pieces else len(right),
+            )
+            return extra + (joined_extra(left) if left_pieces else 0) + (joined_extra(right) if right_pieces else 0)
+
+        return {
+            "_pjoin": join_pieces,
+            "_pdouble": double,
+            "_pcx": compare_joins,
+            "_piece": append_piece,
+            "_Pieces": _Pieces,
         }
 
     def _failure_helpers(self, fault: Callable[[faults.Failure, int, int], NoReturn]) -> dict[str, Any]:
@@ -1240,8 +1296,9 @@ class _Translator:
         }
         self.deferred: dict[int, int] = {}
         self.implicit_next = -1  # the arm that runs right after the block being emitted, with no `blk` guard
-        # Appends to private string registers: max_allocation counts their growth only (costs.private_appends).
-        self.appends = private_appends(self.function, module)
+        # Private string registers (costs.private_strings): their appends, and the `len`, comparisons and `ret` that
+        # read them, get the piece-aware templates; no other instruction can see a costs.Pieces.
+        self.private = private_strings(self.function, module)
         # The variant for prepaid call sites (`p3`): its entry segment is already paid, so it charges nothing.
         self.entry_charged = _entry_segment(self.function) > 0
         self.skip_entry = prepaid and self.entry_charged
@@ -1976,6 +2033,15 @@ class _Translator:
 
     def _op_compare(self, at: _At) -> bool | None:
         op, a, b, c, w, pc, indent, pending, line = at.op, at.a, at.b, at.c, at.w, at.pc, at.indent, at.pending, at.line
+        if pc in self.private.reads:  # a private string, maybe in pieces: the joins and the comparison in one charge
+            joins = [r for r in dict.fromkeys((b, c)) if r in self.private.registers]
+            flags = f"{1 if b in joins else 0}, {1 if c in joins and c != b else 0}"  # `s == s` joins once
+            line(f"_x = _pcx({_int(op)}, r{b}, r{c}, {flags})")
+            line(f"if _x: _payx({w}, _x, {_int(pending)})")
+            for r in joins:
+                line(f"if type(r{_int(r)}) is _Pieces: r{_int(r)} = _pjoin({w}, r{_int(r)})")
+            line(f"r{a} = r{b} {_COMPARE[op]} r{c}")
+            return None
         operand = self.function.registers[b]
         if operand.kind is TypeKind.STR and op in (Op.EQ, Op.NE):
             self.pay(f"len(r{b})", indent, pc, pending, w, f"len(r{b}) > {_FREE} and len(r{b}) == len(r{c})")
@@ -2050,6 +2116,10 @@ class _Translator:
 
     def _op_ret(self, at: _At) -> bool | None:
         a, line = at.a, at.line
+        if at.pc in self.private.reads:  # a private string, maybe in pieces: joined (and paid) first
+            line(f"if type(r{a}) is _Pieces:")
+            line(f"_payx({at.w}, r{a}.n >> {_int(_SHIFT)}, {_int(at.pending)})", 1)
+            line(f"r{a} = _pjoin({at.w}, r{a})", 1)
         line(f"return r{a}")
         return None
 
@@ -2065,16 +2135,35 @@ class _Translator:
 
     def _op_concat(self, at: _At) -> bool | None:
         a, b, c, w, pending, line = at.a, at.b, at.c, at.w, at.pending, at.line
+        if at.pc in self.private.appends:
+            self._append(at)
+            return None
         line(f"_t = len(r{b}) + len(r{c})")
         # One test for both the extra charge (16 characters or more) and max_string_len.
         line(f"if _t > CUTS: _bigcat({w}, _t, {_int(pending)})")
-        if at.pc in self.appends:  # s = s + x on a private local: the run holds only len(x) more characters
-            line(f"A += len(r{c})")
-        else:
-            line(f"A += _t + {_int(_STR)}")
+        line(f"A += _t + {_int(_STR)}")
         line(f"if A > MAXA: _allocfail({w})")
         line(f"r{a} = r{b} + r{c}")
         return None
+
+    def _append(self, at: _At) -> None:
+        """`s = s + x` on a private local (costs.private_strings): it pays what it appends, pieces kept.
+
+        Fuel len(x) // n, then max_string_len on the new length, then len(x) words; `s = s + s` (the helper)
+        joins s first in the same charge.  The order is semantics._append's.
+        """
+        a, c, w, pending, line = at.a, at.c, at.w, _int(at.pending), at.line
+        if c == a:
+            line(f"r{a} = _pdouble({w}, r{a}, {pending})")
+            return
+        line(f"_t = len(r{c})")
+        line(f"if _t > {_int(_FREE)}: _pay({w}, _t, {pending})")
+        line(f"_n = (r{a}.n if type(r{a}) is _Pieces else len(r{a})) + _t")
+        line(f"if _n > MAXS: _strfail({w}, _n)")
+        line("A += _t")
+        line(f"if A > MAXA: _allocfail({w})")
+        line(f"if type(r{a}) is _Pieces: r{a}.parts.append(r{c}); r{a}.n = _n")
+        line(f"else: r{a} = _piece(r{a}, r{c}, _n)")
 
     def _op_tostr(self, at: _At) -> bool | None:
         a, b, w, line = at.a, at.b, at.w, at.line
@@ -2094,6 +2183,9 @@ class _Translator:
 
     def _op_len(self, at: _At) -> bool | None:
         a, b, line = at.a, at.b, at.line
+        if at.pc in self.private.reads:  # pieces: their total length, no join
+            line(f"r{a} = r{b}.n if type(r{b}) is _Pieces else len(r{b})")
+            return None
         line(f"r{a} = len(r{b})")
         return None
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from chronicle_vm.core.codecache import dataclass
 from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.structured import MAX_VALUE_DEPTH, VMap, struct_fields
 from chronicle_vm.core.types import TypeKind
@@ -37,12 +38,22 @@ __all__ = [
     "ITEM_WORDS",
     "LIST_WORDS",
     "MAP_WORDS",
+    "PIECES_FROM",
     "STR_WORDS",
     "WORD",
+    "Pieces",
+    "PrivateStrings",
+    "append_piece",
+    "compare_extra",
     "export_size",
     "export_work_of",
     "frame_work",
+    "joined",
+    "joined_extra",
+    "joined_words",
+    "piece_length",
     "private_appends",
+    "private_strings",
     "string_extra",
     "value_words",
 ]
@@ -104,14 +115,19 @@ _EQ, _NE = Op.EQ.value, Op.NE.value
 _ORDERS = frozenset((Op.LT.value, Op.LE.value, Op.GT.value, Op.GE.value))
 
 
+def compare_extra(op: int, left: int, right: int) -> int:
+    """Extra fuel of `eq ne lt le gt ge` on two strings of `left` and `right` characters."""
+    if op == _EQ or op == _NE:  # strings of different lengths differ without a scan
+        return left >> _SHIFT if left == right else 0
+    return min(left, right) >> _SHIFT  # code point order: at most the shorter string is compared
+
+
 def string_extra(op: int, left: Any, right: Any, max_string: int) -> int:
     """Extra fuel of a string instruction (`eq`/`ne` of strings included) with operand values `left`, `right`."""
     if op == _CONTAINS or op == _FIND:
         return (len(left) + len(right)) >> _SHIFT
-    if op == _EQ or op == _NE:  # strings of different lengths differ without a scan
-        return len(left) >> _SHIFT if len(left) == len(right) else 0
-    if op in _ORDERS:  # code point order: at most the shorter string is compared
-        return min(len(left), len(right)) >> _SHIFT
+    if op == _EQ or op == _NE or op in _ORDERS:
+        return compare_extra(op, len(left), len(right))
     if op == _PARSEINT or op == _UPPER or op == _LOWER or op == _TRIM:
         return len(left) >> _SHIFT
     if op == _SPLIT:  # one scan to count the pieces, one to build them
@@ -228,16 +244,88 @@ def frame_work(function: Function, structs: Sequence[StructDef]) -> tuple[int, i
 
 # -- appends to a private string register (issue 20) ------------------------------------------------------------------
 # `concat r, r, x` (the compiler's `s = s + x` for a local `s`) replaces the only reference to the old string when
-# register r is *private*: nothing else ever holds its value.  The old string is then dropped, so the append adds
-# only len(x) characters to what the run holds, and `max_allocation` counts just that growth (its fuel still pays
-# for the whole copy: on a Python that copies, that is the work).  Private is decided per function from the code
-# alone, the same on every engine: r is not a parameter, and every instruction that touches r is one of
+# register r is *private*: nothing else ever holds its value.  Private is decided per function from the code alone,
+# the same on every engine: r is not a parameter, and every instruction that touches r is one of
 #   concat r, r, x (the append; x may be r) | len d, r | a comparison of r | ret r | loadk r, "" (an empty constant);
 # anything else that reads r could keep its value (mov, push, set, a call's window, a capability call, a concat
 # into another register: CPython's `s + ""` is `s` itself) and anything else that writes r could bring in a value
-# held elsewhere.  An append whose left side is "" gives `x` itself (aliased), but it is charged len(x), the size
-# of the string the next append copies, so the count stays an upper bound of what is held.
+# held elsewhere.  The right side x of an append is never private itself (`"" + x` is x: it would be aliased).
+#
+# So an engine may keep a private string in pieces (`Pieces`: a list of parts and the total length) that no
+# other instruction ever sees: an append pushes its part, O(len(x)) amortised, and pays what it appends,
+# len(x) // n fuel beyond its unit and len(x) words of max_allocation (the run holds len(x) characters more).
+# `len` reads the total length; a comparison, `ret` and `s = s + s` first *join* the pieces (one copy, paid
+# len(s) // n fuel and counted as a new string, STR_WORDS + len(s) words), keep the joined string and go on.
+# The representation is part of the cost model, so every engine follows these rules exactly:
+#   - an append to a string of `t` characters (a str) gives a str when the result is shorter than PIECES_FROM
+#     characters or either side is empty (`left + right`, a copy of under n characters: it costs no extra fuel),
+#     and else Pieces([left, right]);
+#   - an append to Pieces pushes the part (an empty part too: it changes nothing that is charged);
+#   - joining Pieces (always two parts or more, at least PIECES_FROM characters) gives the str `"".join(parts)`;
+#     joining a str is free and leaves it as it is.
+# An append whose left side is "" gives `x` itself (aliased), but it is charged len(x), the size of the string a
+# later join copies, so the count stays an upper bound of what is held.
 
+#: An append whose result has at least this many characters, both sides non-empty, keeps its string in pieces.
+PIECES_FROM = CHARS_PER_FUEL
+
+
+class Pieces:
+    """A private string register's value kept in pieces (see above): never seen outside the private rules."""
+
+    __slots__ = ("n", "parts")
+
+    def __init__(self, parts: list[str], n: int) -> None:
+        self.parts = parts
+        self.n = n  # the total length of the parts
+
+    def __repr__(self) -> str:  # a test that finds one where it must not be says what it found
+        return f"Pieces({len(self.parts)} parts, {self.n} characters)"
+
+
+def piece_length(value: str | Pieces) -> int:
+    """The length of a private string register's value, joined or not."""
+    return value.n if type(value) is Pieces else len(value)  # type: ignore[arg-type]  # (mypy: no else-narrowing)
+
+
+def joined_extra(value: str | Pieces) -> int:
+    """The extra fuel of joining a private register's value: its length // n when it is in pieces, else 0."""
+    return value.n >> _SHIFT if type(value) is Pieces else 0
+
+
+def joined_words(value: str | Pieces) -> int:
+    """The words joining a private register's value counts against max_allocation: a new string, or 0."""
+    return STR_WORDS + value.n if type(value) is Pieces else 0
+
+
+def joined(value: str | Pieces) -> str:
+    """A private register's value as one string (pieces joined, once; a str as it is)."""
+    return "".join(value.parts) if type(value) is Pieces else value  # type: ignore[return-value]
+
+
+def append_piece(left: str | Pieces, right: str, size: int) -> str | Pieces:
+    """A private register's value after appending `right` (`size` = the total length), checks and charges done."""
+    if type(left) is Pieces:
+        left.parts.append(right)
+        left.n = size
+        return left
+    if size < PIECES_FROM or not left or not right:
+        return left + right  # type: ignore[operator]
+    return Pieces([left, right], size)  # type: ignore[list-item]
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateStrings:
+    """A function's private string registers and the instructions that touch them (see above)."""
+
+    registers: frozenset[int]
+    #: `concat r, r, x` on a private r (x may be r: `s = s + s`)
+    appends: frozenset[int]
+    #: `len`, the comparisons and `ret` reading a private register: the engines' piece-aware forms go there only
+    reads: frozenset[int]
+
+
+_NONE = PrivateStrings(frozenset(), frozenset(), frozenset())
 #: Opcodes from here on (maps 0x80.., structs 0x90..) may read register windows their table row does not show as
 #: one (`structnew d, first` reads first..first+n-1): each counts as touching every register of its function.
 _WINDOWS_UNREVIEWED = 0x80
@@ -247,9 +335,14 @@ _NON_ALIASING_READS = frozenset({Op.LEN, Op.LT, Op.LE, Op.GT, Op.GE, Op.EQ, Op.N
 
 def private_appends(function: Function, module: Module) -> frozenset[int]:
     """The instruction indexes of `function` that are appends to a private string register (see above)."""
+    return private_strings(function, module).appends
+
+
+def private_strings(function: Function, module: Module) -> PrivateStrings:
+    """`function`'s private string registers, its appends to them and its other instructions that read them."""
     candidates = {a for op, a, b, _ in function.code if op == Op.CONCAT and a == b and a >= function.param_count}
     if not candidates:
-        return frozenset()
+        return _NONE
     for op, a, b, c in function.code:
         if op == Op.CONCAT and a == b:
             if c != a:  # its right side may come back as the result itself ("" + x is x): no longer private
@@ -264,10 +357,23 @@ def private_appends(function: Function, module: Module) -> frozenset[int]:
             touched = touched - {a}
         candidates -= touched
         if not candidates:
-            return frozenset()
-    return frozenset(
-        pc for pc, (op, a, b, _) in enumerate(function.code) if op == Op.CONCAT and a == b and a in candidates
-    )
+            return _NONE
+    return _instructions_on(frozenset(candidates), function)
+
+
+def _instructions_on(private: frozenset[int], function: Function) -> PrivateStrings:
+    """The appends to the `private` registers of `function`, and its `len`, comparisons and `ret` that read one."""
+    appends: list[int] = []
+    reads: list[int] = []
+    for pc, (op, a, b, c) in enumerate(function.code):
+        if op == Op.CONCAT and a == b and a in private:
+            appends.append(pc)
+        elif op == Op.LEN or op == Op.RET:
+            if (b if op == Op.LEN else a) in private:
+                reads.append(pc)
+        elif op in _NON_ALIASING_READS and (b in private or c in private):
+            reads.append(pc)
+    return PrivateStrings(private, frozenset(appends), frozenset(reads))
 
 
 def _touched(op: int, a: int, b: int, c: int, function: Function, module: Module) -> set[int]:

@@ -28,7 +28,7 @@ from chronicle_vm.limits import Limits
 
 from . import faults
 from .control import FUEL_SLICE
-from .costs import WORD, export_size, export_work_of, frame_work, private_appends, value_words
+from .costs import WORD, PrivateStrings, export_size, export_work_of, frame_work, private_strings, value_words
 from .entry import RunOutcome, describe, handler_table, locate, prepare_call, zero_maker
 from .entry import structs_of as _structs
 from .semantics import SEMANTICS, Step, require_complete
@@ -70,8 +70,9 @@ class Oracle:
         self.handlers = handler_table(self.module, handlers)
         #: Per function, what its frame's fresh values cost (costs.frame_work) and each register's zero maker.
         self.layouts: dict[int, tuple[tuple[int, int], tuple[Callable[[], Value], ...]]] = {}
-        #: Per function, its appends to private string registers (costs.private_appends), found on first use.
-        self.appends: dict[int, frozenset[int]] = {}
+        #: Per function, its private string registers and the instructions on them (costs.private_strings), found
+        #: on first use.
+        self.private: dict[int, PrivateStrings] = {}
 
     def call(
         self,
@@ -202,12 +203,21 @@ class _Run:
             self.fail(failure)
         self.used += extra
 
+    def _private(self) -> PrivateStrings:
+        known = self.oracle.private
+        found = known.get(self.function)
+        if found is None:
+            found = known[self.function] = private_strings(self.module.functions[self.function], self.module)
+        return found
+
     def private_append(self) -> bool:
-        known = self.oracle.appends
-        appends = known.get(self.function)
-        if appends is None:
-            appends = known[self.function] = private_appends(self.module.functions[self.function], self.module)
-        return self.at in appends
+        return self.at in self._private().appends
+
+    def private_read(self) -> bool:
+        return self.at in self._private().reads
+
+    def private(self, register: int) -> bool:
+        return register in self._private().registers
 
     def allocate(self, words: int) -> None:
         self.alloc += words

@@ -45,13 +45,20 @@ from .costs import (
     LIST_WORDS,
     STR_WORDS,
     WORD,
+    compare_extra,
     export_size,
     export_work_of,
     frame_work,
-    private_appends,
+    joined,
+    joined_extra,
+    joined_words,
+    piece_length,
+    private_strings,
     string_extra,
     value_words,
 )
+from .costs import PIECES_FROM as _PIECES_FROM
+from .costs import Pieces as _Pieces
 from .entry import FRESH_KINDS, RunOutcome, handler_table, locate, prepare_call, structs_of, zero_maker
 from .entry import describe as _describe
 from .entry import zero as _zero
@@ -112,6 +119,12 @@ _MAPSET = 0xA5
 _MAPHAS = 0xA6
 _MAPDEL = 0xA7
 _ORDER_OPS = {Op.LT.value: operator.lt, Op.LE.value: operator.le, Op.GT.value: operator.gt, Op.GE.value: operator.ge}
+# Private string registers (issue 20, costs.private_strings): the forms of `len`, a comparison and `ret` that read
+# one, whose value may be kept in pieces (costs.Pieces); every other instruction keeps its form.  0xA8-0xAA.
+_LEN_PIECES = 0xA8
+_CMP_PIECES = 0xA9  # d: (the comparison's function, its ISA opcode, the operands that are private)
+_RET_PIECES = 0xAA
+_ANY_COMPARE = {**_ORDER_OPS, Op.EQ.value: operator.eq, Op.NE.value: operator.ne}
 
 #: The ISA opcodes `_run` has its own code for; with the semantics table's plain operations (run through
 #: `_PLAIN`), exactly the ISA, checked at import: the range tests of the loop's dispatch (`else:  # NEG`) would
@@ -134,6 +147,7 @@ _NATIVE_VALUES = frozenset(
 _MAP_FORMS = {Op.MAPGET: (_MAPGET, 2), Op.MAPSET: (_MAPSET, 1), Op.MAPHAS: (_MAPHAS, 2), Op.MAPDEL: (_MAPDEL, 1)}
 require_complete("the fused interpreter", {op.value for op in _NATIVE} | PLAIN | set(WORKS))
 _OWN = {_ORDER_STR, _WORK, _BITWISE, _SHIFT_OP, _MAPGETD, _STRUCTNEW, _GETFIELD, _SETFIELD}
+_OWN |= {_LEN_PIECES, _CMP_PIECES, _RET_PIECES}
 assert not (_OWN | {_MAPGET, _MAPSET, _MAPHAS, _MAPDEL}) & set(OPCODES), (
     "the fused interpreter's own opcodes are not ISA's"
 )
@@ -246,6 +260,27 @@ def _sized_form(op: int, a: int, b: int, c: int, registers: tuple[ValueType, ...
     return None
 
 
+def _private_forms(code: list[Decoded], function: Function, module: Module) -> None:
+    """The forms of the instructions on private string registers (costs.private_strings), in place.
+
+    An append's d is 1 (`s = s + x`) or 2 (`s = s + s`); `len`, a comparison or `ret` of a private register
+    becomes its piece-aware form.  Nothing else changes, so no other instruction ever sees costs.Pieces.
+    """
+    private = private_strings(function, module)
+    for pc in private.appends:
+        _op, a, b, c = function.code[pc]
+        code[pc] = (Op.CONCAT.value, a, b, c, 2 if c == a else 1)
+    for pc in private.reads:
+        op, a, b, c = function.code[pc]
+        if op == Op.LEN:
+            code[pc] = (_LEN_PIECES, a, b, c, 0)
+        elif op == Op.RET:
+            code[pc] = (_RET_PIECES, a, b, c, 0)
+        else:
+            joins = tuple(dict.fromkeys(r for r in (b, c) if r in private.registers))
+            code[pc] = (_CMP_PIECES, a, b, c, (_ANY_COMPARE[op], op, joins))
+
+
 def _float_arithmetic(op: Op, compute: Any) -> Any:
     """A `_PLAIN` function for fadd, fsub or fmul: the IEEE operation inline, the row's `value` only when it traps."""
     value = VALUES[op.value]
@@ -329,9 +364,7 @@ class Interpreter:
         frames = tuple(decoded.frame for decoded in decoded_functions)
         for decoded, function in zip(decoded_functions, functions, strict=True):
             code = self._predecode(function, decoded_functions, frames)
-            # d = 1 marks an append to a private register: max_allocation counts its growth only (costs.py).
-            for pc in private_appends(function, self.module):
-                code[pc] = (*code[pc][:4], 1)
+            _private_forms(code, function, self.module)
             decoded.code.extend(_fuse(code) if self.superinstructions else code)
         return decoded_functions
 
@@ -530,6 +563,7 @@ class Interpreter:
         )
         CONCAT, SLICE, CHARAT = Op.CONCAT.value, Op.SLICE.value, Op.CHARAT.value
         TOSTR_INT, TOSTR_BOOL, TOSTR_STR = _TOSTR_INT, _TOSTR_BOOL, _TOSTR_STR
+        PIECES, PIECES_FROM = _Pieces, _PIECES_FROM
 
         # Dispatch by opcode range first (see isa.Op numbering and the internal opcodes above), then by
         # frequency within the range: most instructions are found after two or three comparisons.
@@ -874,6 +908,39 @@ class Interpreter:
                                 if key in mapping:
                                     del mapping[key]
                                     mapping.keyset += 1
+                        elif 0xA8 <= op < 0xAB:  # on private string registers, whose values may be in pieces
+                            if op == _LEN_PIECES:
+                                left = regs[b]
+                                regs[a] = left.n if type(left) is PIECES else len(left)
+                                continue
+                            if op == _CMP_PIECES:
+                                compare, isa_op, joins = d
+                                extra = compare_extra(isa_op, piece_length(regs[b]), piece_length(regs[c]))
+                            else:  # _RET_PIECES
+                                joins = (a,)
+                                extra = 0
+                            extra += sum(joined_extra(regs[r]) for r in joins)
+                            if extra:
+                                if extra > max_instructions - step - 1:
+                                    self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                step += extra
+                                draw(skip(fuel, extra - 1, None), None)
+                            for r in joins:
+                                if type(regs[r]) is PIECES:
+                                    alloc += joined_words(regs[r])
+                                    if alloc > max_alloc:
+                                        self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                                    regs[r] = joined(regs[r])
+                            if op == _CMP_PIECES:
+                                regs[a] = compare(regs[b], regs[c])
+                                continue
+                            result = regs[a]  # ret: a string, so no export check
+                            if not stack:
+                                return result, step + 1
+                            code, regs, pc, fidx, dst, size = stack.pop()
+                            stack_registers -= size
+                            if dst >= 0:
+                                regs[dst] = result
                         elif op == _ORDER_STR:
                             left = regs[b]
                             right = regs[c]
@@ -906,6 +973,36 @@ class Interpreter:
                     elif op == CONCAT:
                         left = regs[b]
                         right = regs[c]
+                        if d:  # an append to a private string (costs.private_strings): it costs what it appends
+                            if d == 1:
+                                grow = len(right)
+                                size = (left.n if type(left) is PIECES else len(left)) + grow
+                                extra = grow >> SHIFT
+                            else:  # s = s + s: the join of s (when in pieces) first, in the same charge
+                                grow = piece_length(left)
+                                size = 2 * grow
+                                extra = joined_extra(left) + (grow >> SHIFT)
+                            if extra:
+                                if extra > max_instructions - step - 1:
+                                    self._unpaid(extra, step, frames_at(fidx, pc - 1))
+                                step += extra
+                                draw(skip(fuel, extra - 1, None), None)
+                            if size > max_string:
+                                self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
+                            if d == 2:
+                                alloc += joined_words(left)
+                                left = right = joined(left)
+                            alloc += grow
+                            if alloc > max_alloc:
+                                self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
+                            if type(left) is PIECES:
+                                left.parts.append(right)
+                                left.n = size
+                            elif size < PIECES_FROM or not left or not right:
+                                regs[a] = left + right
+                            else:
+                                regs[a] = PIECES([left, right], size)
+                            continue
                         size = len(left) + len(right)
                         if size > cut:  # one test on the common path for the extra charge and max_string_len
                             extra = size >> SHIFT
@@ -916,7 +1013,7 @@ class Interpreter:
                                 draw(skip(fuel, extra - 1, None), None)
                             if size > max_string:
                                 self._raise(faults.string_too_long(size, max_string), frames_at(fidx, pc - 1))
-                        alloc += len(right) if d else STR + size
+                        alloc += STR + size
                         if alloc > max_alloc:
                             self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                         regs[a] = left + right

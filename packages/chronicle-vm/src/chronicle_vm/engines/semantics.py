@@ -24,7 +24,20 @@ from chronicle_vm.core.isa import CHARS_PER_FUEL, OPCODES, Op, OperandKind
 from chronicle_vm.core.structured import VMap
 from chronicle_vm.core.values import I64_MAX, I64_MIN, Value, wrap_i64
 from chronicle_vm.engines import faults
-from chronicle_vm.engines.costs import ENTRY_WORDS, ITEM_WORDS, LIST_WORDS, MAP_WORDS, STR_WORDS, string_extra
+from chronicle_vm.engines.costs import (
+    ENTRY_WORDS,
+    ITEM_WORDS,
+    LIST_WORDS,
+    MAP_WORDS,
+    STR_WORDS,
+    append_piece,
+    compare_extra,
+    joined,
+    joined_extra,
+    joined_words,
+    piece_length,
+    string_extra,
+)
 from chronicle_vm.engines.faults import OperandFault
 
 __all__ = [
@@ -78,6 +91,13 @@ class Machine(Protocol):
 
     def private_append(self) -> bool:
         """Whether the current instruction is an append to a private string register (costs.private_appends)."""
+
+    def private_read(self) -> bool:
+        """Whether the current instruction is a `len`, comparison or `ret` of a private string register, whose
+        value may be in pieces (costs.private_strings)."""
+
+    def private(self, register: int) -> bool:
+        """Whether `register` of the current frame is a private string register (costs.private_strings)."""
 
     def fail(self, failure: faults.Failure) -> NoReturn: ...
 
@@ -180,9 +200,12 @@ def _mod(m: Machine, a: int, b: int, c: int) -> None:
 
 def _equality(op: Op) -> Step:
     def step(m: Machine, a: int, b: int, c: int) -> None:
-        left, right = m.regs[b], m.regs[c]
-        if type(left) is str:
-            m.pay(string_extra(op.value, left, right, m.max_string))
+        if m.private_read():  # the joins and the comparison's own charge in one
+            left, right = _join_compared(m, op, b, c)
+        else:
+            left, right = m.regs[b], m.regs[c]
+            if type(left) is str:
+                m.pay(string_extra(op.value, left, right, m.max_string))
         m.regs[a] = (left == right) if op is Op.EQ else (left != right)
 
     return step
@@ -209,17 +232,69 @@ def _new_string(m: Machine, a: int, text: str) -> None:
 
 
 def _concat(m: Machine, a: int, b: int, c: int) -> None:
+    if a == b and m.private_append():
+        _append(m, a, c)
+        return
     left, right = m.regs[b], m.regs[c]
     size = len(left) + len(right)
     m.pay(size >> _SHIFT)
     if size > m.max_string:
         m.fail(faults.string_too_long(size, m.max_string))
-    if a == b and m.private_append():
-        # `s = s + x` on a private local: the old string is dropped, the run holds only len(x) more characters.
-        m.allocate(len(right))
-        m.regs[a] = left + right
-        return
     _new_string(m, a, left + right)
+
+
+def _append(m: Machine, a: int, c: int) -> None:
+    """`s = s + x` on a private local (costs.py): it costs what it appends, the old string is dropped.
+
+    Fuel len(x) // n beyond the unit; max_string_len on the new length; len(x) words of max_allocation (the run
+    holds only that many characters more).  `s = s + s` first joins s (its length // n fuel and a new string's
+    words when it is in pieces), in the same charge: the instruction pays its whole cost before its checks.
+    """
+    left = m.regs[a]
+    length = piece_length(left)
+    if c == a:  # s = s + s: the right side is s itself, joined
+        m.pay(joined_extra(left) + (length >> _SHIFT))
+        if 2 * length > m.max_string:
+            m.fail(faults.string_too_long(2 * length, m.max_string))
+        m.allocate(joined_words(left) + length)
+        left = right = joined(left)
+        m.regs[a] = append_piece(left, right, 2 * length)
+        return
+    right = m.regs[c]
+    size = length + len(right)
+    m.pay(len(right) >> _SHIFT)
+    if size > m.max_string:
+        m.fail(faults.string_too_long(size, m.max_string))
+    m.allocate(len(right))
+    m.regs[a] = append_piece(left, right, size)
+
+
+def _join_private(m: Machine, registers: tuple[int, ...], extra: int) -> None:
+    """Join the private registers among `registers` that are in pieces, paying `extra` more in the same charge."""
+    distinct = [r for r in dict.fromkeys(registers) if m.private(r)]
+    m.pay(extra + sum(joined_extra(m.regs[r]) for r in distinct))
+    words = sum(joined_words(m.regs[r]) for r in distinct)
+    if words:
+        m.allocate(words)
+    for r in distinct:
+        m.regs[r] = joined(m.regs[r])
+
+
+def _join_compared(m: Machine, op: Op, b: int, c: int) -> tuple[str, str]:
+    """A comparison of a private string: the joins and the comparison's own charge in one, then the operands."""
+    extra = compare_extra(op.value, piece_length(m.regs[b]), piece_length(m.regs[c]))
+    _join_private(m, (b, c), extra)
+    return m.regs[b], m.regs[c]
+
+
+def _len(m: Machine, a: int, b: int, c: int) -> None:
+    m.regs[a] = piece_length(m.regs[b]) if m.private_read() else len(m.regs[b])  # pieces: no join
+
+
+def _ret(m: Machine, a: int, b: int, c: int) -> None:
+    if m.private_read():
+        _join_private(m, (a,), 0)
+    m.ret(m.regs[a])
 
 
 def _tostr(m: Machine, a: int, b: int, c: int) -> None:
@@ -755,6 +830,10 @@ def _ordering(op: Op, compare: Callable[[Any, Any], bool]) -> Step:
     """`lt le gt ge`: ints by value, strings by code point (charged by the shorter string's length)."""
 
     def step(m: Machine, a: int, b: int, c: int) -> None:
+        if m.private_read():
+            left, right = _join_compared(m, op, b, c)
+            m.regs[a] = compare(left, right)
+            return
         left, right = m.regs[b], m.regs[c]
         if type(left) is str:
             m.pay(string_extra(op.value, left, right, m.max_string))
@@ -768,8 +847,13 @@ _STRLEN = "string_too_long"
 _UNPAID = "unpaid"  # a cost-model-2 charge the remaining fuel cannot pay
 _NONFINITE = "float_nonfinite"
 _FRANGE = "float_range"
-_ORDER_STRINGS = "strings: min(len(b), len(c)) // n (ints: 0)"
-_EQUAL_STRINGS = "strings: len(b) // n when len(b) == len(c), else 0 (ints, bools: 0)"
+#: Joining a private string register kept in pieces (costs.private_strings): a copy of it, paid before the work.
+_JOINS = "+ len // n for each private string operand in pieces (the join, once)"
+_JOIN_HELPERS = ("costs.joined", "costs.joined_extra", "costs.joined_words")
+_ORDER_STRINGS = f"strings: min(len(b), len(c)) // n (ints: 0) {_JOINS}"
+_EQUAL_STRINGS = f"strings: len(b) // n when len(b) == len(c), else 0 (ints, bools: 0) {_JOINS}"
+_COMPARE_TRAPS = ("unpaid", "allocation")
+_COMPARE_HELPERS = ("costs.string_extra", "costs.compare_extra", *_JOIN_HELPERS)
 _AFFIX = "min(len(b), len(c)) // n"
 _KEY = "str keys: len(c) // n (int, bool keys: 0)"
 _KEY_B = "str keys: len(b) // n (int, bool keys: 0)"
@@ -791,12 +875,12 @@ _ROWS: tuple[Semantics, ...] = (
     Semantics(Op.DIV, "a = wrap64(b // c)", traps=("division_by_zero",), step=_div),
     Semantics(Op.MOD, "a = b % c", traps=("division_by_zero",), step=_mod),
     Semantics(Op.NEG, "a = wrap64(-b)", step=_set(lambda m, b, c: _wrap(-m.regs[b]))),
-    Semantics(Op.LT, "a = b < c", (_UNPAID,), ("costs.string_extra",), _ORDER_STRINGS, _ordering(Op.LT, operator.lt)),
-    Semantics(Op.LE, "a = b <= c", (_UNPAID,), ("costs.string_extra",), _ORDER_STRINGS, _ordering(Op.LE, operator.le)),
-    Semantics(Op.GT, "a = b > c", (_UNPAID,), ("costs.string_extra",), _ORDER_STRINGS, _ordering(Op.GT, operator.gt)),
-    Semantics(Op.GE, "a = b >= c", (_UNPAID,), ("costs.string_extra",), _ORDER_STRINGS, _ordering(Op.GE, operator.ge)),
-    Semantics(Op.EQ, "a = b == c", (_UNPAID,), ("costs.string_extra",), _EQUAL_STRINGS, _equality(Op.EQ)),
-    Semantics(Op.NE, "a = b != c", (_UNPAID,), ("costs.string_extra",), _EQUAL_STRINGS, _equality(Op.NE)),
+    Semantics(Op.LT, "a = b < c", _COMPARE_TRAPS, _COMPARE_HELPERS, _ORDER_STRINGS, _ordering(Op.LT, operator.lt)),
+    Semantics(Op.LE, "a = b <= c", _COMPARE_TRAPS, _COMPARE_HELPERS, _ORDER_STRINGS, _ordering(Op.LE, operator.le)),
+    Semantics(Op.GT, "a = b > c", _COMPARE_TRAPS, _COMPARE_HELPERS, _ORDER_STRINGS, _ordering(Op.GT, operator.gt)),
+    Semantics(Op.GE, "a = b >= c", _COMPARE_TRAPS, _COMPARE_HELPERS, _ORDER_STRINGS, _ordering(Op.GE, operator.ge)),
+    Semantics(Op.EQ, "a = b == c", _COMPARE_TRAPS, _COMPARE_HELPERS, _EQUAL_STRINGS, _equality(Op.EQ)),
+    Semantics(Op.NE, "a = b != c", _COMPARE_TRAPS, _COMPARE_HELPERS, _EQUAL_STRINGS, _equality(Op.NE)),
     Semantics(Op.NOT, "a = not b", step=_set(lambda m, b, c: not m.regs[b])),
     Semantics(Op.JMP, "continue at a", step=lambda m, a, b, c: m.jump(a)),
     Semantics(Op.JMPIF, "if a: continue at b", step=_branch(True)),
@@ -820,15 +904,24 @@ _ROWS: tuple[Semantics, ...] = (
     Semantics(
         Op.RET,
         "return a",
-        traps=("export_too_large",),
-        helpers=("costs.export_size",),
-        step=lambda m, a, b, c: m.ret(m.regs[a]),
+        traps=("export_too_large", _UNPAID, _ALLOC),
+        helpers=("costs.export_size", *_JOIN_HELPERS),
+        fuel="len(a) // n when a is a private string in pieces (the join), else 0",
+        step=_ret,
     ),
     Semantics(Op.RETV, "return", step=lambda m, a, b, c: m.ret(None)),
     Semantics(Op.TRAP, "stop with constant a", traps=("trap",), step=_trap),
-    Semantics(Op.CONCAT, "a = b + c", (_UNPAID, _STRLEN, _ALLOC), (), "(len(b) + len(c)) // n", _concat),
+    Semantics(
+        Op.CONCAT,
+        "a = b + c",
+        traps=(_UNPAID, _STRLEN, _ALLOC),
+        helpers=("costs.append_piece", *_JOIN_HELPERS),
+        fuel="(len(b) + len(c)) // n; an append to a private string (a = b): len(c) // n, and when c is b too, "
+        "the join of b first",
+        step=_concat,
+    ),
     Semantics(Op.TOSTR, "a = text of b", traps=(_STRLEN, _ALLOC), step=_tostr),
-    Semantics(Op.LEN, "a = len(b)", step=_set(lambda m, b, c: len(m.regs[b]))),
+    Semantics(Op.LEN, "a = len(b)", helpers=("costs.piece_length",), step=_len),  # pieces: their total, no join
     Semantics(Op.SLICE, "a = b[clamp(c):clamp(c + 1)]", (_UNPAID, _ALLOC), (), "len(result) // n", _slice),
     Semantics(
         Op.CONTAINS, "a = c in b", (_UNPAID,), ("costs.string_extra",), "(len(b) + len(c)) // n", _scan(Op.CONTAINS)
