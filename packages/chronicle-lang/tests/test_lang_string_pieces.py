@@ -79,7 +79,7 @@ pub fn reloaded(n: int) -> int {
 }
 pub fn text(n: int) -> str {
     let s = "";
-    for i in 0..n { s = s + str(i % 10); s = s + ","; }
+    for i in 0..n { s = s + str(i % 10); s = s + ","; s = s + ""; }
     return s;
 }
 pub fn aliased(n: int) -> int {
@@ -229,6 +229,7 @@ def _guarded_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
                     seen[0] += 1
                     assert register in private.registers, (module.functions[m.function].name, register)
                     assert len(value.parts) >= 2 and value.n >= 16 and value.n == sum(map(len, value.parts))
+                    assert all(value.parts)  # no empty part: each one pushed was counted against max_allocation
 
         return run
 

@@ -2162,8 +2162,8 @@ class _Translator:
         line(f"if _n > MAXS: _strfail({w}, _n)")
         line("A += _t")
         line(f"if A > MAXA: _allocfail({w})")
-        line(f"if type(r{a}) is _Pieces: r{a}.parts.append(r{c}); r{a}.n = _n")
-        line(f"else: r{a} = _piece(r{a}, r{c}, _n)")
+        line(f"if type(r{a}) is not _Pieces: r{a} = _piece(r{a}, r{c}, _n)")
+        line(f"elif _t: r{a}.parts.append(r{c}); r{a}.n = _n")  # an empty part is not pushed (costs.append_piece)
 
     def _op_tostr(self, at: _At) -> bool | None:
         a, b, w, line = at.a, at.b, at.w, at.line

@@ -260,7 +260,8 @@ def frame_work(function: Function, structs: Sequence[StructDef]) -> tuple[int, i
 #   - an append to a string of `t` characters (a str) gives a str when the result is shorter than PIECES_FROM
 #     characters or either side is empty (`left + right`, a copy of under n characters: it costs no extra fuel),
 #     and else Pieces([left, right]);
-#   - an append to Pieces pushes the part (an empty part too: it changes nothing that is charged);
+#   - an append to Pieces pushes the part (an empty one changes nothing and is not pushed: max_allocation counts
+#     len(x) per append, so every part pushed is counted at least one word);
 #   - joining Pieces (always two parts or more, at least PIECES_FROM characters) gives the str `"".join(parts)`;
 #     joining a str is free and leaves it as it is.
 # An append whose left side is "" gives `x` itself (aliased), but it is charged len(x), the size of the string a
@@ -306,7 +307,8 @@ def joined(value: str | Pieces) -> str:
 def append_piece(left: str | Pieces, right: str, size: int) -> str | Pieces:
     """A private register's value after appending `right` (`size` = the total length), checks and charges done."""
     if type(left) is Pieces:
-        left.parts.append(right)
+        if right:  # an empty part would hold a pointer that max_allocation does not count
+            left.parts.append(right)
         left.n = size
         return left
     if size < PIECES_FROM or not left or not right:

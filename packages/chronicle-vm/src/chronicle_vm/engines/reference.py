@@ -996,7 +996,8 @@ class Interpreter:
                             if alloc > max_alloc:
                                 self._raise(faults.allocation(limits.max_allocation), frames_at(fidx, pc - 1))
                             if type(left) is PIECES:
-                                left.parts.append(right)
+                                if right:  # not an empty part: its pointer would be held uncounted
+                                    left.parts.append(right)
                                 left.n = size
                             elif size < PIECES_FROM or not left or not right:
                                 regs[a] = left + right
