@@ -1,5 +1,6 @@
 """Replay's fast paths give the precise path's answers: one `==` for arguments load_trace found to be ints and
-strings only, and no meters charged call by call when no call of the run can pass them.
+strings only, a result answered as it is when load_trace found all of them of the declared type, and no
+meters charged call by call when no call of the run can pass them.
 
 Each fast path is compared with the path it stands for on forged traces: the same divergence (code, message,
 details) or the same report, at the same event, on both engines.
@@ -101,6 +102,7 @@ def slow_outcome(data: bytes, engine: str, monkeypatch: pytest.MonkeyPatch) -> o
     with monkeypatch.context() as patch:
         patch.setattr(replay_module._Replayer, "_unmetered", lambda self: False)
         patch.setattr(Trace, "exact_args", lambda self: frozenset())
+        patch.setattr(Trace, "result_types", lambda self: {})
         return outcome_of(data, engine)
 
 
@@ -281,3 +283,58 @@ def test_a_run_that_can_pass_a_meter_is_metered_and_stops_at_the_recorded_call(
     with pytest.raises(ReplayError) as caught:
         replay(edit(within, trace), MODULE, engine=engine)  # type: ignore[arg-type]
     assert (caught.value.code, caught.value.details["seq"]) == ("replay.divergence", 5)
+
+
+def test_load_trace_learns_the_one_type_of_each_capabilitys_results() -> None:
+    assert load_trace(TRACE.to_json()).result_types() == {"num.next": int, "bit.toggle": bool}
+    assert TRACE.result_types() == {}
+
+    def one_failure(doc: dict[str, Any]) -> None:
+        event = doc["events"][4]
+        del event["result"]
+        event["error"] = _stop("runtime.capability-failed", "runtime")
+        del doc["events"][5:]  # a failed call ends the run
+
+    assert load_trace(edit(one_failure)).result_types() == {"bit.toggle": bool}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    ("capability", "recorded"),
+    [
+        ("num.next", True),  # every num.next result a bool: one type, not the declared one
+        ("num.next", "7"),
+        ("num.next", None),
+        ("bit.toggle", 1),  # every bit.toggle result an int, equal to True
+        ("bit.toggle", 0),
+    ],
+)
+def test_results_all_of_another_type_are_refused(
+    engine: str, capability: str, recorded: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        for event in doc["events"]:
+            if event["capability"] == capability:
+                event["result"] = recorded
+
+    data = edit(change)
+    assert load_trace(data).result_types()[capability] is type(recorded)
+    got = outcome_of(data, engine)
+    assert isinstance(got, tuple) and got[0] == "replay.bad-value"
+    assert got[2]["seq"] == (0 if capability == "num.next" else 1)
+    assert got == slow_outcome(data, engine, monkeypatch)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("seq", [0, 2 * CALLS - 4])
+def test_one_result_of_another_type_among_many_is_refused(
+    engine: str, seq: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["events"][seq]["result"] = True  # a num.next result; the others are ints
+
+    data = edit(change)
+    assert "num.next" not in load_trace(data).result_types()
+    got = outcome_of(data, engine)
+    assert isinstance(got, tuple) and (got[0], got[2]["seq"]) == ("replay.bad-value", seq)
+    assert got == slow_outcome(data, engine, monkeypatch)

@@ -196,6 +196,12 @@ class Trace:
         `checked` read the events.  Replay compares such a capability's arguments with one `==`."""
         return self._sites.exact if self._sites is not None else frozenset()
 
+    def result_types(self) -> Mapping[str, type]:
+        """Capability name -> the one Python type of the results all its call events record (int, bool, str,
+        or NoneType for null), for the capabilities none of whose call events records a failure (and ints
+        within 64 bits); empty unless load_trace or `checked` read the events."""
+        return self._sites.results if self._sites is not None else {}
+
     def digest(self) -> str:
         """sha256 hex of the canonical bytes (what a slice's `full_digest` names); cached with the bytes."""
         if self._sha256 is None:
@@ -1020,6 +1026,7 @@ class _EventFacts(NamedTuple):
 
     sites: dict[str, Any]
     exact: frozenset[str]
+    results: dict[str, type]
 
 
 def _check_document(doc: object) -> _EventFacts:
@@ -1177,30 +1184,18 @@ _CALL_ERROR_KEYS = frozenset({"category", "code", "message"})
 
 def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | None = None) -> _EventFacts:
     """Checks the events; gives capability name -> the one location all its call events record (see
-    `Trace.sites`), and the capabilities whose recorded arguments are all ints and strings (`Trace.exact_args`):
-    both learnt while the fast check has each event at hand; a capability with an event checked in detail is
-    in neither, one with two locations not in the first, one with a bool argument not in the second."""
+    `Trace.sites`), the capabilities whose recorded arguments are all ints and strings (`Trace.exact_args`)
+    and capability name -> the one type of all its recorded results (`Trace.result_types`): learnt while the
+    fast check has each event at hand; a capability with an event checked in detail is in none of them."""
     if type(value) is not list:
         _schema(("events",), f"expected an array, found {_kind(value)}")
+    if types is not None:  # version 2: every value by its declared type
+        return _check_typed_events(value, first, sliced, types)
     last = len(value) - 1
     sites: dict[str, Any] = {}
-    loose: set[str] = set()  # capabilities with an argument that is not an int or a string, or checked in detail
-    if types is not None:  # version 2: every value by its declared type
-        plans = _scalar_plans(types)
-        # The fast check gives every argument exactly its declared JSON type: ints and strings for these.
-        loose.update(
-            name for name, (kinds, _result) in plans.items() if any(k is not int and k is not str for k in kinds)
-        )
-        for position, event in enumerate(value):
-            # A call of scalar types (the common case), checked inline; anything else takes the detailed path.
-            if type(event) is dict and event.keys() == _CALL_RESULT and type(event["capability"]) is str:
-                plan = plans.get(event["capability"])
-                if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
-                    _same_site(sites, event)
-                    continue
-            _check_event(event, position, first, position != last and not sliced, types)
-            _mixed(sites, event, loose)
-        return _facts(sites, loose)
+    loose: set[str] = set()  # capabilities with an argument that is not an int or a string
+    detailed: set[str] = set()  # capabilities with an event checked in detail
+    results: dict[str, Any] = {}  # capability -> the type of its results so far, _MIXED for several
     for position, event in enumerate(value):
         # The common event, checked inline; anything else takes the detailed path below, which names the defect.
         if type(event) is dict and event.keys() == _CALL_RESULT:
@@ -1233,25 +1228,54 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
                 )
                 and (scalars := _scalars(event["args"]))
             ):
-                known = sites.get(event["capability"])
+                name = event["capability"]
+                known = sites.get(name)
                 if known is None:
-                    sites[event["capability"]] = location
+                    sites[name] = location
                 elif known is not _MIXED and known != location:
-                    sites[event["capability"]] = _MIXED
+                    sites[name] = _MIXED
                 if scalars == _WITH_BOOL:
-                    loose.add(event["capability"])
+                    loose.add(name)
+                kind = type(result)
+                seen = results.get(name)
+                if seen is not kind:
+                    results[name] = kind if seen is None else _MIXED
                 continue
         _check_event(event, position, first, ends_run=position != last and not sliced)
-        _mixed(sites, event, loose)
-    return _facts(sites, loose)
+        _mixed(sites, event, detailed)
+    return _facts(sites, loose, detailed, results)
 
 
-def _facts(sites: dict[str, Any], loose: set[str]) -> _EventFacts:
+def _check_typed_events(value: list[Any], first: int, sliced: bool, types: TraceTypes) -> _EventFacts:
+    """`_check_events` of a version-2 trace."""
+    last = len(value) - 1
+    sites: dict[str, Any] = {}
+    detailed: set[str] = set()
+    results: dict[str, Any] = {}
+    plans = _scalar_plans(types)
+    # The fast check gives every argument exactly its declared JSON type: ints and strings for these only.
+    loose = {name for name, (kinds, _result) in plans.items() if any(k is not int and k is not str for k in kinds)}
+    for position, event in enumerate(value):
+        # A call of scalar types (the common case), checked inline; anything else takes the detailed path.
+        if type(event) is dict and event.keys() == _CALL_RESULT and type(event["capability"]) is str:
+            plan = plans.get(event["capability"])
+            if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
+                _same_site(sites, event)
+                continue
+        _check_event(event, position, first, position != last and not sliced, types)
+        _mixed(sites, event, detailed)
+    for name in sites.keys() - detailed:  # the fast check gave every result its declared JSON type exactly
+        results[name] = plans[name][1] or type(None)  # (null for none)
+    return _facts(sites, loose, detailed, results)
+
+
+def _facts(sites: dict[str, Any], loose: set[str], detailed: set[str], results: dict[str, Any]) -> _EventFacts:
     """`sites` holds every capability with a call event on the fast path, _MIXED for those with two locations
-    or an event checked in detail (`loose` has those too)."""
+    or an event checked in detail (`detailed`)."""
     return _EventFacts(
         {name: location for name, location in sites.items() if location is not _MIXED},
-        frozenset(name for name in sites if name not in loose),
+        frozenset(name for name in sites if name not in loose and name not in detailed),
+        {name: kind for name, kind in results.items() if kind is not _MIXED and name not in detailed},
     )
 
 
@@ -1267,12 +1291,12 @@ def _same_site(sites: dict[str, Any], event: dict[str, Any]) -> None:
         sites[event["capability"]] = _MIXED
 
 
-def _mixed(sites: dict[str, Any], event: object, loose: set[str]) -> None:
-    """An event checked in detail (and found well-formed): its capability's locations and argument types are
+def _mixed(sites: dict[str, Any], event: object, detailed: set[str]) -> None:
+    """An event checked in detail (and found well-formed): its capability's locations and value types are
     not summed up."""
     if isinstance(event, dict) and type(event.get("capability")) is str:
         sites[event["capability"]] = _MIXED
-        loose.add(event["capability"])
+        detailed.add(event["capability"])
 
 
 #: The exact Python type of a JSON scalar of each scalar kind (a float's JSON may also be an int: the slow path).
