@@ -147,8 +147,9 @@ class Trace:
         self._doc: Mapping[str, Any] | None = doc
         self._json: bytes | None = None
         self._sha256: str | None = None
-        #: Set by load_trace: capability name -> the one location every call event of it records (see `sites`).
-        self._sites: dict[str, Any] | None = None
+        #: Set by load_trace: what the check learnt of the call events (`sites`, `exact_args`).  The slot keeps
+        #: its name: the recorder makes its Traces without __init__ and leaves it None.
+        self._sites: _EventFacts | None = None
         #: A recorded trace's `_Recording` fields, a plain tuple (the cheapest thing a traced call can make).
         self._recording: tuple[Any, ...] | None = None
         #: Made by the recorder or by load_trace; a document built by hand is checked before replay.
@@ -187,7 +188,19 @@ class Trace:
     def sites(self) -> Mapping[str, Any]:
         """Capability name -> the one location all its call events record, for the capabilities whose call
         events (all well-formed) record one location; empty unless load_trace or `checked` read the events."""
-        return self._sites or {}
+        return self._sites.sites if self._sites is not None else {}
+
+    def exact_args(self) -> frozenset[str]:
+        """The capabilities every call event of which records only ints (within 64 bits) and strings as its
+        arguments (no bool, which equals an int in Python, and nothing else); empty unless load_trace or
+        `checked` read the events.  Replay compares such a capability's arguments with one `==`."""
+        return self._sites.exact if self._sites is not None else frozenset()
+
+    def result_types(self) -> Mapping[str, type]:
+        """Capability name -> the one Python type of the results all its call events record (int, bool, str,
+        or NoneType for null), for the capabilities none of whose call events records a failure (and ints
+        within 64 bits); empty unless load_trace or `checked` read the events."""
+        return self._sites.results if self._sites is not None else {}
 
     def digest(self) -> str:
         """sha256 hex of the canonical bytes (what a slice's `full_digest` names); cached with the bytes."""
@@ -830,10 +843,10 @@ def load_trace(data: bytes | bytearray | memoryview | str, *, max_bytes: int = M
         raise ReplayError("replay.too-large", "the trace does not fit in memory") from None
     if _MAYBE_SURROGATE.search(data):
         _check_surrogates(doc)
-    sites = _check_document(doc)
+    facts = _check_document(doc)
     trace = Trace(doc)
     trace._checked = True
-    trace._sites = sites
+    trace._sites = facts
     return trace
 
 
@@ -964,18 +977,27 @@ _LOCATION_SOURCE = frozenset({"file", "line", "col"})
 _LOCATION_FULL = _LOCATION_KEYS | _LOCATION_SOURCE
 
 
-def _scalars(values: object) -> bool:
-    """True for a list of scalar VM values (the common arguments); False sends the caller to the detailed check."""
+#: `_scalars` of a list of ints and strings only, and of one with a bool too (both true).
+_INTS_AND_TEXT = 1
+_WITH_BOOL = 2
+
+
+def _scalars(values: object) -> int:
+    """Nonzero for a list of scalar VM values (the common arguments): _WITH_BOOL when one is a bool, else
+    _INTS_AND_TEXT; 0 sends the caller to the detailed check."""
     if type(values) is not list:
-        return False
+        return 0
+    found = _INTS_AND_TEXT
     for item in values:
         kind = type(item)
         if kind is int:
             if not I64_MIN <= item <= I64_MAX:
-                return False
-        elif kind is not str and kind is not bool:
-            return False
-    return True
+                return 0
+        elif kind is bool:
+            found = _WITH_BOOL
+        elif kind is not str:
+            return 0
+    return found
 
 
 def _location(value: object, parts: tuple[str | int, ...], nullable: bool) -> None:
@@ -999,7 +1021,15 @@ def _code(value: object, category: str, parts: tuple[str | int, ...]) -> None:
         _schema(parts, f"must be a {category}.* error code")
 
 
-def _check_document(doc: object) -> dict[str, Any]:
+class _EventFacts(NamedTuple):
+    """What the check of a trace's events learnt on the way (`Trace.sites`, `Trace.exact_args`)."""
+
+    sites: dict[str, Any]
+    exact: frozenset[str]
+    results: dict[str, type]
+
+
+def _check_document(doc: object) -> _EventFacts:
     if type(doc) is not dict:
         raise ReplayError("replay.format", f"a trace is a JSON object, found {_kind(doc)}")
     if doc.get("format") != TRACE_FORMAT:
@@ -1035,9 +1065,9 @@ def _check_document(doc: object) -> dict[str, Any]:
             _schema(("slice", "full_digest"), "expected 64 lowercase hex digits")
         if len(top["events"]) != end - first if type(top["events"]) is list else False:
             _schema(("events",), "a slice holds exactly the events of its range")
-    sites = _check_events(top["events"], first, "slice" in top, types)
+    facts = _check_events(top["events"], first, "slice" in top, types)
     _check_outcome(top["outcome"], types)
-    return sites
+    return facts
 
 
 def _header_types(provenance: Mapping[str, Any], entry: Mapping[str, Any]) -> TraceTypes:
@@ -1152,26 +1182,20 @@ _END_KEYS = frozenset({"seq", "kind", "code", "message", "instructions", "locati
 _CALL_ERROR_KEYS = frozenset({"category", "code", "message"})
 
 
-def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | None = None) -> dict[str, Any]:
+def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | None = None) -> _EventFacts:
     """Checks the events; gives capability name -> the one location all its call events record (see
-    `Trace.sites`): compared while the fast check has each event at hand, a capability with an event checked
-    in detail or with two locations is left out."""
+    `Trace.sites`), the capabilities whose recorded arguments are all ints and strings (`Trace.exact_args`)
+    and capability name -> the one type of all its recorded results (`Trace.result_types`): learnt while the
+    fast check has each event at hand; a capability with an event checked in detail is in none of them."""
     if type(value) is not list:
         _schema(("events",), f"expected an array, found {_kind(value)}")
+    if types is not None:  # version 2: every value by its declared type
+        return _check_typed_events(value, first, sliced, types)
     last = len(value) - 1
     sites: dict[str, Any] = {}
-    if types is not None:  # version 2: every value by its declared type
-        plans = _scalar_plans(types)
-        for position, event in enumerate(value):
-            # A call of scalar types (the common case), checked inline; anything else takes the detailed path.
-            if type(event) is dict and event.keys() == _CALL_RESULT and type(event["capability"]) is str:
-                plan = plans.get(event["capability"])
-                if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
-                    _same_site(sites, event)
-                    continue
-            _check_event(event, position, first, position != last and not sliced, types)
-            _mixed(sites, event)
-        return {name: location for name, location in sites.items() if location is not _MIXED}
+    loose: set[str] = set()  # capabilities with an argument that is not an int or a string
+    detailed: set[str] = set()  # capabilities with an event checked in detail
+    results: dict[str, Any] = {}  # capability -> the type of its results so far, _MIXED for several
     for position, event in enumerate(value):
         # The common event, checked inline; anything else takes the detailed path below, which names the defect.
         if type(event) is dict and event.keys() == _CALL_RESULT:
@@ -1202,17 +1226,57 @@ def _check_events(value: object, first: int, sliced: bool, types: TraceTypes | N
                     or type(result) is bool
                     or (type(result) is int and I64_MIN <= result <= I64_MAX)
                 )
-                and _scalars(event["args"])
+                and (scalars := _scalars(event["args"]))
             ):
-                known = sites.get(event["capability"])
+                name = event["capability"]
+                known = sites.get(name)
                 if known is None:
-                    sites[event["capability"]] = location
+                    sites[name] = location
                 elif known is not _MIXED and known != location:
-                    sites[event["capability"]] = _MIXED
+                    sites[name] = _MIXED
+                if scalars == _WITH_BOOL:
+                    loose.add(name)
+                kind = type(result)
+                seen = results.get(name)
+                if seen is not kind:
+                    results[name] = kind if seen is None else _MIXED
                 continue
         _check_event(event, position, first, ends_run=position != last and not sliced)
-        _mixed(sites, event)
-    return {name: location for name, location in sites.items() if location is not _MIXED}
+        _mixed(sites, event, detailed)
+    return _facts(sites, loose, detailed, results)
+
+
+def _check_typed_events(value: list[Any], first: int, sliced: bool, types: TraceTypes) -> _EventFacts:
+    """`_check_events` of a version-2 trace."""
+    last = len(value) - 1
+    sites: dict[str, Any] = {}
+    detailed: set[str] = set()
+    results: dict[str, Any] = {}
+    plans = _scalar_plans(types)
+    # The fast check gives every argument exactly its declared JSON type: ints and strings for these only.
+    loose = {name for name, (kinds, _result) in plans.items() if any(k is not int and k is not str for k in kinds)}
+    for position, event in enumerate(value):
+        # A call of scalar types (the common case), checked inline; anything else takes the detailed path.
+        if type(event) is dict and event.keys() == _CALL_RESULT and type(event["capability"]) is str:
+            plan = plans.get(event["capability"])
+            if plan is not None and _plain_event(event, first + position) and _fits(event, plan):
+                _same_site(sites, event)
+                continue
+        _check_event(event, position, first, position != last and not sliced, types)
+        _mixed(sites, event, detailed)
+    for name in sites.keys() - detailed:  # the fast check gave every result its declared JSON type exactly
+        results[name] = plans[name][1] or type(None)  # (null for none)
+    return _facts(sites, loose, detailed, results)
+
+
+def _facts(sites: dict[str, Any], loose: set[str], detailed: set[str], results: dict[str, Any]) -> _EventFacts:
+    """`sites` holds every capability with a call event on the fast path, _MIXED for those with two locations
+    or an event checked in detail (`detailed`)."""
+    return _EventFacts(
+        {name: location for name, location in sites.items() if location is not _MIXED},
+        frozenset(name for name in sites if name not in loose and name not in detailed),
+        {name: kind for name, kind in results.items() if kind is not _MIXED and name not in detailed},
+    )
 
 
 #: A capability whose call events record more than one location, or one checked in detail (`_check_events`).
@@ -1227,10 +1291,12 @@ def _same_site(sites: dict[str, Any], event: dict[str, Any]) -> None:
         sites[event["capability"]] = _MIXED
 
 
-def _mixed(sites: dict[str, Any], event: object) -> None:
-    """An event checked in detail (and found well-formed): its capability's locations are not compared."""
+def _mixed(sites: dict[str, Any], event: object, detailed: set[str]) -> None:
+    """An event checked in detail (and found well-formed): its capability's locations and value types are
+    not summed up."""
     if isinstance(event, dict) and type(event.get("capability")) is str:
         sites[event["capability"]] = _MIXED
+        detailed.add(event["capability"])
 
 
 #: The exact Python type of a JSON scalar of each scalar kind (a float's JSON may also be an int: the slow path).

@@ -14,7 +14,9 @@ limits before the plugin sees them.
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -203,6 +205,8 @@ def _replay(
         loaded.module, recorded.events, limits, provenance["capabilities"], recorded_limits, budget, types, function
     )
     state.sites = recorded.sites()
+    state.exact = recorded.exact_args()
+    state.result_types = recorded.result_types()
     handlers = state.handlers() if stop is None else stopping_handlers(state.handlers(), stop, loaded.module)
     runner = make_engine(loaded.verified, limits, handlers, engine)
     try:
@@ -380,30 +384,33 @@ _ANSWER_MAKERS: dict[tuple[Any, ...], Callable[..., Any]] = {}
 
 
 def _answer_maker(
-    one_typed: bool, careful: bool, sized: int, always: bool, placed: bool, result: str
+    one_typed: bool, careful: bool, sized: int, always: bool, metered: bool, placed: bool, result: str, known: bool
 ) -> Callable[..., CapabilityHandler]:
     """A function making replay handlers of one shape (see `_argument_plan`, `_Replayer._handler`): the one
     int or bool argument's recorded type checked inline, the precise comparison of equal arguments (arrays,
     several ints or bools), `sized` text or array arguments (0, 1, or 2 for any more), the stops decided on
-    every call (scopes, quota, a sized result), the location known for every call, the result's kind
-    ("str", another "scalar", "none" declared, "other").
+    every call (scopes, quota, a sized result), the meters charged call by call (else no call of the run can
+    pass them: `_Replayer.unmetered`), the location known for every call, the result's kind ("str", another
+    "scalar", "none" declared, "other"), every call event of the capability known to record a result of that
+    kind (`Trace.result_types`: no recorded failure, no type to check).
 
     A replayed call does what the general handler did, in the same order: take the next event, compare the
     call (the precise check names a divergence), charge the trace budget and bytes out as the recorder and
     the live handler did, check the stops the record says or the charges make due, compare the location,
     answer the recorded result.  The checks a shape has not are left out: a replayed call of a trivial
-    capability took 0.56 µs, 0.40 µs without them (a 100,000-call replay run spent 30% of its time there).
+    capability took 0.56 µs, 0.40 µs without them (a 100,000-call replay run spent 30% of its time there),
+    about 0.27 µs without the meters, the call count and the type checks where none can decide anything
+    (bench_trace's replay run: 1.10 -> 0.91 of the traced run).
     """
     # `capability` and `args` are present in call events only (load_trace checked the shapes).  Type first:
     # equality alone would let a bool stand for an int.
-    typed = " and type(recorded[first_position]) is first_kind" if one_typed else ""
+    typed = " and type(event['args'][first_position]) is first_kind" if one_typed else ""
     body = [
         "event = next(cursor, None)",
         "if event is None:",
         "    missing(name, args, site)",
         "try:",
-        "    recorded = event['args']",
-        f"    same = event['capability'] == name and event['instructions'] == site[3] and recorded == args{typed}",
+        f"    same = event['capability'] == name and event['instructions'] == site[3] and event['args'] == args{typed}",
         "except KeyError:  # an end event",
         "    same = False",
         "if not same:",
@@ -413,53 +420,48 @@ def _answer_maker(
     line = body.append
     if careful:
         body += ["elif not same_args(event, params, args):", "    diverge(event, name, args, site)"]
-    line("calls += 1")
-    # The recorder charged its budget first, then the live handler checked scopes, quota and bytes out.
-    if sized == 0:
-        charge, out = "per_call", "fixed"
+    if always:  # else the count is needed only where the run stops, and counted there (`_Replayer._counted`)
+        line("calls += 1")
+    if metered:  # the recorder charged its budget first, then the live handler checked scopes, quota, bytes out
+        body += _charges_text(sized)
+    if known:  # the event is a call event of this capability (compared above): it records a result
+        line("result = event['result']")
     else:
-        charge, out = "per_call + payload", "fixed + payload"
-        if sized == 1:
-            line("payload = value_bytes(args[first_sized], item)")
-        else:
-            line("payload = 0")
-            line("for k in sized:")
-            line("    payload += value_bytes(args[k], item)")
-    line(f"spent[0] = charged = spent[0] + {charge}")
-    line(f"sent[0] = out = sent[0] + {out}")
-    body += [
-        "try:  # a call event has exactly one of `result` and `error` (load_trace checked it)",
-        "    result = event['result']",
-        "except KeyError:",
-        "    result = NO_RESULT",
-    ]
+        body += [
+            "try:  # a call event has exactly one of `result` and `error` (load_trace checked it)",
+            "    result = event['result']",
+            "except KeyError:",
+            "    result = NO_RESULT",
+        ]
     if always:
         line("check_stops(event, index, args, calls, site)")
-    else:
-        line("if result is NO_RESULT or charged > trace_max or out > max_output:  # a stop recorded or due")
-        line("    check_stops(event, index, args, calls, site)")
+    elif metered:
+        recorded = "" if known else "result is NO_RESULT or "
+        line(f"if {recorded}charged > trace_max or out > max_output:  # a stop recorded or due")
+        line("    counted_stops(event, index, args, site)")
+    # Unmetered, only a recorded failure can be a stop; it is decided before the location is compared.
+    settle = [] if known else ["if result is NO_RESULT:", "    settled_stops(event, index, args, site)"]
     if not placed:  # with one call site, its location; else the site's own (computed once per site)
+        if not metered and not always:
+            body += settle
         line("if event['location'] != (only or locations.get((site[1], site[2]))):")
         line("    check_location(event, site, locations)")
-    if result == "str":
-        line("if type(result) is str and len(result) <= max_string:")
-        line("    return result")
-    elif result == "scalar":
-        line("if type(result) is scalar_result:")
-        line("    return result")
-    elif result == "none":
-        line("if result is None:")
-        line("    return None")
-    line("return take(event, result, name, result_type, site)")
+    if known:
+        line("return result")
+    else:
+        body += _ANSWERED[result]
+        if placed and not metered and not always:  # a result returned above is no failure
+            body += settle
+        line("return take(event, result, name, result_type, site)")
     source = "\n".join(
         [
             "def maker(*, cursor, locations, name, params, result_type, index, first_position, first_kind,",
             "          scalar_result, max_string, fixed, sized, first_sized, item, sent, max_output, spent,",
             "          trace_max, per_call, only, missing, same_call, same_args, diverge, check_stops,",
-            "          check_location, take):",
+            "          counted_stops, settled_stops, check_location, take):",
             "    calls = 0",
             "    def answer(args, site):",
-            "        nonlocal calls",
+            *(["        nonlocal calls"] if always else []),
             *(" " * 8 + text for text in body),
             "    return answer",
         ]
@@ -468,6 +470,26 @@ def _answer_maker(
     exec(compile(source, "<chronicle_vm replay handler>", "exec"), names)  # the text above, nothing from outside
     made: Callable[..., CapabilityHandler] = names["maker"]
     return made
+
+
+def _charges_text(sized: int) -> list[str]:
+    """The lines of a metered handler that charge a call to the trace budget and the bytes out."""
+    if sized == 0:
+        return ["spent[0] = charged = spent[0] + per_call", "sent[0] = out = sent[0] + fixed"]
+    if sized == 1:
+        payload = ["payload = value_bytes(args[first_sized], item)"]
+    else:
+        payload = ["payload = 0", "for k in sized:", "    payload += value_bytes(args[k], item)"]
+    return [*payload, "spent[0] = charged = spent[0] + per_call + payload", "sent[0] = out = sent[0] + fixed + payload"]
+
+
+#: The lines answering a recorded result of the declared kind as it is, by `_answer_maker`'s result kind.
+_ANSWERED = {
+    "str": ["if type(result) is str and len(result) <= max_string:", "    return result"],
+    "scalar": ["if type(result) is scalar_result:", "    return result"],
+    "none": ["if result is None:", "    return None"],
+    "other": [],
+}
 
 
 class _Replayer:
@@ -515,6 +537,12 @@ class _Replayer:
         self.locations: dict[tuple[int, int], dict[str, Any]] = {}
         #: Capability name -> the one location all its recorded calls record (`Trace.sites`), when known.
         self.sites: Mapping[str, Any] = {}
+        #: The capabilities whose recorded arguments are all ints and strings (`Trace.exact_args`), when known.
+        self.exact: frozenset[str] = frozenset()
+        #: Capability name -> the one type of all its recorded results (`Trace.result_types`), when known.
+        self.result_types: Mapping[str, type] = {}
+        #: No call of this run can pass a meter (`unmetered`): set by `handlers`.
+        self.unmetered = False
 
     @property
     def position(self) -> int:
@@ -522,7 +550,64 @@ class _Replayer:
         return len(self.events) - operator.length_hint(self.cursor)
 
     def handlers(self) -> tuple[CapabilityHandler, ...]:
+        self.unmetered = self._unmetered()
         return tuple(self._answering(index, capability) for index, capability in enumerate(self.module.capabilities))
+
+    def _plans(self) -> list[tuple[int, tuple[int, ...]]]:
+        return [call_plan(capability.params) for capability in self.module.capabilities]
+
+    def _unmetered(self) -> bool:
+        """No call of the run can pass the trace budget or the bytes out: then the meters decide nothing, and
+        the handlers leave them alone (`_settle` sets them where a recorded failure is checked).
+
+        So when every capability costs the same on every call (no text or array argument or result, no
+        typed handler, which charges its own) and decides no stop on every call (no scope, no quota), and
+        the trace's event count times the dearest call stays within both bounds: each replayed call takes
+        an event, so the run makes no more calls than the trace has events."""
+        module, budget = self.module, self.budget
+        if not module.capabilities:
+            return False
+        for index, capability in enumerate(module.capabilities):
+            if self.types is not None:
+                declared = (*capability.params, *(() if capability.result is None else (capability.result,)))
+                if not all(plain_json(vtype) for vtype in declared):
+                    return False
+            if self.scopes[index] or self.quotas[index] is not None:
+                return False
+            if budget is not None and (budget.sized_params[index] or budget.sized_result[index]):
+                return False
+        plans = self._plans()
+        if any(sized for _fixed, sized in plans):
+            return False
+        calls = len(self.events)
+        if budget is not None and calls * max(budget.per_call) > budget.max_bytes:
+            return False
+        return calls * max(fixed for fixed, _sized in plans) <= self.max_output
+
+    def _counted(self, index: int) -> int:
+        """The calls of capability `index` so far, this one included: the call events taken that name it (every
+        event taken was a call the run made, the same call, or the replay would have stopped there)."""
+        name = self.module.capabilities[index].name
+        return sum(1 for event in itertools.islice(self.events, self.position) if event["capability"] == name)
+
+    def _settle(self) -> None:
+        """The meters as the run charged them so far, this call included (`unmetered`: never charged call by
+        call): every capability costs a fixed charge per call, and every event taken was a call the run made."""
+        taken = collections.Counter(event["capability"] for event in itertools.islice(self.events, self.position))
+        plans = self._plans()
+        self.sent[0] = sum(taken[c.name] * plans[k][0] for k, c in enumerate(self.module.capabilities))
+        if self.budget is not None:
+            per_call = self.budget.per_call
+            self.budget.meter[0] = sum(taken[c.name] * per_call[k] for k, c in enumerate(self.module.capabilities))
+
+    def _counted_stops(self, event: Mapping[str, Any], index: int, args: Sequence[Value], site: CallSite) -> None:
+        """`_check_stops` where a handler does not count its calls (no quota, no scope: the stop is one)."""
+        self._check_stops(event, index, args, self._counted(index), site)
+
+    def _settled_stops(self, event: Mapping[str, Any], index: int, args: Sequence[Value], site: CallSite) -> None:
+        """`_check_stops` where the handlers charge no meter (`unmetered`)."""
+        self._settle()
+        self._check_stops(event, index, args, self._counted(index), site)
 
     def _answering(self, index: int, capability: Capability) -> CapabilityHandler:
         """The handler of one capability: by declared type when floats, maps or structs cross (version 2)."""
@@ -538,6 +623,10 @@ class _Replayer:
         name, params, result_type = capability.name, capability.params, capability.result
         quota, scopes = self.quotas[index], self.scopes[index]
         one_typed, careful, first_position, first_kind = _argument_plan(params)
+        if name in self.exact and all(p.kind is TypeKind.INT or p.kind is TypeKind.STR for p in params):
+            # Every recorded argument is an int or a string, each parameter one of those: equal lists are the
+            # same values of the same types (an int never equals a string), so `==` alone settles the call.
+            one_typed = careful = False
         # A recorded scalar result of the declared type is the answer as it is (load_trace, or `checked` for a
         # Trace, kept every int within 64 bits); text is bounded by the replay's string limit.
         scalar_result = row(result_type).python if result_type is not None and result_type.kind in _PLAIN else None
@@ -547,6 +636,8 @@ class _Replayer:
         assert budget is None or budget.sized_params[index] == sized
         # Scopes and quotas decide every call again, and a text or array result is charged to the trace budget.
         always = bool(scopes) or quota is not None or (budget is not None and budget.sized_result[index])
+        metered = not self.unmetered
+        assert metered or not always  # `_unmetered` holds only where no call decides a stop of its own
         # The location of the capability's one call site in the module, if it has one: every call is there.  When
         # every recorded call of it records that location (load_trace compared them), no call needs comparing.
         only = _only_site(self.module, index)
@@ -557,7 +648,12 @@ class _Replayer:
             result_form = "scalar"
         else:
             result_form = "none" if result_type is None else "other"
-        key = (one_typed, careful, len(sized) if len(sized) < 2 else 2, always, placed, result_form)
+        # Every call event of it records a result, of the declared type: answered as it is.
+        recorded_type = self.result_types.get(name)
+        known = (result_form == "scalar" and recorded_type is scalar_result) or (
+            result_form == "none" and recorded_type is type(None)
+        )
+        key = (one_typed, careful, len(sized) if len(sized) < 2 else 2, always, metered, placed, result_form, known)
         maker = _ANSWER_MAKERS.get(key)
         if maker is None:
             maker = _ANSWER_MAKERS[key] = _answer_maker(*key)
@@ -587,6 +683,8 @@ class _Replayer:
             same_args=self._same_args,
             diverge=self._diverge,
             check_stops=self._check_stops,
+            counted_stops=self._counted_stops,
+            settled_stops=self._settled_stops,
             check_location=self._check_location,
             take=self._result,
         )
