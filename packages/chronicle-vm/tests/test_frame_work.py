@@ -21,7 +21,9 @@ from chronicle_testing.engine_runs import every_engine, outcome
 from chronicle_testing.verify_builders import fn, ins
 from chronicle_vm.core.model import Function, Module, SourceMap
 from chronicle_vm.core.types import BOOL, INT, StructDef, StructField, TypeKind, ValueType, array_type, map_type
+from chronicle_vm.engines.control import RunControl
 from chronicle_vm.engines.costs import ITEM_WORDS, LIST_WORDS, MAP_WORDS, WORD, frame_work
+from chronicle_vm.errors import ChronicleError
 from chronicle_vm.limits import Limits
 from chronicle_vm.verifier.rules import verify
 
@@ -125,14 +127,49 @@ def test_every_engine_pays_the_same_and_stops_at_the_same_call(registers: tuple[
         assert stopped[4] == 3 + calls_fitting * per_call + 3 + extra  # the next call, its fuel paid
 
 
-def test_the_entry_frame_counts_against_max_allocation() -> None:
-    entry = fn("main", (ins("loadk", 4, 0), ins("ret", 4)), registers=((_struct(0),) * 4 + (INT,)), result=INT)
-    entry = Function("main", True, 0, INT, entry.registers, entry.code)
-    module = Module(constants=(0,), functions=(entry,), source_map=SourceMap((), ((),)), structs=_structs(255))
-    words = frame_work(entry, module.structs)[1]
-    assert _agreed(module, Limits(max_allocation=words * WORD)) == ("ok", 0, 2)
+def _entry_module(registers: int, fields: int) -> Module:
+    """main alone, with `registers` registers of a `fields`-field struct, then an int it returns (0)."""
+    code = (ins("loadk", registers, 0), ins("ret", registers))
+    entry = Function("main", True, 0, INT, (_struct(0),) * registers + (INT,), code)
+    return Module(constants=(0,), functions=(entry,), source_map=SourceMap((), ((),)), structs=_structs(fields))
+
+
+def test_the_entry_frame_pays_before_its_first_instruction() -> None:
+    module = _entry_module(4, 20)  # 4 x 21 items: 5 units
+    extra, words = frame_work(module.functions[0], module.structs)
+    assert (extra, words) == (84 // 16, 4 * (LIST_WORDS + ITEM_WORDS * 20))
+    assert _agreed(module, Limits(max_allocation=words * WORD)) == ("ok", 0, 2 + extra)
     refused = _agreed(module, Limits(max_allocation=words * WORD - 1))
     assert refused[:2] == ("error", "limit.allocation") and refused[4] == 0
+    # The frame paid and no instruction: the first instruction stops, as any instruction that cannot be paid.
+    for budget, count in ((extra - 1, 0), (extra, extra), (extra + 1, extra + 1), (extra + 2, extra + 2)):
+        outcome = _agreed(module, Limits(max_instructions=budget))
+        if budget < extra + 2:
+            assert outcome[:2] == ("error", "limit.instructions") and outcome[4] == count, outcome
+        else:
+            assert outcome == ("ok", 0, count)
+
+
+@pytest.mark.parametrize("budget", [17_000, 17_599, 17_600, 17_601, 17_602, 40_000])
+def test_an_entry_frame_over_a_fuel_slice_agrees_under_a_deadline(budget: int) -> None:
+    # 1,100 registers of a 255-field struct: 17,600 units, more than one slice (FUEL_SLICE, 16,384) of a run
+    # with a deadline, so the engines charge it across the slice end.
+    module = _entry_module(1100, 255)
+    limits = Limits(max_instructions=budget, max_allocation=1 << 40)
+    verified = verify(module)
+    seen = {}
+    for name, engine in every_engine(verified, limits).items():
+        try:
+            result = engine.call("main", [], control=RunControl(3600.0, None))
+            seen[name] = ("ok", result.value, result.instructions)
+        except ChronicleError as err:
+            seen[name] = ("error", err.code, err.details.get("instructions"))
+    assert len(set(seen.values())) == 1, seen
+    # Below the frame's price nothing runs (0 spent); from it, the first instruction that cannot be paid stops.
+    if budget >= 17_602:
+        assert seen["reference"] == ("ok", 0, 17_602)
+    else:
+        assert seen["reference"] == ("error", "limit.instructions", budget if budget >= 17_600 else 0)
 
 
 def test_a_frame_of_a_million_fields_is_no_longer_a_unit_of_fuel() -> None:

@@ -650,10 +650,13 @@ class CompiledEngine:
         else:
             self._issued = min(FUEL_SLICE, limits.max_instructions) if control.check(0) is None else 0
         self._globals["MAXI"] = self._issued
-        self._fuel.cell_contents = self._issued
-        self._alloc.cell_contents = units + self.frame_work[index][1]  # with the entry frame's fresh values
+        entry_fuel, entry_words = self.frame_work[index]  # the entry frame's fresh values, paid before it runs
+        self._fuel.cell_contents = self._issued - entry_fuel
+        self._alloc.cell_contents = units + entry_words
         self._bound.cell_contents = bound
         record = self._record
+        if entry_fuel > self._issued:  # more than the first grant or slice: the interpreter stops or slices exactly
+            return self._rerun_on_interpreter(entry, args, record)
         self._translated = 0
         try:
             # `d` counts the frames still allowed below this one: a call needs d > 0.  (Its first run translates

@@ -209,7 +209,7 @@ def export_work_of(args: Sequence[Value]) -> tuple[int, int]:
 # counts against max_allocation (a `newarr`, `mapnew` or `structnew` of that shape), and its fuel grows by one unit
 # per 16 *items* of work (a fresh array or struct 1 item plus 1 per struct field, a fresh map 8: its construction
 # runs Python code, about eight times a list's), so a frame of fewer than 16 items costs what it did.  The entry
-# frame's values count against max_allocation before the first instruction (its time is one frame's, not fuel).
+# frame's values are paid alike before its first instruction (fuel and allocation, 0 instructions spent if not).
 #: Items of work a fresh map's zero counts (see above).
 _MAP_ITEMS = 8
 

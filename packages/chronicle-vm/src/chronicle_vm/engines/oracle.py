@@ -130,7 +130,7 @@ class _Run:
             self._refuse(faults.call_depth(limits.max_call_depth))
         if units > self.max_words:
             self._refuse(faults.arguments_allocation(units * WORD, limits.max_allocation))
-        _fuel, fresh_words = self._layout(entry)[0]  # the entry frame's fresh values
+        fresh_fuel, fresh_words = self._layout(entry)[0]  # the entry frame's fresh values
         if units + fresh_words > self.max_words:
             self._refuse(faults.allocation(limits.max_allocation))
         # Fuel comes in slices when a deadline or cancel handle is set, checked where a slice ends (control.py).
@@ -140,6 +140,9 @@ class _Run:
             if stopped is not None:
                 self._refuse(stopped)
             slice_end = min(FUEL_SLICE, limits.max_instructions)
+        if fresh_fuel > limits.max_instructions:  # the entry frame's fresh values, paid before the first instruction
+            self._refuse(faults.instructions(limits.max_instructions))
+        self.used = fresh_fuel
         self.regs = self._frame(entry, args)
         self.stack_registers = size
         self.alloc = units + fresh_words

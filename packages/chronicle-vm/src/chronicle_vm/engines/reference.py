@@ -538,6 +538,12 @@ class Interpreter:
         draw = next
         MAX, MIN = I64_MAX, I64_MIN  # locals: a global look-up per arithmetic instruction is measurable
         step = -1  # the number of instructions before the current one
+        entry_fuel = decoded.fresh_fuel
+        if entry_fuel:  # the entry frame's fresh values, paid before the first instruction (costs.frame_work)
+            if entry_fuel > max_instructions:
+                refuse(faults.instructions(max_instructions))
+            step = entry_fuel - 1  # a slice it uses up ends where the loop below finds it empty
+            fuel = iter(range(entry_fuel, slice_end))
 
         # Local names for the op numbers: a comparison with a local is the cheapest dispatch test.
         ADD, SUB, MUL, DIV, MOD = Op.ADD.value, Op.SUB.value, Op.MUL.value, Op.DIV.value, Op.MOD.value
